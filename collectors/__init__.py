@@ -1,0 +1,1 @@
+"""What runs on a schedule: source readers (ingest) and compute jobs, and their run log."""

@@ -1,0 +1,54 @@
+"""The job catalogue: every job `revwatch collect` and the scheduler can run, by name."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import Engine
+
+from collectors import billing_ingest
+from collectors.compute import run_rollup
+from collectors.rollups import ROLLUPS
+from collectors.runlog import RunStats
+from revwatch.settings import Settings
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    kind: str  # "ingest" or "compute"
+    description: str
+    run: Callable[[Engine, Settings, datetime | None, datetime | None], RunStats]
+
+
+def _consumers() -> dict[str, list[str]]:
+    by_table: dict[str, list[str]] = defaultdict(list)
+    for r in ROLLUPS:
+        by_table[r.source_table].append(r.name)
+    return dict(by_table)
+
+
+def _ingest_billing(engine: Engine, cfg: Settings, start: datetime | None, end: datetime | None) -> RunStats:
+    from revwatch.db import billing_url
+
+    return billing_ingest.ingest(
+        engine, billing_url(cfg), _consumers(), timedelta(minutes=cfg.ingest_lookback_minutes), since=start
+    )
+
+
+def _rollup_job(rollup) -> Job:
+    return Job(
+        rollup.name, "compute", f"hourly rollup of {rollup.source_table} into {rollup.target}",
+        lambda engine, cfg, start, end: run_rollup(engine, rollup, start, end),
+    )
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job(billing_ingest.JOB, "ingest", "sync the billing database (watermark + lookback)", _ingest_billing),
+        *(_rollup_job(r) for r in ROLLUPS),
+    )
+}

@@ -1,0 +1,72 @@
+"""The first compute jobs: additive hourly rollups over the product's copies of billing.
+
+Each job owns a window of UTC hours and replaces its rollup rows for that window in one
+transaction (DESIGN.md's compute-job pattern). The local date of a row is decided here, in
+SQL, with the site's time zone, and nowhere else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rollup:
+    name: str          # job name
+    source_table: str  # ingest table whose changes make this rollup stale
+    target: str        # rollup table
+    count_column: str  # the rollup column that counts source rows (rows read)
+    select_sql: str    # SELECT producing the target's columns for :start <= event time < :end
+
+
+def _local(ts: str) -> str:
+    return f"date_trunc('hour', {ts}, 'UTC') AS hour, ({ts} AT TIME ZONE coalesce(st.timezone, 'UTC'))::date AS local_date"
+
+
+SESSIONS = Rollup(
+    "rollup-sessions", "parking_sessions", "rollup_sessions", "sessions",
+    f"""
+    SELECT {_local('p.entered_at')}, p.site_id,
+           count(*) AS sessions,
+           count(p.exited_at) AS closed_sessions,
+           coalesce(sum(ceil(extract(epoch FROM p.exited_at - p.entered_at) / 60)), 0)::bigint AS parked_minutes
+    FROM parking_sessions p
+    LEFT JOIN sites st ON st.site_id = p.site_id
+    WHERE p.entered_at >= :start AND p.entered_at < :end
+    GROUP BY 1, 2, 3
+    """,
+)
+
+INVOICES = Rollup(
+    "rollup-invoices", "invoices", "rollup_invoices", "invoices",
+    f"""
+    SELECT {_local('i.issued_at')}, coalesce(p.site_id, '(unknown)') AS site_id, i.currency, i.status,
+           count(*) AS invoices,
+           sum(i.subtotal_minor)::bigint AS subtotal_minor,
+           sum(i.tax_minor)::bigint AS tax_minor,
+           sum(i.total_minor)::bigint AS total_minor
+    FROM invoices i
+    LEFT JOIN parking_sessions p ON p.session_id = i.session_id
+    LEFT JOIN sites st ON st.site_id = p.site_id
+    WHERE i.issued_at >= :start AND i.issued_at < :end
+    GROUP BY 1, 2, 3, 4, 5
+    """,
+)
+
+PAYMENTS = Rollup(
+    "rollup-payments", "payment_attempts", "rollup_payments", "attempts",
+    f"""
+    SELECT {_local('a.attempted_at')}, coalesce(p.site_id, '(unknown)') AS site_id, a.currency, a.gateway,
+           a.payment_method_type, coalesce(a.card_brand, '') AS card_brand, a.status,
+           coalesce(a.failure_code, '') AS failure_code, a.attempt_number > 1 AS is_retry,
+           count(*) AS attempts,
+           sum(a.amount_minor)::bigint AS amount_minor
+    FROM payment_attempts a
+    LEFT JOIN invoices i ON i.invoice_id = a.invoice_id
+    LEFT JOIN parking_sessions p ON p.session_id = i.session_id
+    LEFT JOIN sites st ON st.site_id = p.site_id
+    WHERE a.attempted_at >= :start AND a.attempted_at < :end
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+    """,
+)
+
+ROLLUPS: tuple[Rollup, ...] = (SESSIONS, INVOICES, PAYMENTS)

@@ -1,0 +1,65 @@
+"""The run log: every ingest or compute run is recorded (job, window, rows, outcome, error).
+
+The 'running' row is committed before the work starts, in its own transaction, so a run that
+dies half-way still leaves a trace; the work itself happens in the caller's transaction.
+"""
+from __future__ import annotations
+
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterator
+
+from sqlalchemy import Engine, text
+
+
+@dataclass
+class RunStats:
+    """Counters a job fills in while it works."""
+
+    rows_read: int = 0
+    rows_written: int = 0
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    outcome: str = "succeeded"
+
+
+class JobSkipped(Exception):
+    """Another worker holds the job's lock: this run does nothing and says so."""
+
+
+@contextmanager
+def recorded_run(engine: Engine, job: str, start: datetime | None = None, end: datetime | None = None) -> Iterator[RunStats]:
+    stats = RunStats(window_start=start, window_end=end)
+    with engine.begin() as conn:
+        run_id = conn.execute(
+            text("INSERT INTO job_runs (job, window_start, window_end) VALUES (:job, :s, :e) RETURNING run_id"),
+            {"job": job, "s": start, "e": end},
+        ).scalar_one()
+    error = None
+    try:
+        yield stats
+    except JobSkipped as exc:
+        stats.outcome, error = "skipped", str(exc)
+    except BaseException as exc:
+        stats.outcome = "failed"
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        raise
+    finally:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE job_runs SET finished_at = clock_timestamp(), outcome = :o, error = :err,"
+                    " rows_read = :r, rows_written = :w, window_start = :s, window_end = :e WHERE run_id = :id"
+                ),
+                {"o": stats.outcome, "err": error, "r": stats.rows_read, "w": stats.rows_written,
+                 "s": stats.window_start, "e": stats.window_end, "id": run_id},
+            )
+
+
+def try_job_lock(conn, job: str) -> None:
+    """Take the job's advisory lock for this transaction, so concurrent workers run it once."""
+    got = conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('revwatch.job'), hashtext(:j))"), {"j": job}).scalar_one()
+    if not got:
+        raise JobSkipped(f"{job} is already running in another process")

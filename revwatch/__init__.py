@@ -1,0 +1,1 @@
+"""Revwatch shared plumbing: settings, database, money. Everything else builds on these."""

@@ -1,0 +1,34 @@
+"""`revwatch bench`: the demo world at a given scale, then ingest and each rollup timed.
+
+A measurement, not a test: it prints figures for the issue notes and asserts nothing.
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+from sqlalchemy import Engine
+
+
+def run_benchmark(cfg, engine: Engine, **params) -> Iterator[str]:
+    from collectors.jobs import JOBS
+    from demoworld import DemoParams, generate
+    from revwatch.db import billing_url, libpq_url
+    from revwatch.store import reset_source_copies
+
+    t0 = time.perf_counter()
+    manifest = generate(libpq_url(billing_url(cfg)), DemoParams(**params))
+    took = time.perf_counter() - t0
+    totals = manifest["totals"]
+    rows = sum(totals.values())
+    yield f"demo        {took:8.1f} s  {rows:>12,} rows  {rows / took:>10,.0f} rows/s   ({', '.join(f'{k} {v:,}' for k, v in totals.items())})"
+    reset_source_copies(engine)
+    for name, job in JOBS.items():
+        t0 = time.perf_counter()
+        stats = job.run(engine, cfg, None, None)
+        took = time.perf_counter() - t0
+        yield (f"{name:16} {took:6.1f} s  read {stats.rows_read:>12,}  written {stats.rows_written:>10,}"
+               f"  {stats.rows_read / took:>10,.0f} rows/s  ({stats.outcome})")
+    t0 = time.perf_counter()
+    stats = JOBS["ingest-billing"].run(engine, cfg, None, None)
+    yield f"ingest re-run (nothing new) {time.perf_counter() - t0:6.1f} s  read {stats.rows_read:,}  written {stats.rows_written:,}"

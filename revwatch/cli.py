@@ -1,0 +1,230 @@
+"""The `revwatch` command: wires settings, database, demo world, collectors and dashboard."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+
+from revwatch.settings import SettingsError, load_settings
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+
+
+def _cfg():
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _engine(cfg):
+    from revwatch.db import product_engine
+
+    return product_engine(cfg)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Revwatch: revenue observability, from parking session to accounting close."""
+
+
+# ------------------------------------------------------------------ db
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending Alembic migration to the product database."""
+    from revwatch.migrate import upgrade
+
+    upgrade(_engine(_cfg()))
+    click.echo("database is at the newest schema")
+
+
+# ------------------------------------------------------------------ demo
+@main.command()
+@click.option("--days", default=60, show_default=True, type=click.IntRange(1, 3650), help="Days of history.")
+@click.option("--sites", default=40, show_default=True, type=click.IntRange(1, 10_000), help="Number of parking sites.")
+@click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.001, 1000), help="Volume multiplier (1 = ~500 sessions per site a day).")
+@click.option("--seed", default=7, show_default=True, type=int, help="Random seed: same seed, same world.")
+@click.option("--end", type=click.DateTime(), default=None, help="Last instant of the world (UTC); default now.")
+def demo(days: int, sites: int, scale: float, seed: int, end: datetime | None) -> None:
+    """(Re)generate the demo world into the billing database, and reset what was copied from the old one."""
+    cfg = _cfg()
+    from revwatch.migrate import upgrade
+
+    engine = _engine(cfg)
+    upgrade(engine)
+    manifest = generate_demo(cfg, engine, days=days, sites=sites, scale=scale, seed=seed, end=_utc(end))
+    totals = manifest.get("totals", {})
+    click.echo(f"demo world written: {', '.join(f'{k} {v:,}' for k, v in totals.items())}")
+    click.echo(f"manifest: {cfg.demo_dir / 'manifest.json'}")
+
+
+def generate_demo(cfg, engine, **params) -> dict:
+    from demoworld import DemoParams, generate
+    from revwatch.db import billing_url, libpq_url
+    from revwatch.store import reset_source_copies
+
+    manifest = generate(libpq_url(billing_url(cfg)), DemoParams(**params), out_dir=cfg.demo_dir, progress=click.echo)
+    reset_source_copies(engine)
+    return manifest
+
+
+# ------------------------------------------------------------------ collect
+def _steps(names: list[str], start: datetime | None, end: datetime | None) -> list[tuple[str, datetime | None, datetime | None]]:
+    """Split a backfill into one step per job and day, so progress shows and each day commits alone."""
+    from collectors.jobs import JOBS
+
+    steps = []
+    for name in names:
+        if JOBS[name].kind == "compute" and start is not None and end is not None:
+            day = start
+            while day < end:
+                steps.append((name, day, min(day + timedelta(days=1), end)))
+                day += timedelta(days=1)
+        else:
+            steps.append((name, start, end))
+    return steps
+
+
+def run_jobs(cfg, engine, names: list[str], start=None, end=None, progress: bool = True) -> list:
+    from collectors.jobs import JOBS
+
+    steps = _steps(names, start, end)
+    results = []
+    with click.progressbar(steps, label="collect", show_pos=True, hidden=not progress,
+                           item_show_func=lambda s: s and s[0]) as bar:
+        for name, s, e in bar:
+            results.append((name, JOBS[name].run(engine, cfg, s, e)))
+    return results
+
+
+@main.command()
+@click.argument("jobs", nargs=-1)
+@click.option("--from", "start", type=click.DateTime(), help="Window start (UTC): backfill from here.")
+@click.option("--to", "end", type=click.DateTime(), help="Window end (UTC, exclusive); default now.")
+@click.option("--list", "list_jobs", is_flag=True, help="List the jobs and exit.")
+def collect(jobs: tuple[str, ...], start: datetime | None, end: datetime | None, list_jobs: bool) -> None:
+    """Run jobs once (all of them, in order, when none is named), e.g. a backfill with --from/--to."""
+    from collectors.jobs import JOBS
+
+    if list_jobs:
+        for job in JOBS.values():
+            click.echo(f"{job.name:18} {job.kind:8} {job.description}")
+        return
+    unknown = [j for j in jobs if j not in JOBS]
+    if unknown:
+        raise click.BadParameter(f"unknown job(s) {', '.join(unknown)}; known: {', '.join(JOBS)}", param_hint="JOBS")
+    start, end = _utc(start), _utc(end)
+    if start is not None and end is None:
+        end = datetime.now(timezone.utc)
+    if start is not None and end <= start:
+        raise click.BadParameter("--to must be after --from")
+    cfg = _cfg()
+    engine = _engine(cfg)
+    from revwatch.migrate import upgrade
+
+    upgrade(engine)
+    started = time.monotonic()
+    results = run_jobs(cfg, engine, list(jobs) or list(JOBS), start, end)
+    for name, stats in results:
+        click.echo(f"{name:18} {stats.outcome:9} read {stats.rows_read:>12,}  written {stats.rows_written:>12,}")
+    click.echo(f"done in {time.monotonic() - started:.1f} s")
+
+
+# ------------------------------------------------------------------ dashboard / up
+def _dashboard_process(cfg, database_url: str) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=database_url)
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(cfg.dashboard_port), "--server.address", cfg.dashboard_host,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]
+    return subprocess.Popen(cmd, env=env, cwd=APP.parent)
+
+
+def _serve(cfg, database_url: str) -> None:
+    proc = _dashboard_process(cfg, database_url)
+    click.echo(f"Revwatch dashboard: http://{cfg.dashboard_host}:{cfg.dashboard_port}  (Ctrl-C stops)")
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        click.echo("stopping…")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@main.command()
+def dashboard() -> None:
+    """Serve the Streamlit dashboard."""
+    cfg = _cfg()
+    from revwatch.db import product_url
+
+    _serve(cfg, product_url(cfg))
+
+
+@main.command()
+@click.option("--demo/--no-demo", "with_demo", default=True, show_default=True, help="Generate the demo world when the billing database is empty.")
+def up(with_demo: bool) -> None:
+    """Everything at once: database, migrations, demo world if empty, collectors once, dashboard."""
+    cfg = _cfg()
+    from revwatch.db import billing_engine, product_url
+    from revwatch.migrate import upgrade
+    from revwatch.store import billing_is_empty
+
+    url = product_url(cfg)
+    engine = _engine(cfg)
+    click.echo("database: " + ("DATABASE_URL" if cfg.database_url else f"embedded PostgreSQL in {cfg.pg_data_dir}"))
+    upgrade(engine)
+    if with_demo and billing_is_empty(billing_engine(cfg)):
+        click.echo("billing database is empty: generating the demo world (about a minute)")
+        generate_demo(cfg, engine, days=60, sites=40, scale=1.0, seed=7, end=None)
+    from collectors.jobs import JOBS
+
+    click.echo("running every collector once")
+    run_jobs(cfg, engine, list(JOBS))
+    _serve(cfg, url)
+
+
+# ------------------------------------------------------------------ bench
+@main.command()
+@click.option("--days", default=60, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--sites", default=40, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.001, 1000))
+@click.option("--seed", default=7, show_default=True, type=int)
+def bench(days: int, sites: int, scale: float, seed: int) -> None:
+    """Benchmark (not a test): demo world at a scale, then ingest and rollups timed, rows/s printed.
+
+    Uses the configured database: it REPLACES the billing schema and the product's copies.
+    """
+    from revwatch.bench import run_benchmark
+
+    cfg = _cfg()
+    engine = _engine(cfg)
+    from revwatch.migrate import upgrade
+
+    upgrade(engine)
+    for line in run_benchmark(cfg, engine, days=days, sites=sites, scale=scale, seed=seed):
+        click.echo(line)
+
+
+if __name__ == "__main__":
+    main()

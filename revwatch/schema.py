@@ -1,0 +1,204 @@
+"""The product's own tables: typed SQLAlchemy 2.0 models under one naming convention.
+
+Three families: copies of the billing source (keyed by the source's natural ids), plumbing
+(sync watermarks, pending recompute windows, the run log), and additive hourly rollups
+(counts and sums only; ratios are computed at read time).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, MetaData, Numeric, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TS = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# ---------------------------------------------------------------- billing source copies
+class Site(Base):
+    __tablename__ = "sites"
+    site_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    region: Mapped[str] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(Text)
+    tax_jurisdiction: Mapped[str] = mapped_column(Text)
+
+
+class RatePlan(Base):
+    __tablename__ = "rate_plans"
+    rate_plan_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    site_id: Mapped[str] = mapped_column(Text, index=True)
+    effective_from: Mapped[datetime] = mapped_column(TS)
+    effective_to: Mapped[datetime | None] = mapped_column(TS)
+    grace_minutes: Mapped[int] = mapped_column(Integer)
+    increment_minutes: Mapped[int] = mapped_column(Integer)
+    increment_price_minor: Mapped[int] = mapped_column(BigInteger)
+    daily_max_minor: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class TaxRate(Base):
+    __tablename__ = "tax_rates"
+    jurisdiction: Mapped[str] = mapped_column(Text, primary_key=True)
+    effective_from: Mapped[date] = mapped_column(Date, primary_key=True)
+    effective_to: Mapped[date | None] = mapped_column(Date)
+    rate: Mapped[Decimal] = mapped_column(Numeric(9, 6))
+
+
+class ParkingSession(Base):
+    __tablename__ = "parking_sessions"
+    session_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    site_id: Mapped[str] = mapped_column(Text)
+    entered_at: Mapped[datetime] = mapped_column(TS)
+    exited_at: Mapped[datetime | None] = mapped_column(TS)
+    customer_id: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+    __table_args__ = (Index(None, "entered_at"), Index(None, "site_id", "entered_at"))
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    invoice_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    session_id: Mapped[str] = mapped_column(Text, index=True)
+    currency: Mapped[str] = mapped_column(Text)
+    subtotal_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    issued_at: Mapped[datetime] = mapped_column(TS, index=True)
+    status: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class PaymentAttempt(Base):
+    __tablename__ = "payment_attempts"
+    attempt_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(Text, index=True)
+    attempt_number: Mapped[int] = mapped_column(Integer)
+    gateway: Mapped[str] = mapped_column(Text)
+    gateway_reference: Mapped[str | None] = mapped_column(Text, index=True)
+    idempotency_key: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    failure_code: Mapped[str | None] = mapped_column(Text)
+    payment_method_type: Mapped[str] = mapped_column(Text)
+    card_brand: Mapped[str | None] = mapped_column(Text)
+    attempted_at: Mapped[datetime] = mapped_column(TS, index=True)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    refund_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(Text, index=True)
+    attempt_id: Mapped[str] = mapped_column(Text)
+    gateway: Mapped[str] = mapped_column(Text)
+    gateway_reference: Mapped[str | None] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS, index=True)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+# ---------------------------------------------------------------- plumbing
+class SyncState(Base):
+    """Per source table: the newest `updated_at` already copied (the watermark)."""
+
+    __tablename__ = "sync_state"
+    source: Mapped[str] = mapped_column(Text, primary_key=True)
+    table_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    watermark: Mapped[datetime | None] = mapped_column(TS)
+
+
+class PendingWindow(Base):
+    """Event-time span touched by an ingest, waiting for the compute jobs that read that table."""
+
+    __tablename__ = "pending_windows"
+    pending_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    table_name: Mapped[str] = mapped_column(Text, index=True)
+    consumer: Mapped[str] = mapped_column(Text, index=True)
+    window_start: Mapped[datetime] = mapped_column(TS)
+    window_end: Mapped[datetime] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+
+
+class JobRun(Base):
+    """One row per job run: the run log of DESIGN.md. Outcome: running, succeeded, failed, skipped."""
+
+    __tablename__ = "job_runs"
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(Text)
+    window_start: Mapped[datetime | None] = mapped_column(TS)
+    window_end: Mapped[datetime | None] = mapped_column(TS)
+    started_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    rows_written: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    outcome: Mapped[str] = mapped_column(Text, default="running", server_default="running")
+    error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index(None, "job", "started_at"),)
+
+
+# ---------------------------------------------------------------- additive rollups
+class _HourGrain:
+    """Rollup grain: UTC hour plus the site's local date (an hour can straddle two local
+    dates in a half-hour time zone, so local_date is part of the key, decided in SQL)."""
+
+    hour: Mapped[datetime] = mapped_column(TS, primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    site_id: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class SessionRollup(_HourGrain, Base):
+    """Sessions by entry hour."""
+
+    __tablename__ = "rollup_sessions"
+    sessions: Mapped[int] = mapped_column(BigInteger)
+    closed_sessions: Mapped[int] = mapped_column(BigInteger)
+    parked_minutes: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index(None, "local_date"),)
+
+
+class InvoiceRollup(_HourGrain, Base):
+    """Invoices by issue hour, per currency and status (void stays visible, and separable)."""
+
+    __tablename__ = "rollup_invoices"
+    currency: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(Text, primary_key=True)
+    invoices: Mapped[int] = mapped_column(BigInteger)
+    subtotal_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index(None, "local_date"),)
+
+
+class PaymentRollup(_HourGrain, Base):
+    """Payment attempts by attempt hour. Empty string stands for 'none' in key columns
+    (no card brand, no failure code) so the grain is a real primary key."""
+
+    __tablename__ = "rollup_payments"
+    currency: Mapped[str] = mapped_column(Text, primary_key=True)
+    gateway: Mapped[str] = mapped_column(Text, primary_key=True)
+    payment_method_type: Mapped[str] = mapped_column(Text, primary_key=True)
+    card_brand: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(Text, primary_key=True)
+    failure_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    is_retry: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    attempts: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index(None, "local_date"),)

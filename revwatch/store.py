@@ -1,0 +1,29 @@
+"""Whole-store operations the CLI needs: is there a source yet, and forgetting an old one."""
+from __future__ import annotations
+
+from sqlalchemy import Engine, text
+
+from revwatch.schema import Base
+
+# The product's copies of the billing source and everything computed from them.
+SOURCE_COPIES = (
+    "sites", "rate_plans", "tax_rates", "parking_sessions", "invoices", "payment_attempts", "refunds",
+    "sync_state", "pending_windows", "rollup_sessions", "rollup_invoices", "rollup_payments",
+)
+
+
+def billing_is_empty(billing: Engine) -> bool:
+    """True when the billing source has no sessions yet (or no billing schema at all)."""
+    with billing.connect() as conn:
+        exists = conn.execute(text("SELECT to_regclass('billing.parking_sessions')")).scalar()
+        return exists is None or conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM billing.parking_sessions)")).scalar()
+
+
+def reset_source_copies(engine: Engine) -> None:
+    """The source was replaced (a new demo world): drop what we copied and computed from the old one.
+
+    The run log stays: it is history, not derived data.
+    """
+    assert set(SOURCE_COPIES) <= set(Base.metadata.tables), "SOURCE_COPIES names a table the schema lacks"
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(SOURCE_COPIES)}"))

@@ -1,0 +1,108 @@
+"""Shared fixtures: always a real PostgreSQL.
+
+With DATABASE_URL set (CI: the machine's server) each test world gets a database of its own
+on that server; otherwise an embedded server is started through pgserver for the session.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from revwatch.db import engine_for, libpq_url, sqlalchemy_url
+from revwatch.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+# A fixed small world: two weeks, eight sites, ~400 sessions a day.
+SMALL_WORLD = dict(days=14, sites=8, scale=0.1, seed=11)
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    """Admin URL of a PostgreSQL server the tests may create databases on."""
+    if os.environ.get("DATABASE_URL"):
+        yield libpq_url(os.environ["DATABASE_URL"])
+        return
+    import pgserver
+
+    data = Path(tempfile.mkdtemp(prefix="rwpg"))
+    server = pgserver.get_server(str(data), cleanup_mode="stop")
+    yield libpq_url(server.get_uri("postgres"))
+    server.cleanup()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@dataclass
+class World:
+    """A database of its own, migrated, with the settings that point at it."""
+
+    url: str
+    engine: Engine
+    cfg: Settings
+    manifest: dict | None = None
+
+    @property
+    def libpq(self) -> str:
+        return libpq_url(self.url)
+
+    def sql(self, query: str, params=None) -> list[tuple]:
+        with psycopg.connect(self.libpq) as conn:
+            return conn.execute(query, params).fetchall()
+
+
+@pytest.fixture(scope="session")
+def make_world(server_url, tmp_path_factory):
+    """Factory: a fresh migrated database (optionally with a demo world, collected)."""
+    from revwatch.migrate import upgrade
+
+    created: list[tuple[str, Engine]] = []
+
+    def make(demo: dict | None = None, collect: bool = True, end: datetime | None = None) -> World:
+        name = f"rwtest_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        url = sqlalchemy_url(make_url(sqlalchemy_url(server_url)).set(database=name).render_as_string(hide_password=False))
+        cfg = load_settings(database_url=url, revwatch_data_dir=tmp_path_factory.mktemp(name))
+        engine = engine_for(url)
+        created.append((name, engine))
+        upgrade(engine)
+        world = World(url, engine, cfg)
+        if demo is not None:
+            from demoworld import DemoParams, generate
+
+            end = end or datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+            world.manifest = generate(world.libpq, DemoParams(**demo, end=end), out_dir=cfg.demo_dir)
+            if collect:
+                from collectors.jobs import JOBS
+
+                for job in JOBS.values():
+                    job.run(engine, cfg, None, None)
+        return world
+
+    yield make
+    for name, engine in created:
+        engine.dispose()
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def demo_world(make_world) -> World:
+    """One small demo world, ingested and rolled up, shared read-only by many tests."""
+    return make_world(demo=SMALL_WORLD)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, text
 
 from collectors.rollups import Rollup
 from collectors.runlog import RunStats, recorded_run, try_job_lock
+from revwatch.schema import Base
 
 HOUR = timedelta(hours=1)
 
@@ -34,11 +35,12 @@ def _pending(conn: Connection, job: str) -> tuple[datetime | None, datetime | No
 
 def replace_window(conn: Connection, rollup: Rollup, start: datetime, end: datetime) -> tuple[int, int]:
     """Delete and rebuild the rollup rows of [start, end); return (source rows, rollup rows)."""
+    cols = ", ".join(c.name for c in Base.metadata.tables[rollup.target].columns)
     conn.execute(text(f"DELETE FROM {rollup.target} WHERE hour >= :start AND hour < :end"), {"start": start, "end": end})
     row = conn.execute(
         text(
-            f"WITH ins AS (INSERT INTO {rollup.target} AS r {rollup.select_sql} RETURNING r.{rollup.count_column} AS n)"
-            " SELECT coalesce(sum(n), 0), count(*) FROM ins"
+            f"WITH ins AS (INSERT INTO {rollup.target} AS r ({cols}) SELECT {cols} FROM ({rollup.select_sql}) q"
+            f" RETURNING r.{rollup.count_column} AS n) SELECT coalesce(sum(n), 0), count(*) FROM ins"
         ),
         {"start": start, "end": end},
     ).one()

@@ -5,7 +5,6 @@ dies half-way still leaves a trace; the work itself happens in the caller's tran
 """
 from __future__ import annotations
 
-import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,7 +43,8 @@ def recorded_run(engine: Engine, job: str, start: datetime | None = None, end: d
         stats.outcome, error = "skipped", str(exc)
     except BaseException as exc:
         stats.outcome = "failed"
-        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        cause = getattr(exc, "orig", None) or exc  # the driver's own message, without SQLAlchemy's echo of the SQL
+        error = f"{type(cause).__name__}: {cause}".strip()
         raise
     finally:
         with engine.begin() as conn:

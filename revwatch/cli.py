@@ -108,7 +108,10 @@ def run_jobs(cfg, engine, names: list[str], start=None, end=None, progress: bool
     with click.progressbar(steps, label="collect", show_pos=True, hidden=not progress,
                            item_show_func=lambda s: s and s[0]) as bar:
         for name, s, e in bar:
-            results.append((name, JOBS[name].run(engine, cfg, s, e)))
+            try:
+                results.append((name, JOBS[name].run(engine, cfg, s, e)))
+            except Exception as exc:  # recorded in job_runs; the operator gets one readable line
+                raise click.ClickException(f"{name} failed: {str(exc).splitlines()[0]}") from exc
     return results
 
 

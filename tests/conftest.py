@@ -57,7 +57,8 @@ class World:
 
     def sql(self, query: str, params=None) -> list[tuple]:
         with psycopg.connect(self.libpq) as conn:
-            return conn.execute(query, params).fetchall()
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
 
 
 @pytest.fixture(scope="session")

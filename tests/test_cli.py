@@ -24,7 +24,7 @@ def cli(make_world, monkeypatch):
 
 def test_demo_then_collect_then_backfill(cli):
     end = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
-    demo = cli("demo", "--days", "3", "--sites", "3", "--scale", "0.05", "--seed", "5", "--end", "2026-11-20 12:00:00")
+    demo = cli("demo", "--days", "7", "--sites", "3", "--scale", "0.05", "--seed", "5", "--end", "2026-11-20 12:00:00")
     assert demo.exit_code == 0, demo.output
     manifest = json.loads((cli.world.cfg.revwatch_data_dir / "demo" / "manifest.json").read_text())
     assert manifest["period"]["end"].startswith("2026-11-20T12:00")
@@ -50,7 +50,7 @@ def test_demo_then_collect_then_backfill(cli):
     assert cli.world.sql("SELECT sum(sessions) FROM rollup_sessions")[0][0] == sessions
 
     # a new world replaces the old one, and what was copied from the old one goes with it
-    assert cli("demo", "--days", "2", "--sites", "2", "--scale", "0.05", "--seed", "6", "--end", "2026-11-20 12:00:00").exit_code == 0
+    assert cli("demo", "--days", "7", "--sites", "2", "--scale", "0.05", "--seed", "6", "--end", "2026-11-20 12:00:00").exit_code == 0
     assert cli.world.sql("SELECT count(*) FROM parking_sessions")[0][0] == 0
     assert cli("collect").exit_code == 0
     assert cli.world.sql("SELECT count(*) FROM parking_sessions")[0][0] == cli.world.sql("SELECT count(*) FROM billing.parking_sessions")[0][0]

@@ -1,0 +1,40 @@
+"""Streamlit entry point: page config, settings check, and the page router. Nothing else.
+
+Pages live in pages/ and read through metrics/; add a page by appending to PAGES.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import streamlit as st
+
+from revwatch.settings import SettingsError, load_settings
+
+st.set_page_config(page_title="Revwatch", layout="wide")
+
+
+def _secrets_into_environment() -> None:
+    """Top-level keys of .streamlit/secrets.toml become environment variables (the environment wins),
+    so one Settings loader serves the CLI, the worker and the dashboard alike. No file is fine."""
+    try:
+        items = dict(st.secrets)
+    except (FileNotFoundError, KeyError, ValueError):  # StreamlitSecretNotFoundError is a FileNotFoundError
+        return
+    for key, value in items.items():
+        if not isinstance(value, Mapping):
+            os.environ.setdefault(key.upper(), str(value))
+
+
+_secrets_into_environment()
+try:
+    load_settings()
+except SettingsError as exc:
+    st.error(f"Revwatch cannot start: fix the environment (or .streamlit/secrets.toml).\n\n```\n{exc}\n```",
+             icon=":material/error:")
+    st.stop()
+
+PAGES = [
+    st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
+]
+st.navigation(PAGES).run()

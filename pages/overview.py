@@ -1,0 +1,304 @@
+"""Overview: is revenue coming in, are payments going through, is the data fresh?
+
+Reads only through `metrics.overview` (no SQL here); formats money only here, at the edge.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from metrics import overview as q
+from metrics.catalogue import METRICS, PROCESSING_ERROR_CODES, help_text
+from revwatch.db import product_engine
+from revwatch.money import format_money, to_decimal
+from revwatch.settings import load_settings
+
+EMPTY_HINT = (
+    "No data yet. Generate a demo world with `revwatch demo` (or point `BILLING_DATABASE_URL` at a "
+    "billing database), then run `revwatch collect` to ingest it and build the rollups."
+)
+PERIOD_LABELS = {"today": ("Today", "vs yesterday"), "wtd": ("Week to date", "vs last week"),
+                 "mtd": ("Month to date", "vs last month")}
+DEFAULT_DAYS = 30
+NO_COMPARISON = "no comparison"
+MIN_RATE_ATTEMPTS = 10  # fewer attempts in an hour and its failure rate is noise
+SERIES_COLORS = ("#1f5fbf", "#f28e2b", "#2a9d8f", "#8e6bbf")  # as .streamlit/config.toml
+LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
+
+
+# ---------------------------------------------------------------- data (cached)
+@st.cache_resource(show_spinner=False)
+def _engine(database_url: str | None) -> Engine:
+    return product_engine(load_settings(database_url=database_url))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_options(db_key: str | None) -> tuple[pd.DataFrame, q.DataRange | None]:
+    with _engine(db_key).connect() as conn:
+        return q.filter_options(conn), q.data_range(conn)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_freshness(db_key: str | None) -> tuple[q.JobFreshness, ...]:
+    return q.freshness(_engine(db_key))
+
+
+@st.cache_data(ttl=60, show_spinner="Loading figures…")
+def load_figures(db_key: str | None, f: q.Filters) -> dict:
+    with _engine(db_key).connect() as conn:
+        return {
+            "revenue": q.revenue_to_date(conn, f),
+            "kpis": q.range_kpis(conn, f),
+            "daily_revenue": q.daily_revenue(conn, f),
+            "daily_sessions": q.daily_sessions(conn, f),
+            "hourly_payments": q.hourly_payments(conn, f),
+            "failure_codes": q.top_failure_codes(conn, f),
+        }
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_site_hours(db_key: str | None, f: q.Filters, site_id: str) -> pd.DataFrame:
+    return q.hourly_site_invoices(_engine(db_key), f, site_id)
+
+
+# ---------------------------------------------------------------- formatting (the edge)
+def signed_money(minor: int, currency: str) -> str:
+    return ("-" if minor < 0 else "+") + format_money(abs(minor), currency)
+
+
+def signed_count(n: int) -> str | int:
+    """'+1,234' / '-56'; a plain 0 so Streamlit shows it grey, without an arrow."""
+    return f"{n:+,}" if n else 0
+
+
+def percent(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio * 100:.2f}%"
+
+
+def pp_change(current: float | None, previous: float | None) -> str | None:
+    return None if current is None or previous is None else f"{(current - previous) * 100:+.2f} pp"
+
+
+def ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    minutes = int((now - when).total_seconds() // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 120:
+        return f"{minutes} min ago"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h ago"
+    return f"{minutes // 1440} days ago"
+
+
+def major(minor_series: pd.Series, currencies: pd.Series) -> list[float]:
+    """Minor units -> major units, for chart axes only (never for arithmetic)."""
+    return [float(to_decimal(int(m), c)) for m, c in zip(minor_series, currencies)]
+
+
+# ---------------------------------------------------------------- sections
+def freshness_line(db_key: str | None) -> None:
+    jobs = load_freshness(db_key)
+    if not jobs:
+        st.caption("Data freshness: no collector run recorded yet.")
+        return
+    now = datetime.now(timezone.utc)
+    st.caption("Data freshness · " + " · ".join(f"{j.job}: last success {ago(j.last_success_at, now)}" for j in jobs))
+    for j in jobs:
+        if j.last_outcome == "failed":
+            st.warning(f"**{j.job}**: the last run ({ago(j.last_run_at, now)}) failed: {j.last_error or 'no error text'}",
+                       icon=":material/warning:")
+
+
+def sidebar_filters(sites: pd.DataFrame, rng: q.DataRange) -> q.Filters:
+    sb = st.sidebar
+    sb.header("Filters")
+    default_start = max(rng.first, rng.last - timedelta(days=DEFAULT_DAYS - 1))
+    picked = sb.date_input("Local days", value=(default_start, rng.last), min_value=rng.first,
+                           max_value=rng.last, key="days", help="Each site's own local days, both ends included.")
+    picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)  # one date while a range is picked
+    start, end = picked[0], picked[-1]
+    regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
+    in_region = sites[sites["region"].isin(regions)] if regions else sites
+    names = dict(zip(in_region["site_id"], in_region["name"]))
+    site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
+                              placeholder="All sites" if not regions else "All sites in the regions")
+    return q.Filters(start, end, tuple(regions), tuple(site_ids))
+
+
+def revenue_cards(revenue: tuple[q.PeriodRevenue, ...]) -> None:
+    st.subheader("Invoiced revenue", help=help_text("invoiced_revenue"))
+    if not revenue:
+        st.caption("No invoices today, this week or this month for the selected sites.")
+        return
+    by_key = {(r.period, r.currency): r for r in revenue}
+    for currency in sorted({r.currency for r in revenue}):
+        cols = st.columns(len(q.PERIODS))
+        for col, period in zip(cols, q.PERIODS):
+            fig = by_key.get((period, currency), q.PeriodRevenue(period, currency, 0, 0))
+            label, versus = PERIOD_LABELS[period]
+            if not fig.previous_complete or not fig.previous_minor:  # no arrow rather than a made-up "+250 %"
+                why = "starts before the first invoiced day" if not fig.previous_complete else "had no invoices"
+                col.metric(f"{label} · {currency}", format_money(fig.total_minor, currency), border=True,
+                           delta=NO_COMPARISON, delta_color="off", delta_arrow="off",
+                           help=f"No comparison: the comparable period ({versus}) {why}.")
+                continue
+            delta = signed_money(fig.change_minor, currency) if fig.change_minor else 0
+            if fig.change_minor:
+                delta += f" ({fig.change_minor * 100 / fig.previous_minor:+.1f}%)"
+            col.metric(f"{label} · {currency}", format_money(fig.total_minor, currency), delta=delta,
+                       delta_description=versus, border=True)
+
+
+def range_cards(k: q.RangeKpis, f: q.Filters, rng: q.DataRange) -> None:
+    st.subheader(f"Selected days: {f.start:%d %b %Y} – {f.end:%d %b %Y}")
+    cur, prev = k.payments, k.previous_payments
+    compare = f.previous().start >= rng.first  # else the "previous" days hold no data at all
+    if not compare:
+        st.caption(f"Data starts on {rng.first:%d %b %Y}: no comparison with the previous {f.days} days.")
+
+    def card(col, label: str, value: str, delta, key: str, **kw) -> None:
+        if compare:
+            col.metric(label, value, delta=delta, delta_description=f"vs previous {f.days} days",
+                       help=help_text(key), border=True, **kw)
+        else:
+            col.metric(label, value, delta=NO_COMPARISON, delta_color="off", delta_arrow="off",
+                       help=help_text(key), border=True)
+
+    c1, c2, c3, c4 = st.columns(4)
+    card(c1, METRICS["sessions"].label, f"{k.sessions:,}", signed_count(k.sessions - k.previous_sessions), "sessions")
+    card(c2, METRICS["payment_success_rate"].label, percent(cur.success_rate),
+         pp_change(cur.success_rate, prev.success_rate), "payment_success_rate")
+    card(c3, METRICS["first_attempt_success_rate"].label, percent(cur.first_attempt_success_rate),
+         pp_change(cur.first_attempt_success_rate, prev.first_attempt_success_rate), "first_attempt_success_rate")
+    card(c4, "Failed attempts", f"{cur.failed:,}", signed_count(cur.failed - prev.failed), "failed_attempts_by_code",
+         delta_color="inverse")
+
+
+def revenue_chart(df: pd.DataFrame) -> None:
+    st.markdown("**Invoiced revenue per day**", help=help_text("invoiced_revenue"))
+    if df.empty:
+        st.caption("No invoices in the selected days.")
+        return
+    df = df.assign(amount=major(df["total_minor"], df["currency"]))
+    fig = px.bar(df, x="local_date", y="amount", facet_row="currency", color="currency",
+                 labels={"local_date": "local day", "amount": ""}, height=170 + 150 * df["currency"].nunique())
+    fig.update_yaxes(matches=None, tickformat=",")
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    fig.update_layout(showlegend=False, margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(fig, width="stretch")
+
+
+def sessions_chart(df: pd.DataFrame) -> None:
+    st.markdown("**Sessions per day**", help=help_text("sessions"))
+    if df.empty:
+        st.caption("No sessions in the selected days.")
+        return
+    fig = px.bar(df, x="local_date", y="sessions", labels={"local_date": "local day", "sessions": "sessions"}, height=320)
+    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(fig, width="stretch")
+
+
+def failure_rate_chart(df: pd.DataFrame, colors: dict[str, str]) -> None:
+    st.markdown("**Payment failure rate per hour, by gateway** (UTC hours)", help=help_text("payment_failure_rate"))
+    if df.empty:
+        st.caption("No payment attempts in the selected days.")
+        return
+    # Hours with too few attempts get no rate (a gap in the line): 1 failure of 2 is not 50 %.
+    df = df.assign(rate=df["failure_rate"].where(df["attempts"] >= MIN_RATE_ATTEMPTS),
+                   pe_share=df["processing_error_share"].fillna(0))
+    fig = px.line(df, x="hour", y="rate", color="gateway", color_discrete_map=colors, height=360,
+                  custom_data=["failed", "attempts", "pe_share"],
+                  labels={"hour": "hour (UTC)", "rate": "failure rate", "gateway": ""})
+    fig.update_traces(line_width=1.5, hovertemplate="%{x|%d %b %H:00} UTC: %{y:.0%} failed"
+                      " (%{customdata[0]}/%{customdata[1]}), %{customdata[2]:.0%} processing errors")
+    rated = df.dropna(subset=["rate"])
+    if not rated.empty:
+        worst = rated.loc[rated.sort_values(["rate", "failed"]).index[-1]]
+        fig.add_annotation(
+            x=worst["hour"], y=worst["rate"], showarrow=True, arrowhead=2, ax=-40, ay=-4, xanchor="right",
+            text=(f"<b>max</b>: {worst['gateway']} {worst['hour']:%d %b %H:00} UTC, {int(worst['failed'])}/"
+                  f"{int(worst['attempts'])} failed, {worst['pe_share']:.0%} processing errors"),
+            bgcolor="rgba(255,255,255,0.85)")
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
+    st.plotly_chart(fig, width="stretch")
+    st.caption(f"Failed / all attempts, for hours with at least {MIN_RATE_ATTEMPTS} attempts. Processing errors: "
+               + ", ".join(PROCESSING_ERROR_CODES) + ".")
+
+
+def failure_codes_chart(df: pd.DataFrame, colors: dict[str, str]) -> None:
+    st.markdown("**Top failure codes**", help=help_text("failed_attempts_by_code"))
+    if df.empty:
+        st.caption("No failed attempts in the selected days.")
+        return
+    fig = px.bar(df.iloc[::-1], x="failed", y="failure_code", color="gateway", orientation="h", height=360,
+                 color_discrete_map=colors, labels={"failed": "failed attempts", "failure_code": "", "gateway": ""})
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
+    st.plotly_chart(fig, width="stretch")
+
+
+def site_hours_chart(db_key: str | None, f: q.Filters, sites: pd.DataFrame) -> None:
+    in_scope = sites[sites["site_id"].isin(f.site_ids)] if f.site_ids else (
+        sites[sites["region"].isin(f.regions)] if f.regions else sites)
+    if in_scope.empty:
+        return
+    names = dict(zip(in_scope["site_id"], in_scope["name"]))
+    st.markdown("**Invoices per hour at one site** (site-local hours; a pale block in busy hours is a billing gap)",
+                help=help_text("invoices"))
+    site_id = st.selectbox("Site", list(names), format_func=lambda s: f"{names[s]} ({s})", key="hours_site")
+    df = load_site_hours(db_key, f, site_id)
+    if df.empty:
+        st.caption("No hours to show.")
+        return
+    grid = df.assign(day=df["local_time"].dt.date, hour=df["local_time"].dt.hour).pivot_table(
+        index="hour", columns="day", values="invoices", aggfunc="sum")
+    fig = px.imshow(grid, aspect="auto", color_continuous_scale="Blues", origin="lower", height=330,
+                    labels={"x": "local day", "y": "local hour", "color": "invoices"})
+    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(fig, width="stretch")
+
+
+# ---------------------------------------------------------------- page
+def main() -> None:
+    st.title("Overview")
+    db_key = load_settings().database_url
+    try:
+        sites, rng = load_options(db_key)
+    except ProgrammingError:
+        st.info("The database has no Revwatch tables yet: run `revwatch db upgrade`, then `revwatch demo` "
+                "and `revwatch collect`.", icon=":material/info:")
+        return
+    except OperationalError as exc:
+        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
+        return
+    freshness_line(db_key)
+    if rng is None:
+        st.info(EMPTY_HINT, icon=":material/info:")
+        return
+    f = sidebar_filters(sites, rng)
+    data = load_figures(db_key, f)
+    revenue_cards(data["revenue"])
+    range_cards(data["kpis"], f, rng)
+    left, right = st.columns(2)
+    with left:
+        revenue_chart(data["daily_revenue"])
+    with right:
+        sessions_chart(data["daily_sessions"])
+    gateways = sorted(set(data["hourly_payments"]["gateway"]) | set(data["failure_codes"]["gateway"]))
+    colors = {g: SERIES_COLORS[i % len(SERIES_COLORS)] for i, g in enumerate(gateways)}
+    failure_rate_chart(data["hourly_payments"], colors)
+    left, right = st.columns(2)
+    with left:
+        failure_codes_chart(data["failure_codes"], colors)
+    with right:
+        site_hours_chart(db_key, f, sites)
+
+
+main()

@@ -1,0 +1,103 @@
+"""The real thing: `streamlit run app.py` served to headless Chromium, against the demo world.
+
+Catches what AppTest cannot: the front end rendering the page, Plotly drawing, JS errors.
+Chromium must be installed (CI installs it); a missing browser fails, it does not skip.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("REVWATCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"streamlit exited with {proc.returncode}:\n{proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"streamlit not healthy at {url} after {timeout} s")
+
+
+@pytest.fixture()
+def dashboard(demo_world, artifacts):
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=demo_world.url, PYTHONUNBUFFERED="1")
+    log = open(artifacts / "streamlit-browser-test.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        try:
+            _wait_healthy(proc, f"http://127.0.0.1:{port}/_stcore/health")
+        except AssertionError:
+            log.flush()
+            raise AssertionError((artifacts / "streamlit-browser-test.log").read_text()) from None
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.browser
+def test_overview_renders_in_chromium(dashboard, artifacts):
+    assert Path(CHROMIUM).exists(), (
+        f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium) or set REVWATCH_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(dashboard, wait_until="domcontentloaded")
+            page.locator('[data-testid="stMetric"]').first.wait_for(state="visible", timeout=60_000)
+            page.wait_for_function(
+                "() => document.querySelectorAll('.js-plotly-plot').length >= 4"
+                " && !document.querySelector('[data-testid=\"stSpinner\"]')"
+                " && !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')",
+                timeout=60_000)
+            page.wait_for_timeout(1000)  # let Plotly finish its first layout pass
+            assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+                '[data-testid="stException"]').first.inner_text()
+            assert "Overview" in page.inner_text("body")
+            assert page.locator('[data-testid="stMetric"]').count() >= 7
+            # The app scrolls inside its main container: grow the viewport to take the whole page.
+            height = page.evaluate(
+                "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], section.main, body')]"
+                ".map(e => e.scrollHeight))")
+            page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 8000)})
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(artifacts / "overview.png"), full_page=True)
+            assert not errors, errors
+        finally:
+            browser.close()

@@ -1,0 +1,354 @@
+"""The Overview's read queries (over rollups) against plain SQL over the RAW product tables.
+
+Each reference below reads `invoices`, `payment_attempts`, `parking_sessions` and `sites`
+directly; only a site's local date comes from PostgreSQL (`AT TIME ZONE`), and period
+arithmetic (today, week, month, cut-offs) is redone in Python, so the two paths share nothing
+but the data. The demo manifest's incident counts pin the spike and the outage.
+"""
+from __future__ import annotations
+
+import calendar
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from metrics import overview as q
+from metrics.catalogue import PROCESSING_ERROR_CODES
+
+HOUR = timedelta(hours=1)
+
+# Raw rows with their site and local date (decided by PostgreSQL, like the product does).
+_INVOICES = """
+    SELECT i.currency, i.total_minor, i.issued_at, i.status, p.site_id, s.region,
+           (i.issued_at AT TIME ZONE coalesce(s.timezone, 'UTC'))::date AS local_date,
+           (CAST(%(as_of)s AS timestamptz) AT TIME ZONE coalesce(s.timezone, 'UTC'))::date AS today
+    FROM invoices i
+    LEFT JOIN parking_sessions p ON p.session_id = i.session_id
+    LEFT JOIN sites s ON s.site_id = p.site_id"""
+_ATTEMPTS = """
+    SELECT a.gateway, a.status, a.failure_code, a.attempt_number, a.attempted_at, p.site_id, s.region,
+           (a.attempted_at AT TIME ZONE coalesce(s.timezone, 'UTC'))::date AS local_date
+    FROM payment_attempts a
+    LEFT JOIN invoices i ON i.invoice_id = a.invoice_id
+    LEFT JOIN parking_sessions p ON p.session_id = i.session_id
+    LEFT JOIN sites s ON s.site_id = p.site_id"""
+_SESSIONS = """
+    SELECT p.site_id, s.region, (p.entered_at AT TIME ZONE s.timezone)::date AS local_date
+    FROM parking_sessions p JOIN sites s ON s.site_id = p.site_id"""
+
+
+def _in_scope(row, regions=(), site_ids=()) -> bool:
+    if not regions and not site_ids:
+        return True
+    return (not regions or row.region in regions) and (not site_ids or row.site_id in site_ids) and row.region is not None
+
+
+def _rows(world, sql, params=None):
+    import psycopg
+    from psycopg.rows import namedtuple_row
+
+    with psycopg.connect(world.libpq, row_factory=namedtuple_row) as conn:
+        conn.execute("SET timezone = 'UTC'")
+        return conn.execute(sql, params or {}).fetchall()
+
+
+def _minus_month(d):
+    """PostgreSQL's `- interval '1 month'`: same day last month, clamped to its last day."""
+    y, m = (d.year - 1, 12) if d.month == 1 else (d.year, d.month - 1)
+    return d.replace(year=y, month=m, day=min(d.day, calendar.monthrange(y, m)[1]))
+
+
+def reference_revenue(world, as_of: datetime, regions=(), site_ids=()) -> dict[tuple[str, str], tuple[int, int, bool]]:
+    """{(period, currency): (total, previous, previous_complete)} from raw invoices, periods
+    computed in Python. previous_complete: the comparable span starts on or after the first
+    invoiced local day (else the page shows no comparison).
+
+    The data's grain is the UTC hour: an invoice counts before a cut-off when its hour starts
+    before it (as_of on a whole hour makes this plain 'issued before')."""
+    rows = [r for r in _rows(world, _INVOICES, {"as_of": as_of}) if r.status != "void"]
+    first_day = min(r.local_date for r in rows)
+    out: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0, True])
+    for r in rows:
+        if not _in_scope(r, regions, site_ids):
+            continue
+        hour = r.issued_at.replace(minute=0, second=0, microsecond=0)
+        t, d = r.today, r.local_date
+        week, month = t - timedelta(days=t.weekday()), t.replace(day=1)
+        spans = {
+            "today": ((t, t), (t - timedelta(days=1),) * 2, as_of - timedelta(days=1)),
+            "wtd": ((week, t), (week - timedelta(days=7), t - timedelta(days=7)), as_of - timedelta(days=7)),
+            "mtd": ((month, t), (_minus_month(month), _minus_month(t)), _minus_month(as_of)),
+        }
+        for period, ((c0, c1), (p0, p1), cut) in spans.items():
+            fig = out[(period, r.currency)]
+            if c0 <= d <= c1 and hour < as_of:
+                fig[0] += r.total_minor
+            if p0 <= d <= p1 and hour < cut:
+                fig[1] += r.total_minor
+            fig[2] = fig[2] and p0 >= first_day
+    return {k: tuple(v) for k, v in out.items() if v[0] or v[1]}
+
+
+def reference_payments(world, start: date, end: date, regions=(), site_ids=()) -> q.PaymentCounts:
+    c = Counter()
+    for r in _rows(world, _ATTEMPTS):
+        if start <= r.local_date <= end and _in_scope(r, regions, site_ids):
+            ok, first = r.status == "succeeded", r.attempt_number == 1
+            c.update(attempts=1, succeeded=ok, failed=r.status == "failed", first_attempts=first, first_succeeded=ok and first)
+    return q.PaymentCounts(c["attempts"], c["succeeded"], c["failed"], c["first_attempts"], c["first_succeeded"])
+
+
+def reference_sessions(world, start: date, end: date, regions=(), site_ids=()) -> int:
+    return sum(1 for r in _rows(world, _SESSIONS) if start <= r.local_date <= end and _in_scope(r, regions, site_ids))
+
+
+def reference_range(world) -> tuple[date, date]:
+    dates = [d for sql in (_INVOICES, _ATTEMPTS, _SESSIONS)
+             for d in _rows(world, f"SELECT min(local_date), max(local_date) FROM ({sql}) x", {"as_of": None})[0]]
+    return min(dates), max(dates)
+
+
+def world_end(world) -> datetime:
+    return datetime.fromisoformat(world.manifest["period"]["end"])
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def world(demo_world):
+    return demo_world
+
+
+@pytest.fixture(scope="module")
+def full(world) -> q.Filters:
+    first, last = reference_range(world)
+    return q.Filters(first, last)
+
+
+@pytest.fixture(scope="module")
+def regions(world) -> list[str]:
+    return [r[0] for r in world.sql("SELECT DISTINCT region FROM sites ORDER BY 1")]
+
+
+# ---------------------------------------------------------------- tests
+def test_filter_options_and_data_range(world, full):
+    sites = q.filter_options(world.engine)
+    raw = world.sql("SELECT site_id, name, region FROM sites ORDER BY region, name, site_id")
+    assert [tuple(r) for r in sites.itertuples(index=False)] == [tuple(r) for r in raw]
+    assert q.data_range(world.engine) == q.DataRange(full.start, full.end)
+
+
+@pytest.mark.parametrize("hours_before_end", [0, 7, 30, 24 * 9 + 5])
+def test_revenue_to_date_matches_raw_invoices(world, hours_before_end):
+    as_of = world_end(world).replace(minute=0, second=0, microsecond=0) - hours_before_end * HOUR
+    got = {(r.period, r.currency): (r.total_minor, r.previous_minor, r.previous_complete) for r in q.revenue_to_date(world.engine, _any(), as_of)}
+    want = reference_revenue(world, as_of)
+    assert got == want
+    assert any(k[0] == "today" and v[0] > 0 for k, v in got.items()), "the world should have invoices today"
+    # The world starts mid-month: last month's span has no data, and says so.
+    assert all(not complete for (period, _), (_, _, complete) in got.items() if period == "mtd")
+
+
+@pytest.fixture(scope="module")
+def month_end_world(make_world):
+    """A small world ending on 31 March 2025: last month (February) is shorter, and US/CA clocks
+    moved on 9 March, so month-to-date comparisons, clamping and DST all get exercised."""
+    return make_world(demo=dict(days=62, sites=5, scale=0.05, seed=5), end=datetime(2025, 3, 31, 10, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize("as_of", [
+    datetime(2025, 3, 31, 10, tzinfo=timezone.utc),  # previous MTD = 1-28 Feb, cut 28 Feb 10:00
+    datetime(2025, 3, 3, 5, tzinfo=timezone.utc),    # a Monday morning in UTC, still Sunday in America
+    datetime(2025, 3, 10, 6, tzinfo=timezone.utc),   # the day after the DST change
+])
+def test_revenue_to_date_across_month_and_week_boundaries(month_end_world, as_of):
+    got = {(r.period, r.currency): (r.total_minor, r.previous_minor, r.previous_complete)
+           for r in q.revenue_to_date(month_end_world.engine, _any(), as_of)}
+    assert got == reference_revenue(month_end_world, as_of)
+    assert all(prev > 0 and complete for (period, _), (_, prev, complete) in got.items() if period == "mtd"), got
+
+
+def test_range_kpis_compare_with_the_previous_range(month_end_world):
+    f = q.Filters(date(2025, 3, 15), date(2025, 3, 28))
+    got = q.range_kpis(month_end_world.engine, f)
+    assert got.previous_payments == reference_payments(month_end_world, date(2025, 3, 1), date(2025, 3, 14))
+    assert got.previous_sessions == reference_sessions(month_end_world, date(2025, 3, 1), date(2025, 3, 14))
+    assert got.previous_sessions > 0 and got.previous_payments.attempts > 0
+
+
+def test_revenue_excludes_void_invoices(world):
+    as_of = world_end(world).replace(minute=0, second=0, microsecond=0)
+    voids = world.sql("SELECT count(*) FROM invoices WHERE status = 'void'")[0][0]
+    assert voids > 0, "the demo's duplicate invoices should leave some void ones"
+    got = q.daily_revenue(world.engine, q.Filters(*reference_range(world)))
+    raw = world.sql("SELECT currency, sum(total_minor) FROM invoices WHERE status <> 'void' GROUP BY 1")
+    assert {c: int(v) for c, v in got.groupby("currency")["total_minor"].sum().items()} == {c: int(v) for c, v in raw}
+    assert q.revenue_to_date(world.engine, _any(), as_of)  # and something is shown at all
+
+
+def test_range_kpis_match_raw_attempts_and_sessions(world, full):
+    last = full.end
+    f = q.Filters(last - timedelta(days=4), last)
+    got = q.range_kpis(world.engine, f)
+    prev = f.previous()
+    assert (prev.start, prev.end) == (last - timedelta(days=9), last - timedelta(days=5))
+    assert got.payments == reference_payments(world, f.start, f.end)
+    assert got.previous_payments == reference_payments(world, prev.start, prev.end)
+    assert got.sessions == reference_sessions(world, f.start, f.end)
+    assert got.previous_sessions == reference_sessions(world, prev.start, prev.end)
+    p = got.payments
+    assert 0 < p.success_rate < 1 and p.success_rate == p.succeeded / p.attempts
+    assert p.first_attempt_success_rate == p.first_succeeded / p.first_attempts
+
+
+def test_filters_by_region_and_site_narrow_results(world, full, regions):
+    assert len(regions) >= 2
+    per_region = {}
+    for region in regions:
+        f = q.Filters(full.start, full.end, regions=(region,))
+        k = q.range_kpis(world.engine, f)
+        assert k.sessions == reference_sessions(world, f.start, f.end, regions=(region,))
+        assert k.payments == reference_payments(world, f.start, f.end, regions=(region,))
+        per_region[region] = k
+    total = q.range_kpis(world.engine, full)
+    assert sum(k.sessions for k in per_region.values()) == total.sessions
+    assert 0 < min(k.sessions for k in per_region.values()) < total.sessions
+
+    site_id, region = world.sql("SELECT site_id, region FROM sites ORDER BY site_id LIMIT 1")[0]
+    one = q.Filters(full.start, full.end, site_ids=(site_id,))
+    assert q.range_kpis(world.engine, one).sessions == reference_sessions(world, full.start, full.end, site_ids=(site_id,))
+    other = next(r for r in regions if r != region)
+    nobody = q.Filters(full.start, full.end, regions=(other,), site_ids=(site_id,))
+    assert q.range_kpis(world.engine, nobody) == q.RangeKpis()
+    assert q.daily_sessions(world.engine, nobody).empty
+
+    as_of = world_end(world).replace(minute=0, second=0, microsecond=0)
+    got = {(r.period, r.currency): (r.total_minor, r.previous_minor, r.previous_complete)
+           for r in q.revenue_to_date(world.engine, _any(regions=(region,)), as_of)}
+    assert got == reference_revenue(world, as_of, regions=(region,))
+
+
+def test_daily_series_match_raw(world, full):
+    f = full
+    sessions = q.daily_sessions(world.engine, f)
+    raw = Counter(r.local_date for r in _rows(world, _SESSIONS))
+    assert dict(zip(sessions["local_date"], sessions["sessions"].astype(int))) == dict(raw)
+
+    revenue = q.daily_revenue(world.engine, f)
+    want = defaultdict(lambda: [0, 0])
+    for r in _rows(world, _INVOICES, {"as_of": None}):
+        if r.status != "void":
+            want[(r.local_date, r.currency)][0] += 1
+            want[(r.local_date, r.currency)][1] += r.total_minor
+    got = {(d, c): [int(n), int(t)] for d, c, n, t in revenue.itertuples(index=False)}
+    assert got == dict(want)
+
+    payments = q.daily_payments(world.engine, f)
+    want = defaultdict(lambda: [0, 0])
+    for r in _rows(world, _ATTEMPTS):
+        want[(r.local_date, r.gateway)][0] += 1
+        want[(r.local_date, r.gateway)][1] += r.status == "succeeded"
+    got = {(d, g): [int(a), int(s)] for d, g, a, s, _ in payments.itertuples(index=False)}
+    assert got == dict(want)
+
+
+def test_top_failure_codes_match_raw(world, full):
+    got = q.top_failure_codes(world.engine, full, limit=5)
+    raw = world.sql(
+        "SELECT gateway, failure_code, count(*) FROM payment_attempts WHERE status = 'failed' AND failure_code IS NOT NULL"
+        " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 5")
+    assert [(g, c, int(n)) for g, c, n in got.itertuples(index=False)] == [tuple(r) for r in raw]
+
+
+def test_hourly_payments_show_the_processing_error_spike(world, full):
+    spike = _incident(world, "processing_error_spike")
+    start, end = _window(spike)
+    expected = spike["expected"]
+    hourly = q.hourly_payments(world.engine, full)
+
+    # Every hour equals the raw attempts of that hour.
+    want = defaultdict(lambda: [0, 0, 0])
+    for r in _rows(world, _ATTEMPTS):
+        key = (r.attempted_at.replace(minute=0, second=0, microsecond=0), r.gateway)
+        want[key][0] += 1
+        want[key][1] += r.status == "failed"
+        want[key][2] += r.status == "failed" and r.failure_code in PROCESSING_ERROR_CODES
+    got = {(h.to_pydatetime(), g): [int(a), int(f), int(p)]
+           for h, g, a, f, p in hourly[["hour", "gateway", "attempts", "failed", "processing_errors"]].itertuples(index=False)}
+    assert got == dict(want)
+
+    # The manifest's window holds exactly the attempts and processing errors it counts...
+    assert expected["failure_code"] in PROCESSING_ERROR_CODES
+    in_window = hourly[(hourly["hour"] >= start) & (hourly["hour"] < end) & (hourly["gateway"] == expected["gateway"])]
+    assert len(in_window) == 2
+    assert int(in_window["attempts"].sum()) == expected["attempts"]
+    assert int(in_window["processing_errors"].sum()) == expected["failed_with_code"]
+    # ...and stands out: its hours have the most failures, mostly processing errors.
+    others = hourly.drop(in_window.index)
+    assert in_window["failed"].min() > others["failed"].max()
+    assert (in_window["processing_error_share"] > 0.5).all()
+    assert in_window["failure_rate"].min() > others.loc[others["attempts"] >= 10, "failure_rate"].max()
+
+
+def test_hourly_site_invoices_show_the_gate_sync_gap(world, full):
+    outage = _incident(world, "gate_sync_outage")
+    start, end = _window(outage)
+    (site_id,) = outage["site_ids"]
+    hours = q.hourly_site_invoices(world.engine, full, site_id)
+    assert (hours["hour"].diff().dropna() == HOUR).all(), "every hour present, gaps as zero"
+    raw = Counter(h for (h,) in world.sql(
+        "SELECT date_trunc('hour', i.issued_at) FROM invoices i JOIN parking_sessions p USING (session_id)"
+        " WHERE p.site_id = %s AND i.status <> 'void'", (site_id,)))
+    got = {h.to_pydatetime(): int(n) for h, n in hours[["hour", "invoices"]].itertuples(index=False)}
+    assert {h: n for h, n in got.items() if n} == {h: n for h, n in raw.items() if h in got}
+    assert sum(got.values()) == sum(raw.values())
+    # Invoices trail exits by up to 15 minutes: the hours wholly after the window's first are empty.
+    gap = [n for h, n in got.items() if start + HOUR <= h and h + HOUR <= end]
+    assert len(gap) >= 5 and not any(gap), "no invoices during the outage"
+    day_before = [n for h, n in got.items() if start - timedelta(days=1) + HOUR <= h and h + HOUR <= end - timedelta(days=1)]
+    assert sum(day_before) > 0, "the same hours the day before do have invoices"
+
+
+def test_freshness_reports_last_success_and_failures(world, make_world):
+    jobs = {j.job: j for j in q.freshness(world.engine)}
+    assert jobs and all(j.last_outcome == "succeeded" and j.last_success_at is not None for j in jobs.values())
+    assert "ingest-billing" in jobs
+
+    empty = make_world()
+    assert q.freshness(empty.engine) == ()
+    assert q.data_range(empty.engine) is None
+    t0 = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
+    with empty.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO job_runs (job, started_at, finished_at, outcome, error) VALUES"
+            " ('a', :t0, :t1, 'succeeded', NULL), ('a', :t2, :t3, 'failed', 'boom'), ('b', :t0, NULL, 'running', NULL)"),
+            {"t0": t0, "t1": t0 + timedelta(minutes=1), "t2": t0 + HOUR, "t3": t0 + HOUR + timedelta(minutes=1)})
+    got = q.freshness(empty.engine)
+    assert got == (
+        q.JobFreshness("a", t0 + timedelta(minutes=1), t0 + HOUR, "failed", "boom"),
+        q.JobFreshness("b", None, t0, "running", None),
+    )
+
+
+def test_queries_bind_values_never_format_them(world, full):
+    """A hostile filter value is data, not SQL."""
+    evil = q.Filters(full.start, full.end, regions=("x'); DROP TABLE sites; --",))
+    assert q.range_kpis(world.engine, evil) == q.RangeKpis()
+    assert world.sql("SELECT count(*) FROM sites")[0][0] > 0
+
+
+# ---------------------------------------------------------------- helpers
+def _any(**kw) -> q.Filters:
+    """Filters whose date range does not matter (revenue to date ignores it)."""
+    return q.Filters(date(2000, 1, 1), date(2000, 1, 1), **kw)
+
+
+def _incident(world, incident_id: str) -> dict:
+    found = [i for i in world.manifest["incidents"] if i["id"] == incident_id]
+    assert found, f"manifest has no {incident_id} incident"
+    return found[0]
+
+
+def _window(incident: dict) -> tuple[datetime, datetime]:
+    return datetime.fromisoformat(incident["start"]), datetime.fromisoformat(incident["end"])

@@ -1,0 +1,164 @@
+"""generate(): simulate the world (pure, numpy), describe it (manifest), write it (COPY)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from demoworld import billing, incidents, manifest, payments, pricing, traffic, world
+from demoworld.localtime import Clock, make_clock
+from demoworld.params import DAY, DemoParams, Period, resolve_period, stream
+from demoworld.writer import Col, Table, write
+
+
+class World(NamedTuple):
+    period: Period
+    currencies: tuple[str, ...]
+    clock: Clock
+    sites: world.Sites
+    plans: world.Plans
+    taxes: world.TaxRates
+    plan: incidents.IncidentPlan
+    sessions: traffic.Sessions
+    customers: traffic.Customers
+    rated: pricing.Rated
+    billed: billing.Billed
+    invoices: billing.Invoices
+    methods: payments.Methods
+    attempts: payments.Attempts
+    collection: payments.Collection
+    refunds: payments.Refunds
+    duplicate_window: tuple[int, int]
+    spike: payments.Window
+    unknown: payments.Window
+
+
+def simulate(params: DemoParams, period: Period, say: Callable[[str], None] = lambda _m: None) -> World:
+    """The whole world from its parameters; no I/O, no clock."""
+    seed = params.seed
+    sites = world.make_sites(params.sites, stream(seed, "sites"))
+    clock = make_clock(sites.zones, period.start - 3 * DAY, period.end + 10 * DAY)
+    plan = incidents.plan_incidents(sites, period, stream(seed, "incidents"))
+    plans = world.make_plans(sites, period, incidents.plan_changes(sites, period, plan, stream(seed, "changes")),
+                             stream(seed, "plans"))
+    taxes = world.make_tax_rates(sites, period, incidents.tax_changes(plan))
+    sessions, customers = traffic.make_sessions(sites, clock, period, params.scale, stream(seed, "traffic"))
+    say(f"simulated {sessions.site.size:,} parking sessions at {len(sites.site_id)} sites")
+    rated = pricing.shadow_rate(sessions, sites, plans, taxes, clock)
+    plan = incidents.widen_outage(plan, sessions.site, sessions.exited, rated.billable, sites, period)
+    billed = billing.bill(sessions, sites, plans, taxes, rated, plan)
+    currencies = tuple(sorted(set(sites.currency)))
+    invoices, duplicate_window = billing.issue(sessions, sites, plans, taxes, rated, billed, plan, period, currencies,
+                             stream(seed, "invoices"))
+    methods = payments.payment_methods(sessions, customers, sites, stream(seed, "methods"))
+    attempts, collection, spike, unknown = payments.attempt_payments(invoices, methods, plan, period,
+                                                                     stream(seed, "attempts"))
+    refunds = payments.make_refunds(invoices, attempts, collection, billed.claimed, period, stream(seed, "refunds"))
+    say(f"billed {invoices.kind.size:,} invoices, {attempts.invoice.size:,} payment attempts, "
+        f"{refunds.invoice.size:,} refunds")
+    return World(period, currencies, clock, sites, plans, taxes, plan, sessions, customers, rated, billed,
+                 invoices, methods, attempts, collection, refunds, duplicate_window, spike, unknown)
+
+
+def to_tables(w: World) -> list[Table]:
+    """The world as the seven tables of SOURCES.md §1, columns in contract order."""
+    s, inv, a, r = w.sessions, w.invoices, w.attempts, w.refunds
+    site_ids = w.sites.site_id
+    customer = np.where(s.customer >= 0, w.customers.customer_id[np.maximum(s.customer, 0)], b"")
+    return [
+        Table("sites", (
+            Col("site_id", "text", list(site_ids)),
+            Col("name", "text", list(w.sites.name)),
+            Col("region", "text", list(w.sites.attr("region"))),
+            Col("timezone", "text", list(w.sites.timezone)),
+            Col("currency", "text", list(w.sites.currency)),
+            Col("tax_jurisdiction", "text", list(w.sites.jurisdiction)),
+        )),
+        Table("rate_plans", (
+            Col("rate_plan_id", "text", list(w.plans.plan_id)),
+            Col("site_id", "enum", w.plans.site, site_ids),
+            Col("effective_from", "ts", w.plans.effective_from),
+            Col("effective_to", "ts", w.plans.effective_to),
+            Col("grace_minutes", "int", w.plans.grace),
+            Col("increment_minutes", "int", w.plans.increment),
+            Col("increment_price_minor", "int", w.plans.price),
+            Col("daily_max_minor", "int", w.plans.daily_max, nullable=True),
+        )),
+        Table("tax_rates", (
+            Col("jurisdiction", "text", list(w.taxes.jurisdiction)),
+            Col("rate", "text", [world.rate_text(int(m)) for m in w.taxes.rate_micro]),
+            Col("effective_from", "date", w.taxes.effective_from),
+            Col("effective_to", "date", w.taxes.effective_to),
+        )),
+        Table("parking_sessions", (
+            Col("session_id", "bytes", s.session_id),
+            Col("site_id", "enum", s.site, site_ids),
+            Col("entered_at", "ts", s.entered),
+            Col("exited_at", "ts", s.exited),
+            Col("customer_id", "bytes", customer, nullable=True),
+            Col("updated_at", "ts", np.where(s.closed, s.exited, s.entered)),
+        )),
+        Table("invoices", (
+            Col("invoice_id", "bytes", inv.invoice_id),
+            Col("session_id", "bytes", s.session_id[inv.session]),
+            Col("currency", "enum", inv.currency, w.currencies),
+            Col("subtotal_minor", "int", inv.subtotal),
+            Col("tax_minor", "int", inv.tax),
+            Col("total_minor", "int", inv.total),
+            Col("issued_at", "ts", inv.issued),
+            Col("status", "enum", w.collection.status, payments.INVOICE_STATUSES),
+            Col("updated_at", "ts", w.collection.updated),
+        )),
+        Table("payment_attempts", (
+            Col("attempt_id", "bytes", a.attempt_id),
+            Col("invoice_id", "bytes", inv.invoice_id[a.invoice]),
+            Col("attempt_number", "int", a.number),
+            Col("gateway", "enum", a.gateway, payments.GATEWAYS),
+            Col("gateway_reference", "bytes", a.reference, nullable=True),
+            Col("idempotency_key", "bytes", a.idempotency_key),
+            Col("amount_minor", "int", a.amount),
+            Col("currency", "enum", a.currency, w.currencies),
+            Col("status", "enum", a.status, payments.STATUSES),
+            Col("failure_code", "enum", a.code, payments.CODES),
+            Col("payment_method_type", "enum", a.method, payments.METHODS),
+            Col("card_brand", "enum", a.brand, payments.BRANDS),
+            Col("attempted_at", "ts", a.attempted),
+            Col("updated_at", "ts", a.updated),
+        )),
+        Table("refunds", (
+            Col("refund_id", "bytes", r.refund_id),
+            Col("invoice_id", "bytes", inv.invoice_id[r.invoice]),
+            Col("attempt_id", "bytes", a.attempt_id[r.attempt]),
+            Col("gateway", "enum", a.gateway[r.attempt], payments.GATEWAYS),
+            Col("gateway_reference", "bytes", r.reference, nullable=True),
+            Col("amount_minor", "int", r.amount),
+            Col("currency", "enum", inv.currency[r.invoice], w.currencies),
+            Col("reason", "enum", r.reason, payments.REFUND_REASONS),
+            Col("status", "enum", r.status, payments.REFUND_STATUSES),
+            Col("created_at", "ts", r.created),
+            Col("updated_at", "ts", r.updated),
+        )),
+    ]
+
+
+def generate(libpq_url: str, params: DemoParams, out_dir: Path | None = None,
+             progress: Callable[[str], None] | None = None) -> dict:
+    """(Re)generate the demo world into `libpq_url`: drops and recreates schema `billing`,
+    stores the manifest in `demo.manifest` (and `out_dir/manifest.json`), returns it."""
+    say = progress or (lambda _m: None)
+    params.validate()
+    t0 = time.perf_counter()
+    period = resolve_period(params)
+    w = simulate(params, period, say)
+    result = manifest.build(w, params.as_json(period.end))
+    say(f"simulation took {time.perf_counter() - t0:.1f} s")
+    write(libpq_url, to_tables(w), result, say)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "manifest.json").write_text(json.dumps(result, indent=2) + "\n")
+    say(f"demo world written in {time.perf_counter() - t0:.1f} s")
+    return result

@@ -1,0 +1,183 @@
+"""The only I/O of the demo: COPY the world into PostgreSQL, store and read the manifest,
+hash the content.
+
+Columns are encoded to COPY text format a chunk at a time with numpy (timestamps through
+lookup tables), so a million rows cost seconds, and nothing is ever inserted row by row.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import date, timedelta
+from importlib import resources
+from typing import Callable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+import psycopg
+from psycopg.types.json import Jsonb
+
+from demoworld.params import DAY
+
+CHUNK = 200_000
+NULL_TEXT = b"\\N"
+# (table, primary-key order) in load and hash order; byte order, whatever the collation
+TABLES: tuple[tuple[str, str], ...] = (
+    ("sites", 'site_id COLLATE "C"'),
+    ("rate_plans", 'rate_plan_id COLLATE "C"'),
+    ("tax_rates", 'jurisdiction COLLATE "C", effective_from'),
+    ("parking_sessions", 'session_id COLLATE "C"'),
+    ("invoices", 'invoice_id COLLATE "C"'),
+    ("payment_attempts", 'attempt_id COLLATE "C"'),
+    ("refunds", 'refund_id COLLATE "C"'),
+)
+
+
+class Col(NamedTuple):
+    """One column to COPY. kind: 'bytes' (S array, b'' = NULL if nullable), 'int' (int
+    array, -1 = NULL if nullable), 'ts' (epoch seconds, -1 = NULL), 'date' (day number,
+    -1 = NULL), 'enum' (index into labels, -1 = NULL), 'text' (list of str, None = NULL)."""
+
+    name: str
+    kind: str
+    values: object
+    labels: tuple[str, ...] = ()
+    nullable: bool = False
+
+
+class Table(NamedTuple):
+    name: str
+    cols: tuple[Col, ...]
+
+    @property
+    def rows(self) -> int:
+        return len(self.cols[0].values)
+
+
+def _time_table() -> np.ndarray:
+    sod = np.arange(DAY)
+    out = np.empty((DAY, 8), dtype=np.uint8)
+    for pos, part in ((0, sod // 3600), (3, sod // 60 % 60), (6, sod % 60)):
+        out[:, pos] = 48 + part // 10
+        out[:, pos + 1] = 48 + part % 10
+    out[:, 2] = out[:, 5] = ord(":")
+    return out
+
+
+_TIMES: list[np.ndarray] = []
+
+
+def _dates(first: int, last: int) -> np.ndarray:
+    base = date(1970, 1, 1)
+    text = b"".join((base + timedelta(days=int(d))).isoformat().encode() for d in range(first, last + 1))
+    return np.frombuffer(text, dtype=np.uint8).reshape(-1, 10)
+
+
+def encode_ts(t: np.ndarray) -> np.ndarray:
+    """Epoch seconds -> b'YYYY-MM-DD HH:MM:SS+00' (S22), -1 -> NULL."""
+    if not _TIMES:
+        _TIMES.append(_time_table())
+    null = t < 0
+    t = np.where(null, 0, t)
+    day, sod = t // DAY, t % DAY
+    lo = int(day[~null].min()) if (~null).any() else 0
+    hi = int(day[~null].max()) if (~null).any() else 0
+    day = np.where(null, lo, day)
+    mat = np.empty((t.size, 22), dtype=np.uint8)
+    mat[:, :10] = _dates(lo, hi)[day - lo]
+    mat[:, 10] = ord(" ")
+    mat[:, 11:19] = _TIMES[0][sod]
+    mat[:, 19:22] = np.frombuffer(b"+00", dtype=np.uint8)
+    out = mat.view("S22").ravel()
+    return np.where(null, NULL_TEXT, out) if null.any() else out
+
+
+def encode(col: Col, lo: int, hi: int) -> list:
+    """A chunk of one column as a list of bytes in COPY text format."""
+    v = col.values[lo:hi]
+    if col.kind == "bytes":
+        return (np.where(v == b"", NULL_TEXT, v) if col.nullable else v).tolist()
+    if col.kind == "int":
+        out = v.astype("S20")
+        return (np.where(v < 0, NULL_TEXT, out) if col.nullable else out).tolist()
+    if col.kind == "ts":
+        return encode_ts(v).tolist()
+    if col.kind == "date":
+        out = np.array([(date(1970, 1, 1) + timedelta(days=int(d))).isoformat().encode() if d >= 0 else NULL_TEXT
+                        for d in v], dtype="S10")
+        return out.tolist()
+    if col.kind == "enum":
+        labels = np.array([s.encode() for s in col.labels] + [NULL_TEXT])
+        return labels[np.where(v < 0, len(col.labels), v)].tolist()
+    if col.kind == "text":
+        return [NULL_TEXT if s is None else s.encode() for s in v]
+    raise ValueError(col.kind)
+
+
+def copy_chunks(table: Table) -> Iterator[bytes]:
+    for lo in range(0, table.rows, CHUNK):
+        hi = min(lo + CHUNK, table.rows)
+        cols = [encode(c, lo, hi) for c in table.cols]
+        yield b"\n".join(map(b"\t".join, zip(*cols))) + b"\n"
+
+
+def ddl() -> tuple[str, str]:
+    """billing.sql split into (tables, what runs after the load)."""
+    text = resources.files("demoworld").joinpath("billing.sql").read_text()
+    tables, after = text.split("\n-- after load\n", 1)
+    return tables, after
+
+
+MANIFEST_DDL = """
+CREATE SCHEMA IF NOT EXISTS demo;
+CREATE TABLE IF NOT EXISTS demo.manifest (generated_at timestamptz NOT NULL, manifest jsonb NOT NULL);
+"""
+
+
+def write(url: str, tables: Sequence[Table], manifest: dict, progress: Callable[[str], None]) -> None:
+    """Replace the billing schema and the stored manifest in one transaction: readers see
+    the old world or the new one, never half of it."""
+    tables_sql, after_sql = ddl()
+    with psycopg.connect(url) as conn:
+        conn.execute("SET LOCAL synchronous_commit = off")
+        conn.execute("SET LOCAL maintenance_work_mem = '512MB'")  # one-pass index builds
+        conn.execute("DROP SCHEMA IF EXISTS billing CASCADE")
+        conn.execute(tables_sql)
+        with conn.cursor() as cur:
+            for table in tables:
+                progress(f"writing billing.{table.name}: {table.rows:,} rows")
+                names = ", ".join(c.name for c in table.cols)
+                with cur.copy(f"COPY billing.{table.name} ({names}) FROM STDIN WITH (FREEZE)") as cp:
+                    for data in copy_chunks(table):
+                        cp.write(data)
+        progress("building keys and indexes")
+        conn.execute(after_sql)
+        conn.execute(MANIFEST_DDL)
+        conn.execute("DELETE FROM demo.manifest")
+        conn.execute("INSERT INTO demo.manifest (generated_at, manifest) VALUES (now(), %s)", [Jsonb(manifest)])
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, _ in TABLES:
+            conn.execute(f"ANALYZE billing.{name}")
+
+
+def load_manifest(url: str) -> dict:
+    """The manifest of the world currently in the database."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT manifest FROM demo.manifest ORDER BY generated_at DESC LIMIT 1").fetchone()
+    if row is None:
+        raise LookupError("no demo manifest in this database")
+    return row[0]
+
+
+def content_hash(url: str) -> str:
+    """sha256 over every billing table's rows in primary-key order, rendered in UTC/ISO, so
+    two worlds are equal exactly when their hashes are."""
+    h = hashlib.sha256()
+    with psycopg.connect(url) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        conn.execute("SET DateStyle = 'ISO, YMD'")
+        with conn.cursor() as cur:
+            for name, pk in TABLES:
+                h.update(f"\x00{name}\x00".encode())
+                with cur.copy(f"COPY (SELECT * FROM billing.{name} ORDER BY {pk}) TO STDOUT") as cp:
+                    for data in cp:
+                        h.update(data)
+    return h.hexdigest()

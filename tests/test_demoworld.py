@@ -4,7 +4,6 @@ Decimal reference on a sample)."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from datetime import datetime, timezone
 from decimal import Decimal

@@ -21,6 +21,7 @@ from revwatch.db import libpq_url
 
 SOURCE = "billing"
 JOB = "ingest-billing"
+BIG_CHANGE = 10_000  # rows written to one table past which it is re-analyzed
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def _stream(src: psycopg.Connection, dst: psycopg.Connection, table: SourceTable
     with src.cursor().copy(copy_out) as out, dst.cursor().copy(copy_in) as inp:
         for block in out:
             inp.write(block)
+    dst.execute("ANALYZE stage")  # a temp table has no statistics until told; the merge joins need them
     return dst.execute("SELECT count(*) FROM stage").fetchone()[0]
 
 
@@ -103,9 +105,42 @@ def _touched_span(dst: psycopg.Connection, table: SourceTable) -> tuple[datetime
     return dst.execute(query).fetchone()
 
 
-def _merge(dst: psycopg.Connection, table: SourceTable) -> int:
+def _bulk_load(dst: psycopg.Connection, table: SourceTable) -> int:
+    """First load into an empty table: plain insert with the indexes dropped and rebuilt after.
+
+    Building a b-tree once from sorted input is several times faster than maintaining it row by
+    row over random text keys; DDL is transactional, so a crash still leaves the table as it was.
+    """
+    target = sql.Identifier(table.name)
+    indexes = dst.execute(
+        "SELECT i.relname, pg_get_indexdef(i.oid), c.conname, pg_get_constraintdef(c.oid)"
+        " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+        " LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid"
+        " WHERE x.indrelid = %s::regclass",
+        (table.name,),
+    ).fetchall()
+    for index, _, constraint, _ in indexes:
+        if constraint:
+            dst.execute(sql.SQL("ALTER TABLE {t} DROP CONSTRAINT {c}").format(t=target, c=sql.Identifier(constraint)))
+        else:
+            dst.execute(sql.SQL("DROP INDEX {i}").format(i=sql.Identifier(index)))
+    written = dst.execute(
+        sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM stage").format(t=target, cols=_cols(table.columns))
+    ).rowcount
+    for _, index_def, constraint, constraint_def in indexes:
+        if constraint:  # definitions come from the catalog itself, not from outside input
+            dst.execute(sql.SQL("ALTER TABLE {t} ADD CONSTRAINT {c} ").format(t=target, c=sql.Identifier(constraint))
+                        + sql.SQL(constraint_def))
+        else:
+            dst.execute(sql.SQL(index_def))
+    return written
+
+
+def _merge(dst: psycopg.Connection, table: SourceTable, staged: int) -> int:
     """Upsert stage into the table, touching only rows that differ; return rows written."""
     target = sql.Identifier(table.name)
+    if staged and dst.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {t})").format(t=target)).fetchone()[0]:
+        return _bulk_load(dst, table)
     non_key = [c for c in table.columns if c not in table.key]
     upsert = sql.SQL(
         "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM stage ON CONFLICT ({key}) DO UPDATE SET {sets}"
@@ -145,7 +180,8 @@ def ingest(
                     text("SELECT watermark FROM sync_state WHERE source = :s AND table_name = :t"), {"s": SOURCE, "t": table.name}
                 ).scalar()
                 start = since if since is not None else (wm - lookback if wm else None)
-                stats.rows_read += _stream(src, dst, table, start)
+                staged = _stream(src, dst, table, start)
+                stats.rows_read += staged
                 if table.event_column and consumers.get(table.name):
                     lo, hi = _touched_span(dst, table)
                     if lo is not None:
@@ -157,7 +193,10 @@ def ingest(
                             ),
                             {"t": table.name, "lo": lo, "hi": hi, "c": list(consumers[table.name])},
                         )
-                stats.rows_written += _merge(dst, table)
+                written = _merge(dst, table, staged)
+                if written > BIG_CHANGE:  # fresh statistics for the compute jobs that read it next
+                    dst.execute(sql.SQL("ANALYZE {t}").format(t=sql.Identifier(table.name)))
+                stats.rows_written += written
                 if table.incremental:
                     conn.execute(
                         text(

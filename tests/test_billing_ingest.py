@@ -29,8 +29,16 @@ def world(make_world):
     return make_world(demo=SMALL_WORLD, collect=False)
 
 
+INDEXES = """SELECT c.relname, pg_get_indexdef(x.indexrelid), con.conname
+    FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid
+    LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid
+    WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1, 2"""
+
+
 def test_first_sync_copies_every_row_then_rerun_writes_nothing(world):
+    indexes = world.sql(INDEXES)
     first = _ingest(world)
+    assert world.sql(INDEXES) == indexes  # the bulk first load rebuilt every index and key it dropped
     source_rows = sum(world.sql(f"SELECT count(*) FROM billing.{t.name}")[0][0] for t in TABLES)
     assert first.outcome == "succeeded"
     assert first.rows_read == first.rows_written == source_rows > 1000

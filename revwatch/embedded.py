@@ -2,6 +2,7 @@
 DATABASE_URL is set, and reused (data intact) by every later start."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 DATABASE = "revwatch"
@@ -13,10 +14,12 @@ def start(data_dir: Path) -> str:
     pgserver counts the processes holding the server and stops it when the last one exits,
     so the CLI, the dashboard and the worker can share it.
     """
-    import pgserver  # imported here: only the embedded path needs it
-
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
+    with warnings.catch_warnings():  # platformdirs complains about XDG_RUNTIME_DIR on servers; harmless here
+        warnings.simplefilter("ignore")
+        import pgserver  # imported here: only the embedded path needs it
+
+        server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE};")

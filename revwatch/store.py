@@ -8,6 +8,8 @@ from revwatch.schema import Base
 # The product's copies of the billing source and everything computed from them.
 SOURCE_COPIES = (
     "sites", "rate_plans", "tax_rates", "parking_sessions", "invoices", "payment_attempts", "refunds",
+    "stripe_charges", "stripe_refunds", "stripe_disputes", "stripe_balance_transactions", "stripe_payouts",
+    "source_files", "quarantine", "adyen_settlement_lines",
     "sync_state", "pending_windows", "rollup_sessions", "rollup_invoices", "rollup_payments",
 )
 

@@ -8,7 +8,7 @@ from typing import Callable
 
 from sqlalchemy import Engine
 
-from collectors import billing_ingest, stripe_ingest
+from collectors import adyen_ingest, billing_ingest, stripe_ingest
 from collectors.compute import run_rollup
 from collectors.rollups import ROLLUPS
 from collectors.runlog import RunStats
@@ -42,6 +42,10 @@ def _ingest_stripe(engine: Engine, cfg: Settings, start: datetime | None, end: d
     return stripe_ingest.run_job(engine, cfg, _consumers(), since=start)
 
 
+def _ingest_adyen(engine: Engine, cfg: Settings, start: datetime | None, end: datetime | None) -> RunStats:
+    return adyen_ingest.run_job(engine, cfg, _consumers())
+
+
 def _rollup_job(rollup) -> Job:
     return Job(
         rollup.name, "compute", f"hourly rollup of {rollup.source_table} into {rollup.target}",
@@ -54,6 +58,7 @@ JOBS: dict[str, Job] = {
     for job in (
         Job(billing_ingest.JOB, "ingest", "sync the billing database (watermark + lookback)", _ingest_billing),
         Job(stripe_ingest.JOB, "ingest", "copy Stripe charges, refunds, disputes, balance transactions, payouts", _ingest_stripe),
+        Job(adyen_ingest.JOB, "ingest", "take in new Adyen settlement detail reports (each file once)", _ingest_adyen),
         *(_rollup_job(r) for r in ROLLUPS),
     )
 }

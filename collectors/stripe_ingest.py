@@ -145,10 +145,13 @@ def _pages(list_call: Callable[..., Any], params: Mapping[str, Any], retry: Retr
 
 
 # ---------------------------------------------------------------- writing
+def _idents(names: Sequence[str], prefix: str | None = None) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(prefix, n) if prefix else sql.Identifier(n) for n in names)
+
+
 def _upsert(engine: Engine, kind: Kind, rows: Sequence[tuple], consumers: Sequence[str]) -> int:
     """Upsert one batch in its own transaction; only rows whose content differs are written."""
     cols = kind.all_columns
-    ident = lambda names, p=None: sql.SQL(", ").join(sql.Identifier(*([p] if p else []), n) for n in names)  # noqa: E731
     non_key = [c for c in cols if c != "id"]
     new = [
         sql.SQL("coalesce(excluded.{c}, t.{c})" if c in kind.keep_if_null else "excluded.{c}").format(c=sql.Identifier(c))
@@ -158,12 +161,12 @@ def _upsert(engine: Engine, kind: Kind, rows: Sequence[tuple], consumers: Sequen
         "WITH w AS (INSERT INTO {t} AS t ({cols}) SELECT DISTINCT ON (id) {cols} FROM stage"
         " ON CONFLICT (id) DO UPDATE SET ({nk}) = ROW({new}) WHERE ({tnk}) IS DISTINCT FROM ({new})"
         " RETURNING t.created) SELECT count(*), min(created), max(created) FROM w"
-    ).format(t=sql.Identifier(kind.table), cols=ident(cols), nk=ident(non_key), new=sql.SQL(", ").join(new),
-             tnk=ident(non_key, "t"))
+    ).format(t=sql.Identifier(kind.table), cols=_idents(cols), nk=_idents(non_key), new=sql.SQL(", ").join(new),
+             tnk=_idents(non_key, "t"))
     with engine.begin() as conn:
         pg = conn.connection.driver_connection
         pg.execute(sql.SQL("CREATE TEMP TABLE stage (LIKE {t}) ON COMMIT DROP").format(t=sql.Identifier(kind.table)))
-        with pg.cursor().copy(sql.SQL("COPY stage ({cols}) FROM STDIN").format(cols=ident(cols))) as copy:
+        with pg.cursor().copy(sql.SQL("COPY stage ({cols}) FROM STDIN").format(cols=_idents(cols))) as copy:
             for row in rows:
                 copy.write_row(row)
         written, lo, hi = pg.execute(upsert).fetchone()

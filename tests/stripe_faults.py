@@ -32,6 +32,7 @@ class FakeStripe:
         self.page_cap = page_cap  # pages smaller than asked for, so a few hundred objects span many pages
         self.objects: dict[str, list[dict]] = {name: [] for name in self.LISTS}
         self.in_payout: dict[str, set[str]] = {}  # payout id -> balance transaction ids
+        self._sorted: dict[str, list[dict]] = {}  # newest first, kept until the next add
         self.lock = threading.Lock()
         fake = self
 
@@ -54,6 +55,7 @@ class FakeStripe:
     def add(self, name: str, obj: dict, payout: str | None = None) -> None:
         with self.lock:
             self.objects[name].append(obj)
+            self._sorted.pop(name, None)
             if payout:
                 self.in_payout.setdefault(payout, set()).add(obj["id"])
 
@@ -67,15 +69,17 @@ class FakeStripe:
         if name not in self.objects:
             return 404, {"error": {"type": "invalid_request_error", "message": f"unknown {parts.path}"}}
         with self.lock:
-            rows = sorted(self.objects[name], key=lambda o: (o["created"], o["id"]), reverse=True)
+            if name not in self._sorted:
+                self._sorted[name] = sorted(self.objects[name], key=lambda o: (o["created"], o["id"]), reverse=True)
+            rows = self._sorted[name]
         if "created[gte]" in query:
             rows = [o for o in rows if o["created"] >= int(query["created[gte]"])]
         if "payout" in query:
             ids = self.in_payout.get(query["payout"], set())
             rows = [o for o in rows if o["id"] in ids]
         if "starting_after" in query:
-            ids = [o["id"] for o in rows]
-            rows = rows[ids.index(query["starting_after"]) + 1:]
+            after = next(i for i, o in enumerate(rows) if o["id"] == query["starting_after"])
+            rows = rows[after + 1:]
         limit = min(int(query.get("limit", 10)), self.page_cap)
         return 200, {"object": "list", "url": parts.path, "data": rows[:limit], "has_more": len(rows) > limit}
 

@@ -2,7 +2,6 @@
 tiny list server behind a fault-injecting proxy (500, 429, dropped connections, a crash)."""
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -268,3 +267,25 @@ def test_localstripe_charges_declines_and_refunds_are_found_exactly(make_world, 
         assert second.rows_written == 0 and second.rows_read == first.rows_read
     finally:
         proxy.close()
+
+
+@pytest.mark.bench
+def test_bench_stripe_ingest_objects_per_second(make_world, capsys):
+    """20k charges from a local list server (pages of 100): the ingest's own cost, without Stripe's latency."""
+    world = make_world()
+    server = FakeStripe(page_cap=100)
+    try:
+        for i in range(20_000):
+            server.add("charges", charge(i, BASE + i))
+        started = time.perf_counter()
+        stats = ingest(world.engine, make_client(KEY, server.url), {}, LOOKBACK, retry=FAST)
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        again = ingest(world.engine, make_client(KEY, server.url), {}, timedelta(days=3650), retry=FAST)
+        second = time.perf_counter() - started
+    finally:
+        server.close()
+    assert stats.rows_written == 20_000 and again.rows_written == 0
+    with capsys.disabled():
+        print(f"\nstripe ingest: {stats.rows_read} charges in {first:.2f}s = {stats.rows_read / first:,.0f} objects/s (first load);"
+              f" re-read unchanged {again.rows_read} in {second:.2f}s = {again.rows_read / second:,.0f} objects/s")

@@ -56,6 +56,9 @@ def run_rollup(engine: Engine, rollup: Rollup, start: datetime | None = None, en
             start, end, consumed = _pending(conn, rollup.name)
             if start is None:
                 return stats  # nothing changed since the last run
+        if rollup.widen_sql:
+            earliest = conn.execute(text(rollup.widen_sql), {"start": start, "end": end}).scalar()
+            start = min(start, earliest) if earliest is not None else start
         start, end = align(start, end)
         stats.window_start, stats.window_end = start, end
         stats.rows_read, stats.rows_written = replace_window(conn, rollup, start, end)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from collectors import adyen_ingest, billing_ingest, stripe_ingest
 from collectors.compute import run_rollup
+from collectors.payment_rollups import PAYMENT_ROLLUPS
 from collectors.rollups import ROLLUPS
 from collectors.runlog import RunStats
 from revwatch.settings import Settings
@@ -25,8 +26,9 @@ class Job:
 
 def _consumers() -> dict[str, list[str]]:
     by_table: dict[str, list[str]] = defaultdict(list)
-    for r in ROLLUPS:
-        by_table[r.source_table].append(r.name)
+    for r in (*ROLLUPS, *PAYMENT_ROLLUPS):
+        for table in (r.source_table, *r.also_reads):
+            by_table[table].append(r.name)
     return dict(by_table)
 
 
@@ -60,5 +62,6 @@ JOBS: dict[str, Job] = {
         Job(stripe_ingest.JOB, "ingest", "copy Stripe charges, refunds, disputes, balance transactions, payouts", _ingest_stripe),
         Job(adyen_ingest.JOB, "ingest", "take in new Adyen settlement detail reports (each file once)", _ingest_adyen),
         *(_rollup_job(r) for r in ROLLUPS),
+        *(_rollup_job(r) for r in PAYMENT_ROLLUPS),
     )
 }

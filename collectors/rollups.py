@@ -6,7 +6,7 @@ SQL, with the site's time zone, and nowhere else.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,12 @@ class Rollup:
     target: str        # rollup table
     count_column: str  # the rollup column that counts source rows (rows read)
     select_sql: str    # SELECT producing the target's columns for :start <= event time < :end
+    # Further tables whose changes make this rollup stale (ingest queues windows for it too).
+    also_reads: tuple[str, ...] = field(default=())
+    # Optional SELECT of one timestamptz: the earliest event time of this rollup's rows that
+    # source changes in [:start, :end) can alter, when that lies before :start (a retry made
+    # today changes the outcome of an invoice issued days ago). The window is widened to it.
+    widen_sql: str | None = None
 
 
 def _local(ts: str) -> str:

@@ -321,3 +321,58 @@ class PaymentRollup(_HourGrain, Base):
     attempts: Mapped[int] = mapped_column(BigInteger)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (Index(None, "local_date"),)
+
+
+# ---------------------------------------------------------------- payment rollups (collectors/payment_rollups.py)
+class InvoiceOutcomeRollup(_HourGrain, Base):
+    """Invoices by issue hour with what their attempts made of them: first-attempt and eventual
+    success, retry recovery. Keyed by the gateway of the first attempt and the failure code of
+    the first failed attempt ('' = none), so recovery reads per decline class and gateway."""
+
+    __tablename__ = "rollup_invoice_outcomes"
+    currency: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(Text, primary_key=True)
+    first_gateway: Mapped[str] = mapped_column(Text, primary_key=True)
+    first_failure_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    invoices: Mapped[int] = mapped_column(BigInteger)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    attempted: Mapped[int] = mapped_column(BigInteger)          # invoices with at least one attempt
+    first_succeeded: Mapped[int] = mapped_column(BigInteger)    # first attempt succeeded
+    succeeded: Mapped[int] = mapped_column(BigInteger)          # some attempt succeeded
+    retried: Mapped[int] = mapped_column(BigInteger)            # more than one attempt
+    recovered: Mapped[int] = mapped_column(BigInteger)          # succeeded, but not on the first attempt
+    recovered_minor: Mapped[int] = mapped_column(BigInteger)    # amount of those successful retries
+    succeeded_minor: Mapped[int] = mapped_column(BigInteger)    # amount of the first successful attempt
+    unpaid_minor: Mapped[int] = mapped_column(BigInteger)       # totals of invoices with no successful attempt
+    __table_args__ = (Index(None, "local_date"),)
+
+
+class RefundRollup(_HourGrain, Base):
+    """Billing refunds by creation hour. refund_seconds sums the time from the paid attempt to the
+    refund over timed_refunds (refunds whose attempt is known): the mean is a read-time ratio."""
+
+    __tablename__ = "rollup_refunds"
+    currency: Mapped[str] = mapped_column(Text, primary_key=True)
+    gateway: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(Text, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, primary_key=True)
+    refunds: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    timed_refunds: Mapped[int] = mapped_column(BigInteger)
+    refund_seconds: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index(None, "local_date"),)
+
+
+class DisputeRollup(_HourGrain, Base):
+    """Disputes (Stripe disputes, Adyen chargebacks) by the hour they were opened, per outcome
+    (won, lost, open) as of the latest data; '' = unknown card brand or reason."""
+
+    __tablename__ = "rollup_disputes"
+    currency: Mapped[str] = mapped_column(Text, primary_key=True)
+    gateway: Mapped[str] = mapped_column(Text, primary_key=True)
+    card_brand: Mapped[str] = mapped_column(Text, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, primary_key=True)
+    outcome: Mapped[str] = mapped_column(Text, primary_key=True)
+    disputes: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index(None, "local_date"),)

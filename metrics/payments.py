@@ -1,0 +1,412 @@
+"""Read queries behind the Payments and Refunds & disputes pages.
+
+Figures come from the additive rollups (`rollup_payments`, `rollup_invoice_outcomes`,
+`rollup_refunds`, `rollup_disputes`) plus `sites`; ratios are computed here from the sums.
+Only the drill-downs (the failed attempts of one window, one attempt's gateway objects) read
+raw tables, through an indexed time range or key and a row limit. Decline classes come from
+the one taxonomy in metrics/declines.py, bound as parameters. Money stays integer minor
+units per currency; the pages format it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from metrics import declines
+from metrics.catalogue import DISPUTE_RATIO_THRESHOLDS
+from metrics.overview import _IN_RANGE, _SCOPE, Db, Filters, _frame, _ratio, _rows
+
+HOUR = timedelta(hours=1)
+_TAXONOMY = f"LEFT JOIN {declines.SQL_TAXONOMY} ON dc.gateway = r.gateway AND dc.code = lower(r.failure_code)"
+_RAW_SCOPE = _SCOPE.replace("r.site_id", "p.site_id")  # the same site filter over raw rows joined to sessions
+
+
+def week_earlier(f: Filters) -> Filters:
+    """The same local days one week before: the headline comparison (same weekdays)."""
+    return Filters(f.start - timedelta(days=7), f.end - timedelta(days=7), f.regions, f.site_ids)
+
+
+def _params(f: Filters, **more: Any) -> dict[str, Any]:
+    return {**f.params(), **declines.sql_table(), **more}
+
+
+def _rate(df: pd.DataFrame, name: str, num: str, den: str) -> pd.DataFrame:
+    df[name] = df[num] / df[den].where(df[den] > 0)
+    return df
+
+
+# ---------------------------------------------------------------- headline
+@dataclass(frozen=True)
+class Headline:
+    """Counts of one range of local days; money per currency."""
+
+    attempts: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    gateway_errors: int = 0
+    invoices: int = 0            # non-void invoices issued
+    attempted: int = 0           # of which charged at least once
+    first_succeeded: int = 0     # paid by the first attempt
+    eventually_succeeded: int = 0
+    recovered: int = 0           # paid thanks to a retry
+    recovered_minor: dict[str, int] = field(default_factory=dict)
+    unpaid_minor: dict[str, int] = field(default_factory=dict)  # attempted, never paid
+
+    @property
+    def success_rate(self) -> float | None:
+        return _ratio(self.succeeded, self.attempts)
+
+    @property
+    def first_attempt_rate(self) -> float | None:
+        return _ratio(self.first_succeeded, self.attempted)
+
+    @property
+    def eventual_rate(self) -> float | None:
+        return _ratio(self.eventually_succeeded, self.attempted)
+
+    @property
+    def recovery_rate(self) -> float | None:
+        return _ratio(self.recovered, self.attempted - self.first_succeeded)
+
+
+def headline(db: Db, f: Filters) -> Headline:
+    """Attempt counts (by attempt day) and invoice outcomes (by issue day) for the range."""
+    attempts = f"""
+        SELECT coalesce(sum(r.attempts), 0)::bigint,
+               coalesce(sum(r.attempts) FILTER (WHERE r.status = 'succeeded'), 0)::bigint,
+               coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed'), 0)::bigint,
+               coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed' AND dc.decline_class = 'gateway_error'), 0)::bigint
+        FROM rollup_payments r {_TAXONOMY} WHERE {_IN_RANGE} AND {_SCOPE}"""
+    outcomes = f"""
+        SELECT r.currency, sum(r.invoices)::bigint, sum(r.attempted)::bigint, sum(r.first_succeeded)::bigint,
+               sum(r.succeeded)::bigint, sum(r.recovered)::bigint, sum(r.recovered_minor)::bigint,
+               coalesce(sum(r.unpaid_minor) FILTER (WHERE r.first_gateway <> ''), 0)::bigint
+        FROM rollup_invoice_outcomes r WHERE r.status <> 'void' AND {_IN_RANGE} AND {_SCOPE} GROUP BY 1"""
+    a = _rows(db, attempts, _params(f))[1][0]
+    rows = _rows(db, outcomes, f.params())[1]
+    tot = [sum(int(r[i]) for r in rows) for i in range(1, 6)]
+    return Headline(*(int(v) for v in a), *tot,
+                    recovered_minor={r[0]: int(r[6]) for r in rows if r[6]},
+                    unpaid_minor={r[0]: int(r[7]) for r in rows if r[7]})
+
+
+# ---------------------------------------------------------------- trends and breakdowns
+def success_series(db: Db, f: Filters, grain: str = "hour") -> pd.DataFrame:
+    """period (UTC hour or local date), gateway, attempts, succeeded, failed, gateway_errors, success_rate."""
+    period = {"hour": "r.hour", "day": "r.local_date"}[grain]
+    sql = f"""
+        SELECT {period} AS period, r.gateway, sum(r.attempts)::bigint AS attempts,
+               coalesce(sum(r.attempts) FILTER (WHERE r.status = 'succeeded'), 0)::bigint AS succeeded,
+               coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed,
+               coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed' AND dc.decline_class = 'gateway_error'), 0)::bigint
+                   AS gateway_errors
+        FROM rollup_payments r {_TAXONOMY} WHERE {_IN_RANGE} AND {_SCOPE}
+        GROUP BY 1, 2 ORDER BY 1, 2"""
+    return _rate(_frame(db, sql, _params(f)), "success_rate", "succeeded", "attempts")
+
+
+def breakdown(db: Db, f: Filters) -> pd.DataFrame:
+    """gateway × method × card brand × region × currency: attempts, succeeded, failed,
+    success_rate, amount_minor (attempted) and succeeded_minor."""
+    sql = f"""
+        SELECT r.gateway, r.payment_method_type AS method, r.card_brand, coalesce(s.region, '(unknown)') AS region,
+               r.currency, sum(r.attempts)::bigint AS attempts,
+               coalesce(sum(r.attempts) FILTER (WHERE r.status = 'succeeded'), 0)::bigint AS succeeded,
+               coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed,
+               sum(r.amount_minor)::bigint AS amount_minor,
+               coalesce(sum(r.amount_minor) FILTER (WHERE r.status = 'succeeded'), 0)::bigint AS succeeded_minor
+        FROM rollup_payments r LEFT JOIN sites s ON s.site_id = r.site_id
+        WHERE {_IN_RANGE} AND {_SCOPE}
+        GROUP BY 1, 2, 3, 4, 5 ORDER BY attempts DESC, 1, 2, 3, 4, 5"""
+    return _rate(_frame(db, sql, f.params()), "success_rate", "succeeded", "attempts")
+
+
+def decline_classes(db: Db, f: Filters) -> pd.DataFrame:
+    """gateway, decline_class, failed: failed attempts per class (unknown codes: unclassified)."""
+    sql = f"""
+        SELECT r.gateway, coalesce(dc.decline_class, 'unclassified') AS decline_class, sum(r.attempts)::bigint AS failed
+        FROM rollup_payments r {_TAXONOMY}
+        WHERE r.status = 'failed' AND {_IN_RANGE} AND {_SCOPE}
+        GROUP BY 1, 2 ORDER BY failed DESC, 1, 2"""
+    return _frame(db, sql, _params(f))
+
+
+def failure_codes(db: Db, f: Filters, limit: int = 15) -> pd.DataFrame:
+    """gateway, failure_code, label, decline_class, failed: the most frequent codes, labelled."""
+    sql = f"""
+        SELECT r.gateway, r.failure_code, coalesce(dc.label, nullif(r.failure_code, ''), '(no code)') AS label,
+               coalesce(dc.decline_class, 'unclassified') AS decline_class, sum(r.attempts)::bigint AS failed
+        FROM rollup_payments r {_TAXONOMY}
+        WHERE r.status = 'failed' AND {_IN_RANGE} AND {_SCOPE}
+        GROUP BY 1, 2, 3, 4 ORDER BY failed DESC, 1, 2 LIMIT :limit"""
+    return _frame(db, sql, _params(f, limit=limit))
+
+
+# ---------------------------------------------------------------- retries
+FUNNEL_STAGES = ("Invoices issued", "Charged", "Paid first try", "Failed first try", "Retried",
+                 "Recovered by retry", "Still unpaid")
+
+
+def retry_funnel(db: Db, f: Filters) -> pd.DataFrame:
+    """stage, invoices: non-void invoices by issue day, through their attempts (counts only)."""
+    sql = f"""
+        SELECT coalesce(sum(r.invoices), 0)::bigint, coalesce(sum(r.attempted), 0)::bigint,
+               coalesce(sum(r.first_succeeded), 0)::bigint, coalesce(sum(r.retried), 0)::bigint,
+               coalesce(sum(r.recovered), 0)::bigint, coalesce(sum(r.succeeded), 0)::bigint
+        FROM rollup_invoice_outcomes r WHERE r.status <> 'void' AND {_IN_RANGE} AND {_SCOPE}"""
+    inv, att, first, retried, recovered, ok = (int(v) for v in _rows(db, sql, f.params())[1][0])
+    values = (inv, att, first, att - first, retried, recovered, att - ok)
+    return pd.DataFrame({"stage": FUNNEL_STAGES, "invoices": values})
+
+
+def recovery_by_class(db: Db, f: Filters) -> pd.DataFrame:
+    """first_gateway, decline_class, currency: invoices whose first failure had that class,
+    how many were retried and recovered, recovery_rate, recovered_minor."""
+    sql = f"""
+        SELECT r.first_gateway AS gateway, coalesce(dc.decline_class, 'unclassified') AS decline_class, r.currency,
+               sum(r.attempted - r.first_succeeded)::bigint AS failed_first, sum(r.retried)::bigint AS retried,
+               sum(r.recovered)::bigint AS recovered, sum(r.recovered_minor)::bigint AS recovered_minor
+        FROM rollup_invoice_outcomes r
+        LEFT JOIN {declines.SQL_TAXONOMY} ON dc.gateway = r.first_gateway AND dc.code = lower(r.first_failure_code)
+        WHERE r.status <> 'void' AND r.first_failure_code <> '' AND {_IN_RANGE} AND {_SCOPE}
+        GROUP BY 1, 2, 3 ORDER BY failed_first DESC, 1, 2, 3"""
+    return _rate(_frame(db, sql, _params(f)), "recovery_rate", "recovered", "failed_first")
+
+
+def outcomes_by_gateway(db: Db, f: Filters) -> pd.DataFrame:
+    """first_gateway: charged invoices, first-attempt and eventual success (and their rates)."""
+    sql = f"""
+        SELECT r.first_gateway AS gateway, sum(r.attempted)::bigint AS attempted,
+               sum(r.first_succeeded)::bigint AS first_succeeded, sum(r.succeeded)::bigint AS succeeded,
+               sum(r.recovered)::bigint AS recovered
+        FROM rollup_invoice_outcomes r
+        WHERE r.status <> 'void' AND r.first_gateway <> '' AND {_IN_RANGE} AND {_SCOPE}
+        GROUP BY 1 ORDER BY 1"""
+    df = _frame(db, sql, f.params())
+    return _rate(_rate(df, "first_attempt_rate", "first_succeeded", "attempted"), "eventual_rate", "succeeded", "attempted")
+
+
+# ---------------------------------------------------------------- bad hours and their failed attempts
+def worst_hours(db: Db, f: Filters, limit: int = 12, min_attempts: int = 10) -> pd.DataFrame:
+    """hour, gateway, attempts, failed, gateway_errors, failure_rate: the gateway-hours with the
+    highest failure rate (at least `min_attempts` attempts), worst first."""
+    df = success_series(db, f, "hour")
+    df = df[df["attempts"] >= min_attempts].rename(columns={"period": "hour"})
+    df = _rate(df.copy(), "failure_rate", "failed", "attempts")
+    return df.sort_values(["failure_rate", "failed"], ascending=False).head(limit).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Episode:
+    """Consecutive bad hours of one gateway: [start, end) UTC."""
+
+    gateway: str
+    start: datetime
+    end: datetime
+    attempts: int
+    failed: int
+    gateway_errors: int
+
+    @property
+    def hours(self) -> int:
+        return int((self.end - self.start) / HOUR)
+
+
+def episodes(hours: pd.DataFrame) -> tuple[Episode, ...]:
+    """Merge adjacent bad hours of the same gateway into one window; most failures first."""
+    out: list[Episode] = []
+    for gw, g in hours.sort_values("hour").groupby("gateway", sort=True):
+        cur: list = []
+        for row in g.itertuples(index=False):
+            h = row.hour.to_pydatetime()
+            if cur and h - cur[-1][0] != HOUR:
+                out.append(_episode(gw, cur))
+                cur = []
+            cur.append((h, row))
+        if cur:
+            out.append(_episode(gw, cur))
+    return tuple(sorted(out, key=lambda e: (-e.failed, -e.gateway_errors, e.start, e.gateway)))
+
+
+def _episode(gateway: str, hours: list) -> Episode:
+    return Episode(gateway, hours[0][0], hours[-1][0] + HOUR, sum(int(r.attempts) for _, r in hours),
+                   sum(int(r.failed) for _, r in hours), sum(int(r.gateway_errors) for _, r in hours))
+
+
+_FAILED_IN_WINDOW = f"""
+    FROM payment_attempts a
+    LEFT JOIN invoices i ON i.invoice_id = a.invoice_id
+    LEFT JOIN parking_sessions p ON p.session_id = i.session_id
+    LEFT JOIN {declines.SQL_TAXONOMY} ON dc.gateway = a.gateway AND dc.code = lower(a.failure_code)
+    LEFT JOIN LATERAL (  -- what became of the invoice after this failure
+        SELECT bool_or(b.status = 'succeeded') AS paid,
+               (array_agg(b.amount_minor ORDER BY b.attempted_at) FILTER (
+                   WHERE b.status = 'succeeded' AND b.attempted_at > a.attempted_at))[1] AS recovered_minor
+        FROM payment_attempts b WHERE b.invoice_id = a.invoice_id) x ON true
+    WHERE a.status = 'failed' AND a.attempted_at >= :start AND a.attempted_at < :end
+      AND (CAST(:gateway AS text) IS NULL OR a.gateway = :gateway) AND {_RAW_SCOPE}"""
+
+
+def failed_cost(db: Db, f: Filters, start: datetime, end: datetime, gateway: str | None = None) -> pd.DataFrame:
+    """Per currency, the failed attempts of [start, end) (UTC; attempted_at, indexed): failed,
+    gateway_errors, failed_minor, recovered (a later attempt succeeded) and recovered_minor,
+    unpaid (the invoice is still not paid) and unpaid_minor."""
+    sql = f"""
+        SELECT a.currency, count(*) AS failed,
+               count(*) FILTER (WHERE dc.decline_class = 'gateway_error') AS gateway_errors,
+               sum(a.amount_minor)::bigint AS failed_minor,
+               count(x.recovered_minor) AS recovered, coalesce(sum(x.recovered_minor), 0)::bigint AS recovered_minor,
+               count(*) FILTER (WHERE x.paid IS NOT TRUE) AS unpaid,
+               coalesce(sum(a.amount_minor) FILTER (WHERE x.paid IS NOT TRUE), 0)::bigint AS unpaid_minor
+        {_FAILED_IN_WINDOW}
+        GROUP BY 1 ORDER BY 1"""
+    return _frame(db, sql, _params(f, start=start, end=end, gateway=gateway))
+
+
+def failed_attempts(db: Db, f: Filters, start: datetime, end: datetime, gateway: str | None = None,
+                    limit: int = 500) -> pd.DataFrame:
+    """The failed attempts of [start, end) (UTC), newest first, at most `limit`: a drill-down
+    over the attempted_at index, with code label and class and what became of the invoice.
+    customer_id is raw here: the page masks it."""
+    sql = f"""
+        SELECT a.attempted_at, a.attempt_id, a.gateway, a.failure_code,
+               coalesce(dc.label, a.failure_code, '(no code)') AS label,
+               coalesce(dc.decline_class, 'unclassified') AS decline_class,
+               a.attempt_number, a.payment_method_type AS method, a.card_brand, a.currency, a.amount_minor,
+               CASE WHEN x.recovered_minor IS NOT NULL THEN 'recovered later'
+                    WHEN x.paid THEN 'paid' ELSE 'unpaid' END AS invoice_outcome,
+               a.invoice_id, i.session_id, p.site_id, p.customer_id, a.gateway_reference
+        {_FAILED_IN_WINDOW}
+        ORDER BY a.attempted_at DESC, a.attempt_id LIMIT :limit"""
+    return _frame(db, sql, _params(f, start=start, end=end, gateway=gateway, limit=limit))
+
+
+@dataclass(frozen=True)
+class AttemptTrail:
+    """One attempt and everything around it: invoice, session, site, the invoice's attempts and
+    refunds, and the gateway's own objects (Stripe charge as sent, Adyen report lines)."""
+
+    attempt: dict[str, Any]
+    invoice: dict[str, Any] | None
+    session: dict[str, Any] | None
+    site: dict[str, Any] | None
+    attempts: pd.DataFrame
+    refunds: pd.DataFrame
+    stripe_charge: dict[str, Any] | None
+    adyen_lines: pd.DataFrame
+
+
+def _one(db: Db, sql: str, params: dict) -> dict[str, Any] | None:
+    cols, rows = _rows(db, sql, params)
+    return dict(zip(cols, rows[0])) if rows else None
+
+
+def attempt_trail(db: Db, attempt_id: str) -> AttemptTrail | None:
+    """Drill down from an attempt to its gateway objects and back to invoice and session (by keys)."""
+    a = _one(db, "SELECT * FROM payment_attempts WHERE attempt_id = :id", {"id": attempt_id})
+    if a is None:
+        return None
+    inv = _one(db, "SELECT * FROM invoices WHERE invoice_id = :id", {"id": a["invoice_id"]})
+    sess = _one(db, "SELECT * FROM parking_sessions WHERE session_id = :id", {"id": inv["session_id"]}) if inv else None
+    site = _one(db, "SELECT * FROM sites WHERE site_id = :id", {"id": sess["site_id"]}) if sess else None
+    attempts = _frame(db, "SELECT attempt_id, attempt_number, attempted_at, gateway, status, failure_code, amount_minor,"
+                          " currency, gateway_reference FROM payment_attempts WHERE invoice_id = :id"
+                          " ORDER BY attempt_number, attempted_at", {"id": a["invoice_id"]})
+    refunds = _frame(db, "SELECT refund_id, created_at, amount_minor, currency, status, reason FROM refunds"
+                         " WHERE invoice_id = :id ORDER BY created_at", {"id": a["invoice_id"]})
+    ref = a["gateway_reference"]
+    charge = _one(db, "SELECT raw FROM stripe_charges WHERE id = :ref OR attempt_id = :id ORDER BY (id = :ref) DESC LIMIT 1",
+                  {"ref": ref, "id": attempt_id})
+    lines = _frame(db, "SELECT created_at, type, psp_reference, merchant_reference, payment_method, gross_currency,"
+                       " gross_debit_minor, gross_credit_minor, net_currency, net_debit_minor, net_credit_minor, batch_number"
+                       " FROM adyen_settlement_lines WHERE psp_reference = :ref OR merchant_reference = :id"
+                       " ORDER BY created_at, line_number", {"ref": ref, "id": attempt_id})
+    return AttemptTrail(a, inv, sess, site, attempts, refunds, charge["raw"] if charge else None, lines)
+
+
+# ---------------------------------------------------------------- refunds
+def refund_kpis(db: Db, f: Filters) -> pd.DataFrame:
+    """Per currency: refunds, amount_minor, succeeded, failed, pending, failed_minor,
+    mean_seconds_to_refund (from the paid attempt; over refunds whose attempt is known)."""
+    sql = f"""
+        SELECT r.currency, sum(r.refunds)::bigint AS refunds, sum(r.amount_minor)::bigint AS amount_minor,
+               coalesce(sum(r.refunds) FILTER (WHERE r.status = 'succeeded'), 0)::bigint AS succeeded,
+               coalesce(sum(r.refunds) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed,
+               coalesce(sum(r.refunds) FILTER (WHERE r.status = 'pending'), 0)::bigint AS pending,
+               coalesce(sum(r.amount_minor) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed_minor,
+               sum(r.timed_refunds)::bigint AS timed_refunds, sum(r.refund_seconds)::bigint AS refund_seconds
+        FROM rollup_refunds r WHERE {_IN_RANGE} AND {_SCOPE} GROUP BY 1 ORDER BY 1"""
+    return _rate(_frame(db, sql, f.params()), "mean_seconds_to_refund", "refund_seconds", "timed_refunds")
+
+
+def refunds_by_reason(db: Db, f: Filters) -> pd.DataFrame:
+    """reason, gateway, currency: refunds, amount_minor, failed."""
+    sql = f"""
+        SELECT r.reason, r.gateway, r.currency, sum(r.refunds)::bigint AS refunds,
+               sum(r.amount_minor)::bigint AS amount_minor,
+               coalesce(sum(r.refunds) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed
+        FROM rollup_refunds r WHERE {_IN_RANGE} AND {_SCOPE}
+        GROUP BY 1, 2, 3 ORDER BY refunds DESC, 1, 2, 3"""
+    return _frame(db, sql, f.params())
+
+
+def refunds_daily(db: Db, f: Filters) -> pd.DataFrame:
+    """local_date, currency, refunds, amount_minor."""
+    sql = f"""
+        SELECT r.local_date, r.currency, sum(r.refunds)::bigint AS refunds, sum(r.amount_minor)::bigint AS amount_minor
+        FROM rollup_refunds r WHERE {_IN_RANGE} AND {_SCOPE} GROUP BY 1, 2 ORDER BY 1, 2"""
+    return _frame(db, sql, f.params())
+
+
+# ---------------------------------------------------------------- disputes
+def dispute_kpis(db: Db, f: Filters) -> pd.DataFrame:
+    """Per currency: disputes, amount_minor, won, lost, open, lost_minor (by opening day)."""
+    sql = f"""
+        SELECT r.currency, sum(r.disputes)::bigint AS disputes, sum(r.amount_minor)::bigint AS amount_minor,
+               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'won'), 0)::bigint AS won,
+               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'lost'), 0)::bigint AS lost,
+               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'open'), 0)::bigint AS open,
+               coalesce(sum(r.amount_minor) FILTER (WHERE r.outcome = 'lost'), 0)::bigint AS lost_minor
+        FROM rollup_disputes r WHERE {_IN_RANGE} AND {_SCOPE} GROUP BY 1 ORDER BY 1"""
+    return _frame(db, sql, f.params())
+
+
+def disputes_by_reason(db: Db, f: Filters) -> pd.DataFrame:
+    """gateway, reason, card_brand, currency: disputes, won, lost, open, amount_minor, lost_minor."""
+    sql = f"""
+        SELECT r.gateway, r.reason, r.card_brand, r.currency, sum(r.disputes)::bigint AS disputes,
+               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'won'), 0)::bigint AS won,
+               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'lost'), 0)::bigint AS lost,
+               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'open'), 0)::bigint AS open,
+               sum(r.amount_minor)::bigint AS amount_minor,
+               coalesce(sum(r.amount_minor) FILTER (WHERE r.outcome = 'lost'), 0)::bigint AS lost_minor
+        FROM rollup_disputes r WHERE {_IN_RANGE} AND {_SCOPE}
+        GROUP BY 1, 2, 3, 4 ORDER BY disputes DESC, 1, 2, 3, 4"""
+    return _frame(db, sql, f.params())
+
+
+def dispute_ratios(db: Db, f: Filters) -> pd.DataFrame:
+    """month, card_brand, disputes, card_payments (successful card payments of that network),
+    ratio, threshold (card network monitoring level, None where none is set), over_threshold.
+
+    Months are local months of the selected days: a month cut by the range counts only its
+    selected days, on both sides of the ratio."""
+    sql = f"""
+        WITH d AS (SELECT date_trunc('month', r.local_date)::date AS month, r.card_brand, sum(r.disputes)::bigint AS n
+                   FROM rollup_disputes r WHERE r.card_brand <> '' AND {_IN_RANGE} AND {_SCOPE} GROUP BY 1, 2),
+             p AS (SELECT date_trunc('month', r.local_date)::date AS month, r.card_brand, sum(r.attempts)::bigint AS n
+                   FROM rollup_payments r
+                   WHERE r.status = 'succeeded' AND r.payment_method_type = 'card' AND r.card_brand <> ''
+                     AND {_IN_RANGE} AND {_SCOPE} GROUP BY 1, 2)
+        SELECT coalesce(d.month, p.month) AS month, coalesce(d.card_brand, p.card_brand) AS card_brand,
+               coalesce(d.n, 0)::bigint AS disputes, coalesce(p.n, 0)::bigint AS card_payments
+        FROM d FULL JOIN p ON p.month = d.month AND p.card_brand = d.card_brand
+        ORDER BY 1, 2"""
+    df = _rate(_frame(db, sql, f.params()), "ratio", "disputes", "card_payments")
+    df["threshold"] = [DISPUTE_RATIO_THRESHOLDS.get(b) for b in df["card_brand"]]
+    df["over_threshold"] = [bool(t is not None and r is not None and r == r and r > t)
+                            for r, t in zip(df["ratio"], df["threshold"])]
+    return df

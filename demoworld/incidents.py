@@ -4,7 +4,11 @@ The incidents are kept apart in time, in a fixed order, so that they never share
 even when a small world must reuse one site for several of them:
 
     outage day  <  old-price window (3 days)  <=  missed tax date  (then until the end)
-    processing-error spike day  <  duplicate-invoice day  <  unknown-attempt day
+    issuer-decline spike day  <  processing-error spike day  <  duplicate-invoice day  <  unknown-attempt day
+
+The gateway-side incidents (gateways.py) pick attempts no other incident touched: disputes
+(a surge at one site over two days), successes billing recorded as failures, and charges the
+gateway made with no attempt behind them.
 
 Where the world has enough sites, each site-bound incident gets its own site, and the
 missed tax change a jurisdiction holding neither. Later incidents also skip every session
@@ -30,6 +34,9 @@ MISSED_TAX_STEP = 5_000  # +0.5 percentage point, in millionths
 APPLIED_TAX_STEP = 2_500
 SPIKE_HOURS = 2
 UNKNOWN_HOURS = 3
+DECLINE_HOURS = 3
+DECLINE_BRANDS = (0, 1)  # visa, mastercard: brands every currency has
+SURGE_DAYS = 2
 PLAN_CHANGE_SHARE = 0.25
 
 
@@ -52,6 +59,10 @@ class IncidentPlan(NamedTuple):
     duplicate_day: int
     unknown_day: int
     unknown_gateway: int
+    decline_day: int  # issuer-decline spike on one card brand, both gateways
+    decline_brand: int  # index into payments.BRANDS
+    surge_site: int  # dispute surge
+    surge_start: int  # disputes opened in [surge_start, surge_start + SURGE_DAYS days)
 
 
 def _at(zone: str, day: date, hour: int) -> int:
@@ -101,6 +112,15 @@ def plan_incidents(sites: Sites, period: Period, rng: np.random.Generator) -> In
     if missed == jur[o]:
         missed_on = max(missed_on, outage_date + timedelta(days=1))
     spike_gateway = int(rng.integers(0, len(GATEWAYS)))
+    decline_brand = int(DECLINE_BRANDS[int(rng.integers(0, len(DECLINE_BRANDS)))])
+    # the decline spike gets a day of its own, before the processing-error spike
+    decline_day = days * 45 // 100
+    if decline_day in (spike_day, duplicate_day, unknown_day):
+        decline_day = spike_day - 1
+    # the dispute surge: a site of its own where there is one, disputes opened over two days
+    # that end two days before the end of the world (so every Adyen batch holding them is closed)
+    surge_site = next((s for s in by_size[2:] if jur[s] != missed), by_size[-1])
+    surge_day = min(days * 75 // 100, days - 2 - SURGE_DAYS)
     return IncidentPlan(
         old_price_site=a,
         plan_change_at=local_midnight(tz_a, change_date),
@@ -120,6 +140,10 @@ def plan_incidents(sites: Sites, period: Period, rng: np.random.Generator) -> In
         duplicate_day=duplicate_day,
         unknown_day=unknown_day,
         unknown_gateway=1 - spike_gateway,
+        decline_day=decline_day,
+        decline_brand=decline_brand,
+        surge_site=surge_site,
+        surge_start=period.day(surge_day),
     )
 
 

@@ -2,8 +2,9 @@
 
 Each invoice is charged shortly after it is issued; soft declines are retried (hours, then
 days later, at most four tries), hard declines are not. ACH debits settle days later.
-Two incidents live here: a processing-error spike on one gateway, and attempts stuck in
-`unknown` (gateway timeouts) on the other. Nothing happens after the end of the world:
+Three incidents live here: a processing-error spike on one gateway, attempts stuck in
+`unknown` (gateway timeouts) on the other, and an issuer-decline spike on one card brand
+(both gateways: Stripe's `do_not_honor`, Adyen's `Refused`). Nothing happens after the end of the world:
 later attempts are not written and their invoices stay open.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from demoworld import ids, world
 from demoworld.billing import DUPLICATE, VOIDED, Invoices
-from demoworld.incidents import SPIKE_HOURS, UNKNOWN_HOURS, IncidentPlan
+from demoworld.incidents import DECLINE_HOURS, SPIKE_HOURS, UNKNOWN_HOURS, IncidentPlan
 from demoworld.params import DAY, Period
 from demoworld.traffic import Customers, Sessions
 from demoworld.world import NULL, Sites
@@ -47,6 +48,7 @@ _ACH_FAILURES = (
     (("Not enough balance", 60, True), ("Refused", 40, True)),
 )
 SPIKE_CODES = ("processing_error", "Acquirer Error")
+DECLINE_CODES = ("do_not_honor", "Refused")  # issuer declines, per gateway
 CODES: tuple[str, ...] = tuple(dict.fromkeys(c for table in (_CARD_FAILURES, _ACH_FAILURES)
                                              for g in table for c, _, _ in g))
 SOFT = np.array([next(s for t in (_CARD_FAILURES, _ACH_FAILURES) for g in t for c, _, s in g if c == code)
@@ -58,6 +60,7 @@ FIRST_OK_WALLET, FIRST_OK_ACH = 0.975, 0.985
 RETRY_OK = {2: 0.55, 3: 0.45, 4: 0.35}
 RETRY_DELAY = {1: (6 * HOUR, 30 * HOUR), 2: (DAY, 3 * DAY), 3: (2 * DAY, 5 * DAY)}
 SPIKE_SHARE = 0.6
+DECLINE_SHARE = 0.45
 UNKNOWN_SHARE = 0.15
 REFUND_SHARE = 0.01
 
@@ -115,6 +118,12 @@ class Window(NamedTuple):
     end: int
 
 
+class DeclineWindow(NamedTuple):
+    brand: int
+    start: int
+    end: int
+
+
 def _pick(u: np.ndarray, weights) -> np.ndarray:
     cum = np.cumsum(weights, dtype=float)
     return np.minimum(np.searchsorted(cum / cum[-1], u, side="right"), len(weights) - 1)
@@ -168,14 +177,41 @@ def _spike_window(invoices: Invoices, inv_gateway: np.ndarray, plan: IncidentPla
     return options[0]
 
 
+def _decline_window(invoices: Invoices, inv_brand: np.ndarray, plan: IncidentPlan, period: Period) -> DeclineWindow:
+    """The busiest three hours of the brand on the decline day (the whole day, then the other
+    decline brand, in a tiny world with no such invoice there)."""
+    day = period.day(plan.decline_day)
+    billable = invoices.kind != VOIDED
+    for brand in (plan.decline_brand, 1 - plan.decline_brand):
+        mine = billable & (inv_brand == brand)
+        w0 = _busiest(invoices.issued[mine], day, DECLINE_HOURS, 24 - DECLINE_HOURS)
+        for lo, hi in ((w0, w0 + DECLINE_HOURS * HOUR), (day, day + DAY)):
+            if (mine & (invoices.issued >= lo) & (invoices.issued < hi - 40)).any():
+                return DeclineWindow(brand, lo, hi)
+    return DeclineWindow(plan.decline_brand, day, day + DAY)
+
+
+def _forced(rng: np.random.Generator, hit: np.ndarray, number: int, share: float) -> np.ndarray:
+    """A fixed share of the first tries in `hit`, the same odds for retries."""
+    if number > 1:
+        return hit & (rng.random(hit.size) < share)
+    cand = np.flatnonzero(hit)
+    forced = np.zeros(hit.size, dtype=bool)
+    if cand.size:
+        forced[rng.choice(cand, size=max(1, round(share * cand.size)), replace=False)] = True
+    return forced
+
+
 def attempt_payments(invoices: Invoices, methods: Methods, plan: IncidentPlan, period: Period,
-                     rng: np.random.Generator) -> tuple[Attempts, Collection, Window, Window]:
+                     rng: np.random.Generator) -> tuple[Attempts, Collection, Window, Window, DeclineWindow]:
     inv_gateway = methods.gateway[invoices.session]
     inv_method = methods.method[invoices.session]
     inv_brand = methods.brand[invoices.session]
     spike = _spike_window(invoices, inv_gateway, plan, period)
     g_spike = spike.gateway
     spike_code = CODES.index(SPIKE_CODES[g_spike])
+    decline = _decline_window(invoices, inv_brand, plan, period)
+    decline_codes = np.array([CODES.index(c) for c in DECLINE_CODES])
 
     inv = np.flatnonzero(invoices.kind != VOIDED)
     t = invoices.issued[inv] + rng.integers(2, 41, inv.size)
@@ -203,18 +239,16 @@ def attempt_payments(invoices: Invoices, methods: Methods, plan: IncidentPlan, p
                 picked = _pick(u_code[m], [w for _, w, _ in table])
                 code[m] = np.array([CODES.index(c) for c, _, _ in table])[picked]
         # processing-error spike: a fixed share of first tries, the same odds for retries
-        hit = (gw == g_spike) & (t >= spike.start) & (t < spike.end)
-        if number == 1:
-            cand = np.flatnonzero(hit)
-            forced = np.zeros(n, dtype=bool)
-            if cand.size:
-                forced[rng.choice(cand, size=max(1, round(SPIKE_SHARE * cand.size)), replace=False)] = True
-            hit = forced
-        else:
-            hit = hit & (rng.random(n) < SPIKE_SHARE)
+        hit = _forced(rng, (gw == g_spike) & (t >= spike.start) & (t < spike.end), number, SPIKE_SHARE)
         ok &= ~hit
         code[hit] = spike_code
         done[hit] = t[hit] + rng.integers(1, 5, int(hit.sum()))
+        # issuer-decline spike: one card brand's issuers decline (soft) for a few hours
+        dhit = _forced(rng, (meth == CARD) & (brand == decline.brand) & (t >= decline.start) & (t < decline.end),
+                       number, DECLINE_SHARE) & ~hit
+        ok &= ~dhit
+        code[dhit] = decline_codes[gw[dhit]]
+        done[dhit] = t[dhit] + rng.integers(1, 5, int(dhit.sum()))
         status = np.where(done > period.end, PENDING, np.where(ok, SUCCEEDED, FAILED))
         code = np.where(status == FAILED, code, NULL)
         updated = np.where(status == PENDING, t, done)
@@ -267,7 +301,7 @@ def attempt_payments(invoices: Invoices, methods: Methods, plan: IncidentPlan, p
         status=a_status, code=a_code, method=inv_method[a_inv], brand=inv_brand[a_inv],
         attempted=a_t, updated=a_upd,
     )
-    return attempts, collect(invoices, attempts), spike, unknown
+    return attempts, collect(invoices, attempts), spike, unknown, decline
 
 
 def collect(invoices: Invoices, attempts: Attempts) -> Collection:

@@ -8,7 +8,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from demoworld import billing, incidents, manifest, payments, pricing, traffic, world
+from demoworld import adyen, billing, gateways, incidents, manifest, payments, pricing, traffic, world
 from demoworld.localtime import Clock, make_clock
 from demoworld.params import DAY, DemoParams, Period, resolve_period, stream
 from demoworld.writer import Col, Table, write
@@ -34,6 +34,7 @@ class World(NamedTuple):
     duplicate_window: tuple[int, int]
     spike: payments.Window
     unknown: payments.Window
+    decline: payments.DeclineWindow
 
 
 def simulate(params: DemoParams, period: Period, say: Callable[[str], None] = lambda _m: None) -> World:
@@ -54,13 +55,13 @@ def simulate(params: DemoParams, period: Period, say: Callable[[str], None] = la
     invoices, duplicate_window = billing.issue(sessions, sites, plans, taxes, rated, billed, plan, period, currencies,
                              stream(seed, "invoices"))
     methods = payments.payment_methods(sessions, customers, sites, stream(seed, "methods"))
-    attempts, collection, spike, unknown = payments.attempt_payments(invoices, methods, plan, period,
+    attempts, collection, spike, unknown, decline = payments.attempt_payments(invoices, methods, plan, period,
                                                                      stream(seed, "attempts"))
     refunds = payments.make_refunds(invoices, attempts, collection, billed.claimed, period, stream(seed, "refunds"))
     say(f"billed {invoices.kind.size:,} invoices, {attempts.invoice.size:,} payment attempts, "
         f"{refunds.invoice.size:,} refunds")
     return World(period, currencies, clock, sites, plans, taxes, plan, sessions, customers, rated, billed,
-                 invoices, methods, attempts, collection, refunds, duplicate_window, spike, unknown)
+                 invoices, methods, attempts, collection, refunds, duplicate_window, spike, unknown, decline)
 
 
 def to_tables(w: World) -> list[Table]:
@@ -144,21 +145,90 @@ def to_tables(w: World) -> list[Table]:
     ]
 
 
+def to_gateway_tables(w: World, g: gateways.Gateways) -> list[Table]:
+    """The Stripe objects as the columns of demoworld/gateways.sql."""
+    cur = tuple(c.lower() for c in w.currencies)
+    c, r, d, t, p = g.charges, g.refunds, g.disputes, g.txns, g.payouts
+    return [
+        Table("demo.stripe_charges", (
+            Col("id", "bytes", c.charge_id), Col("created", "int", c.created), Col("amount", "int", c.amount),
+            Col("amount_refunded", "int", c.amount_refunded), Col("currency", "enum", c.currency, cur),
+            Col("status", "enum", c.status, gateways.CHARGE_STATUSES),
+            Col("code", "enum", c.code, payments.CODES),
+            Col("payment_method", "enum", c.method, payments.METHODS),
+            Col("brand", "enum", c.brand, payments.BRANDS),
+            Col("balance_transaction", "bytes", c.txn, nullable=True),
+            Col("attempt_id", "bytes", c.attempt_id), Col("invoice_id", "bytes", c.invoice_id),
+            Col("disputed", "bool", c.disputed.astype(bool)),
+        )),
+        Table("demo.stripe_refunds", (
+            Col("id", "bytes", r.refund_id), Col("created", "int", r.created), Col("charge", "bytes", r.charge_id),
+            Col("amount", "int", r.amount), Col("currency", "enum", r.currency, cur),
+            Col("status", "enum", r.status, payments.REFUND_STATUSES),
+            Col("reason", "enum", r.reason, gateways.REFUND_REASON_MAP),
+            Col("balance_transaction", "bytes", r.txn, nullable=True),
+            Col("failure_balance_transaction", "bytes", r.failure_txn, nullable=True),
+            Col("refund_id", "bytes", r.billing_refund_id),
+        )),
+        Table("demo.stripe_disputes", (
+            Col("id", "bytes", d.dispute_id), Col("created", "int", d.created), Col("charge", "bytes", d.charge_id),
+            Col("amount", "int", d.amount), Col("currency", "enum", d.currency, cur),
+            Col("reason", "enum", d.reason, gateways.DISPUTE_REASONS),
+            Col("status", "enum", d.status, gateways.DISPUTE_STATUSES),
+            Col("txn1", "bytes", d.txn1, nullable=True), Col("txn2", "bytes", d.txn2, nullable=True),
+        )),
+        Table("demo.stripe_balance_transactions", (
+            Col("id", "bytes", t.txn_id), Col("created", "int", t.created), Col("available_on", "int", t.available_on),
+            Col("amount", "int", t.amount), Col("fee", "int", t.fee), Col("currency", "enum", t.currency, cur),
+            Col("type", "enum", t.type, gateways.TXN_TYPES),
+            Col("reporting_category", "enum", t.category, gateways.TXN_CATEGORIES),
+            Col("source", "bytes", t.source, nullable=True), Col("payout", "bytes", t.payout, nullable=True),
+            Col("status", "enum", t.status, ("available", "pending")),
+        )),
+        Table("demo.stripe_payouts", (
+            Col("id", "bytes", p.payout_id), Col("created", "int", p.created), Col("arrival_date", "int", p.arrival),
+            Col("amount", "int", p.amount), Col("currency", "enum", p.currency, cur),
+            Col("status", "enum", p.status, gateways.PAYOUT_STATUSES),
+            Col("balance_transaction", "bytes", p.txn),
+            Col("failure_balance_transaction", "bytes", p.failure_txn, nullable=True),
+        )),
+    ]
+
+
+def adyen_rows(reports: list[adyen.Report]) -> list[tuple]:
+    from datetime import datetime, timezone
+    return [(r.batch_number, r.file_name, r.merchant_account, r.currency,
+             datetime.fromtimestamp(r.batch_day, timezone.utc).date(),
+             datetime.fromtimestamp(r.closed_at, timezone.utc), r.lines, r.content) for r in reports]
+
+
 def generate(libpq_url: str, params: DemoParams, out_dir: Path | None = None,
              progress: Callable[[str], None] | None = None) -> dict:
-    """(Re)generate the demo world into `libpq_url`: drops and recreates schema `billing`,
-    stores the manifest in `demo.manifest` (and `out_dir/manifest.json`), returns it."""
+    """(Re)generate the demo world into `libpq_url`: drops and recreates schema `billing` and
+    the gateways' tables in schema `demo` (Stripe objects, Adyen reports), stores the manifest
+    in `demo.manifest` (and `out_dir/manifest.json`, with the Adyen files under
+    `out_dir/adyen/`), returns it."""
     say = progress or (lambda _m: None)
     params.validate()
     t0 = time.perf_counter()
     period = resolve_period(params)
     w = simulate(params, period, say)
-    result = manifest.build(w, params.as_json(period.end))
+    g = gateways.simulate_gateways(w, params.seed)
+    reports = adyen.render(g.lines, g.batches, g.malformed, w.currencies)
+    say(f"gateways: {g.charges.charge_id.size:,} Stripe charges, {g.txns.txn_id.size:,} balance transactions, "
+        f"{g.payouts.payout_id.size:,} payouts; {len(reports):,} Adyen files, {g.lines.batch.size:,} lines")
+    result = manifest.build(w, params.as_json(period.end), g, reports)
     say(f"simulation took {time.perf_counter() - t0:.1f} s")
-    write(libpq_url, to_tables(w), result, say)
+    write(libpq_url, to_tables(w), result, say, to_gateway_tables(w, g),
+          {"demo.stripe_codes": gateways.stripe_code_rows(), "demo.adyen_reports": adyen_rows(reports)})
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "manifest.json").write_text(json.dumps(result, indent=2) + "\n")
+        target = adyen.adyen_reports_dir(out_dir)
+        if target.exists():
+            for old in target.glob("settlement_detail_report_batch_*.csv"):
+                old.unlink()
+        adyen.write_files(reports, target)
     say(f"demo world written in {time.perf_counter() - t0:.1f} s")
     return result

@@ -21,20 +21,29 @@ CHUNK = 200_000
 NULL_TEXT = b"\\N"
 # (table, primary-key order) in load and hash order; byte order, whatever the collation
 TABLES: tuple[tuple[str, str], ...] = (
-    ("sites", 'site_id COLLATE "C"'),
-    ("rate_plans", 'rate_plan_id COLLATE "C"'),
-    ("tax_rates", 'jurisdiction COLLATE "C", effective_from'),
-    ("parking_sessions", 'session_id COLLATE "C"'),
-    ("invoices", 'invoice_id COLLATE "C"'),
-    ("payment_attempts", 'attempt_id COLLATE "C"'),
-    ("refunds", 'refund_id COLLATE "C"'),
+    ("billing.sites", 'site_id COLLATE "C"'),
+    ("billing.rate_plans", 'rate_plan_id COLLATE "C"'),
+    ("billing.tax_rates", 'jurisdiction COLLATE "C", effective_from'),
+    ("billing.parking_sessions", 'session_id COLLATE "C"'),
+    ("billing.invoices", 'invoice_id COLLATE "C"'),
+    ("billing.payment_attempts", 'attempt_id COLLATE "C"'),
+    ("billing.refunds", 'refund_id COLLATE "C"'),
+    # the gateways' side (demoworld/gateways.sql)
+    ("demo.stripe_codes", "code"),
+    ("demo.stripe_charges", "id"),
+    ("demo.stripe_refunds", "id"),
+    ("demo.stripe_disputes", "id"),
+    ("demo.stripe_balance_transactions", "id"),
+    ("demo.stripe_payouts", "id"),
+    ("demo.adyen_reports", "batch_number"),
 )
 
 
 class Col(NamedTuple):
     """One column to COPY. kind: 'bytes' (S array, b'' = NULL if nullable), 'int' (int
     array, -1 = NULL if nullable), 'ts' (epoch seconds, -1 = NULL), 'date' (day number,
-    -1 = NULL), 'enum' (index into labels, -1 = NULL), 'text' (list of str, None = NULL)."""
+    -1 = NULL), 'enum' (index into labels, -1 = NULL), 'text' (list of str, None = NULL),
+    'bool' (bool array)."""
 
     name: str
     kind: str
@@ -44,8 +53,12 @@ class Col(NamedTuple):
 
 
 class Table(NamedTuple):
-    name: str
+    name: str  # in schema billing unless qualified
     cols: tuple[Col, ...]
+
+    @property
+    def qualified(self) -> str:
+        return self.name if "." in self.name else f"billing.{self.name}"
 
     @property
     def rows(self) -> int:
@@ -109,6 +122,8 @@ def encode(col: Col, lo: int, hi: int) -> list:
         return labels[np.where(v < 0, len(col.labels), v)].tolist()
     if col.kind == "text":
         return [NULL_TEXT if s is None else s.encode() for s in v]
+    if col.kind == "bool":
+        return np.where(v, b"t", b"f").tolist()
     raise ValueError(col.kind)
 
 
@@ -119,9 +134,9 @@ def copy_chunks(table: Table) -> Iterator[bytes]:
         yield b"\n".join(map(b"\t".join, zip(*cols))) + b"\n"
 
 
-def ddl() -> tuple[str, str]:
-    """billing.sql split into (tables, what runs after the load)."""
-    text = resources.files("demoworld").joinpath("billing.sql").read_text()
+def ddl(name: str = "billing.sql") -> tuple[str, str]:
+    """A schema file split into (tables, what runs after the load)."""
+    text = resources.files("demoworld").joinpath(name).read_text()
     tables, after = text.split("\n-- after load\n", 1)
     return tables, after
 
@@ -132,30 +147,40 @@ CREATE TABLE IF NOT EXISTS demo.manifest (generated_at timestamptz NOT NULL, man
 """
 
 
-def write(url: str, tables: Sequence[Table], manifest: dict, progress: Callable[[str], None]) -> None:
-    """Replace the billing schema and the stored manifest in one transaction: readers see
-    the old world or the new one, never half of it."""
+def write(url: str, tables: Sequence[Table], manifest: dict, progress: Callable[[str], None],
+          demo_tables: Sequence[Table] = (), demo_rows: dict[str, list[tuple]] | None = None) -> None:
+    """Replace the billing schema, the gateways' demo tables and the stored manifest in one
+    transaction: readers see the old world or the new one, never half of it. `demo_rows`:
+    small tables (table -> rows) written with COPY row by row (psycopg escapes them)."""
     tables_sql, after_sql = ddl()
+    demo_sql, demo_after = ddl("gateways.sql")
     with psycopg.connect(url) as conn:
         conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute("SET LOCAL maintenance_work_mem = '512MB'")  # one-pass index builds
         conn.execute("DROP SCHEMA IF EXISTS billing CASCADE")
         conn.execute(tables_sql)
+        conn.execute(demo_sql)
         with conn.cursor() as cur:
-            for table in tables:
-                progress(f"writing billing.{table.name}: {table.rows:,} rows")
+            for table in list(tables) + list(demo_tables):
+                progress(f"writing {table.qualified}: {table.rows:,} rows")
                 names = ", ".join(c.name for c in table.cols)
-                with cur.copy(f"COPY billing.{table.name} ({names}) FROM STDIN WITH (FREEZE)") as cp:
+                with cur.copy(f"COPY {table.qualified} ({names}) FROM STDIN WITH (FREEZE)") as cp:
                     for data in copy_chunks(table):
                         cp.write(data)
+            for name, rows in (demo_rows or {}).items():
+                progress(f"writing {name}: {len(rows):,} rows")
+                with cur.copy(f"COPY {name} FROM STDIN") as cp:
+                    for row in rows:
+                        cp.write_row(row)
         progress("building keys and indexes")
         conn.execute(after_sql)
+        conn.execute(demo_after)
         conn.execute(MANIFEST_DDL)
         conn.execute("DELETE FROM demo.manifest")
         conn.execute("INSERT INTO demo.manifest (generated_at, manifest) VALUES (now(), %s)", [Jsonb(manifest)])
     with psycopg.connect(url, autocommit=True) as conn:
         for name, _ in TABLES:
-            conn.execute(f"ANALYZE billing.{name}")
+            conn.execute(f"ANALYZE {name}")
 
 
 def load_manifest(url: str) -> dict:
@@ -168,8 +193,9 @@ def load_manifest(url: str) -> dict:
 
 
 def content_hash(url: str) -> str:
-    """sha256 over every billing table's rows in primary-key order, rendered in UTC/ISO, so
-    two worlds are equal exactly when their hashes are."""
+    """sha256 over every billing table's and every gateway table's rows (Stripe objects,
+    Adyen files) in primary-key order, rendered in UTC/ISO, so two worlds are equal exactly
+    when their hashes are."""
     h = hashlib.sha256()
     with psycopg.connect(url) as conn:
         conn.execute("SET TimeZone = 'UTC'")
@@ -177,7 +203,7 @@ def content_hash(url: str) -> str:
         with conn.cursor() as cur:
             for name, pk in TABLES:
                 h.update(f"\x00{name}\x00".encode())
-                with cur.copy(f"COPY (SELECT * FROM billing.{name} ORDER BY {pk}) TO STDOUT") as cp:
+                with cur.copy(f"COPY (SELECT * FROM {name} ORDER BY {pk}) TO STDOUT") as cp:
                     for data in cp:
                         h.update(data)
     return h.hexdigest()

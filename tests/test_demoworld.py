@@ -143,12 +143,17 @@ def test_manifest_has_every_incident_with_nonzero_truth(world):
     url, manifest, out = world
     assert [i["id"] for i in manifest["incidents"]] == [
         "rate_plan_old_price", "missed_tax_change", "duplicate_invoices", "gate_sync_outage",
-        "processing_error_spike", "unknown_attempts"]
+        "processing_error_spike", "unknown_attempts",
+        # the gateways' side (tests/test_demoworld_gateways.py)
+        "issuer_decline_spike", "dispute_surge", "unrecorded_success", "gateway_double_charge",
+        "malformed_adyen_lines"]
     for inc in manifest["incidents"]:
         numbers = dict(_numbers(inc["expected"]))
         assert numbers, inc["id"]
         for key, value in numbers.items():
-            if key == "billed_minor" and inc["id"] == "gate_sync_outage":
+            if key.startswith("by_gateway."):  # a tiny world may have nothing on one gateway
+                assert value >= 0
+            elif key == "billed_minor" and inc["id"] == "gate_sync_outage":
                 assert value == 0  # nothing was billed: that is the incident
             elif key in ("retried", "recovered") or key.endswith(("double_charged_sessions", "double_charged_minor")):
                 assert value >= 0

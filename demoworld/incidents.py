@@ -1,4 +1,4 @@
-"""Where and when the six injected incidents happen.
+"""Where and when the injected incidents happen (the billing ones; the gateway side adds its own).
 
 The incidents are kept apart in time, in a fixed order, so that they never share a session
 even when a small world must reuse one site for several of them:

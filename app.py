@@ -36,5 +36,7 @@ except SettingsError as exc:
 
 PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
+    st.Page("pages/payments.py", title="Payments", icon=":material/credit_card:"),
+    st.Page("pages/refunds_disputes.py", title="Refunds & disputes", icon=":material/undo:"),
 ]
 st.navigation(PAGES).run()

@@ -101,3 +101,42 @@ def test_overview_renders_in_chromium(dashboard, artifacts):
             assert not errors, errors
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_payments_page_renders_in_chromium(dashboard, artifacts):
+    """The Payments page: the worst window (the processing-error spike) is selected and costed on arrival."""
+    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(dashboard, wait_until="domcontentloaded")
+            page.locator('[data-testid="stMetric"]').first.wait_for(state="visible", timeout=60_000)  # the router ran
+            # Click 1: the Payments page; the worst window (the spike) is already chosen and costed.
+            page.get_by_role("link", name="Payments", exact=True).first.click(timeout=60_000)
+            page.get_by_text("Gateway errors in window").first.wait_for(state="visible", timeout=60_000)
+            page.wait_for_function(
+                "() => document.querySelectorAll('.js-plotly-plot').length >= 3"
+                " && !document.querySelector('[data-testid=\"stSpinner\"]')"
+                " && !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')",
+                timeout=60_000)
+            page.wait_for_timeout(1000)
+            assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+                '[data-testid="stException"]').first.inner_text()
+            body = page.inner_text("body")
+            assert "Worst windows and what they cost" in body and "Still unpaid" in body
+            assert page.get_by_role("link", name="Refunds & disputes", exact=True).count() == 1  # the app's router
+            height = page.evaluate(
+                "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], section.main, body')]"
+                ".map(e => e.scrollHeight))")
+            page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 8000)})
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(artifacts / "payments.png"), full_page=True)
+            assert not errors, errors
+        finally:
+            browser.close()

@@ -1,0 +1,329 @@
+"""Payments: are charges going through, where do they fail, and what does a bad hour cost?
+
+Reads only through `metrics.payments` (no SQL here). The worst gateway windows are listed
+first, the worst selected by default, so a gateway-error spike and its cost are one choice
+away. Money and customer ids are formatted (masked) only here, at the edge.
+"""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from metrics import overview as ov
+from metrics import payments as q
+from metrics.catalogue import METRICS, help_text
+from metrics.declines import CLASS_LABELS
+from revwatch.db import product_engine
+from revwatch.money import format_money
+from revwatch.settings import load_settings
+
+DEFAULT_DAYS = 14
+MIN_RATE_ATTEMPTS = 10
+SERIES_COLORS = {"adyen": "#1f5fbf", "stripe": "#f28e2b"}  # as the Overview page
+LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
+EMPTY_HINT = "No payment data yet: run `revwatch demo` and `revwatch collect`."
+
+
+# ---------------------------------------------------------------- data (cached)
+@st.cache_resource(show_spinner=False)
+def _engine(database_url: str | None) -> Engine:
+    return product_engine(load_settings(database_url=database_url))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_options(db_key: str | None):
+    with _engine(db_key).connect() as conn:
+        return ov.filter_options(conn), ov.data_range(conn)
+
+
+@st.cache_data(ttl=60, show_spinner="Loading payments…")
+def load_figures(db_key: str | None, f: ov.Filters) -> dict:
+    with _engine(db_key).connect() as conn:
+        hours = q.worst_hours(conn, f, limit=12, min_attempts=MIN_RATE_ATTEMPTS)
+        return {
+            "now": q.headline(conn, f),
+            "before": q.headline(conn, q.week_earlier(f)),
+            "hourly": q.success_series(conn, f, "hour"),
+            "episodes": q.episodes(hours),
+            "breakdown": q.breakdown(conn, f),
+            "classes": q.decline_classes(conn, f),
+            "codes": q.failure_codes(conn, f),
+            "funnel": q.retry_funnel(conn, f),
+            "recovery": q.recovery_by_class(conn, f),
+            "by_gateway": q.outcomes_by_gateway(conn, f),
+        }
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_window(db_key: str | None, f: ov.Filters, ep: q.Episode, gateway: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with _engine(db_key).connect() as conn:
+        return (q.failed_cost(conn, f, ep.start, ep.end, gateway),
+                q.failed_attempts(conn, f, ep.start, ep.end, gateway, limit=500))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_trail(db_key: str | None, attempt_id: str) -> q.AttemptTrail | None:
+    return q.attempt_trail(_engine(db_key), attempt_id)
+
+
+# ---------------------------------------------------------------- formatting (the edge)
+def mask_customer(customer_id: str | None) -> str:
+    """'cus_8f2k1234' -> 'cus_…1234': enough to tell customers apart, not to identify one."""
+    if not isinstance(customer_id, str) or not customer_id:  # None, or NaN from a DataFrame
+        return ""
+    head = customer_id.split("_", 1)[0] + "_" if "_" in customer_id else ""
+    return f"{head}…{customer_id[-4:]}"
+
+
+def percent(r: float | None) -> str:
+    return "–" if r is None or r != r else f"{r * 100:.2f}%"
+
+
+def pp(cur: float | None, prev: float | None) -> str | None:
+    return None if cur is None or prev is None else f"{(cur - prev) * 100:+.2f} pp"
+
+
+def money_by_currency(amounts: dict[str, int]) -> str:
+    return " · ".join(format_money(v, c) for c, v in sorted(amounts.items())) or "–"
+
+
+def with_money(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """Minor-unit columns shown as formatted money in the row's currency (for display only)."""
+    out = df.copy()
+    for col in columns:
+        out[col] = [format_money(int(v), c) for v, c in zip(df[col], df["currency"])]
+    return out
+
+
+def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
+    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
+                       key=key, icon=":material/download:")
+
+
+def episode_label(e: q.Episode) -> str:
+    span = f"{e.start:%d %b %H:00}–{e.end:%H:00} UTC"
+    return (f"{span} · {e.gateway} · {e.failed:,} failed of {e.attempts:,}"
+            f" ({e.failed / e.attempts:.0%}) · {e.gateway_errors:,} gateway errors")
+
+
+# ---------------------------------------------------------------- sections
+def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange) -> ov.Filters:
+    sb = st.sidebar
+    sb.header("Filters")
+    start0 = max(rng.first, rng.last - timedelta(days=DEFAULT_DAYS - 1))
+    picked = sb.date_input("Local days", value=(start0, rng.last), min_value=rng.first, max_value=rng.last,
+                           key="days", help="Each site's own local days, both ends included.")
+    picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
+    regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
+    in_region = sites[sites["region"].isin(regions)] if regions else sites
+    names = dict(zip(in_region["site_id"], in_region["name"]))
+    site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
+                              placeholder="All sites")
+    return ov.Filters(picked[0], picked[-1], tuple(regions), tuple(site_ids))
+
+
+def headline_cards(now: q.Headline, before: q.Headline, compare: bool) -> None:
+    versus = "vs same days a week earlier"
+
+    def card(col, key: str, value: str, delta, **kw) -> None:
+        if compare:
+            col.metric(METRICS[key].label, value, delta=delta, delta_description=versus, help=help_text(key),
+                       border=True, **kw)
+        else:
+            col.metric(METRICS[key].label, value, help=help_text(key), border=True)
+
+    c = [*st.columns(3), *st.columns(3)]
+    card(c[0], "attempt_success_rate", percent(now.success_rate), pp(now.success_rate, before.success_rate))
+    card(c[1], "invoice_first_attempt_rate", percent(now.first_attempt_rate),
+         pp(now.first_attempt_rate, before.first_attempt_rate))
+    card(c[2], "invoice_eventual_rate", percent(now.eventual_rate), pp(now.eventual_rate, before.eventual_rate))
+    card(c[3], "retry_recovered", f"{now.recovered:,}", f"{now.recovered - before.recovered:+,}")
+    c[4].metric("Failed attempts", f"{now.failed:,}", delta=f"{now.failed - before.failed:+,}" if compare else None,
+                delta_color="inverse", border=True, help=help_text("failed_attempts_by_code"))
+    card(c[5], "gateway_errors", f"{now.gateway_errors:,}", f"{now.gateway_errors - before.gateway_errors:+,}",
+         delta_color="inverse")
+    st.caption(f"Recovered by retry: {money_by_currency(now.recovered_minor)} · still unpaid after charging: "
+               f"{money_by_currency(now.unpaid_minor)}" + ("" if compare else " · no comparison: the same days a week "
+                                                           "earlier are before the first data"))
+
+
+def trend_chart(hourly: pd.DataFrame, episodes: tuple[q.Episode, ...]) -> None:
+    st.markdown("**Attempt success rate per hour, by gateway** (UTC hours; shaded: the worst windows)",
+                help=help_text("attempt_success_rate"))
+    if hourly.empty:
+        st.caption("No attempts in the selected days.")
+        return
+    df = hourly.assign(rate=hourly["success_rate"].where(hourly["attempts"] >= MIN_RATE_ATTEMPTS))
+    fig = px.line(df, x="period", y="rate", color="gateway", color_discrete_map=SERIES_COLORS, height=380,
+                  custom_data=["succeeded", "attempts", "gateway_errors"],
+                  labels={"period": "hour (UTC)", "rate": "success rate", "gateway": ""})
+    fig.update_traces(line_width=1.5, hovertemplate="%{x|%d %b %H:00} UTC: %{y:.1%} succeeded"
+                      " (%{customdata[0]}/%{customdata[1]}), %{customdata[2]} gateway errors")
+    for i, e in enumerate(episodes[:3]):
+        fig.add_vrect(x0=e.start, x1=e.end, fillcolor="#d62728", opacity=0.25 if i == 0 else 0.1, line_width=0)
+    if episodes:
+        e = episodes[0]
+        fig.add_annotation(x=e.start, y=0.02, yref="paper", xanchor="right", showarrow=False,
+                           text=f"<b>{e.gateway}</b> {e.start:%d %b %H:00} UTC: {e.gateway_errors} gateway errors",
+                           font=dict(color="#b2182b"), bgcolor="rgba(255,255,255,0.85)")
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
+    st.plotly_chart(fig, width="stretch")
+
+
+def bad_window(db_key: str | None, f: ov.Filters, episodes: tuple[q.Episode, ...]) -> None:
+    st.subheader("Worst windows and what they cost", help=help_text("failed_window_cost"))
+    if not episodes:
+        st.caption(f"No hour with at least {MIN_RATE_ATTEMPTS} attempts in the selected days.")
+        return
+    options = list(range(min(len(episodes), 10)))
+    i = st.selectbox("Window (worst first)", options, format_func=lambda k: episode_label(episodes[k]), key="episode",
+                     help="Adjacent bad hours of one gateway, merged; ranked by failed attempts.")
+    ep = episodes[i]
+    cost, failed = load_window(db_key, f, ep, ep.gateway)
+    c = st.columns(4)
+    c[0].metric("Failed attempts in window", f"{int(cost['failed'].sum()):,}", border=True)
+    c[1].metric("Gateway errors in window", f"{int(cost['gateway_errors'].sum()):,}", border=True,
+                help=help_text("gateway_errors"))
+    c[2].metric("Recovered later", f"{int(cost['recovered'].sum()):,}", border=True,
+                help="Failed attempts whose invoice a later attempt collected.")
+    c[3].metric("Still unpaid", f"{int(cost['unpaid'].sum()):,}", border=True,
+                help="Failed attempts whose invoice has no successful attempt yet.")
+    for row in cost.itertuples(index=False):  # money per currency, never added across currencies
+        m = st.columns(3)
+        m[0].metric(f"Amount failed · {row.currency}", format_money(int(row.failed_minor), row.currency), border=True)
+        m[1].metric(f"Recovered later · {row.currency}", format_money(int(row.recovered_minor), row.currency),
+                    border=True)
+        m[2].metric(f"Still unpaid · {row.currency}", format_money(int(row.unpaid_minor), row.currency), border=True)
+    st.markdown(f"**Failed attempts, {ep.gateway}, {ep.start:%d %b %H:00}–{ep.end:%H:00} UTC** "
+                f"(newest first, up to 500)")
+    failed_list(db_key, failed, key="window")
+
+
+def failed_list(db_key: str | None, failed: pd.DataFrame, key: str) -> None:
+    if failed.empty:
+        st.caption("No failed attempts.")
+        return
+    shown = with_money(failed, "amount_minor").assign(customer=[mask_customer(c) for c in failed["customer_id"]])
+    shown = shown.drop(columns=["customer_id"]).rename(columns={"amount_minor": "amount"})
+    st.dataframe(shown, hide_index=True, height=260, width="stretch",
+                 column_config={"attempted_at": st.column_config.DatetimeColumn("attempted (UTC)", format="DD MMM HH:mm:ss")})
+    csv_button(shown, "failed_attempts", key=f"csv_{key}")
+    attempt = st.selectbox("Drill down to an attempt", [None, *failed["attempt_id"]], key=f"drill_{key}",
+                           format_func=lambda a: "choose an attempt…" if a is None else a)
+    if attempt:
+        trail_view(load_trail(db_key, attempt))
+
+
+def trail_view(t: q.AttemptTrail | None) -> None:
+    if t is None:
+        st.warning("That attempt is no longer in the store.")
+        return
+    a, inv, sess = t.attempt, t.invoice or {}, t.session or {}
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**Attempt** `{a['attempt_id']}` · #{a['attempt_number']} · {a['gateway']} · {a['status']}"
+                    f" {a['failure_code'] or ''} · {format_money(a['amount_minor'], a['currency'])}")
+        st.markdown(f"**Invoice** `{inv.get('invoice_id', '–')}` · {inv.get('status', '–')} · issued "
+                    f"{inv.get('issued_at', '–')}")
+        st.markdown(f"**Session** `{sess.get('session_id', '–')}` at {(t.site or {}).get('name', '–')} · customer "
+                    f"{mask_customer(sess.get('customer_id')) or '–'}")
+        st.dataframe(t.attempts, hide_index=True, width="stretch")
+        if not t.refunds.empty:
+            st.dataframe(t.refunds, hide_index=True, width="stretch")
+    with right:
+        if t.stripe_charge is not None:
+            st.markdown("**Stripe charge, as Stripe sent it**")
+            st.json(json.loads(json.dumps(t.stripe_charge, default=str)), expanded=False)
+        if not t.adyen_lines.empty:
+            st.markdown("**Adyen settlement report lines**")
+            st.dataframe(t.adyen_lines, hide_index=True, width="stretch")
+        if t.stripe_charge is None and t.adyen_lines.empty:
+            st.caption("No gateway object copied for this attempt (yet).")
+
+
+def breakdown_table(df: pd.DataFrame) -> None:
+    st.subheader("Breakdown: gateway × method × card brand × region × currency", help=help_text("attempt_success_rate"))
+    if df.empty:
+        st.caption("No attempts.")
+        return
+    shown = with_money(df, "amount_minor", "succeeded_minor").rename(
+        columns={"amount_minor": "attempted amount", "succeeded_minor": "succeeded amount"})
+    st.dataframe(shown, hide_index=True, height=300, width="stretch",
+                 column_config={"success_rate": st.column_config.NumberColumn("success rate", format="percent")})
+    csv_button(df, "payment_breakdown", key="csv_breakdown")
+
+
+def declines_section(classes: pd.DataFrame, codes: pd.DataFrame) -> None:
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Failed attempts by decline class**", help=help_text("decline_class"))
+        if classes.empty:
+            st.caption("No failed attempts.")
+        else:
+            df = classes.assign(decline=[CLASS_LABELS.get(c, c) for c in classes["decline_class"]])
+            fig = px.bar(df, x="failed", y="decline", color="gateway", orientation="h", height=300,
+                         color_discrete_map=SERIES_COLORS, labels={"failed": "failed attempts", "decline": ""})
+            fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
+            st.plotly_chart(fig, width="stretch")
+    with right:
+        st.markdown("**Top failure codes**", help=help_text("failed_attempts_by_code"))
+        st.dataframe(codes, hide_index=True, height=300, width="stretch")
+        if not codes.empty:
+            csv_button(codes, "failure_codes", key="csv_codes")
+
+
+def retry_section(funnel: pd.DataFrame, recovery: pd.DataFrame, by_gateway: pd.DataFrame) -> None:
+    st.subheader("Retries: first try, eventually, recovered", help=help_text("retry_recovered"))
+    left, right = st.columns(2)
+    with left:
+        fig = px.funnel(funnel, x="invoices", y="stage", height=340)
+        fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
+        st.plotly_chart(fig, width="stretch")
+    with right:
+        st.markdown("**Per gateway of the first attempt**")
+        st.dataframe(by_gateway, hide_index=True, width="stretch", column_config={
+            "first_attempt_rate": st.column_config.NumberColumn("paid first try", format="percent"),
+            "eventual_rate": st.column_config.NumberColumn("paid eventually", format="percent")})
+        st.markdown("**Recovery by class of the first failure**")
+        if recovery.empty:
+            st.caption("No invoice failed its first attempt.")
+        else:
+            shown = with_money(recovery, "recovered_minor").rename(columns={"recovered_minor": "recovered amount"})
+            st.dataframe(shown, hide_index=True, width="stretch", column_config={
+                "recovery_rate": st.column_config.NumberColumn("recovery rate", format="percent")})
+            csv_button(recovery, "retry_recovery", key="csv_recovery")
+
+
+# ---------------------------------------------------------------- page
+def main() -> None:
+    st.title("Payments")
+    db_key = load_settings().database_url
+    try:
+        sites, rng = load_options(db_key)
+    except ProgrammingError:
+        st.info("The database has no Revwatch tables yet: run `revwatch db upgrade`.", icon=":material/info:")
+        return
+    except OperationalError as exc:
+        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
+        return
+    if rng is None:
+        st.info(EMPTY_HINT, icon=":material/info:")
+        return
+    f = sidebar_filters(sites, rng)
+    data = load_figures(db_key, f)
+    headline_cards(data["now"], data["before"], compare=q.week_earlier(f).start >= rng.first)
+    trend_chart(data["hourly"], data["episodes"])
+    bad_window(db_key, f, data["episodes"])
+    declines_section(data["classes"], data["codes"])
+    retry_section(data["funnel"], data["recovery"], data["by_gateway"])
+    breakdown_table(data["breakdown"])
+
+
+main()

@@ -1,0 +1,194 @@
+"""Refunds & disputes: money going back out, and how close each card network's dispute ratio
+is to its monitoring level.
+
+Reads only through `metrics.payments`; per-currency figures are never added together.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from metrics import overview as ov
+from metrics import payments as q
+from metrics.catalogue import DISPUTE_RATIO_THRESHOLDS, help_text
+from revwatch.db import product_engine
+from revwatch.money import format_money
+from revwatch.settings import load_settings
+
+DEFAULT_DAYS = 30
+VERSUS = "vs same days a week earlier"
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(database_url: str | None) -> Engine:
+    return product_engine(load_settings(database_url=database_url))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_options(db_key: str | None):
+    with _engine(db_key).connect() as conn:
+        return ov.filter_options(conn), ov.data_range(conn)
+
+
+@st.cache_data(ttl=60, show_spinner="Loading refunds and disputes…")
+def load_figures(db_key: str | None, f: ov.Filters) -> dict:
+    with _engine(db_key).connect() as conn:
+        return {
+            "refunds": q.refund_kpis(conn, f),
+            "refunds_before": q.refund_kpis(conn, q.week_earlier(f)),
+            "refunds_daily": q.refunds_daily(conn, f),
+            "refund_reasons": q.refunds_by_reason(conn, f),
+            "disputes": q.dispute_kpis(conn, f),
+            "disputes_before": q.dispute_kpis(conn, q.week_earlier(f)),
+            "dispute_reasons": q.disputes_by_reason(conn, f),
+            "ratios": q.dispute_ratios(conn, f),
+        }
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return "–"
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def signed_money(minor: int, currency: str) -> str:
+    return ("-" if minor < 0 else "+") + format_money(abs(minor), currency)
+
+
+def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
+    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
+                       key=key, icon=":material/download:")
+
+
+def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange) -> ov.Filters:
+    sb = st.sidebar
+    sb.header("Filters")
+    start0 = max(rng.first, rng.last - timedelta(days=DEFAULT_DAYS - 1))
+    picked = sb.date_input("Local days", value=(start0, rng.last), min_value=rng.first, max_value=rng.last,
+                           key="days", help="Each site's own local days, both ends included.")
+    picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
+    regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
+    in_region = sites[sites["region"].isin(regions)] if regions else sites
+    names = dict(zip(in_region["site_id"], in_region["name"]))
+    site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
+                              placeholder="All sites")
+    return ov.Filters(picked[0], picked[-1], tuple(regions), tuple(site_ids))
+
+
+def _row(df: pd.DataFrame, currency: str) -> dict:
+    hit = df[df["currency"] == currency]
+    return hit.iloc[0].to_dict() if not hit.empty else {}
+
+
+def refunds_section(data: dict, compare: bool) -> None:
+    st.subheader("Refunds", help=help_text("refunds"))
+    now, before = data["refunds"], data["refunds_before"]
+    if now.empty:
+        st.caption("No refunds in the selected days.")
+    for cur in now["currency"]:
+        r, p = _row(now, cur), _row(before, cur)
+        c = st.columns(4)
+        amount, prev_amount = int(r["amount_minor"]), int(p.get("amount_minor", 0))
+        c[0].metric(f"Refunded · {cur}", format_money(amount, cur), border=True, help=help_text("refunds"),
+                    delta=signed_money(amount - prev_amount, cur) if compare else None, delta_color="inverse",
+                    delta_description=VERSUS if compare else None)
+        c[1].metric(f"Refunds · {cur}", f"{int(r['refunds']):,}", border=True,
+                    delta=f"{int(r['refunds']) - int(p.get('refunds', 0)):+,}" if compare else None,
+                    delta_color="inverse")
+        c[2].metric(f"Failed refunds · {cur}", f"{int(r['failed']):,}", border=True,
+                    help=f"{format_money(int(r['failed_minor']), cur)} not returned; {int(r['pending'])} pending.")
+        c[3].metric(f"Mean time to refund · {cur}", duration(r["mean_seconds_to_refund"]), border=True,
+                    help=help_text("time_to_refund"))
+    left, right = st.columns(2)
+    with left:
+        daily = data["refunds_daily"]
+        if not daily.empty:
+            fig = px.bar(daily, x="local_date", y="refunds", color="currency", height=300,
+                         labels={"local_date": "local day", "refunds": "refunds"})
+            fig.update_layout(margin=dict(l=10, r=10, t=30, b=10))
+            st.plotly_chart(fig, width="stretch")
+    with right:
+        reasons = data["refund_reasons"]
+        if not reasons.empty:
+            shown = reasons.assign(amount=[format_money(int(v), c) for v, c in zip(reasons["amount_minor"],
+                                                                                    reasons["currency"])])
+            st.dataframe(shown.drop(columns=["amount_minor"]), hide_index=True, width="stretch", height=300)
+            csv_button(reasons, "refunds_by_reason", key="csv_refund_reasons")
+
+
+def disputes_section(data: dict, compare: bool) -> None:
+    st.subheader("Disputes", help=help_text("disputes"))
+    now, before = data["disputes"], data["disputes_before"]
+    if now.empty:
+        st.caption("No disputes opened in the selected days.")
+    for cur in now["currency"]:
+        r, p = _row(now, cur), _row(before, cur)
+        c = st.columns(4)
+        c[0].metric(f"Disputes · {cur}", f"{int(r['disputes']):,}", border=True, help=help_text("disputes"),
+                    delta=f"{int(r['disputes']) - int(p.get('disputes', 0)):+,}" if compare else None,
+                    delta_color="inverse", delta_description=VERSUS if compare else None)
+        c[1].metric(f"Disputed amount · {cur}", format_money(int(r["amount_minor"]), cur), border=True)
+        c[2].metric(f"Won / lost / open · {cur}", f"{int(r['won'])} / {int(r['lost'])} / {int(r['open'])}", border=True)
+        c[3].metric(f"Amount lost · {cur}", format_money(int(r["lost_minor"]), cur), border=True)
+    ratios = data["ratios"]
+    st.markdown("**Dispute ratio per card network and month** (monitoring levels: "
+                + ", ".join(f"{k} {v:.1%}" for k, v in DISPUTE_RATIO_THRESHOLDS.items()) + ")",
+                help=help_text("dispute_ratio"))
+    if ratios.empty:
+        st.caption("No card payments in the selected days.")
+    else:
+        over = ratios[ratios["over_threshold"]]
+        for row in over.itertuples(index=False):
+            st.error(f"**{row.card_brand}** {row.month:%B %Y}: dispute ratio {row.ratio:.2%} is above the "
+                     f"{row.threshold:.1%} monitoring level ({row.disputes} disputes / {row.card_payments:,} payments).",
+                     icon=":material/gavel:")
+        left, right = st.columns(2)
+        with left:
+            fig = px.bar(ratios.assign(month=ratios["month"].astype(str)), x="card_brand", y="ratio", color="month",
+                         barmode="group", height=300, labels={"card_brand": "", "ratio": "dispute ratio"})
+            for brand, level in DISPUTE_RATIO_THRESHOLDS.items():
+                fig.add_hline(y=level, line_dash="dash", line_color="#d62728",
+                              annotation_text=f"{brand} {level:.1%}", annotation_position="top left")
+            fig.update_yaxes(tickformat=".2%")
+            fig.update_layout(margin=dict(l=10, r=10, t=30, b=10))
+            st.plotly_chart(fig, width="stretch")
+        with right:
+            st.dataframe(ratios, hide_index=True, width="stretch", height=300, column_config={
+                "ratio": st.column_config.NumberColumn("ratio", format="percent"),
+                "threshold": st.column_config.NumberColumn("threshold", format="percent")})
+            csv_button(ratios, "dispute_ratios", key="csv_ratios")
+    reasons = data["dispute_reasons"]
+    if not reasons.empty:
+        st.markdown("**By reason, network and gateway**")
+        st.dataframe(reasons, hide_index=True, width="stretch")
+        csv_button(reasons, "disputes_by_reason", key="csv_dispute_reasons")
+
+
+def main() -> None:
+    st.title("Refunds & disputes")
+    db_key = load_settings().database_url
+    try:
+        sites, rng = load_options(db_key)
+    except ProgrammingError:
+        st.info("The database has no Revwatch tables yet: run `revwatch db upgrade`.", icon=":material/info:")
+        return
+    except OperationalError as exc:
+        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
+        return
+    if rng is None:
+        st.info("No data yet: run `revwatch demo` and `revwatch collect`.", icon=":material/info:")
+        return
+    f = sidebar_filters(sites, rng)
+    data = load_figures(db_key, f)
+    compare = q.week_earlier(f).start >= rng.first
+    refunds_section(data, compare)
+    disputes_section(data, compare)
+
+
+main()

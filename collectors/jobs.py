@@ -24,7 +24,7 @@ class Job:
     run: Callable[[Engine, Settings, datetime | None, datetime | None], RunStats]
 
 
-def _consumers() -> dict[str, list[str]]:
+def consumers() -> dict[str, list[str]]:
     by_table: dict[str, list[str]] = defaultdict(list)
     for r in (*ROLLUPS, *PAYMENT_ROLLUPS):
         for table in (r.source_table, *r.also_reads):
@@ -36,16 +36,16 @@ def _ingest_billing(engine: Engine, cfg: Settings, start: datetime | None, end: 
     from revwatch.db import billing_url
 
     return billing_ingest.ingest(
-        engine, billing_url(cfg), _consumers(), timedelta(minutes=cfg.ingest_lookback_minutes), since=start
+        engine, billing_url(cfg), consumers(), timedelta(minutes=cfg.ingest_lookback_minutes), since=start
     )
 
 
 def _ingest_stripe(engine: Engine, cfg: Settings, start: datetime | None, end: datetime | None) -> RunStats:
-    return stripe_ingest.run_job(engine, cfg, _consumers(), since=start)
+    return stripe_ingest.run_job(engine, cfg, consumers(), since=start)
 
 
 def _ingest_adyen(engine: Engine, cfg: Settings, start: datetime | None, end: datetime | None) -> RunStats:
-    return adyen_ingest.run_job(engine, cfg, _consumers())
+    return adyen_ingest.run_job(engine, cfg, consumers())
 
 
 def _rollup_job(rollup) -> Job:

@@ -13,8 +13,9 @@ import it.
 from demoworld.adyen import adyen_reports_dir, write_adyen_reports
 from demoworld.params import DemoParams
 from demoworld.pipeline import generate
+from demoworld.sources import demo_sources
 from demoworld.stripe_server import StripeDemoServer
 from demoworld.writer import content_hash, load_manifest
 
 __all__ = ["DemoParams", "generate", "content_hash", "load_manifest", "StripeDemoServer", "adyen_reports_dir",
-           "write_adyen_reports"]
+           "write_adyen_reports", "demo_sources"]

@@ -109,7 +109,9 @@ def freshness_line(db_key: str | None) -> None:
         st.caption("Data freshness: no collector run recorded yet.")
         return
     now = datetime.now(timezone.utc)
-    st.caption("Data freshness · " + " · ".join(f"{j.job}: last success {ago(j.last_success_at, now)}" for j in jobs))
+    st.caption("Data freshness · " + " · ".join(
+        f"{j.job}: not configured" if j.last_outcome == "skipped" and j.last_success_at is None
+        else f"{j.job}: last success {ago(j.last_success_at, now)}" for j in jobs))
     for j in jobs:
         if j.last_outcome == "failed":
             st.warning(f"**{j.job}**: the last run ({ago(j.last_run_at, now)}) failed: {j.last_error or 'no error text'}",

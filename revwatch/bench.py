@@ -12,23 +12,28 @@ from sqlalchemy import Engine
 
 def run_benchmark(cfg, engine: Engine, **params) -> Iterator[str]:
     from collectors.jobs import JOBS
-    from demoworld import DemoParams, generate
+    from demoworld import DemoParams, demo_sources, generate
     from revwatch.db import billing_url, libpq_url
     from revwatch.store import reset_source_copies
 
     t0 = time.perf_counter()
-    manifest = generate(libpq_url(billing_url(cfg)), DemoParams(**params))
+    manifest = generate(libpq_url(billing_url(cfg)), DemoParams(**params), out_dir=cfg.demo_dir)
     took = time.perf_counter() - t0
     totals = manifest["totals"]
     rows = sum(totals.values())
     yield f"demo        {took:8.1f} s  {rows:>12,} rows  {rows / took:>10,.0f} rows/s   ({', '.join(f'{k} {v:,}' for k, v in totals.items())})"
     reset_source_copies(engine)
-    for name, job in JOBS.items():
+    with demo_sources(libpq_url(billing_url(cfg)), cfg.demo_dir) as gateways:
+        yield from _timed_jobs(cfg.model_copy(update=gateways), engine, JOBS)
+
+
+def _timed_jobs(cfg, engine: Engine, jobs) -> Iterator[str]:
+    for name, job in jobs.items():
         t0 = time.perf_counter()
         stats = job.run(engine, cfg, None, None)
         took = time.perf_counter() - t0
         yield (f"{name:16} {took:6.1f} s  read {stats.rows_read:>12,}  written {stats.rows_written:>10,}"
                f"  {stats.rows_read / took:>10,.0f} rows/s  ({stats.outcome})")
     t0 = time.perf_counter()
-    stats = JOBS["ingest-billing"].run(engine, cfg, None, None)
+    stats = jobs["ingest-billing"].run(engine, cfg, None, None)
     yield f"ingest re-run (nothing new) {time.perf_counter() - t0:6.1f} s  read {stats.rows_read:,}  written {stats.rows_written:,}"

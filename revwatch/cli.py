@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -100,12 +101,28 @@ def _steps(names: list[str], start: datetime | None, end: datetime | None) -> li
     return steps
 
 
+@contextmanager
+def _sources(cfg):
+    """Collectors read the configured sources; on a demo world with no gateway configured, the
+    demo's own (its Stripe API served locally, its Adyen files)."""
+    from revwatch.db import billing_engine, billing_url, libpq_url
+    from revwatch.store import has_demo_world
+
+    if cfg.stripe_api_key or cfg.stripe_api_base or cfg.adyen_reports_dir or not has_demo_world(billing_engine(cfg)):
+        yield cfg
+        return
+    from demoworld import demo_sources
+
+    with demo_sources(libpq_url(billing_url(cfg)), cfg.demo_dir) as overrides:
+        yield cfg.model_copy(update=overrides)
+
+
 def run_jobs(cfg, engine, names: list[str], start=None, end=None, progress: bool = True) -> list:
     from collectors.jobs import JOBS
 
     steps = _steps(names, start, end)
     results = []
-    with click.progressbar(steps, label="collect", show_pos=True, hidden=not progress,
+    with _sources(cfg) as cfg, click.progressbar(steps, label="collect", show_pos=True, hidden=not progress,
                            item_show_func=lambda s: s and s[0]) as bar:
         for name, s, e in bar:
             try:

@@ -22,6 +22,12 @@ def billing_is_empty(billing: Engine) -> bool:
         return exists is None or conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM billing.parking_sessions)")).scalar()
 
 
+def has_demo_world(billing: Engine) -> bool:
+    """True when the billing database was written by `revwatch demo` (its manifest is there)."""
+    with billing.connect() as conn:
+        return conn.execute(text("SELECT to_regclass('demo.manifest') IS NOT NULL")).scalar()
+
+
 def reset_source_copies(engine: Engine) -> None:
     """The source was replaced (a new demo world): drop what we copied and computed from the old one.
 

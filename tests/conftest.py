@@ -5,6 +5,7 @@ on that server; otherwise an embedded server is started through pgserver for the
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -67,6 +68,7 @@ def make_world(server_url, tmp_path_factory):
     from revwatch.migrate import upgrade
 
     created: list[tuple[str, Engine]] = []
+    sources = contextlib.ExitStack()  # the demo worlds' Stripe servers, stopped at the end
 
     def make(demo: dict | None = None, collect: bool = True, end: datetime | None = None) -> World:
         name = f"rwtest_{uuid.uuid4().hex[:10]}"
@@ -79,10 +81,11 @@ def make_world(server_url, tmp_path_factory):
         upgrade(engine)
         world = World(url, engine, cfg)
         if demo is not None:
-            from demoworld import DemoParams, generate
+            from demoworld import DemoParams, demo_sources, generate
 
             end = end or datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
             world.manifest = generate(world.libpq, DemoParams(**demo, end=end), out_dir=cfg.demo_dir)
+            world.cfg = cfg = cfg.model_copy(update=sources.enter_context(demo_sources(world.libpq, cfg.demo_dir)))
             if collect:
                 from collectors.jobs import JOBS
 
@@ -91,6 +94,7 @@ def make_world(server_url, tmp_path_factory):
         return world
 
     yield make
+    sources.close()
     for name, engine in created:
         engine.dispose()
         with psycopg.connect(server_url, autocommit=True) as admin:

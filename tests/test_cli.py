@@ -35,6 +35,12 @@ def test_demo_then_collect_then_backfill(cli):
         assert job in first.output
     sessions = cli.world.sql("SELECT count(*) FROM billing.parking_sessions")[0][0]
     assert cli.world.sql("SELECT sum(sessions) FROM rollup_sessions")[0][0] == sessions > 0
+    # with no gateway configured, a demo world's own Stripe API and Adyen files are read
+    gateway_runs = dict(cli.world.sql("SELECT job, outcome FROM job_runs WHERE job IN ('ingest-stripe', 'ingest-adyen')"))
+    assert gateway_runs == {"ingest-stripe": "succeeded", "ingest-adyen": "succeeded"}
+    assert cli.world.sql("SELECT count(*) FROM stripe_charges")[0][0] == cli.world.sql("SELECT count(*) FROM demo.stripe_charges")[0][0] > 0
+    assert cli.world.sql("SELECT count(*) FROM source_files WHERE source = 'adyen'")[0][0] == len(
+        list((cli.world.cfg.revwatch_data_dir / "demo" / "adyen").glob("*.csv"))) > 0
 
     backfill = cli("collect", "rollup-sessions", "--from", "2026-11-18 00:00:00", "--to", "2026-11-20 12:00:00")
     assert backfill.exit_code == 0, backfill.output

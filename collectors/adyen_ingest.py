@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, text
 
+from collectors.compute import queue_recompute
 from collectors.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 from revwatch.money import MoneyError, exponent, parse_minor
 
@@ -206,16 +207,8 @@ def ingest(engine: Engine, reports_dir: Path, consumers: Mapping[str, Sequence[s
                     ),
                     {"sha": sha, "src": SOURCE, "name": path.name, "r": result.lines, "l": result.loaded, "q": result.quarantined},
                 )
-                if result.loaded and consumers.get(TABLE):
-                    conn.execute(
-                        text(
-                            "INSERT INTO pending_windows (table_name, consumer, window_start, window_end)"
-                            " SELECT :t, c, date_trunc('hour', CAST(:lo AS timestamptz), 'UTC'),"
-                            " date_trunc('hour', CAST(:hi AS timestamptz), 'UTC') + interval '1 hour'"
-                            " FROM unnest(CAST(:c AS text[])) c"
-                        ),
-                        {"t": TABLE, "lo": result.first, "hi": result.last, "c": list(consumers[TABLE])},
-                    )
+                if result.loaded:
+                    queue_recompute(conn, TABLE, consumers.get(TABLE), result.first, result.last)
             stats.rows_read += result.lines
             stats.rows_written += result.loaded
     return stats

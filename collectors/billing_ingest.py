@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, text
 
+from collectors.compute import queue_recompute
 from collectors.runlog import RunStats, recorded_run, try_job_lock
 from revwatch.db import libpq_url
 
@@ -183,16 +184,7 @@ def ingest(
                 staged = _stream(src, dst, table, start)
                 stats.rows_read += staged
                 if table.event_column and consumers.get(table.name):
-                    lo, hi = _touched_span(dst, table)
-                    if lo is not None:
-                        conn.execute(
-                            text(
-                                "INSERT INTO pending_windows (table_name, consumer, window_start, window_end)"
-                                " SELECT :t, c, date_trunc('hour', CAST(:lo AS timestamptz), 'UTC'),"
-                                " date_trunc('hour', CAST(:hi AS timestamptz), 'UTC') + interval '1 hour' FROM unnest(CAST(:c AS text[])) c"
-                            ),
-                            {"t": table.name, "lo": lo, "hi": hi, "c": list(consumers[table.name])},
-                        )
+                    queue_recompute(conn, table.name, consumers[table.name], *_touched_span(dst, table))
                 written = _merge(dst, table, staged)
                 if written > BIG_CHANGE:  # fresh statistics for the compute jobs that read it next
                     dst.execute(sql.SQL("ANALYZE {t}").format(t=sql.Identifier(table.name)))

@@ -22,6 +22,21 @@ def align(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return lo, hi + HOUR if hi < end else hi
 
 
+def queue_recompute(conn: Connection, table: str, consumers, lo: datetime | None, hi: datetime | None) -> None:
+    """Ingest's half of the protocol: the compute jobs reading `table` must redo the hours [lo, hi]."""
+    if lo is None or not consumers:
+        return
+    conn.execute(
+        text(
+            "INSERT INTO pending_windows (table_name, consumer, window_start, window_end)"
+            " SELECT :t, c, date_trunc('hour', CAST(:lo AS timestamptz), 'UTC'),"
+            " date_trunc('hour', CAST(:hi AS timestamptz), 'UTC') + interval '1 hour'"
+            " FROM unnest(CAST(:c AS text[])) c"
+        ),
+        {"t": table, "lo": lo, "hi": hi, "c": list(consumers)},
+    )
+
+
 def _pending(conn: Connection, job: str) -> tuple[datetime | None, datetime | None, list[int]]:
     row = conn.execute(
         text(

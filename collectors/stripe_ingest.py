@@ -22,6 +22,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
+from collectors.compute import queue_recompute
 from collectors.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 
 log = logging.getLogger(__name__)
@@ -170,16 +171,8 @@ def _upsert(engine: Engine, kind: Kind, rows: Sequence[tuple], consumers: Sequen
             for row in rows:
                 copy.write_row(row)
         written, lo, hi = pg.execute(upsert).fetchone()
-        if written and consumers:
-            conn.execute(
-                text(
-                    "INSERT INTO pending_windows (table_name, consumer, window_start, window_end)"
-                    " SELECT :t, c, date_trunc('hour', CAST(:lo AS timestamptz), 'UTC'),"
-                    " date_trunc('hour', CAST(:hi AS timestamptz), 'UTC') + interval '1 hour'"
-                    " FROM unnest(CAST(:c AS text[])) c"
-                ),
-                {"t": kind.table, "lo": lo, "hi": hi, "c": list(consumers)},
-            )
+        if written:
+            queue_recompute(conn, kind.table, consumers, lo, hi)
     return written
 
 

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SOURCE = "stripe"
 JOB = "ingest-stripe"
 PAGE_SIZE = 100  # Stripe's maximum
+BATCH_OBJECTS = 2_000  # objects per upsert transaction
 NETWORK_RETRIES = 2  # the library's own retries: 5xx, 409 and failed connects
 FINAL_PAYOUT = ("paid", "failed", "canceled")
 
@@ -132,17 +133,29 @@ def make_client(api_key: str, api_base: str | None = None) -> stripe.StripeClien
     )
 
 
-def _pages(list_call: Callable[..., Any], params: Mapping[str, Any], retry: Retry) -> Iterator[list[dict]]:
+def _pages(fetch: Callable[[dict], dict], params: Mapping[str, Any], retry: Retry) -> Iterator[list[dict]]:
     """Each page of a list as plain dicts, following `starting_after`; each fetch retried."""
     params = {**params, "limit": PAGE_SIZE}
     while True:
-        page = retry.call(lambda: list_call(params=dict(params)))
-        objects = [o.to_dict(for_json=True) for o in page.data]
+        page = retry.call(lambda: fetch(dict(params)))
+        objects = page["data"]
         if objects:
             yield objects
-        if not page.has_more or not objects:
+        if not page.get("has_more") or not objects:
             return
         params["starting_after"] = objects[-1]["id"]
+
+
+def _batches(pages: Iterator[list[dict]], size: int = BATCH_OBJECTS) -> Iterator[list[dict]]:
+    """Pages regrouped into bigger batches: one upsert transaction per batch, not per page."""
+    batch: list[dict] = []
+    for objects in pages:
+        batch.extend(objects)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 # ---------------------------------------------------------------- writing
@@ -209,12 +222,17 @@ class _Reader:
     consumers: Mapping[str, Sequence[str]]
     retry: Retry
     stats: RunStats
+    batch: int = BATCH_OBJECTS
 
     def copy(self, kind: Kind, params: Mapping[str, Any], payout: str | None = None) -> tuple[datetime | None, list[dict]]:
         """Read a whole list, upserting page by page; return the newest `created` and the objects' summaries."""
-        service = getattr(self.client.v1, kind.service)
+        # The library's raw request: its auth, encoding, errors and network retries, with the page
+        # kept as parsed JSON (building StripeObjects for every object was half the run time).
+        def fetch(p: dict) -> dict:
+            return self.client.raw_request("get", f"/v1/{kind.service}", **p).data
+
         newest, seen = None, []
-        for objects in _pages(service.list, params, self.retry):
+        for objects in _batches(_pages(fetch, params, self.retry), self.batch):
             self.stats.rows_read += len(objects)
             self.stats.rows_written += _upsert(self.engine, kind, _rows(kind, objects, payout), self.consumers.get(kind.table, ()))
             newest = max([newest or _ts(0), *(_ts(o["created"]) for o in objects)])
@@ -249,11 +267,12 @@ def ingest(
     since: datetime | None = None,
     retry: Retry = Retry(),
     kinds: Sequence[Kind] = KINDS,
+    batch: int = BATCH_OBJECTS,
 ) -> RunStats:
     """Copy every Stripe object type once; `since` re-reads from that time instead of the watermark."""
     with recorded_run(engine, JOB) as stats, engine.begin() as lock:
         try_job_lock(lock, JOB)  # held for the run; the pages commit on their own connections
-        reader = _Reader(engine, client, consumers, retry, stats)
+        reader = _Reader(engine, client, consumers, retry, stats, batch)
         for kind in kinds:
             if kind is PAYOUTS:
                 continue

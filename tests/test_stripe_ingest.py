@@ -154,7 +154,7 @@ def test_crash_half_way_then_a_normal_run_gives_exact_rows_and_watermark(make_wo
     proxy = FaultProxy(fake.url, broken_after_page_3)
     try:
         with pytest.raises(stripe.APIError):
-            ingest(world.engine, make_client(KEY, proxy.url), {}, LOOKBACK, retry=FAST)
+            ingest(world.engine, make_client(KEY, proxy.url), {}, LOOKBACK, retry=FAST, batch=10)  # a batch per page
     finally:
         proxy.close()
     outcome, _, written, error = _runs(world)[-1]
@@ -181,7 +181,7 @@ def test_bounded_retries_then_the_run_fails(make_world, fake):
     proxy = FaultProxy(fake.url, lambda n, p: "429")
     try:
         with pytest.raises(stripe.RateLimitError):
-            ingest(world.engine, make_client(KEY, proxy.url), {}, LOOKBACK, retry=FAST)
+            ingest(world.engine, make_client(KEY, proxy.url), {}, LOOKBACK, retry=FAST, batch=10)  # a batch per page
     finally:
         proxy.close()
     assert len(proxy.faults) == FAST.attempts

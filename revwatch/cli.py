@@ -176,11 +176,13 @@ def _dashboard_process(cfg, database_url: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, cwd=APP.parent)
 
 
-def _serve(cfg, database_url: str) -> None:
+@contextmanager
+def _dashboard(cfg, database_url: str):
+    """The dashboard as a child process for the duration of the block; Ctrl-C ends both cleanly."""
     proc = _dashboard_process(cfg, database_url)
     click.echo(f"Revwatch dashboard: http://{cfg.dashboard_host}:{cfg.dashboard_port}  (Ctrl-C stops)")
     try:
-        proc.wait()
+        yield proc
     except KeyboardInterrupt:
         click.echo("stopping…")
     finally:
@@ -190,6 +192,11 @@ def _serve(cfg, database_url: str) -> None:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _serve(cfg, database_url: str) -> None:
+    with _dashboard(cfg, database_url) as proc:
+        proc.wait()
 
 
 @main.command()
@@ -219,9 +226,15 @@ def up(with_demo: bool) -> None:
         generate_demo(cfg, engine, days=60, sites=40, scale=1.0, seed=7, end=None)
     from collectors.jobs import JOBS
 
-    click.echo("running every collector once")
-    run_jobs(cfg, engine, list(JOBS))
-    _serve(cfg, url)
+    # The billing side first so the Overview fills in within a minute; the gateways (minutes on
+    # a first load) after, then the compute jobs again for what the gateways brought.
+    compute = [name for name, job in JOBS.items() if job.kind == "compute"]
+    gateways = [name for name, job in JOBS.items() if job.kind == "ingest" and name != "ingest-billing"]
+    with _dashboard(cfg, url) as proc:
+        click.echo("running every collector once; the pages fill in as they finish")
+        run_jobs(cfg, engine, ["ingest-billing", *compute, *gateways, *compute])
+        click.echo("collectors done")
+        proc.wait()
 
 
 # ------------------------------------------------------------------ bench

@@ -8,7 +8,7 @@ from typing import Callable
 
 from sqlalchemy import Engine
 
-from collectors import adyen_ingest, billing_ingest, stripe_ingest
+from collectors import adyen_ingest, billing_ingest, gateway_mismatches, stripe_ingest
 from collectors.compute import run_rollup
 from collectors.payment_rollups import PAYMENT_ROLLUPS
 from collectors.rollups import ROLLUPS
@@ -29,6 +29,8 @@ def consumers() -> dict[str, list[str]]:
     for r in (*ROLLUPS, *PAYMENT_ROLLUPS):
         for table in (r.source_table, *r.also_reads):
             by_table[table].append(r.name)
+    for table in gateway_mismatches.READS:
+        by_table[table].append(gateway_mismatches.JOB)
     return dict(by_table)
 
 
@@ -63,5 +65,8 @@ JOBS: dict[str, Job] = {
         Job(adyen_ingest.JOB, "ingest", "take in new Adyen settlement detail reports (each file once)", _ingest_adyen),
         *(_rollup_job(r) for r in ROLLUPS),
         *(_rollup_job(r) for r in PAYMENT_ROLLUPS),
+        Job(gateway_mismatches.JOB, "compute",
+            "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)",
+            lambda engine, cfg, start, end: gateway_mismatches.run_job(engine, start, end)),
     )
 }

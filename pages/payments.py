@@ -57,6 +57,8 @@ def load_figures(db_key: str | None, f: ov.Filters) -> dict:
             "funnel": q.retry_funnel(conn, f),
             "recovery": q.recovery_by_class(conn, f),
             "by_gateway": q.outcomes_by_gateway(conn, f),
+            "mismatch_totals": q.mismatch_by_currency(conn, f),
+            "mismatches": q.mismatches(conn, f, limit=500),
         }
 
 
@@ -301,6 +303,41 @@ def retry_section(funnel: pd.DataFrame, recovery: pd.DataFrame, by_gateway: pd.D
             csv_button(recovery, "retry_recovery", key="csv_recovery")
 
 
+MISMATCH_LABELS = {"unrecorded_success": "Charged, billing says failed",
+                   "no_internal_attempt": "Charged, no attempt in billing"}
+
+
+def mismatch_section(db_key: str | None, totals: pd.DataFrame, found: pd.DataFrame) -> None:
+    st.subheader("Charged at the gateway, not in billing",
+                 help="Succeeded Stripe charges and Adyen Settled lines whose billing attempt is failed or unknown "
+                      "(the customer paid, billing does not know), or that have no attempt in billing at all (a "
+                      "double charge). Judged only once billing has synced past the gateway time plus the settle "
+                      "delay (default 2 h), so recent charges are not listed yet.")
+    if totals.empty:
+        st.caption("Nothing found: every gateway charge in the selected days has its attempt in billing.")
+        return
+    for cur, rows in totals.groupby("currency", sort=True):  # money per currency, never added across currencies
+        by = {r.kind: r for r in rows.itertuples(index=False)}
+        c = st.columns(4)
+        for i, kind in enumerate(q.MISMATCH_KINDS):
+            r = by[kind]
+            c[2 * i].metric(f"{MISMATCH_LABELS[kind]} · {cur}", f"{int(r.findings):,}", border=True)
+            c[2 * i + 1].metric(f"{MISMATCH_LABELS[kind]}, amount · {cur}", format_money(int(r.amount_minor), cur),
+                                border=True)
+    shown = with_money(found, "amount_minor").assign(customer=[mask_customer(c) for c in found["customer_id"]])
+    shown = shown.drop(columns=["customer_id"]).rename(columns={"amount_minor": "amount"})
+    st.dataframe(shown, hide_index=True, height=260, width="stretch",
+                 column_config={"occurred_at": st.column_config.DatetimeColumn("at the gateway (UTC)",
+                                                                               format="DD MMM HH:mm:ss")})
+    csv_button(shown, "charged_not_in_billing", key="csv_mismatches")
+    with_attempt = [a for a in found["attempt_id"] if isinstance(a, str) and a]
+    if with_attempt:
+        attempt = st.selectbox("Drill down to billing's attempt", [None, *with_attempt], key="drill_mismatch",
+                               format_func=lambda a: "choose an attempt…" if a is None else a)
+        if attempt:
+            trail_view(load_trail(db_key, attempt))
+
+
 # ---------------------------------------------------------------- page
 def main() -> None:
     st.title("Payments")
@@ -323,6 +360,7 @@ def main() -> None:
     bad_window(db_key, f, data["episodes"])
     declines_section(data["classes"], data["codes"])
     retry_section(data["funnel"], data["recovery"], data["by_gateway"])
+    mismatch_section(db_key, data["mismatch_totals"], data["mismatches"])
     breakdown_table(data["breakdown"])
 
 

@@ -376,3 +376,31 @@ class DisputeRollup(_HourGrain, Base):
     disputes: Mapped[int] = mapped_column(BigInteger)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (Index(None, "local_date"),)
+
+
+# ---------------------------------------------------------------- gateway vs billing (collectors/gateway_mismatches.py)
+class GatewayMismatch(Base):
+    """One gateway object that took money billing does not know about: a succeeded Stripe charge
+    or an Adyen `Settled` line whose billing attempt is 'failed'/'unknown' (kind
+    'unrecorded_success') or does not exist at all (kind 'no_internal_attempt').
+
+    Keyed by the gateway object; placed in time by the gateway's own time (`occurred_at`),
+    with the site's local date decided in SQL ('UTC' when the site is unknown). `attempt_id` is
+    billing's matched attempt (NULL when none); `gateway_attempt_id` the attempt id the gateway
+    carries (Stripe metadata, Adyen Merchant Reference). Money: the gateway's minor units."""
+
+    __tablename__ = "gateway_mismatches"
+    gateway: Mapped[str] = mapped_column(Text, primary_key=True)
+    gateway_reference: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(TS, index=True)
+    hour: Mapped[datetime] = mapped_column(TS)
+    local_date: Mapped[date] = mapped_column(Date, index=True)
+    attempt_id: Mapped[str | None] = mapped_column(Text)
+    gateway_attempt_id: Mapped[str | None] = mapped_column(Text)
+    invoice_id: Mapped[str | None] = mapped_column(Text)
+    site_id: Mapped[str | None] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    gateway_status: Mapped[str] = mapped_column(Text)
+    billing_status: Mapped[str | None] = mapped_column(Text)

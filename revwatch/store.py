@@ -11,7 +11,7 @@ SOURCE_COPIES = (
     "stripe_charges", "stripe_refunds", "stripe_disputes", "stripe_balance_transactions", "stripe_payouts",
     "source_files", "quarantine", "adyen_settlement_lines",
     "sync_state", "pending_windows", "rollup_sessions", "rollup_invoices", "rollup_payments",
-    "rollup_invoice_outcomes", "rollup_refunds", "rollup_disputes",
+    "rollup_invoice_outcomes", "rollup_refunds", "rollup_disputes", "gateway_mismatches",
 )
 
 

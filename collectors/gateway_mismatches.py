@@ -21,7 +21,7 @@ So only gateway objects older than the *cutoff* are judged:
     cutoff = billing watermark (sync_state: billing / payment_attempts, else the newest
              payment_attempts.updated_at copied) - settle delay
 
-The settle delay defaults to 2 h (`GATEWAY_SETTLE_MINUTES`, 0..10080). The part of a window
+The settle delay is a setting (`GATEWAY_SETTLE_MINUTES`, default 120). The part of a window
 after the cutoff is not judged; the job keeps the cutoff it judged up to (sync_state, source
 `match-gateway-payments`), and each run also judges [that cutoff, the new cutoff), so what
 was too recent is judged once billing has caught up. With no billing data nothing is judged.
@@ -34,7 +34,6 @@ that changed in it, found through the indexed keys.
 """
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
@@ -47,22 +46,7 @@ TARGET = "gateway_mismatches"
 READS = ("stripe_charges", "adyen_settlement_lines", "payment_attempts")
 KINDS = ("unrecorded_success", "no_internal_attempt")
 DEFAULT_SETTLE = timedelta(hours=2)
-SETTLE_ENV = "GATEWAY_SETTLE_MINUTES"
 HOUR = timedelta(hours=1)
-
-
-def settle_delay() -> timedelta:
-    """The configured settle delay (minutes in GATEWAY_SETTLE_MINUTES), 2 h when unset."""
-    raw = os.environ.get(SETTLE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_SETTLE
-    try:
-        minutes = int(raw)
-    except ValueError:
-        raise ValueError(f"{SETTLE_ENV} must be whole minutes, got {raw!r}") from None
-    if not 0 <= minutes <= 7 * 24 * 60:
-        raise ValueError(f"{SETTLE_ENV} must be between 0 and 10080 minutes, got {minutes}")
-    return timedelta(minutes=minutes)
 
 
 _WATERMARK = """
@@ -158,10 +142,9 @@ def _frontier(conn: Connection) -> datetime | None:
 
 
 def run_job(engine: Engine, start: datetime | None = None, end: datetime | None = None,
-            delay: timedelta | None = None) -> RunStats:
+            delay: timedelta = DEFAULT_SETTLE) -> RunStats:
     """Judge [start, end), or with no window what ingest queued, plus whatever the cutoff
     passed since the last run (the span [last cutoff, cutoff) was not judgeable before)."""
-    delay = settle_delay() if delay is None else delay
     with recorded_run(engine, JOB) as stats, engine.begin() as conn:
         try_job_lock(conn, JOB)
         consumed: list[int] = []

@@ -67,6 +67,7 @@ JOBS: dict[str, Job] = {
         *(_rollup_job(r) for r in PAYMENT_ROLLUPS),
         Job(gateway_mismatches.JOB, "compute",
             "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)",
-            lambda engine, cfg, start, end: gateway_mismatches.run_job(engine, start, end)),
+            lambda engine, cfg, start, end: gateway_mismatches.run_job(
+                engine, start, end, timedelta(minutes=cfg.gateway_settle_minutes))),
     )
 }

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     billing_database_url: str | None = Field(None, description="Billing source; unset = the product database")
     revwatch_data_dir: Path = Field(default_factory=_default_data_dir)
     ingest_lookback_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
-    ingest_batch_rows: int = Field(50_000, ge=100, le=5_000_000)
+    gateway_settle_minutes: int = Field(120, ge=0, le=7 * 24 * 60)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(8501, ge=1, le=65535)
     reporting_currency: str = "USD"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from revwatch.settings import SettingsError, load_settings
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
@@ -161,14 +163,14 @@ def test_recent_charges_wait_for_billing_to_catch_up(world):
     assert _findings(world) == EXPECTED
 
 
-def test_settle_delay_is_configurable(monkeypatch):
-    monkeypatch.delenv(gm.SETTLE_ENV, raising=False)
-    assert gm.settle_delay() == timedelta(hours=2)
-    monkeypatch.setenv(gm.SETTLE_ENV, "30")
-    assert gm.settle_delay() == timedelta(minutes=30)
-    monkeypatch.setenv(gm.SETTLE_ENV, "soon")
-    with pytest.raises(ValueError, match=gm.SETTLE_ENV):
-        gm.settle_delay()
+def test_settle_delay_is_a_validated_setting(monkeypatch):
+    monkeypatch.delenv("GATEWAY_SETTLE_MINUTES", raising=False)
+    assert load_settings().gateway_settle_minutes == 120 == gm.DEFAULT_SETTLE.total_seconds() / 60
+    monkeypatch.setenv("GATEWAY_SETTLE_MINUTES", "30")
+    assert load_settings().gateway_settle_minutes == 30
+    monkeypatch.setenv("GATEWAY_SETTLE_MINUTES", "soon")
+    with pytest.raises(SettingsError, match="GATEWAY_SETTLE_MINUTES"):
+        load_settings()
 
 
 def test_metrics_count_and_sum_per_kind_gateway_currency(world):

@@ -37,6 +37,8 @@ class FakeStripe:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # no delayed-ACK stall between headers and body
+
             def log_message(self, *args):  # quiet
                 pass
 
@@ -105,6 +107,7 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, text
 
-from collectors.compute import queue_recompute
+from collectors.compute import queue_recompute, refresh_statistics
 from collectors.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 from revwatch.money import MoneyError, exponent, parse_minor
 
@@ -211,6 +211,7 @@ def ingest(engine: Engine, reports_dir: Path, consumers: Mapping[str, Sequence[s
                     queue_recompute(conn, TABLE, consumers.get(TABLE), result.first, result.last)
             stats.rows_read += result.lines
             stats.rows_written += result.loaded
+        refresh_statistics(lock, TABLE, stats.rows_written)
     return stats
 
 

@@ -16,13 +16,12 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, text
 
-from collectors.compute import queue_recompute
+from collectors.compute import queue_recompute, refresh_statistics
 from collectors.runlog import RunStats, recorded_run, try_job_lock
 from revwatch.db import libpq_url
 
 SOURCE = "billing"
 JOB = "ingest-billing"
-BIG_CHANGE = 10_000  # rows written to one table past which it is re-analyzed
 
 
 @dataclass(frozen=True)
@@ -186,8 +185,7 @@ def ingest(
                 if table.event_column and consumers.get(table.name):
                     queue_recompute(conn, table.name, consumers[table.name], *_touched_span(dst, table))
                 written = _merge(dst, table, staged)
-                if written > BIG_CHANGE:  # fresh statistics for the compute jobs that read it next
-                    dst.execute(sql.SQL("ANALYZE {t}").format(t=sql.Identifier(table.name)))
+                refresh_statistics(conn, table.name, written)
                 stats.rows_written += written
                 if table.incremental:
                     conn.execute(

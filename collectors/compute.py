@@ -22,6 +22,16 @@ def align(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return lo, hi + HOUR if hi < end else hi
 
 
+BIG_CHANGE = 10_000  # rows written to one table past which its statistics are refreshed at once
+
+
+def refresh_statistics(conn: Connection, table: str, changed: int) -> None:
+    """ANALYZE a table after a big change: until autovacuum gets to it, a freshly loaded table
+    looks nearly empty to the planner, and the next compute job picks nested loops over millions."""
+    if changed > BIG_CHANGE:
+        conn.execute(text(f'ANALYZE "{table}"'))
+
+
 def queue_recompute(conn: Connection, table: str, consumers, lo: datetime | None, hi: datetime | None) -> None:
     """Ingest's half of the protocol: the compute jobs reading `table` must redo the hours [lo, hi]."""
     if lo is None or not consumers:

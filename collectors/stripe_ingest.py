@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
-from collectors.compute import queue_recompute
+from collectors.compute import queue_recompute, refresh_statistics
 from collectors.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 
 log = logging.getLogger(__name__)
@@ -231,12 +231,16 @@ class _Reader:
         def fetch(p: dict) -> dict:
             return self.client.raw_request("get", f"/v1/{kind.service}", **p).data
 
-        newest, seen = None, []
+        newest, seen, written = None, [], 0
         for objects in _batches(_pages(fetch, params, self.retry), self.batch):
             self.stats.rows_read += len(objects)
-            self.stats.rows_written += _upsert(self.engine, kind, _rows(kind, objects, payout), self.consumers.get(kind.table, ()))
+            batch_written = _upsert(self.engine, kind, _rows(kind, objects, payout), self.consumers.get(kind.table, ()))
+            written += batch_written
+            self.stats.rows_written += batch_written  # counted as it lands: a run that fails later still says so
             newest = max([newest or _ts(0), *(_ts(o["created"]) for o in objects)])
             seen.extend({"id": o["id"], "status": o.get("status")} for o in objects)
+        with self.engine.begin() as conn:
+            refresh_statistics(conn, kind.table, written)
         return newest, seen
 
     def since(self, kind: Kind, since: datetime | None, lookback: timedelta) -> dict[str, Any]:

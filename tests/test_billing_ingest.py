@@ -124,3 +124,16 @@ def test_a_failed_run_changes_nothing_and_the_next_one_resumes(world):
         conn.execute("ALTER TABLE billing.refunds_gone RENAME TO refunds")
     assert _ingest(world).rows_written == 1
     assert world.sql("SELECT count(*) FROM parking_sessions WHERE customer_id = 'cus_changed'")[0][0] == 1
+
+
+def test_big_changes_refresh_planner_statistics(make_world):
+    from collectors.compute import BIG_CHANGE, refresh_statistics
+
+    world = make_world()
+    last_analyze = "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'invoices'"
+    with world.engine.begin() as conn:
+        refresh_statistics(conn, "invoices", BIG_CHANGE)  # small change: autovacuum's business
+    assert world.sql(last_analyze) == [(False,)]
+    with world.engine.begin() as conn:
+        refresh_statistics(conn, "invoices", BIG_CHANGE + 1)
+    assert world.sql(last_analyze) == [(True,)]

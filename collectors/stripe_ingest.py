@@ -32,7 +32,6 @@ JOB = "ingest-stripe"
 PAGE_SIZE = 100  # Stripe's maximum
 BATCH_OBJECTS = 2_000  # objects per upsert transaction
 NETWORK_RETRIES = 2  # the library's own retries: 5xx, 409 and failed connects
-FINAL_PAYOUT = ("paid", "failed", "canceled")
 
 
 @dataclass(frozen=True)
@@ -107,6 +106,10 @@ class Kind:
     columns: tuple[str, ...]  # after id, created, currency; raw comes last
     normalize: Callable[[dict, str | None], tuple]
     keep_if_null: tuple[str, ...] = field(default=())  # set by one listing, absent from another
+    # Statuses after which the object no longer changes. Objects not yet final are re-read every
+    # run however old they are: lists are read by `created`, and a dispute decided in week 6 or a
+    # payout paid days later would otherwise never be seen again.
+    final_statuses: tuple[str, ...] = field(default=())
 
     @property
     def all_columns(self) -> tuple[str, ...]:
@@ -115,14 +118,17 @@ class Kind:
 
 CHARGES = Kind("stripe_charges", "charges", ("amount", "amount_refunded", "status", "failure_code", "outcome_type",
                "outcome_reason", "card_brand", "attempt_id", "invoice_id", "balance_transaction"), _charge)
-REFUNDS = Kind("stripe_refunds", "refunds", ("charge", "amount", "status", "reason", "balance_transaction"), _refund)
-DISPUTES = Kind("stripe_disputes", "disputes", ("charge", "amount", "status", "reason"), _dispute)
+REFUNDS = Kind("stripe_refunds", "refunds", ("charge", "amount", "status", "reason", "balance_transaction"), _refund,
+               final_statuses=("succeeded", "failed", "canceled"))
+DISPUTES = Kind("stripe_disputes", "disputes", ("charge", "amount", "status", "reason"), _dispute,
+                final_statuses=("won", "lost", "warning_closed", "prevented"))
 BALANCE_TRANSACTIONS = Kind(
     "stripe_balance_transactions", "balance_transactions",
     ("amount", "fee", "net", "type", "reporting_category", "source", "available_on", "status", "payout"),
     _balance_transaction, keep_if_null=("payout",),
 )
-PAYOUTS = Kind("stripe_payouts", "payouts", ("amount", "status", "arrival_date", "balance_transaction"), _payout)
+PAYOUTS = Kind("stripe_payouts", "payouts", ("amount", "status", "arrival_date", "balance_transaction"), _payout,
+               final_statuses=("paid", "failed", "canceled"))
 KINDS: tuple[Kind, ...] = (CHARGES, REFUNDS, DISPUTES, BALANCE_TRANSACTIONS, PAYOUTS)
 
 
@@ -250,18 +256,30 @@ class _Reader:
         start = wm if since is not None else wm - lookback
         return {"created": {"gte": int(start.timestamp())}}
 
-    def open_payouts(self) -> list[str]:
+    def open_ids(self, kind: Kind) -> list[str]:
+        """Ids we hold of `kind` whose status is not final yet."""
+        if not kind.final_statuses:
+            return []
         with self.engine.connect() as conn:
             return list(conn.execute(
-                text("SELECT id FROM stripe_payouts WHERE status <> ALL(CAST(:final AS text[])) ORDER BY created"),
-                {"final": list(FINAL_PAYOUT)},
+                text(f"SELECT id FROM {kind.table} WHERE status <> ALL(CAST(:final AS text[])) ORDER BY created"),
+                {"final": list(kind.final_statuses)},
             ).scalars())
 
-    def refresh_payout(self, payout_id: str) -> None:
-        obj = self.retry.call(lambda: self.client.v1.payouts.retrieve(payout_id)).to_dict(for_json=True)
+    def refresh(self, kind: Kind, object_id: str) -> None:
+        obj = self.retry.call(lambda: self.client.raw_request("get", f"/v1/{kind.service}/{object_id}").data)
         self.stats.rows_read += 1
-        self.stats.rows_written += _upsert(self.engine, PAYOUTS, _rows(PAYOUTS, [obj]), self.consumers.get(PAYOUTS.table, ()))
+        self.stats.rows_written += _upsert(self.engine, kind, _rows(kind, [obj]), self.consumers.get(kind.table, ()))
 
+    def copy_and_refresh(self, kind: Kind, params: Mapping[str, Any]) -> tuple[datetime | None, list[dict], list[str]]:
+        """Read the list, then re-read the objects that were open before and did not come with it."""
+        open_before = self.open_ids(kind)
+        newest, seen = self.copy(kind, params)
+        read_now = {o["id"] for o in seen}
+        for object_id in open_before:
+            if object_id not in read_now:
+                self.refresh(kind, object_id)
+        return newest, seen, open_before
 
 def ingest(
     engine: Engine,
@@ -280,15 +298,10 @@ def ingest(
         for kind in kinds:
             if kind is PAYOUTS:
                 continue
-            newest, _ = reader.copy(kind, reader.since(kind, since, lookback))
+            newest, _, _ = reader.copy_and_refresh(kind, reader.since(kind, since, lookback))
             _advance(engine, kind.table, newest)
         if PAYOUTS in kinds:
-            open_before = reader.open_payouts()
-            newest, seen = reader.copy(PAYOUTS, reader.since(PAYOUTS, since, lookback))
-            read_now = {p["id"] for p in seen}
-            for payout_id in open_before:
-                if payout_id not in read_now:
-                    reader.refresh_payout(payout_id)
+            newest, seen, open_before = reader.copy_and_refresh(PAYOUTS, reader.since(PAYOUTS, since, lookback))
             for payout_id in dict.fromkeys([*(p["id"] for p in seen), *open_before]):
                 reader.copy(BALANCE_TRANSACTIONS, {"payout": payout_id}, payout=payout_id)
             _advance(engine, PAYOUTS.table, newest)  # only now: the payouts' transactions are in too

@@ -65,9 +65,10 @@ class FakeStripe:
         parts = urlsplit(path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         name = parts.path.removeprefix("/v1/")
-        if name.startswith("payouts/"):
-            found = [o for o in self.objects["payouts"] if o["id"] == name.split("/", 1)[1]]
-            return (200, found[0]) if found else (404, {"error": {"type": "invalid_request_error", "message": "no such payout"}})
+        if "/" in name:  # retrieve one object
+            kind, object_id = name.split("/", 1)
+            found = [o for o in self.objects.get(kind, []) if o["id"] == object_id]
+            return (200, found[0]) if found else (404, {"error": {"type": "invalid_request_error", "message": f"no such {kind}"}})
         if name not in self.objects:
             return 404, {"error": {"type": "invalid_request_error", "message": f"unknown {parts.path}"}}
         with self.lock:

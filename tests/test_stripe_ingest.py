@@ -46,7 +46,7 @@ def fake():
     server.close()
 
 
-def test_every_kind_copied_with_normalized_columns_and_open_payouts_reread(make_world, fake):
+def test_every_kind_copied_with_normalized_columns_and_open_objects_reread(make_world, fake):
     world = make_world()
     fake.add("charges", charge(1, BASE))
     fake.add("charges", charge(2, BASE + 60, status="failed", failure_code="card_declined", balance_transaction=None,
@@ -95,13 +95,15 @@ def test_every_kind_copied_with_normalized_columns_and_open_payouts_reread(make_
     # though they are far older than the watermark minus the lookback.
     fake.add("charges", charge(3, BASE + 86400 * 5))
     fake.objects["payouts"][1]["status"] = "paid"
+    fake.objects["disputes"][0]["status"] = "won"  # decided weeks later: still re-read, being open
     fake.add("balance_transactions", {"id": "txn_late", "object": "balance_transaction", "created": BASE - 3600,
                                       "amount": 5, "fee": 0, "net": 5, "currency": "usd", "type": "adjustment",
                                       "reporting_category": "other_adjustment", "source": None,
                                       "available_on": None, "status": "available"}, payout="po_2")
     third = ingest(world.engine, client, {}, no_lookback, retry=FAST)
-    assert third.rows_written == 3  # the new charge, the payout's status, the late transaction
+    assert third.rows_written == 4  # the new charge, the dispute's and the payout's status, the late transaction
     assert world.sql("SELECT status FROM stripe_payouts WHERE id = 'po_2'") == [("paid",)]
+    assert world.sql("SELECT status, raw->>'status' FROM stripe_disputes WHERE id = 'dp_1'") == [("won", "won")]
     assert world.sql("SELECT payout FROM stripe_balance_transactions WHERE id = 'txn_late'") == [("po_2",)]
     assert world.sql("SELECT table_name, watermark FROM sync_state WHERE source = 'stripe' ORDER BY 1") == [
         ("stripe_balance_transactions", _ts(BASE + 200)), ("stripe_charges", _ts(BASE + 86400 * 5)),

@@ -43,6 +43,24 @@ def server_url():
     shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def make_db(server_url):
+    """Factory: an empty throwaway database on the test server (libpq URL), dropped at the end."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"rwtest_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return psycopg.conninfo.make_conninfo(server_url, dbname=name)
+
+    yield make
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        for name in made:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @dataclass
 class World:
     """A database of its own, migrated, with the settings that point at it."""

@@ -4,7 +4,6 @@ Decimal reference on a sample)."""
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import datetime, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -77,24 +76,6 @@ CREATE TEMP TABLE billed AS
 SELECT i.session_id, count(*) AS n, sum(subtotal_minor) AS subtotal, sum(tax_minor) AS tax, sum(total_minor) AS total
 FROM billing.invoices i WHERE status <> 'void' GROUP BY 1;
 """
-
-
-@pytest.fixture(scope="module")
-def make_db(server_url):
-    """Throwaway databases on the test server, dropped at the end."""
-    made = []
-
-    def make() -> str:
-        name = f"demoworld_t_{secrets.token_hex(4)}"
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        made.append(name)
-        return psycopg.conninfo.make_conninfo(server_url, dbname=name)
-
-    yield make
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        for name in made:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module", params=[TINY, MEDIUM, ONE_SITE], ids=["tiny", "medium", "one-site"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import secrets
 import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
@@ -34,23 +33,6 @@ EXPONENT = {"USD": 2, "CAD": 2}
 AMOUNTS = ["Gross Debit (GC)", "Gross Credit (GC)", "Net Debit (NC)", "Net Credit (NC)", "Commission (NC)",
            "Markup (NC)", "Scheme Fees (NC)", "Interchange (NC)"]
 FEES = ["Commission (NC)", "Markup (NC)", "Scheme Fees (NC)", "Interchange (NC)"]
-
-
-@pytest.fixture(scope="module")
-def make_db(server_url):
-    made = []
-
-    def make() -> str:
-        name = f"demogw_t_{secrets.token_hex(4)}"
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        made.append(name)
-        return psycopg.conninfo.make_conninfo(server_url, dbname=name)
-
-    yield make
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        for name in made:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")

@@ -103,15 +103,20 @@ def major(minor_series: pd.Series, currencies: pd.Series) -> list[float]:
 
 
 # ---------------------------------------------------------------- sections
+def _freshness_text(j: q.JobFreshness, now: datetime) -> str:
+    if j.last_outcome == "skipped" and j.last_success_at is None:
+        return f"{j.job}: not configured"
+    text = f"{j.job}: last success {ago(j.last_success_at, now)}"
+    return text + f" (running, started {ago(j.last_run_at, now)})" if j.last_outcome == "running" else text
+
+
 def freshness_line(db_key: str | None) -> None:
     jobs = load_freshness(db_key)
     if not jobs:
         st.caption("Data freshness: no collector run recorded yet.")
         return
     now = datetime.now(timezone.utc)
-    st.caption("Data freshness · " + " · ".join(
-        f"{j.job}: not configured" if j.last_outcome == "skipped" and j.last_success_at is None
-        else f"{j.job}: last success {ago(j.last_success_at, now)}" for j in jobs))
+    st.caption("Data freshness · " + " · ".join(_freshness_text(j, now) for j in jobs))
     for j in jobs:
         if j.last_outcome == "failed":
             st.warning(f"**{j.job}**: the last run ({ago(j.last_run_at, now)}) failed: {j.last_error or 'no error text'}",

@@ -108,10 +108,15 @@ def test_empty_database_renders_an_info_box(make_world, app_for):
     with psycopg.connect(world.libpq) as conn:  # a collector that failed: the page says so
         conn.execute("INSERT INTO job_runs (job, finished_at, outcome, error) VALUES"
                      " ('ingest-billing', now(), 'failed', 'OperationalError: connection refused')")
+        conn.execute("INSERT INTO job_runs (job, started_at, outcome) VALUES ('ingest-stripe', now() - interval '5 minutes', 'running'),"
+                     " ('ingest-adyen', now(), 'skipped')")
     at = app_for(world)
     assert not at.exception, [e.value for e in at.exception]
     assert any("revwatch demo" in i.value and "revwatch collect" in i.value for i in at.info)
     assert any("ingest-billing" in w.value and "connection refused" in w.value for w in at.warning)
+    freshness = " ".join(c.value for c in at.caption)
+    assert "ingest-stripe: last success never (running, started 5 min ago)" in freshness
+    assert "ingest-adyen: not configured" in freshness
     assert not at.metric
     assert not at.get("plotly_chart")
 

@@ -8,7 +8,7 @@ from typing import Callable
 
 from sqlalchemy import Engine
 
-from collectors import adyen_ingest, billing_ingest, gateway_mismatches, stripe_ingest
+from collectors import adyen_ingest, billing_classification, billing_ingest, gateway_mismatches, stripe_ingest
 from collectors.compute import run_rollup
 from collectors.payment_rollups import PAYMENT_ROLLUPS
 from collectors.rollups import ROLLUPS
@@ -31,6 +31,8 @@ def consumers() -> dict[str, list[str]]:
             by_table[table].append(r.name)
     for table in gateway_mismatches.READS:
         by_table[table].append(gateway_mismatches.JOB)
+    for table in billing_classification.READS:
+        by_table[table].append(billing_classification.JOB)
     return dict(by_table)
 
 
@@ -69,5 +71,9 @@ JOBS: dict[str, Job] = {
             "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)",
             lambda engine, cfg, start, end: gateway_mismatches.run_job(
                 engine, start, end, timedelta(minutes=cfg.gateway_settle_minutes))),
+        Job(billing_classification.JOB, "compute",
+            "every closed session's invoices against its shadow-rated price (missing, duplicate, over/under-billed, tax...)",
+            lambda engine, cfg, start, end: billing_classification.run_job(
+                engine, start, end, timedelta(minutes=cfg.billing_settle_minutes))),
     )
 }

@@ -67,7 +67,7 @@ class ParkingSession(Base):
     exited_at: Mapped[datetime | None] = mapped_column(TS)
     customer_id: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(TS)
-    __table_args__ = (Index(None, "entered_at"), Index(None, "site_id", "entered_at"))
+    __table_args__ = (Index(None, "entered_at"), Index(None, "site_id", "entered_at"), Index(None, "exited_at"))
 
 
 class Invoice(Base):
@@ -404,3 +404,38 @@ class GatewayMismatch(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     gateway_status: Mapped[str] = mapped_column(Text)
     billing_status: Mapped[str | None] = mapped_column(Text)
+
+
+# ---------------------------------------------------------------- billing accuracy (collectors/billing_classification.py)
+class BillingFinding(Base):
+    """One judged closed session: its shadow-rated price against what billing invoiced.
+
+    Every billable or invoiced session exited before the settle cutoff has a row, correct ones
+    included (`class`, collectors.billing_classification.CLASSES), so accuracy and every sum
+    are additive. Placed in time by the exit (`exited_at`, UTC `hour`, the site's `local_date`
+    decided in SQL). Expected amounts are NULL when the session cannot be rated (`problem`);
+    billed amounts sum the non-void invoices (0 when none); `difference_minor` = billed total -
+    expected total, NULL when the currencies differ. Money: integer minor units of `currency`."""
+
+    __tablename__ = "billing_findings"
+    session_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    site_id: Mapped[str] = mapped_column(Text)
+    exited_at: Mapped[datetime] = mapped_column(TS, index=True)
+    hour: Mapped[datetime] = mapped_column(TS)
+    local_date: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str | None] = mapped_column(Text)
+    rate_plan_id: Mapped[str | None] = mapped_column(Text)
+    class_: Mapped[str] = mapped_column("class", Text)
+    billable: Mapped[bool | None] = mapped_column(Boolean)
+    problem: Mapped[str | None] = mapped_column(Text)
+    expected_subtotal_minor: Mapped[int | None] = mapped_column(BigInteger)
+    expected_tax_minor: Mapped[int | None] = mapped_column(BigInteger)
+    expected_total_minor: Mapped[int | None] = mapped_column(BigInteger)
+    billed_currency: Mapped[str | None] = mapped_column(Text)
+    billed_subtotal_minor: Mapped[int] = mapped_column(BigInteger)
+    billed_tax_minor: Mapped[int] = mapped_column(BigInteger)
+    billed_total_minor: Mapped[int] = mapped_column(BigInteger)
+    invoices: Mapped[int] = mapped_column(Integer)
+    void_invoices: Mapped[int] = mapped_column(Integer)
+    difference_minor: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (Index(None, "local_date", "site_id"),)

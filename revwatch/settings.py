@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     revwatch_data_dir: Path = Field(default_factory=_default_data_dir)
     ingest_lookback_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
     gateway_settle_minutes: int = Field(120, ge=0, le=7 * 24 * 60)
+    billing_settle_minutes: int = Field(120, ge=0, le=10080)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(8501, ge=1, le=65535)
     reporting_currency: str = "USD"

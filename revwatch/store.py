@@ -12,6 +12,7 @@ SOURCE_COPIES = (
     "source_files", "quarantine", "adyen_settlement_lines",
     "sync_state", "pending_windows", "rollup_sessions", "rollup_invoices", "rollup_payments",
     "rollup_invoice_outcomes", "rollup_refunds", "rollup_disputes", "gateway_mismatches",
+    "billing_findings",
 )
 
 

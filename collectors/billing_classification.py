@@ -1,0 +1,190 @@
+"""Billing accuracy: every closed session judged against its shadow-rated price (SOURCES.md §1).
+
+A compute job (`classify-billing`, the pattern of collectors/compute.py): it owns a window of
+**exit** time and replaces the findings of the sessions that exited in it in one transaction,
+recording the run. One row per judged session in `billing_findings`, correct ones included,
+so accuracy (correct / billable) and every sum are additive over sites, plans and days.
+
+Classes (`CLASSES`), decided in this order:
+
+- `unrated`: the session cannot be shadow-rated (`problem` says why); not counted billable;
+- not billable (within grace) and no non-void invoice: nothing to judge, no row;
+- `invoice_not_due`: not billable, yet a non-void invoice;
+- `voided_without_replacement`: billable, only void invoices;
+- `missing_invoice`: billable, no invoice at all;
+- `duplicate_invoice`: billable, two or more non-void invoices;
+- `currency_mismatch`: a non-void invoice in a currency other than the site's;
+- `correct`: one invoice, subtotal and tax as expected;
+- `tax_error`: subtotal right, tax wrong;
+- `over_billed` / `under_billed`: by total (by subtotal when totals agree but the split does not).
+
+Billed amounts sum the non-void invoices; `difference_minor` = billed total - expected total
+(NULL when currencies differ or the session is unrated). Leakage and overcharge are read-time
+sums of its negative and positive parts (metrics/billing_accuracy.py).
+
+Settle delay: billing writes an invoice shortly after the exit and ingest copies sessions and
+invoices separately, so a session is judged only once it exited before the *cutoff*
+
+    cutoff = least(billing watermark of parking_sessions, of invoices) - settle delay
+
+(watermarks from sync_state, else the newest updated_at copied; `BILLING_SETTLE_MINUTES`).
+The job keeps the cutoff it judged up to (sync_state, source `classify-billing`) and each run
+also judges [that cutoff, the new cutoff). Ingest queues windows on changes to parking_sessions
+(by entered_at) and invoices (by issued_at); the window is widened to the exits of the sessions
+entered in it and of the sessions of the invoices issued in it.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, text
+
+from collectors.compute import align
+from collectors.runlog import RunStats, recorded_run, try_job_lock
+from collectors.shadow_rating_sql import SHADOW_RATING_SQL
+
+JOB = "classify-billing"
+TARGET = "billing_findings"
+READS = ("parking_sessions", "invoices")
+CLASSES = ("correct", "missing_invoice", "duplicate_invoice", "over_billed", "under_billed", "tax_error",
+           "currency_mismatch", "invoice_not_due", "voided_without_replacement", "unrated")
+DEFAULT_SETTLE = timedelta(hours=2)
+HOUR = timedelta(hours=1)
+
+_WATERMARK = """
+    SELECT least(
+        coalesce((SELECT watermark FROM sync_state WHERE source = 'billing' AND table_name = 'parking_sessions'),
+                 (SELECT max(updated_at) FROM parking_sessions)),
+        coalesce((SELECT watermark FROM sync_state WHERE source = 'billing' AND table_name = 'invoices'),
+                 (SELECT max(updated_at) FROM invoices)))"""
+
+_WIDEN = """
+    SELECT min(t), max(t) FROM (
+        SELECT p.exited_at AS t FROM parking_sessions p
+        WHERE p.entered_at >= :start AND p.entered_at < :end AND p.exited_at IS NOT NULL
+        UNION ALL
+        SELECT p.exited_at FROM invoices i JOIN parking_sessions p ON p.session_id = i.session_id
+        WHERE i.issued_at >= :start AND i.issued_at < :end AND p.exited_at IS NOT NULL) x"""
+
+_COLUMNS = ("session_id, site_id, exited_at, hour, local_date, currency, rate_plan_id, class, billable, problem,"
+            " expected_subtotal_minor, expected_tax_minor, expected_total_minor, billed_currency,"
+            " billed_subtotal_minor, billed_tax_minor, billed_total_minor, invoices, void_invoices, difference_minor")
+
+# Shadow rating of the sessions exited in [:start, :judge_end), each with its invoices.
+FINDINGS_SQL = """
+    WITH rated AS ({rating}),
+    inv AS (
+        SELECT i.session_id,
+               count(*) FILTER (WHERE i.status <> 'void') AS n,
+               count(*) FILTER (WHERE i.status = 'void') AS n_void,
+               coalesce(sum(i.subtotal_minor) FILTER (WHERE i.status <> 'void'), 0)::bigint AS sub,
+               coalesce(sum(i.tax_minor) FILTER (WHERE i.status <> 'void'), 0)::bigint AS tax,
+               coalesce(sum(i.total_minor) FILTER (WHERE i.status <> 'void'), 0)::bigint AS total,
+               min(i.currency) FILTER (WHERE i.status <> 'void') AS cur,
+               count(DISTINCT i.currency) FILTER (WHERE i.status <> 'void') AS n_cur
+        FROM invoices i JOIN rated r ON r.session_id = i.session_id
+        GROUP BY i.session_id),
+    judged AS (
+        SELECT r.*, p.exited_at, coalesce(v.n, 0) AS n, coalesce(v.n_void, 0) AS n_void,
+               coalesce(v.sub, 0) AS sub, coalesce(v.tax, 0) AS tax, coalesce(v.total, 0) AS total,
+               v.cur, coalesce(v.n_cur, 0) AS n_cur, st.timezone,
+               CASE
+                   WHEN r.problem IS NOT NULL THEN 'unrated'
+                   WHEN NOT r.billable THEN CASE WHEN coalesce(v.n, 0) > 0 THEN 'invoice_not_due' END
+                   WHEN coalesce(v.n, 0) = 0 AND coalesce(v.n_void, 0) > 0 THEN 'voided_without_replacement'
+                   WHEN coalesce(v.n, 0) = 0 THEN 'missing_invoice'
+                   WHEN v.n > 1 THEN 'duplicate_invoice'
+                   WHEN v.n_cur > 1 OR v.cur <> r.currency THEN 'currency_mismatch'
+                   WHEN v.sub = r.subtotal_minor AND v.tax = r.tax_minor THEN 'correct'
+                   WHEN v.sub = r.subtotal_minor THEN 'tax_error'
+                   WHEN v.total > r.total_minor THEN 'over_billed'
+                   WHEN v.total < r.total_minor THEN 'under_billed'
+                   WHEN v.sub > r.subtotal_minor THEN 'over_billed'
+                   ELSE 'under_billed'
+               END AS class
+        FROM rated r
+        JOIN parking_sessions p ON p.session_id = r.session_id
+        LEFT JOIN inv v ON v.session_id = r.session_id
+        LEFT JOIN sites st ON st.site_id = r.site_id),
+    found AS (
+        SELECT session_id, site_id, exited_at, date_trunc('hour', exited_at, 'UTC') AS hour,
+               (exited_at AT TIME ZONE coalesce(timezone, 'UTC'))::date AS local_date,
+               currency, rate_plan_id, class, billable, problem,
+               subtotal_minor AS expected_subtotal_minor, tax_minor AS expected_tax_minor,
+               total_minor AS expected_total_minor, cur AS billed_currency,
+               sub AS billed_subtotal_minor, tax AS billed_tax_minor, total AS billed_total_minor,
+               n AS invoices, n_void AS void_invoices,
+               CASE WHEN class IN ('unrated', 'currency_mismatch') THEN NULL
+                    ELSE total - total_minor END AS difference_minor
+        FROM judged WHERE class IS NOT NULL),
+    ins AS (
+        INSERT INTO billing_findings AS f ({cols}) SELECT {cols} FROM found
+        ON CONFLICT (session_id) DO UPDATE SET ({cols}) = ROW({excluded})
+        RETURNING 1)
+    SELECT (SELECT count(*) FROM rated), (SELECT count(*) FROM ins)
+""".format(
+    rating=SHADOW_RATING_SQL.replace(":end", ":judge_end"),
+    cols=_COLUMNS,
+    excluded=", ".join(f"excluded.{c.strip()}" for c in _COLUMNS.split(",")),
+)
+
+
+def cutoff(conn: Connection, delay: timedelta) -> datetime | None:
+    """Sessions that exited before this instant are judged; None while billing has no data."""
+    wm = conn.execute(text(_WATERMARK)).scalar()
+    return None if wm is None else wm - delay
+
+
+def _pending(conn: Connection) -> tuple[datetime | None, datetime | None, list[int]]:
+    row = conn.execute(
+        text("SELECT min(window_start), max(window_end), coalesce(array_agg(pending_id), '{}')"
+             " FROM pending_windows WHERE consumer = :j"), {"j": JOB}).one()
+    return row[0], row[1], list(row[2])
+
+
+def replace_window(conn: Connection, start: datetime, end: datetime, cut: datetime | None) -> tuple[int, int]:
+    """Delete the findings of sessions exited in [start, end) and judge again those exited
+    before the cutoff; return (sessions rated, findings written)."""
+    judge_end = start if cut is None else max(start, min(end, cut))
+    conn.execute(text(f"DELETE FROM {TARGET} WHERE exited_at >= :start AND exited_at < :end"),
+                 {"start": start, "end": end})
+    read, written = conn.execute(text(FINDINGS_SQL), {"start": start, "judge_end": judge_end}).one()
+    return int(read), int(written)
+
+
+def _frontier(conn: Connection) -> datetime | None:
+    return conn.execute(text("SELECT watermark FROM sync_state WHERE source = :j AND table_name = :t"),
+                        {"j": JOB, "t": TARGET}).scalar()
+
+
+def run_job(engine: Engine, start: datetime | None = None, end: datetime | None = None,
+            delay: timedelta = DEFAULT_SETTLE) -> RunStats:
+    """Judge the sessions exited in [start, end), or with no window what ingest queued, plus
+    whatever the cutoff passed since the last run."""
+    with recorded_run(engine, JOB) as stats, engine.begin() as conn:
+        try_job_lock(conn, JOB)
+        consumed: list[int] = []
+        if start is None or end is None:
+            start, end, consumed = _pending(conn)
+        if start is not None:
+            lo, hi = conn.execute(text(_WIDEN), {"start": start, "end": end}).one()
+            if lo is not None:
+                start, end = min(start, lo), max(end, hi + HOUR)
+        cut, judged = cutoff(conn, delay), _frontier(conn)
+        if cut is not None and (judged is None or cut > judged):
+            if judged is None:  # first run: from the first exit on
+                judged = conn.execute(text("SELECT min(exited_at) FROM parking_sessions")).scalar() or cut
+            start, end = (judged, cut) if start is None else (min(start, judged), max(end, cut))
+        if start is None:
+            return stats  # nothing changed since the last run
+        start, end = align(start, end)
+        stats.window_start, stats.window_end = start, end
+        stats.rows_read, stats.rows_written = replace_window(conn, start, end, cut)
+        if consumed:
+            conn.execute(text("DELETE FROM pending_windows WHERE pending_id = ANY(:ids)"), {"ids": consumed})
+        if cut is not None:
+            conn.execute(
+                text("INSERT INTO sync_state (source, table_name, watermark) VALUES (:j, :t, :c)"
+                     " ON CONFLICT (source, table_name) DO UPDATE SET watermark = excluded.watermark"),
+                {"j": JOB, "t": TARGET, "c": cut})
+    return stats

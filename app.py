@@ -38,5 +38,6 @@ PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
     st.Page("pages/payments.py", title="Payments", icon=":material/credit_card:"),
     st.Page("pages/refunds_disputes.py", title="Refunds & disputes", icon=":material/undo:"),
+    st.Page("pages/billing_accuracy.py", title="Billing accuracy", icon=":material/receipt_long:"),
 ]
 st.navigation(PAGES).run()

@@ -10,8 +10,12 @@ bound parameters; money is integer minor units.
 """
 from __future__ import annotations
 
-import pandas as pd
+from dataclasses import dataclass
 
+import pandas as pd
+from sqlalchemy import Engine
+
+from metrics.shadow_rating import Expected, Plan, TaxRate, rate_session
 from metrics.overview import _IN_RANGE, _SCOPE, Db, Filters, _rows
 
 DIMENSIONS = ("site_id", "rate_plan_id", "class", "local_date")
@@ -56,3 +60,69 @@ def class_counts(db: Db, filters: Filters) -> pd.DataFrame:
         WHERE {_IN_RANGE} AND {_SCOPE}
         GROUP BY 1, 2 ORDER BY 1, 2""", filters.params())
     return pd.DataFrame(rows, columns=cols)
+
+
+def mis_billed(db: Db, filters: Filters, limit: int = 500) -> pd.DataFrame:
+    """The judged sessions whose class is not 'correct', biggest absolute difference first."""
+    cols, rows = _rows(db, f"""
+        SELECT r.session_id, r.site_id, r.rate_plan_id, r.local_date, r.exited_at, r.class, r.currency,
+               r.expected_total_minor, r.billed_total_minor, r.difference_minor, r.invoices, r.void_invoices, r.problem
+        FROM billing_findings r
+        WHERE r.class <> 'correct' AND {_IN_RANGE} AND {_SCOPE}
+        ORDER BY abs(coalesce(r.difference_minor, 0)) DESC, r.exited_at DESC, r.session_id
+        LIMIT :limit""", {**filters.params(), "limit": int(limit)})
+    return pd.DataFrame(rows, columns=cols)
+
+
+@dataclass(frozen=True)
+class SessionDetail:
+    """One judged session: its finding, the shadow-rated price with every step, invoices, attempts."""
+
+    finding: dict
+    session: dict
+    site: dict
+    expected: Expected
+    invoices: pd.DataFrame
+    attempts: pd.DataFrame
+
+
+def _frame(result: tuple[list[str], list[tuple]]) -> pd.DataFrame:
+    cols, rows = result
+    return pd.DataFrame(rows, columns=cols)
+
+
+def session_detail(db: Db, session_id: str) -> SessionDetail | None:
+    """Everything the drill-down shows for one session; None when it has no finding."""
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            return session_detail(conn, session_id)
+    p = {"sid": session_id}
+    cols, rows = _rows(db, "SELECT * FROM billing_findings WHERE session_id = :sid", p)
+    if not rows:
+        return None
+    finding = dict(zip(cols, rows[0]))
+    cols, rows = _rows(db, "SELECT * FROM parking_sessions WHERE session_id = :sid", p)
+    session = dict(zip(cols, rows[0])) if rows else {}
+    cols, rows = _rows(db, "SELECT * FROM sites WHERE site_id = :site", {"site": finding["site_id"]})
+    site = dict(zip(cols, rows[0])) if rows else {}
+    _, plan_rows = _rows(db, """
+        SELECT rate_plan_id, effective_from, effective_to, grace_minutes, increment_minutes, increment_price_minor,
+               daily_max_minor FROM rate_plans WHERE site_id = :site""", {"site": finding["site_id"]})
+    _, tax_rows = _rows(db, """
+        SELECT jurisdiction, rate, effective_from, effective_to FROM tax_rates WHERE jurisdiction = :j""",
+                        {"j": site.get("tax_jurisdiction")})
+    currency = site.get("currency") or finding.get("currency") or ""
+    if session and site:
+        expected = rate_session(session["entered_at"], session["exited_at"], site["timezone"], currency,
+                                [Plan(*r) for r in plan_rows], [TaxRate(*r) for r in tax_rows])
+    else:
+        expected = Expected(currency, problem="session or site not in the store")
+    invoices = _frame(_rows(db, """
+        SELECT invoice_id, status, currency, subtotal_minor, tax_minor, total_minor, issued_at
+        FROM invoices WHERE session_id = :sid ORDER BY issued_at, invoice_id""", p))
+    attempts = _frame(_rows(db, """
+        SELECT a.attempt_id, a.invoice_id, a.attempt_number, a.gateway, a.status, a.failure_code, a.amount_minor,
+               a.currency, a.attempted_at
+        FROM payment_attempts a JOIN invoices i USING (invoice_id)
+        WHERE i.session_id = :sid ORDER BY a.attempted_at, a.attempt_id""", p))
+    return SessionDetail(finding, session, site, expected, invoices, attempts)

@@ -1,0 +1,277 @@
+"""Billing accuracy: was every session billed what the price list says it should have been?
+
+Reads only through `metrics.billing_accuracy` (no SQL here), over `billing_findings`. Headline
+accuracy (correct / billable), leakage and overcharge per currency (never added across
+currencies), a daily trend, breakdowns by site, rate plan and error class, and the mis-billed
+sessions with a drill-down to the expected price step by step beside what was billed. Money
+and customer ids are formatted (masked) only here, at the edge.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from metrics import billing_accuracy as q
+from metrics import overview as ov
+from revwatch.db import product_engine
+from revwatch.money import format_money
+from revwatch.settings import load_settings
+
+DEFAULT_DAYS = 30
+LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
+EMPTY_HINT = "No billing findings yet: run `revwatch demo` and `revwatch collect` (incl. `classify-billing`)."
+CLASS_LABELS = {
+    "correct": "Correct", "under_billed": "Under-billed", "over_billed": "Over-billed",
+    "missing_invoice": "Never billed", "duplicate_invoice": "Duplicate invoice", "tax_error": "Tax error",
+    "currency_mismatch": "Currency mismatch", "invoice_not_due": "Invoice not due",
+    "voided_without_replacement": "Voided, not replaced", "unrated": "Unrated",
+}
+
+
+# ---------------------------------------------------------------- data (cached)
+@st.cache_resource(show_spinner=False)
+def _engine(database_url: str | None) -> Engine:
+    return product_engine(load_settings(database_url=database_url))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_options(db_key: str | None):
+    with _engine(db_key).connect() as conn:
+        return ov.filter_options(conn), ov.data_range(conn)
+
+
+@st.cache_data(ttl=60, show_spinner="Loading billing findings…")
+def load_figures(db_key: str | None, f: ov.Filters) -> dict:
+    with _engine(db_key).connect() as conn:
+        return {
+            "accuracy": q.accuracy(conn, f, by="site_id"),
+            "money": q.leakage_overcharge(conn, f, by="site_id"),
+            "daily_acc": q.accuracy(conn, f, by="local_date"),
+            "daily_money": q.leakage_overcharge(conn, f, by="local_date"),
+            "plan_acc": q.accuracy(conn, f, by="rate_plan_id"),
+            "plan_money": q.leakage_overcharge(conn, f, by="rate_plan_id"),
+            "class_money": q.leakage_overcharge(conn, f, by="class"),
+            "classes": q.class_counts(conn, f),
+            "mis_billed": q.mis_billed(conn, f, limit=500),
+        }
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_detail(db_key: str | None, session_id: str) -> q.SessionDetail | None:
+    return q.session_detail(_engine(db_key), session_id)
+
+
+# ---------------------------------------------------------------- formatting (the edge)
+def mask_customer(customer_id: str | None) -> str:
+    if not isinstance(customer_id, str) or not customer_id:
+        return ""
+    head = customer_id.split("_", 1)[0] + "_" if "_" in customer_id else ""
+    return f"{head}…{customer_id[-4:]}"
+
+
+def percent(r: float | None) -> str:
+    return "–" if r is None or r != r else f"{r * 100:.2f}%"
+
+
+def money(v, currency: str | None) -> str:
+    if v is None or v != v or not currency:
+        return "–"
+    return format_money(int(v), currency)
+
+
+def with_money(df: pd.DataFrame, *columns: str, currency: str = "currency") -> pd.DataFrame:
+    out = df.copy()
+    for col in columns:
+        out[col] = [money(v, c) for v, c in zip(df[col], df[currency])]
+    return out
+
+
+def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
+    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
+                       key=key, icon=":material/download:")
+
+
+def with_rate(acc: pd.DataFrame) -> pd.DataFrame:
+    return acc.assign(accuracy=[c / b if b else None for c, b in zip(acc["correct"], acc["billable"])])
+
+
+# ---------------------------------------------------------------- sections
+def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange) -> ov.Filters:
+    sb = st.sidebar
+    sb.header("Filters")
+    start0 = max(rng.first, rng.last - timedelta(days=DEFAULT_DAYS - 1))
+    picked = sb.date_input("Local days", value=(start0, rng.last), min_value=rng.first, max_value=rng.last,
+                           key="days", help="Each site's own local exit days, both ends included.")
+    picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
+    regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
+    in_region = sites[sites["region"].isin(regions)] if regions else sites
+    names = dict(zip(in_region["site_id"], in_region["name"]))
+    site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
+                              placeholder="All sites")
+    return ov.Filters(picked[0], picked[-1], tuple(regions), tuple(site_ids))
+
+
+def headline(acc: pd.DataFrame, by_site: pd.DataFrame) -> None:
+    billable, correct = int(acc["billable"].sum()), int(acc["correct"].sum())
+    c = st.columns(3)
+    c[0].metric("Billing accuracy", percent(correct / billable if billable else None), border=True,
+                help="Correctly billed sessions / billable sessions (stays longer than the grace period).")
+    c[1].metric("Billable sessions", f"{billable:,}", border=True)
+    c[2].metric("Mis-billed sessions", f"{int(acc['findings'].sum()) - correct:,}", border=True,
+                help="Judged sessions whose class is not correct (incl. invoices for sessions within grace).")
+    totals = by_site.groupby("currency", sort=True)[["leakage_minor", "overcharge_minor"]].sum()
+    for cur, row in totals.iterrows():  # per currency, never added across currencies
+        m = st.columns(2)
+        m[0].metric(f"Leakage · {cur}", format_money(int(row["leakage_minor"]), cur), border=True,
+                    help="Money billing failed to collect: under-billed, never billed, tax too low.")
+        m[1].metric(f"Overcharge · {cur}", format_money(int(row["overcharge_minor"]), cur), border=True,
+                    help="Customer harm: over-billed, duplicate invoices, invoices not due, tax too high.")
+
+
+def trend(daily_acc: pd.DataFrame, daily_money: pd.DataFrame) -> None:
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Billing accuracy per local day**")
+        df = with_rate(daily_acc)
+        fig = px.line(df, x="local_date", y="accuracy", height=320, markers=True,
+                      labels={"local_date": "local day", "accuracy": "accuracy"})
+        fig.update_yaxes(tickformat=".1%")
+        fig.update_layout(margin=dict(l=10, r=10, t=30, b=10))
+        st.plotly_chart(fig, width="stretch", key="chart_accuracy")
+    with right:
+        st.markdown("**Leakage and overcharge per local day** (minor units, per currency)")
+        df = daily_money.melt(id_vars=["local_date", "currency"], value_vars=["leakage_minor", "overcharge_minor"],
+                              var_name="kind", value_name="minor")
+        df["series"] = df["kind"].str.replace("_minor", "") + " · " + df["currency"].fillna("?")
+        fig = px.bar(df, x="local_date", y="minor", color="series", barmode="group", height=320,
+                     labels={"local_date": "local day", "minor": "amount (minor units)"})
+        fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
+        st.plotly_chart(fig, width="stretch", key="chart_money")
+
+
+def breakdown(title: str, by: str, acc: pd.DataFrame, mon: pd.DataFrame, key: str) -> None:
+    st.markdown(f"**{title}**")
+    if acc.empty:
+        st.caption("No findings.")
+        return
+    df = mon.merge(with_rate(acc), on=by, how="left")
+    st.dataframe(with_money(df, "leakage_minor", "overcharge_minor").rename(
+        columns={"leakage_minor": "leakage", "overcharge_minor": "overcharge"}), hide_index=True, width="stretch",
+        key=f"table_{key}",
+        column_config={"accuracy": st.column_config.NumberColumn("accuracy", format="percent")})
+    csv_button(df, f"billing_{key}", key=f"csv_{key}")
+
+
+def class_table(classes: pd.DataFrame, mon: pd.DataFrame) -> None:
+    st.markdown("**By error class**")
+    if classes.empty:
+        st.caption("No findings.")
+        return
+    df = classes.merge(mon.drop(columns=["sessions"]), on=["class", "currency"], how="left")
+    df.insert(1, "label", [CLASS_LABELS.get(c, c) for c in df["class"]])
+    shown = with_money(df, "difference_minor", "leakage_minor", "overcharge_minor").rename(columns={
+        "difference_minor": "net difference", "leakage_minor": "leakage", "overcharge_minor": "overcharge"})
+    st.dataframe(shown, hide_index=True, width="stretch", key="table_class")
+    csv_button(df, "billing_by_class", key="csv_class")
+
+
+def mis_billed_section(db_key: str | None, found: pd.DataFrame) -> None:
+    st.subheader("Mis-billed sessions", help="Biggest difference first, up to 500.")
+    if found.empty:
+        st.caption("Every judged session in the selection was billed correctly.")
+        return
+    shown = with_money(found, "expected_total_minor", "billed_total_minor", "difference_minor").rename(columns={
+        "expected_total_minor": "expected", "billed_total_minor": "billed", "difference_minor": "difference"})
+    st.dataframe(shown, hide_index=True, height=300, width="stretch", key="table_mis_billed")
+    csv_button(found, "mis_billed_sessions", key="csv_mis_billed")
+    labels = {sid: f"{sid} · {CLASS_LABELS.get(c, c)}" for sid, c in zip(found["session_id"], found["class"])}
+    sid = st.selectbox("Drill down to a session", [None, *found["session_id"]], key="drill_session",
+                       format_func=lambda s: "choose a session…" if s is None else labels.get(s, s))
+    if sid:
+        detail_view(load_detail(db_key, sid))
+
+
+def detail_view(d: q.SessionDetail | None) -> None:
+    if d is None:
+        st.warning("That session has no finding any more.")
+        return
+    e, f, s = d.expected, d.finding, d.session
+    cur = e.currency
+    st.markdown(f"**Session** `{f['session_id']}` at {d.site.get('name', '–')} ({f['site_id']}, "
+                f"{d.site.get('timezone', '–')}) · customer {mask_customer(s.get('customer_id')) or '–'} · "
+                f"class **{CLASS_LABELS.get(f['class'], f['class'])}**")
+    c = st.columns(3)
+    c[0].metric("Expected total", money(e.total_minor, cur), border=True)
+    c[1].metric("Billed total", money(f["billed_total_minor"], f.get("billed_currency") or cur), border=True)
+    c[2].metric("Difference", money(f["difference_minor"], cur), border=True)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Expected price, step by step**")
+        steps = [
+            ("entered (UTC)", s.get("entered_at")), ("exited (UTC)", s.get("exited_at")),
+            ("rate plan", e.rate_plan_id), ("minutes", e.minutes), ("grace minutes", e.grace_minutes),
+            ("within grace", e.within_grace), ("full days", e.full_days), ("remainder minutes", e.remainder_minutes),
+            ("blocks", e.blocks), ("blocks amount", money(e.blocks_minor, cur)),
+            ("daily max", money(e.daily_max_minor, cur) if e.daily_max_minor is not None else "none"),
+            ("subtotal", money(e.subtotal_minor, cur)), ("local entry date", e.local_entry_date),
+            ("tax rate", None if e.tax_rate is None else f"{e.tax_rate * 100:.4g}%"),
+            ("tax", money(e.tax_minor, cur)), ("total", money(e.total_minor, cur)),
+        ]
+        if e.problem:
+            steps.append(("problem", e.problem))
+        st.dataframe(pd.DataFrame({"step": [k for k, _ in steps], "value": ["–" if v is None else str(v)
+                                                                           for _, v in steps]}),
+                     hide_index=True, width="stretch", key="table_steps")
+    with right:
+        st.markdown("**Invoices**")
+        if d.invoices.empty:
+            st.caption("No invoice for this session.")
+        else:
+            st.dataframe(with_money(d.invoices, "subtotal_minor", "tax_minor", "total_minor"), hide_index=True,
+                         width="stretch", key="table_invoices")
+        st.markdown("**Payment attempts**")
+        if d.attempts.empty:
+            st.caption("No payment attempt.")
+        else:
+            st.dataframe(with_money(d.attempts, "amount_minor"), hide_index=True, width="stretch",
+                         key="table_attempts")
+
+
+# ---------------------------------------------------------------- page
+def main() -> None:
+    st.title("Billing accuracy")
+    db_key = load_settings().database_url
+    try:
+        sites, rng = load_options(db_key)
+    except ProgrammingError:
+        st.info("The database has no Revwatch tables yet: run `revwatch db upgrade`.", icon=":material/info:")
+        return
+    except OperationalError as exc:
+        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
+        return
+    if rng is None:
+        st.info(EMPTY_HINT, icon=":material/info:")
+        return
+    f = sidebar_filters(sites, rng)
+    data = load_figures(db_key, f)
+    if data["accuracy"].empty:
+        st.info("No judged sessions in the selection. " + EMPTY_HINT, icon=":material/info:")
+        return
+    headline(data["accuracy"], data["money"])
+    trend(data["daily_acc"], data["daily_money"])
+    st.subheader("Breakdowns")
+    class_table(data["classes"], data["class_money"])
+    left, right = st.columns(2)
+    with left:
+        breakdown("By site", "site_id", data["accuracy"], data["money"], "site")
+    with right:
+        breakdown("By rate plan", "rate_plan_id", data["plan_acc"], data["plan_money"], "plan")
+    mis_billed_section(db_key, data["mis_billed"])
+
+
+main()

@@ -1,24 +1,25 @@
 """The Billing accuracy page, run headless through AppTest against real PostgreSQL.
 
 Headline figures must equal plain SQL over `billing_findings`; each demo pricing incident's
-class figure must equal the manifest (where the incident is past the settle delay); the
-drill-down's expected total must equal `rate_session`'s.
+class figure must equal the manifest to the cent (judged with no settle delay, so that every
+incident is past it); the drill-down's expected total must equal `rate_session`'s.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from collectors.jobs import JOBS
+from tests.conftest import SMALL_WORLD
+
 from metrics.shadow_rating import Plan, TaxRate, rate_session
 from revwatch.money import format_money
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 PAGE = "pages/billing_accuracy.py"
-SETTLE = timedelta(hours=2)
 
 
 @pytest.fixture()
@@ -44,11 +45,6 @@ def _metrics(at: AppTest) -> dict[str, str]:
 def _class_rows(at: AppTest) -> dict[tuple[str, str], dict]:
     table = next(t.value for t in at.dataframe if "net difference" in t.value.columns)
     return {(r["class"], r["currency"]): r for r in table.to_dict("records")}
-
-
-def _cutoff(world):
-    (wm,) = world.sql("SELECT min(watermark) FROM sync_state WHERE source = 'billing'")[0]
-    return wm - SETTLE
 
 
 def test_headline_equals_sql_and_drill_down_equals_rate_session(demo_world, page_for):
@@ -90,52 +86,34 @@ def test_headline_equals_sql_and_drill_down_equals_rate_session(demo_world, page
     assert any(sid in m.value for m in at.markdown)
 
 
-def test_demo_incidents_as_the_manifest_says(demo_world, page_for):
-    at = page_for(demo_world)
-    incidents = {i["id"]: i for i in demo_world.manifest["incidents"]}
-    cutoff = _cutoff(demo_world)
-    start, end = at.sidebar.date_input(key="days").value
+@pytest.fixture(scope="module")
+def settled_world(make_world):
+    """A demo world judged with no settle delay (BILLING_SETTLE_MINUTES=0): every incident,
+    up to the world's last minute, is then past it and must match the manifest exactly."""
+    world = make_world(demo=SMALL_WORLD)
+    JOBS["classify-billing"].run(world.engine, world.cfg.model_copy(update={"billing_settle_minutes": 0}), None, None)
+    return world
 
-    def past(inc, column) -> bool:
-        lo, hi = datetime.fromisoformat(inc["start"]), datetime.fromisoformat(inc["end"])
-        (latest,) = demo_world.sql(
-            f"SELECT max(coalesce(exited_at, '2999-01-01Z')) FROM parking_sessions WHERE site_id = ANY(%s)"
-            f" AND {column} >= %s AND {column} < %s", (inc["site_ids"], lo, hi))[0]
-        return latest is not None and latest < cutoff
 
-    def sql_net(cls, cur, site_ids=None):
-        (v,) = demo_world.sql(
-            "SELECT coalesce(sum(difference_minor), 0) FROM billing_findings WHERE class = %s AND currency = %s"
-            " AND local_date BETWEEN %s AND %s AND (%s::text[] IS NULL OR site_id = ANY(%s))",
-            (cls, cur, start, end, site_ids, site_ids))[0]
-        return int(v)
-
-    checked = 0
-    for key, cls, column in (("rate_plan_old_price", "under_billed", "entered_at"),
-                             ("missed_tax_change", "tax_error", "entered_at"),
-                             ("gate_sync_outage", "missing_invoice", "exited_at")):
-        inc = incidents[key]
-        exp = inc["expected"]
-        cur = exp.get("currency") or demo_world.sql("SELECT currency FROM sites WHERE site_id = %s",
-                                                    (inc["site_ids"][0],))[0][0]
-        at.sidebar.multiselect(key="sites").set_value(list(inc["site_ids"])).run()
+def test_demo_incidents_as_the_manifest_says_to_the_cent(settled_world, page_for):
+    world = settled_world
+    at = page_for(world)
+    incidents = {i["id"]: i for i in world.manifest["incidents"]}
+    for key, cls in (("rate_plan_old_price", "under_billed"), ("missed_tax_change", "tax_error"),
+                     ("gate_sync_outage", "missing_invoice")):
+        exp = incidents[key]["expected"]
+        at.sidebar.multiselect(key="sites").set_value(list(incidents[key]["site_ids"])).run()
         assert not at.exception, [e.value for e in at.exception]
-        row = _class_rows(at)[(cls, cur)]
-        want = -exp["difference_minor"] if past(inc, column) else sql_net(cls, cur, list(inc["site_ids"]))
-        checked += past(inc, column)
-        assert row["net difference"] == format_money(want, cur), key
+        row = _class_rows(at)[(cls, exp["currency"])]
+        assert row["net difference"] == format_money(-exp["difference_minor"], exp["currency"]), key
+        assert row["sessions"] == exp["sessions"], key
     at.sidebar.multiselect(key="sites").set_value([]).run()
 
-    dup = incidents["duplicate_invoices"]
     rows = _class_rows(at)
-    dup_past = datetime.fromisoformat(dup["end"]) < cutoff
-    for cur, want in dup["expected"]["by_currency"].items():
+    for cur, want in incidents["duplicate_invoices"]["expected"]["by_currency"].items():
         row = rows[("duplicate_invoice", cur)]
-        total = want["total_minor"] if dup_past else sql_net("duplicate_invoice", cur)
-        assert row["net difference"] == format_money(total, cur), cur
-        if dup_past:
-            assert row["sessions"] == want["invoices"], cur
-    assert checked + dup_past >= 1, "at least one incident is past the settle delay"
+        assert row["net difference"] == format_money(want["total_minor"], cur), cur
+        assert row["sessions"] == want["invoices"], cur
 
 
 def test_page_on_an_empty_database(make_world, page_for):

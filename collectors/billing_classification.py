@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.compute import align
+from collectors.compute import align, pending_span
 from collectors.runlog import RunStats, recorded_run, try_job_lock
 from collectors.shadow_rating_sql import SHADOW_RATING_SQL
 
@@ -135,13 +135,6 @@ def cutoff(conn: Connection, delay: timedelta) -> datetime | None:
     return None if wm is None else wm - delay
 
 
-def _pending(conn: Connection) -> tuple[datetime | None, datetime | None, list[int]]:
-    row = conn.execute(
-        text("SELECT min(window_start), max(window_end), coalesce(array_agg(pending_id), '{}')"
-             " FROM pending_windows WHERE consumer = :j"), {"j": JOB}).one()
-    return row[0], row[1], list(row[2])
-
-
 def replace_window(conn: Connection, start: datetime, end: datetime, cut: datetime | None) -> tuple[int, int]:
     """Delete the findings of sessions exited in [start, end) and judge again those exited
     before the cutoff; return (sessions rated, findings written)."""
@@ -165,7 +158,7 @@ def run_job(engine: Engine, start: datetime | None = None, end: datetime | None 
         try_job_lock(conn, JOB)
         consumed: list[int] = []
         if start is None or end is None:
-            start, end, consumed = _pending(conn)
+            start, end, consumed = pending_span(conn, JOB)
         if start is not None:
             lo, hi = conn.execute(text(_WIDEN), {"start": start, "end": end}).one()
             if lo is not None:

@@ -47,7 +47,8 @@ def queue_recompute(conn: Connection, table: str, consumers, lo: datetime | None
     )
 
 
-def _pending(conn: Connection, job: str) -> tuple[datetime | None, datetime | None, list[int]]:
+def pending_span(conn: Connection, job: str) -> tuple[datetime | None, datetime | None, list[int]]:
+    """Compute's half of the protocol: the span ingest queued for `job`, and the ids to consume."""
     row = conn.execute(
         text(
             "SELECT min(window_start), max(window_end), coalesce(array_agg(pending_id), '{}')"
@@ -78,7 +79,7 @@ def run_rollup(engine: Engine, rollup: Rollup, start: datetime | None = None, en
         try_job_lock(conn, rollup.name)
         consumed: list[int] = []
         if start is None or end is None:
-            start, end, consumed = _pending(conn, rollup.name)
+            start, end, consumed = pending_span(conn, rollup.name)
             if start is None:
                 return stats  # nothing changed since the last run
         if rollup.widen_sql:

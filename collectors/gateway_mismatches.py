@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.compute import align
+from collectors.compute import align, pending_span
 from collectors.runlog import RunStats, recorded_run, try_job_lock
 
 JOB = "match-gateway-payments"
@@ -124,13 +124,6 @@ def cutoff(conn: Connection, delay: timedelta) -> datetime | None:
     return None if wm is None else wm - delay
 
 
-def _pending(conn: Connection) -> tuple[datetime | None, datetime | None, list[int]]:
-    row = conn.execute(
-        text("SELECT min(window_start), max(window_end), coalesce(array_agg(pending_id), '{}')"
-             " FROM pending_windows WHERE consumer = :j"), {"j": JOB}).one()
-    return row[0], row[1], list(row[2])
-
-
 def replace_window(conn: Connection, start: datetime, end: datetime, cut: datetime | None) -> tuple[int, int]:
     """Delete the findings of [start, end) and judge again what lies before the cutoff;
     return (gateway objects read, findings written)."""
@@ -154,7 +147,7 @@ def run_job(engine: Engine, start: datetime | None = None, end: datetime | None 
         try_job_lock(conn, JOB)
         consumed: list[int] = []
         if start is None or end is None:
-            start, end, consumed = _pending(conn)
+            start, end, consumed = pending_span(conn, JOB)
         cut, judged = cutoff(conn, delay), _frontier(conn)
         if cut is not None and (judged is None or cut > judged):
             if judged is None:  # first run: from the first gateway object on

@@ -13,12 +13,10 @@ from datetime import timedelta
 import pandas as pd
 import plotly.express as px
 import streamlit as st
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from metrics import billing_accuracy as q
 from metrics import overview as ov
-from revwatch.db import product_engine
+from pages.common import engine as _engine, options_or_notice
 from revwatch.money import format_money
 from revwatch.settings import load_settings
 
@@ -34,17 +32,6 @@ CLASS_LABELS = {
 
 
 # ---------------------------------------------------------------- data (cached)
-@st.cache_resource(show_spinner=False)
-def _engine(database_url: str | None) -> Engine:
-    return product_engine(load_settings(database_url=database_url))
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_options(db_key: str | None):
-    with _engine(db_key).connect() as conn:
-        return ov.filter_options(conn), ov.data_range(conn)
-
-
 @st.cache_data(ttl=60, show_spinner="Loading billing findings…")
 def load_figures(db_key: str | None, f: ov.Filters) -> dict:
     with _engine(db_key).connect() as conn:
@@ -246,14 +233,10 @@ def detail_view(d: q.SessionDetail | None) -> None:
 def main() -> None:
     st.title("Billing accuracy")
     db_key = load_settings().database_url
-    try:
-        sites, rng = load_options(db_key)
-    except ProgrammingError:
-        st.info("The database has no Revwatch tables yet: run `revwatch db upgrade`.", icon=":material/info:")
+    options = options_or_notice(db_key)
+    if options is None:
         return
-    except OperationalError as exc:
-        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
-        return
+    sites, rng = options
     if rng is None:
         st.info(EMPTY_HINT, icon=":material/info:")
         return

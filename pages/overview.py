@@ -9,12 +9,10 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import plotly.express as px
 import streamlit as st
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from metrics import overview as q
 from metrics.catalogue import METRICS, PROCESSING_ERROR_CODES, help_text
-from revwatch.db import product_engine
+from pages.common import engine as _engine, options_or_notice
 from revwatch.money import format_money, to_decimal
 from revwatch.settings import load_settings
 
@@ -32,17 +30,6 @@ LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
 
 
 # ---------------------------------------------------------------- data (cached)
-@st.cache_resource(show_spinner=False)
-def _engine(database_url: str | None) -> Engine:
-    return product_engine(load_settings(database_url=database_url))
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_options(db_key: str | None) -> tuple[pd.DataFrame, q.DataRange | None]:
-    with _engine(db_key).connect() as conn:
-        return q.filter_options(conn), q.data_range(conn)
-
-
 @st.cache_data(ttl=60, show_spinner=False)
 def load_freshness(db_key: str | None) -> tuple[q.JobFreshness, ...]:
     return q.freshness(_engine(db_key))
@@ -276,15 +263,10 @@ def site_hours_chart(db_key: str | None, f: q.Filters, sites: pd.DataFrame) -> N
 def main() -> None:
     st.title("Overview")
     db_key = load_settings().database_url
-    try:
-        sites, rng = load_options(db_key)
-    except ProgrammingError:
-        st.info("The database has no Revwatch tables yet: run `revwatch db upgrade`, then `revwatch demo` "
-                "and `revwatch collect`.", icon=":material/info:")
+    options = options_or_notice(db_key)
+    if options is None:
         return
-    except OperationalError as exc:
-        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
-        return
+    sites, rng = options
     freshness_line(db_key)
     if rng is None:
         st.info(EMPTY_HINT, icon=":material/info:")

@@ -1,6 +1,6 @@
 """The `revwatch` command end to end on a real database (in-process through click's runner)."""
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from click.testing import CliRunner

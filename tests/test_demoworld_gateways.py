@@ -5,7 +5,6 @@ parsed with csv + Decimal, and each gateway incident's ground truth re-derived i
 from __future__ import annotations
 
 import csv
-import io
 import json
 import urllib.error
 import urllib.request

@@ -2,7 +2,7 @@
 delay, idempotent re-runs, and the Payments page section against plain SQL."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import psycopg

@@ -2,7 +2,7 @@
 and each rollup against an independent plain-SQL computation over the raw rows of a demo world."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import psycopg
 import pytest

@@ -6,6 +6,7 @@ import sys
 import time
 import urllib.request
 
+from collectors.jobs import JOBS
 from tests.conftest import SMALL_WORLD
 from tests.test_browser import _free_port
 
@@ -33,7 +34,10 @@ def test_up_collects_serves_and_stops_on_ctrl_c(make_world):
             assert up.poll() is None, up.stdout.read()
             assert time.monotonic() < deadline, "the dashboard never came up"
             time.sleep(0.5)
-        while world.sql("SELECT count(*) FROM job_runs WHERE job = 'ingest-adyen' AND outcome = 'succeeded'")[0][0] == 0:
+        # up runs billing ingest, the compute jobs, the gateway ingests, the compute jobs again
+        compute = sum(job.kind == "compute" for job in JOBS.values())
+        runs = len(JOBS) + compute
+        while world.sql("SELECT count(*) FROM job_runs WHERE finished_at IS NOT NULL")[0][0] < runs:
             assert time.monotonic() < deadline, "the collectors never finished"
             time.sleep(0.5)
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends to the whole group
@@ -43,7 +47,8 @@ def test_up_collects_serves_and_stops_on_ctrl_c(make_world):
             os.killpg(up.pid, signal.SIGKILL)
     assert "Revwatch dashboard: http://127.0.0.1:" in output
     outcomes = dict(world.sql("SELECT job, outcome FROM job_runs WHERE outcome <> 'succeeded' OR job LIKE 'ingest-%%'"))
-    assert outcomes == {"ingest-billing": "succeeded", "ingest-stripe": "succeeded", "ingest-adyen": "succeeded"}
+    errors = world.sql("SELECT job, error FROM job_runs WHERE outcome <> 'succeeded'")
+    assert outcomes == {"ingest-billing": "succeeded", "ingest-stripe": "succeeded", "ingest-adyen": "succeeded"}, errors
     assert world.sql("SELECT count(*) FROM parking_sessions")[0][0] == world.manifest["totals"]["sessions"]
     assert not _healthy(f"http://127.0.0.1:{port}/_stcore/health")  # the dashboard is gone too
     assert "Traceback" not in output

@@ -8,7 +8,6 @@ and customer ids are formatted (masked) only here, at the edge.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pandas as pd
 import plotly.express as px
@@ -16,7 +15,7 @@ import streamlit as st
 
 from metrics import billing_accuracy as q
 from metrics import overview as ov
-from pages.common import engine as _engine, options_or_notice
+from pages.common import engine as _engine, options_or_notice, sidebar_filters
 from revwatch.money import format_money
 from revwatch.settings import load_settings
 
@@ -88,21 +87,6 @@ def with_rate(acc: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- sections
-def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange) -> ov.Filters:
-    sb = st.sidebar
-    sb.header("Filters")
-    start0 = max(rng.first, rng.last - timedelta(days=DEFAULT_DAYS - 1))
-    picked = sb.date_input("Local days", value=(start0, rng.last), min_value=rng.first, max_value=rng.last,
-                           key="days", help="Each site's own local exit days, both ends included.")
-    picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
-    regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
-    in_region = sites[sites["region"].isin(regions)] if regions else sites
-    names = dict(zip(in_region["site_id"], in_region["name"]))
-    site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
-                              placeholder="All sites")
-    return ov.Filters(picked[0], picked[-1], tuple(regions), tuple(site_ids))
-
-
 def headline(acc: pd.DataFrame, by_site: pd.DataFrame) -> None:
     billable, correct = int(acc["billable"].sum()), int(acc["correct"].sum())
     c = st.columns(3)
@@ -240,7 +224,7 @@ def main() -> None:
     if rng is None:
         st.info(EMPTY_HINT, icon=":material/info:")
         return
-    f = sidebar_filters(sites, rng)
+    f = sidebar_filters(sites, rng, DEFAULT_DAYS, "Each site's own local exit days, both ends included.")
     data = load_figures(db_key, f)
     if data["accuracy"].empty:
         st.info("No judged sessions in the selection. " + EMPTY_HINT, icon=":material/info:")

@@ -7,7 +7,6 @@ away. Money and customer ids are formatted (masked) only here, at the edge.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pandas as pd
 import plotly.express as px
@@ -17,7 +16,7 @@ from metrics import overview as ov
 from metrics import payments as q
 from metrics.catalogue import METRICS, help_text
 from metrics.declines import CLASS_LABELS
-from pages.common import engine as _engine, options_or_notice
+from pages.common import engine as _engine, options_or_notice, sidebar_filters
 from revwatch.money import format_money
 from revwatch.settings import load_settings
 
@@ -102,21 +101,6 @@ def episode_label(e: q.Episode) -> str:
 
 
 # ---------------------------------------------------------------- sections
-def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange) -> ov.Filters:
-    sb = st.sidebar
-    sb.header("Filters")
-    start0 = max(rng.first, rng.last - timedelta(days=DEFAULT_DAYS - 1))
-    picked = sb.date_input("Local days", value=(start0, rng.last), min_value=rng.first, max_value=rng.last,
-                           key="days", help="Each site's own local days, both ends included.")
-    picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
-    regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
-    in_region = sites[sites["region"].isin(regions)] if regions else sites
-    names = dict(zip(in_region["site_id"], in_region["name"]))
-    site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
-                              placeholder="All sites")
-    return ov.Filters(picked[0], picked[-1], tuple(regions), tuple(site_ids))
-
-
 def headline_cards(now: q.Headline, before: q.Headline, compare: bool) -> None:
     versus = "vs same days a week earlier"
 
@@ -336,7 +320,7 @@ def main() -> None:
     if rng is None:
         st.info(EMPTY_HINT, icon=":material/info:")
         return
-    f = sidebar_filters(sites, rng)
+    f = sidebar_filters(sites, rng, DEFAULT_DAYS)
     data = load_figures(db_key, f)
     headline_cards(data["now"], data["before"], compare=q.week_earlier(f).start >= rng.first)
     trend_chart(data["hourly"], data["episodes"])

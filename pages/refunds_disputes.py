@@ -5,7 +5,6 @@ Reads only through `metrics.payments`; per-currency figures are never added toge
 """
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pandas as pd
 import plotly.express as px
@@ -14,7 +13,7 @@ import streamlit as st
 from metrics import overview as ov
 from metrics import payments as q
 from metrics.catalogue import DISPUTE_RATIO_THRESHOLDS, help_text
-from pages.common import engine as _engine, options_or_notice
+from pages.common import engine as _engine, options_or_notice, sidebar_filters
 from revwatch.money import format_money
 from revwatch.settings import load_settings
 
@@ -51,21 +50,6 @@ def signed_money(minor: int, currency: str) -> str:
 def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
     st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
                        key=key, icon=":material/download:")
-
-
-def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange) -> ov.Filters:
-    sb = st.sidebar
-    sb.header("Filters")
-    start0 = max(rng.first, rng.last - timedelta(days=DEFAULT_DAYS - 1))
-    picked = sb.date_input("Local days", value=(start0, rng.last), min_value=rng.first, max_value=rng.last,
-                           key="days", help="Each site's own local days, both ends included.")
-    picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
-    regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
-    in_region = sites[sites["region"].isin(regions)] if regions else sites
-    names = dict(zip(in_region["site_id"], in_region["name"]))
-    site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
-                              placeholder="All sites")
-    return ov.Filters(picked[0], picked[-1], tuple(regions), tuple(site_ids))
 
 
 def _row(df: pd.DataFrame, currency: str) -> dict:
@@ -167,7 +151,7 @@ def main() -> None:
     if rng is None:
         st.info("No data yet: run `revwatch demo` and `revwatch collect`.", icon=":material/info:")
         return
-    f = sidebar_filters(sites, rng)
+    f = sidebar_filters(sites, rng, DEFAULT_DAYS)
     data = load_figures(db_key, f)
     compare = q.week_earlier(f).start >= rng.first
     refunds_section(data, compare)

@@ -125,6 +125,26 @@ def demo_world(make_world) -> World:
     return make_world(demo=SMALL_WORLD)
 
 
+@pytest.fixture()
+def page_for(monkeypatch):
+    """Factory: app.py run headless by AppTest on `world`, switched to `page` (a path under pages/)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    def make(world: World, page: str):
+        monkeypatch.setenv("DATABASE_URL", world.url)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    yield make
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

@@ -6,10 +6,8 @@ incident is past it); the drill-down's expected total must equal `rate_session`'
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from collectors.jobs import JOBS
@@ -18,24 +16,7 @@ from tests.conftest import SMALL_WORLD
 from metrics.shadow_rating import Plan, TaxRate, rate_session
 from revwatch.money import format_money
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 PAGE = "pages/billing_accuracy.py"
-
-
-@pytest.fixture()
-def page_for(monkeypatch):
-    def make(world) -> AppTest:
-        monkeypatch.setenv("DATABASE_URL", world.url)
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        at = AppTest.from_file(str(APP), default_timeout=90).run()
-        at.switch_page(PAGE).run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
-
-    yield make
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def _metrics(at: AppTest) -> dict[str, str]:
@@ -48,7 +29,7 @@ def _class_rows(at: AppTest) -> dict[tuple[str, str], dict]:
 
 
 def test_headline_equals_sql_and_drill_down_equals_rate_session(demo_world, page_for):
-    at = page_for(demo_world)
+    at = page_for(demo_world, PAGE)
     assert at.title[0].value == "Billing accuracy"
     start, end = at.sidebar.date_input(key="days").value
     billable, correct = demo_world.sql(
@@ -97,7 +78,7 @@ def settled_world(make_world):
 
 def test_demo_incidents_as_the_manifest_says_to_the_cent(settled_world, page_for):
     world = settled_world
-    at = page_for(world)
+    at = page_for(world, PAGE)
     incidents = {i["id"]: i for i in world.manifest["incidents"]}
     for key, cls in (("rate_plan_old_price", "under_billed"), ("missed_tax_change", "tax_error"),
                      ("gate_sync_outage", "missing_invoice")):
@@ -117,5 +98,5 @@ def test_demo_incidents_as_the_manifest_says_to_the_cent(settled_world, page_for
 
 
 def test_page_on_an_empty_database(make_world, page_for):
-    at = page_for(make_world())
+    at = page_for(make_world(), PAGE)
     assert any("revwatch collect" in i.value for i in at.info)

@@ -6,31 +6,11 @@ first window offered, and its gateway errors the manifest's count.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from revwatch.money import format_money
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
-
-
-@pytest.fixture()
-def page_for(monkeypatch):
-    def make(world, page: str) -> AppTest:
-        monkeypatch.setenv("DATABASE_URL", world.url)
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        at = AppTest.from_file(str(APP), default_timeout=90).run()
-        at.switch_page(page).run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
-
-    yield make
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def _metrics(at: AppTest) -> dict[str, str]:

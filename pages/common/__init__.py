@@ -1,6 +1,8 @@
-"""What every page shares: the cached engine, the cached filter options, and the notice shown
-when the database cannot give figures yet. (A package, not a .py in pages/, so it is no page.)"""
+"""What every page shares: the cached engine, the cached filter options, the sidebar filters,
+and the notice shown when the database cannot give figures yet. (A package, not a .py in pages/, so it is no page.)"""
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
@@ -35,3 +37,20 @@ def options_or_notice(db_key: str | None) -> tuple[pd.DataFrame, ov.DataRange | 
     except OperationalError as exc:
         st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
     return None
+
+
+def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange, default_days: int,
+                    days_help: str = "Each site's own local days, both ends included.") -> ov.Filters:
+    """Date range (the last `default_days` local days by default), regions, and sites within them."""
+    sb = st.sidebar
+    sb.header("Filters")
+    start0 = max(rng.first, rng.last - timedelta(days=default_days - 1))
+    picked = sb.date_input("Local days", value=(start0, rng.last), min_value=rng.first, max_value=rng.last,
+                           key="days", help=days_help)
+    picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)  # one date while a range is picked
+    regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
+    in_region = sites[sites["region"].isin(regions)] if regions else sites
+    names = dict(zip(in_region["site_id"], in_region["name"]))
+    site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
+                              placeholder="All sites")
+    return ov.Filters(picked[0], picked[-1], tuple(regions), tuple(site_ids))

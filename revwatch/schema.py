@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, MetaData, Numeric, Text, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, MetaData, Numeric, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -439,3 +439,133 @@ class BillingFinding(Base):
     void_invoices: Mapped[int] = mapped_column(Integer)
     difference_minor: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (Index(None, "local_date", "site_id"),)
+
+
+# ---------------------------------------------------------------- bank, ledger, FX copies (SOURCES.md §4-6)
+class BankLine(Base):
+    """One transaction on a bank statement (BAI2 type-16 detail or camt.053 `Ntry`), keyed by
+    where it was read. Money: positive minor units, `direction` credit or debit.
+    `payout_refs` are the gateway payout references found in the line's text, normalised
+    (`po_…` for Stripe, `ADYEN-<batch>` for Adyen); `payout_candidate` marks credits whose
+    type code says a gateway payout may be behind them (config, SOURCES §4: 165, 169, 195)."""
+
+    __tablename__ = "bank_lines"
+    file_sha256: Mapped[str] = mapped_column(Text, primary_key=True)
+    line_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    format: Mapped[str] = mapped_column(Text)  # bai2, camt053
+    account: Mapped[str] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(Text)
+    bank_date: Mapped[date] = mapped_column(Date, index=True)
+    value_date: Mapped[date | None] = mapped_column(Date)
+    type_code: Mapped[str | None] = mapped_column(Text)
+    direction: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    bank_reference: Mapped[str | None] = mapped_column(Text)
+    customer_reference: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    payout_refs: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    payout_candidate: Mapped[bool] = mapped_column(Boolean)
+    ingested_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+
+
+class GlLine(Base):
+    """One general-ledger journal line from an ERP export, keyed by (journal_id, line): a journal
+    exported again overwrites itself. Money: minor units of `currency` (0 on the empty side)."""
+
+    __tablename__ = "gl_lines"
+    journal_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    posted_date: Mapped[date] = mapped_column(Date, index=True)
+    account: Mapped[str] = mapped_column(Text)
+    account_name: Mapped[str | None] = mapped_column(Text)
+    debit_minor: Mapped[int] = mapped_column(BigInteger)
+    credit_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(Text)
+    memo: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(Text, index=True)
+    file_sha256: Mapped[str] = mapped_column(Text)
+    file_line: Mapped[int] = mapped_column(Integer)
+    ingested_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+
+
+class FxRate(Base):
+    """A daily reference rate: 1 unit of `currency` = `rate_to_reporting` units of the reporting currency."""
+
+    __tablename__ = "fx_rates"
+    rate_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(Text, primary_key=True)
+    rate_to_reporting: Mapped[Decimal] = mapped_column(Numeric(20, 10))
+    file_sha256: Mapped[str] = mapped_column(Text)
+
+
+# ---------------------------------------------------------------- reconciliation (collectors/reconciliation.py)
+class ReconItem(Base):
+    """One thing that must match at one stage, as the last run judged it.
+
+    stage: S1 billing↔gateway, S2 gateway↔payout, S3 payout↔bank, S4 ledger.
+    status: matched, expected (still inside its timing window until `due_at`), break.
+    break_type (breaks only): missing, amount_mismatch, duplicate, status_mismatch,
+    currency_mismatch; `missing_side` names the side without it (billing, gateway, payout,
+    bank, ledger). `amount_minor` is the item's own amount, `counter_amount_minor` the other
+    side's (NULL when absent), `break_amount_minor` the money at stake. `left_ref`/`right_ref`
+    are the references on each side; `match_rule` how it matched (reference, amount_date,
+    many_to_one); `detail` stage-specific figures (a payout's reconstruction, subtotal/tax).
+    `fingerprint` is a hash of both sides' data: a resolved break whose fingerprint changes
+    reopens. Money: minor units of `currency`."""
+
+    __tablename__ = "recon_items"
+    stage: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_type: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    break_type: Mapped[str | None] = mapped_column(Text)
+    missing_side: Mapped[str | None] = mapped_column(Text)
+    gateway: Mapped[str | None] = mapped_column(Text)
+    site_id: Mapped[str | None] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    counter_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    break_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    left_ref: Mapped[str | None] = mapped_column(Text)
+    right_ref: Mapped[str | None] = mapped_column(Text)
+    match_rule: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(TS)
+    accounting_month: Mapped[date] = mapped_column(Date)
+    due_at: Mapped[datetime | None] = mapped_column(TS)
+    detail: Mapped[dict | None] = mapped_column(JSONB)
+    fingerprint: Mapped[str] = mapped_column(Text)
+    examined_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (Index(None, "accounting_month", "stage", "status"), Index(None, "status", "stage"))
+
+
+class ReconBreak(Base):
+    """The workflow side of a break, kept apart from the item so re-runs never lose it.
+    state: open, resolved, written_off, cleared (the data now matches). `resolved_fingerprint`
+    is the item's fingerprint when it was resolved or written off."""
+
+    __tablename__ = "recon_breaks"
+    break_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    stage: Mapped[str] = mapped_column(Text)
+    item_key: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    assignee: Mapped[str | None] = mapped_column(Text)
+    resolution_reason: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(TS)
+    resolved_fingerprint: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("stage", "item_key"), Index(None, "state"))
+
+
+class ReconBreakEvent(Base):
+    """Append-only history of every break: opened, assigned, commented, resolved, written_off,
+    reopened, cleared; who and when. The database refuses UPDATE and DELETE on it."""
+
+    __tablename__ = "recon_break_events"
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    break_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict | None] = mapped_column(JSONB)

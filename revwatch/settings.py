@@ -52,6 +52,26 @@ class Settings(BaseSettings):
     bank_statements_dir: Path | None = None
     gl_exports_dir: Path | None = None
     fx_rates_path: Path | None = None
+    # general ledger accounts (SOURCES.md §5): which account numbers play which role
+    gl_account_cash: str = "1010"
+    gl_account_clearing: str = "1150"
+    gl_account_revenue: str = "4000"
+    gl_account_tax: str = "2300"
+    gl_account_fees: str = "6150"
+    gl_account_refunds: str = "4050"
+    bank_payout_type_codes: str = Field("165,169,195", description="BAI2 credit type codes a gateway payout arrives as")
+    # reconciliation tolerances and timing windows (collectors/reconciliation.py)
+    recon_amount_tolerance_minor: int = Field(0, ge=0, description="differences up to this many minor units still match")
+    recon_gateway_days: int = Field(2, ge=0, le=60, description="S1: days a gateway may take to show a payment or refund")
+    recon_payout_days: int = Field(3, ge=0, le=60, description="S2: days from available_on to the payout")
+    recon_bank_business_days: int = Field(2, ge=0, le=30, description="S3: business days after arrival_date for the bank")
+    recon_bank_match_days: int = Field(3, ge=0, le=30, description="S3: days either side of the arrival date an unreferenced credit may match")
+    recon_ledger_days: int = Field(5, ge=0, le=60, description="S4: days the ledger may take to post")
+    # month-close readiness thresholds
+    close_min_matched_share: float = Field(0.999, ge=0, le=1, description="share of items matched per stage")
+    close_min_amount_share: float = Field(0.9999, ge=0, le=1, description="share of amount matched per stage")
+    close_max_unreconciled_minor: int = Field(100_000, ge=0, description="open breaks, in reporting-currency minor units")
+    close_max_break_age_days: int = Field(30, ge=0, description="no open break older than this")
 
     @field_validator("database_url", "billing_database_url")
     @classmethod
@@ -65,6 +85,18 @@ class Settings(BaseSettings):
         if code not in CURRENCY_EXPONENTS:
             raise ValueError(f"unknown ISO 4217 currency {value!r}; known: {', '.join(sorted(CURRENCY_EXPONENTS))}")
         return code
+
+    @field_validator("bank_payout_type_codes")
+    @classmethod
+    def _codes(cls, value: str) -> str:
+        codes = [c.strip() for c in value.split(",") if c.strip()]
+        if not codes or not all(c.isdigit() and len(c) == 3 for c in codes):
+            raise ValueError("must be comma-separated three-digit BAI2 type codes, e.g. 165,169,195")
+        return ",".join(codes)
+
+    @property
+    def payout_type_codes(self) -> tuple[str, ...]:
+        return tuple(self.bank_payout_type_codes.split(","))
 
     @property
     def pg_data_dir(self) -> Path:

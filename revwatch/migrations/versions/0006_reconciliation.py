@@ -113,6 +113,13 @@ def upgrade() -> None:
     op.create_index(op.f('ix_recon_items_accounting_month_stage_status'), 'recon_items', ['accounting_month', 'stage', 'status'], unique=False)
     op.create_index(op.f('ix_recon_items_status_stage'), 'recon_items', ['status', 'stage'], unique=False)
     op.execute("""
+        CREATE FUNCTION add_business_days(d date, n integer) RETURNS date
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+            -- Monday-Friday calendar: a weekend day counts from the Friday before it
+            SELECT f + n + 2 * ((n + extract(isodow FROM f)::int - 1) / 5)
+            FROM (SELECT d - greatest(extract(isodow FROM d)::int - 5, 0) AS f) x
+        $$""")
+    op.execute("""
         CREATE FUNCTION recon_break_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             RAISE EXCEPTION 'recon_break_events is append-only: % refused', TG_OP;
@@ -124,6 +131,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS recon_break_events_append_only ON recon_break_events")
     op.execute("DROP FUNCTION IF EXISTS recon_break_events_append_only()")
+    op.execute("DROP FUNCTION IF EXISTS add_business_days(date, integer)")
     op.drop_index(op.f('ix_recon_items_status_stage'), table_name='recon_items')
     op.drop_index(op.f('ix_recon_items_accounting_month_stage_status'), table_name='recon_items')
     op.drop_table('recon_items')

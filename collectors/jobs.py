@@ -8,7 +8,7 @@ from typing import Callable
 
 from sqlalchemy import Engine
 
-from collectors import adyen_ingest, billing_classification, billing_ingest, gateway_mismatches, stripe_ingest
+from collectors import adyen_ingest, billing_classification, billing_ingest, gateway_mismatches, reconciliation, stripe_ingest
 from collectors.compute import run_rollup
 from collectors.payment_rollups import PAYMENT_ROLLUPS
 from collectors.rollups import ROLLUPS
@@ -33,6 +33,8 @@ def consumers() -> dict[str, list[str]]:
         by_table[table].append(gateway_mismatches.JOB)
     for table in billing_classification.READS:
         by_table[table].append(billing_classification.JOB)
+    for table in reconciliation.READS:
+        by_table[table].append(reconciliation.JOB)
     return dict(by_table)
 
 
@@ -75,5 +77,9 @@ JOBS: dict[str, Job] = {
             "every closed session's invoices against its shadow-rated price (missing, duplicate, over/under-billed, tax...)",
             lambda engine, cfg, start, end: billing_classification.run_job(
                 engine, start, end, timedelta(minutes=cfg.billing_settle_minutes))),
+        Job(reconciliation.JOB, "compute",
+            "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow",
+            lambda engine, cfg, start, end: reconciliation.run_job(
+                engine, reconciliation.Policy.from_settings(cfg), start, end)),
     )
 }

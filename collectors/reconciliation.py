@@ -1,0 +1,226 @@
+"""Reconciliation: every payment from billing to gateway, payout, bank and ledger (job `reconcile`).
+
+The rules are in collectors/recon_stages.py; this module runs them. One run, in one
+transaction under the job's advisory lock, for each stage:
+
+1. scope: the span ingest queued for this job (any source table it reads changed there),
+   widened by the stage's own reach (an Adyen line settles hours after its attempt; a bank
+   credit lands days after its payout), plus every item the last run left unmatched. The
+   first run has no previous answer and takes all of history. So a run's cost follows new
+   data and open items, not history, and a re-run with nothing new does nothing.
+2. judge the items in scope into a temporary table (status, break type, amounts, refs);
+3. merge into `recon_items`, writing only what changed, and drop in-scope items whose
+   source is gone;
+4. keep the break workflow in step (`recon_breaks`, append-only `recon_break_events`, actor
+   `reconcile`): a new break opens; a break whose data now matches is cleared; a cleared
+   break that breaks again reopens, and so does a resolved or written-off break whose data
+   changed since it was resolved (its fingerprint differs).
+
+Tolerances and windows come from settings (`RECON_*`), GL account roles from `GL_ACCOUNT_*`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Connection, Engine, text
+
+from collectors.compute import pending_span
+from collectors.recon_stages import JUDGED, STAGES
+from collectors.runlog import RunStats, recorded_run, try_job_lock
+from revwatch.settings import Settings
+
+JOB = "reconcile"
+READS = ("payment_attempts", "refunds", "invoices", "stripe_charges", "stripe_refunds",
+         "stripe_balance_transactions", "stripe_payouts", "adyen_settlement_lines", "bank_lines", "gl_lines")
+ACTOR = "reconcile"
+BEGINNING = datetime(1970, 1, 1, tzinfo=timezone.utc)
+END_OF_TIME = datetime(9999, 1, 1, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Tolerances, timing windows and GL account roles: configuration, not code."""
+
+    tolerance_minor: int = 0
+    gateway_days: int = 2
+    payout_days: int = 3
+    bank_business_days: int = 2
+    bank_match_days: int = 3
+    ledger_days: int = 5
+    settle: timedelta = timedelta(hours=2)
+    cash: str = "1010"
+    clearing: str = "1150"
+    revenue: str = "4000"
+    tax: str = "2300"
+    fees: str = "6150"
+    refunds: str = "4050"
+
+    @classmethod
+    def from_settings(cls, cfg: Settings) -> Policy:
+        return cls(cfg.recon_amount_tolerance_minor, cfg.recon_gateway_days, cfg.recon_payout_days,
+                   cfg.recon_bank_business_days, cfg.recon_bank_match_days, cfg.recon_ledger_days,
+                   timedelta(minutes=cfg.gateway_settle_minutes), cfg.gl_account_cash, cfg.gl_account_clearing,
+                   cfg.gl_account_revenue, cfg.gl_account_tax, cfg.gl_account_fees, cfg.gl_account_refunds)
+
+    def reach(self, stage: str) -> tuple[timedelta, timedelta]:
+        """How far before and after a changed span a stage must look for the items it touches."""
+        far = timedelta(days=45)  # payouts, deposits and postings are days apart: look well around
+        return {"S1": (timedelta(days=self.gateway_days) + DAY, DAY),
+                "S2": (DAY, timedelta(days=self.payout_days) + 7 * DAY),
+                "S3": (far, far), "S4": (far, far)}[stage]
+
+    def params(self) -> dict:
+        return {"tol": self.tolerance_minor, "gateway_days": timedelta(days=self.gateway_days),
+                "payout_days": timedelta(days=self.payout_days), "bank_days": self.bank_business_days,
+                "match_days": self.bank_match_days, "ledger_days": self.ledger_days, "settle": self.settle,
+                "cash": self.cash, "clearing": self.clearing, "revenue": self.revenue, "tax": self.tax,
+                "fees": self.fees, "refunds": self.refunds}
+
+
+_COVERAGE = """
+SELECT (SELECT max(created) FROM stripe_charges) AS stripe_cov,
+       (SELECT max(created_at) FROM adyen_settlement_lines) AS adyen_cov,
+       (SELECT max(updated_at) FROM payment_attempts) AS billing_cov,
+       (SELECT max(created) FROM stripe_payouts) AS payout_cov,
+       (SELECT max(posted_date) FROM gl_lines) AS gl_cov
+"""
+
+_CANDIDATE_COLUMNS = ("stage", "item_key", "item_type", "status", "break_type", "missing_side", "gateway", "site_id",
+                      "currency", "amount_minor", "counter_amount_minor", "break_amount_minor", "left_ref",
+                      "right_ref", "match_rule", "occurred_at", "accounting_month", "due_at", "detail", "fingerprint")
+
+
+def coverage(conn: Connection) -> dict:
+    """The newest record each source has delivered: timing windows end against these."""
+    return dict(conn.execute(text(_COVERAGE)).mappings().one())
+
+
+def _judge(conn: Connection, stage: str, query: str, params: dict) -> None:
+    cols = ", ".join(JUDGED)
+    conn.execute(text(f"""
+        INSERT INTO recon_candidates ({", ".join(_CANDIDATE_COLUMNS)})
+        SELECT :stage, item_key, item_type,
+               CASE WHEN outcome = 'matched' THEN 'matched' WHEN waiting THEN 'expected' ELSE 'break' END,
+               CASE WHEN outcome <> 'matched' AND NOT waiting THEN outcome END,
+               CASE WHEN outcome = 'missing' AND NOT waiting THEN missing_side END,
+               gateway, site_id, currency, amount_minor, CAST(counter_amount_minor AS bigint),
+               CASE WHEN outcome <> 'matched' AND NOT waiting THEN CAST(stake_minor AS bigint) END,
+               left_ref, right_ref, match_rule, occurred_at, accounting_month,
+               CASE WHEN outcome <> 'matched' THEN CAST(due_at AS timestamptz) END, CAST(detail AS jsonb), md5(fp)
+        FROM ({query}) AS j ({cols})"""), {**params, "stage": stage})
+
+
+_UPSERT = f"""
+WITH up AS (
+    INSERT INTO recon_items AS r ({", ".join(_CANDIDATE_COLUMNS)})
+    SELECT {", ".join(_CANDIDATE_COLUMNS)} FROM recon_candidates WHERE stage = :stage
+    ON CONFLICT (stage, item_key) DO UPDATE SET
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in _CANDIDATE_COLUMNS[2:])}, examined_at = now()
+    WHERE ({", ".join(f"r.{c}" for c in _CANDIDATE_COLUMNS[2:])})
+          IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _CANDIDATE_COLUMNS[2:])})
+    RETURNING 1
+) SELECT count(*) FROM up
+"""
+
+_DELETE_GONE = """
+WITH gone AS (
+    DELETE FROM recon_items r
+    WHERE r.stage = :stage AND (r.occurred_at >= :lo AND r.occurred_at < :hi OR r.status <> 'matched')
+      AND NOT EXISTS (SELECT 1 FROM recon_candidates c WHERE c.stage = r.stage AND c.item_key = r.item_key)
+    RETURNING r.item_key
+) INSERT INTO recon_gone SELECT :stage, item_key FROM gone
+"""
+
+# The break workflow kept in step with the data (each statement logs its own events).
+_LIFECYCLE = (
+    # a new break opens
+    """WITH b AS (
+        INSERT INTO recon_breaks (stage, item_key, state)
+        SELECT c.stage, c.item_key, 'open' FROM recon_candidates c
+        WHERE c.stage = :stage AND c.status = 'break'
+          AND NOT EXISTS (SELECT 1 FROM recon_breaks x WHERE x.stage = c.stage AND x.item_key = c.item_key)
+        RETURNING break_id, stage, item_key)
+       INSERT INTO recon_break_events (break_id, actor, action, note, detail)
+       SELECT b.break_id, :actor, 'opened', c.break_type || ' ' || coalesce(c.missing_side, ''),
+              jsonb_build_object('break_type', c.break_type, 'amount_minor', c.break_amount_minor,
+                                 'currency', c.currency, 'fingerprint', c.fingerprint)
+       FROM b JOIN recon_candidates c USING (stage, item_key)""",
+    # a cleared break breaks again, or a resolved / written-off one whose data changed
+    """WITH b AS (
+        UPDATE recon_breaks x SET state = 'open'
+        FROM recon_candidates c
+        WHERE c.stage = :stage AND x.stage = c.stage AND x.item_key = c.item_key AND c.status = 'break'
+          AND (x.state = 'cleared'
+               OR x.state IN ('resolved', 'written_off') AND x.resolved_fingerprint IS DISTINCT FROM c.fingerprint)
+        RETURNING x.break_id, c.break_type, c.break_amount_minor, c.currency, c.fingerprint)
+       INSERT INTO recon_break_events (break_id, actor, action, note, detail)
+       SELECT break_id, :actor, 'reopened', 'the data changed: ' || break_type,
+              jsonb_build_object('break_type', break_type, 'amount_minor', break_amount_minor,
+                                 'currency', currency, 'fingerprint', fingerprint)
+       FROM b""",
+    # an open break whose data now matches (or is back inside its window, or gone) is cleared
+    """WITH b AS (
+        UPDATE recon_breaks x SET state = 'cleared'
+        FROM (SELECT stage, item_key, status FROM recon_candidates WHERE stage = :stage AND status <> 'break'
+              UNION ALL SELECT stage, item_key, 'gone' FROM recon_gone WHERE stage = :stage) c
+        WHERE x.stage = c.stage AND x.item_key = c.item_key AND x.state = 'open'
+        RETURNING x.break_id, c.status)
+       INSERT INTO recon_break_events (break_id, actor, action, note)
+       SELECT break_id, :actor, 'cleared', 'now ' || status FROM b""",
+)
+
+
+def run_stage(conn: Connection, stage: str, policy: Policy, cover: dict, lo: datetime, hi: datetime) -> tuple[int, int]:
+    """Judge and merge one stage over [lo, hi) plus its open items; return (items judged, rows changed)."""
+    before, after = policy.reach(stage)
+    lo = max(lo - before, BEGINNING) if lo > BEGINNING else lo
+    hi = min(hi + after, END_OF_TIME) if hi < END_OF_TIME else hi
+    params = {**policy.params(), **cover, "lo": lo, "hi": hi, "stage": stage, "actor": ACTOR}
+    spec = STAGES[stage]
+    for step in spec.get("steps", ()):
+        conn.execute(text(step), params)
+    for query in spec["queries"]:
+        _judge(conn, stage, query, params)
+    judged = conn.execute(text("SELECT count(*) FROM recon_candidates WHERE stage = :stage"), params).scalar_one()
+    conn.execute(text(_DELETE_GONE), params)
+    changed = conn.execute(text(_UPSERT), params).scalar_one()
+    for statement in _LIFECYCLE:
+        conn.execute(text(statement), params)
+    return judged, changed
+
+
+def reconcile(conn: Connection, policy: Policy, lo: datetime, hi: datetime) -> tuple[int, int]:
+    """All four stages over [lo, hi) (plus open items), in the caller's transaction."""
+    conn.execute(text("CREATE TEMP TABLE recon_candidates (LIKE recon_items INCLUDING DEFAULTS) ON COMMIT DROP"))
+    conn.execute(text("CREATE TEMP TABLE recon_gone (stage text, item_key text) ON COMMIT DROP"))
+    cover = coverage(conn)
+    judged = changed = 0
+    for stage in STAGES:
+        j, c = run_stage(conn, stage, policy, cover, lo, hi)
+        judged, changed = judged + j, changed + c
+    return judged, changed
+
+
+def _has_run(conn: Connection) -> bool:
+    return conn.execute(text("SELECT EXISTS (SELECT 1 FROM recon_items)")).scalar_one()
+
+
+def run_job(engine: Engine, policy: Policy, start: datetime | None = None, end: datetime | None = None) -> RunStats:
+    """Reconcile what changed since the last run (or [start, end) when given; all of history on the first run)."""
+    with recorded_run(engine, JOB) as stats, engine.begin() as conn:
+        try_job_lock(conn, JOB)
+        consumed: list[int] = []
+        if start is None or end is None:
+            start, end, consumed = pending_span(conn, JOB)
+            if not _has_run(conn):
+                start, end = BEGINNING, END_OF_TIME
+            elif start is None:
+                return stats  # nothing changed since the last run
+        stats.window_start = start if start > BEGINNING else None
+        stats.window_end = end if end < END_OF_TIME else None
+        stats.rows_read, stats.rows_written = reconcile(conn, policy, start, end)
+        if consumed:
+            conn.execute(text("DELETE FROM pending_windows WHERE pending_id = ANY(:ids)"), {"ids": consumed})
+    return stats

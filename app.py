@@ -39,5 +39,6 @@ PAGES = [
     st.Page("pages/payments.py", title="Payments", icon=":material/credit_card:"),
     st.Page("pages/refunds_disputes.py", title="Refunds & disputes", icon=":material/undo:"),
     st.Page("pages/billing_accuracy.py", title="Billing accuracy", icon=":material/receipt_long:"),
+    st.Page("pages/reconciliation.py", title="Reconciliation", icon=":material/rule:"),
 ]
 st.navigation(PAGES).run()

@@ -1,0 +1,459 @@
+"""Reconciliation read queries (metrics/reconciliation.py) and the auditors' workbook
+(metrics/export.py) over hand-built recon_items / recon_breaks / fx_rates and source copies,
+every expected figure worked out by hand below.
+
+October 2026, reporting currency USD, judged as of 5 Nov 2026 12:00 UTC:
+
+  stage item key            type             cur  amount status    break (at stake)              workflow
+  S1    attempt:a1          payment          USD   1000 matched                                    cleared (broke once)
+  S1    attempt:a2          payment          USD   2000 matched
+  S1    attempt:a3          payment          USD    500 break     missing gateway (500), 1 Oct    open, 35 days
+  S1    attempt:a6          payment          USD    300 expected  (due 2 Nov)
+  S1    stripe:ch_x         gateway_payment  USD   1200 break     missing billing (1200), 15 Oct  resolved
+  S1    attempt:a4          payment          EUR   3000 matched
+  S1    attempt:a5          payment          EUR    700 break     amount_mismatch (50), 30 Oct    open, 6 days, dana
+  S2    payout:stripe:po_1  payout           USD   2700 matched   (reconstruction 3000-300)
+  S2    payout:adyen:7      payout           EUR   2900 break     amount_mismatch (50), 22 Oct    written off
+  S3    payout:stripe:po_1  payout           USD   2700 matched   (bank:sha1:3)
+  S3    bank:sha1:9         bank_credit      USD    999 break     missing payout (999), 25 Oct    open, 11 days
+  S4    (none)
+November: S1 attempt:a9 JPY 700 break missing (700), 3 Nov, open, 2 days.
+
+FX (EUR→USD): every day 1-30 Oct except Wed 14 Oct, 1.09 on 30 Oct, none on Sat 31 Oct;
+JPY→USD 0.0065 on 2 Nov. Unreconciled October: USD 500 + 999 = 1499; EUR 50 at 1.09 of 30 Oct
+(not the exact day) = 54.5 cents -> 55 half up; total USD 15.54.
+"""
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import text
+
+from metrics import export
+from metrics import reconciliation as q
+
+UTC = timezone.utc
+OCT = date(2026, 10, 1)
+AS_OF = datetime(2026, 11, 5, 12, tzinfo=UTC)
+TH = q.CloseThresholds(Decimal("0.999"), Decimal("0.9999"), 100_000, 30, "USD")
+
+
+def t(day: str, hour: int = 12) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- builders (shared with the page test)
+def add_item(conn, stage: str, key: str, item_type: str, status: str, currency: str, amount: int, occurred: datetime,
+             **kw) -> None:
+    row = dict(stage=stage, item_key=key, item_type=item_type, status=status, currency=currency, amount_minor=amount,
+               occurred_at=occurred, accounting_month=date(occurred.year, occurred.month, 1),
+               fingerprint=kw.pop("fingerprint", f"fp-{stage}-{key}"), break_type=None, missing_side=None,
+               gateway=None, site_id=None, counter_amount_minor=None, break_amount_minor=None, left_ref=None,
+               right_ref=None, match_rule=None, due_at=None, detail=None)
+    row.update(kw)
+    row["detail"] = json.dumps(row["detail"]) if row["detail"] is not None else None
+    conn.execute(text(f"""INSERT INTO recon_items ({', '.join(row)})
+                          VALUES ({', '.join('CAST(:detail AS jsonb)' if k == 'detail' else ':' + k for k in row)})"""),
+                 row)
+
+
+def add_break(conn, stage: str, key: str, state: str = "open", opened: datetime | None = None, **kw) -> int:
+    """A recon_breaks row plus its 'opened' event by the reconciliation job; returns break_id."""
+    row = dict(stage=stage, item_key=key, state=state, opened_at=opened or t("2026-11-01"), assignee=None,
+               resolution_reason=None, resolved_by=None, resolved_at=None, resolved_fingerprint=None)
+    row.update(kw)
+    bid = conn.execute(text(f"INSERT INTO recon_breaks ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"
+                            " RETURNING break_id"), row).scalar()
+    conn.execute(text("INSERT INTO recon_break_events (break_id, at, actor, action)"
+                      " VALUES (:b, :at, 'reconcile', 'opened')"),
+                 {"b": bid, "at": row["opened_at"]})
+    return bid
+
+
+def add_rate(conn, day: date, currency: str, rate: str) -> None:
+    conn.execute(text("INSERT INTO fx_rates (rate_date, currency, rate_to_reporting, file_sha256)"
+                      " VALUES (:d, :c, :r, 'fx')"),
+                 {"d": day, "c": currency, "r": Decimal(rate)})
+
+
+def build_october(conn) -> dict[str, int]:
+    """The world of the module docstring; returns break ids by name."""
+    add_item(conn, "S1", "attempt:a1", "payment", "matched", "USD", 1000, t("2026-10-03"), gateway="stripe",
+             site_id="W1", left_ref="a1", right_ref="ch_1", match_rule="reference")
+    add_item(conn, "S1", "attempt:a2", "payment", "matched", "USD", 2000, t("2026-10-10"), gateway="stripe",
+             site_id="W1", left_ref="a2", right_ref="ch_2", match_rule="reference")
+    add_item(conn, "S1", "attempt:a3", "payment", "break", "USD", 500, t("2026-10-01"), gateway="stripe", site_id="W1",
+             break_type="missing", missing_side="gateway", break_amount_minor=500, left_ref="a3")
+    add_item(conn, "S1", "attempt:a6", "payment", "expected", "USD", 300, t("2026-10-31"), gateway="stripe",
+             site_id="W2", left_ref="a6", due_at=t("2026-11-02"))
+    add_item(conn, "S1", "stripe:ch_x", "gateway_payment", "break", "USD", 1200, t("2026-10-15"), gateway="stripe",
+             break_type="missing", missing_side="billing", break_amount_minor=1200, right_ref="ch_x")
+    add_item(conn, "S1", "attempt:a4", "payment", "matched", "EUR", 3000, t("2026-10-20"), gateway="adyen",
+             site_id="E1", left_ref="a4", right_ref="PSP4", match_rule="reference")
+    add_item(conn, "S1", "attempt:a5", "payment", "break", "EUR", 700, t("2026-10-30"), gateway="adyen", site_id="E1",
+             break_type="amount_mismatch", counter_amount_minor=650, break_amount_minor=50, left_ref="a5",
+             right_ref="PSP5", match_rule="reference")
+    add_item(conn, "S2", "payout:stripe:po_1", "payout", "matched", "USD", 2700, t("2026-10-12"), gateway="stripe",
+             counter_amount_minor=2700, left_ref="txn_c1,txn_c2,txn_f", right_ref="po_1", match_rule="many_to_one",
+             detail={"gross_minor": 3000, "fees_minor": 300, "refunds_minor": 0, "disputes_minor": 0,
+                     "adjustments_minor": 0, "net_minor": 2700, "entries": 3})
+    add_item(conn, "S2", "payout:adyen:7", "payout", "break", "EUR", 2900, t("2026-10-22"), gateway="adyen",
+             break_type="amount_mismatch", counter_amount_minor=2950, break_amount_minor=50,
+             detail={"gross_minor": 3000, "fees_minor": 50, "refunds_minor": 0, "disputes_minor": 0,
+                     "adjustments_minor": 0, "net_minor": 2950, "entries": 2})
+    add_item(conn, "S3", "payout:stripe:po_1", "payout", "matched", "USD", 2700, t("2026-10-12"), gateway="stripe",
+             left_ref="po_1", right_ref="bank:sha1:3", match_rule="reference",
+             detail={"arrival_date": "2026-10-14", "bank_dates": ["2026-10-14"], "bank_amount_minor": 2700,
+                     "bank_texts": ["STRIPE PAYOUT po_1"]})
+    add_item(conn, "S3", "bank:sha1:9", "bank_credit", "break", "USD", 999, t("2026-10-25"), break_type="missing",
+             missing_side="payout", break_amount_minor=999, right_ref="bank:sha1:9")
+    add_item(conn, "S1", "attempt:a9", "payment", "break", "JPY", 700, t("2026-11-03"), gateway="stripe", site_id="J1",
+             break_type="missing", missing_side="gateway", break_amount_minor=700, left_ref="a9")
+    ids = {
+        "a1": add_break(conn, "S1", "attempt:a1", "cleared", t("2026-10-04")),
+        "a3": add_break(conn, "S1", "attempt:a3", "open", t("2026-10-04")),
+        "ch_x": add_break(conn, "S1", "stripe:ch_x", "resolved", t("2026-10-17"), resolved_by="kim",
+                          resolution_reason="data_fix: attempt re-keyed", resolved_at=t("2026-10-20"),
+                          resolved_fingerprint="fp-S1-stripe:ch_x"),
+        "a5": add_break(conn, "S1", "attempt:a5", "open", t("2026-11-01"), assignee="dana"),
+        "ady7": add_break(conn, "S2", "payout:adyen:7", "written_off", t("2026-10-24"), resolved_by="kim",
+                          resolution_reason="immaterial: 0.50", resolved_at=t("2026-10-25"),
+                          resolved_fingerprint="fp-S2-payout:adyen:7"),
+        "bank9": add_break(conn, "S3", "bank:sha1:9", "open", t("2026-10-28")),
+        "a9": add_break(conn, "S1", "attempt:a9", "open", t("2026-11-04")),
+    }
+    for d in range(1, 31):
+        if d != 14:
+            add_rate(conn, date(2026, 10, d), "EUR", "1.09" if d == 30 else "1.08")
+    add_rate(conn, date(2026, 11, 2), "JPY", "0.0065")
+    add_rate(conn, date(2026, 11, 2), "EUR", "1.07")  # after October: never used for October
+    return ids
+
+
+def build_sources(conn) -> None:
+    """The source copies behind a5 (Adyen), po_1 (Stripe payout, bank deposit, journal) and bank:sha1:9."""
+    conn.execute(text("""
+        INSERT INTO invoices (invoice_id, session_id, currency, subtotal_minor, tax_minor, total_minor, issued_at, status,
+                              updated_at)
+        VALUES ('i5', 's5', 'EUR', 600, 100, 700, '2026-10-30 11:00+00', 'paid', '2026-10-30 11:00+00')"""))
+    conn.execute(text("""
+        INSERT INTO payment_attempts (attempt_id, invoice_id, attempt_number, gateway, gateway_reference, idempotency_key,
+            amount_minor, currency, status, payment_method_type, attempted_at, updated_at)
+        VALUES ('a5', 'i5', 1, 'adyen', 'PSP5', 'k5', 700, 'EUR', 'succeeded', 'card', '2026-10-30 12:00+00',
+                '2026-10-30 12:00+00')"""))
+    conn.execute(text("""
+        INSERT INTO adyen_settlement_lines (file_sha256, line_number, merchant_account, psp_reference, merchant_reference,
+            created_at, type, gross_currency, gross_credit_minor, net_currency, net_credit_minor, batch_number)
+        VALUES ('ady', 1, 'M', 'PSP5', 'a5', '2026-10-30 12:05+00', 'Settled', 'EUR', 650, 'EUR', 640, 8),
+               ('ady', 2, 'M', 'PSP4', 'a4', '2026-10-20 12:05+00', 'Settled', 'EUR', 3000, 'EUR', 2950, 7),
+               ('ady', 3, 'M', NULL, NULL, '2026-10-22 06:00+00', 'MerchantPayout', NULL, NULL, 'EUR', NULL, 7)"""))
+    conn.execute(text("""
+        INSERT INTO stripe_payouts (id, created, currency, raw, amount, status, arrival_date)
+        VALUES ('po_1', '2026-10-12 00:00+00', 'USD', '{}', 2700, 'paid', '2026-10-14 00:00+00')"""))
+    conn.execute(text("""
+        INSERT INTO stripe_balance_transactions (id, created, currency, raw, amount, fee, net, type, reporting_category,
+                                                 source, payout)
+        VALUES ('txn_c1', '2026-10-09 10:00+00', 'USD', '{}', 1000, 100, 900, 'charge', 'charge', 'ch_1', 'po_1'),
+               ('txn_c2', '2026-10-10 10:00+00', 'USD', '{}', 2000, 200, 1800, 'charge', 'charge', 'ch_2', 'po_1'),
+               ('txn_zz', '2026-10-10 10:00+00', 'USD', '{}', 5000, 0, 5000, 'charge', 'charge', 'ch_9', 'po_2')"""))
+    conn.execute(text("""
+        INSERT INTO bank_lines (file_sha256, line_number, format, account, currency, bank_date, type_code, direction,
+                                amount_minor, text, payout_refs, payout_candidate)
+        VALUES ('sha1', 3, 'bai2', 'OPER', 'USD', '2026-10-14', '165', 'credit', 2700, 'STRIPE PAYOUT po_1', '{po_1}',
+                true),
+               ('sha1', 9, 'bai2', 'OPER', 'USD', '2026-10-25', '165', 'credit', 999, 'STRIPE TRANSFER', '{}', true),
+               ('sha1', 4, 'bai2', 'OPER', 'USD', '2026-10-14', '475', 'debit', 25, 'BANK FEE', '{}', false)"""))
+    conn.execute(text("""
+        INSERT INTO gl_lines (journal_id, line, posted_date, account, debit_minor, credit_minor, currency, reference,
+                              file_sha256, file_line)
+        VALUES ('J1', 1, '2026-10-14', '1010', 2700, 0, 'USD', 'po_1', 'gl', 1),
+               ('J1', 2, '2026-10-14', '6150', 300, 0, 'USD', 'po_1', 'gl', 2),
+               ('J1', 3, '2026-10-14', '1150', 0, 3000, 'USD', 'po_1', 'gl', 3),
+               ('J2', 1, '2026-10-15', '1010', 5, 0, 'USD', 'other', 'gl', 4)"""))
+
+
+@pytest.fixture(scope="module")
+def world(make_world):
+    w = make_world()
+    with w.engine.begin() as conn:
+        w.ids = build_october(conn)
+        build_sources(conn)
+    return w
+
+
+def _by(df, *keys):
+    return {tuple(r[k] for k in keys) if len(keys) > 1 else r[keys[0]]: r for r in df.to_dict("records")}
+
+
+# ---------------------------------------------------------------- funnel
+def test_funnel_counts_and_amounts_per_stage_and_currency(world):
+    f = q.funnel(world.engine, q.ReconFilters(OCT, OCT))
+    rows = _by(f, "stage", "currency")
+    assert set(rows) == {("S1", "USD"), ("S1", "EUR"), ("S2", "USD"), ("S2", "EUR"), ("S3", "USD")}  # no JPY: November
+    s1 = rows[("S1", "USD")]
+    assert (s1["items"], s1["matched_items"], s1["expected_items"], s1["break_items"]) == (5, 2, 1, 2)
+    assert (s1["open_items"], s1["resolved_items"], s1["written_off_items"]) == (1, 1, 0)
+    assert (s1["amount_minor"], s1["matched_minor"], s1["expected_minor"], s1["break_minor"]) == (5000, 3000, 300, 1700)
+    assert (s1["open_minor"], s1["resolved_minor"], s1["at_stake_minor"]) == (500, 1200, 500)
+    eur = rows[("S1", "EUR")]
+    assert (eur["items"], eur["matched_minor"], eur["break_minor"], eur["at_stake_minor"]) == (2, 3000, 700, 50)
+    s2 = rows[("S2", "EUR")]
+    assert (s2["break_items"], s2["written_off_items"], s2["open_items"], s2["at_stake_minor"]) == (1, 1, 0, 0)
+    s3 = rows[("S3", "USD")]
+    assert (s3["matched_items"], s3["open_items"], s3["amount_minor"], s3["at_stake_minor"]) == (1, 1, 3699, 999)
+
+
+def test_funnel_filters(world):
+    eur = q.funnel(world.engine, q.ReconFilters(OCT, OCT, currencies=("EUR",)))
+    assert set(eur["currency"]) == {"EUR"} and int(eur["items"].sum()) == 3
+    stripe_s1 = q.funnel(world.engine, q.ReconFilters(OCT, OCT, stages=("S1",), gateways=("stripe",)))
+    assert list(stripe_s1["items"]) == [5]
+    w1 = q.funnel(world.engine, q.ReconFilters(OCT, OCT, site_ids=("W1",)))
+    assert list(w1["items"]) == [3] and list(w1["amount_minor"]) == [3500]
+    both = q.funnel(world.engine, q.ReconFilters(OCT, date(2026, 11, 1), stages=("S1",)))
+    assert _by(both, "stage", "currency")[("S1", "JPY")]["at_stake_minor"] == 700
+    assert q.months(world.engine) == [OCT, date(2026, 11, 1)]
+
+
+# ---------------------------------------------------------------- breaks
+def _ids(df) -> list[int]:
+    return [int(b) for b in df["break_id"]]
+
+
+def test_breaks_default_open_sorted_by_converted_amount(world):
+    ids = world.ids
+    df = q.breaks(world.engine, q.BreakFilters(), "USD", AS_OF)
+    # at stake in USD cents: bank9 999, a3 500, a9 ¥700 x 0.0065 = 455, a5 EUR 0.50 x 1.07 (2 Nov) = 53.5 -> 54
+    assert _ids(df) == [ids["bank9"], ids["a3"], ids["a9"], ids["a5"]]
+    rows = _by(df, "break_id")
+    assert [rows[ids[k]]["at_stake_reporting_minor"] for k in ("bank9", "a3", "a9", "a5")] == [999, 500, 455, 54]
+    a5 = rows[ids["a5"]]
+    assert (a5["state"], a5["assignee"], a5["age_days"], a5["left_ref"], a5["right_ref"]) == (
+        "open", "dana", 6, "a5", "PSP5")
+    assert (a5["break_type"], a5["amount_minor"], a5["counter_amount_minor"], a5["break_amount_minor"]) == (
+        "amount_mismatch", 700, 650, 50)
+    assert rows[ids["a3"]]["age_days"] == 35 and rows[ids["a9"]]["age_days"] == 2
+
+
+def test_breaks_sort_by_age_and_filters(world):
+    ids = world.ids
+    eng = world.engine
+    by_age = q.breaks(eng, q.BreakFilters(sort="age"), "USD", AS_OF)
+    assert _ids(by_age) == [ids["a3"], ids["bank9"], ids["a5"], ids["a9"]]
+    big = q.breaks(eng, q.BreakFilters(min_amount=Decimal("5.00")), "USD", AS_OF)  # major units of each currency
+    assert set(_ids(big)) == {ids["bank9"], ids["a3"], ids["a9"]}
+    assert _ids(q.breaks(eng, q.BreakFilters(min_age_days=30), "USD", AS_OF)) == [ids["a3"]]
+    assert set(_ids(q.breaks(eng, q.BreakFilters(max_age_days=7), "USD", AS_OF))) == {ids["a5"], ids["a9"]}
+    assert _ids(q.breaks(eng, q.BreakFilters(stages=("S3",)), "USD", AS_OF)) == [ids["bank9"]]
+    assert _ids(q.breaks(eng, q.BreakFilters(break_types=("amount_mismatch",)), "USD", AS_OF)) == [ids["a5"]]
+    assert _ids(q.breaks(eng, q.BreakFilters(gateways=("adyen",)), "USD", AS_OF)) == [ids["a5"]]
+    assert _ids(q.breaks(eng, q.BreakFilters(currencies=("JPY",)), "USD", AS_OF)) == [ids["a9"]]
+    assert _ids(q.breaks(eng, q.BreakFilters(site_ids=("W1",)), "USD", AS_OF)) == [ids["a3"]]
+    assert _ids(q.breaks(eng, q.BreakFilters(states=("resolved",)), "USD", AS_OF)) == [ids["ch_x"]]
+    assert _ids(q.breaks(eng, q.BreakFilters(states=("written_off",)), "USD", AS_OF)) == [ids["ady7"]]
+    assert _ids(q.breaks(eng, q.BreakFilters(states=("cleared",)), "USD", AS_OF)) == [ids["a1"]]
+    assert len(q.breaks(eng, q.BreakFilters(states=()), "USD", AS_OF)) == 7
+    octo = q.breaks(eng, q.BreakFilters.of(q.ReconFilters(OCT, OCT)), "USD", AS_OF)
+    assert ids["a9"] not in _ids(octo) and len(octo) == 3
+    assert _ids(q.breaks(eng, q.BreakFilters(limit=1), "USD", AS_OF)) == [ids["bank9"]]
+    with pytest.raises(ValueError):
+        q.BreakFilters(min_amount=5.0)
+    with pytest.raises(ValueError):
+        q.BreakFilters(sort="size")
+
+
+# ---------------------------------------------------------------- drill-downs
+def test_break_detail_has_both_sides_and_the_history(world):
+    d = q.break_detail(world.engine, world.ids["a5"])
+    assert d.brk["state"] == "open" and d.item["break_amount_minor"] == 50
+    assert (d.left_side, d.right_side) == ("billing", "gateway")
+    left = {s.title: s.rows for s in d.left}
+    assert list(left["Billing payment attempt"]["attempt_id"]) == ["a5"]
+    assert list(left["Billing invoice"]["total_minor"]) == [700]
+    (adyen,) = d.right
+    assert list(adyen.rows["psp_reference"]) == ["PSP5"] and list(adyen.rows["gross_credit_minor"]) == [650]
+    assert list(d.events["action"]) == ["opened"] and list(d.events["actor"]) == ["reconcile"]
+    assert q.break_detail(world.engine, 999_999) is None
+
+    bank = q.break_detail(world.engine, world.ids["bank9"])
+    (line,) = bank.right
+    assert list(line.rows["amount_minor"]) == [999] and (bank.left_side, bank.right_side) == ("payout", "bank")
+
+
+def test_payout_view_side_by_side(world):
+    v = q.payout_view(world.engine, "payout:stripe:po_1")
+    assert (v.gateway, v.reference, v.currency, v.amount_minor) == ("stripe", "po_1", "USD", 2700)
+    assert list(v.payout["id"]) == ["po_1"]
+    assert sorted(v.entries["id"]) == ["txn_c1", "txn_c2"]  # by the payout column, not txn_zz of po_2
+    rec = dict(zip(v.reconstruction_table()["component"], v.reconstruction_table()["minor"]))
+    assert (rec["gross"], rec["fees"], rec["reconstructed net"], rec["difference (payout − net)"]) == (3000, 300, 2700, 0)
+    assert [(r["file_sha256"], r["line_number"]) for r in v.bank.to_dict("records")] == [("sha1", 3)]
+    assert v.bank_detail["bank_amount_minor"] == 2700
+    assert list(v.journal["journal_id"]) == ["J1", "J1", "J1"]
+    assert list(v.items["stage"]) == ["S2", "S3"]
+    p = q.payouts(world.engine, q.ReconFilters(OCT, OCT))
+    rows = _by(p, "payout_key")
+    assert set(rows) == {"payout:stripe:po_1", "payout:adyen:7"}
+    po = rows["payout:stripe:po_1"]
+    assert (po["reference"], po["s2_status"], po["s3_status"], po["s4_status"]) == ("po_1", "matched", "matched", None)
+    assert rows["payout:adyen:7"]["s2_break"] == "amount_mismatch"
+    ady = q.payout_view(world.engine, "payout:adyen:7")
+    assert list(ady.payout["type"]) == ["MerchantPayout"] and list(ady.entries["psp_reference"]) == ["PSP4"]
+    assert q.payout_view(world.engine, "payout:stripe:po_nope") is None
+    assert q.payout_view(world.engine, "attempt:a1") is None
+
+
+# ---------------------------------------------------------------- month close
+def test_close_readiness_shares_ages_fx_and_verdict(world):
+    c = q.close_readiness(world.engine, date(2026, 10, 17), TH, AS_OF)
+    assert c.month == OCT and not c.ready
+    sh = _by(c.shares, "stage", "currency")
+    s1 = sh[("S1", "USD")]
+    # matched 2 + resolved 1 of 5 items; 1000 + 2000 + 1200 of 5000
+    assert (s1["reconciled_items"], s1["item_share"], s1["amount_share"]) == (3, 0.6, 0.84)
+    assert s1["matched_share"] == 0.4
+    assert sh[("S2", "EUR")]["item_share"] == 1.0 and sh[("S2", "EUR")]["written_off_items"] == 1
+    assert sh[("S3", "USD")]["amount_share"] == 2700 / 3699
+
+    ages = _by(c.age_buckets, "currency", "bucket")
+    assert {k: v["breaks"] for k, v in ages.items() if v["breaks"]} == {
+        ("USD", "31–60"): 1, ("USD", "8–30"): 1, ("EUR", "0–7"): 1}
+    assert ages[("USD", "8–30")]["at_stake_minor"] == 999 and ages[("USD", ">60")]["breaks"] == 0
+    assert c.oldest_open_age_days == 35
+
+    un = _by(c.unreconciled, "currency")
+    assert (un["USD"]["unreconciled_minor"], un["USD"]["reporting_minor"], un["USD"]["exact_rate"]) == (1499, 1499, True)
+    eur = un["EUR"]
+    assert (eur["open_breaks"], eur["unreconciled_minor"], eur["rate"], eur["rate_date"], eur["exact_rate"]) == (
+        1, 50, Decimal("1.09"), date(2026, 10, 30), False)
+    assert eur["reporting_minor"] == 55  # 0.50 EUR x 1.09 = 0.545 USD, half up
+    assert c.unreconciled_reporting_minor == 1554
+
+    assert [(g["currency"], g["rate_date"]) for g in c.fx_gaps.to_dict("records")] == [
+        ("EUR", date(2026, 10, 14)), ("EUR", date(2026, 10, 31))]
+    assert list(c.fx_gaps["weekday"]) == ["Wed", "Sat"]
+
+    reasons = {(r.check, r.scope): r for r in c.reasons}
+    assert set(reasons) == {
+        ("items", "S4"),
+        ("close_min_matched_share", "S1 USD"), ("close_min_matched_share", "S1 EUR"),
+        ("close_min_matched_share", "S3 USD"),
+        ("close_min_amount_share", "S1 USD"), ("close_min_amount_share", "S1 EUR"),
+        ("close_min_amount_share", "S3 USD"),
+        ("close_max_break_age_days", "2026-10"),
+    }
+    r = reasons[("close_min_matched_share", "S1 USD")]
+    assert r.measured == Fraction(3, 5) and "60%" in r.text and "close_min_matched_share 99.9%" in r.text
+    assert "(3 of 5)" in r.text
+    a = reasons[("close_min_amount_share", "S1 EUR")]
+    assert a.measured == Fraction(3000, 3700) and "EUR 30.00 of EUR 37.00" in a.text
+    age = reasons[("close_max_break_age_days", "2026-10")]
+    assert (age.measured, age.limit) == (35, 30) and "35 days" in age.text
+
+
+def test_close_thresholds_each_named_with_the_measured_value(world):
+    loose = q.CloseThresholds(Decimal("0.4"), Decimal("0.7"), 1554, 35, "USD")
+    c = q.close_readiness(world.engine, OCT, loose, AS_OF)
+    # S1 USD 60% >= 40%, S1 EUR 50%, S3 50%; amounts 84%, 81.08%, 72.99% >= 70%; 1554 <= 1554; 35 <= 35
+    assert [(r.check, r.scope) for r in c.reasons] == [("items", "S4")]
+    tighter = q.close_readiness(world.engine, OCT, q.CloseThresholds(Decimal("0.4"), Decimal("0.7"), 1553, 34, "USD"),
+                                AS_OF)
+    by = {r.check: r for r in tighter.reasons}
+    assert by["close_max_unreconciled_minor"].measured == 1554
+    assert "USD 15.54" in by["close_max_unreconciled_minor"].text and "USD 15.53" in by["close_max_unreconciled_minor"].text
+    assert by["close_max_break_age_days"].measured == 35
+    # judged later, the oldest break is older
+    later = q.close_readiness(world.engine, OCT, loose, AS_OF + timedelta(days=2))
+    assert later.oldest_open_age_days == 37 and any(r.check == "close_max_break_age_days" for r in later.reasons)
+
+
+def test_close_fx_exact_rate_and_missing_rate(make_world):
+    w = make_world()
+    sep = date(2026, 9, 1)
+    with w.engine.begin() as conn:
+        for stage in q.STAGES:
+            add_item(conn, stage, f"k:{stage}", "payment", "matched", "EUR", 1000, t("2026-09-10"))
+        add_item(conn, "S1", "k:brk", "payment", "break", "EUR", 999, t("2026-09-29"), break_type="missing",
+                 break_amount_minor=333)
+        add_item(conn, "S1", "k:gbp", "payment", "break", "GBP", 100, t("2026-09-29"), break_type="missing",
+                 break_amount_minor=100)
+        add_rate(conn, date(2026, 9, 30), "EUR", "1.0950")  # the exact last day
+        add_rate(conn, date(2026, 9, 29), "EUR", "2")
+    th = q.CloseThresholds(Decimal("0"), Decimal("0"), 10**9, 1000, "USD")
+    c = q.close_readiness(w.engine, sep, th, datetime(2026, 10, 1, tzinfo=UTC))
+    un = _by(c.unreconciled, "currency")
+    # 3.33 EUR x 1.095 = 3.64635 USD -> 365 cents
+    assert (un["EUR"]["rate"], un["EUR"]["rate_date"], un["EUR"]["exact_rate"], un["EUR"]["reporting_minor"]) == (
+        Decimal("1.095"), date(2026, 9, 30), True, 365)
+    assert un["GBP"]["rate"] is None and un["GBP"]["reporting_minor"] is None
+    assert c.unreconciled_reporting_minor is None
+    assert [(r.check, r.scope) for r in c.reasons] == [("fx_rate", "GBP")]
+    assert "no FX rate for GBP on or before 2026-09-30" in c.reasons[0].text
+    assert len(c.fx_gaps[c.fx_gaps["currency"] == "EUR"]) == 28 and len(c.fx_gaps[c.fx_gaps["currency"] == "GBP"]) == 30
+    # ready: every stage present, thresholds met, every rate known
+    with w.engine.begin() as conn:
+        add_rate(conn, date(2026, 9, 15), "GBP", "1.25")
+    ok = q.close_readiness(w.engine, sep, th, datetime(2026, 10, 1, tzinfo=UTC))
+    assert ok.ready and ok.reasons == () and ok.unreconciled_reporting_minor == 365 + 125
+    assert _by(ok.unreconciled, "currency")["GBP"]["exact_rate"] is False
+
+
+def test_close_of_an_empty_month_is_not_ready(world):
+    c = q.close_readiness(world.engine, date(2026, 1, 1), TH, AS_OF)
+    assert not c.ready and [r.check for r in c.reasons] == ["items"] and c.shares.empty
+
+
+def test_to_reporting_is_decimal_half_up():
+    assert q.to_reporting(50, "EUR", Decimal("1.09"), "USD") == 55
+    assert q.to_reporting(-50, "EUR", Decimal("1.09"), "USD") == -55
+    assert q.to_reporting(12345, "JPY", Decimal("0.0067"), "USD") == 8271  # ¥12,345 -> $82.7115
+    assert q.to_reporting(1, "USD", Decimal("150.5"), "JPY") == 2  # 0.01 x 150.5 = 1.505 yen -> 2
+    assert q.to_reporting(10**15, "USD", Decimal("1.0000000001"), "USD") == 10**15 + 100_000
+
+
+# ---------------------------------------------------------------- exports
+def test_excel_workbook_has_a_sheet_per_table_and_the_figures(world):
+    eng = world.engine
+    c = q.close_readiness(eng, OCT, TH, AS_OF)
+    sheets = {"breaks": q.breaks(eng, q.BreakFilters(), "USD", AS_OF), "funnel": q.funnel(eng, q.ReconFilters(OCT, OCT)),
+              "close": c.shares, "close_verdict": q.verdict_table(c), "close_unreconciled": c.unreconciled,
+              "payouts": q.payouts(eng, q.ReconFilters(OCT, OCT))}
+    data = export.workbook(sheets, about={"month": OCT, "reporting currency": "USD"}, reporting_currency="USD")
+    wb = load_workbook(io.BytesIO(data))
+    assert wb.sheetnames == ["about", "breaks", "funnel", "close", "close_verdict", "close_unreconciled", "payouts"]
+
+    def records(name):
+        rows = list(wb[name].iter_rows(values_only=True))
+        return [dict(zip(rows[0], r)) for r in rows[1:]]
+
+    brk = {r["break_id"]: r for r in records("breaks")}
+    a5 = brk[world.ids["a5"]]
+    assert (a5["break_amount_minor"], a5["break_amount"], a5["currency"], a5["assignee"]) == (50, 0.5, "EUR", "dana")
+    assert (a5["at_stake_reporting_minor"], a5["at_stake_reporting"]) == (54, 0.54)
+    assert a5["occurred_at"] == datetime(2026, 10, 30, 12)  # UTC, no zone
+    fun = {(r["stage"], r["currency"]): r for r in records("funnel")}
+    assert (fun[("S1", "USD")]["items"], fun[("S1", "USD")]["amount_minor"], fun[("S1", "USD")]["amount"]) == (5, 5000, 50)
+    un = {r["currency"]: r for r in records("close_unreconciled")}
+    assert (un["EUR"]["reporting_minor"], un["EUR"]["rate"], un["EUR"]["exact_rate"]) == (55, 1.09, False)
+    verdict = records("close_verdict")
+    assert verdict[0]["measured"] == "not ready" and len(verdict) == 1 + len(c.reasons)
+    assert {r["payout_key"] for r in records("payouts")} == {"payout:stripe:po_1", "payout:adyen:7"}
+    assert dict(r for r in wb["about"].iter_rows(min_row=2, values_only=True))["reporting currency"] == "USD"
+
+
+def test_export_helpers():
+    df = pd.DataFrame({"currency": ["JPY", "USD"], "amount_minor": [700, 1234], "detail": [{"a": 1}, None]})
+    out = export.major_units(df)
+    assert list(out.columns) == ["currency", "amount_minor", "amount", "detail"]
+    assert list(out["amount"]) == [Decimal("700"), Decimal("12.34")]
+    assert export.csv_bytes(df).decode().splitlines()[0] == "currency,amount_minor,detail"
+    taken: set[str] = set()
+    assert export.sheet_name("a/b:c" + "x" * 40, taken) == ("a_b_c" + "x" * 40)[:31]
+    assert export.sheet_name("A/B:C" + "x" * 40, taken).endswith("_2")

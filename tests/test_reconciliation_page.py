@@ -1,0 +1,153 @@
+"""The Reconciliation page, run headless through AppTest on the hand-built world of
+test_recon_metrics (October 2026 plus one November break): the funnel and the breaks are shown
+with the figures worked out there, a resolve through the page writes its event with the actor
+from the sidebar, the month close shows its verdict, and an empty database gets the notice."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from revwatch.money import format_money
+from test_recon_metrics import build_october, build_sources
+
+PAGE = "pages/reconciliation.py"
+
+
+@pytest.fixture()
+def world(make_world):
+    w = make_world()
+    with w.engine.begin() as conn:
+        w.ids = build_october(conn)
+        build_sources(conn)
+    return w
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _table(at: AppTest, *columns: str):
+    """The first table shown with all these columns."""
+    for d in at.dataframe:
+        if set(columns) <= set(d.value.columns):
+            return d.value
+    raise KeyError(f"no table with {columns}; have {[list(d.value.columns)[:6] for d in at.dataframe]}")
+
+
+def test_funnel_and_breaks_shown_and_a_resolve_through_the_page(world, page_for):
+    at = page_for(world, PAGE)
+    _ok(at)
+    assert at.title[0].value == "Reconciliation"
+    assert len(at.get("plotly_chart")) >= 2
+
+    fun = {(r["stage"], r["currency"]): r for r in _table(at, "stage", "matched_items", "at stake").to_dict("records")}
+    s1 = fun[("S1", "USD")]
+    assert (s1["items"], s1["matched_items"], s1["expected_items"], s1["break_items"]) == (5, 2, 1, 2)
+    assert (s1["amount"], s1["at stake"]) == (format_money(5000, "USD"), format_money(500, "USD"))
+    assert fun[("S1", "JPY")]["at stake"] == "JPY 700"  # the November break: both months are in the default range
+    assert {m.label: m.value for m in at.metric}["S1 billing ↔ gateway"] == "50.00%"  # 2 + 1 matched, 1 resolved of 8 items
+
+    shown = _table(at, "break_id", "assignee", "age_days")
+    ids = world.ids
+    assert list(shown["break_id"]) == [ids["bank9"], ids["a3"], ids["a9"], ids["a5"]]  # open, biggest first
+    a5 = shown[shown["break_id"] == ids["a5"]].iloc[0]
+    assert (a5["break amount"], a5["assignee"]) == (format_money(50, "EUR"), "dana")
+
+    # drill down: both sides' records and the history; no actions without a name
+    at.selectbox(key="drill_break").set_value(ids["a5"]).run()
+    _ok(at)
+    assert list(_table(at, "attempt_id", "attempt_number")["attempt_id"]) == ["a5"]
+    assert list(_table(at, "psp_reference", "gross_credit_minor")["psp_reference"]) == ["PSP5"]
+    assert list(_table(at, "event_id", "actor", "action")["action"]) == ["opened"]
+    assert not [b for b in at.button if b.key == "apply"]
+    assert any("Your name" in i.value for i in at.info)
+
+    # resolve as ana
+    at.sidebar.text_input(key="actor").set_value("ana").run()
+    _ok(at)
+    at.selectbox(key="action").set_value("resolve").run()
+    at.selectbox(key="category_0").set_value("gateway_error").run()
+    at.text_area(key="reason_0").set_value("Adyen settled 6.50; billing charged 7.00").run()
+    at.button(key="apply").click().run()
+    _ok(at)
+    ((actor, action, note, detail),) = world.sql(
+        "SELECT actor, action, note, detail FROM recon_break_events WHERE break_id = %s AND actor <> 'reconcile'",
+        (ids["a5"],))
+    assert (actor, action, note, detail["category"]) == ("ana", "resolved", "Adyen settled 6.50; billing charged 7.00",
+                                                        "gateway_error")
+    ((state, by, reason),) = world.sql("SELECT state, resolved_by, resolution_reason FROM recon_breaks WHERE break_id = %s",
+                                       (ids["a5"],))
+    assert (state, by, reason) == ("resolved", "ana", "gateway_error: Adyen settled 6.50; billing charged 7.00")
+    # the page read again: the break left the open list, its history shows the action, the flash says so
+    assert ids["a5"] not in list(_table(at, "break_id", "assignee", "age_days")["break_id"])
+    assert list(_table(at, "event_id", "actor", "action")["action"]) == ["opened", "resolved"]
+    assert any("resolved by ana" in s.value for s in at.success)
+    # resolving again is not offered; a reopen is
+    assert "resolve" not in at.selectbox(key="action").options and "Reopen" in at.selectbox(key="action").options
+
+
+def test_month_close_payout_and_exports_on_the_page(world, page_for):
+    at = page_for(world, PAGE)
+    at.selectbox(key="close_month").set_value(date(2026, 10, 1)).run()
+    _ok(at)
+    (verdict,) = [e.value for e in at.error]
+    assert "Oct 2026 is not ready to close" in verdict and "S4 ledger: no items in 2026-10" in verdict
+    assert "S1 USD: 60% of items matched or explained (3 of 5)" in verdict
+    un = {r["currency"]: r for r in _table(at, "currency", "rate to USD").to_dict("records")}
+    assert un["EUR"]["unreconciled"] == "EUR 0.50" and un["EUR"]["in USD"] == "USD 0.55"
+    assert "1.09 of 2026-10-30 (not 2026-10-31: latest earlier)" == un["EUR"]["rate to USD"]
+    assert {m.label: m.value for m in at.metric}["Unreconciled · USD"] == "USD 15.54"
+    gaps = _table(at, "currency", "rate_date", "weekday")
+    assert [(c, d) for c, d in zip(gaps["currency"], gaps["rate_date"])] == [
+        ("EUR", date(2026, 10, 14)), ("EUR", date(2026, 10, 31))]
+
+    at.selectbox(key="payout").set_value("payout:stripe:po_1").run()
+    _ok(at)
+    rec = dict(zip(*_table(at, "component", "amount").to_dict("list").values()))
+    assert (rec["gross"], rec["fees"], rec["reconstructed net"]) == ("USD 30.00", "USD 3.00", "USD 27.00")
+    assert list(_table(at, "bank_date", "text")["amount_minor"]) == ["USD 27.00"]
+    assert list(_table(at, "journal_id", "debit_minor")["debit_minor"]) == ["USD 27.00", "USD 3.00", "USD 0.00"]
+
+    keys = {b.key for b in at.get("download_button")}
+    assert {"xlsx", "csv_funnel", "csv_breaks", "csv_payouts", "csv_close_shares", "csv_close_unreconciled"} <= keys
+
+
+def test_page_on_an_empty_database(make_world, page_for):
+    at = page_for(make_world(), PAGE)
+    _ok(at)
+    assert at.title[0].value == "Reconciliation"
+    assert any("revwatch collect" in i.value and "reconcile" in i.value for i in at.info)
+
+
+def test_every_break_and_payout_drills_down_and_a_refusal_is_shown(world, page_for):
+    at = page_for(world, PAGE)
+    at.multiselect(key="states").set_value([]).run()  # every state
+    _ok(at)
+    assert len(_table(at, "break_id", "assignee", "age_days")) == 7
+    for bid in world.ids.values():
+        at.selectbox(key="drill_break").set_value(bid).run()
+        _ok(at)
+        assert any(f"**Break #{bid}**" in m.value for m in at.markdown), bid
+    for key in ("payout:stripe:po_1", "payout:adyen:7"):
+        at.selectbox(key="payout").set_value(key).run()
+        _ok(at)
+        assert any(f"payout `{key.split(':')[-1]}`" in m.value for m in at.markdown), key
+    at.radio(key="sort").set_value("age").run()
+    at.selectbox(key="age").set_value("31–60 days").run()
+    _ok(at)
+    shown = _table(at, "break_id", "assignee", "age_days")
+    want = world.sql("SELECT b.break_id FROM recon_breaks b JOIN recon_items i USING (stage, item_key)"
+                     " WHERE floor(extract(epoch FROM now() - i.occurred_at) / 86400) BETWEEN 31 AND 60"
+                     " ORDER BY i.occurred_at")
+    assert want and list(shown["break_id"]) == [b for (b,) in want]  # oldest first, the page's clock
+
+    # writing off without a reason text is refused on the page, and nothing is written
+    at.sidebar.text_input(key="actor").set_value("kim").run()
+    at.selectbox(key="drill_break").set_value(world.ids["a3"]).run()
+    at.selectbox(key="action").set_value("write_off").run()
+    at.button(key="apply").click().run()
+    _ok(at)
+    assert any("a reason text is required" in e.value for e in at.error)
+    assert world.sql("SELECT count(*) FROM recon_break_events WHERE actor = 'kim'")[0][0] == 0

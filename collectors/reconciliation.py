@@ -147,19 +147,26 @@ _LIFECYCLE = (
               jsonb_build_object('break_type', c.break_type, 'amount_minor', c.break_amount_minor,
                                  'currency', c.currency, 'fingerprint', c.fingerprint)
        FROM b JOIN recon_candidates c USING (stage, item_key)""",
-    # a cleared break breaks again, or a resolved / written-off one whose data changed
-    """WITH b AS (
-        UPDATE recon_breaks x SET state = 'open'
-        FROM recon_candidates c
-        WHERE c.stage = :stage AND x.stage = c.stage AND x.item_key = c.item_key AND c.status = 'break'
+    # a cleared break breaks again, or a resolved / written-off one whose data changed; the
+    # resolution it had goes into the event, as when a person reopens it (metrics/break_workflow.py)
+    """WITH old AS (
+        SELECT x.break_id, x.state, x.resolution_reason, x.resolved_by, x.resolved_at,
+               c.break_type, c.break_amount_minor, c.currency, c.fingerprint
+        FROM recon_breaks x JOIN recon_candidates c ON x.stage = c.stage AND x.item_key = c.item_key
+        WHERE c.stage = :stage AND c.status = 'break'
           AND (x.state = 'cleared'
                OR x.state IN ('resolved', 'written_off') AND x.resolved_fingerprint IS DISTINCT FROM c.fingerprint)
-        RETURNING x.break_id, c.break_type, c.break_amount_minor, c.currency, c.fingerprint)
+    ), b AS (
+        UPDATE recon_breaks x SET state = 'open', resolution_reason = NULL, resolved_by = NULL, resolved_at = NULL,
+                                  resolved_fingerprint = NULL
+        FROM old WHERE x.break_id = old.break_id RETURNING x.break_id)
        INSERT INTO recon_break_events (break_id, actor, action, note, detail)
-       SELECT break_id, :actor, 'reopened', 'the data changed: ' || break_type,
-              jsonb_build_object('break_type', break_type, 'amount_minor', break_amount_minor,
-                                 'currency', currency, 'fingerprint', fingerprint)
-       FROM b""",
+       SELECT old.break_id, :actor, 'reopened', 'the data changed: ' || old.break_type,
+              jsonb_build_object('break_type', old.break_type, 'amount_minor', old.break_amount_minor,
+                                 'currency', old.currency, 'fingerprint', old.fingerprint, 'was', old.state,
+                                 'resolution_reason', old.resolution_reason, 'resolved_by', old.resolved_by,
+                                 'resolved_at', old.resolved_at)
+       FROM old JOIN b USING (break_id)""",
     # an open break whose data now matches (or is back inside its window, or gone) is cleared
     """WITH b AS (
         UPDATE recon_breaks x SET state = 'cleared'

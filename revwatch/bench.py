@@ -5,6 +5,7 @@ A measurement, not a test: it prints figures for the issue notes and asserts not
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Iterator
 
 from sqlalchemy import Engine
@@ -37,3 +38,22 @@ def _timed_jobs(cfg, engine: Engine, jobs) -> Iterator[str]:
     t0 = time.perf_counter()
     stats = jobs["ingest-billing"].run(engine, cfg, None, None)
     yield f"ingest re-run (nothing new) {time.perf_counter() - t0:6.1f} s  read {stats.rows_read:,}  written {stats.rows_written:,}"
+    if "reconcile" in jobs:
+        yield from _incremental_reconcile(cfg, engine, jobs["reconcile"])
+
+
+def _incremental_reconcile(cfg, engine: Engine, job) -> Iterator[str]:
+    """The steady state: the newest hour of every source changed (as an ingest would queue it)."""
+    from sqlalchemy import text
+
+    from collectors.compute import queue_recompute
+    from collectors.reconciliation import JOB, READS
+
+    with engine.begin() as conn:
+        newest = conn.execute(text("SELECT max(attempted_at) FROM payment_attempts")).scalar_one()
+        for table in READS:
+            queue_recompute(conn, table, [JOB], newest - timedelta(hours=1), newest)
+    for label in ("reconcile, newest hour changed", "reconcile, nothing new"):
+        t0 = time.perf_counter()
+        stats = job.run(engine, cfg, None, None)
+        yield f"{label:32} {time.perf_counter() - t0:6.1f} s  judged {stats.rows_read:>10,}  written {stats.rows_written:>8,}"

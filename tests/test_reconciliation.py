@@ -292,7 +292,11 @@ def test_a_resolved_break_reopens_when_its_data_changes_and_clears_when_it_match
     # the gateway amount changes: the resolved break reopens
     world.builder.conn.execute("UPDATE stripe_charges SET amount = 1998 WHERE id = 'ch_2'")
     _run(world)
-    assert world.sql("SELECT state FROM recon_breaks WHERE break_id = %s", (break_id,)) == [("open",)]
+    assert world.sql("SELECT state, resolved_by, resolved_fingerprint FROM recon_breaks WHERE break_id = %s",
+                     (break_id,)) == [("open", None, None)]
+    (was,) = world.sql("SELECT detail FROM recon_break_events WHERE break_id = %s AND action = 'reopened'",
+                       (break_id,))[0]
+    assert (was["was"], was["resolved_by"]) == ("resolved", "ana")
     # then it is corrected: the break clears
     world.builder.conn.execute("UPDATE stripe_charges SET amount = 2000 WHERE id = 'ch_2'")
     _run(world)

@@ -8,7 +8,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from demoworld import adyen, billing, gateways, incidents, manifest, payments, pricing, traffic, world
+from demoworld import (adyen, bank, billing, fx, gateways, incidents, ledger, manifest, payments, pricing, recon,
+                       traffic, transfers, world)
 from demoworld.localtime import Clock, make_clock
 from demoworld.params import DAY, DemoParams, Period, resolve_period, stream
 from demoworld.writer import Col, Table, write
@@ -195,6 +196,47 @@ def to_gateway_tables(w: World, g: gateways.Gateways) -> list[Table]:
     ]
 
 
+class Recon(NamedTuple):
+    """The reconciliation sources: gateway payouts as the bank and the GL see them, the
+    incidents' picks, the bank statements, the GL journals and the FX rates, with their files."""
+
+    cal: transfers.Calendar
+    transfers: transfers.Transfers
+    plan: recon.ReconPlan
+    revenue: ledger.Revenue
+    statements: list[bank.Statement]
+    bank_files: list[bank.BankFile]
+    ledger: ledger.Ledger
+    exports: list[ledger.Export]
+    rates: fx.Rates
+    fx_content: str
+
+
+def simulate_recon(w: World, g: gateways.Gateways, seed: int) -> Recon:
+    """Bank statements, GL exports and FX rates of the world (SOURCES.md §4-6), incidents in."""
+    cal = transfers.calendar(w.period)
+    t = transfers.make_transfers(g)
+    rev = ledger.revenue_days(w, cal)
+    plan = recon.plan(w, g, t, rev, cal, seed)
+    statements = bank.simulate(w.currencies, t, cal, plan, seed)
+    led = ledger.simulate(w, t, rev, cal, plan, seed)
+    rates = fx.simulate(w.currencies, cal, plan, seed)
+    return Recon(cal, t, plan, rev, statements, bank.render(statements, w.currencies), led,
+                 ledger.render(led, cal, w.currencies), rates, fx.render(rates, w.currencies))
+
+
+def recon_rows(r: Recon) -> dict[str, list[tuple]]:
+    """The demo tables holding the bank, GL and FX files."""
+    return {"demo.bank_files": bank.rows(r.bank_files), "demo.gl_exports": ledger.rows(r.exports),
+            "demo.fx_file": [(fx.FILE_NAME, int(r.rates.day.size), r.fx_content)]}
+
+
+def write_recon_files(r: Recon, out_dir: Path) -> None:
+    bank.write_files(r.bank_files, bank.bank_statements_dir(out_dir))
+    ledger.write_files(r.exports, ledger.gl_exports_dir(out_dir))
+    fx.write_file(r.fx_content, fx.fx_rates_path(out_dir))
+
+
 def adyen_rows(reports: list[adyen.Report]) -> list[tuple]:
     from datetime import datetime, timezone
     return [(r.batch_number, r.file_name, r.merchant_account, r.currency,
@@ -205,9 +247,10 @@ def adyen_rows(reports: list[adyen.Report]) -> list[tuple]:
 def generate(libpq_url: str, params: DemoParams, out_dir: Path | None = None,
              progress: Callable[[str], None] | None = None) -> dict:
     """(Re)generate the demo world into `libpq_url`: drops and recreates schema `billing` and
-    the gateways' tables in schema `demo` (Stripe objects, Adyen reports), stores the manifest
-    in `demo.manifest` (and `out_dir/manifest.json`, with the Adyen files under
-    `out_dir/adyen/`), returns it."""
+    the sources' tables in schema `demo` (Stripe objects, Adyen reports, bank, GL and FX
+    files), stores the manifest in `demo.manifest` (and `out_dir/manifest.json`, with the
+    Adyen files under `out_dir/adyen/`, the bank files under `out_dir/bank/`, the GL exports
+    under `out_dir/gl/` and `out_dir/fx_rates.csv`), returns it."""
     say = progress or (lambda _m: None)
     params.validate()
     t0 = time.perf_counter()
@@ -217,10 +260,14 @@ def generate(libpq_url: str, params: DemoParams, out_dir: Path | None = None,
     reports = adyen.render(g.lines, g.batches, g.malformed, w.currencies)
     say(f"gateways: {g.charges.charge_id.size:,} Stripe charges, {g.txns.txn_id.size:,} balance transactions, "
         f"{g.payouts.payout_id.size:,} payouts; {len(reports):,} Adyen files, {g.lines.batch.size:,} lines")
-    result = manifest.build(w, params.as_json(period.end), g, reports)
+    r = simulate_recon(w, g, params.seed)
+    say(f"bank: {len(r.bank_files):,} statement files; ledger: {r.ledger.journal_id.size:,} journals in "
+        f"{len(r.exports):,} daily exports; {r.rates.day.size:,} FX rates")
+    result = manifest.build(w, params.as_json(period.end), g, reports, r)
     say(f"simulation took {time.perf_counter() - t0:.1f} s")
     write(libpq_url, to_tables(w), result, say, to_gateway_tables(w, g),
-          {"demo.stripe_codes": gateways.stripe_code_rows(), "demo.adyen_reports": adyen_rows(reports)})
+          {"demo.stripe_codes": gateways.stripe_code_rows(), "demo.adyen_reports": adyen_rows(reports),
+           **recon_rows(r)})
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -230,5 +277,6 @@ def generate(libpq_url: str, params: DemoParams, out_dir: Path | None = None,
             for old in target.glob("settlement_detail_report_batch_*.csv"):
                 old.unlink()
         adyen.write_files(reports, target)
+        write_recon_files(r, out_dir)
     say(f"demo world written in {time.perf_counter() - t0:.1f} s")
     return result

@@ -36,6 +36,10 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("demo.stripe_balance_transactions", "id"),
     ("demo.stripe_payouts", "id"),
     ("demo.adyen_reports", "batch_number"),
+    # bank statements, GL exports, FX rates (demoworld/recon.sql)
+    ("demo.bank_files", "file_name"),
+    ("demo.gl_exports", "file_name"),
+    ("demo.fx_file", "file_name"),
 )
 
 
@@ -149,17 +153,20 @@ CREATE TABLE IF NOT EXISTS demo.manifest (generated_at timestamptz NOT NULL, man
 
 def write(url: str, tables: Sequence[Table], manifest: dict, progress: Callable[[str], None],
           demo_tables: Sequence[Table] = (), demo_rows: dict[str, list[tuple]] | None = None) -> None:
-    """Replace the billing schema, the gateways' demo tables and the stored manifest in one
-    transaction: readers see the old world or the new one, never half of it. `demo_rows`:
-    small tables (table -> rows) written with COPY row by row (psycopg escapes them)."""
+    """Replace the billing schema, the demo tables of the other sources (gateways.sql: Stripe,
+    Adyen; recon.sql: bank, GL and FX files) and the stored manifest in one transaction:
+    readers see the old world or the new one, never half of it. `demo_rows`: small tables
+    (table -> rows) written with COPY row by row (psycopg escapes them)."""
     tables_sql, after_sql = ddl()
     demo_sql, demo_after = ddl("gateways.sql")
+    recon_sql, recon_after = ddl("recon.sql")
     with psycopg.connect(url) as conn:
         conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute("SET LOCAL maintenance_work_mem = '512MB'")  # one-pass index builds
         conn.execute("DROP SCHEMA IF EXISTS billing CASCADE")
         conn.execute(tables_sql)
         conn.execute(demo_sql)
+        conn.execute(recon_sql)
         with conn.cursor() as cur:
             for table in list(tables) + list(demo_tables):
                 progress(f"writing {table.qualified}: {table.rows:,} rows")
@@ -175,6 +182,7 @@ def write(url: str, tables: Sequence[Table], manifest: dict, progress: Callable[
         progress("building keys and indexes")
         conn.execute(after_sql)
         conn.execute(demo_after)
+        conn.execute(recon_after)
         conn.execute(MANIFEST_DDL)
         conn.execute("DELETE FROM demo.manifest")
         conn.execute("INSERT INTO demo.manifest (generated_at, manifest) VALUES (now(), %s)", [Jsonb(manifest)])
@@ -193,9 +201,9 @@ def load_manifest(url: str) -> dict:
 
 
 def content_hash(url: str) -> str:
-    """sha256 over every billing table's and every gateway table's rows (Stripe objects,
-    Adyen files) in primary-key order, rendered in UTC/ISO, so two worlds are equal exactly
-    when their hashes are."""
+    """sha256 over every billing table's and every demo source table's rows (Stripe objects;
+    Adyen, bank, GL and FX files) in primary-key order, rendered in UTC/ISO, so two worlds are
+    equal exactly when their hashes are."""
     h = hashlib.sha256()
     with psycopg.connect(url) as conn:
         conn.execute("SET TimeZone = 'UTC'")

@@ -1,15 +1,11 @@
 """Ingest of Adyen Settlement details reports (SOURCES.md §3) from ADYEN_REPORTS_DIR.
 
-A file is known by the sha256 of its content, so a file dropped twice (or renamed) is taken
-once. Columns are found by their header names, so order and extra columns do not matter.
-A line that cannot be exact money, a real time or a known type goes to `quarantine` with
-where it was and why; the rest of the file goes in. A file, its lines and its quarantine
-rows are written in one transaction: a failure half-way through a file leaves nothing.
+Each file once, bad lines quarantined, one transaction per file (collectors/files.py).
+Columns are found by their header names, so order and extra columns do not matter. A line
+that cannot be exact money, a real time or a known type is quarantined; the rest goes in.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -17,10 +13,10 @@ from pathlib import Path
 from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine
 
-from collectors.compute import queue_recompute, refresh_statistics
-from collectors.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
+from collectors.files import Bad, FileResult, LineError, by_header, csv_records, folder_files, ingest_files, required
+from collectors.runlog import JobSkipped, RunStats, recorded_run
 from revwatch.money import MoneyError, exponent, parse_minor
 
 SOURCE = "adyen"
@@ -28,10 +24,6 @@ JOB = "ingest-adyen"
 TABLE = "adyen_settlement_lines"
 TYPES = frozenset({"Settled", "Refunded", "Chargeback", "ChargebackReversed", "Fee", "MerchantPayout"})
 ZONE_ALIASES = {"CEST": "CET"}  # a summer abbreviation; the CET zone itself knows summer time
-
-
-class LineError(ValueError):
-    """Why a line cannot be taken in (its message is the quarantine reason)."""
 
 
 @dataclass(frozen=True)
@@ -93,11 +85,7 @@ def _created_at(date: str, zone: str) -> datetime:
 def parse_line(fields: Mapping[str, str]) -> dict:
     """One report line (header name -> text) -> our column values; LineError says what is wrong."""
     value = {c.header: (fields.get(c.header) or "").strip() for c in COLUMNS}
-    for header in [*(c.header for c in COLUMNS if c.required), *TIME_COLUMNS]:
-        if header not in fields:
-            raise LineError(f"missing required column {header!r}")
-        if not (fields[header] or "").strip():
-            raise LineError(f"empty required column {header!r}")
+    required(fields, [*(c.header for c in COLUMNS if c.required), *TIME_COLUMNS])
     row: dict = {"created_at": _created_at(fields["Creation Date"].strip(), fields["TimeZone"].strip())}
     if value["Type"] not in TYPES:
         raise LineError(f"unknown Type {value['Type']!r}")
@@ -135,84 +123,32 @@ def parse_line(fields: Mapping[str, str]) -> dict:
     return row
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass
-class FileResult:
-    lines: int = 0
-    loaded: int = 0
-    quarantined: int = 0
-    first: datetime | None = None
-    last: datetime | None = None
-
-
-def _load_file(pg, path: Path, sha: str) -> FileResult:
+def _load_file(conn: Connection, path: Path, sha: str) -> FileResult:
     """Parse and COPY one file on the caller's transaction; the header is line 1."""
     result = FileResult()
+    pg = conn.connection.driver_connection
     lines_copy = pg.cursor().copy(
         "COPY adyen_settlement_lines (" + ", ".join(DB_COLUMNS) + ") FROM STDIN"  # fixed names, no input
     )
-    bad: list[tuple] = []
     with open(path, encoding="utf-8-sig", newline="") as f, lines_copy as copy:
-        header = [h.strip() for h in next(csv.reader([f.readline()]), [])]
-        for number, raw in enumerate(f, start=2):
-            record = raw.rstrip("\r\n")
-            if not record.strip():
-                continue
+        header, records = csv_records(f)
+        for record in records:
             result.lines += 1
-            fields = next(csv.reader([record]))
             try:
-                if len(fields) > len(header):
-                    raise LineError(f"{len(fields)} fields, the header has {len(header)}")
-                row = parse_line(dict(zip(header, fields)))
+                row = parse_line(by_header(header, record))
             except LineError as exc:
-                bad.append((SOURCE, path.name, sha, number, str(exc), record))
+                result.bad.append(Bad(record.number, str(exc), record.raw))
                 continue
-            copy.write_row((sha, number, *(row[c] for c in DB_COLUMNS[2:])))
+            copy.write_row((sha, record.number, *(row[c] for c in DB_COLUMNS[2:])))
             result.loaded += 1
-            at = row["created_at"]
-            result.first = at if result.first is None else min(result.first, at)
-            result.last = at if result.last is None else max(result.last, at)
-    if bad:
-        pg.cursor().executemany(
-            "INSERT INTO quarantine (source, file_name, file_sha256, line_number, reason, record)"
-            " VALUES (%s, %s, %s, %s, %s, %s)", bad,
-        )
-    result.quarantined = len(bad)
+            result.cover(row["created_at"], row["created_at"])
     return result
 
 
 def ingest(engine: Engine, reports_dir: Path, consumers: Mapping[str, Sequence[str]]) -> RunStats:
     """Take in every *.csv of `reports_dir` not seen before, each file in one transaction."""
-    with recorded_run(engine, JOB) as stats, engine.begin() as lock:
-        try_job_lock(lock, JOB)  # held for the run; each file commits on its own
-        if not reports_dir.is_dir():  # configured but absent is a fault to see, not a quiet empty run
-            raise FileNotFoundError(f"ADYEN_REPORTS_DIR {str(reports_dir)!r} is not a folder")
-        for path in sorted(reports_dir.glob("*.csv")):
-            sha = sha256_of(path)
-            with engine.begin() as conn:
-                if conn.execute(text("SELECT 1 FROM source_files WHERE sha256 = :s"), {"s": sha}).first():
-                    continue
-                result = _load_file(conn.connection.driver_connection, path, sha)
-                conn.execute(
-                    text(
-                        "INSERT INTO source_files (sha256, source, file_name, lines_read, lines_loaded, lines_quarantined)"
-                        " VALUES (:sha, :src, :name, :r, :l, :q)"
-                    ),
-                    {"sha": sha, "src": SOURCE, "name": path.name, "r": result.lines, "l": result.loaded, "q": result.quarantined},
-                )
-                if result.loaded:
-                    queue_recompute(conn, TABLE, consumers.get(TABLE), result.first, result.last)
-            stats.rows_read += result.lines
-            stats.rows_written += result.loaded
-        refresh_statistics(lock, TABLE, stats.rows_written)
-    return stats
+    return ingest_files(engine, JOB, SOURCE, TABLE, lambda: folder_files(reports_dir, "ADYEN_REPORTS_DIR", "*.csv"),
+                        _load_file, consumers)
 
 
 def run_job(engine: Engine, cfg, consumers: Mapping[str, Sequence[str]]) -> RunStats:

@@ -8,7 +8,8 @@ from typing import Callable
 
 from sqlalchemy import Engine
 
-from collectors import adyen_ingest, billing_classification, billing_ingest, gateway_mismatches, reconciliation, stripe_ingest
+from collectors import (adyen_ingest, bank_ingest, billing_classification, billing_ingest, fx_ingest, gateway_mismatches,
+                        ledger_ingest, reconciliation, stripe_ingest)
 from collectors.compute import run_rollup
 from collectors.payment_rollups import PAYMENT_ROLLUPS
 from collectors.rollups import ROLLUPS
@@ -54,6 +55,18 @@ def _ingest_adyen(engine: Engine, cfg: Settings, start: datetime | None, end: da
     return adyen_ingest.run_job(engine, cfg, consumers())
 
 
+def _ingest_bank(engine: Engine, cfg: Settings, start: datetime | None, end: datetime | None) -> RunStats:
+    return bank_ingest.run_job(engine, cfg, consumers())
+
+
+def _ingest_ledger(engine: Engine, cfg: Settings, start: datetime | None, end: datetime | None) -> RunStats:
+    return ledger_ingest.run_job(engine, cfg, consumers())
+
+
+def _ingest_fx(engine: Engine, cfg: Settings, start: datetime | None, end: datetime | None) -> RunStats:
+    return fx_ingest.run_job(engine, cfg, consumers())
+
+
 def _rollup_job(rollup) -> Job:
     return Job(
         rollup.name, "compute", f"hourly rollup of {rollup.source_table} into {rollup.target}",
@@ -67,6 +80,10 @@ JOBS: dict[str, Job] = {
         Job(billing_ingest.JOB, "ingest", "sync the billing database (watermark + lookback)", _ingest_billing),
         Job(stripe_ingest.JOB, "ingest", "copy Stripe charges, refunds, disputes, balance transactions, payouts", _ingest_stripe),
         Job(adyen_ingest.JOB, "ingest", "take in new Adyen settlement detail reports (each file once)", _ingest_adyen),
+        Job(bank_ingest.JOB, "ingest", "take in new bank statements, BAI2 or camt.053 (each file once)", _ingest_bank),
+        Job(ledger_ingest.JOB, "ingest", "take in new general-ledger exports (a journal exported again replaces itself)",
+            _ingest_ledger),
+        Job(fx_ingest.JOB, "ingest", "take in the exchange-rate file whenever its content changed", _ingest_fx),
         *(_rollup_job(r) for r in ROLLUPS),
         *(_rollup_job(r) for r in PAYMENT_ROLLUPS),
         Job(gateway_mismatches.JOB, "compute",

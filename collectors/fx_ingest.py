@@ -1,0 +1,108 @@
+"""Ingest of the exchange-rate file (SOURCES.md §6): the CSV `date,currency,rate_to_reporting`
+at FX_RATES_PATH, taken again whenever its content differs from the last one taken (so a
+file restored to an earlier version is taken again too).
+
+Rates are exact Decimals that must fit numeric(20,10) without rounding; a rate for the
+reporting currency must be 1. A bad line is quarantined and the rest goes in. Rates are
+upserted by (rate_date, currency), writing only the ones that changed; a rate the file no
+longer has is kept (a trimmed file does not erase history). When a date and currency appear
+twice, the last line wins and the earlier one is quarantined saying so.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from sqlalchemy import Connection, Engine, text
+
+from collectors.files import Bad, FileResult, LineError, by_header, csv_records, ingest_files, iso_date, required
+from collectors.runlog import JobSkipped, RunStats, recorded_run
+
+SOURCE = "fx"
+JOB = "ingest-fx"
+TABLE = "fx_rates"
+COLUMNS = ("date", "currency", "rate_to_reporting")
+MAX_DECIMALS, MAX_DIGITS = 10, 20  # fx_rates.rate_to_reporting is numeric(20,10)
+
+
+def parse_line(fields: Mapping[str, str], reporting_currency: str) -> dict:
+    """One rate line (header name -> text) -> (rate_date, currency, rate); LineError says what is wrong."""
+    required(fields, COLUMNS)
+    currency = fields["currency"].strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):  # any ISO 4217-shaped code: a rate file lists more than we bill in
+        raise LineError(f"bad currency {fields['currency']!r}")
+    value = fields["rate_to_reporting"].strip()
+    try:
+        rate = Decimal(value)
+    except InvalidOperation:
+        raise LineError(f"bad rate_to_reporting {value!r}") from None
+    if not rate.is_finite() or rate <= 0:
+        raise LineError(f"bad rate_to_reporting {value!r}: a rate is a positive number")
+    exact = rate.normalize()
+    if -exact.as_tuple().exponent > MAX_DECIMALS or exact.adjusted() >= MAX_DIGITS - MAX_DECIMALS:
+        raise LineError(f"rate_to_reporting {value!r} does not fit {MAX_DECIMALS} decimals and "
+                        f"{MAX_DIGITS - MAX_DECIMALS} integer digits without rounding")
+    if currency == reporting_currency and rate != 1:
+        raise LineError(f"the reporting currency {currency} must have rate 1, not {value}")
+    return {"rate_date": iso_date(fields["date"], "date"), "currency": currency, "rate": rate}
+
+
+UPSERT = text(
+    "WITH changed AS (INSERT INTO fx_rates AS f (rate_date, currency, rate_to_reporting, file_sha256)"
+    " SELECT d, c, r, :sha FROM unnest(CAST(:d AS date[]), CAST(:c AS text[]), CAST(:r AS numeric[])) AS t(d, c, r)"
+    " ON CONFLICT (rate_date, currency) DO UPDATE SET rate_to_reporting = EXCLUDED.rate_to_reporting,"
+    " file_sha256 = EXCLUDED.file_sha256 WHERE f.rate_to_reporting <> EXCLUDED.rate_to_reporting"
+    " RETURNING rate_date)"
+    " SELECT count(*), min(rate_date), max(rate_date) FROM changed"
+)
+
+
+def _load_file(conn: Connection, path: Path, sha: str, reporting_currency: str) -> FileResult:
+    result = FileResult()
+    latest: dict[tuple, tuple[int, str, dict]] = {}
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        header, records = csv_records(f)
+        for record in records:
+            result.lines += 1
+            try:
+                row = parse_line(by_header(header, record), reporting_currency)
+            except LineError as exc:
+                result.bad.append(Bad(record.number, str(exc), record.raw))
+                continue
+            key = (row["rate_date"], row["currency"])
+            if key in latest:
+                number, raw, _ = latest[key]
+                result.bad.append(Bad(number, f"superseded by line {record.number} (same date and currency: the last line wins)", raw))
+            latest[key] = (record.number, record.raw, row)
+    rows = [row for _, _, row in latest.values()]
+    result.loaded, result.written = len(rows), 0
+    if rows:
+        written, lo, hi = conn.execute(UPSERT, {"d": [r["rate_date"] for r in rows], "c": [r["currency"] for r in rows],
+                                                "r": [r["rate"] for r in rows], "sha": sha}).one()
+        result.written = written
+        result.cover_days([d for d in (lo, hi) if d is not None])
+    result.bad.sort()
+    return result
+
+
+def _the_file(path: Path) -> list[Path]:
+    if not path.is_file():  # configured but absent is a fault to see, not a quiet empty run
+        raise FileNotFoundError(f"FX_RATES_PATH {str(path)!r} is not a file")
+    return [path]
+
+
+def ingest(engine: Engine, rates_path: Path, consumers: Mapping[str, Sequence[str]], reporting_currency: str = "USD") -> RunStats:
+    """Take in the rates file unless its content is the one taken last, in one transaction."""
+    return ingest_files(engine, JOB, SOURCE, TABLE, lambda: _the_file(rates_path),
+                        lambda conn, path, sha: _load_file(conn, path, sha, reporting_currency), consumers, latest_only=True)
+
+
+def run_job(engine: Engine, cfg, consumers: Mapping[str, Sequence[str]]) -> RunStats:
+    """The scheduled job: skipped, and recorded so, while no rates file is configured."""
+    if cfg.fx_rates_path is None:
+        with recorded_run(engine, JOB) as stats:
+            raise JobSkipped("FX_RATES_PATH is not set: exchange rates are not read")
+        return stats
+    return ingest(engine, Path(cfg.fx_rates_path), consumers, cfg.reporting_currency)

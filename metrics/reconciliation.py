@@ -875,6 +875,16 @@ def close_readiness(db: Db, month: date, cfg: Settings | CloseThresholds, as_of:
             "close_max_unreconciled_minor", rep, total_or_none, th.max_unreconciled_minor,
             f"unreconciled {format_money(total_or_none, rep)} (open breaks, converted) > close_max_unreconciled_minor "
             f"{format_money(th.max_unreconciled_minor, rep)}"))
+    # the close converts at the month's last rate: a gap there makes the conversion stale (a gap
+    # mid-month is listed in fx_gaps, but converts nothing at close)
+    closing_day = min(last, as_of.date())
+    stale = set(gaps.loc[gaps["rate_date"] == closing_day, "currency"]) if not gaps.empty else set()
+    for cur in sorted(stale - set(missing_rate)):  # a currency with no rate at all is named above
+        used = rates.get(cur)
+        fallback = f"converted at the rate of {used.rate_date:%Y-%m-%d}" if used else "nothing to convert with"
+        reasons.append(CloseReason(
+            "fx_rate", cur, closing_day, None,
+            f"no {cur} rate for {closing_day:%Y-%m-%d}, the day the close converts at: {fallback}"))
     if oldest is not None and oldest > th.max_break_age_days:
         reasons.append(CloseReason(
             "close_max_break_age_days", f"{m:%Y-%m}", oldest, th.max_break_age_days,
@@ -882,14 +892,19 @@ def close_readiness(db: Db, month: date, cfg: Settings | CloseThresholds, as_of:
     return CloseReadiness(m, as_of, th, shares, age_buckets, unreconciled, total_or_none, oldest, gaps, tuple(reasons))
 
 
-def _fx_gaps(db: Db, currencies: list[str], first: date, last: date) -> pd.DataFrame:
-    """(currency, rate_date, weekday) for each day first..last with no rate for the currency."""
+def _fx_gaps(db: Db, currencies: list[str], month: date, last: date) -> pd.DataFrame:
+    """(currency, rate_date, weekday) for each day with no rate for the currency, from the month's
+    first item in that currency (a world or a currency that starts mid-month needs no rate before)
+    up to `last`."""
     df = _frame(db, """
+        WITH c AS (
+            SELECT currency, min(occurred_at AT TIME ZONE 'UTC')::date AS first_day FROM recon_items
+            WHERE accounting_month = CAST(:m AS date) AND currency = ANY(CAST(:curs AS text[])) GROUP BY currency)
         SELECT c.currency, d::date AS rate_date, trim(to_char(d, 'Dy')) AS weekday
-        FROM unnest(CAST(:curs AS text[])) AS c(currency)
-        CROSS JOIN generate_series(CAST(:d0 AS date), CAST(:d1 AS date), interval '1 day') AS d
+        FROM c CROSS JOIN LATERAL generate_series(greatest(c.first_day, CAST(:m AS date)), CAST(:d1 AS date),
+                                                  interval '1 day') AS d
         WHERE NOT EXISTS (SELECT 1 FROM fx_rates f WHERE f.rate_date = d::date AND f.currency = c.currency)
-        ORDER BY 1, 2""", {"curs": sorted(currencies), "d0": first, "d1": last})
+        ORDER BY 1, 2""", {"curs": sorted(currencies), "m": month, "d1": last})
     return df
 
 

@@ -336,9 +336,9 @@ def test_close_readiness_shares_ages_fx_and_verdict(world):
     assert eur["reporting_minor"] == 55  # 0.50 EUR x 1.09 = 0.545 USD, half up
     assert c.unreconciled_reporting_minor == 1554
 
-    assert [(g["currency"], g["rate_date"]) for g in c.fx_gaps.to_dict("records")] == [
-        ("EUR", date(2026, 10, 14)), ("EUR", date(2026, 10, 31))]
-    assert list(c.fx_gaps["weekday"]) == ["Wed", "Sat"]
+    # from EUR's first item of the month (20 Oct): the 14th is before EUR was used, the 31st is a gap
+    assert [(g["currency"], g["rate_date"]) for g in c.fx_gaps.to_dict("records")] == [("EUR", date(2026, 10, 31))]
+    assert list(c.fx_gaps["weekday"]) == ["Sat"]
 
     reasons = {(r.check, r.scope): r for r in c.reasons}
     assert set(reasons) == {
@@ -347,8 +347,9 @@ def test_close_readiness_shares_ages_fx_and_verdict(world):
         ("close_min_matched_share", "S3 USD"),
         ("close_min_amount_share", "S1 USD"), ("close_min_amount_share", "S1 EUR"),
         ("close_min_amount_share", "S3 USD"),
-        ("close_max_break_age_days", "2026-10"),
+        ("close_max_break_age_days", "2026-10"), ("fx_rate", "EUR"),
     }
+    assert "2026-10-31" in reasons[("fx_rate", "EUR")].text and "rate of 2026-10-30" in reasons[("fx_rate", "EUR")].text
     r = reasons[("close_min_matched_share", "S1 USD")]
     assert r.measured == Fraction(3, 5) and "60%" in r.text and "close_min_matched_share 99.9%" in r.text
     assert "(3 of 5)" in r.text
@@ -361,8 +362,9 @@ def test_close_readiness_shares_ages_fx_and_verdict(world):
 def test_close_thresholds_each_named_with_the_measured_value(world):
     loose = q.CloseThresholds(Decimal("0.4"), Decimal("0.7"), 1554, 35, "USD")
     c = q.close_readiness(world.engine, OCT, loose, AS_OF)
-    # S1 USD 60% >= 40%, S1 EUR 50%, S3 50%; amounts 84%, 81.08%, 72.99% >= 70%; 1554 <= 1554; 35 <= 35
-    assert [(r.check, r.scope) for r in c.reasons] == [("items", "S4")]
+    # S1 USD 60% >= 40%, S1 EUR 50%, S3 50%; amounts 84%, 81.08%, 72.99% >= 70%; 1554 <= 1554; 35 <= 35;
+    # but EUR has no rate for 31 Oct, the day the close converts at
+    assert [(r.check, r.scope) for r in c.reasons] == [("items", "S4"), ("fx_rate", "EUR")]
     tighter = q.close_readiness(world.engine, OCT, q.CloseThresholds(Decimal("0.4"), Decimal("0.7"), 1553, 34, "USD"),
                                 AS_OF)
     by = {r.check: r for r in tighter.reasons}
@@ -396,13 +398,21 @@ def test_close_fx_exact_rate_and_missing_rate(make_world):
     assert c.unreconciled_reporting_minor is None
     assert [(r.check, r.scope) for r in c.reasons] == [("fx_rate", "GBP")]
     assert "no FX rate for GBP on or before 2026-09-30" in c.reasons[0].text
-    assert len(c.fx_gaps[c.fx_gaps["currency"] == "EUR"]) == 28 and len(c.fx_gaps[c.fx_gaps["currency"] == "GBP"]) == 30
-    # ready: every stage present, thresholds met, every rate known
+    # gaps from each currency's first item of the month: EUR 10-28 Sep, GBP 29-30 Sep
+    assert len(c.fx_gaps[c.fx_gaps["currency"] == "EUR"]) == 19 and len(c.fx_gaps[c.fx_gaps["currency"] == "GBP"]) == 2
+    # an earlier GBP rate converts, but stale: the close names it
     with w.engine.begin() as conn:
         add_rate(conn, date(2026, 9, 15), "GBP", "1.25")
+    stale = q.close_readiness(w.engine, sep, th, datetime(2026, 10, 1, tzinfo=UTC))
+    assert stale.unreconciled_reporting_minor == 365 + 125
+    assert _by(stale.unreconciled, "currency")["GBP"]["exact_rate"] is False
+    assert [(r.check, r.scope) for r in stale.reasons] == [("fx_rate", "GBP")]
+    assert "converted at the rate of 2026-09-15" in stale.reasons[0].text
+    # ready: every stage present, thresholds met, every rate known for the closing day
+    with w.engine.begin() as conn:
+        add_rate(conn, date(2026, 9, 30), "GBP", "1.26")
     ok = q.close_readiness(w.engine, sep, th, datetime(2026, 10, 1, tzinfo=UTC))
-    assert ok.ready and ok.reasons == () and ok.unreconciled_reporting_minor == 365 + 125
-    assert _by(ok.unreconciled, "currency")["GBP"]["exact_rate"] is False
+    assert ok.ready and ok.reasons == () and ok.unreconciled_reporting_minor == 365 + 126
 
 
 def test_close_of_an_empty_month_is_not_ready(world):

@@ -48,7 +48,8 @@ def test_up_collects_serves_and_stops_on_ctrl_c(make_world):
     assert "Revwatch dashboard: http://127.0.0.1:" in output
     outcomes = dict(world.sql("SELECT job, outcome FROM job_runs WHERE outcome <> 'succeeded' OR job LIKE 'ingest-%%'"))
     errors = world.sql("SELECT job, error FROM job_runs WHERE outcome <> 'succeeded'")
-    assert outcomes == {"ingest-billing": "succeeded", "ingest-stripe": "succeeded", "ingest-adyen": "succeeded"}, errors
+    assert outcomes == {job: "succeeded" for job in ("ingest-billing", "ingest-stripe", "ingest-adyen", "ingest-bank",
+                                                    "ingest-ledger", "ingest-fx")}, errors
     assert world.sql("SELECT count(*) FROM parking_sessions")[0][0] == world.manifest["totals"]["sessions"]
     assert not _healthy(f"http://127.0.0.1:{port}/_stcore/health")  # the dashboard is gone too
     assert "Traceback" not in output

@@ -103,12 +103,14 @@ def _steps(names: list[str], start: datetime | None, end: datetime | None) -> li
 
 @contextmanager
 def _sources(cfg):
-    """Collectors read the configured sources; on a demo world with no gateway configured, the
-    demo's own (its Stripe API served locally, its Adyen files)."""
+    """Collectors read the configured sources; on a demo world with no source configured, the
+    demo's own (its Stripe API served locally, its Adyen, bank, ledger and FX files)."""
     from revwatch.db import billing_engine, billing_url, libpq_url
     from revwatch.store import has_demo_world
 
-    if cfg.stripe_api_key or cfg.stripe_api_base or cfg.adyen_reports_dir or not has_demo_world(billing_engine(cfg)):
+    configured = (cfg.stripe_api_key, cfg.stripe_api_base, cfg.adyen_reports_dir, cfg.bank_statements_dir,
+                  cfg.gl_exports_dir, cfg.fx_rates_path)
+    if any(configured) or not has_demo_world(billing_engine(cfg)):
         yield cfg
         return
     from demoworld import demo_sources

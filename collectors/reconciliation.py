@@ -66,9 +66,10 @@ class Policy:
 
     def reach(self, stage: str) -> tuple[timedelta, timedelta]:
         """How far before and after a changed span a stage must look for the items it touches."""
-        far = timedelta(days=45)  # payouts, deposits and postings are days apart: look well around
-        return {"S1": (timedelta(days=self.gateway_days) + DAY, DAY),
-                "S2": (DAY, timedelta(days=self.payout_days) + 7 * DAY),
+        # S1/S2: an item waiting for its other side stays open and is judged every run, so the
+        # span needs only a margin; payouts, deposits and postings are days apart: look well around
+        far = timedelta(days=45)
+        return {"S1": (DAY, DAY), "S2": (DAY, timedelta(days=self.payout_days) + 7 * DAY),
                 "S3": (far, far), "S4": (far, far)}[stage]
 
     def params(self) -> dict:

@@ -140,3 +140,41 @@ def test_payments_page_renders_in_chromium(dashboard, artifacts):
             assert not errors, errors
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_reconciliation_page_renders_in_chromium(dashboard, artifacts):
+    """The Reconciliation page: funnel charts drawn, breaks, payouts and the month close shown, no error."""
+    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(dashboard, wait_until="domcontentloaded")
+            page.locator('[data-testid="stMetric"]').first.wait_for(state="visible", timeout=60_000)
+            page.get_by_role("link", name="Reconciliation", exact=True).first.click(timeout=60_000)
+            page.get_by_text("Stage funnel").first.wait_for(state="visible", timeout=60_000)
+            page.wait_for_function(
+                "() => document.querySelectorAll('.js-plotly-plot').length >= 2"
+                " && !document.querySelector('[data-testid=\"stSpinner\"]')"
+                " && !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')",
+                timeout=60_000)
+            page.wait_for_timeout(1000)
+            assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+                '[data-testid="stException"]').first.inner_text()
+            body = page.inner_text("body")
+            for section in ("Breaks", "Payouts", "Month close", "Export for auditors"):
+                assert section in body, section
+            height = page.evaluate(
+                "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], section.main, body')]"
+                ".map(e => e.scrollHeight))")
+            page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 8000)})
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(artifacts / "reconciliation.png"), full_page=True)
+            assert not errors, errors
+        finally:
+            browser.close()

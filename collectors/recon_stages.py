@@ -10,7 +10,8 @@ that stops sending turns its items into breaks once its data moves past their wi
 a re-run on the same data gives the same answer.
 
 Matching rules (SOURCES.md §1-6):
-- S1 billing ↔ gateway: an attempt or refund is matched 1:1 by reference (Stripe id =
+- S1 billing ↔ gateway (the window runs from the attempt's or refund's last update, when it
+  completed: an ACH payment succeeds days after it was attempted): an attempt or refund is matched 1:1 by reference (Stripe id =
   gateway_reference; Adyen `Settled` line by PSP reference; Adyen `Refunded` line by Merchant
   Reference = refund_id), then status, currency and amount (within :tol) must agree. Money at
   a gateway with no billing record is a break on the billing side.
@@ -85,14 +86,14 @@ SELECT 'attempt:' || attempt_id, 'payment', gateway, site_id, currency, amount_m
                     WHEN 'status_mismatch' THEN coalesce(CASE WHEN took THEN g_amount END, amount_minor)
                     ELSE amount_minor END,
        attempt_id, gateway_reference, CASE WHEN outcome = 'matched' THEN 'reference' END,
-       attempted_at, {_MONTH.format(t='attempted_at')}, attempted_at + :gateway_days,
+       attempted_at, {_MONTH.format(t='attempted_at')}, updated_at + :gateway_days,
        jsonb_build_object('billing_status', status, 'gateway_status', g_status, 'invoice_id', invoice_id),
        concat_ws('|', status, amount_minor, currency, gateway_reference, g_status, g_amount, g_currency,
                  billing_refs, settled_lines),
        outcome, CASE WHEN outcome = 'missing' THEN 'gateway' END,
-       (outcome = 'missing' AND (coverage IS NULL OR attempted_at + :gateway_days > coverage))
+       (outcome = 'missing' AND (coverage IS NULL OR updated_at + :gateway_days > coverage))
        OR (outcome = 'status_mismatch' AND (status = 'pending' OR gateway_pending)
-           AND (coverage IS NULL OR attempted_at + :gateway_days > coverage))
+           AND (coverage IS NULL OR updated_at + :gateway_days > coverage))
 FROM o
 """
 
@@ -101,7 +102,9 @@ WITH g AS (
     SELECT 'stripe' AS gateway, c.id AS ref, c.amount, c.currency, c.created, c.attempt_id AS gateway_attempt_id
     FROM stripe_charges c
     WHERE c.status = 'succeeded'
-      AND (c.created >= :lo AND c.created < :hi OR c.id IN {_open('S1', 'gateway_payment', 'right_ref')})
+      AND c.id IN (SELECT id FROM stripe_charges WHERE created >= :lo AND created < :hi
+                   UNION SELECT right_ref FROM recon_items WHERE stage = 'S1' AND item_type = 'gateway_payment'
+                                                             AND status <> 'matched')
     UNION ALL
     SELECT 'adyen', psp_reference, sum(gross_credit_minor), min(gross_currency), min(created_at), min(merchant_reference)
     FROM adyen_settlement_lines
@@ -118,7 +121,8 @@ SELECT g.gateway || ':' || g.ref, 'gateway_payment', g.gateway, NULL, g.currency
        concat_ws('|', g.amount, g.currency, g.gateway_attempt_id),
        'missing', 'billing', CAST(:billing_cov AS timestamptz) IS NULL OR g.created + :settle > :billing_cov
 FROM g
-WHERE NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.gateway_reference = g.ref)
+LEFT JOIN LATERAL (SELECT 1 AS known FROM payment_attempts a WHERE a.gateway_reference = g.ref LIMIT 1) a ON true
+WHERE a.known IS NULL  -- by the index, one probe per gateway object (an anti join would read every attempt)
 """
 
 S1_REFUNDS = f"""
@@ -163,13 +167,13 @@ WITH r AS (
 SELECT 'refund:' || refund_id, 'refund', gateway, site_id, currency, amount_minor, g_amount,
        CASE outcome WHEN 'amount_mismatch' THEN abs(g_amount - amount_minor) ELSE amount_minor END,
        refund_id, g_ref, CASE WHEN outcome = 'matched' THEN 'reference' END,
-       created_at, {_MONTH.format(t='created_at')}, created_at + :gateway_days,
+       created_at, {_MONTH.format(t='created_at')}, updated_at + :gateway_days,
        jsonb_build_object('billing_status', status, 'gateway_status', g_status, 'invoice_id', invoice_id),
        concat_ws('|', status, amount_minor, currency, gateway_reference, g_status, g_amount, g_currency, lines),
        outcome, CASE WHEN outcome = 'missing' THEN 'gateway' END,
-       (outcome = 'missing' AND (coverage IS NULL OR created_at + :gateway_days > coverage))
+       (outcome = 'missing' AND (coverage IS NULL OR updated_at + :gateway_days > coverage))
        OR (outcome = 'status_mismatch' AND (status = 'pending' OR gateway_pending)
-           AND (coverage IS NULL OR created_at + :gateway_days > coverage))
+           AND (coverage IS NULL OR updated_at + :gateway_days > coverage))
 FROM o
 """
 
@@ -184,8 +188,10 @@ WITH g AS (
     SELECT 'adyen', l.merchant_reference, sum(l.gross_debit_minor), min(l.gross_currency), min(l.created_at)
     FROM adyen_settlement_lines l
     WHERE l.type = 'Refunded'
-      AND (l.created_at >= :lo AND l.created_at < :hi
-           OR l.merchant_reference IN {_open('S1', 'gateway_refund', 'right_ref')})
+      AND l.merchant_reference IN (SELECT merchant_reference FROM adyen_settlement_lines
+                                   WHERE type = 'Refunded' AND created_at >= :lo AND created_at < :hi
+                                   UNION SELECT right_ref FROM recon_items WHERE stage = 'S1'
+                                   AND item_type = 'gateway_refund' AND status <> 'matched')
       AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.refund_id = l.merchant_reference)
     GROUP BY l.merchant_reference
 )
@@ -261,7 +267,9 @@ SELECT 'txn:' || t.id, 'balance_entry', 'stripe', NULL, t.currency, t.net, NULL,
        OR coalesce(t.available_on, t.created) + :payout_days > :payout_cov
 FROM stripe_balance_transactions t
 WHERE t.type <> 'payout'
-  AND (t.created >= :lo AND t.created < :hi OR t.id IN {_open('S2', 'balance_entry')})
+  AND t.id IN (SELECT id FROM stripe_balance_transactions WHERE created >= :lo AND created < :hi
+               UNION SELECT left_ref FROM recon_items WHERE stage = 'S2' AND item_type = 'balance_entry'
+                                                         AND status <> 'matched')
 """
 
 _S2_PAYOUT_SCOPE_STRIPE = f"""(p.created >= :lo AND p.created < :hi

@@ -36,7 +36,7 @@ READS = ("payment_attempts", "refunds", "invoices", "stripe_charges", "stripe_re
 ACTOR = "reconcile"
 BEGINNING = datetime(1970, 1, 1, tzinfo=timezone.utc)
 END_OF_TIME = datetime(9999, 1, 1, tzinfo=timezone.utc)
-DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,11 @@ class Policy:
 
     def reach(self, stage: str) -> tuple[timedelta, timedelta]:
         """How far before and after a changed span a stage must look for the items it touches."""
-        # S1/S2: an item waiting for its other side stays open and is judged every run, so the
-        # span needs only a margin; payouts, deposits and postings are days apart: look well around
+        # S1/S2: an item waiting for its other side stays open and is judged every run, and a
+        # payout is reached through its changed entries, so the span needs only a margin;
+        # payouts, deposits and postings are days apart: look well around
         far = timedelta(days=45)
-        return {"S1": (DAY, DAY), "S2": (DAY, timedelta(days=self.payout_days) + 7 * DAY),
-                "S3": (far, far), "S4": (far, far)}[stage]
+        return {"S1": (HOUR, HOUR), "S2": (HOUR, HOUR), "S3": (far, far), "S4": (far, far)}[stage]
 
     def params(self) -> dict:
         return {"tol": self.tolerance_minor, "gateway_days": timedelta(days=self.gateway_days),
@@ -169,11 +169,16 @@ _LIFECYCLE = (
                                  'resolved_at', old.resolved_at)
        FROM old JOIN b USING (break_id)""",
     # an open break whose data now matches (or is back inside its window, or gone) is cleared
-    """WITH b AS (
-        UPDATE recon_breaks x SET state = 'cleared'
-        FROM (SELECT stage, item_key, status FROM recon_candidates WHERE stage = :stage AND status <> 'break'
-              UNION ALL SELECT stage, item_key, 'gone' FROM recon_gone WHERE stage = :stage) c
-        WHERE x.stage = c.stage AND x.item_key = c.item_key AND x.state = 'open'
+    """WITH c AS (
+        SELECT x.break_id, coalesce(c.status, 'gone') AS status
+        FROM recon_breaks x
+        LEFT JOIN recon_candidates c ON c.stage = x.stage AND c.item_key = x.item_key
+        WHERE x.stage = :stage AND x.state = 'open'
+          AND (c.status <> 'break'
+               OR c.item_key IS NULL AND EXISTS (SELECT 1 FROM recon_gone g WHERE g.stage = x.stage
+                                                 AND g.item_key = x.item_key))
+    ), b AS (
+        UPDATE recon_breaks x SET state = 'cleared' FROM c WHERE x.break_id = c.break_id
         RETURNING x.break_id, c.status)
        INSERT INTO recon_break_events (break_id, actor, action, note)
        SELECT break_id, :actor, 'cleared', 'now ' || status FROM b""",
@@ -192,6 +197,7 @@ def run_stage(conn: Connection, stage: str, policy: Policy, cover: dict, lo: dat
     for query in spec["queries"]:
         _judge(conn, stage, query, params)
     judged = conn.execute(text("SELECT count(*) FROM recon_candidates WHERE stage = :stage"), params).scalar_one()
+    conn.execute(text("ANALYZE recon_candidates"))  # a temporary table has no statistics until told
     conn.execute(text(_DELETE_GONE), params)
     changed = conn.execute(text(_UPSERT), params).scalar_one()
     for statement in _LIFECYCLE:
@@ -201,14 +207,20 @@ def run_stage(conn: Connection, stage: str, policy: Policy, cover: dict, lo: dat
 
 def reconcile(conn: Connection, policy: Policy, lo: datetime, hi: datetime) -> tuple[int, int]:
     """All four stages over [lo, hi) (plus open items), in the caller's transaction."""
-    conn.execute(text("CREATE TEMP TABLE recon_candidates (LIKE recon_items INCLUDING DEFAULTS) ON COMMIT DROP"))
-    conn.execute(text("CREATE TEMP TABLE recon_gone (stage text, item_key text) ON COMMIT DROP"))
+    scratch_tables(conn)
     cover = coverage(conn)
     judged = changed = 0
     for stage in STAGES:
         j, c = run_stage(conn, stage, policy, cover, lo, hi)
         judged, changed = judged + j, changed + c
     return judged, changed
+
+
+def scratch_tables(conn: Connection) -> None:
+    """The run's working tables, gone at commit: judged candidates and in-scope items whose source is gone."""
+    conn.execute(text("CREATE TEMP TABLE recon_candidates (LIKE recon_items INCLUDING DEFAULTS INCLUDING INDEXES)"
+                      " ON COMMIT DROP"))
+    conn.execute(text("CREATE TEMP TABLE recon_gone (stage text, item_key text) ON COMMIT DROP"))
 
 
 def _has_run(conn: Connection) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, MetaData, Numeric, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, MetaData, Numeric, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -535,7 +535,8 @@ class ReconItem(Base):
     detail: Mapped[dict | None] = mapped_column(JSONB)
     fingerprint: Mapped[str] = mapped_column(Text)
     examined_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
-    __table_args__ = (Index(None, "accounting_month", "stage", "status"), Index(None, "status", "stage"))
+    __table_args__ = (Index(None, "accounting_month", "stage", "status"), Index(None, "status", "stage"),
+                      Index("ix_recon_items_open", "stage", "item_type", postgresql_where=text("status <> 'matched'")))
 
 
 class ReconBreak(Base):

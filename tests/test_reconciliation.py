@@ -33,9 +33,10 @@ class Builder:
         self.conn.execute("INSERT INTO invoices VALUES ('i1', 's1', 'USD', 1000, 0, 1000, %s, 'paid', %s)",
                           (t("2026-10-01 11:00"), t("2026-10-01 11:00")))
 
-    def attempt(self, aid, gateway, ref, amount, status, at, currency="USD"):
+    def attempt(self, aid, gateway, ref, amount, status, at, currency="USD", completed=None):
         self.conn.execute("INSERT INTO payment_attempts VALUES (%s, 'i1', 1, %s, %s, %s, %s, %s, %s, NULL, 'card',"
-                          " 'visa', %s, %s)", (aid, gateway, ref, f"k-{aid}", amount, currency, status, at, at))
+                          " 'visa', %s, %s)", (aid, gateway, ref, f"k-{aid}", amount, currency, status, at,
+                                               completed or at))
 
     def charge(self, cid, amount, status, at, currency="USD"):
         self.conn.execute("INSERT INTO stripe_charges (id, created, currency, raw, amount, amount_refunded, status)"
@@ -106,6 +107,8 @@ def world(make_world):
     b.charge("ch_3", 3000, "succeeded", t("2026-10-01 14:00"))                 # charged, recorded failed
     b.attempt("a4", "stripe", "ch_4", 4000, "succeeded", t("2026-10-01 15:00"))  # no charge, window over: missing
     b.attempt("a4b", "stripe", "ch_4b", 400, "succeeded", t("2026-10-19 15:00"))  # no charge yet: expected
+    # an ACH payment attempted on the 15th succeeds on the 19th: its window runs from then
+    b.attempt("a8", "adyen", "PSP8", 800, "succeeded", t("2026-10-15 09:00"), completed=t("2026-10-19 12:00"))
     b.attempt("a5", "adyen", "PSP5", 5000, "succeeded", t("2026-10-01 16:00"))
     b.adyen(1, 1, "Settled", t("2026-10-01 18:00"), psp="PSP5", mref="a5", gross_credit=5000, net_credit=4990,
             commission=10)
@@ -183,6 +186,7 @@ EXPECTED = {
     ("S1", "attempt:a4"): ("break", "missing", "gateway", 4000, None),
     ("S1", "attempt:a4b"): ("expected", None, None, None, None),
     ("S1", "attempt:a5"): ("break", "duplicate", None, 5000, None),
+    ("S1", "attempt:a8"): ("expected", None, None, None, None),
     ("S1", "attempt:a6"): ("break", "currency_mismatch", None, 600, None),
     ("S1", "stripe:ch_ghost"): ("break", "missing", "billing", 700, None),
     ("S1", "refund:r1"): ("matched", None, None, None, "reference"),
@@ -241,8 +245,7 @@ def test_payout_reconstruction_detail(world):
 
 def test_tolerance_is_configuration(world):
     with world.engine.begin() as conn:
-        conn.execute(text("CREATE TEMP TABLE recon_candidates (LIKE recon_items INCLUDING DEFAULTS) ON COMMIT DROP"))
-        conn.execute(text("CREATE TEMP TABLE recon_gone (stage text, item_key text) ON COMMIT DROP"))
+        rc.scratch_tables(conn)
         loose = rc.Policy(tolerance_minor=1)
         rc.run_stage(conn, "S1", loose, rc.coverage(conn), rc.BEGINNING, rc.END_OF_TIME)
         status = conn.execute(text("SELECT status FROM recon_items WHERE item_key = 'attempt:a2'")).scalar_one()

@@ -112,6 +112,9 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_recon_items_accounting_month_stage_status'), 'recon_items', ['accounting_month', 'stage', 'status'], unique=False)
     op.create_index(op.f('ix_recon_items_status_stage'), 'recon_items', ['status', 'stage'], unique=False)
+    # every run re-judges the items it left open: find them without reading the matched ones
+    op.create_index('ix_recon_items_open', 'recon_items', ['stage', 'item_type'], unique=False,
+                    postgresql_where=sa.text("status <> 'matched'"))
     op.execute("""
         CREATE FUNCTION add_business_days(d date, n integer) RETURNS date
         LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
@@ -132,6 +135,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS recon_break_events_append_only ON recon_break_events")
     op.execute("DROP FUNCTION IF EXISTS recon_break_events_append_only()")
     op.execute("DROP FUNCTION IF EXISTS add_business_days(date, integer)")
+    op.drop_index('ix_recon_items_open', table_name='recon_items')
     op.drop_index(op.f('ix_recon_items_status_stage'), table_name='recon_items')
     op.drop_index(op.f('ix_recon_items_accounting_month_stage_status'), table_name='recon_items')
     op.drop_table('recon_items')

@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import make_url
 
 from revwatch.settings import Settings, settings
@@ -39,8 +40,10 @@ def billing_url(cfg: Settings | None = None) -> str:
 
 
 @lru_cache(maxsize=8)
-def engine_for(url: str) -> Engine:
-    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+def engine_for(url: str, pooled: bool = True) -> Engine:
+    """An engine in UTC; `pooled=False` opens a connection per use (short-lived callers: tests, one-off commands)."""
+    extra = {} if pooled else {"poolclass": NullPool}
+    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"}, **extra)
 
 
 def product_engine(cfg: Settings | None = None) -> Engine:

@@ -94,7 +94,7 @@ def make_world(server_url, tmp_path_factory):
             admin.execute(f'CREATE DATABASE "{name}"')
         url = sqlalchemy_url(make_url(sqlalchemy_url(server_url)).set(database=name).render_as_string(hide_password=False))
         cfg = load_settings(database_url=url, revwatch_data_dir=tmp_path_factory.mktemp(name))
-        engine = engine_for(url)
+        engine = engine_for(url, pooled=False)  # many worlds per session: no idle connections kept
         created.append((name, engine))
         upgrade(engine)
         world = World(url, engine, cfg)

@@ -9,7 +9,6 @@ from datetime import date, timedelta
 import pytest
 
 from metrics import reconciliation as q
-from revwatch.db import engine_for
 from revwatch.money import format_money
 
 PAGE = "pages/reconciliation.py"
@@ -69,7 +68,7 @@ def test_the_unreferenced_deposit_matches_on_amount_and_date(demo_world):
 def test_the_missing_fx_rate_is_named_by_the_month_close(demo_world):
     e = _incidents(demo_world)["fx_rate_missing"]
     day = date.fromisoformat(e["date"])
-    close = q.close_readiness(engine_for(demo_world.url), day.replace(day=1), demo_world.cfg)
+    close = q.close_readiness(demo_world.engine, day.replace(day=1), demo_world.cfg)
     gaps = set(close.fx_gaps[["currency", "rate_date"]].itertuples(index=False, name=None))
     assert gaps == {(e["currency"], day)}
     named = any(r.check == "fx_rate" and e["date"] in r.text for r in close.reasons)

@@ -17,7 +17,7 @@ NO_TABLES = ("The database has no Revwatch tables yet: run `revwatch db upgrade`
              "and `revwatch collect`.")
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, on_release=lambda e: e.dispose())  # cleared cache: connections closed
 def engine(database_url: str | None) -> Engine:
     return product_engine(load_settings(database_url=database_url))
 

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Engine
 
-from collectors.files import Bad, FileResult, LineError, by_header, csv_records, folder_files, ingest_files, required
-from collectors.runlog import JobSkipped, RunStats, recorded_run
+from collectors.files import (Bad, by_header, csv_records, FileResult, folder_files, ingest_files, LineError,
+                              not_configured, required)
+from collectors.runlog import RunStats
 from revwatch.money import MoneyError, exponent, parse_minor
 
 SOURCE = "adyen"
@@ -154,7 +155,5 @@ def ingest(engine: Engine, reports_dir: Path, consumers: Mapping[str, Sequence[s
 def run_job(engine: Engine, cfg, consumers: Mapping[str, Sequence[str]]) -> RunStats:
     """The scheduled job: skipped, and recorded so, while no reports folder is configured."""
     if cfg.adyen_reports_dir is None:
-        with recorded_run(engine, JOB) as stats:
-            raise JobSkipped("ADYEN_REPORTS_DIR is not set: Adyen reports are not read")
-        return stats
+        return not_configured(engine, JOB, "ADYEN_REPORTS_DIR", "Adyen reports")
     return ingest(engine, Path(cfg.adyen_reports_dir), consumers)

@@ -43,8 +43,8 @@ from bai2.models import Record
 from bai2.parsers import Bai2FileParser, TransactionDetailParser
 from sqlalchemy import Connection, Engine, text
 
-from collectors.files import Bad, FileResult, LineError, folder_files, ingest_files
-from collectors.runlog import JobSkipped, RunStats, recorded_run
+from collectors.files import Bad, FileResult, LineError, folder_files, ingest_files, not_configured
+from collectors.runlog import RunStats
 from revwatch.money import MoneyError, exponent, parse_minor
 
 SOURCE = "bank"
@@ -386,7 +386,5 @@ def ingest(engine: Engine, statements_dir: Path, consumers: Mapping[str, Sequenc
 def run_job(engine: Engine, cfg, consumers: Mapping[str, Sequence[str]]) -> RunStats:
     """The scheduled job: skipped, and recorded so, while no statements folder is configured."""
     if cfg.bank_statements_dir is None:
-        with recorded_run(engine, JOB) as stats:
-            raise JobSkipped("BANK_STATEMENTS_DIR is not set: bank statements are not read")
-        return stats
+        return not_configured(engine, JOB, "BANK_STATEMENTS_DIR", "bank statements")
     return ingest(engine, Path(cfg.bank_statements_dir), consumers, cfg.payout_type_codes)

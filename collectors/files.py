@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence, 
 from sqlalchemy import Connection, Engine, text
 
 from collectors.compute import queue_recompute, refresh_statistics
-from collectors.runlog import RunStats, recorded_run, try_job_lock
+from collectors.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 
 
 class LineError(ValueError):
@@ -187,3 +187,11 @@ def ingest_files(engine: Engine, job: str, source: str, table: str, paths: Calla
             stats.rows_written += result.loaded if result.written is None else result.written
         refresh_statistics(lock, table, stats.rows_written)
     return stats
+
+
+def not_configured(engine: Engine, job: str, variable: str, what: str) -> RunStats:
+    """A file source's run while its setting is unset: recorded as skipped, saying which variable."""
+    with recorded_run(engine, job) as stats:
+        raise JobSkipped(f"{variable} is not set: {what} are not read")
+    return stats
+

@@ -17,8 +17,9 @@ from typing import Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.files import Bad, FileResult, LineError, by_header, csv_records, ingest_files, iso_date, required
-from collectors.runlog import JobSkipped, RunStats, recorded_run
+from collectors.files import (Bad, by_header, csv_records, FileResult, ingest_files, iso_date, LineError,
+                              not_configured, required)
+from collectors.runlog import RunStats
 
 SOURCE = "fx"
 JOB = "ingest-fx"
@@ -102,7 +103,5 @@ def ingest(engine: Engine, rates_path: Path, consumers: Mapping[str, Sequence[st
 def run_job(engine: Engine, cfg, consumers: Mapping[str, Sequence[str]]) -> RunStats:
     """The scheduled job: skipped, and recorded so, while no rates file is configured."""
     if cfg.fx_rates_path is None:
-        with recorded_run(engine, JOB) as stats:
-            raise JobSkipped("FX_RATES_PATH is not set: exchange rates are not read")
-        return stats
+        return not_configured(engine, JOB, "FX_RATES_PATH", "exchange rates")
     return ingest(engine, Path(cfg.fx_rates_path), consumers, cfg.reporting_currency)

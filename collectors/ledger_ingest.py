@@ -20,8 +20,9 @@ from typing import Mapping, NamedTuple, Sequence
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.files import Bad, FileResult, LineError, by_header, csv_records, folder_files, ingest_files, iso_date, required
-from collectors.runlog import JobSkipped, RunStats, recorded_run
+from collectors.files import (Bad, by_header, csv_records, FileResult, folder_files, ingest_files, iso_date,
+                              LineError, not_configured, required)
+from collectors.runlog import RunStats
 from revwatch.money import MoneyError, exponent, parse_minor, to_decimal
 
 SOURCE = "gl"
@@ -186,7 +187,5 @@ def ingest(engine: Engine, exports_dir: Path, consumers: Mapping[str, Sequence[s
 def run_job(engine: Engine, cfg, consumers: Mapping[str, Sequence[str]]) -> RunStats:
     """The scheduled job: skipped, and recorded so, while no exports folder is configured."""
     if cfg.gl_exports_dir is None:
-        with recorded_run(engine, JOB) as stats:
-            raise JobSkipped("GL_EXPORTS_DIR is not set: general-ledger exports are not read")
-        return stats
+        return not_configured(engine, JOB, "GL_EXPORTS_DIR", "general-ledger exports")
     return ingest(engine, Path(cfg.gl_exports_dir), consumers)

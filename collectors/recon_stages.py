@@ -272,7 +272,7 @@ WHERE t.type <> 'payout'
                                                          AND status <> 'matched')
 """
 
-_S2_PAYOUT_SCOPE_STRIPE = f"""(p.created >= :lo AND p.created < :hi
+_S2_PAYOUT_SCOPE_STRIPE = """(p.created >= :lo AND p.created < :hi
     OR p.id IN (SELECT payout FROM stripe_balance_transactions WHERE created >= :lo AND created < :hi)
     OR 'payout:stripe:' || p.id IN (SELECT item_key FROM recon_items WHERE stage = 'S2' AND status <> 'matched'))"""
 _S2_PAYOUT_SCOPE_ADYEN = """batch_number IN (
@@ -307,7 +307,7 @@ FROM (SELECT p.*, CASE gateway WHEN 'stripe' THEN CAST(:payout_cov AS timestampt
 # by amount and date many-to-one (payouts of one gateway, currency and arrival day summed).
 _S3_SCOPE_STRIPE = f"""p.status <> 'failed' AND (p.created >= :lo AND p.created < :hi
     OR 'payout:stripe:' || p.id IN {_open('S3', 'payout', 'item_key')})"""
-_S3_SCOPE_ADYEN = f"""batch_number IN (
+_S3_SCOPE_ADYEN = """batch_number IN (
     SELECT batch_number FROM adyen_settlement_lines WHERE type = 'MerchantPayout' AND created_at >= :lo AND created_at < :hi
     UNION SELECT substr(item_key, 14)::int FROM recon_items
           WHERE stage = 'S3' AND item_type = 'payout' AND item_key LIKE 'payout:adyen:%' AND status <> 'matched')"""
@@ -405,7 +405,7 @@ SELECT payout_key, 'payout', gateway, NULL, currency, payout_minor, bank_minor,
 FROM o
 """
 
-S3_BANK_CREDITS = f"""
+S3_BANK_CREDITS = """
 SELECT b.bank_key, 'bank_credit', NULL, NULL, b.currency, b.amount_minor, NULL, b.amount_minor,
        NULL, b.bank_key, NULL, CAST(b.bank_date AS timestamp) AT TIME ZONE 'UTC',
        date_trunc('month', b.bank_date)::date, CAST(b.bank_date + 1 AS timestamp) AT TIME ZONE 'UTC',
@@ -419,7 +419,7 @@ FROM s3_b b WHERE b.bank_key NOT IN (SELECT bank_key FROM s3_m)
 # ------------------------------------------------------------------ S4 ledger
 _S4_SCOPE_STRIPE = f"""p.status <> 'failed' AND (p.created >= :lo AND p.created < :hi
     OR 'payout:stripe:' || p.id IN {_open('S4', 'payout_journal', 'item_key')})"""
-_S4_SCOPE_ADYEN = f"""batch_number IN (
+_S4_SCOPE_ADYEN = """batch_number IN (
     SELECT batch_number FROM adyen_settlement_lines WHERE type = 'MerchantPayout' AND created_at >= :lo AND created_at < :hi
     UNION SELECT substr(item_key, 14)::int FROM recon_items
           WHERE stage = 'S4' AND item_type = 'payout_journal' AND item_key LIKE 'payout:adyen:%' AND status <> 'matched')"""

@@ -11,7 +11,7 @@ import psycopg
 
 from demoworld.gateways import (ADYEN_METHODS, ADYEN_TYPES, A_FEE, A_PAYOUT, BAD_CURRENCY, COMPANY_ACCOUNT,
                                 AdyenLines, Batches, Malformed)
-from demoworld.writer import encode_ts
+from demoworld.writer import encode_ts, replace_files
 
 COLUMNS = ("Company Account", "Merchant Account", "Psp Reference", "Merchant Reference", "Payment Method",
            "Creation Date", "TimeZone", "Type", "Modification Reference", "Gross Currency", "Gross Debit (GC)",
@@ -129,14 +129,7 @@ def malformed_line_numbers(lines: AdyenLines, malformed: Malformed) -> list[int]
 
 
 def write_files(reports: list[Report], directory: Path | str) -> list[Path]:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for rep in reports:
-        path = directory / rep.file_name
-        path.write_bytes(rep.content.encode())
-        paths.append(path)
-    return paths
+    return replace_files([(r.file_name, r.content) for r in reports], directory, ("settlement_detail_report_batch_*.csv",))
 
 
 def write_adyen_reports(libpq_url: str, directory: Path | str) -> list[Path]:

@@ -48,6 +48,7 @@ from bai2.constants import AsOfDateModifier, FundsType, GroupStatus, TypeCodes
 
 from demoworld.adyen import EXPONENT
 from demoworld.params import DAY, stream
+from demoworld.writer import replace_files
 from demoworld.payments import STRIPE
 from demoworld.transfers import Calendar, Transfers
 
@@ -258,17 +259,7 @@ def render(statements: list[Statement], currencies: tuple[str, ...]) -> list[Ban
 
 
 def write_files(files: list[BankFile], directory: Path | str) -> list[Path]:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    for pattern in ("bai2_*.txt", "camt053_*.xml"):
-        for old in directory.glob(pattern):
-            old.unlink()
-    paths = []
-    for f in files:
-        path = directory / f.file_name
-        path.write_bytes(f.content.encode())
-        paths.append(path)
-    return paths
+    return replace_files([(f.file_name, f.content) for f in files], directory, ("bai2_*.txt", "camt053_*.xml"))
 
 
 def rows(files: list[BankFile]) -> list[tuple]:

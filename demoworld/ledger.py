@@ -47,6 +47,7 @@ import psycopg
 from demoworld.adyen import decimal_text
 from demoworld.localtime import local_day
 from demoworld.params import DAY, stream
+from demoworld.writer import replace_files
 from demoworld.payments import REFUND_STATUSES, STRIPE, VOID
 from demoworld.transfers import Calendar, Transfers, sum_by
 
@@ -311,16 +312,7 @@ def render(led: Ledger, cal: Calendar, currencies: tuple[str, ...]) -> list[Expo
 
 
 def write_files(exports: list[Export], directory: Path | str) -> list[Path]:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("gl_export_*.csv"):
-        old.unlink()
-    paths = []
-    for e in exports:
-        path = directory / e.file_name
-        path.write_bytes(e.content.encode())
-        paths.append(path)
-    return paths
+    return replace_files([(e.file_name, e.content) for e in exports], directory, ("gl_export_*.csv",))
 
 
 def rows(exports: list[Export]) -> list[tuple]:

@@ -272,11 +272,7 @@ def generate(libpq_url: str, params: DemoParams, out_dir: Path | None = None,
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "manifest.json").write_text(json.dumps(result, indent=2) + "\n")
-        target = adyen.adyen_reports_dir(out_dir)
-        if target.exists():
-            for old in target.glob("settlement_detail_report_batch_*.csv"):
-                old.unlink()
-        adyen.write_files(reports, target)
+        adyen.write_files(reports, adyen.adyen_reports_dir(out_dir))
         write_recon_files(r, out_dir)
     say(f"demo world written in {time.perf_counter() - t0:.1f} s")
     return result

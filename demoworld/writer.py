@@ -215,3 +215,22 @@ def content_hash(url: str) -> str:
                     for data in cp:
                         h.update(data)
     return h.hexdigest()
+
+
+def replace_files(named: Sequence[tuple[str, str]], directory, patterns: Sequence[str]):
+    """Write (file name, text) pairs into `directory`, after removing the files of a previous
+    world there that match `patterns` (so a smaller world leaves none of the bigger one's)."""
+    from pathlib import Path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for pattern in patterns:
+        for old in directory.glob(pattern):
+            old.unlink()
+    paths = []
+    for name, content in named:
+        path = directory / name
+        path.write_bytes(content.encode())
+        paths.append(path)
+    return paths
+

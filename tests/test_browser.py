@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,8 +68,9 @@ def dashboard(demo_world, artifacts):
         log.close()
 
 
-@pytest.mark.browser
-def test_overview_renders_in_chromium(dashboard, artifacts):
+@contextmanager
+def _page(dashboard: str):
+    """Headless Chromium on the dashboard, the router run; yields (page, JS errors seen)."""
     assert Path(CHROMIUM).exists(), (
         f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium) or set REVWATCH_CHROMIUM")
     from playwright.sync_api import sync_playwright
@@ -80,101 +82,65 @@ def test_overview_renders_in_chromium(dashboard, artifacts):
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(dashboard, wait_until="domcontentloaded")
-            page.locator('[data-testid="stMetric"]').first.wait_for(state="visible", timeout=60_000)
-            page.wait_for_function(
-                "() => document.querySelectorAll('.js-plotly-plot').length >= 4"
-                " && !document.querySelector('[data-testid=\"stSpinner\"]')"
-                " && !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')",
-                timeout=60_000)
-            page.wait_for_timeout(1000)  # let Plotly finish its first layout pass
-            assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
-                '[data-testid="stException"]').first.inner_text()
-            assert "Overview" in page.inner_text("body")
-            assert page.locator('[data-testid="stMetric"]').count() >= 7
-            # The app scrolls inside its main container: grow the viewport to take the whole page.
-            height = page.evaluate(
-                "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], section.main, body')]"
-                ".map(e => e.scrollHeight))")
-            page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 8000)})
-            page.wait_for_timeout(800)
-            page.screenshot(path=str(artifacts / "overview.png"), full_page=True)
-            assert not errors, errors
+            page.locator('[data-testid="stMetric"]').first.wait_for(state="visible", timeout=60_000)  # the router ran
+            yield page, errors
         finally:
             browser.close()
+
+
+def _settled(page, charts: int) -> None:
+    """Wait for `charts` Plotly charts and no script running, then check no exception is shown."""
+    page.wait_for_function(
+        f"() => document.querySelectorAll('.js-plotly-plot').length >= {charts}"
+        " && !document.querySelector('[data-testid=\"stSpinner\"]')"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')",
+        timeout=60_000)
+    page.wait_for_timeout(1000)  # let Plotly finish its first layout pass
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]').first.inner_text()
+
+
+def _screenshot(page, path: Path, errors: list[str]) -> None:
+    """The app scrolls inside its main container: grow the viewport to take the whole page."""
+    height = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], section.main, body')]"
+        ".map(e => e.scrollHeight))")
+    page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 8000)})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(path), full_page=True)
+    assert not errors, errors
+
+
+@pytest.mark.browser
+def test_overview_renders_in_chromium(dashboard, artifacts):
+    with _page(dashboard) as (page, errors):
+        _settled(page, 4)
+        assert "Overview" in page.inner_text("body")
+        assert page.locator('[data-testid="stMetric"]').count() >= 7
+        _screenshot(page, artifacts / "overview.png", errors)
 
 
 @pytest.mark.browser
 def test_payments_page_renders_in_chromium(dashboard, artifacts):
     """The Payments page: the worst window (the processing-error spike) is selected and costed on arrival."""
-    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(dashboard, wait_until="domcontentloaded")
-            page.locator('[data-testid="stMetric"]').first.wait_for(state="visible", timeout=60_000)  # the router ran
-            # Click 1: the Payments page; the worst window (the spike) is already chosen and costed.
-            page.get_by_role("link", name="Payments", exact=True).first.click(timeout=60_000)
-            page.get_by_text("Gateway errors in window").first.wait_for(state="visible", timeout=60_000)
-            page.wait_for_function(
-                "() => document.querySelectorAll('.js-plotly-plot').length >= 3"
-                " && !document.querySelector('[data-testid=\"stSpinner\"]')"
-                " && !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')",
-                timeout=60_000)
-            page.wait_for_timeout(1000)
-            assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
-                '[data-testid="stException"]').first.inner_text()
-            body = page.inner_text("body")
-            assert "Worst windows and what they cost" in body and "Still unpaid" in body
-            assert page.get_by_role("link", name="Refunds & disputes", exact=True).count() == 1  # the app's router
-            height = page.evaluate(
-                "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], section.main, body')]"
-                ".map(e => e.scrollHeight))")
-            page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 8000)})
-            page.wait_for_timeout(800)
-            page.screenshot(path=str(artifacts / "payments.png"), full_page=True)
-            assert not errors, errors
-        finally:
-            browser.close()
+    with _page(dashboard) as (page, errors):
+        page.get_by_role("link", name="Payments", exact=True).first.click(timeout=60_000)
+        page.get_by_text("Gateway errors in window").first.wait_for(state="visible", timeout=60_000)
+        _settled(page, 3)
+        body = page.inner_text("body")
+        assert "Worst windows and what they cost" in body and "Still unpaid" in body
+        assert page.get_by_role("link", name="Refunds & disputes", exact=True).count() == 1  # the app's router
+        _screenshot(page, artifacts / "payments.png", errors)
 
 
 @pytest.mark.browser
 def test_reconciliation_page_renders_in_chromium(dashboard, artifacts):
     """The Reconciliation page: funnel charts drawn, breaks, payouts and the month close shown, no error."""
-    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(dashboard, wait_until="domcontentloaded")
-            page.locator('[data-testid="stMetric"]').first.wait_for(state="visible", timeout=60_000)
-            page.get_by_role("link", name="Reconciliation", exact=True).first.click(timeout=60_000)
-            page.get_by_text("Stage funnel").first.wait_for(state="visible", timeout=60_000)
-            page.wait_for_function(
-                "() => document.querySelectorAll('.js-plotly-plot').length >= 2"
-                " && !document.querySelector('[data-testid=\"stSpinner\"]')"
-                " && !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')",
-                timeout=60_000)
-            page.wait_for_timeout(1000)
-            assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
-                '[data-testid="stException"]').first.inner_text()
-            body = page.inner_text("body")
-            for section in ("Breaks", "Payouts", "Month close", "Export for auditors"):
-                assert section in body, section
-            height = page.evaluate(
-                "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], section.main, body')]"
-                ".map(e => e.scrollHeight))")
-            page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 8000)})
-            page.wait_for_timeout(800)
-            page.screenshot(path=str(artifacts / "reconciliation.png"), full_page=True)
-            assert not errors, errors
-        finally:
-            browser.close()
+    with _page(dashboard) as (page, errors):
+        page.get_by_role("link", name="Reconciliation", exact=True).first.click(timeout=60_000)
+        page.get_by_text("Stage funnel").first.wait_for(state="visible", timeout=60_000)
+        _settled(page, 2)
+        body = page.inner_text("body")
+        for section in ("Breaks", "Payouts", "Month close", "Export for auditors"):
+            assert section in body, section
+        _screenshot(page, artifacts / "reconciliation.png", errors)

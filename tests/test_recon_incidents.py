@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pytest
 
 from metrics import reconciliation as q
 from revwatch.money import format_money

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import psycopg
 
 from demoworld.gateways import (ADYEN_METHODS, ADYEN_TYPES, A_FEE, A_PAYOUT, BAD_CURRENCY, COMPANY_ACCOUNT,
                                 AdyenLines, Batches, Malformed)
-from demoworld.writer import encode_ts, replace_files
+from demoworld.writer import encode_ts, replace_files, stored_files
 
 COLUMNS = ("Company Account", "Merchant Account", "Psp Reference", "Merchant Reference", "Payment Method",
            "Creation Date", "TimeZone", "Type", "Modification Reference", "Gross Currency", "Gross Debit (GC)",
@@ -134,13 +133,5 @@ def write_files(reports: list[Report], directory: Path | str) -> list[Path]:
 
 def write_adyen_reports(libpq_url: str, directory: Path | str) -> list[Path]:
     """Re-materialise the Adyen files of the world in `libpq_url` into `directory`."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    with psycopg.connect(libpq_url) as conn:
-        cur = conn.execute("SELECT file_name, content FROM demo.adyen_reports ORDER BY batch_number")
-        for name, content in cur:
-            path = directory / name
-            path.write_bytes(content.encode())
-            paths.append(path)
-    return paths
+    return replace_files(stored_files(libpq_url, "demo.adyen_reports"), directory,
+                         ("settlement_detail_report_batch_*.csv",))

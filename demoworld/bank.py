@@ -42,13 +42,12 @@ from typing import NamedTuple
 from xml.sax.saxutils import escape
 
 import numpy as np
-import psycopg
 from bai2 import bai2, models
 from bai2.constants import AsOfDateModifier, FundsType, GroupStatus, TypeCodes
 
 from demoworld.adyen import EXPONENT
 from demoworld.params import DAY, stream
-from demoworld.writer import replace_files
+from demoworld.writer import replace_files, stored_files
 from demoworld.payments import STRIPE
 from demoworld.transfers import Calendar, Transfers
 
@@ -258,8 +257,11 @@ def render(statements: list[Statement], currencies: tuple[str, ...]) -> list[Ban
     return out
 
 
+PATTERNS = ("bai2_*.txt", "camt053_*.xml")  # the files a world writes (and a new one replaces)
+
+
 def write_files(files: list[BankFile], directory: Path | str) -> list[Path]:
-    return replace_files([(f.file_name, f.content) for f in files], directory, ("bai2_*.txt", "camt053_*.xml"))
+    return replace_files([(f.file_name, f.content) for f in files], directory, PATTERNS)
 
 
 def rows(files: list[BankFile]) -> list[tuple]:
@@ -270,10 +272,5 @@ def rows(files: list[BankFile]) -> list[tuple]:
 def write_bank_files(libpq_url: str, directory: Path | str) -> list[Path]:
     """Re-materialise the bank files of the world in `libpq_url` into `directory` (none when
     the world predates them)."""
-    with psycopg.connect(libpq_url) as conn:
-        if conn.execute("SELECT to_regclass('demo.bank_files')").fetchone()[0] is None:
-            return []
-        found = conn.execute("SELECT file_name, format, accounts, entries, content FROM demo.bank_files "
-                             "ORDER BY file_name").fetchall()
-    return write_files([BankFile(n, fmt, 0, a, k, c) for n, fmt, a, k, c in found], directory)
+    return replace_files(stored_files(libpq_url, "demo.bank_files"), directory, PATTERNS)
 

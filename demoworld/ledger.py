@@ -42,12 +42,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import psycopg
 
 from demoworld.adyen import decimal_text
 from demoworld.localtime import local_day
 from demoworld.params import DAY, stream
-from demoworld.writer import replace_files
+from demoworld.writer import replace_files, stored_files
 from demoworld.payments import REFUND_STATUSES, STRIPE, VOID
 from demoworld.transfers import Calendar, Transfers, sum_by
 
@@ -323,9 +322,4 @@ def rows(exports: list[Export]) -> list[tuple]:
 def write_gl_exports(libpq_url: str, directory: Path | str) -> list[Path]:
     """Re-materialise the GL exports of the world in `libpq_url` into `directory` (none when
     the world predates them)."""
-    with psycopg.connect(libpq_url) as conn:
-        if conn.execute("SELECT to_regclass('demo.gl_exports')").fetchone()[0] is None:
-            return []
-        found = conn.execute("SELECT file_name, posted_date, journals, lines, content FROM demo.gl_exports "
-                             "ORDER BY file_name").fetchall()
-    return write_files([Export(n, 0, j, k, c) for n, _, j, k, c in found], directory)
+    return replace_files(stored_files(libpq_url, "demo.gl_exports"), directory, ("gl_export_*.csv",))

@@ -234,3 +234,12 @@ def replace_files(named: Sequence[tuple[str, str]], directory, patterns: Sequenc
         paths.append(path)
     return paths
 
+
+def stored_files(libpq_url: str, table: str) -> list[tuple[str, str]]:
+    """(file name, text) of the files a world keeps in `table` (demo.adyen_reports, demo.bank_files,
+    demo.gl_exports), in name order; none when the world predates the table."""
+    with psycopg.connect(libpq_url) as conn:
+        if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+            return []
+        return conn.execute(f"SELECT file_name, content FROM {table} ORDER BY file_name").fetchall()
+

@@ -21,6 +21,7 @@ from demoworld import (DemoParams, adyen_reports_dir, bank_statements_dir, conte
                        fx_rates_path, generate, gl_exports_dir, load_manifest, write_bank_files, write_fx_rates,
                        write_gl_exports)
 from tests.conftest import SMALL_WORLD
+from tests.test_demoworld_gateways import incident, q
 
 # Two weeks across a month end (rent, the bank's monthly fee) and the US fall-back weekend.
 END = datetime(2026, 11, 4, 15, 0, tzinfo=timezone.utc)
@@ -43,14 +44,6 @@ def world(make_db, tmp_path_factory):
     return url, manifest, out
 
 
-def q(url: str, sql: str, *args):
-    with psycopg.connect(url) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        return conn.execute(sql, args or None).fetchall()
-
-
-def incident(manifest: dict, name: str) -> dict:
-    return next(i for i in manifest["incidents"] if i["id"] == name)
 
 
 def minor(text: str, currency: str) -> int:

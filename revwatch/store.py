@@ -12,8 +12,10 @@ SOURCE_COPIES = (
     "source_files", "quarantine", "adyen_settlement_lines",
     "sync_state", "pending_windows", "rollup_sessions", "rollup_invoices", "rollup_payments",
     "rollup_invoice_outcomes", "rollup_refunds", "rollup_disputes", "gateway_mismatches",
-    "billing_findings",
+    "billing_findings", "bank_lines", "gl_lines", "fx_rates", "recon_items", "recon_breaks",
 )
+# Kept across a new source: history, not derived data (the run log, the breaks' audit trail).
+HISTORY = ("job_runs", "recon_break_events")
 
 
 def billing_is_empty(billing: Engine) -> bool:
@@ -32,7 +34,7 @@ def has_demo_world(billing: Engine) -> bool:
 def reset_source_copies(engine: Engine) -> None:
     """The source was replaced (a new demo world): drop what we copied and computed from the old one.
 
-    The run log stays: it is history, not derived data.
+    The run log and the breaks' events stay: they are history, not derived data.
     """
     assert set(SOURCE_COPIES) <= set(Base.metadata.tables), "SOURCE_COPIES names a table the schema lacks"
     with engine.begin() as conn:

@@ -243,14 +243,27 @@ def test_payout_reconstruction_detail(world):
         gross_minor=1000, fees_minor=59, refunds_minor=200, disputes_minor=0, adjustments_minor=0, net_minor=741)
 
 
-def test_tolerance_is_configuration(world):
+def _judged_with(world, policy, stage, key) -> str:
+    """The status `key` gets when `stage` is judged under `policy` (rolled back afterwards)."""
     with world.engine.begin() as conn:
         rc.scratch_tables(conn)
-        loose = rc.Policy(tolerance_minor=1)
-        rc.run_stage(conn, "S1", loose, rc.coverage(conn), rc.BEGINNING, rc.END_OF_TIME)
-        status = conn.execute(text("SELECT status FROM recon_items WHERE item_key = 'attempt:a2'")).scalar_one()
+        rc.run_stage(conn, stage, policy, rc.coverage(conn), rc.BEGINNING, rc.END_OF_TIME)
+        status = conn.execute(text("SELECT status FROM recon_items WHERE stage = :s AND item_key = :k"),
+                              {"s": stage, "k": key}).scalar_one()
         conn.rollback()
-    assert status == "matched"
+    return status
+
+
+def test_tolerance_and_windows_are_configuration(world):
+    _run(world)
+    assert _judged_with(world, rc.Policy(tolerance_minor=1), "S1", "attempt:a2") == "matched"  # 1 minor unit off
+    assert _judged_with(world, rc.Policy(tolerance_minor=15), "S3", "payout:stripe:po_3") == "matched"  # 15 short
+    # po_4 arrived 8 Oct, bank statements up to 16 Oct: missing after 2 business days, expected within 10
+    assert _judged_with(world, rc.Policy(bank_business_days=10), "S3", "payout:stripe:po_4") == "expected"
+    # the 2 Oct revenue day, ledger up to 20 Oct: still expected with a 30-day posting window
+    assert _judged_with(world, rc.Policy(ledger_days=30), "S4", "rev:W1:2026-10-02:USD") == "expected"
+    # the bank credit 1 minor unit over po_4 matches it by amount and date once 1 is tolerated
+    assert _judged_with(world, rc.Policy(tolerance_minor=1), "S3", "payout:stripe:po_4") == "matched"
 
 
 def test_rerun_changes_nothing_and_breaks_open_once(world):

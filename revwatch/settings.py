@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     bank_statements_dir: Path | None = None
     gl_exports_dir: Path | None = None
     fx_rates_path: Path | None = None
+    # alerting (pages/alerts.py reads both APIs; unset = the page says what to set)
+    prometheus_url: str | None = Field(None, description="Prometheus base URL, e.g. http://127.0.0.1:9090")
+    alertmanager_url: str | None = Field(None, description="Alertmanager base URL, e.g. http://127.0.0.1:9093")
     # general ledger accounts (SOURCES.md §5): which account numbers play which role
     gl_account_cash: str = "1010"
     gl_account_clearing: str = "1150"
@@ -77,6 +80,16 @@ class Settings(BaseSettings):
     @classmethod
     def _postgres(cls, value, info):
         return _is_postgres_url(value, info.field_name)
+
+    @field_validator("prometheus_url", "alertmanager_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+            raise ValueError("must be an http(s) base URL, e.g. http://127.0.0.1:9090")
+        return value
 
     @field_validator("reporting_currency")
     @classmethod

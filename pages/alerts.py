@@ -1,0 +1,215 @@
+"""Alerts: what is firing now, who it is for and what to do, and every rule's state.
+
+Reads only through `metrics.alerting` (Alertmanager API v2 and Prometheus API v1, read-only,
+2 s timeout, cached 15 s). With `ALERTMANAGER_URL` or `PROMETHEUS_URL` unset or unreachable
+the page says so and shows what the other service gives; it never fails.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import streamlit as st
+
+from metrics import alerting as al
+from metrics import export
+from revwatch.settings import load_settings
+
+SEVERITY_COLORS = {"page": "red", "critical": "red", "ticket": "orange", "warning": "yellow", "info": "blue"}
+WHEN = "YYYY-MM-DD HH:mm:ss"
+
+
+# ---------------------------------------------------------------- data (cached briefly)
+@st.cache_data(ttl=15, show_spinner=False)
+def load_managed(url: str | None) -> tuple[al.ManagedAlert, ...] | al.Unavailable:
+    return al.managed_alerts(url)
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def load_rules(url: str | None) -> tuple[al.Rule, ...] | al.Unavailable:
+    return al.rules(url)
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def load_rule_alerts(url: str | None) -> tuple[al.RuleAlert, ...] | al.Unavailable:
+    return al.rule_alerts(url)
+
+
+# ---------------------------------------------------------------- formatting (the edge)
+def since_text(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "–"
+    minutes = max(0, int((now - when).total_seconds() // 60))
+    if minutes < 1:
+        return f"{when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC (just now)"
+    span = f"{minutes} min" if minutes < 120 else (f"{minutes // 60} h {minutes % 60} min" if minutes < 2880
+                                                     else f"{minutes // 1440} d {minutes % 1440 // 60} h")
+    return f"{when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC ({span} ago)"
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    if s == 0:
+        return "0s"
+    parts = [(s // 3600, "h"), (s % 3600 // 60, "m"), (s % 60, "s")]
+    return "".join(f"{n}{u}" for n, u in parts if n)
+
+
+def notice(problem: al.Unavailable) -> None:
+    if problem.kind == "not_configured":
+        st.info(problem.message, icon=":material/info:")
+    else:
+        st.warning(problem.message, icon=":material/cloud_off:")
+
+
+# ---------------------------------------------------------------- sections
+def alert_card(a: al.ManagedAlert | al.RuleAlert, now: datetime) -> None:
+    labels, notes = a.labels, a.annotations
+    with st.container(border=True):
+        team = labels.get("team")
+        st.markdown(f"**{a.name or 'unnamed alert'}** · severity `{labels.get('severity', 'none')}`"
+                    + (f" · team **{team}**" if team else "")
+                    + f" · since {since_text(a.starts_at if isinstance(a, al.ManagedAlert) else a.active_at, now)}")
+        if notes.get("summary"):
+            st.markdown(notes["summary"])
+        if notes.get("description"):
+            st.caption(notes["description"])
+        runbook = notes.get("runbook_url")
+        st.markdown(f"Runbook: [{runbook}]({runbook})" if runbook else "Runbook: none given (every alert should have one)")
+        other = {k: v for k, v in labels.items() if k not in ("alertname", "severity", "team")}
+        if other:
+            st.caption("Labels: " + ", ".join(f"{k}={v}" for k, v in sorted(other.items())))
+
+
+def firing_section(managed: tuple[al.ManagedAlert, ...] | al.Unavailable,
+                   prom: tuple[al.RuleAlert, ...] | al.Unavailable, now: datetime) -> None:
+    st.subheader("Firing", help="Alerts Alertmanager holds as active (not silenced, not inhibited), most severe "
+                                "first; oldest first within a severity.")
+    if isinstance(managed, al.Unavailable):
+        if isinstance(prom, al.Unavailable):
+            st.caption("Neither Alertmanager nor Prometheus can be read: no alert to show.")
+            return
+        firing = tuple(a for a in prom if a.state == "firing")
+        st.caption("From Prometheus (Alertmanager unavailable): silences and inhibitions are not known.")
+        groups: dict[str, list] = {}
+        for a in firing:
+            groups.setdefault(a.severity or "none", []).append(a)
+        ordered = sorted(groups.items(), key=lambda kv: (al.severity_rank(kv[0]), kv[0]))
+    else:
+        ordered = al.by_severity(tuple(a for a in managed if a.state != "suppressed"))
+        if not isinstance(prom, al.Unavailable):
+            held = {a.name for a in managed}
+            unsent = sorted({a.name for a in prom if a.state == "firing" and a.name not in held})
+            if unsent:
+                st.caption(f"Firing in Prometheus but not (yet) in Alertmanager: {', '.join(unsent)}. Prometheus "
+                           "sends within a minute; if this stays, check its `alerting:` configuration.")
+    if not ordered:
+        st.success("Nothing is firing.", icon=":material/check_circle:")
+        return
+    for severity, alerts in ordered:
+        st.markdown(f"#### :{SEVERITY_COLORS.get(severity, 'gray')}-badge[{severity}] · {len(alerts)}")
+        for a in alerts:
+            alert_card(a, now)
+
+
+def suppressed_section(managed: tuple[al.ManagedAlert, ...]) -> None:
+    quiet = [a for a in managed if a.state == "suppressed"]
+    st.subheader("Silenced or inhibited", help="Alerts Alertmanager holds but does not notify: silenced by a "
+                                               "silence, or inhibited by another alert.")
+    if not quiet:
+        st.caption("No alert is silenced or inhibited.")
+        return
+    table = pd.DataFrame([{"alertname": a.name, "severity": a.severity, "team": a.team, "state": a.state,
+                           "silenced by": ", ".join(a.silenced_by), "inhibited by": ", ".join(a.inhibited_by),
+                           "summary": a.summary, "starts at": a.starts_at, "fingerprint": a.fingerprint}
+                          for a in quiet])
+    st.dataframe(table, hide_index=True, width="stretch", key="table_suppressed", column_config={
+        "starts at": st.column_config.DatetimeColumn("starts (UTC)", format=WHEN, timezone="UTC")})
+
+
+def all_alerts_table(managed: tuple[al.ManagedAlert, ...]) -> None:
+    if not managed:
+        return
+    with st.expander(f"Every alert Alertmanager holds ({len(managed)})"):
+        table = pd.DataFrame([{"alertname": a.name, "severity": a.severity, "team": a.team, "state": a.state,
+                               "silenced by": ", ".join(a.silenced_by), "inhibited by": ", ".join(a.inhibited_by),
+                               "receivers": ", ".join(a.receivers), "starts at": a.starts_at, "ends at": a.ends_at,
+                               "runbook_url": a.runbook_url, "fingerprint": a.fingerprint} for a in managed])
+        st.dataframe(table, hide_index=True, width="stretch", key="table_managed", column_config={
+            "starts at": st.column_config.DatetimeColumn("starts (UTC)", format=WHEN, timezone="UTC"),
+            "ends at": st.column_config.DatetimeColumn("ends unless re-sent (UTC)", format=WHEN, timezone="UTC"),
+            "runbook_url": st.column_config.LinkColumn("runbook")})
+        st.download_button("Download CSV", export.csv_bytes(table), file_name="alerts.csv", mime="text/csv",
+                           key="csv_alerts", icon=":material/download:", on_click="ignore")
+
+
+def pending_section(prom: tuple[al.RuleAlert, ...], now: datetime) -> None:
+    pending = [a for a in prom if a.state == "pending"]
+    st.subheader("Pending", help="True now, but not yet for the rule's `for`: they fire if it stays true.")
+    if not pending:
+        st.caption("No alert is pending.")
+        return
+    st.dataframe(pd.DataFrame([{"alertname": a.name, "severity": a.severity, "team": a.labels.get("team", ""),
+                                "active since": since_text(a.active_at, now), "value": a.value,
+                                "summary": a.annotations.get("summary", "")} for a in pending]),
+                 hide_index=True, width="stretch", key="table_pending")
+
+
+def rules_section(rules: tuple[al.Rule, ...], now: datetime) -> None:
+    st.subheader("Rules", help="Every rule Prometheus has loaded: alerting rules with their state, recording rules "
+                               "with their health. A rule whose health is 'err' is not evaluated correctly.")
+    broken = [r for r in rules if r.health == "err"]
+    for r in broken:
+        st.error(f"Rule **{r.name}** ({r.group}) fails to evaluate: {r.last_error or 'no error text'}",
+                 icon=":material/error:")
+    kinds = st.radio("Show", ["alerting", "all"], horizontal=True, key="rules_kind",
+                     format_func={"alerting": "Alerting rules", "all": "All rules"}.get)
+    shown = [r for r in rules if kinds == "all" or r.type == "alerting"]
+    if not shown:
+        st.caption("No rule loaded.")
+        return
+    table = pd.DataFrame([{
+        "name": r.name, "type": r.type, "state": r.state or "", "health": r.health, "last error": r.last_error,
+        "severity": r.severity, "team": r.team, "for": duration_text(r.for_seconds),
+        "active alerts": len(r.alerts), "group": r.group,
+        "last evaluation": since_text(r.last_evaluation, now) if r.last_evaluation else "never",
+        "runbook_url": r.annotations.get("runbook_url", ""), "query": r.query} for r in shown])
+    st.dataframe(table, hide_index=True, width="stretch", key="table_rules",
+                 column_config={"runbook_url": st.column_config.LinkColumn("runbook")})
+
+
+# ---------------------------------------------------------------- page
+def main() -> None:
+    st.title("Alerts")
+    cfg = load_settings()
+    now = datetime.now(timezone.utc)
+    managed = load_managed(cfg.alertmanager_url)
+    rules = load_rules(cfg.prometheus_url)
+    prom = load_rule_alerts(cfg.prometheus_url)
+    for problem in dict.fromkeys(p for p in (managed, rules, prom) if isinstance(p, al.Unavailable)):
+        notice(problem)
+    c = st.columns(4)
+    c[0].metric("Firing", "–" if isinstance(managed, al.Unavailable) else sum(a.state == "active" for a in managed),
+                border=True, help="Active alerts in Alertmanager (neither silenced nor inhibited).")
+    c[1].metric("Silenced / inhibited", "–" if isinstance(managed, al.Unavailable)
+                else sum(a.state == "suppressed" for a in managed), border=True)
+    c[2].metric("Pending", "–" if isinstance(prom, al.Unavailable) else sum(a.state == "pending" for a in prom),
+                border=True, help="Prometheus alerts waiting out their `for`.")
+    c[3].metric("Rules failing", "–" if isinstance(rules, al.Unavailable) else sum(r.health == "err" for r in rules),
+                border=True, help="Rules whose last evaluation failed (health 'err').")
+    firing_section(managed, prom, now)
+    if not isinstance(managed, al.Unavailable):
+        suppressed_section(managed)
+        all_alerts_table(managed)
+    if not isinstance(prom, al.Unavailable):
+        pending_section(prom, now)
+    if not isinstance(rules, al.Unavailable):
+        rules_section(rules, now)
+    st.caption(f"Alertmanager: {cfg.alertmanager_url and al.public_url(cfg.alertmanager_url) or 'not set'} · "
+               f"Prometheus: {cfg.prometheus_url and al.public_url(cfg.prometheus_url) or 'not set'} · read "
+               f"{now:%H:%M:%S} UTC, cached 15 s.")
+
+
+main()

@@ -1,0 +1,266 @@
+"""Health: are the jobs running, are the sources fresh, what was quarantined, and which
+PostgreSQL and tz database decide the figures?
+
+Reads only through `metrics.health` (no SQL here). Every job of the catalogue is listed, also
+one that never ran. The scheduler's configured intervals are not shown: reading them would mean
+importing collectors (DESIGN: pages → metrics → plumbing); each job's observed interval (the
+median gap between its recent starts) stands in.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from metrics import export
+from metrics import health as q
+from pages.common import NO_TABLES, engine as _engine
+from revwatch.settings import load_settings
+
+LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
+CHART_DAYS = {"24 hours": 1, "7 days": 7, "30 days": 30}
+WHEN = "YYYY-MM-DD HH:mm:ss"
+
+
+# ---------------------------------------------------------------- data (cached)
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@st.cache_data(ttl=30, show_spinner="Reading the run log…")
+def load_health(db_key: str | None) -> dict:
+    as_of = _now()
+    with _engine(db_key).connect() as conn:
+        return {"as_of": as_of, "jobs": q.job_health(conn, as_of), "freshness": q.source_freshness(conn, as_of),
+                "sync_state": q.sync_states(conn), "quarantine": q.quarantine_counts(conn, as_of),
+                "quarantined": q.latest_quarantined(conn), "known_jobs": q.known_jobs(conn)}
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def load_durations(db_key: str | None, days: int) -> pd.DataFrame:
+    return q.run_durations(_engine(db_key), _now(), days)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def load_run_log(db_key: str | None, jobs: tuple[str, ...], outcomes: tuple[str, ...]) -> pd.DataFrame:
+    return q.run_log(_engine(db_key), jobs, outcomes)
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def load_database(db_key: str | None) -> q.DatabaseInfo:
+    with _engine(db_key).connect() as conn:
+        return q.database_info(conn)
+
+
+# ---------------------------------------------------------------- formatting (the edge)
+def age_text(d: timedelta | None) -> str:
+    if d is None:
+        return "–"
+    minutes = int(d.total_seconds() // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def seconds_text(s: float | None) -> str:
+    if s is None or s != s:
+        return "–"
+    return age_text(timedelta(seconds=s)) if s >= 120 else f"{s:.0f} s" if s >= 10 else f"{s:.2f} s"
+
+
+def newest_text(v: datetime | date | None) -> str:
+    if v is None:
+        return "–"
+    return f"{v:%Y-%m-%d %H:%M} UTC" if isinstance(v, datetime) else f"{v:%Y-%m-%d}"
+
+
+def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
+    st.download_button("Download CSV", export.csv_bytes(df), file_name=f"{name}.csv", mime="text/csv", key=key,
+                       icon=":material/download:", on_click="ignore")
+
+
+def jobs_frame(jobs: tuple[q.JobHealth, ...]) -> pd.DataFrame:
+    rows = []
+    for j in jobs:
+        last = j.last
+        rows.append({
+            "job": j.job, "kind": j.kind or "not in catalogue", "status": j.status,
+            "last start": last.started_at if last else None,
+            "last duration (s)": last.duration.total_seconds() if last and last.duration else None,
+            "last outcome": last.outcome if last else "never run",
+            "rows read": last.rows_read if last else None, "rows written": last.rows_written if last else None,
+            "last success": j.last_success_at, "success age": age_text(j.success_age) if j.last_success_at else "never",
+            "runs 24h": j.runs_24h, "failures 24h": j.failures_24h,
+            "p50 (s)": j.p50_seconds, "p95 (s)": j.p95_seconds, "sampled runs": j.sampled_runs,
+            "observed interval": seconds_text(j.interval_seconds),
+            "last failure": j.last_failure_at, "last failure error": j.last_failure_error or "",
+            "last note": (last.error or "") if last and last.outcome == "skipped" else "",
+        })
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- sections
+def summary(jobs: tuple[q.JobHealth, ...], fresh: tuple[q.SourceFreshness, ...], quarantine: pd.DataFrame) -> None:
+    by = pd.Series([j.status for j in jobs]).value_counts()
+    c = st.columns(5)
+    c[0].metric("Jobs ok", f"{int(by.get('ok', 0) + by.get('running', 0))} of {len(jobs)}", border=True,
+                help="Last run succeeded (or is running) and the last success is recent for the job's own rhythm.")
+    c[1].metric("Failing", int(by.get("failing", 0) + by.get("no success", 0)), border=True,
+                help="The last run failed or was abandoned, or the job never succeeded.")
+    c[2].metric("Stale", int(by.get("stale", 0)), border=True,
+                help=f"Last success older than {q.STALE_FACTOR}× the job's observed interval.")
+    c[3].metric("Sources stale", sum(f.badge == "stale" for f in fresh), border=True,
+                help="Sources whose newest data is older than its threshold.")
+    c[4].metric("Quarantined (7 d)", f"{int(quarantine['lines'].sum()) if not quarantine.empty else 0:,}",
+                border=True, help="Source records set aside with file, line and reason in the last 7 days.")
+
+
+def jobs_section(jobs: tuple[q.JobHealth, ...]) -> None:
+    st.subheader("Jobs", help=f"Every job of the catalogue, also those never run. p50/p95: durations of the last "
+                              f"{q.DURATION_SAMPLE} succeeded runs. Failures: failed or abandoned runs; the last one is "
+                              f"looked for over {q.FAILURE_LOOKBACK.days} days.")
+    for j in jobs:
+        if j.status == "failing":
+            st.warning(f"**{j.job}**: the last run ({newest_text(j.last.started_at)}) {j.last.outcome}: "
+                       f"{j.last.error or j.last_failure_error or 'no error text'}", icon=":material/warning:")
+    table = jobs_frame(jobs)
+    st.dataframe(table, hide_index=True, width="stretch", key="table_jobs", height=35 * (len(table) + 1) + 3,
+                 column_config={
+        "last start": st.column_config.DatetimeColumn("last start (UTC)", format=WHEN),
+        "last success": st.column_config.DatetimeColumn("last success (UTC)", format=WHEN),
+        "last failure": st.column_config.DatetimeColumn("last failure (UTC)", format=WHEN),
+        "last duration (s)": st.column_config.NumberColumn(format="%.2f"),
+        "p50 (s)": st.column_config.NumberColumn(format="%.2f"),
+        "p95 (s)": st.column_config.NumberColumn(format="%.2f")})
+    st.caption("Worker intervals are not read from the scheduler (the page may not import collectors); "
+               "'observed interval' is the median gap between a job's recent starts.")
+
+
+def durations_section(db_key: str | None) -> None:
+    st.subheader("Job durations", help="Finished (not skipped) runs per job and time bucket: the median duration, "
+                                       "with the longest run, the number of runs and failures on hover.")
+    span = st.radio("Span", list(CHART_DAYS), index=1, horizontal=True, key="chart_span")
+    days = CHART_DAYS[span]
+    df = load_durations(db_key, days)
+    if df.empty:
+        st.caption("No finished run in that span.")
+        return
+    fig = px.line(df, x="bucket", y="p50_seconds", color="job", markers=True, height=380,
+                  hover_data={"max_seconds": ":.2f", "runs": True, "failures": True},
+                  labels={"bucket": "started (UTC)", "p50_seconds": "median duration (s)",
+                          "max_seconds": "longest (s)"})
+    fig.update_traces(line_width=1.2, marker_size=5)
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
+    st.plotly_chart(fig, width="stretch", key="chart_durations")
+    st.caption(f"One point per job and {age_text(timedelta(seconds=q.bucket_seconds(days)))} bucket.")
+
+
+def freshness_section(fresh: tuple[q.SourceFreshness, ...], sync_state: pd.DataFrame) -> None:
+    st.subheader("Source freshness", help="Each source's newest data against a threshold of its own (files, banks, "
+                                         "ledgers and rates skip weekends). Dates are whole UTC days old.")
+    table = pd.DataFrame([{"source": f.source, "figure": f.what, "newest": newest_text(f.newest),
+                           "age": age_text(f.age) if f.age is not None else "–",
+                           "threshold": age_text(f.threshold), "badge": f.badge,
+                           "detail": f.detail or ""} for f in fresh])
+    st.dataframe(table, hide_index=True, width="stretch", key="table_freshness")
+    with st.expander("Every watermark and job cutoff (sync_state)"):
+        st.dataframe(sync_state, hide_index=True, width="stretch", key="table_sync_state", column_config={
+            "watermark": st.column_config.DatetimeColumn("watermark (UTC)", format=WHEN)})
+
+
+def quarantine_section(counts: pd.DataFrame, latest: pd.DataFrame) -> None:
+    st.subheader("Quarantine", help="Records a file ingest could not take in, kept with file, line and reason "
+                                    "(the rest of the file went in). The record text stays off this page.")
+    left, right = st.columns([1, 2])
+    with left:
+        st.markdown("**Per source, last 7 days**")
+        if counts.empty:
+            st.caption("Nothing quarantined in the last 7 days.")
+        else:
+            st.dataframe(counts, hide_index=True, width="stretch", key="table_quarantine_counts", column_config={
+                "newest": st.column_config.DatetimeColumn("newest (UTC)", format=WHEN)})
+    with right:
+        st.markdown("**Latest quarantined lines**")
+        if latest.empty:
+            st.caption("The quarantine is empty.")
+        else:
+            st.dataframe(latest, hide_index=True, width="stretch", key="table_quarantined", column_config={
+                "created_at": st.column_config.DatetimeColumn("quarantined (UTC)", format=WHEN)})
+            csv_button(latest, "quarantine_latest", key="csv_quarantine")
+
+
+def run_log_section(db_key: str | None, known: list[str]) -> None:
+    st.subheader("Run log", help="The newest 500 runs of the chosen jobs and outcomes, newest first.")
+    c = st.columns(2)
+    jobs = c[0].multiselect("Jobs", known, key="log_jobs", placeholder="All jobs")
+    outcomes = c[1].multiselect("Outcomes", q.OUTCOMES, key="log_outcomes", placeholder="All outcomes")
+    log = load_run_log(db_key, tuple(jobs), tuple(outcomes))
+    if log.empty:
+        st.caption("No run matches.")
+        return
+    st.dataframe(log, hide_index=True, width="stretch", height=360, key="table_run_log", column_config={
+        "started_at": st.column_config.DatetimeColumn("started (UTC)", format=WHEN),
+        "finished_at": st.column_config.DatetimeColumn("finished (UTC)", format=WHEN),
+        "seconds": st.column_config.NumberColumn("duration (s)", format="%.2f")})
+    csv_button(log, "job_runs", key="csv_runs")
+
+
+def database_section(db_key: str | None) -> None:
+    st.subheader("Database and time zones", help="PostgreSQL decides every site's local day (AT TIME ZONE); its tz "
+                                                 "database is the one that matters for the figures.")
+    info = load_database(db_key)
+    pg, py = info.postgres_tz, info.python_tz
+    st.markdown(f"**PostgreSQL** {info.server_version} · session time zone `{info.timezone}` · "
+                f"{info.zone_count:,} zone names")
+    st.caption(info.version)
+    st.markdown(f"**tz database in use (PostgreSQL, decides local days)**: {tz_line(pg)}")
+    st.markdown(f"**tz database of Python (zoneinfo, tests' reference only)**: {tz_line(py)}")
+    if info.disagreements:
+        st.warning("PostgreSQL and Python disagree on " + ", ".join(f"{p.zone} ({p.release}: {p.change})"
+                                                                     for p in info.disagreements)
+                   + ". Figures follow PostgreSQL; a Python reference differs on these zones.",
+                   icon=":material/schedule:")
+    with st.expander("Rule changes checked (one per tz release)"):
+        st.dataframe(q.probe_table(info), hide_index=True, width="stretch", key="table_tz_probes")
+        st.caption("A tz database shows a release's change when the zone sits at the offset the release gave it; "
+                   "'reflects ≥' is the newest release whose change, and every older one checked, it shows.")
+
+
+def tz_line(side: q.TzSide) -> str:
+    probed = f"reflects ≥ {side.at_least}" if side.at_least else f"older than {q.TZ_PROBES[0].release}"
+    if side.version:
+        return f"**{side.version}** (read from {side.source.removeprefix('system tz database ')}; {probed})"
+    return f"**{probed}** by the checked rule changes (exact version unknown: {side.source})"
+
+
+# ---------------------------------------------------------------- page
+def main() -> None:
+    st.title("Health")
+    db_key = load_settings().database_url
+    try:
+        data = load_health(db_key)
+    except ProgrammingError:
+        st.info(NO_TABLES, icon=":material/info:")
+        return
+    except OperationalError as exc:
+        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
+        return
+    st.caption(f"As of {data['as_of']:%Y-%m-%d %H:%M:%S} UTC (figures cached for 30 s).")
+    summary(data["jobs"], data["freshness"], data["quarantine"])
+    jobs_section(data["jobs"])
+    durations_section(db_key)
+    freshness_section(data["freshness"], data["sync_state"])
+    quarantine_section(data["quarantine"], data["quarantined"])
+    run_log_section(db_key, data["known_jobs"])
+    database_section(db_key)
+
+
+main()

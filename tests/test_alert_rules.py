@@ -1,0 +1,289 @@
+"""Alerting as code (alerts/): the rule files load, their promtool unit tests pass, every alert
+is complete (for, severity, team, summary, description, runbook) and tested both firing and
+silent, every PromQL names only metrics of the exporter's contract or our recording rules,
+Alertmanager's example configuration loads and routes each alert where alerts/README.md says,
+and the Grafana dashboard imports as is.
+
+promtool and amtool come from Debian's `prometheus` and `prometheus-alertmanager` packages
+(scripts/test.sh installs them); without them these tests fail, they never skip.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ALERTS = ROOT / "alerts"
+RULE_FILES = [ALERTS / "recording_rules.yml", ALERTS / "alerting_rules.yml"]
+TEST_FILES = sorted((ALERTS / "tests").glob("*.yml"))
+RUNBOOKS = ALERTS / "runbooks"
+DASHBOARD = ALERTS / "grafana" / "revwatch-engineering.json"
+RUNBOOK_BASE = "https://github.com/revwatch/revwatch/blob/main/alerts/runbooks/"
+RUNBOOK_SECTIONS = ("## What it means", "## Impact", "## Confirm", "## Likely causes", "## What to do", "## Escalate")
+
+# The exporter's metric contract (issue 6): the only raw series rules and panels may read.
+CONTRACT = {
+    "revwatch_payment_attempts_total", "revwatch_payment_successes_total", "revwatch_payment_failures_total",
+    "revwatch_job_runs_total", "revwatch_job_rows_read_total", "revwatch_job_rows_written_total",
+    "revwatch_job_duration_seconds_bucket", "revwatch_job_duration_seconds_sum", "revwatch_job_duration_seconds_count",
+    "revwatch_billing_sessions_judged", "revwatch_billing_sessions_correct", "revwatch_billing_leakage_minor",
+    "revwatch_billing_overcharge_minor", "revwatch_recon_open_breaks", "revwatch_recon_unreconciled_minor",
+    "revwatch_recon_oldest_open_break_age_seconds", "revwatch_recon_payouts_missing_in_bank", "revwatch_recon_items",
+    "revwatch_disputes_month", "revwatch_card_payments_month", "revwatch_job_last_success_timestamp_seconds",
+    "revwatch_job_last_run_timestamp_seconds", "revwatch_job_interval_seconds", "revwatch_exporter_up",
+}
+PROMETHEUS_OWN = {"up", "ALERTS"}  # series Prometheus writes itself
+
+# Where each (severity, team) goes (alerts/alertmanager.yml, alerts/README.md).
+RECEIVERS = {
+    ("page", "engineering"): "engineering-pager",
+    ("ticket", "finance"): "finance-tickets",
+    ("ticket", "engineering"): "engineering-tickets",
+}
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if path is None:
+        package = "prometheus" if name == "promtool" else "prometheus-alertmanager"
+        pytest.fail(f"{name} is not installed: `sudo apt-get install {package}` "
+                    "(bash scripts/test.sh installs it when run as root)", pytrace=False)
+    return path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
+    return proc
+
+
+def _load(path: Path):
+    return yaml.safe_load(path.read_text())
+
+
+def _rules(kind: str) -> list[dict]:
+    return [r for f in RULE_FILES for g in _load(f)["groups"] for r in g["rules"] if kind in r]
+
+
+def _alert_names() -> set[str]:
+    return {r["alert"] for r in _rules("alert")}
+
+
+# ------------------------------------------------------------------------- PromQL names
+_KEYWORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
+             "offset", "bool", "inf", "nan", "Inf", "NaN"}
+
+
+def promql_names(expr: str) -> set[str]:
+    """Metric (and recording-rule) names an expression reads: identifiers outside strings,
+    label matchers, grouping clauses and ranges that are neither functions nor keywords."""
+    s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    s = re.sub(r"'(?:[^'\\]|\\.)*'", "''", s)
+    s = re.sub(r"\{[^}]*\}", " ", s)
+    s = re.sub(r"\[[^\]]*\]", " ", s)
+    s = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    names = set()
+    for m in re.finditer(r"(?<![\w.$])[A-Za-z_:][A-Za-z0-9_:]*", s):
+        if m.group(0) in _KEYWORDS or s[m.end():].lstrip().startswith("("):
+            continue
+        names.add(m.group(0))
+    return names
+
+
+def test_promql_names_helper():
+    assert promql_names('sum by (gateway) (rate(a_total{x="y z"}[5m])) / on () group_left () '
+                        'scalar(b:c:d) > 1e3 and vector(0.9) offset 5m') == {"a_total", "b:c:d"}
+
+
+def _known_names() -> set[str]:
+    return CONTRACT | PROMETHEUS_OWN | {r["record"] for r in _rules("record")}
+
+
+# ------------------------------------------------------------------------- promtool / amtool
+def test_promtool_check_rules():
+    out = _run(_tool("promtool"), "check", "rules", *map(str, RULE_FILES)).stdout
+    assert out.count("SUCCESS") == len(RULE_FILES)
+
+
+def test_promtool_unit_tests():
+    assert TEST_FILES, "no promtool test files in alerts/tests/"
+    out = _run(_tool("promtool"), "test", "rules", *map(str, TEST_FILES)).stdout
+    assert out.count("SUCCESS") == len(TEST_FILES), out
+
+
+def test_prometheus_example_config():
+    _run(_tool("promtool"), "check", "config", str(ALERTS / "prometheus.example.yml"))
+    cfg = _load(ALERTS / "prometheus.example.yml")
+    (job,) = [j for j in cfg["scrape_configs"] if j["job_name"] == "revwatch"]
+    # revwatch_job_*{job=...} name collectors: the scrape must not rename them to exported_job
+    assert job["honor_labels"] is True
+
+
+def test_amtool_check_config():
+    out = _run(_tool("amtool"), "check-config", str(ALERTS / "alertmanager.yml")).stdout
+    assert "SUCCESS" in out
+
+
+def test_every_alert_routes_to_its_receiver():
+    amtool = _tool("amtool")
+    for rule in _rules("alert"):
+        labels = rule["labels"]
+        receiver = RECEIVERS[(labels["severity"], labels["team"])]
+        _run(amtool, "config", "routes", "test", f"--config.file={ALERTS / 'alertmanager.yml'}",
+             f"--verify.receivers={receiver}", f"alertname={rule['alert']}",
+             f"severity={labels['severity']}", f"team={labels['team']}", "gateway=stripe")
+
+
+def test_gateway_down_inhibits_the_same_gateways_burn_rate_alerts():
+    cfg = _load(ALERTS / "alertmanager.yml")
+    (rule,) = [r for r in cfg["inhibit_rules"] if r["source_matchers"] == ['alertname="GatewayNoSuccesses"']]
+    assert rule["equal"] == ["gateway"]
+    (target,) = rule["target_matchers"]
+    m = re.fullmatch(r'alertname=~"(.*)"', target)
+    assert m, target
+    burn = {a for a in _alert_names() if a.startswith("PaymentSuccessBurnRate")}
+    assert len(burn) == 3
+    assert all(re.fullmatch(m.group(1), a) for a in burn)
+    assert not re.fullmatch(m.group(1), "GatewayNoSuccesses")
+    route = cfg["route"]
+    assert route["group_by"] == ["alertname", "gateway", "stage"]
+
+
+# ------------------------------------------------------------------------- rule conventions
+def test_recording_rules_are_named_level_metric_operations():
+    for rule in _rules("record"):
+        assert re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", rule["record"]), rule["record"]
+
+
+def test_slo_objective_is_defined_once():
+    (rule,) = [r for r in _rules("record") if r["record"] == "global:revwatch_payment_success_slo:objective"]
+    assert rule["expr"].strip() == "vector(0.90)"
+    burn = [r for r in _rules("record") if ":burnrate" in r["record"]]
+    assert {r["record"].rsplit("burnrate", 1)[1] for r in burn} == {"5m", "30m", "1h", "6h", "3d"}
+    assert all("scalar(global:revwatch_payment_success_slo:objective)" in r["expr"] for r in burn)
+
+
+def test_every_alert_is_complete():
+    names = [r["alert"] for r in _rules("alert")]
+    assert {"GatewayNoSuccesses", "PaymentSuccessBurnRate1h", "PaymentSuccessBurnRate6h",
+            "PaymentSuccessBurnRate3d", "RevwatchExporterDown"} <= set(names)
+    for rule in _rules("alert"):
+        name = rule["alert"]
+        assert re.fullmatch(r"\d+[smhd]", str(rule.get("for", ""))), f"{name}: no `for`"
+        assert rule["labels"]["severity"] in {"page", "ticket"}, name
+        assert rule["labels"]["team"] in {"engineering", "finance"}, name
+        ann = rule["annotations"]
+        assert ann["summary"].strip() and ann["description"].strip(), name
+        assert ann["runbook_url"] == f"{RUNBOOK_BASE}{name}.md", name
+        runbook = RUNBOOKS / f"{name}.md"
+        assert runbook.is_file(), f"{name}: no runbook {runbook.relative_to(ROOT)}"
+        text = runbook.read_text()
+        assert text.startswith(f"# {name}\n"), runbook
+        for section in RUNBOOK_SECTIONS:
+            assert section in text, f"{runbook.name}: no '{section}'"
+
+
+def test_no_runbook_without_an_alert():
+    assert {p.stem for p in RUNBOOKS.glob("*.md")} == _alert_names()
+
+
+def test_rules_read_only_contract_metrics_and_recording_rules():
+    known = _known_names()
+    for rule in _rules("record") + _rules("alert"):
+        unknown = promql_names(rule["expr"]) - known
+        assert not unknown, f"{rule.get('record') or rule.get('alert')} reads {unknown}"
+
+
+def test_every_alert_has_a_firing_and_a_silent_promtool_case():
+    firing: dict[str, set[str]] = {}
+    silent: set[str] = set()
+    for path in TEST_FILES:
+        for group in _load(path)["tests"]:
+            for case in group.get("alert_rule_test", []):
+                name = case["alertname"]
+                assert name in _alert_names(), f"{path.name}: tests unknown alert {name}"
+                exp = case.get("exp_alerts") or []
+                if not exp:
+                    silent.add(name)
+                for alert in exp:
+                    labels, ann = alert["exp_labels"], alert["exp_annotations"]
+                    assert {"severity", "team"} <= labels.keys(), f"{path.name}: {name}"
+                    assert {"summary", "description", "runbook_url"} <= ann.keys(), f"{path.name}: {name}"
+                    firing.setdefault(name, set()).add(labels["severity"])
+    for rule in _rules("alert"):
+        name, severity = rule["alert"], rule["labels"]["severity"]
+        assert severity in firing.get(name, set()), f"{name} ({severity}) never fires in alerts/tests/"
+        assert name in silent, f"{name} has no case where it must not fire"
+
+
+def test_gateway_alerts_keep_the_gateway_label():
+    for path in TEST_FILES:
+        for group in _load(path)["tests"]:
+            for case in group.get("alert_rule_test", []):
+                if case["alertname"].startswith(("PaymentSuccessBurnRate", "Gateway")):
+                    for alert in case.get("exp_alerts") or []:
+                        assert "gateway" in alert["exp_labels"], case
+
+
+# ------------------------------------------------------------------------- Grafana dashboard
+def _panels(panels: list[dict]):
+    for p in panels:
+        yield p
+        yield from _panels(p.get("panels", []))
+
+
+def _dashboard_exprs(dash: dict) -> list[str]:
+    exprs = [t["expr"] for p in _panels(dash["panels"]) for t in p.get("targets", [])]
+    exprs += [a["expr"] for a in dash["annotations"]["list"] if "expr" in a]
+    return exprs
+
+
+def test_dashboard_is_importable_json():
+    dash = json.loads(DASHBOARD.read_text())
+    assert dash["schemaVersion"] >= 36 and dash["uid"] and dash["title"] and dash["id"] is None
+    (ds,) = dash["__inputs"]
+    assert (ds["name"], ds["type"], ds["pluginId"]) == ("DS_PROMETHEUS", "datasource", "prometheus")
+    panels = list(_panels(dash["panels"]))
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids)), "panel ids are not unique"
+    for p in panels:
+        assert {"h", "w", "x", "y"} <= p["gridPos"].keys() and p["gridPos"]["x"] + p["gridPos"]["w"] <= 24, p["title"]
+        if p["type"] != "row":
+            assert p["datasource"] == {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}, p["title"]
+            assert p["targets"], p["title"]
+            refs = [t["refId"] for t in p["targets"]]
+            assert len(refs) == len(set(refs)), p["title"]
+    titles = " ".join(p["title"] for p in panels).lower()
+    for topic in ("success ratio", "attempts", "decline class", "burn rate", "last success", "p95",
+                  "exporter", "open reconciliation breaks", "unreconciled", "billing accuracy"):
+        assert topic in titles, f"no panel about {topic}"
+
+
+def test_dashboard_queries_name_only_known_metrics():
+    dash = json.loads(DASHBOARD.read_text())
+    known = _known_names()
+    exprs = _dashboard_exprs(dash)
+    for expr in exprs:
+        unknown = promql_names(expr) - known
+        assert not unknown, f"panel query {expr!r} reads {unknown}"
+    for var in dash["templating"]["list"]:
+        m = re.fullmatch(r"label_values\((\w[\w:]*), *\w+\)", var["definition"])
+        assert m and m.group(1) in known, var["definition"]
+
+
+def test_dashboard_queries_parse(tmp_path):
+    """Each panel query, with Grafana's variables filled in, is valid PromQL (promtool parses it)."""
+    dash = json.loads(DASHBOARD.read_text())
+    exprs = [e.replace("$__rate_interval", "5m").replace("$gateway", ".*") for e in _dashboard_exprs(dash)]
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query:n{i}", "expr": e} for i, e in enumerate(exprs)]}]}
+    path = tmp_path / "dashboard_queries.yml"
+    path.write_text(yaml.safe_dump(rules))
+    _run(_tool("promtool"), "check", "rules", str(path))

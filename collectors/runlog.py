@@ -1,7 +1,9 @@
 """The run log: every ingest or compute run is recorded (job, window, rows, outcome, error).
 
 The 'running' row is committed before the work starts, in its own transaction, so a run that
-dies half-way still leaves a trace; the work itself happens in the caller's transaction.
+dies half-way still leaves a trace; the work itself happens in the caller's transaction. A run
+left 'running' by a process that died is closed as 'abandoned' by the next worker
+(collectors/scheduler.py), once no one holds its locks.
 """
 from __future__ import annotations
 
@@ -58,8 +60,27 @@ def recorded_run(engine: Engine, job: str, start: datetime | None = None, end: d
             )
 
 
+# The advisory lock key of a job's work (bind :j to the job's name).
+JOB_LOCK_KEY = "hashtext('revwatch.job'), hashtext(:j)"
+ABANDONED = "worker stopped before the run finished"
+
+
 def try_job_lock(conn, job: str) -> None:
     """Take the job's advisory lock for this transaction, so concurrent workers run it once."""
-    got = conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('revwatch.job'), hashtext(:j))"), {"j": job}).scalar_one()
+    got = conn.execute(text(f"SELECT pg_try_advisory_xact_lock({JOB_LOCK_KEY})"), {"j": job}).scalar_one()
     if not got:
         raise JobSkipped(f"{job} is already running in another process")
+
+
+def mark_abandoned(conn, job: str, since: datetime | None = None) -> int:
+    """Close the job's runs still marked running (started at or after `since`) as abandoned.
+
+    Only for runs nobody is doing any more: the caller holds the job's locks (or knows that the
+    process doing them is about to end). Returns how many runs were closed.
+    """
+    recent = "" if since is None else " AND started_at >= :since"  # (job, started_at) is indexed
+    return conn.execute(
+        text("UPDATE job_runs SET outcome = 'abandoned', finished_at = clock_timestamp(), error = :err"
+             f" WHERE job = :j AND finished_at IS NULL{recent}"),
+        {"j": job, "err": ABANDONED, "since": since},
+    ).rowcount

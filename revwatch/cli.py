@@ -167,7 +167,136 @@ def collect(jobs: tuple[str, ...], start: datetime | None, end: datetime | None,
     click.echo(f"done in {time.monotonic() - started:.1f} s")
 
 
+# ------------------------------------------------------------------ worker
+def _schedule_checked(cfg) -> dict[str, int]:
+    from collectors.scheduler import intervals
+
+    try:
+        return intervals(cfg)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "stripe"):  # a line per scheduled run, a line per API request
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextmanager
+def _stop_on_signals(stopping):
+    """SIGTERM and SIGINT (Ctrl-C) set `stopping` instead of killing the process mid-run."""
+    handlers = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _metrics_server(cfg, engine):
+    """Serve /metrics from a registry of our own: the process's own metrics, and Revwatch's
+    (metrics.exporter) once that module exists. None when METRICS_PORT is 0."""
+    if not cfg.metrics_port:
+        return None
+    import importlib.util
+
+    from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, start_http_server
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    if importlib.util.find_spec("metrics.exporter") is not None:
+        from metrics.exporter import register
+
+        register(registry, engine, cfg)
+    try:
+        server, _ = start_http_server(cfg.metrics_port, cfg.metrics_host, registry=registry)
+    except OSError as exc:
+        raise click.ClickException(f"METRICS_PORT: cannot serve on {cfg.metrics_host}:{cfg.metrics_port}"
+                                   f" ({exc.strerror or exc}); set METRICS_PORT to a free port, or 0 to serve none") from None
+    click.echo(f"Revwatch metrics: http://{cfg.metrics_host}:{cfg.metrics_port}/metrics")
+    return server
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run every job once, in catalogue order, then exit (cron, tests).")
+def worker(once: bool) -> None:
+    """Run the collectors on their schedule (WORKER_SCHEDULE) and serve /metrics; SIGTERM or Ctrl-C stops it cleanly.
+
+    Several workers may run against one database: they share the schedule, and each run happens once.
+    """
+    cfg = _cfg()
+    schedule = _schedule_checked(cfg)
+    engine = _engine(cfg)
+    from collectors.scheduler import Worker
+    from revwatch.migrate import upgrade
+
+    upgrade(engine)
+    _logging()
+    with _sources(cfg) as cfg:
+        work = Worker(engine, cfg)
+        with _stop_on_signals(work.stopping):
+            if once:
+                _once(work)
+            else:
+                _scheduled(work, cfg, engine, schedule)
+
+
+def _once(work) -> None:
+    started = time.monotonic()
+    results = work.run_once()
+    for name, stats in results:
+        click.echo(f"{name:24} {stats.outcome:9} read {stats.rows_read:>12,}  written {stats.rows_written:>12,}")
+    click.echo(f"done in {time.monotonic() - started:.1f} s")
+    failed = [name for name, stats in results if stats.outcome == "failed"]
+    if failed:
+        raise click.ClickException(f"failed: {', '.join(failed)} (errors in job_runs)")
+
+
+def _scheduled(work, cfg, engine, schedule: dict[str, int]) -> None:
+    server = _metrics_server(cfg, engine)
+    try:
+        work.start()
+        every = sorted(set(schedule.values()))
+        click.echo(f"worker: {len(schedule)} jobs scheduled, every {', '.join(f'{s} s' for s in every)}"
+                   f" (WORKER_SCHEDULE); SIGTERM or Ctrl-C stops it")
+        while not work.stopping.wait(1.0):
+            pass
+        click.echo("worker stopping: no new runs; the current ones finish")
+        finished = work.stop()
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    if not finished:
+        click.echo(f"worker stopped: runs still going after {cfg.worker_shutdown_seconds} s"
+                   " (WORKER_SHUTDOWN_SECONDS) were abandoned; their transactions roll back")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # the job threads cannot be interrupted; ending the process rolls their work back
+    click.echo("worker stopped")
+
+
 # ------------------------------------------------------------------ dashboard / up
+@contextmanager
+def _child(proc: subprocess.Popen, timeout: float):
+    """A child process for the duration of the block: SIGTERM at the end, SIGKILL if it lingers."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def _dashboard_process(cfg, database_url: str) -> subprocess.Popen:
     env = dict(os.environ, DATABASE_URL=database_url)
     cmd = [
@@ -178,22 +307,21 @@ def _dashboard_process(cfg, database_url: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, cwd=APP.parent)
 
 
+def _worker_process(database_url: str) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=database_url)
+    return subprocess.Popen([sys.executable, "-m", "revwatch.cli", "worker"], env=env, cwd=APP.parent)
+
+
 @contextmanager
 def _dashboard(cfg, database_url: str):
     """The dashboard as a child process for the duration of the block; Ctrl-C ends both cleanly."""
     proc = _dashboard_process(cfg, database_url)
     click.echo(f"Revwatch dashboard: http://{cfg.dashboard_host}:{cfg.dashboard_port}  (Ctrl-C stops)")
     try:
-        yield proc
+        with _child(proc, timeout=15):
+            yield proc
     except KeyboardInterrupt:
         click.echo("stopping…")
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def _serve(cfg, database_url: str) -> None:
@@ -213,8 +341,9 @@ def dashboard() -> None:
 @main.command()
 @click.option("--demo/--no-demo", "with_demo", default=True, show_default=True, help="Generate the demo world when the billing database is empty.")
 def up(with_demo: bool) -> None:
-    """Everything at once: database, migrations, demo world if empty, collectors once, dashboard."""
+    """Everything at once: database, migrations, demo world if empty, the worker (collectors on their schedule, /metrics), dashboard."""
     cfg = _cfg()
+    _schedule_checked(cfg)
     from revwatch.db import billing_engine, product_url
     from revwatch.migrate import upgrade
     from revwatch.store import billing_is_empty
@@ -226,17 +355,13 @@ def up(with_demo: bool) -> None:
     if with_demo and billing_is_empty(billing_engine(cfg)):
         click.echo("billing database is empty: generating the demo world (about a minute)")
         generate_demo(cfg, engine, days=60, sites=40, scale=1.0, seed=7, end=None)
-    from collectors.jobs import JOBS
-
-    # The billing side first so the Overview fills in within a minute; the gateways (minutes on
-    # a first load) after, then the compute jobs again for what the gateways brought.
-    compute = [name for name, job in JOBS.items() if job.kind == "compute"]
-    gateways = [name for name, job in JOBS.items() if job.kind == "ingest" and name != "ingest-billing"]
-    with _dashboard(cfg, url) as proc:
-        click.echo("running every collector once; the pages fill in as they finish")
-        run_jobs(cfg, engine, ["ingest-billing", *compute, *gateways, *compute])
-        click.echo("collectors done")
-        proc.wait()
+    with _dashboard(cfg, url) as dash, _child(_worker_process(url), timeout=cfg.worker_shutdown_seconds + 15) as work:
+        click.echo("the worker runs the collectors on their schedule (all at once on a first start);"
+                   " the pages fill in as they finish")
+        while dash.poll() is None and work.poll() is None:
+            time.sleep(0.5)
+        if work.returncode:
+            raise click.ClickException(f"the worker stopped (exit code {work.returncode}); stopping the dashboard too")
 
 
 # ------------------------------------------------------------------ bench

@@ -28,6 +28,26 @@ def _is_postgres_url(value: str | None, name: str) -> str | None:
     return value
 
 
+MAX_INTERVAL_SECONDS = 7 * 24 * 3600
+
+
+def parse_schedule(value: str) -> dict[str, int]:
+    """`job=seconds,...` (`*=seconds` for every job) -> {name: seconds}; a bad entry is a ValueError saying which."""
+    schedule: dict[str, int] = {}
+    for entry in (e.strip() for e in (value or "").split(",")):
+        if not entry:
+            continue
+        name, sep, seconds = (part.strip() for part in entry.partition("="))
+        if not sep or not name or not seconds.isdigit():
+            raise ValueError(f"{entry!r} is not job=seconds (e.g. ingest-billing=60, or *=300 for every job)")
+        if not 1 <= int(seconds) <= MAX_INTERVAL_SECONDS:
+            raise ValueError(f"{entry!r}: seconds must be between 1 and {MAX_INTERVAL_SECONDS}")
+        if name in schedule:
+            raise ValueError(f"{name!r} is given twice")
+        schedule[name] = int(seconds)
+    return schedule
+
+
 class SettingsError(SystemExit):
     """Raised with a readable message when the environment is invalid."""
 
@@ -75,6 +95,12 @@ class Settings(BaseSettings):
     close_min_amount_share: float = Field(0.9999, ge=0, le=1, description="share of amount matched per stage")
     close_max_unreconciled_minor: int = Field(100_000, ge=0, description="open breaks, in reporting-currency minor units")
     close_max_break_age_days: int = Field(30, ge=0, description="no open break older than this")
+    # the worker (collectors/scheduler.py): how often each job runs, where /metrics is served
+    worker_schedule: str = Field("", description="job=seconds overrides, comma-separated; *=seconds for every job")
+    worker_threads: int = Field(1, ge=1, le=64, description="jobs one worker runs at the same time (each job at most once)")
+    worker_shutdown_seconds: int = Field(25, ge=0, le=3600, description="on SIGTERM, how long the current runs may take to finish before they are abandoned")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9464, ge=0, le=65535, description="port /metrics is served on; 0 = not served")
 
     @field_validator("database_url", "billing_database_url")
     @classmethod
@@ -106,6 +132,16 @@ class Settings(BaseSettings):
         if not codes or not all(c.isdigit() and len(c) == 3 for c in codes):
             raise ValueError("must be comma-separated three-digit BAI2 type codes, e.g. 165,169,195")
         return ",".join(codes)
+
+    @field_validator("worker_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return ",".join(f"{name}={seconds}" for name, seconds in parse_schedule(value).items())
+
+    @property
+    def schedule_overrides(self) -> dict[str, int]:
+        """WORKER_SCHEDULE as {job name or '*': seconds}; the scheduler checks the names against its jobs."""
+        return parse_schedule(self.worker_schedule)
 
     @property
     def payout_type_codes(self) -> tuple[str, ...]:

@@ -1,0 +1,320 @@
+"""The worker: APScheduler runs the job catalogue on intervals, the schedule persisted in PostgreSQL.
+
+- **One shared schedule.** Jobs live in the product database (APScheduler's own table
+  `apscheduler_jobs`, outside our schema and migrations), one per catalogue job with the job's
+  name as id, added with `replace_existing`: every worker and every restart share one schedule.
+  A restart keeps each job's persisted next run time (an overdue job runs once at once:
+  `coalesce`), so restarting workers does not push the schedule back.
+- **Each run once.** A worker runs a job only under a session advisory lock of its own per job
+  (`revwatch.worker`, job), held across the whole run, run-log rows included: two workers never
+  overlap one job, and the one that finds the lock taken records a `skipped` run. Inside, the
+  job still takes its own transaction lock (`try_job_lock`), which also keeps `revwatch collect`
+  from running a job a worker is running.
+- **Runs nobody finishes.** A run left `running` by a worker that died (SIGKILL, crash, lost
+  machine) is closed as `abandoned` once no one holds its locks: every job at a worker's start,
+  and each job again just before a worker runs it.
+- **Stopping.** `stop()` takes no new runs and waits up to WORKER_SHUTDOWN_SECONDS for the
+  current ones; each job's work is transactional (commits or rolls back whole). Runs still going
+  after that are recorded `abandoned` and the caller ends the process, which rolls them back.
+  Runs that were due but had not started wait for their next interval.
+- **One job at a time** per worker by default (WORKER_THREADS=1); jobs due together run most
+  frequent first. More threads run different jobs at once, which is safe (each job is
+  transactional and locked) but a first load into an empty table (indexes dropped and rebuilt)
+  can then deadlock with a job reading it, failing that run until its next interval.
+- A failing job is logged in one line and recorded in `job_runs` by `recorded_run`; it never
+  stops the scheduler.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Iterator, Mapping
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Connection, Engine, create_engine, text
+
+from collectors.jobs import JOBS, Job
+from collectors.runlog import JOB_LOCK_KEY, JobSkipped, RunStats, mark_abandoned, recorded_run
+from revwatch.settings import Settings, SettingsError
+
+log = logging.getLogger("revwatch.worker")
+
+TABLE = "apscheduler_jobs"
+# A worker's lock on a job for a whole run (bind :j); a different key from the job's own lock.
+WORKER_LOCK_KEY = "hashtext('revwatch.worker'), hashtext(:j)"
+START_LOCK_KEY = "hashtext('revwatch.worker.start'), 0"  # one worker at a time sets the schedule up
+RECENT = timedelta(days=7)  # the sweep before each run looks this far back; a worker's start looks at all
+# How late a run may still start (waiting for a thread, or for a worker to come back): an hour, or
+# one interval when longer. With coalescing the run handed over is the latest one due, so an
+# overdue job always runs once as soon as a worker gets to it.
+MISFIRE_GRACE_SECONDS = 3600
+
+# Default seconds between runs: the billing database every minute, the other sources (files,
+# daily exports, an API with rate limits) every five, compute jobs every two; reconcile every five.
+DEFAULT_SECONDS = {"ingest-billing": 60, "reconcile": 300}
+INGEST_SECONDS, COMPUTE_SECONDS = 300, 120
+
+
+def default_interval(job: Job) -> int:
+    return DEFAULT_SECONDS.get(job.name, INGEST_SECONDS if job.kind == "ingest" else COMPUTE_SECONDS)
+
+
+def intervals(cfg: Settings, jobs: Mapping[str, Job] | None = None) -> dict[str, int]:
+    """Seconds between runs of each job: its default, `*=…` of WORKER_SCHEDULE, then `job=…`.
+
+    A job name WORKER_SCHEDULE gives that the catalogue lacks is a SettingsError naming it.
+    """
+    jobs = JOBS if jobs is None else jobs
+    overrides = cfg.schedule_overrides
+    unknown = [name for name in overrides if name != "*" and name not in jobs]
+    if unknown:
+        raise SettingsError(f"Invalid configuration:\n  WORKER_SCHEDULE: unknown job(s) {', '.join(unknown)};"
+                            f" known: {', '.join(jobs)}")
+    every = overrides.get("*")
+    return {name: overrides.get(name, every or default_interval(job)) for name, job in jobs.items()}
+
+
+# ------------------------------------------------------------------ what the job store refers to
+_thread = threading.local()
+
+
+def _bind(worker: "Worker") -> None:
+    """Thread-pool initializer: the pool's threads run this worker's jobs."""
+    _thread.worker = worker
+
+
+def scheduled_run(name: str) -> None:
+    """What each persisted job calls (by reference, so it pickles): run `name` on this thread's worker."""
+    worker = getattr(_thread, "worker", None)
+    if worker is None:
+        log.error("%s: called outside a worker's thread pool; not run", name)
+        return
+    worker.run(name)
+
+
+# ------------------------------------------------------------------ locks and abandoned runs
+@contextmanager
+def _session(engine: Engine) -> Iterator[Connection]:
+    """A connection of its own in autocommit, for session advisory locks: no transaction stays open."""
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _try_lock(conn: Connection, key: str, job: str) -> bool:
+    return bool(conn.execute(text(f"SELECT pg_try_advisory_lock({key})"), {"j": job}).scalar_one())
+
+
+def _unlock(conn: Connection, key: str, job: str) -> None:
+    try:
+        conn.execute(text(f"SELECT pg_advisory_unlock({key})"), {"j": job})
+    except Exception:
+        conn.invalidate()  # never hand a connection that may still hold the lock back to the pool
+        raise
+
+
+def _sweep(conn: Connection, job: str, since: datetime | None) -> int:
+    """With the worker lock on `job` held: close its runs left 'running' if the job's own lock is free too."""
+    if not _try_lock(conn, JOB_LOCK_KEY, job):
+        return 0  # someone (`revwatch collect`) is running it right now
+    try:
+        closed = mark_abandoned(conn, job, since)
+    finally:
+        _unlock(conn, JOB_LOCK_KEY, job)
+    if closed:
+        log.warning("%s: %d run(s) left running by a stopped worker marked abandoned", job, closed)
+    return closed
+
+
+def abandon_dead_runs(engine: Engine) -> int:
+    """Close every run left 'running' whose job nobody holds a lock on (a worker's start)."""
+    closed = 0
+    with _session(engine) as conn:
+        names = conn.execute(text("SELECT DISTINCT job FROM job_runs WHERE finished_at IS NULL")).scalars().all()
+        for name in names:
+            if _try_lock(conn, WORKER_LOCK_KEY, name):
+                try:
+                    closed += _sweep(conn, name, None)
+                finally:
+                    _unlock(conn, WORKER_LOCK_KEY, name)
+    return closed
+
+
+def _skipped(engine: Engine, job: str, why: str) -> RunStats:
+    with recorded_run(engine, job) as stats:
+        raise JobSkipped(why)
+    return stats
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc  # the driver's own message, without SQLAlchemy's echo of the SQL
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+
+
+# ------------------------------------------------------------------ the worker
+class _Scheduler(BackgroundScheduler):
+    """APScheduler 3's background scheduler, except that once shut down it takes no due job from
+    the shared store: its loop makes one last pass after shutdown, which would advance a due
+    job's next run time (for every worker) while its executor can no longer run it."""
+
+    def _process_jobs(self):
+        if self.state == STATE_STOPPED:
+            return None
+        return super()._process_jobs()
+
+
+class Worker:
+    """Runs `jobs` (the catalogue) on `engine` with `cfg`: on a schedule after `start()`, or once each by `run_once()`."""
+
+    def __init__(self, engine: Engine, cfg: Settings, jobs: Mapping[str, Job] | None = None, threads: int | None = None):
+        self.engine, self.cfg = engine, cfg
+        self.jobs = dict(JOBS if jobs is None else jobs)
+        self.intervals = intervals(cfg, self.jobs)
+        self.threads = threads or cfg.worker_threads
+        self.stopping = threading.Event()  # set: no new runs
+        self.scheduler = None
+        self._store_engine: Engine | None = None
+        self._inflight: dict[str, datetime] = {}  # job -> database time its current run took the worker lock
+        self._inflight_lock = threading.Lock()
+
+    # -------------------------------------------------------------- one run
+    def run(self, name: str) -> RunStats | None:
+        """Run one job under the worker lock; never raises. None when stopping or not a job."""
+        if self.stopping.is_set():
+            return None
+        job = self.jobs.get(name)
+        if job is None:
+            log.warning("%s is not in this worker's catalogue; not run", name)
+            return None
+        began = time.monotonic()
+        try:
+            with _session(self.engine) as lock:
+                got, since = lock.execute(text(f"SELECT pg_try_advisory_lock({WORKER_LOCK_KEY}), now()"), {"j": name}).one()
+                if not got:
+                    stats = _skipped(self.engine, name, f"{name} is already running in another worker")
+                    log.info("%s skipped: running in another worker", name)
+                    return stats
+                try:
+                    _sweep(lock, name, since - RECENT)
+                    with self._inflight_lock:
+                        self._inflight[name] = since
+                    try:
+                        stats = job.run(self.engine, self.cfg, None, None)
+                    finally:
+                        with self._inflight_lock:
+                            self._inflight.pop(name, None)
+                finally:
+                    _unlock(lock, WORKER_LOCK_KEY, name)
+        except Exception as exc:  # recorded in job_runs by recorded_run; the scheduler goes on
+            log.error("%s failed after %.1f s: %s", name, time.monotonic() - began, _first_line(exc))
+            log.debug("%s failed", name, exc_info=True)
+            return RunStats(outcome="failed")
+        log.info("%s %s in %.1f s: read %d, written %d", name, stats.outcome, time.monotonic() - began,
+                 stats.rows_read, stats.rows_written)
+        return stats
+
+    def run_once(self) -> list[tuple[str, RunStats]]:
+        """Every job once, in catalogue order (stops early when `stopping` is set)."""
+        abandon_dead_runs(self.engine)
+        results = []
+        for name in self.jobs:
+            stats = self.run(name)
+            if stats is None:
+                break
+            results.append((name, stats))
+        return results
+
+    # -------------------------------------------------------------- the schedule
+    def start(self) -> None:
+        """Close dead runs, put the schedule in the shared job store, and start running it."""
+        self._store_engine = create_engine(self.engine.url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+        executor = ThreadPoolExecutor(self.threads, pool_kwargs={
+            "initializer": _bind, "initargs": (self,), "thread_name_prefix": "revwatch-job"})
+        self.scheduler = _Scheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self._store_engine, tablename=TABLE)},
+            executors={"default": executor},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+            timezone=timezone.utc,
+        )
+        try:
+            with _session(self.engine) as conn:
+                conn.execute(text(f"SELECT pg_advisory_lock({START_LOCK_KEY})"))  # the table is created once
+                try:
+                    closed = abandon_dead_runs(self.engine)
+                    self.scheduler.start(paused=True)
+                    self._schedule()
+                finally:
+                    conn.execute(text(f"SELECT pg_advisory_unlock({START_LOCK_KEY})"))
+        except BaseException:
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+            self._store_engine.dispose()
+            raise
+        if closed:
+            log.warning("%d run(s) left running by a stopped worker marked abandoned", closed)
+        self.scheduler.resume()
+
+    def _schedule(self) -> None:
+        now = datetime.now(timezone.utc)
+        # A new job runs now. New jobs queue up most frequent first, then in catalogue order: with
+        # the defaults the billing ingest, the compute jobs over it, then the slower sources.
+        order = sorted(self.intervals, key=lambda name: (self.intervals[name], list(self.intervals).index(name)))
+        for name, seconds in self.intervals.items():
+            trigger = IntervalTrigger(seconds=seconds, timezone=timezone.utc)
+            first = now + timedelta(milliseconds=order.index(name))
+            try:
+                existing = self.scheduler.get_job(name)
+            except Exception:  # a job pickled by code that no longer loads: replaced below
+                existing = None
+            if existing is not None and existing.next_run_time is not None:
+                if getattr(existing.trigger, "interval", None) == trigger.interval:
+                    first = existing.next_run_time  # a restart keeps the shared schedule
+                else:
+                    first = min(existing.next_run_time, now + trigger.interval)
+            self.scheduler.add_job(scheduled_run, trigger, args=[name], id=name, name=name, replace_existing=True,
+                                   next_run_time=first, misfire_grace_time=max(seconds, MISFIRE_GRACE_SECONDS))
+        for job in self.scheduler.get_jobs():
+            if job.id not in self.intervals:  # a job the catalogue dropped
+                self.scheduler.remove_job(job.id)
+
+    def next_run_times(self) -> dict[str, datetime | None]:
+        return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Take no new runs; wait up to `timeout` s (WORKER_SHUTDOWN_SECONDS) for the current ones.
+
+        True when they all finished. False when some were still going: they are recorded
+        abandoned, and the caller must end the process (which rolls their transactions back).
+        """
+        self.stopping.set()
+        timeout = self.cfg.worker_shutdown_seconds if timeout is None else timeout
+        finished = True
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+            stopper = threading.Thread(target=self.scheduler.shutdown, name="revwatch-worker-stop", daemon=True)
+            stopper.start()
+            stopper.join(timeout)
+            finished = not stopper.is_alive()
+        if self._store_engine is not None and finished:
+            self._store_engine.dispose()
+        if not finished:
+            self._abandon_inflight()
+        return finished
+
+    def _abandon_inflight(self) -> None:
+        with self._inflight_lock:
+            inflight = dict(self._inflight)
+        with _session(self.engine) as conn:
+            for name, since in inflight.items():
+                if mark_abandoned(conn, name, since):
+                    log.warning("%s: still running at shutdown, abandoned (its transaction rolls back)", name)

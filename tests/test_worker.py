@@ -1,0 +1,320 @@
+"""`revwatch worker`: the schedule (parsed, persisted, shared), each run once across workers,
+runs nobody finishes closed as abandoned, misfires coalesced, SIGTERM, /metrics."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from collectors.jobs import JOBS, Job
+from collectors.runlog import ABANDONED, recorded_run, try_job_lock
+from collectors.scheduler import Worker, abandon_dead_runs, intervals
+from revwatch.cli import main
+from revwatch.settings import SettingsError, load_settings
+from tests.conftest import ROOT, SMALL_WORLD
+from tests.test_browser import _free_port
+
+
+def _job(name: str, sleep: float = 0.0) -> Job:
+    """A catalogue entry shaped like the real ones: recorded, under the job's own lock, sleeping a while."""
+    def run(engine, cfg, start, end):
+        with recorded_run(engine, name) as stats, engine.begin() as conn:
+            try_job_lock(conn, name)
+            conn.execute(text("SELECT pg_sleep(:s)"), {"s": sleep})
+        return stats
+
+    return Job(name, "compute", f"sleeps {sleep} s", run)
+
+
+def _cfg(world, schedule: str):
+    return world.cfg.model_copy(update={"worker_schedule": schedule})
+
+
+def _wait(condition, timeout: float, what: str, poll: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(poll)
+    return value
+
+
+def _runs(world, job: str) -> list[tuple]:
+    return world.sql("SELECT started_at, finished_at, outcome, error FROM job_runs WHERE job = %s ORDER BY run_id", (job,))
+
+
+# ------------------------------------------------------------------ the schedule
+def test_schedule_defaults_and_overrides():
+    default = intervals(load_settings(worker_schedule=""))
+    assert list(default) == list(JOBS)
+    assert default["ingest-billing"] == 60
+    assert {default[j] for j in ("ingest-stripe", "ingest-adyen", "ingest-bank", "ingest-ledger", "ingest-fx")} == {300}
+    assert {default[name] for name, job in JOBS.items() if job.kind == "compute" and name != "reconcile"} == {120}
+    assert default["reconcile"] == 300
+
+    every = intervals(load_settings(worker_schedule=" *=5 , reconcile=600"))
+    assert every == {name: 600 if name == "reconcile" else 5 for name in JOBS}
+    assert intervals(load_settings(worker_schedule="ingest-fx=3600"))["ingest-fx"] == 3600
+
+
+@pytest.mark.parametrize("bad", ["ingest-billing", "ingest-billing=soon", "ingest-billing=0", "=60",
+                                 "ingest-fx=60,ingest-fx=90", "*=-5"])
+def test_a_bad_schedule_names_the_variable(bad):
+    with pytest.raises(SettingsError, match="WORKER_SCHEDULE"):
+        load_settings(worker_schedule=bad)
+
+
+def test_unknown_jobs_in_the_schedule_are_named(make_world):
+    with pytest.raises(SettingsError, match="WORKER_SCHEDULE: unknown job\\(s\\) ingest-bilin, rollup-x"):
+        intervals(load_settings(worker_schedule="ingest-bilin=5,rollup-x=9,ingest-fx=60"))
+    world = make_world()
+    env = {"DATABASE_URL": world.url, "REVWATCH_DATA_DIR": str(world.cfg.revwatch_data_dir), "WORKER_SCHEDULE": "ingest-bilin=5"}
+    result = CliRunner().invoke(main, ["worker", "--once"], env=env)
+    assert result.exit_code == 1 and "WORKER_SCHEDULE" in result.output and "ingest-bilin" in result.output
+    assert world.sql("SELECT count(*) FROM job_runs") == [(0,)]  # checked before anything runs
+
+
+def test_once_runs_every_job_in_catalogue_order_and_fails_when_one_failed(make_world):
+    world = make_world()  # no billing schema: ingest-billing fails, the others still run
+    env = {"DATABASE_URL": world.url, "REVWATCH_DATA_DIR": str(world.cfg.revwatch_data_dir), "METRICS_PORT": "0"}
+    for name in ("STRIPE_API_KEY", "STRIPE_API_BASE", "ADYEN_REPORTS_DIR", "BANK_STATEMENTS_DIR", "GL_EXPORTS_DIR",
+                 "FX_RATES_PATH", "WORKER_SCHEDULE"):
+        env[name] = None
+    result = CliRunner().invoke(main, ["worker", "--once"], env=env)
+    assert result.exit_code == 1 and "failed: ingest-billing" in result.output, result.output
+    assert [job for job, in world.sql("SELECT job FROM job_runs ORDER BY run_id")] == list(JOBS)
+    assert world.sql("SELECT count(*) FROM job_runs WHERE finished_at IS NULL") == [(0,)]
+
+
+def test_the_schedule_is_persisted_and_shared_by_workers(make_world):
+    world = make_world()
+    jobs = {"tick": _job("tick"), "tock": _job("tock")}
+    cfg = _cfg(world, "tick=90,tock=60")
+    first = Worker(world.engine, cfg, jobs)
+    first.start()
+    second = None
+    try:
+        # new jobs run at once (the more frequent first), then every interval
+        _wait(lambda: world.sql("SELECT count(*) FROM job_runs WHERE outcome = 'succeeded'")[0][0] == 2, 15, "no first runs")
+        assert world.sql("SELECT job FROM job_runs ORDER BY run_id") == [("tock",), ("tick",)]
+        _wait(lambda: all(t > datetime.now(timezone.utc) + timedelta(seconds=50) for t in first.next_run_times().values()),
+              5, "next runs not rescheduled")
+        persisted = first.next_run_times()
+        assert sorted(persisted) == ["tick", "tock"]
+        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [("tick",), ("tock",)]
+
+        second = Worker(world.engine, cfg, jobs)  # another worker (or a restart) on the same database
+        second.start()
+        assert second.next_run_times() == persisted  # the same jobs, the same next run times: not pushed back
+        time.sleep(1)
+        assert world.sql("SELECT count(*) FROM job_runs") == [(2,)]  # and nothing ran again
+    finally:
+        first.stop(10)
+        if second:
+            second.stop(10)
+
+    # a changed interval takes effect at the next start, a job the catalogue dropped leaves the schedule
+    third = Worker(world.engine, _cfg(world, "tick=5"), {"tick": jobs["tick"]})
+    third.start()
+    try:
+        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [("tick",)]
+        assert third.next_run_times()["tick"] <= datetime.now(timezone.utc) + timedelta(seconds=5)
+    finally:
+        third.stop(10)
+
+
+# ------------------------------------------------------------------ each run once
+def test_two_workers_never_run_one_job_at_once(make_world):
+    world = make_world()
+    jobs = {"slow": _job("slow", 1.0)}
+    cfg = _cfg(world, "*=1")
+    workers = [Worker(world.engine, cfg, jobs), Worker(world.engine, cfg, jobs)]
+    for w in workers:
+        w.start()
+    try:
+        # besides their schedules racing, ask the second worker outright until it finds the job taken
+        _wait(lambda: workers[1].run("slow").outcome == "skipped", 10, "never found the job running", poll=0.05)
+        time.sleep(5)
+    finally:
+        for w in workers:
+            assert w.stop(10)
+    runs = _runs(world, "slow")
+    done = sorted((s, f) for s, f, outcome, _ in runs if outcome == "succeeded")
+    assert len(done) >= 3
+    for (_, finished), (started, _) in zip(done, done[1:]):
+        assert started >= finished, "two succeeded runs of one job overlap"
+    skipped = [e for _, _, outcome, e in runs if outcome == "skipped"]
+    assert skipped and all("already running in another" in e for e in skipped)
+    assert {outcome for *_, outcome, _ in runs} <= {"succeeded", "skipped"}
+
+
+# ------------------------------------------------------------------ abandoned runs, shutdown
+def test_runs_left_running_are_abandoned_only_once_nobody_holds_them(make_world):
+    world = make_world()
+    world.sql("INSERT INTO job_runs (job) VALUES ('tick'), ('tock')")  # two runs of workers that died
+    with world.engine.connect() as other:  # ...but 'tock' is still being run by someone
+        other.execute(text("SELECT pg_advisory_lock(hashtext('revwatch.job'), hashtext('tock'))"))
+        assert abandon_dead_runs(world.engine) == 1
+        assert [o for _, _, o, _ in _runs(world, "tick")] == ["abandoned"]
+        assert [o for _, _, o, _ in _runs(world, "tock")] == ["running"]
+        other.execute(text("SELECT pg_advisory_unlock(hashtext('revwatch.job'), hashtext('tock'))"))
+    (_, finished, _, error), = _runs(world, "tick")
+    assert finished is not None and error == ABANDONED
+    # a worker about to run a job closes what it finds of it left running first
+    worker = Worker(world.engine, _cfg(world, ""), {"tock": _job("tock")})
+    assert worker.run("tock").outcome == "succeeded"
+    assert [o for _, _, o, _ in _runs(world, "tock")] == ["abandoned", "succeeded"]
+
+
+# A worker process with one slow job that writes a mark in its transaction, then sleeps.
+SLOW_WORKER = textwrap.dedent("""
+    import sys
+    from sqlalchemy import text
+    from collectors.jobs import Job
+    from collectors.runlog import recorded_run, try_job_lock
+    from collectors.scheduler import Worker
+    from revwatch.cli import _scheduled, _stop_on_signals
+    from revwatch.db import engine_for
+    from revwatch.settings import load_settings
+
+    url, sleep, shutdown = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+
+    def slow(engine, cfg, start, end):
+        with recorded_run(engine, "slow") as stats, engine.begin() as conn:
+            try_job_lock(conn, "slow")
+            conn.execute(text("SET LOCAL client_connection_check_interval = '100ms'"))  # a killed client is noticed
+            conn.execute(text("INSERT INTO marks VALUES (1)"))
+            conn.execute(text("SELECT pg_sleep(:s)"), {"s": sleep})
+        return stats
+
+    cfg = load_settings(database_url=url, worker_schedule="*=600", worker_shutdown_seconds=shutdown, metrics_port=0)
+    engine = engine_for(url, pooled=False)
+    work = Worker(engine, cfg, {"slow": Job("slow", "compute", "slow", slow)})
+    with _stop_on_signals(work.stopping):
+        _scheduled(work, cfg, engine, work.intervals)
+""")
+
+
+def _slow_worker(world, sleep: float, shutdown: int) -> subprocess.Popen:
+    world.sql("CREATE TABLE IF NOT EXISTS marks (n int)")
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKER, world.url, str(sleep), str(shutdown)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait(lambda: _runs(world, "slow") or proc.poll() is not None, 20, "the slow job never started")
+    assert proc.poll() is None, proc.stdout.read()
+    time.sleep(0.5)  # inside its transaction by now
+    return proc
+
+
+def test_a_killed_worker_s_run_is_abandoned_at_the_next_start_and_its_work_rolled_back(make_world):
+    world = make_world()
+    proc = _slow_worker(world, sleep=60, shutdown=30)
+    proc.kill()  # SIGKILL: no chance to record anything
+    proc.communicate(timeout=10)
+    assert [o for _, _, o, _ in _runs(world, "slow")] == ["running"]
+    _wait(lambda: world.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)], 10,
+          "the killed worker's locks were never released")
+    nxt = Worker(world.engine, _cfg(world, "*=600"), {"slow": _job("slow")})
+    nxt.start()  # (its schedule is the killed worker's: the next run is ten minutes after the killed one began)
+    assert nxt.stop(10)
+    (_, finished, outcome, error), = _runs(world, "slow")
+    assert (outcome, error) == ("abandoned", ABANDONED) and finished is not None
+    assert world.sql("SELECT count(*) FROM marks") == [(0,)]  # its transaction rolled back whole
+
+
+def test_sigterm_lets_the_current_run_commit(make_world):
+    world = make_world()
+    proc = _slow_worker(world, sleep=2, shutdown=30)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert [o for _, _, o, _ in _runs(world, "slow")] == ["succeeded"]
+    assert world.sql("SELECT count(*) FROM marks") == [(1,)]
+    assert "worker stopped" in output and "Traceback" not in output
+
+
+def test_sigterm_abandons_a_run_that_outlasts_the_shutdown_time(make_world):
+    world = make_world()
+    proc = _slow_worker(world, sleep=60, shutdown=1)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "abandoned" in output
+    (_, finished, outcome, error), = _runs(world, "slow")
+    assert (outcome, error) == ("abandoned", ABANDONED) and finished is not None
+    _wait(lambda: world.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)], 10, "locks held")
+    assert world.sql("SELECT count(*) FROM marks") == [(0,)]  # rolled back, not half-done
+
+
+def test_a_misfire_is_coalesced_into_one_run(make_world):
+    world = make_world()
+    jobs = {"tick": _job("tick")}
+    cfg = _cfg(world, "*=60")
+    first = Worker(world.engine, cfg, jobs)
+    first.start()
+    _wait(lambda: [o for _, _, o, _ in _runs(world, "tick")] == ["succeeded"], 10, "no first run")
+    # the worker is away for five and a half intervals
+    first.scheduler.pause()
+    now = datetime.now(timezone.utc)
+    first.scheduler.modify_job("tick", next_run_time=now - timedelta(seconds=330))
+    assert len(first.scheduler.get_job("tick")._get_run_times(now)) == 6  # six runs missed
+    assert first.stop(10)
+
+    second = Worker(world.engine, cfg, jobs)
+    second.start()
+    try:
+        time.sleep(3)
+        assert [o for _, _, o, _ in _runs(world, "tick")] == ["succeeded", "succeeded"]  # one run for the six
+        upcoming = second.next_run_times()["tick"]
+        assert now < upcoming <= now + timedelta(seconds=60)
+    finally:
+        assert second.stop(10)
+
+
+# ------------------------------------------------------------------ the command
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status, resp.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def test_worker_runs_the_catalogue_serves_metrics_and_stops_on_sigterm(make_world):
+    world = make_world(demo=SMALL_WORLD, collect=False)
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=world.url, REVWATCH_DATA_DIR=str(world.cfg.revwatch_data_dir),
+               WORKER_SCHEDULE="*=2", METRICS_PORT=str(port), PYTHONUNBUFFERED="1")
+    for name in ("STRIPE_API_KEY", "STRIPE_API_BASE", "ADYEN_REPORTS_DIR", "BANK_STATEMENTS_DIR", "GL_EXPORTS_DIR",
+                 "FX_RATES_PATH", "METRICS_HOST"):
+        env.pop(name, None)
+    proc = subprocess.Popen([sys.executable, "-m", "revwatch.cli", "worker"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def every_job_ran_and_billing_twice():
+            assert proc.poll() is None, proc.stdout.read()
+            done = dict(world.sql("SELECT job, count(*) FROM job_runs WHERE outcome = 'succeeded' GROUP BY job"))
+            return set(done) == set(JOBS) and done["ingest-billing"] >= 2
+
+        _wait(every_job_ran_and_billing_twice, 25, "the worker did not run every job, and billing again")
+        status, body = _get(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200 and ("process_" in body or "revwatch_" in body)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert f"Revwatch metrics: http://127.0.0.1:{port}/metrics" in output and "worker stopped" in output
+    assert world.sql("SELECT count(*) FROM job_runs WHERE finished_at IS NULL") == [(0,)]
+    assert world.sql("SELECT job, error FROM job_runs WHERE outcome NOT IN ('succeeded')") == []
+    assert world.sql("SELECT count(*) FROM parking_sessions")[0][0] == world.manifest["totals"]["sessions"]
+    assert _get(f"http://127.0.0.1:{port}/metrics")[0] == 0  # no longer served
+    assert "Traceback" not in output

@@ -565,6 +565,6 @@ class RevwatchCollector(Collector):
 
 def register(registry: CollectorRegistry, engine: Engine, cfg: Any) -> RevwatchCollector:
     """Build the exporter for `engine` and register it on `registry` (the worker's /metrics)."""
-    collector = RevwatchCollector(engine, cfg)
+    collector = RevwatchCollector(engine, cfg, cache_seconds=getattr(cfg, "metrics_cache_seconds", 15))
     registry.register(collector)
     return collector

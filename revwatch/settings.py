@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     worker_shutdown_seconds: int = Field(25, ge=0, le=3600, description="on SIGTERM, how long the current runs may take to finish before they are abandoned")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9464, ge=0, le=65535, description="port /metrics is served on; 0 = not served")
+    metrics_cache_seconds: float = Field(15, ge=0, le=600, description="a scrape within this long of the last reuses its figures")
 
     @field_validator("database_url", "billing_database_url")
     @classmethod

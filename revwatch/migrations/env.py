@@ -7,8 +7,16 @@ config = context.config
 connection = config.attributes.get("connection")
 
 
+# Tables other libraries own in our database: the worker's APScheduler job store.
+FOREIGN_TABLES = {"apscheduler_jobs"}
+
+
+def _ours(obj, name, type_, reflected, compare_to) -> bool:
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
 def run() -> None:
-    context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
+    context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True, include_object=_ours)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -144,3 +144,17 @@ def test_reconciliation_page_renders_in_chromium(dashboard, artifacts):
         for section in ("Breaks", "Payouts", "Month close", "Export for auditors"):
             assert section in body, section
         _screenshot(page, artifacts / "reconciliation.png", errors)
+
+
+@pytest.mark.browser
+def test_health_page_renders_in_chromium(dashboard, artifacts):
+    """The Health page: every job, source freshness and the durations chart, no error."""
+    with _page(dashboard) as (page, errors):
+        page.get_by_role("link", name="Health", exact=True).first.click(timeout=60_000)
+        page.get_by_text("Source freshness").first.wait_for(state="visible", timeout=60_000)
+        _settled(page, 1)
+        body = page.inner_text("body")
+        for section in ("Jobs", "Job durations", "Quarantine", "Run log", "Database and time zones"):
+            assert section in body, section
+        assert "reconcile" in body and "ingest-bank" in body
+        _screenshot(page, artifacts / "health.png", errors)

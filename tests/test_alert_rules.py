@@ -162,12 +162,66 @@ def test_recording_rules_are_named_level_metric_operations():
         assert re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", rule["record"]), rule["record"]
 
 
+OBJECTIVE = "global:revwatch_payment_reliability_slo:objective"
+SLO_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
+# The SRE workbook's multi-window, multi-burn-rate alerts (issue 6): alert -> (long window,
+# short window, burn-rate factor, severity).
+BURN_ALERTS = {
+    "PaymentSuccessBurnRate1h": ("1h", "5m", 14.4, "page"),
+    "PaymentSuccessBurnRate6h": ("6h", "30m", 6.0, "page"),
+    "PaymentSuccessBurnRate3d": ("3d", "6h", 1.0, "ticket"),
+}
+
+
+def _record(name: str) -> dict:
+    (rule,) = [r for r in _rules("record") if r["record"] == name]
+    return rule
+
+
 def test_slo_objective_is_defined_once():
-    (rule,) = [r for r in _rules("record") if r["record"] == "global:revwatch_payment_success_slo:objective"]
-    assert rule["expr"].strip() == "vector(0.90)"
+    assert _record(OBJECTIVE)["expr"].strip() == "vector(0.995)"
     burn = [r for r in _rules("record") if ":burnrate" in r["record"]]
-    assert {r["record"].rsplit("burnrate", 1)[1] for r in burn} == {"5m", "30m", "1h", "6h", "3d"}
-    assert all("scalar(global:revwatch_payment_success_slo:objective)" in r["expr"] for r in burn)
+    assert sorted(r["record"] for r in burn) == sorted(f"gateway:revwatch_payment_errors:burnrate{w}" for w in SLO_WINDOWS)
+    assert all(f"/ (1 - scalar({OBJECTIVE}))" in r["expr"] for r in burn)
+    # nowhere else: no rule or alert repeats the objective or its budget as a number
+    for rule in _rules("record") + _rules("alert"):
+        if rule.get("record") != OBJECTIVE:
+            assert not re.search(r"\b0\.995\b|\b0\.005\b", rule["expr"]), rule.get("record") or rule.get("alert")
+
+
+def test_sli_counts_customer_declines_as_good_and_the_rest_as_bad():
+    """Bad = attempts - successes - customer declines, per window, with `max without (instance)`
+    first; the customer classes are exactly the taxonomy's classes other than gateway_error and
+    unclassified (a new class in metrics/declines.py must be placed on one side here)."""
+    from metrics.declines import CLASSES, GATEWAY_ERROR, UNCLASSIFIED
+
+    customer = set(CLASSES) - {GATEWAY_ERROR, UNCLASSIFIED}
+    for w in SLO_WINDOWS:
+        attempts = _record(f"gateway:revwatch_payment_slo_attempts:rate{w}")["expr"]
+        assert attempts.strip() == (f'sum by (gateway) (max without (instance) '
+                                    f'(rate(revwatch_payment_attempts_total{{method!="ach"}}[{w}])))')
+        errors = " ".join(_record(f"gateway:revwatch_payment_errors:rate{w}")["expr"].split())
+        assert errors.startswith("clamp_min(") and errors.endswith(", 0 )")
+        assert f'rate(revwatch_payment_successes_total{{method!="ach"}}[{w}])' in errors
+        (classes,) = re.findall(r'rate\(revwatch_payment_failures_total\{decline_class=~"([^"]*)"\}\[' + w + r"\]\)", errors)
+        assert set(classes.split("|")) == customer
+        assert errors.count("max without (instance)") == 2
+        assert errors.count(f"or gateway:revwatch_payment_slo_attempts:rate{w} * 0") == 2
+        ratio = _record(f"gateway:revwatch_payment_errors:ratio_rate{w}")["expr"]
+        assert ratio.strip() == (f"gateway:revwatch_payment_errors:rate{w} / "
+                                 f"(gateway:revwatch_payment_slo_attempts:rate{w} > 0)")
+
+
+def test_burn_rate_alerts_use_the_workbook_factors():
+    alerts = {r["alert"]: r for r in _rules("alert") if r["alert"].startswith("PaymentSuccessBurnRate")}
+    assert alerts.keys() == BURN_ALERTS.keys()
+    for name, (long, short, factor, severity) in BURN_ALERTS.items():
+        rule = alerts[name]
+        expr = " ".join(rule["expr"].split())
+        f = f"{factor:g}"
+        assert expr == (f"gateway:revwatch_payment_errors:burnrate{long} > {f} and on (gateway) "
+                        f"gateway:revwatch_payment_errors:burnrate{short} > {f}"), name
+        assert rule["labels"] == {"severity": severity, "team": "engineering"}, name
 
 
 def test_every_alert_is_complete():
@@ -261,9 +315,27 @@ def test_dashboard_is_importable_json():
             refs = [t["refId"] for t in p["targets"]]
             assert len(refs) == len(set(refs)), p["title"]
     titles = " ".join(p["title"] for p in panels).lower()
-    for topic in ("success ratio", "attempts", "decline class", "burn rate", "last success", "p95",
+    for topic in ("success ratio", "error ratio", "attempts", "decline class", "burn rate", "last success", "p95",
                   "exporter", "open reconciliation breaks", "unreconciled", "billing accuracy"):
         assert topic in titles, f"no panel about {topic}"
+
+
+def test_dashboard_burn_rates_match_the_alerts():
+    """The burn-rate panel shows every SLO window with the alerts' factors as its thresholds, and
+    the error-ratio panel draws the budget from the objective rule (never a copied number)."""
+    panels = {p["title"]: p for p in _panels(json.loads(DASHBOARD.read_text())["panels"])}
+    burn = panels["Error budget burn rate"]
+    assert [t["expr"] for t in burn["targets"]] == [
+        f'gateway:revwatch_payment_errors:burnrate{w}{{gateway=~"$gateway"}}' for w in SLO_WINDOWS]
+    steps = [s["value"] for s in burn["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+    assert steps[0] is None and sorted(steps[1:]) == sorted({f for _, _, f, _ in BURN_ALERTS.values()})
+    ratio = panels["Payment error ratio per gateway (SLI)"]
+    exprs = [t["expr"] for t in ratio["targets"]]
+    assert 'gateway:revwatch_payment_errors:ratio_rate1h{gateway=~"$gateway"}' in exprs
+    lines = sorted(e for e in exprs if OBJECTIVE in e)
+    assert lines == sorted([f"1 - {OBJECTIVE}", f"6 * (1 - {OBJECTIVE})", f"14.4 * (1 - {OBJECTIVE})"])
+    for p in panels.values():
+        assert "payment_success_slo" not in json.dumps(p), p["title"]
 
 
 def test_dashboard_queries_name_only_known_metrics():

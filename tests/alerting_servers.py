@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,17 +19,13 @@ from typing import Iterator
 
 import yaml
 
+from tests.processes import free_port, wait_ready
+
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 _DURATION = re.compile(r"\b(\d+)(ms|s|m|h|d|w|y)\b")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def compress(text: str, speedup: int) -> str:
@@ -89,26 +83,12 @@ class Webhook:
         self.server.shutdown()
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{proc.args[0]} exited {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} not ready after {timeout} s:\n{log.read_text()}")
-
-
 @contextmanager
 def _process(cmd: list[str], ready_url: str, log: Path) -> Iterator[subprocess.Popen]:
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(ready_url, proc, log)
+        wait_ready(ready_url, proc, log.read_text, timeout=30)
         yield proc
     finally:
         proc.terminate()

@@ -23,7 +23,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.alerting_servers import ROOT, Webhook, alertmanager, api, compressed_rules, free_port, prometheus
+from tests.alerting_servers import ROOT, Webhook, alertmanager, api, compressed_rules, prometheus
+from tests.processes import free_port
 
 SPEEDUP = 60  # one real minute per second
 TINY_WORLD = dict(days=7, sites=2, scale=0.05, seed=5)

@@ -6,15 +6,14 @@ Chromium must be installed (CI installs it); a missing browser fails, it does no
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.processes import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("REVWATCH_CHROMIUM", "/usr/bin/chromium")
@@ -22,29 +21,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(proc: subprocess.Popen, url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited with {proc.returncode}:\n{proc.stdout.read()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"streamlit not healthy at {url} after {timeout} s")
-
-
 @pytest.fixture()
 def dashboard(demo_world, artifacts):
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, DATABASE_URL=demo_world.url, PYTHONUNBUFFERED="1")
     log = open(artifacts / "streamlit-browser-test.log", "w")
     proc = subprocess.Popen(
@@ -52,11 +31,9 @@ def dashboard(demo_world, artifacts):
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
-        try:
-            _wait_healthy(proc, f"http://127.0.0.1:{port}/_stcore/health")
-        except AssertionError:
-            log.flush()
-            raise AssertionError((artifacts / "streamlit-browser-test.log").read_text()) from None
+        log.flush()
+        wait_ready(f"http://127.0.0.1:{port}/_stcore/health", proc,
+                   lambda: (artifacts / "streamlit-browser-test.log").read_text())
         yield f"http://127.0.0.1:{port}/"
     finally:
         proc.terminate()

@@ -14,6 +14,7 @@ import stripe
 
 from collectors import stripe_ingest
 from collectors.stripe_ingest import Retry, ingest, make_client
+from tests.processes import free_port
 from tests.stripe_faults import FakeStripe, FaultProxy
 
 KEY = "sk_test_not_a_secret_0123456789"
@@ -191,15 +192,9 @@ def test_bounded_retries_then_the_run_fails(make_world, fake):
 
 
 # ---------------------------------------------------------------- localstripe
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def localstripe(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30

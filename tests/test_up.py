@@ -9,7 +9,7 @@ import urllib.request
 
 from collectors.jobs import JOBS
 from tests.conftest import SMALL_WORLD
-from tests.test_browser import _free_port
+from tests.processes import free_port
 
 
 def _healthy(url: str) -> bool:
@@ -22,8 +22,8 @@ def _healthy(url: str) -> bool:
 
 def test_up_collects_serves_and_stops_on_ctrl_c(make_world):
     world = make_world(demo=SMALL_WORLD, collect=False)
-    port = _free_port()
-    metrics_port = _free_port()
+    port = free_port()
+    metrics_port = free_port()
     env = dict(os.environ, DATABASE_URL=world.url, REVWATCH_DATA_DIR=str(world.cfg.revwatch_data_dir),
                DASHBOARD_PORT=str(port), METRICS_PORT=str(metrics_port))
     for name in ("STRIPE_API_KEY", "STRIPE_API_BASE", "ADYEN_REPORTS_DIR", "BANK_STATEMENTS_DIR", "GL_EXPORTS_DIR",

@@ -21,7 +21,7 @@ from collectors.scheduler import Worker, abandon_dead_runs, intervals
 from revwatch.cli import main
 from revwatch.settings import SettingsError, load_settings
 from tests.conftest import ROOT, SMALL_WORLD
-from tests.test_browser import _free_port
+from tests.processes import free_port
 
 
 def _job(name: str, sleep: float = 0.0) -> Job:
@@ -289,7 +289,7 @@ def _get(url: str) -> tuple[int, str]:
 
 def test_worker_runs_the_catalogue_serves_metrics_and_stops_on_sigterm(make_world):
     world = make_world(demo=SMALL_WORLD, collect=False)
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, DATABASE_URL=world.url, REVWATCH_DATA_DIR=str(world.cfg.revwatch_data_dir),
                WORKER_SCHEDULE="*=2", METRICS_PORT=str(port), PYTHONUNBUFFERED="1")
     for name in ("STRIPE_API_KEY", "STRIPE_API_BASE", "ADYEN_REPORTS_DIR", "BANK_STATEMENTS_DIR", "GL_EXPORTS_DIR",

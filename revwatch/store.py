@@ -15,7 +15,7 @@ SOURCE_COPIES = (
     "billing_findings", "bank_lines", "gl_lines", "fx_rates", "recon_items", "recon_breaks",
 )
 # Kept across a new source: history, not derived data (the run log, the breaks' audit trail).
-HISTORY = ("job_runs", "recon_break_events")
+HISTORY = ("job_runs", "recon_break_events", "audit_log", "weekly_reports")
 
 
 def billing_is_empty(billing: Engine) -> bool:

@@ -42,5 +42,6 @@ PAGES = [
     st.Page("pages/reconciliation.py", title="Reconciliation", icon=":material/rule:"),
     st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications_active:"),
     st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:"),
+    st.Page("pages/audit.py", title="Audit", icon=":material/policy:"),
 ]
 st.navigation(PAGES).run()

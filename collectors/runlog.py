@@ -1,7 +1,8 @@
 """The run log: every ingest or compute run is recorded (job, window, rows, outcome, error).
 
 The 'running' row is committed before the work starts, in its own transaction, so a run that
-dies half-way still leaves a trace; the work itself happens in the caller's transaction. A run
+dies half-way still leaves a trace; the work itself happens in the caller's transaction. The
+finishing transaction also appends a `job.run` entry to the audit log (revwatch/audit.py). A run
 left 'running' by a process that died is closed as 'abandoned' by the next worker
 (collectors/scheduler.py), once no one holds its locks.
 """
@@ -13,6 +14,8 @@ from datetime import datetime
 from typing import Iterator
 
 from sqlalchemy import Engine, text
+
+from revwatch import audit
 
 
 @dataclass
@@ -58,6 +61,14 @@ def recorded_run(engine: Engine, job: str, start: datetime | None = None, end: d
                 {"o": stats.outcome, "err": error, "r": stats.rows_read, "w": stats.rows_written,
                  "s": stats.window_start, "e": stats.window_end, "id": run_id},
             )
+            audit.append(conn, audit.SYSTEM_ACTOR, "job.run", job, {
+                "run_id": run_id, "outcome": stats.outcome, "rows_read": stats.rows_read,
+                "rows_written": stats.rows_written, "window_start": _iso(stats.window_start),
+                "window_end": _iso(stats.window_end), "error": error})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 # The advisory lock key of a job's work (bind :j to the job's name).

@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
 
+from revwatch import audit
+
 CATEGORIES: dict[str, str] = {
     "timing": "Timing difference: it will match later",
     "bank_fee": "Bank fee deducted",
@@ -213,4 +215,6 @@ def _event(conn: Connection, break_id: int, actor: str, action: str, note: str |
         VALUES (:id, now(), :actor, :action, :note, CAST(:detail AS jsonb)) RETURNING event_id, at"""),
                        {"id": int(break_id), "actor": actor, "action": name, "note": note,
                         "detail": json.dumps(detail, default=str)}).one()
+    audit.append(conn, actor, f"break.{action}", f"break:{int(break_id)}",
+                 {"event_id": row.event_id, "note": note, **detail})
     return Event(row.event_id, int(break_id), row.at, actor, name, note, detail)

@@ -160,6 +160,13 @@ def collect(jobs: tuple[str, ...], start: datetime | None, end: datetime | None,
     from revwatch.migrate import upgrade
 
     upgrade(engine)
+    if start is not None:  # a re-run or backfill is an operator's action: audit log first
+        from revwatch import audit
+
+        with engine.begin() as conn:
+            audit.append(conn, os.environ.get("USER") or "cli", "job.backfill", ",".join(jobs) or "all",
+                         {"jobs": list(jobs) or list(JOBS), "window_start": start.isoformat(),
+                          "window_end": end.isoformat()})
     started = time.monotonic()
     results = run_jobs(cfg, engine, list(jobs) or list(JOBS), start, end)
     for name, stats in results:
@@ -237,6 +244,10 @@ def worker(once: bool) -> None:
 
     upgrade(engine)
     _logging()
+    from revwatch import audit
+
+    with engine.begin() as conn:  # a changed configuration is recorded once, a restart with the same adds nothing
+        audit.record_settings(conn, cfg)
     with _sources(cfg) as cfg:
         work = Worker(engine, cfg)
         with _stop_on_signals(work.stopping):
@@ -279,6 +290,28 @@ def _scheduled(work, cfg, engine, schedule: dict[str, int]) -> None:
         sys.stderr.flush()
         os._exit(0)  # the job threads cannot be interrupted; ending the process rolls their work back
     click.echo("worker stopped")
+
+
+# ------------------------------------------------------------------ audit
+@main.group()
+def audit() -> None:
+    """The append-only, hash-chained audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk the audit chain; exit 1 naming the first altered, deleted or reordered entry."""
+    from revwatch import audit as log
+
+    engine = _engine(_cfg())
+    with engine.connect() as conn:
+        result = log.verify(conn)
+    if result.ok:
+        click.echo(f"audit log intact: {result.checked} entries")
+        return
+    click.echo(f"audit log BROKEN at seq {result.first_bad_seq} ({result.problem}): {result.message}"
+               f" ({result.checked} entries verified before it)")
+    sys.exit(1)
 
 
 # ------------------------------------------------------------------ dashboard / up

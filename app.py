@@ -40,7 +40,9 @@ PAGES = [
     st.Page("pages/refunds_disputes.py", title="Refunds & disputes", icon=":material/undo:"),
     st.Page("pages/billing_accuracy.py", title="Billing accuracy", icon=":material/receipt_long:"),
     st.Page("pages/reconciliation.py", title="Reconciliation", icon=":material/rule:"),
+    st.Page("pages/trace.py", title="Trace", icon=":material/timeline:"),
     st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications_active:"),
+    st.Page("pages/reports.py", title="Weekly report", icon=":material/summarize:"),
     st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:"),
     st.Page("pages/audit.py", title="Audit", icon=":material/policy:"),
 ]

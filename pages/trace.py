@@ -1,0 +1,139 @@
+"""Trace: one identifier followed from the parking session to the general ledger.
+
+Reads only through `metrics.trace` (no SQL here). Any id (session, invoice, attempt, charge,
+refund, dispute, payout, bank line, journal or GL reference) in the box or as `?id=` in the URL,
+so other pages can link here. The chain is a vertical timeline, one row per hop, coloured by the
+reconciliation status of the link into it: green matched, grey expected (inside its timing
+window), red a break with its type and amount; each hop opens to its raw record. Money is
+formatted in major units per currency only here, at the edge.
+"""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from metrics import trace as q
+from pages.common import NO_TABLES, engine as _engine
+from revwatch.money import format_money
+from revwatch.settings import load_settings
+
+ICONS = {"session": "🚗", "finding": "🧮", "invoice": "🧾", "attempt": "💳", "stripe_charge": "⚡",
+         "adyen_settled": "⚡", "balance": "⚖️", "payout": "💸", "entries": "📚", "bank": "🏦", "journal": "📒",
+         "revenue_journal": "📒", "refund": "↩️", "gateway_refund": "↩️", "refund_journal": "📒", "dispute": "⚠️"}
+LINK_BADGES = {"matched": ":green-background[matched]", "expected": ":gray-background[expected]",
+               "break": ":red-background[break]"}
+
+
+@st.cache_data(ttl=60, show_spinner="Tracing…")
+def load_trace(db_key: str | None, identifier: str) -> q.Trace | None:
+    with _engine(db_key).connect() as conn:
+        return q.trace(conn, identifier)
+
+
+def money(minor: int | None, currency: str | None) -> str:
+    return "—" if minor is None or not currency else format_money(int(minor), currency)
+
+
+def _when(t) -> str:
+    if t is None:
+        return "—"
+    return f"{t:%Y-%m-%d %H:%M} UTC" if hasattr(t, "hour") else f"{t:%Y-%m-%d}"
+
+
+def hop_line(h: q.Hop) -> str:
+    badge = LINK_BADGES.get(h.link or "", "")
+    text = (f"{ICONS.get(h.kind, '•')} **{h.label}** `{h.id or '—'}` · {_when(h.time)} · "
+            f"{money(h.amount_minor, h.currency)} · {h.status or '—'}")
+    if h.link == "break":
+        text += f" {badge} :red[**{h.break_type}** {money(h.break_amount_minor, h.currency)} at {h.stage}]"
+    elif badge:
+        text += f" {badge} ({h.stage})" if h.stage else f" {badge}"
+    return text
+
+
+def _record(h: q.Hop) -> None:
+    rec = h.record or {}
+    if isinstance(rec.get("lines"), list):
+        st.dataframe(pd.DataFrame(rec["lines"]), hide_index=True, width="stretch")
+    elif rec:
+        st.json(json.loads(json.dumps(rec, default=str)), expanded=True)
+    else:
+        st.caption("No record: this is where the chain breaks." if not h.present else "No raw record.")
+    if h.note:
+        st.caption(h.note)
+
+
+def show(t: q.Trace) -> None:
+    st.caption(f"`{t.identifier}` is a {t.found_as}; "
+               + ("the chain of its parking session." if t.scope == "session" else
+                  "the payout-level chain (many sessions): a sample of its charges is below." if t.scope == "payout"
+                  else f"{t.scope} only."))
+    broken = t.breaks
+    if broken:
+        st.error("The chain breaks at: " + "; ".join(
+            f"{h.label} ({h.stage} {h.break_type} {money(h.break_amount_minor, h.currency)})" for h in broken),
+            icon=":material/link_off:")
+    else:
+        st.success("Every reconciled link of this chain is matched or still expected.", icon=":material/link:")
+    for branch in ("main", "finding", "revenue", "refund", "dispute"):
+        hops = [h for h in t.hops if h.branch == branch]
+        if not hops:
+            continue
+        if branch != "main":
+            st.markdown(f"##### {branch.capitalize()}")
+        for h in hops:
+            box = st.container(border=True)
+            if h.link == "break":
+                box.error(hop_line(h), icon=":material/error:")
+            elif h.link == "matched":
+                box.success(hop_line(h), icon=":material/check_circle:")
+            else:
+                box.markdown(hop_line(h))
+            with box.expander("Raw record"):
+                _record(h)
+    table = t.table()
+    table["time"] = [_when(t) for t in table["time"]]
+    table["amount"] = [money(None if pd.isna(m) else int(m), c) for m, c in zip(table["amount_minor"], table["currency"])]
+    table["break amount"] = ["" if pd.isna(m) else money(int(m), c) for m, c in
+                             zip(table["break_amount_minor"], table["currency"])]
+    with st.expander("As a table"):
+        st.dataframe(table.drop(columns=["amount_minor", "break_amount_minor"]), hide_index=True, width="stretch",
+                     key="trace_table")
+    if not t.sample.empty:
+        st.markdown("##### Sample of the payout's charges")
+        s = t.sample.copy()
+        for c in ("amount_minor", "fee_minor", "net_minor"):
+            s[c.replace("_minor", "")] = [money(None if pd.isna(m) else int(m), cur) for m, cur in zip(s[c], s["currency"])]
+        st.dataframe(s.drop(columns=["amount_minor", "fee_minor", "net_minor"]), hide_index=True, width="stretch")
+
+
+st.title("Trace")
+cfg = load_settings()
+db_key = cfg.database_url
+initial = st.query_params.get("id", "")
+if "trace_id" not in st.session_state:
+    st.session_state["trace_id"] = initial
+ident = st.text_input("Identifier", key="trace_id",
+                      placeholder="session, invoice, attempt, charge, refund, dispute, payout, bank line, JE-… or reference",
+                      help="Any id of the chain: ses_…, inv_…, pa_…, ch_…, rf_…/re_…, dp_…, po_…, ADYEN-<batch>, "
+                           "bank:<sha>:<line>, JE-…, REV-<site>-<date>.").strip()
+if ident and st.query_params.get("id") != ident:
+    st.query_params["id"] = ident
+if not ident:
+    st.info("Enter an identifier to follow it from the parking session to the general ledger.", icon=":material/search:")
+    st.stop()
+try:
+    found = load_trace(db_key, ident)
+except ProgrammingError:
+    st.info(NO_TABLES, icon=":material/info:")
+    st.stop()
+except OperationalError as exc:
+    st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
+    st.stop()
+if found is None:
+    st.warning(f"Not found: nothing has the identifier `{ident}`.", icon=":material/search_off:")
+else:
+    show(found)

@@ -102,6 +102,15 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9464, ge=0, le=65535, description="port /metrics is served on; 0 = not served")
     metrics_cache_seconds: float = Field(15, ge=0, le=600, description="a scrape within this long of the last reuses its figures")
+    # the weekly leadership report (metrics/weekly_report.py): e-mail by SMTP, built Mondays 07:00
+    smtp_host: str | None = Field(None, description="SMTP server; unset = the report is not e-mailed")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = "revwatch@localhost"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+    report_recipients: str = Field("", description="comma-separated e-mail addresses of the weekly report")
+    report_timezone: str = Field("UTC", description="time zone of the Monday 07:00 weekly report build")
 
     @field_validator("database_url", "billing_database_url")
     @classmethod
@@ -117,6 +126,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
             raise ValueError("must be an http(s) base URL, e.g. http://127.0.0.1:9090")
         return value
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone, e.g. Europe/Amsterdam") from None
+        return value.strip()
 
     @field_validator("reporting_currency")
     @classmethod

@@ -1,0 +1,59 @@
+"""Reports: the weekly leadership report. Pick a week, preview its newest build, download the
+HTML or PDF, see every build of it (who, when, e-mailed to whom), build it now.
+
+Reads and builds only through `metrics.weekly_report` (no SQL here)."""
+from __future__ import annotations
+
+import getpass
+
+import streamlit as st
+import streamlit.components.v1 as components
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from metrics import weekly_report as wr
+from pages.common import NO_TABLES, engine as _engine
+from revwatch.settings import load_settings
+
+
+def main() -> None:
+    st.title("Weekly report")
+    cfg = load_settings()
+    engine = _engine(cfg.database_url)
+    try:
+        weeks = wr.weeks(engine)
+    except ProgrammingError:
+        st.info(NO_TABLES, icon=":material/info:")
+        return
+    except OperationalError as exc:
+        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
+        return
+    default = wr.last_complete_week()
+    options = sorted(set(weeks) | {default}, reverse=True)
+    week = st.selectbox("ISO week", options, index=options.index(default), key="report_week")
+
+    if st.button("Build now", key="report_build", icon=":material/build:"):
+        with st.spinner(f"Building the report for {week}…"):
+            wr.build(engine, week, cfg, built_by=f"dashboard:{getpass.getuser()}")
+        st.success(f"Built the report for {week}.")
+
+    rep = wr.current(engine, week)
+    if rep is None:
+        st.info(f"No report has been built for {week} yet: press Build now, or run "
+                f"`revwatch report weekly --week {week}`.", icon=":material/info:")
+        return
+    st.caption(f"Newest build: #{rep.report_id}, {rep.built_at:%Y-%m-%d %H:%M} UTC by {rep.built_by}"
+               + (f"; e-mailed to {rep.emailed_to} at {rep.emailed_at:%Y-%m-%d %H:%M} UTC" if rep.emailed_at else ""))
+    left, right = st.columns(2)
+    left.download_button("Download HTML", rep.html, file_name=f"weekly-{rep.iso_week}.html", mime="text/html",
+                         key="report_html")
+    right.download_button("Download PDF", rep.pdf, file_name=f"weekly-{rep.iso_week}.pdf", mime="application/pdf",
+                          key="report_pdf")
+    components.html(rep.html, height=900, scrolling=True)
+
+    st.subheader("Builds of this week")
+    st.dataframe(wr.history(engine, week), hide_index=True, use_container_width=True, column_config={
+        "report_id": "Build", "iso_week": "Week", "built_at": st.column_config.DatetimeColumn("Built at (UTC)"),
+        "built_by": "By", "emailed_to": "E-mailed to", "emailed_at": st.column_config.DatetimeColumn("E-mailed at")})
+
+
+main()

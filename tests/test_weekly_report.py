@@ -1,0 +1,174 @@
+"""The weekly leadership report on the shared demo world: figures equal the metric queries,
+the PDF and HTML carry them, builds keep their history, the e-mail arrives, the CLI and the page."""
+from __future__ import annotations
+
+import email
+import io
+import socket
+from datetime import date, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from metrics import billing_accuracy, overview, payments, reconciliation
+from metrics import weekly_report as wr
+from metrics.overview import Filters
+from revwatch.money import format_money
+
+
+def _week(world) -> str:
+    """The first ISO week lying wholly inside the demo world's period."""
+    start = datetime.fromisoformat(world.manifest["period"]["start"]).date() + timedelta(days=1)
+    monday = start + timedelta(days=(7 - start.weekday()) % 7)
+    end = datetime.fromisoformat(world.manifest["period"]["end"]).date()
+    assert monday + timedelta(days=6) < end, "the demo world holds no whole week"
+    return wr.week_of(monday)
+
+
+@pytest.fixture(scope="module")
+def week(demo_world) -> str:
+    return _week(demo_world)
+
+
+@pytest.fixture(scope="module")
+def built(demo_world, week):
+    """Two builds of the same week (history): their ids."""
+    first = wr.build(demo_world.engine, week, demo_world.cfg, built_by="test")
+    second = wr.build(demo_world.engine, week, demo_world.cfg, built_by="test-again")
+    return first, second
+
+
+def test_week_parsing():
+    assert wr.parse_week("2026-W47") == date(2026, 11, 16)
+    assert wr.last_complete_week(date(2026, 11, 27)) == "2026-W47"
+    for bad in ("2026-47", "2026-W60", "W47", "", "2026-W4"):
+        with pytest.raises(ValueError):
+            wr.parse_week(bad)
+
+
+def test_figures_equal_the_metric_queries(demo_world, week):
+    f = wr.figures(demo_world.engine, week, demo_world.cfg)
+    start = wr.parse_week(week)
+    flt = Filters(start, start + timedelta(days=6))
+    with demo_world.engine.connect() as db:
+        daily = overview.daily_revenue(db, flt)
+        per_cur = {c: int(v) for c, v in daily.groupby("currency")["total_minor"].sum().items()}
+        head = payments.headline(db, flt)
+        acc = billing_accuracy.accuracy(db, flt, by="site_id")
+        lo = billing_accuracy.leakage_overcharge(db, flt, by="site_id")
+        brk = reconciliation.breaks(db, reconciliation.BreakFilters(states=("open",), limit=wr.TOP_BREAKS),
+                                    demo_world.cfg.reporting_currency)
+    assert per_cur and {r.currency: r.total_minor for r in f.revenue if r.total_minor} == per_cur
+    assert f.success_rate == head.success_rate and f.attempts == head.attempts > 0
+    assert f.recovered_minor == head.recovered_minor
+    assert (f.billable, f.correct) == (int(acc["billable"].sum()), int(acc["correct"].sum()))
+    assert f.leakage_minor == {c: int(v) for c, v in lo.groupby("currency")["leakage_minor"].sum().items()}
+    assert f.overcharge_minor == {c: int(v) for c, v in lo.groupby("currency")["overcharge_minor"].sum().items()}
+    assert [b["break_id"] for b in f.open_breaks] == [int(x) for x in brk["break_id"]]
+    assert len(f.incidents) >= len(f.open_breaks)
+    # conversion: each currency with its rate, the total their sum
+    for r in f.revenue:
+        if r.rate is not None:
+            assert r.reporting_minor == reconciliation.to_reporting(r.total_minor, r.currency, r.rate,
+                                                                    demo_world.cfg.reporting_currency)
+    if f.revenue_reporting_minor is not None:
+        assert f.revenue_reporting_minor == sum(r.reporting_minor for r in f.revenue)
+    assert f.alerts is None and "ALERTMANAGER_URL" in f.alerts_note  # degrades without alerting
+    assert f.to_json()["iso_week"] == week
+
+
+def _squash(s: str) -> str:
+    return "".join(s.split())
+
+
+def test_pdf_and_html_carry_the_headline_figures(demo_world, week, built):
+    from pypdf import PdfReader
+
+    rep = wr.report(demo_world.engine, built[1])
+    f = wr.figures(demo_world.engine, week, demo_world.cfg)
+    assert rep.html.count('src="data:image/png;base64,iVBORw0KGgo') == 2  # PNG magic, base64
+    reader = PdfReader(io.BytesIO(rep.pdf))
+    assert len(reader.pages) >= 1
+    pdf_text = "".join("".join(p.extract_text() for p in reader.pages).split())  # text extraction drops some spaces
+    for r in f.revenue:
+        if r.total_minor:
+            assert _squash(format_money(r.total_minor, r.currency)) in pdf_text
+            assert format_money(r.total_minor, r.currency) in rep.html
+    assert f"{f.success_rate:.2%}" in pdf_text
+    assert _squash(format_money(f.revenue_reporting_minor, f.reporting_currency)) in pdf_text
+    assert week in pdf_text
+    assert rep.figures["revenue"] == f.to_json()["revenue"]
+
+
+def test_history_newest_build_is_current(demo_world, week, built):
+    first, second = built
+    hist = wr.history(demo_world.engine, week)
+    assert {first, second} <= set(hist["report_id"])
+    assert list(hist["report_id"])[0] == second
+    assert wr.current(demo_world.engine, week).report_id == second
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_email_arrives_with_the_pdf(demo_world, built):
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope)
+            return "250 OK"
+
+    port = _free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        cfg = demo_world.cfg.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port,
+                                                "report_recipients": "ceo@example.com, cfo@example.com"})
+        rep = wr.report(demo_world.engine, built[0])
+        assert wr.send(demo_world.engine, rep, cfg) == ["ceo@example.com", "cfo@example.com"]
+    finally:
+        controller.stop()
+    assert len(received) == 1 and sorted(received[0].rcpt_tos) == ["ceo@example.com", "cfo@example.com"]
+    msg = email.message_from_bytes(received[0].content, policy=email.policy.default)
+    pdfs = [p for p in msg.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert len(pdfs) == 1 and pdfs[0].get_content() == rep.pdf
+    assert msg.get_body(("html",)).get_content().startswith("<!doctype html>")
+    again = wr.report(demo_world.engine, built[0])
+    assert again.emailed_to == "ceo@example.com, cfo@example.com" and again.emailed_at is not None
+
+
+def test_cli_bad_week_is_one_line(monkeypatch):
+    from revwatch.cli import main
+
+    result = CliRunner().invoke(main, ["report", "weekly", "--week", "2026-47"])
+    assert result.exit_code != 0
+    lines = [x for x in result.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and "2026-47" in lines[0] and "ISO week" in lines[0]
+
+
+def test_cli_writes_the_files_and_stores_a_build(demo_world, week, tmp_path, monkeypatch):
+    from revwatch.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", demo_world.url)
+    before = len(wr.history(demo_world.engine, week))
+    result = CliRunner().invoke(main, ["report", "weekly", "--week", week, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"weekly-{week}.pdf").read_bytes().startswith(b"%PDF")
+    assert "data:image/png" in (tmp_path / f"weekly-{week}.html").read_text()
+    assert len(wr.history(demo_world.engine, week)) == before + 1
+
+
+def test_reports_page_renders_a_built_report(demo_world, week, built, page_for):
+    at = page_for(demo_world, "pages/reports.py")
+    assert not at.exception
+    assert at.selectbox(key="report_week").value == week or week in at.selectbox(key="report_week").options
+    at.selectbox(key="report_week").set_value(week).run()
+    assert not at.exception
+    assert any("report_id" in str(df.value.columns.tolist()) or len(df.value) >= 2 for df in at.dataframe)
+    assert at.button(key="report_build")

@@ -43,7 +43,6 @@ PAGES = [
     st.Page("pages/trace.py", title="Trace", icon=":material/timeline:"),
     st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications_active:"),
     st.Page("pages/reports.py", title="Weekly report", icon=":material/summarize:"),
-    st.Page("pages/reports.py", title="Weekly report", icon=":material/summarize:"),
     st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:"),
     st.Page("pages/audit.py", title="Audit", icon=":material/policy:"),
 ]

@@ -37,6 +37,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, Engine, create_engine, text
 
@@ -47,6 +48,7 @@ from revwatch.settings import Settings, SettingsError
 log = logging.getLogger("revwatch.worker")
 
 TABLE = "apscheduler_jobs"
+REPORT_JOB = "weekly-report"  # the cron job of collectors/weekly_report.py (not in the interval catalogue)
 # A worker's lock on a job for a whole run (bind :j); a different key from the job's own lock.
 WORKER_LOCK_KEY = "hashtext('revwatch.worker'), hashtext(:j)"
 START_LOCK_KEY = "hashtext('revwatch.worker.start'), 0"  # one worker at a time sets the schedule up
@@ -97,6 +99,19 @@ def scheduled_run(name: str) -> None:
         log.error("%s: called outside a worker's thread pool; not run", name)
         return
     worker.run(name)
+
+
+def scheduled_report() -> None:
+    """The weekly report's persisted job (Mondays 07:00 in REPORT_TIMEZONE): collectors/weekly_report.py."""
+    worker = getattr(_thread, "worker", None)
+    if worker is None or worker.stopping.is_set():
+        return
+    from collectors import weekly_report
+
+    try:
+        weekly_report.run(worker.engine, worker.cfg)
+    except Exception as exc:  # recorded in job_runs; the scheduler goes on
+        log.error("%s failed: %s", weekly_report.JOB, _first_line(exc))
 
 
 # ------------------------------------------------------------------ locks and abandoned runs
@@ -176,8 +191,11 @@ class _Scheduler(BackgroundScheduler):
 class Worker:
     """Runs `jobs` (the catalogue) on `engine` with `cfg`: on a schedule after `start()`, or once each by `run_once()`."""
 
-    def __init__(self, engine: Engine, cfg: Settings, jobs: Mapping[str, Job] | None = None, threads: int | None = None):
+    def __init__(self, engine: Engine, cfg: Settings, jobs: Mapping[str, Job] | None = None, threads: int | None = None,
+                 weekly_report: bool | None = None):
         self.engine, self.cfg = engine, cfg
+        # the Monday 07:00 report job: with the real catalogue by default, not with a test's own jobs
+        self.weekly_report = jobs is None if weekly_report is None else weekly_report
         self.jobs = dict(JOBS if jobs is None else jobs)
         self.intervals = intervals(cfg, self.jobs)
         self.threads = threads or cfg.worker_threads
@@ -283,8 +301,15 @@ class Worker:
                     first = min(existing.next_run_time, now + trigger.interval)
             self.scheduler.add_job(scheduled_run, trigger, args=[name], id=name, name=name, replace_existing=True,
                                    next_run_time=first, misfire_grace_time=max(seconds, MISFIRE_GRACE_SECONDS))
+        if self.weekly_report:
+            from zoneinfo import ZoneInfo
+
+            self.scheduler.add_job(scheduled_report, CronTrigger(day_of_week="mon", hour=7, minute=0,
+                                                                 timezone=ZoneInfo(self.cfg.report_timezone)),
+                                   id=REPORT_JOB, name=REPORT_JOB, replace_existing=True,
+                                   misfire_grace_time=MISFIRE_GRACE_SECONDS)
         for job in self.scheduler.get_jobs():
-            if job.id not in self.intervals:  # a job the catalogue dropped
+            if job.id not in self.intervals and not (self.weekly_report and job.id == REPORT_JOB):  # a job the catalogue dropped
                 self.scheduler.remove_job(job.id)
 
     def next_run_times(self) -> dict[str, datetime | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import io
 import socket
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
@@ -172,3 +172,36 @@ def test_reports_page_renders_a_built_report(demo_world, week, built, page_for):
     assert not at.exception
     assert any("report_id" in str(df.value.columns.tolist()) or len(df.value) >= 2 for df in at.dataframe)
     assert at.button(key="report_build")
+
+
+def test_worker_schedules_the_report_monday_0700_in_report_timezone(make_world):
+    from zoneinfo import ZoneInfo
+
+    from collectors.jobs import Job
+    from collectors.runlog import RunStats
+    from collectors.scheduler import REPORT_JOB, Worker
+
+    world = make_world()
+    cfg = world.cfg.model_copy(update={"report_timezone": "Europe/Amsterdam", "worker_schedule": "tick=3600"})
+    jobs = {"tick": Job("tick", "compute", "does nothing", lambda engine, cfg, start, end: RunStats())}
+    worker = Worker(world.engine, cfg, jobs, weekly_report=True)
+    worker.start()
+    try:
+        nxt = worker.next_run_times()[REPORT_JOB].astimezone(ZoneInfo("Europe/Amsterdam"))
+        assert (nxt.weekday(), nxt.hour, nxt.minute) == (0, 7, 0)
+        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [("tick",), (REPORT_JOB,)]
+    finally:
+        worker.stop(10)
+    plain = Worker(world.engine, cfg, jobs)  # a test's own catalogue: no report job unless asked
+    assert plain.weekly_report is False
+
+
+def test_scheduled_build_once_per_week(demo_world, week):
+    from collectors import weekly_report as job
+
+    monday_after = wr.parse_week(week) + timedelta(days=7)
+    now = datetime(monday_after.year, monday_after.month, monday_after.day, 7, tzinfo=timezone.utc)
+    first = job.run(demo_world.engine, demo_world.cfg, now=now)
+    assert first.outcome == "succeeded" and wr.current(demo_world.engine, week).built_by == job.BUILT_BY
+    again = job.run(demo_world.engine, demo_world.cfg, now=now)
+    assert again.outcome == "skipped"

@@ -135,3 +135,17 @@ def test_health_page_renders_in_chromium(dashboard, artifacts):
             assert section in body, section
         assert "reconcile" in body and "ingest-bank" in body
         _screenshot(page, artifacts / "health.png", errors)
+
+
+@pytest.mark.browser
+def test_trace_page_follows_a_link_and_shows_where_the_chain_breaks(dashboard, demo_world, artifacts):
+    """Trace opened by its ?id= link on the payout that never reached the bank: the break is shown."""
+    payout = next(i["expected"]["payout_reference"] for i in demo_world.manifest["incidents"]
+                  if i["id"] == "payout_missing_in_bank")
+    with _page(dashboard) as (page, errors):
+        page.goto(f"{dashboard}trace?id={payout}", wait_until="domcontentloaded")
+        page.get_by_text("The chain breaks at").first.wait_for(state="visible", timeout=60_000)
+        _settled(page, 0)
+        body = page.inner_text("body")
+        assert payout in body and "missing" in body
+        _screenshot(page, artifacts / "trace.png", errors)

@@ -6,11 +6,10 @@ from datetime import date
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from metrics import audit_log as q
 from metrics import export
-from pages.common import NO_TABLES, engine as _engine
+from pages.common import engine as _engine, load_or_stop
 from revwatch.settings import load_settings
 
 ALL = "(everyone)"
@@ -47,15 +46,8 @@ def status_banner(status: tuple) -> None:
 def main() -> None:
     st.title("Audit")
     db_key = load_settings().database_url
-    try:
-        status = load_status(db_key)
-        actors, actions = load_options(db_key)
-    except ProgrammingError:
-        st.info(NO_TABLES, icon=":material/info:")
-        return
-    except OperationalError as exc:
-        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
-        return
+    status = load_or_stop(load_status, db_key)
+    actors, actions = load_or_stop(load_options, db_key)
     status_banner(status)
 
     c1, c2, c3, c4 = st.columns([1, 1, 2, 2])

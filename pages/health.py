@@ -13,11 +13,10 @@ from datetime import date, datetime, timedelta, timezone
 import pandas as pd
 import plotly.express as px
 import streamlit as st
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from metrics import export
 from metrics import health as q
-from pages.common import NO_TABLES, engine as _engine
+from pages.common import engine as _engine, load_or_stop
 from revwatch.settings import load_settings
 
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
@@ -245,14 +244,7 @@ def tz_line(side: q.TzSide) -> str:
 def main() -> None:
     st.title("Health")
     db_key = load_settings().database_url
-    try:
-        data = load_health(db_key)
-    except ProgrammingError:
-        st.info(NO_TABLES, icon=":material/info:")
-        return
-    except OperationalError as exc:
-        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
-        return
+    data = load_or_stop(load_health, db_key)
     st.caption(f"As of {data['as_of']:%Y-%m-%d %H:%M:%S} UTC (figures cached for 30 s).")
     summary(data["jobs"], data["freshness"], data["quarantine"])
     jobs_section(data["jobs"])

@@ -8,10 +8,9 @@ import getpass
 
 import streamlit as st
 import streamlit.components.v1 as components
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from metrics import weekly_report as wr
-from pages.common import NO_TABLES, engine as _engine
+from pages.common import engine as _engine, load_or_stop
 from revwatch.settings import load_settings
 
 
@@ -19,14 +18,7 @@ def main() -> None:
     st.title("Weekly report")
     cfg = load_settings()
     engine = _engine(cfg.database_url)
-    try:
-        weeks = wr.weeks(engine)
-    except ProgrammingError:
-        st.info(NO_TABLES, icon=":material/info:")
-        return
-    except OperationalError as exc:
-        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
-        return
+    weeks = load_or_stop(wr.weeks, engine)
     default = wr.last_complete_week()
     options = sorted(set(weeks) | {default}, reverse=True)
     week = st.selectbox("ISO week", options, index=options.index(default), key="report_week")

@@ -13,10 +13,9 @@ import json
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from metrics import trace as q
-from pages.common import NO_TABLES, engine as _engine
+from pages.common import engine as _engine, load_or_stop
 from revwatch.money import format_money
 from revwatch.settings import load_settings
 
@@ -125,14 +124,7 @@ if ident and st.query_params.get("id") != ident:
 if not ident:
     st.info("Enter an identifier to follow it from the parking session to the general ledger.", icon=":material/search:")
     st.stop()
-try:
-    found = load_trace(db_key, ident)
-except ProgrammingError:
-    st.info(NO_TABLES, icon=":material/info:")
-    st.stop()
-except OperationalError as exc:
-    st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
-    st.stop()
+found = load_or_stop(load_trace, db_key, ident)
 if found is None:
     st.warning(f"Not found: nothing has the identifier `{ident}`.", icon=":material/search_off:")
 else:

@@ -28,15 +28,30 @@ def load_options(db_key: str | None) -> tuple[pd.DataFrame, ov.DataRange | None]
         return ov.filter_options(conn), ov.data_range(conn)
 
 
+def _explain(exc: ProgrammingError | OperationalError) -> None:
+    """Tell the user why the database cannot give figures: no tables yet, or not reachable."""
+    if isinstance(exc, ProgrammingError):
+        st.info(NO_TABLES, icon=":material/info:")
+    else:
+        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
+
+
 def options_or_notice(db_key: str | None) -> tuple[pd.DataFrame, ov.DataRange | None] | None:
     """The sites and data range for the filters, or None once the user has been told why not."""
     try:
         return load_options(db_key)
-    except ProgrammingError:
-        st.info(NO_TABLES, icon=":material/info:")
-    except OperationalError as exc:
-        st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")
+    except (ProgrammingError, OperationalError) as exc:
+        _explain(exc)
     return None
+
+
+def load_or_stop(load, *args):
+    """`load(*args)`; when the database cannot give it, the user is told why and the page stops."""
+    try:
+        return load(*args)
+    except (ProgrammingError, OperationalError) as exc:
+        _explain(exc)
+    st.stop()
 
 
 def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange, default_days: int,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -430,6 +431,72 @@ def report_weekly(week: str | None, out_dir: Path, send_mail: bool) -> None:
         except (ValueError, OSError) as exc:
             raise click.ClickException(f"not sent: {exc}") from None
         click.echo(f"e-mailed to {', '.join(to)}")
+
+
+# ------------------------------------------------------------------ show
+SHOW_TOPICS = ("overview", "payments", "declines", "billing", "misbilled", "breaks", "close", "health", "refunds",
+               "disputes")
+
+
+def _date_option(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _month_option(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}", value):
+            raise ValueError(value)
+        return datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a month (YYYY-MM)") from None
+
+
+def _currency_option(ctx, param, value):
+    if value is None:
+        return None
+    from revwatch.money import CURRENCY_EXPONENTS
+
+    if value.upper() not in CURRENCY_EXPONENTS:
+        raise click.BadParameter(f"unknown currency {value!r}")
+    return value.upper()
+
+
+@main.command()
+@click.argument("topic", type=click.Choice(SHOW_TOPICS))
+@click.option("--from", "start", callback=_date_option, help="First local day (YYYY-MM-DD); default 30 days before --to.")
+@click.option("--to", "end", callback=_date_option, help="Last local day, included (YYYY-MM-DD); default the last day with data.")
+@click.option("--site", "sites", multiple=True, help="Site id (repeatable).")
+@click.option("--region", "regions", multiple=True, help="Region name (repeatable).")
+@click.option("--currency", callback=_currency_option, help="Only rows in this ISO 4217 currency.")
+@click.option("--by", type=click.Choice(("method", "brand", "site", "region", "decline_class")),
+              help="payments: group by this instead of gateway and day.")
+@click.option("--month", callback=_month_option, help="close: accounting month (YYYY-MM).")
+@click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table", show_default=True)
+def show(topic, start, end, sites, regions, currency, by, month, fmt) -> None:
+    """Print a page's figures (the same metrics/ queries): table for people, csv or json for machines."""
+    from metrics import show as sh
+
+    if start is not None and end is not None and end < start:
+        raise click.BadParameter("--to is before --from", param_hint="--to")
+    if by is not None and topic != "payments":
+        raise click.BadParameter(f"--by applies to payments only, not {topic}", param_hint="--by")
+    cfg = _cfg()
+    options = sh.Options(start=start, end=end, site_ids=tuple(sites), regions=tuple(regions), currency=currency,
+                         by=by, month=month, cfg=cfg)
+    try:
+        rows = sh.TOPICS[topic](_engine(cfg), options)
+    except ValueError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+    click.echo(sh.render(rows, fmt))
 
 
 # ------------------------------------------------------------------ bench

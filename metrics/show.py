@@ -1,0 +1,342 @@
+"""`revwatch show TOPIC`: every page's figures as rows, for terminals and machines.
+
+Each topic is a function (db, Options) -> DataFrame built ONLY by calling the query functions
+the pages call (metrics/overview, payments, billing_accuracy, reconciliation, health) and
+reshaping their result: one definition of each figure. Money stays integer minor units with a
+`currency` column (`*_reporting_minor` beside it in the reporting currency where the page shows
+one); every ratio comes with its numerator and denominator. Formatting (`render`) is a separate
+pure function: `table` for people (money formatted), `csv` and `json` for machines.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Callable
+
+import pandas as pd
+
+from metrics import billing_accuracy as ba
+from metrics import health as hl
+from metrics import overview as ov
+from metrics import payments as pm
+from metrics import reconciliation as rc
+from revwatch.money import format_money
+
+DEFAULT_DAYS = 30  # as the pages: the last 30 days with data when no range is given
+FORMATS = ("table", "csv", "json")
+PAYMENT_GROUPS = ("method", "brand", "site", "region", "decline_class")
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line narrowed the figures to (local dates, both ends included)."""
+
+    start: date | None = None
+    end: date | None = None
+    site_ids: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    currency: str | None = None
+    by: str | None = None
+    month: date | None = None
+    as_of: datetime | None = None
+    cfg: Any = None  # Settings: reporting currency and close thresholds
+    limit: int = 100_000
+
+    @property
+    def reporting_currency(self) -> str:
+        return getattr(self.cfg, "reporting_currency", None) or "USD"
+
+
+def filters(db: ov.Db, o: Options) -> ov.Filters:
+    """The page Filters for these options; a missing end is the last day with data, a missing
+    start DEFAULT_DAYS before the end (never before the first day with data)."""
+    rng = ov.data_range(db)
+    end = o.end or (rng.last if rng else datetime.now(timezone.utc).date())
+    start = o.start or max(rng.first if rng else end, end - timedelta(days=DEFAULT_DAYS - 1))
+    start = min(start, end)
+    return ov.Filters(start, end, tuple(o.regions), tuple(o.site_ids))
+
+
+def _ratio(num, den) -> float | None:
+    return float(num) / float(den) if den else None
+
+
+def _in_currency(df: pd.DataFrame, o: Options) -> pd.DataFrame:
+    if o.currency and "currency" in df.columns:
+        df = df[df["currency"] == o.currency]
+    return df.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- topics
+def overview(db: ov.Db, o: Options) -> pd.DataFrame:
+    """The Overview page's KPIs, one row each: kpi, unit (count|ratio|money), currency, value,
+    numerator, denominator, previous, previous_numerator, previous_denominator."""
+    f = filters(db, o)
+    k = ov.range_kpis(db, f)
+    rows: list[dict] = [
+        dict(kpi="sessions", unit="count", value=k.sessions, previous=k.previous_sessions),
+        dict(kpi="payment_attempts", unit="count", value=k.payments.attempts, previous=k.previous_payments.attempts),
+        dict(kpi="success_rate", unit="ratio", value=k.payments.success_rate,
+             numerator=k.payments.succeeded, denominator=k.payments.attempts,
+             previous=k.previous_payments.success_rate, previous_numerator=k.previous_payments.succeeded,
+             previous_denominator=k.previous_payments.attempts),
+        dict(kpi="first_attempt_success_rate", unit="ratio", value=k.payments.first_attempt_success_rate,
+             numerator=k.payments.first_succeeded, denominator=k.payments.first_attempts,
+             previous=k.previous_payments.first_attempt_success_rate,
+             previous_numerator=k.previous_payments.first_succeeded,
+             previous_denominator=k.previous_payments.first_attempts),
+    ]
+    for r in ov.revenue_to_date(db, f, o.as_of):
+        if o.currency and r.currency != o.currency:
+            continue
+        rows.append(dict(kpi=f"revenue_{r.period}", unit="money", currency=r.currency, value=r.total_minor,
+                         previous=r.previous_minor))
+    cols = ["kpi", "unit", "currency", "value", "numerator", "denominator", "previous", "previous_numerator",
+            "previous_denominator"]
+    return pd.DataFrame(rows, columns=cols, dtype=object)
+
+
+def _days(f: ov.Filters):
+    d = f.start
+    while d <= f.end:
+        yield d
+        d += timedelta(days=1)
+
+
+def payments(db: ov.Db, o: Options) -> pd.DataFrame:
+    if o.by:
+        return _payments_by(db, o)
+    f = filters(db, o)
+    series = pm.success_series(db, f, "day").rename(columns={"period": "local_date"})
+    series = series[["local_date", "gateway", "attempts", "succeeded", "failed", "gateway_errors"]]
+    outcomes = []
+    for day in _days(f):
+        g = pm.outcomes_by_gateway(db, ov.Filters(day, day, f.regions, f.site_ids))
+        outcomes.append(g.assign(local_date=day)[["local_date", "gateway", "attempted", "first_succeeded",
+                                                  "succeeded", "recovered"]])
+    out = pd.concat(outcomes) if outcomes else pd.DataFrame(
+        columns=["local_date", "gateway", "attempted", "first_succeeded", "succeeded", "recovered"])
+    out = out.rename(columns={"attempted": "invoices_charged", "succeeded": "eventually_succeeded"})
+    df = series.merge(out, on=["local_date", "gateway"], how="outer").sort_values(["local_date", "gateway"])
+    counts = ["attempts", "succeeded", "failed", "gateway_errors", "invoices_charged", "first_succeeded",
+              "eventually_succeeded", "recovered"]
+    df[counts] = df[counts].fillna(0).astype(int)
+    df["success_rate"] = [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"])]
+    df["first_attempt_rate"] = [_ratio(a, b) for a, b in zip(df["first_succeeded"], df["invoices_charged"])]
+    df["eventual_rate"] = [_ratio(a, b) for a, b in zip(df["eventually_succeeded"], df["invoices_charged"])]
+    cols = ["local_date", "gateway", "attempts", "succeeded", "success_rate", "failed", "gateway_errors",
+            "invoices_charged", "first_succeeded", "first_attempt_rate", "eventually_succeeded", "eventual_rate",
+            "recovered"]
+    return df[cols].reset_index(drop=True)
+
+
+def _payments_by(db: ov.Db, o: Options) -> pd.DataFrame:
+    f = filters(db, o)
+    if o.by == "decline_class":
+        df = pm.decline_classes(db, f)
+        total = int(df["failed"].sum())
+        df["all_failed"] = total
+        df["share"] = [_ratio(n, total) for n in df["failed"]]
+        return df.reset_index(drop=True)
+    if o.by == "site":
+        frames = []
+        for site in ov.filter_options(db)["site_id"]:
+            if f.site_ids and site not in f.site_ids:
+                continue
+            s = pm.success_series(db, ov.Filters(f.start, f.end, f.regions, (site,)), "day")
+            if len(s):
+                g = s.groupby("gateway", as_index=False)[["attempts", "succeeded", "failed", "gateway_errors"]].sum()
+                frames.append(g.assign(site_id=site))
+        cols = ["site_id", "gateway", "attempts", "succeeded", "failed", "gateway_errors"]
+        df = pd.concat(frames)[cols] if frames else pd.DataFrame(columns=cols)
+        df["success_rate"] = [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"])]
+        return df.sort_values(["site_id", "gateway"]).reset_index(drop=True)
+    dim = {"method": "method", "brand": "card_brand", "region": "region"}[o.by]
+    b = pm.breakdown(db, f)
+    df = b.groupby(["gateway", dim, "currency"], as_index=False)[
+        ["attempts", "succeeded", "failed", "amount_minor", "succeeded_minor"]].sum()
+    df["success_rate"] = [_ratio(a, c) for a, c in zip(df["succeeded"], df["attempts"])]
+    df = df[["gateway", dim, "currency", "attempts", "succeeded", "success_rate", "failed", "amount_minor",
+             "succeeded_minor"]]
+    return _in_currency(df.sort_values(["gateway", dim, "currency"]), o)
+
+
+def declines(db: ov.Db, o: Options) -> pd.DataFrame:
+    """Failures by gateway, code and class, with each code's share of all failures."""
+    df = pm.failure_codes(db, filters(db, o), limit=o.limit)
+    total = int(df["failed"].sum())
+    df["all_failed"] = total
+    df["share"] = [_ratio(n, total) for n in df["failed"]]
+    return df.reset_index(drop=True)
+
+
+def billing(db: ov.Db, o: Options) -> pd.DataFrame:
+    """Per error class (and `all`): billable, correct, accuracy; per class and currency leakage
+    and overcharge (as the Billing accuracy page: accuracy by class, money by class)."""
+    f = filters(db, o)
+    acc = ba.accuracy(db, f, by="class")
+    money = ba.leakage_overcharge(db, f, by="class")
+    df = acc.merge(money, on="class", how="left")
+    total = pd.DataFrame([dict(**{"class": "all"}, billable=int(acc["billable"].sum()), correct=int(acc["correct"].sum()),
+                               findings=int(acc["findings"].sum()))])
+    all_money = money.groupby("currency", as_index=False)[["sessions", "leakage_minor", "overcharge_minor"]].sum()
+    total = total.merge(all_money.assign(**{"class": "all"}), on="class", how="left")
+    df = pd.concat([total, df], ignore_index=True)
+    df["accuracy"] = [_ratio(c, b) for c, b in zip(df["correct"], df["billable"])]
+    cols = ["class", "currency", "billable", "correct", "accuracy", "findings", "sessions", "leakage_minor",
+            "overcharge_minor"]
+    df = df[cols]
+    for c in ("billable", "correct", "findings", "sessions", "leakage_minor", "overcharge_minor"):
+        df[c] = df[c].astype("Int64")
+    return _in_currency(df, o)
+
+
+def misbilled(db: ov.Db, o: Options) -> pd.DataFrame:
+    """One row per mis-billed session, biggest difference first (the page's list)."""
+    df = ba.mis_billed(db, filters(db, o), limit=o.limit)
+    cols = ["session_id", "site_id", "local_date", "class", "currency", "expected_total_minor", "billed_total_minor",
+            "difference_minor", "invoices", "void_invoices", "problem"]
+    return _in_currency(df[cols], o)
+
+
+def breaks(db: ov.Db, o: Options) -> pd.DataFrame:
+    """One row per open break (the Reconciliation page's list), biggest money at stake first."""
+    bf = rc.BreakFilters(currencies=(o.currency,) if o.currency else (), site_ids=tuple(o.site_ids), limit=o.limit,
+                         first_month=rc.month_start(o.start) if o.start else None,
+                         last_month=rc.month_start(o.end) if o.end else None)
+    df = rc.breaks(db, bf, o.reporting_currency, o.as_of)
+    df = df.assign(reporting_currency=o.reporting_currency)
+    cols = ["break_id", "stage", "break_type", "currency", "break_amount_minor", "at_stake_minor",
+            "at_stake_reporting_minor", "reporting_currency", "age_days", "left_ref", "right_ref", "state",
+            "item_status", "gateway", "site_id", "accounting_month"]
+    return df[cols].reset_index(drop=True)
+
+
+def close(db: ov.Db, o: Options) -> pd.DataFrame:
+    """Month-close readiness per stage and currency (`--month`, default the month of --to/today)."""
+    month = o.month or o.end or (o.as_of or datetime.now(timezone.utc)).date()
+    cr = rc.close_readiness(db, month, o.cfg, o.as_of)
+    df = cr.shares.copy()
+    cols = ["stage", "currency", "items", "matched_items", "matched_share", "reconciled_items", "item_share",
+            "amount_minor", "reconciled_minor", "amount_share"]
+    df = df[cols].assign(month=rc.month_start(month).strftime("%Y-%m"), ready=cr.ready,
+                         reasons="; ".join(r.text for r in cr.reasons))
+    return _in_currency(df[["month"] + cols + ["ready", "reasons"]], o)
+
+
+def health(db: ov.Db, o: Options) -> pd.DataFrame:
+    """Each job's last run, outcome, duration and freshness (the Health page's table)."""
+    as_of = o.as_of or datetime.now(timezone.utc)
+    rows = []
+    for j in hl.job_health(db, as_of):
+        last = j.last
+        dur = last.duration if last else None
+        age = j.success_age
+        rows.append(dict(job=j.job, kind=j.kind, status=j.status,
+                         last_started_at=last.started_at if last else None,
+                         last_outcome=last.outcome if last else None,
+                         last_duration_seconds=dur.total_seconds() if dur is not None else None,
+                         last_success_at=j.last_success_at,
+                         success_age_seconds=age.total_seconds() if age is not None else None,
+                         runs_24h=j.runs_24h, failures_24h=j.failures_24h))
+    cols = ["job", "kind", "status", "last_started_at", "last_outcome", "last_duration_seconds", "last_success_at",
+            "success_age_seconds", "runs_24h", "failures_24h"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def refunds(db: ov.Db, o: Options) -> pd.DataFrame:
+    """Per currency: the Refunds section's figures (refund_kpis)."""
+    df = pm.refund_kpis(db, filters(db, o))
+    return _in_currency(df, o)
+
+
+def disputes(db: ov.Db, o: Options) -> pd.DataFrame:
+    """Dispute ratio per card network and month (disputes / successful card payments)."""
+    df = pm.dispute_ratios(db, filters(db, o))
+    df["month"] = [pd.Timestamp(m).strftime("%Y-%m") for m in df["month"]]
+    return df[["month", "card_brand", "disputes", "card_payments", "ratio", "threshold", "over_threshold"]]
+
+
+TOPICS: dict[str, Callable[[ov.Db, Options], pd.DataFrame]] = {
+    "overview": overview, "payments": payments, "declines": declines, "billing": billing, "misbilled": misbilled,
+    "breaks": breaks, "close": close, "health": health, "refunds": refunds, "disputes": disputes,
+}
+
+
+# ---------------------------------------------------------------- formatting (pure)
+def _plain(v: Any) -> Any:
+    """A JSON-ready value: numpy scalars to Python, NaN/NA to None, dates to ISO strings."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, pd.Timestamp):
+        v = v.to_pydatetime()
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else str(v)
+    return v
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{c: _plain(v) for c, v in zip(df.columns, row)} for row in df.itertuples(index=False, name=None)]
+
+
+_RATIO_NAMES = ("accuracy", "share", "ratio")
+
+
+def _is_ratio(col: str) -> bool:
+    return col in _RATIO_NAMES or col.endswith(("_rate", "_share", "_ratio")) and col != "mean_seconds_to_refund"
+
+
+def _human(df: pd.DataFrame, rec: dict[str, Any], col: str) -> str:
+    v = rec[col]
+    if v is None:
+        return "–"
+    unit = rec.get("unit")
+    if col.endswith("_minor") or (unit == "money" and col in ("value", "previous")):
+        cur = rec.get("reporting_currency") if col.endswith("_reporting_minor") else rec.get("currency")
+        return format_money(int(v), cur) if cur else f"{v:,}"
+    if _is_ratio(col) or (unit == "ratio" and col in ("value", "previous")):
+        return f"{v * 100:.2f}%"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,.1f}"
+    return str(v)
+
+
+def render(df: pd.DataFrame, fmt: str) -> str:
+    """The rows as `table` (aligned, money formatted), `csv` or `json` (minor units, plain ratios)."""
+    recs = records(df)
+    if fmt == "json":
+        return json.dumps(recs, indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=list(df.columns), lineterminator="\n")
+        w.writeheader()
+        w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in recs)
+        return out.getvalue().rstrip("\n")
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")
+    if not recs:
+        return "(no rows)"
+    cells = [[_human(df, r, c) for c in df.columns] for r in recs]
+    widths = [max(len(str(c)), *(len(row[i]) for row in cells)) for i, c in enumerate(df.columns)]
+    numeric = [all(isinstance(r[c], (int, float)) or r[c] is None for r in recs) and not isinstance(recs[0][c], bool)
+               for c in df.columns]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric)).rstrip()
+
+    return "\n".join([line([str(c) for c in df.columns]), line(["-" * w for w in widths])] + [line(r) for r in cells])

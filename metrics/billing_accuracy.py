@@ -27,15 +27,23 @@ def _dimension(by: str) -> str:
     return f'r."{by}"'
 
 
-def accuracy(db: Db, filters: Filters, by: str = "site_id") -> pd.DataFrame:
-    """Per `by`: findings (judged sessions), billable ones and correct ones."""
-    dim = _dimension(by)
+def accuracy(db: Db, filters: Filters, by: str | tuple[str, ...] = "site_id") -> pd.DataFrame:
+    """Per `by` (one dimension, or several, e.g. ("class", "currency")): findings (judged
+    sessions), billable ones and correct ones. `currency` may be one of several dimensions:
+    the counts then split per currency and add up to the ungrouped figures (a NULL currency,
+    e.g. a session whose site is unknown, is its own group)."""
+    names = (by,) if isinstance(by, str) else tuple(by)
+    if not names:
+        raise ValueError("group billing accuracy by at least one dimension")
+    dims = ['r."currency"' if n == "currency" else _dimension(n) for n in names]
+    select = ", ".join(f'{d} AS "{n}"' for d, n in zip(dims, names))
+    keys = ", ".join(str(i) for i in range(1, len(names) + 1))
     cols, rows = _rows(db, f"""
-        SELECT {dim} AS "{by}", count(*) FILTER (WHERE r.billable) AS billable,
+        SELECT {select}, count(*) FILTER (WHERE r.billable) AS billable,
                count(*) FILTER (WHERE r.class = 'correct') AS correct, count(*) AS findings
         FROM billing_findings r
         WHERE {_IN_RANGE} AND {_SCOPE}
-        GROUP BY 1 ORDER BY 1""", filters.params())
+        GROUP BY {keys} ORDER BY {keys}""", filters.params())
     return pd.DataFrame(rows, columns=cols)
 
 

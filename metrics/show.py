@@ -176,16 +176,18 @@ def declines(db: ov.Db, o: Options) -> pd.DataFrame:
 
 
 def billing(db: ov.Db, o: Options) -> pd.DataFrame:
-    """Per error class (and `all`): billable, correct, accuracy; per class and currency leakage
-    and overcharge (as the Billing accuracy page: accuracy by class, money by class)."""
+    """Per currency (class `all`) and per error class and currency: billable, correct, accuracy,
+    leakage and overcharge, each row that currency's own figures (accuracy and money by class,
+    as the Billing accuracy page, split per currency; never added across currencies)."""
     f = filters(db, o)
-    acc = ba.accuracy(db, f, by="class")
+    keys = ["class", "currency"]
+    acc = ba.accuracy(db, f, by=("class", "currency"))
     money = ba.leakage_overcharge(db, f, by="class")
-    df = acc.merge(money, on="class", how="left")
-    total = pd.DataFrame([dict(**{"class": "all"}, billable=int(acc["billable"].sum()), correct=int(acc["correct"].sum()),
-                               findings=int(acc["findings"].sum()))])
-    all_money = money.groupby("currency", as_index=False)[["sessions", "leakage_minor", "overcharge_minor"]].sum()
-    total = total.merge(all_money.assign(**{"class": "all"}), on="class", how="left")
+    df = acc.merge(money, on=keys, how="outer")
+    all_acc = ba.accuracy(db, f, by=("currency",))
+    all_money = money.groupby("currency", as_index=False, dropna=False)[
+        ["sessions", "leakage_minor", "overcharge_minor"]].sum()
+    total = all_acc.merge(all_money, on="currency", how="outer").assign(**{"class": "all"})
     df = pd.concat([total, df], ignore_index=True)
     df["accuracy"] = [_ratio(c, b) for c, b in zip(df["correct"], df["billable"])]
     cols = ["class", "currency", "billable", "correct", "accuracy", "findings", "sessions", "leakage_minor",
@@ -193,6 +195,7 @@ def billing(db: ov.Db, o: Options) -> pd.DataFrame:
     df = df[cols]
     for c in ("billable", "correct", "findings", "sessions", "leakage_minor", "overcharge_minor"):
         df[c] = df[c].astype("Int64")
+    df["currency"] = df["currency"].astype(object).where(df["currency"].notna(), None)
     return _in_currency(df, o)
 
 

@@ -115,6 +115,14 @@ def test_metrics_over_findings(world):
     acc = ba.accuracy(world.engine, f, by="site_id")
     # billable: every row but N (not billable); correct: C and R
     assert acc.to_dict("records") == [{"site_id": "S1", "billable": 9, "correct": 2, "findings": 10}]
+    # grouped per currency too (one query, several dimensions): the same counts, split per currency
+    assert ba.accuracy(world.engine, f, by=("currency",)).to_dict("records") == [
+        {"currency": "USD", "billable": 9, "correct": 2, "findings": 10}]
+    by_class = ba.accuracy(world.engine, f, by=("class", "currency"))
+    assert set(by_class["currency"]) == {"USD"} and by_class["findings"].sum() == 10
+    assert by_class.set_index("class").loc["correct", "correct"] == 2
+    with pytest.raises(ValueError):
+        ba.accuracy(world.engine, f, by=("class", "nope"))
     money = ba.leakage_overcharge(world.engine, f, by="class").set_index("class")
     # leakage: M 660 + U 330 + X 12 + V 660; overcharge: D 660 + O 330 + N 330 (E has no difference)
     assert money["leakage_minor"].sum() == 660 + 330 + 12 + 660

@@ -129,17 +129,37 @@ def test_declines(world, show):
 def test_billing(world, show):
     f = _range(world)
     rows = show("billing", *_args(f))
-    acc = ba.accuracy(world.engine, f, by="class")
+    acc = ba.accuracy(world.engine, f, by=("class", "currency"))
     money = ba.leakage_overcharge(world.engine, f, by="class")
     total = [r for r in rows if r["class"] == "all"]
-    assert total and total[0]["billable"] == int(acc["billable"].sum()) and total[0]["correct"] == int(acc["correct"].sum())
-    assert total[0]["accuracy"] == pytest.approx(total[0]["correct"] / total[0]["billable"])
+    per_class = {(r["class"], r["currency"]): r for r in rows if r["class"] != "all"}
+    # every row's counts are that class's and currency's own
+    assert len(per_class) == len(acc) > 0
+    for a in acc.itertuples():
+        r = per_class[(a[1], a.currency)]
+        assert (r["billable"], r["correct"], r["findings"]) == (a.billable, a.correct, a.findings)
+        assert r["accuracy"] == (pytest.approx(a.correct / a.billable) if a.billable else None)
+    for m in money.itertuples():
+        assert per_class[(m[1], m.currency)]["leakage_minor"] == m.leakage_minor
+    # the `all` rows: one per currency, its own counts; summed over currencies = the overall figures
+    assert len({r["currency"] for r in total}) == len(total) > 1
+    for t in total:
+        mine = [r for r in per_class.values() if r["currency"] == t["currency"]]
+        assert t["billable"] == sum(r["billable"] for r in mine) and t["correct"] == sum(r["correct"] for r in mine)
+        assert t["accuracy"] == pytest.approx(t["correct"] / t["billable"])
+    overall = ba.accuracy(world.engine, f, by="site_id")  # what the page's headline adds up
+    assert sum(t["billable"] for t in total) == int(overall["billable"].sum()) > 0
+    assert sum(t["correct"] for t in total) == int(overall["correct"].sum())
+    assert sum(t["findings"] for t in total) == int(overall["findings"].sum())
+    (billable, correct), = world.sql(
+        "SELECT count(*) FILTER (WHERE billable), count(*) FILTER (WHERE class = 'correct') FROM billing_findings"
+        " WHERE local_date BETWEEN %s AND %s", (f.start, f.end))
+    assert (sum(t["billable"] for t in total), sum(t["correct"] for t in total)) == (billable, correct)
     for cur, g in money.groupby("currency"):
         t = next(r for r in total if r["currency"] == cur)
         assert (t["leakage_minor"], t["overcharge_minor"]) == (int(g["leakage_minor"].sum()), int(g["overcharge_minor"].sum()))
-    per_class = {(r["class"], r["currency"]): r for r in rows if r["class"] != "all"}
-    for m in money.itertuples():
-        assert per_class[(m[1], m.currency)]["leakage_minor"] == m.leakage_minor
+    cur = total[0]["currency"]
+    assert show("billing", *_args(f), "--currency", cur) == [r for r in rows if r["currency"] == cur]
     _check_formats(show, "billing", _args(f), rows)
 
 

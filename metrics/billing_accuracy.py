@@ -71,10 +71,14 @@ def class_counts(db: Db, filters: Filters) -> pd.DataFrame:
 
 
 def mis_billed(db: Db, filters: Filters, limit: int = 500) -> pd.DataFrame:
-    """The judged sessions whose class is not 'correct', biggest absolute difference first."""
+    """The judged sessions whose class is not 'correct', biggest absolute difference first: the
+    expected (site currency) and billed (`billed_currency`) subtotal, tax and total, and the
+    difference of the totals (NULL when unrated or billed in another currency)."""
     cols, rows = _rows(db, f"""
         SELECT r.session_id, r.site_id, r.rate_plan_id, r.local_date, r.exited_at, r.class, r.currency,
-               r.expected_total_minor, r.billed_total_minor, r.difference_minor, r.invoices, r.void_invoices, r.problem
+               r.expected_total_minor, r.billed_total_minor, r.difference_minor, r.invoices, r.void_invoices, r.problem,
+               r.expected_subtotal_minor, r.expected_tax_minor, r.billed_currency, r.billed_subtotal_minor,
+               r.billed_tax_minor
         FROM billing_findings r
         WHERE r.class <> 'correct' AND {_IN_RANGE} AND {_SCOPE}
         ORDER BY abs(coalesce(r.difference_minor, 0)) DESC, r.exited_at DESC, r.session_id

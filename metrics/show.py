@@ -200,9 +200,11 @@ def billing(db: ov.Db, o: Options) -> pd.DataFrame:
 
 
 def misbilled(db: ov.Db, o: Options) -> pd.DataFrame:
-    """One row per mis-billed session, biggest difference first (the page's list)."""
+    """One row per mis-billed session, biggest difference first (the page's list): expected and
+    billed subtotal, tax and total (billed ones in `billed_currency`), and the difference."""
     df = ba.mis_billed(db, filters(db, o), limit=o.limit)
-    cols = ["session_id", "site_id", "local_date", "class", "currency", "expected_total_minor", "billed_total_minor",
+    cols = ["session_id", "site_id", "local_date", "class", "currency", "expected_subtotal_minor", "expected_tax_minor",
+            "expected_total_minor", "billed_currency", "billed_subtotal_minor", "billed_tax_minor", "billed_total_minor",
             "difference_minor", "invoices", "void_invoices", "problem"]
     return _in_currency(df[cols], o)
 

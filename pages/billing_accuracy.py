@@ -22,6 +22,9 @@ from revwatch.settings import load_settings
 DEFAULT_DAYS = 30
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
 EMPTY_HINT = "No billing findings yet: run `revwatch demo` and `revwatch collect` (incl. `classify-billing`)."
+# mis_billed's subtotal and tax columns: in the CSV download (and `revwatch show misbilled`), not the list
+MIS_BILLED_DETAIL = ("expected_subtotal_minor", "expected_tax_minor", "billed_currency", "billed_subtotal_minor",
+                     "billed_tax_minor")
 CLASS_LABELS = {
     "correct": "Correct", "under_billed": "Under-billed", "over_billed": "Over-billed",
     "missing_invoice": "Never billed", "duplicate_invoice": "Duplicate invoice", "tax_error": "Tax error",
@@ -156,7 +159,8 @@ def mis_billed_section(db_key: str | None, found: pd.DataFrame) -> None:
     if found.empty:
         st.caption("Every judged session in the selection was billed correctly.")
         return
-    shown = with_money(found, "expected_total_minor", "billed_total_minor", "difference_minor").rename(columns={
+    listed = found.drop(columns=[c for c in MIS_BILLED_DETAIL if c in found.columns])  # the table shows totals
+    shown = with_money(listed, "expected_total_minor", "billed_total_minor", "difference_minor").rename(columns={
         "expected_total_minor": "expected", "billed_total_minor": "billed", "difference_minor": "difference"})
     st.dataframe(shown, hide_index=True, height=300, width="stretch", key="table_mis_billed")
     csv_button(found, "mis_billed_sessions", key="csv_mis_billed")

@@ -167,10 +167,23 @@ def test_misbilled(world, show):
     f = _range(world)
     rows = show("misbilled", *_args(f))
     expected = ba.mis_billed(world.engine, f, limit=100_000)
-    assert [r["session_id"] for r in rows] == list(expected["session_id"])
+    assert rows and [r["session_id"] for r in rows] == list(expected["session_id"])
+    money = ["expected_subtotal_minor", "expected_tax_minor", "expected_total_minor", "billed_currency",
+             "billed_subtotal_minor", "billed_tax_minor", "billed_total_minor", "difference_minor"]
+    assert list(rows[0]) == ["session_id", "site_id", "local_date", "class", "currency", *money, "invoices",
+                             "void_invoices", "problem"]
+    findings = {r[0]: r[1:] for r in world.sql(
+        "SELECT session_id, " + ", ".join(money) + " FROM billing_findings WHERE class <> 'correct'"
+        " AND local_date BETWEEN %s AND %s", (f.start, f.end))}
+    assert len(findings) == len(rows)
     for r in rows:
-        if r["expected_total_minor"] is not None and r["billed_total_minor"] is not None:
+        assert tuple(r[c] for c in money) == findings[r["session_id"]]
+        assert r["billed_total_minor"] == r["billed_subtotal_minor"] + r["billed_tax_minor"]
+        if r["expected_total_minor"] is not None:
+            assert r["expected_total_minor"] == r["expected_subtotal_minor"] + r["expected_tax_minor"]
+        if r["expected_total_minor"] is not None and r["difference_minor"] is not None:
             assert r["difference_minor"] == r["billed_total_minor"] - r["expected_total_minor"]
+    assert any(r["billed_tax_minor"] for r in rows) and any(r["expected_subtotal_minor"] for r in rows)
     _check_formats(show, "misbilled", _args(f), rows)
 
 

@@ -109,6 +109,13 @@ def _unique_amount(t: Transfers) -> np.ndarray:
     return same.sum(axis=1) == 1
 
 
+# Every incident must be a break, not "expected", by the time the world ends: its other side's
+# window must be over at reconciliation's defaults (RECON_BANK_BUSINESS_DAYS 2: four calendar days
+# over a weekend; RECON_LEDGER_DAYS 5).
+BANK_WINDOW = 4 * DAY
+LEDGER_WINDOW = 5 * DAY
+
+
 def plan(w, g, t: Transfers, rev: Revenue, cal: Calendar, seed: int) -> ReconPlan:
     rng = stream(seed, "recon")
     period = w.period
@@ -134,7 +141,10 @@ def plan(w, g, t: Transfers, rev: Revenue, cal: Calendar, seed: int) -> ReconPla
 
     stripe, adyen = t.gateway == STRIPE, t.gateway == ADYEN
     unreferenced = pick(base & _unique_amount(t), stripe)
-    missing = pick(base & stripe, None)
+    # (a world too short for a window to pass still gets its incident, possibly still expected)
+    missing = pick(base & stripe & (t.bank_day + BANK_WINDOW <= cal.last_export_day), None)
+    if missing < 0:
+        missing = pick(base & stripe, None)
     short = pick(base & (t.amount > 10 * BANK_FEE), adyen)
     twice = pick(base & (t.bank_day + DAY <= cal.last_export_day), adyen, distinct_day=False)
 
@@ -143,7 +153,10 @@ def plan(w, g, t: Transfers, rev: Revenue, cal: Calendar, seed: int) -> ReconPla
     touched = _touched_site_days(w, g)
     rkey = (rev.site.astype(np.int64) << 20) | rev.local_day
     free = ~np.isin(rkey, touched)
-    ranked = _ranked(rng, rev.local_day * DAY, free, lo, hi) or _ranked(rng, rev.local_day * DAY, ~free, lo, hi)
+    posted_in_time = rev.local_day * DAY + DAY + LEDGER_WINDOW <= cal.last_export_day
+    ranked = (_ranked(rng, rev.local_day * DAY, free & posted_in_time, lo, hi)
+              or _ranked(rng, rev.local_day * DAY, ~free & posted_in_time, lo, hi)
+              or _ranked(rng, rev.local_day * DAY, free, lo, hi) or _ranked(rng, rev.local_day * DAY, ~free, lo, hi))
     revenue = ranked[0] if ranked else -1
 
     rf = w.refunds
@@ -151,10 +164,12 @@ def plan(w, g, t: Transfers, rev: Revenue, cal: Calendar, seed: int) -> ReconPla
     r_site = w.sessions.site[w.invoices.session[rf.invoice]]
     r_key = (r_site.astype(np.int64) << 20) | invoice_local_days(w)[rf.invoice]
     due = (rf.status == SUCCEEDED) & (post <= cal.last_export_day)
+    settled = post + LEDGER_WINDOW <= cal.last_export_day
     if revenue >= 0:
         due &= r_key != rkey[revenue]
     free = ~np.isin(r_key, touched)
-    ranked = _ranked(rng, post, due & free, lo, hi) or _ranked(rng, post, due & ~free, lo, hi)
+    ranked = (_ranked(rng, post, due & settled & free, lo, hi) or _ranked(rng, post, due & settled & ~free, lo, hi)
+              or _ranked(rng, post, due & free, lo, hi) or _ranked(rng, post, due & ~free, lo, hi))
     refund = ranked[0] if ranked else -1
 
     # --- a missing FX rate, on none of the other picks' days

@@ -59,6 +59,25 @@ def pending_span(conn: Connection, job: str) -> tuple[datetime | None, datetime 
     return row[0], row[1], list(row[2])
 
 
+def consume_pending(conn: Connection, ids: list[int]) -> None:
+    """The windows a job has just recomputed are done: drop them from the queue."""
+    if ids:
+        conn.execute(text("DELETE FROM pending_windows WHERE pending_id = ANY(:ids)"), {"ids": ids})
+
+
+def judged_until(conn: Connection, job: str, table: str) -> datetime | None:
+    """How far a settle-delayed job has judged its table (sync_state), None before its first run."""
+    return conn.execute(text("SELECT watermark FROM sync_state WHERE source = :j AND table_name = :t"),
+                        {"j": job, "t": table}).scalar()
+
+
+def mark_judged(conn: Connection, job: str, table: str, cut: datetime) -> None:
+    """Record that `job` has judged `table` up to `cut`; what lies after waits for its sources."""
+    conn.execute(text("INSERT INTO sync_state (source, table_name, watermark) VALUES (:j, :t, :c)"
+                      " ON CONFLICT (source, table_name) DO UPDATE SET watermark = excluded.watermark"),
+                 {"j": job, "t": table, "c": cut})
+
+
 def replace_window(conn: Connection, rollup: Rollup, start: datetime, end: datetime) -> tuple[int, int]:
     """Delete and rebuild the rollup rows of [start, end); return (source rows, rollup rows)."""
     cols = ", ".join(c.name for c in Base.metadata.tables[rollup.target].columns)
@@ -88,6 +107,5 @@ def run_rollup(engine: Engine, rollup: Rollup, start: datetime | None = None, en
         start, end = align(start, end)
         stats.window_start, stats.window_end = start, end
         stats.rows_read, stats.rows_written = replace_window(conn, rollup, start, end)
-        if consumed:
-            conn.execute(text("DELETE FROM pending_windows WHERE pending_id = ANY(:ids)"), {"ids": consumed})
+        consume_pending(conn, consumed)
     return stats

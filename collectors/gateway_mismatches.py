@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.compute import align, pending_span
+from collectors.compute import align, consume_pending, judged_until, mark_judged, pending_span
 from collectors.runlog import RunStats, recorded_run, try_job_lock
 
 JOB = "match-gateway-payments"
@@ -134,11 +134,6 @@ def replace_window(conn: Connection, start: datetime, end: datetime, cut: dateti
     return int(read), int(written)
 
 
-def _frontier(conn: Connection) -> datetime | None:
-    return conn.execute(text("SELECT watermark FROM sync_state WHERE source = :j AND table_name = :t"),
-                        {"j": JOB, "t": TARGET}).scalar()
-
-
 def run_job(engine: Engine, start: datetime | None = None, end: datetime | None = None,
             delay: timedelta = DEFAULT_SETTLE) -> RunStats:
     """Judge [start, end), or with no window what ingest queued, plus whatever the cutoff
@@ -148,7 +143,7 @@ def run_job(engine: Engine, start: datetime | None = None, end: datetime | None 
         consumed: list[int] = []
         if start is None or end is None:
             start, end, consumed = pending_span(conn, JOB)
-        cut, judged = cutoff(conn, delay), _frontier(conn)
+        cut, judged = cutoff(conn, delay), judged_until(conn, JOB, TARGET)
         if cut is not None and (judged is None or cut > judged):
             if judged is None:  # first run: from the first gateway object on
                 judged = conn.execute(text(_FIRST_OBJECT)).scalar() or cut
@@ -161,11 +156,7 @@ def run_job(engine: Engine, start: datetime | None = None, end: datetime | None 
         start, end = align(start, end)
         stats.window_start, stats.window_end = start, end
         stats.rows_read, stats.rows_written = replace_window(conn, start, end, cut)
-        if consumed:
-            conn.execute(text("DELETE FROM pending_windows WHERE pending_id = ANY(:ids)"), {"ids": consumed})
+        consume_pending(conn, consumed)
         if cut is not None:  # judged up to here; what lies after waits for billing to catch up
-            conn.execute(
-                text("INSERT INTO sync_state (source, table_name, watermark) VALUES (:j, :t, :c)"
-                     " ON CONFLICT (source, table_name) DO UPDATE SET watermark = excluded.watermark"),
-                {"j": JOB, "t": TARGET, "c": cut})
+            mark_judged(conn, JOB, TARGET, cut)
     return stats

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.compute import pending_span
+from collectors.compute import consume_pending, pending_span
 from collectors.recon_stages import JUDGED, STAGES
 from collectors.runlog import RunStats, recorded_run, try_job_lock
 from revwatch.settings import Settings
@@ -241,6 +241,5 @@ def run_job(engine: Engine, policy: Policy, start: datetime | None = None, end: 
         stats.window_start = start if start > BEGINNING else None
         stats.window_end = end if end < END_OF_TIME else None
         stats.rows_read, stats.rows_written = reconcile(conn, policy, start, end)
-        if consumed:
-            conn.execute(text("DELETE FROM pending_windows WHERE pending_id = ANY(:ids)"), {"ids": consumed})
+        consume_pending(conn, consumed)
     return stats

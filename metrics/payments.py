@@ -94,17 +94,19 @@ def headline(db: Db, f: Filters) -> Headline:
 
 
 # ---------------------------------------------------------------- trends and breakdowns
-def success_series(db: Db, f: Filters, grain: str = "hour") -> pd.DataFrame:
-    """period (UTC hour or local date), gateway, attempts, succeeded, failed, gateway_errors, success_rate."""
+def success_series(db: Db, f: Filters, grain: str = "hour", per_site: bool = False) -> pd.DataFrame:
+    """period (UTC hour or local date), gateway (and site_id when `per_site`), attempts, succeeded,
+    failed, gateway_errors, success_rate."""
     period = {"hour": "r.hour", "day": "r.local_date"}[grain]
+    site = ", r.site_id" if per_site else ""
     sql = f"""
-        SELECT {period} AS period, r.gateway, sum(r.attempts)::bigint AS attempts,
+        SELECT {period} AS period, r.gateway{site}, sum(r.attempts)::bigint AS attempts,
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'succeeded'), 0)::bigint AS succeeded,
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed,
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed' AND dc.decline_class = 'gateway_error'), 0)::bigint
                    AS gateway_errors
         FROM rollup_payments r {_TAXONOMY} WHERE {_IN_RANGE} AND {_SCOPE}
-        GROUP BY 1, 2 ORDER BY 1, 2"""
+        GROUP BY 1, 2{site} ORDER BY 1, 2{site}"""
     return _rate(_frame(db, sql, _params(f)), "success_rate", "succeeded", "attempts")
 
 
@@ -176,15 +178,17 @@ def recovery_by_class(db: Db, f: Filters) -> pd.DataFrame:
     return _rate(_frame(db, sql, _params(f)), "recovery_rate", "recovered", "failed_first")
 
 
-def outcomes_by_gateway(db: Db, f: Filters) -> pd.DataFrame:
-    """first_gateway: charged invoices, first-attempt and eventual success (and their rates)."""
+def outcomes_by_gateway(db: Db, f: Filters, per_day: bool = False) -> pd.DataFrame:
+    """first_gateway (and local_date when `per_day`): charged invoices, first-attempt and eventual
+    success (and their rates)."""
+    day = "r.local_date, " if per_day else ""
     sql = f"""
-        SELECT r.first_gateway AS gateway, sum(r.attempted)::bigint AS attempted,
+        SELECT {day}r.first_gateway AS gateway, sum(r.attempted)::bigint AS attempted,
                sum(r.first_succeeded)::bigint AS first_succeeded, sum(r.succeeded)::bigint AS succeeded,
                sum(r.recovered)::bigint AS recovered
         FROM rollup_invoice_outcomes r
         WHERE r.status <> 'void' AND r.first_gateway <> '' AND {_IN_RANGE} AND {_SCOPE}
-        GROUP BY 1 ORDER BY 1"""
+        GROUP BY {day}r.first_gateway ORDER BY {day}r.first_gateway"""
     df = _frame(db, sql, f.params())
     return _rate(_rate(df, "first_attempt_rate", "first_succeeded", "attempted"), "eventual_rate", "succeeded", "attempted")
 

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable
@@ -101,27 +101,14 @@ def overview(db: ov.Db, o: Options) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols, dtype=object)
 
 
-def _days(f: ov.Filters):
-    d = f.start
-    while d <= f.end:
-        yield d
-        d += timedelta(days=1)
-
-
 def payments(db: ov.Db, o: Options) -> pd.DataFrame:
     if o.by:
         return _payments_by(db, o)
     f = filters(db, o)
     series = pm.success_series(db, f, "day").rename(columns={"period": "local_date"})
     series = series[["local_date", "gateway", "attempts", "succeeded", "failed", "gateway_errors"]]
-    outcomes = []
-    for day in _days(f):
-        g = pm.outcomes_by_gateway(db, ov.Filters(day, day, f.regions, f.site_ids))
-        outcomes.append(g.assign(local_date=day)[["local_date", "gateway", "attempted", "first_succeeded",
-                                                  "succeeded", "recovered"]])
-    out = pd.concat(outcomes) if outcomes else pd.DataFrame(
-        columns=["local_date", "gateway", "attempted", "first_succeeded", "succeeded", "recovered"])
-    out = out.rename(columns={"attempted": "invoices_charged", "succeeded": "eventually_succeeded"})
+    out = pm.outcomes_by_gateway(db, f, per_day=True)
+    out = out[["local_date", "gateway", "attempted", "first_succeeded", "succeeded", "recovered"]].rename(columns={"attempted": "invoices_charged", "succeeded": "eventually_succeeded"})
     df = series.merge(out, on=["local_date", "gateway"], how="outer").sort_values(["local_date", "gateway"])
     counts = ["attempts", "succeeded", "failed", "gateway_errors", "invoices_charged", "first_succeeded",
               "eventually_succeeded", "recovered"]
@@ -144,16 +131,9 @@ def _payments_by(db: ov.Db, o: Options) -> pd.DataFrame:
         df["share"] = [_ratio(n, total) for n in df["failed"]]
         return df.reset_index(drop=True)
     if o.by == "site":
-        frames = []
-        for site in ov.filter_options(db)["site_id"]:
-            if f.site_ids and site not in f.site_ids:
-                continue
-            s = pm.success_series(db, ov.Filters(f.start, f.end, f.regions, (site,)), "day")
-            if len(s):
-                g = s.groupby("gateway", as_index=False)[["attempts", "succeeded", "failed", "gateway_errors"]].sum()
-                frames.append(g.assign(site_id=site))
         cols = ["site_id", "gateway", "attempts", "succeeded", "failed", "gateway_errors"]
-        df = pd.concat(frames)[cols] if frames else pd.DataFrame(columns=cols)
+        s = pm.success_series(db, f, "day", per_site=True)
+        df = s.groupby(["site_id", "gateway"], as_index=False)[cols[2:]].sum()[cols]
         df["success_rate"] = [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"])]
         return df.sort_values(["site_id", "gateway"]).reset_index(drop=True)
     dim = {"method": "method", "brand": "card_brand", "region": "region"}[o.by]

@@ -94,20 +94,27 @@ def headline(db: Db, f: Filters) -> Headline:
 
 
 # ---------------------------------------------------------------- trends and breakdowns
-def success_series(db: Db, f: Filters, grain: str = "hour", per_site: bool = False) -> pd.DataFrame:
-    """period (UTC hour or local date), gateway (and site_id when `per_site`), attempts, succeeded,
-    failed, gateway_errors, success_rate."""
+def success_series(db: Db, f: Filters, grain: str = "hour", by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """period (UTC hour or local date), gateway (and each of `by`: site_id, currency), attempts,
+    succeeded, failed, gateway_errors, success_rate."""
     period = {"hour": "r.hour", "day": "r.local_date"}[grain]
-    site = ", r.site_id" if per_site else ""
+    extra = "".join(f", {c}" for c in _columns(by, ("site_id", "currency")))
     sql = f"""
-        SELECT {period} AS period, r.gateway{site}, sum(r.attempts)::bigint AS attempts,
+        SELECT {period} AS period, r.gateway{extra}, sum(r.attempts)::bigint AS attempts,
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'succeeded'), 0)::bigint AS succeeded,
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed,
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed' AND dc.decline_class = 'gateway_error'), 0)::bigint
                    AS gateway_errors
         FROM rollup_payments r {_TAXONOMY} WHERE {_IN_RANGE} AND {_SCOPE}
-        GROUP BY 1, 2{site} ORDER BY 1, 2{site}"""
+        GROUP BY 1, 2{extra} ORDER BY 1, 2{extra}"""
     return _rate(_frame(db, sql, _params(f)), "success_rate", "succeeded", "attempts")
+
+
+def _columns(by: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
+    """`by` as rollup columns (`r.name`); a name not in `allowed` is refused: never SQL from a caller."""
+    if unknown := set(by) - set(allowed):
+        raise ValueError(f"cannot group by {sorted(unknown)}; one of {allowed}")
+    return [f"r.{c}" for c in by]
 
 
 def breakdown(db: Db, f: Filters) -> pd.DataFrame:
@@ -178,17 +185,19 @@ def recovery_by_class(db: Db, f: Filters) -> pd.DataFrame:
     return _rate(_frame(db, sql, _params(f)), "recovery_rate", "recovered", "failed_first")
 
 
-def outcomes_by_gateway(db: Db, f: Filters, per_day: bool = False) -> pd.DataFrame:
-    """first_gateway (and local_date when `per_day`): charged invoices, first-attempt and eventual
-    success (and their rates)."""
-    day = "r.local_date, " if per_day else ""
+def outcomes_by_gateway(db: Db, f: Filters, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """first_gateway (and each of `by`: local_date, currency): charged invoices, first-attempt and
+    eventual success (and their rates), recovered by a retry; with `currency` in `by` also
+    recovered_minor (money is never summed across currencies)."""
+    keys = "".join(f"{c}, " for c in _columns(by, ("local_date", "currency")))
+    money = ", sum(r.recovered_minor)::bigint AS recovered_minor" if "currency" in by else ""
     sql = f"""
-        SELECT {day}r.first_gateway AS gateway, sum(r.attempted)::bigint AS attempted,
+        SELECT {keys}r.first_gateway AS gateway, sum(r.attempted)::bigint AS attempted,
                sum(r.first_succeeded)::bigint AS first_succeeded, sum(r.succeeded)::bigint AS succeeded,
-               sum(r.recovered)::bigint AS recovered
+               sum(r.recovered)::bigint AS recovered{money}
         FROM rollup_invoice_outcomes r
         WHERE r.status <> 'void' AND r.first_gateway <> '' AND {_IN_RANGE} AND {_SCOPE}
-        GROUP BY {day}r.first_gateway ORDER BY {day}r.first_gateway"""
+        GROUP BY {keys}r.first_gateway ORDER BY {keys}r.first_gateway"""
     df = _frame(db, sql, f.params())
     return _rate(_rate(df, "first_attempt_rate", "first_succeeded", "attempted"), "eventual_rate", "succeeded", "attempted")
 

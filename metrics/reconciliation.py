@@ -158,6 +158,12 @@ class BreakFilters:
 
 
 # ---------------------------------------------------------------- what has run
+def default_close_month(months: list[date], today: date) -> date | None:
+    """The month the close view opens on: the latest that has ended, else the newest there is."""
+    ended = [m for m in months if month_end(m) < today]
+    return max(ended) if ended else max(months, default=None)
+
+
 def months(db: Db) -> list[date]:
     """Accounting months present in recon_items, oldest first (a skip scan of the month index);
     empty when no reconciliation has run."""

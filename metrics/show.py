@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Callable
 
 import pandas as pd
@@ -29,7 +30,14 @@ from revwatch.money import format_money
 
 DEFAULT_DAYS = 30  # as the pages: the last 30 days with data when no range is given
 FORMATS = ("table", "csv", "json")
-PAYMENT_GROUPS = ("method", "brand", "site", "region", "decline_class")
+# `--by`: each topic's other groupings (the first row shape, without --by, is the topic's default)
+GROUPINGS: dict[str, tuple[str, ...]] = {
+    "payments": ("method", "brand", "site", "region", "decline_class"),
+    "refunds": ("reason", "day"),
+    "disputes": ("currency", "reason"),
+    "close": ("currency", "age", "reasons", "fx_gaps"),
+    "health": ("source",),
+}
 
 
 @dataclass(frozen=True)
@@ -75,51 +83,64 @@ def _in_currency(df: pd.DataFrame, o: Options) -> pd.DataFrame:
 # ---------------------------------------------------------------- topics
 def overview(db: ov.Db, o: Options) -> pd.DataFrame:
     """The Overview page's KPIs, one row each: kpi, unit (count|ratio|money), currency, value,
-    numerator, denominator, previous, previous_numerator, previous_denominator."""
+    numerator, denominator, previous, previous_numerator, previous_denominator. The previous
+    figures are those the page compares with (the equal span before; revenue: the comparable
+    period) and empty where the page shows no comparison."""
     f = filters(db, o)
     k = ov.range_kpis(db, f)
-    rows: list[dict] = [
-        dict(kpi="sessions", unit="count", value=k.sessions, previous=k.previous_sessions),
-        dict(kpi="payment_attempts", unit="count", value=k.payments.attempts, previous=k.previous_payments.attempts),
-        dict(kpi="success_rate", unit="ratio", value=k.payments.success_rate,
-             numerator=k.payments.succeeded, denominator=k.payments.attempts,
-             previous=k.previous_payments.success_rate, previous_numerator=k.previous_payments.succeeded,
-             previous_denominator=k.previous_payments.attempts),
-        dict(kpi="first_attempt_success_rate", unit="ratio", value=k.payments.first_attempt_success_rate,
-             numerator=k.payments.first_succeeded, denominator=k.payments.first_attempts,
-             previous=k.previous_payments.first_attempt_success_rate,
-             previous_numerator=k.previous_payments.first_succeeded,
-             previous_denominator=k.previous_payments.first_attempts),
+    rng = ov.data_range(db)
+    compare = rng is not None and f.previous().start >= rng.first
+    cur, prev = k.payments, k.previous_payments
+
+    def row(kpi, unit, value, previous, num=None, den=None, prev_num=None, prev_den=None, currency=None):
+        if not compare:
+            previous = prev_num = prev_den = None
+        return dict(kpi=kpi, unit=unit, currency=currency, value=value, numerator=num, denominator=den,
+                    previous=previous, previous_numerator=prev_num, previous_denominator=prev_den)
+
+    rows = [
+        row("sessions", "count", k.sessions, k.previous_sessions),
+        row("payment_attempts", "count", cur.attempts, prev.attempts),
+        row("success_rate", "ratio", cur.success_rate, prev.success_rate, cur.succeeded, cur.attempts,
+            prev.succeeded, prev.attempts),
+        row("first_attempt_success_rate", "ratio", cur.first_attempt_success_rate, prev.first_attempt_success_rate,
+            cur.first_succeeded, cur.first_attempts, prev.first_succeeded, prev.first_attempts),
+        row("failed_attempts", "count", cur.failed, prev.failed),
     ]
-    for r in ov.revenue_to_date(db, f, o.as_of):
-        if o.currency and r.currency != o.currency:
-            continue
-        rows.append(dict(kpi=f"revenue_{r.period}", unit="money", currency=r.currency, value=r.total_minor,
-                         previous=r.previous_minor))
-    cols = ["kpi", "unit", "currency", "value", "numerator", "denominator", "previous", "previous_numerator",
-            "previous_denominator"]
-    return pd.DataFrame(rows, columns=cols, dtype=object)
+    revenue = {(r.period, r.currency): r for r in ov.revenue_to_date(db, f, o.as_of)}
+    currencies = sorted({c for _, c in revenue if not o.currency or c == o.currency})
+    for currency in currencies:
+        for period in ov.PERIODS:  # every period of a currency, as the page's cards (zero when none)
+            r = revenue.get((period, currency), ov.PeriodRevenue(period, currency, 0, 0))
+            shown = r.previous_minor if r.previous_complete and r.previous_minor else None  # as the page: no made-up change
+            rows.append(dict(row(f"revenue_{period}", "money", r.total_minor, None, currency=currency), previous=shown))
+    return pd.DataFrame(rows, columns=list(rows[0]), dtype=object)
 
 
 def payments(db: ov.Db, o: Options) -> pd.DataFrame:
+    """Per local day, gateway and currency: attempts and their success (by attempt day), and
+    the invoices first charged there (by issue day): paid first try, eventually, recovered by a
+    retry and the amount recovered."""
     if o.by:
         return _payments_by(db, o)
     f = filters(db, o)
-    series = pm.success_series(db, f, "day").rename(columns={"period": "local_date"})
-    series = series[["local_date", "gateway", "attempts", "succeeded", "failed", "gateway_errors"]]
-    out = pm.outcomes_by_gateway(db, f, per_day=True)
-    out = out[["local_date", "gateway", "attempted", "first_succeeded", "succeeded", "recovered"]].rename(columns={"attempted": "invoices_charged", "succeeded": "eventually_succeeded"})
-    df = series.merge(out, on=["local_date", "gateway"], how="outer").sort_values(["local_date", "gateway"])
+    keys = ["local_date", "gateway", "currency"]
+    series = pm.success_series(db, f, "day", by=("currency",)).rename(columns={"period": "local_date"})
+    series = series[keys + ["attempts", "succeeded", "failed", "gateway_errors"]]
+    out = pm.outcomes_by_gateway(db, f, by=("local_date", "currency"))
+    out = out[keys + ["attempted", "first_succeeded", "succeeded", "recovered", "recovered_minor"]].rename(
+        columns={"attempted": "invoices_charged", "succeeded": "eventually_succeeded"})
+    df = series.merge(out, on=keys, how="outer").sort_values(keys)
     counts = ["attempts", "succeeded", "failed", "gateway_errors", "invoices_charged", "first_succeeded",
-              "eventually_succeeded", "recovered"]
+              "eventually_succeeded", "recovered", "recovered_minor"]
     df[counts] = df[counts].fillna(0).astype(int)
     df["success_rate"] = [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"])]
     df["first_attempt_rate"] = [_ratio(a, b) for a, b in zip(df["first_succeeded"], df["invoices_charged"])]
     df["eventual_rate"] = [_ratio(a, b) for a, b in zip(df["eventually_succeeded"], df["invoices_charged"])]
-    cols = ["local_date", "gateway", "attempts", "succeeded", "success_rate", "failed", "gateway_errors",
-            "invoices_charged", "first_succeeded", "first_attempt_rate", "eventually_succeeded", "eventual_rate",
-            "recovered"]
-    return df[cols].reset_index(drop=True)
+    cols = keys + ["attempts", "succeeded", "success_rate", "failed", "gateway_errors", "invoices_charged",
+                   "first_succeeded", "first_attempt_rate", "eventually_succeeded", "eventual_rate", "recovered",
+                   "recovered_minor"]
+    return _in_currency(df[cols], o)
 
 
 def _payments_by(db: ov.Db, o: Options) -> pd.DataFrame:
@@ -132,9 +153,9 @@ def _payments_by(db: ov.Db, o: Options) -> pd.DataFrame:
         return df.reset_index(drop=True)
     if o.by == "site":
         cols = ["site_id", "gateway", "attempts", "succeeded", "failed", "gateway_errors"]
-        s = pm.success_series(db, f, "day", per_site=True)
+        s = pm.success_series(db, f, "day", by=("site_id",))
         df = s.groupby(["site_id", "gateway"], as_index=False)[cols[2:]].sum()[cols]
-        df["success_rate"] = [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"])]
+        df.insert(4, "success_rate", [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"])])
         return df.sort_values(["site_id", "gateway"]).reset_index(drop=True)
     dim = {"method": "method", "brand": "card_brand", "region": "region"}[o.by]
     b = pm.breakdown(db, f)
@@ -186,7 +207,11 @@ def misbilled(db: ov.Db, o: Options) -> pd.DataFrame:
     cols = ["session_id", "site_id", "local_date", "class", "currency", "expected_subtotal_minor", "expected_tax_minor",
             "expected_total_minor", "billed_currency", "billed_subtotal_minor", "billed_tax_minor", "billed_total_minor",
             "difference_minor", "invoices", "void_invoices", "problem"]
-    return _in_currency(df[cols], o)
+    df = df[cols].copy()
+    for c in cols:
+        if c.endswith("_minor") or c in ("invoices", "void_invoices"):
+            df[c] = df[c].astype("Int64")  # whole minor units even where a row has none (unrated, other currency)
+    return _in_currency(df, o)
 
 
 def breaks(db: ov.Db, o: Options) -> pd.DataFrame:
@@ -203,20 +228,47 @@ def breaks(db: ov.Db, o: Options) -> pd.DataFrame:
 
 
 def close(db: ov.Db, o: Options) -> pd.DataFrame:
-    """Month-close readiness per stage and currency (`--month`, default the month of --to/today)."""
-    month = o.month or o.end or (o.as_of or datetime.now(timezone.utc)).date()
+    """Month-close readiness (`--month`; default the month of --to, else the page's: the latest
+    month that has ended): per stage and
+    currency the items and amounts reconciled and the verdict; `--by currency` the unreconciled
+    money with its reporting-currency figure and rate, `--by age` open breaks by age,
+    `--by reasons` one row per threshold missed, `--by fx_gaps` the days without a rate."""
+    today = (o.as_of or datetime.now(timezone.utc)).date()
+    month = o.month or o.end or rc.default_close_month(rc.months(db), today) or today
     cr = rc.close_readiness(db, month, o.cfg, o.as_of)
-    df = cr.shares.copy()
+    label = rc.month_start(month).strftime("%Y-%m")
+    if o.by == "currency":
+        df = cr.unreconciled.assign(reporting_currency=cr.reporting_currency)
+        df["rate"] = [None if r is None else format(r.normalize(), "f") for r in df["rate"]]  # exact, as text
+        return _in_currency(df.assign(month=label)[["month", "currency", "open_breaks", "unreconciled_minor", "rate",
+                                                    "rate_date", "exact_rate", "reporting_currency",
+                                                    "reporting_minor"]], o)
+    if o.by == "age":
+        return _in_currency(cr.age_buckets.assign(month=label)[["month", "currency", "bucket", "breaks",
+                                                                "at_stake_minor"]], o)
+    if o.by == "reasons":
+        rows = [dict(month=label, check=r.check, scope=r.scope, measured=_plain_number(r.measured),
+                     limit=_plain_number(r.limit), text=r.text) for r in cr.reasons]
+        return pd.DataFrame(rows, columns=["month", "check", "scope", "measured", "limit", "text"], dtype=object)
+    if o.by == "fx_gaps":
+        return _in_currency(cr.fx_gaps.assign(month=label)[["month", *cr.fx_gaps.columns]], o)
     cols = ["stage", "currency", "items", "matched_items", "matched_share", "reconciled_items", "item_share",
             "amount_minor", "reconciled_minor", "amount_share"]
-    df = df[cols].assign(month=rc.month_start(month).strftime("%Y-%m"), ready=cr.ready,
-                         reasons="; ".join(r.text for r in cr.reasons))
+    df = cr.shares[cols].assign(month=label, ready=cr.ready, reasons=len(cr.reasons))
     return _in_currency(df[["month"] + cols + ["ready", "reasons"]], o)
 
 
+def _plain_number(v: Any) -> Any:
+    """A measured value or limit as the machine reads it: fractions and decimals to float."""
+    return float(v) if isinstance(v, (Fraction, Decimal)) else v
+
+
 def health(db: ov.Db, o: Options) -> pd.DataFrame:
-    """Each job's last run, outcome, duration and freshness (the Health page's table)."""
+    """Each job's last run, outcome, duration and freshness (the Health page's table);
+    `--by source`: each source's newest data, its age and whether it is stale."""
     as_of = o.as_of or datetime.now(timezone.utc)
+    if o.by == "source":
+        return _source_freshness(db, as_of)
     rows = []
     for j in hl.job_health(db, as_of):
         last = j.last
@@ -234,15 +286,55 @@ def health(db: ov.Db, o: Options) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def _source_freshness(db: ov.Db, as_of: datetime) -> pd.DataFrame:
+    rows = [dict(source=s.source, what=s.what, newest=s.newest, detail=s.detail,
+                 age_seconds=s.age.total_seconds() if s.age is not None else None,
+                 threshold_seconds=s.threshold.total_seconds(), status=s.badge)
+            for s in hl.source_freshness(db, as_of)]
+    return pd.DataFrame(rows, columns=["source", "what", "newest", "detail", "age_seconds", "threshold_seconds",
+                                       "status"])
+
+
+def _with_previous(now: pd.DataFrame, before: pd.DataFrame, cols: list[str], compare: bool) -> pd.DataFrame:
+    """`previous_<col>` per currency from the same days a week earlier, as the page's deltas
+    (empty where the page shows none: the earlier week starts before the data)."""
+    prev = before[["currency", *cols]].rename(columns={c: f"previous_{c}" for c in cols})
+    df = now.merge(prev, on="currency", how="left")
+    for c in cols:
+        df[f"previous_{c}"] = df[f"previous_{c}"].fillna(0).astype(int).astype(object) if compare else None
+    return df
+
+
+def _compare_weeks(db: ov.Db, f: ov.Filters) -> bool:
+    rng = ov.data_range(db)
+    return rng is not None and pm.week_earlier(f).start >= rng.first
+
+
 def refunds(db: ov.Db, o: Options) -> pd.DataFrame:
-    """Per currency: the Refunds section's figures (refund_kpis)."""
-    df = pm.refund_kpis(db, filters(db, o))
+    """The Refunds section: per currency its cards (refunds, amount, succeeded, failed, pending,
+    failed amount, mean time to refund with its numerator and denominator, and the week-earlier
+    figures); `--by reason` or `--by day` its tables."""
+    f = filters(db, o)
+    if o.by == "reason":
+        return _in_currency(pm.refunds_by_reason(db, f), o)
+    if o.by == "day":
+        return _in_currency(pm.refunds_daily(db, f), o)
+    now = pm.refund_kpis(db, f)
+    df = _with_previous(now, pm.refund_kpis(db, pm.week_earlier(f)), ["refunds", "amount_minor"], _compare_weeks(db, f))
     return _in_currency(df, o)
 
 
 def disputes(db: ov.Db, o: Options) -> pd.DataFrame:
-    """Dispute ratio per card network and month (disputes / successful card payments)."""
-    df = pm.dispute_ratios(db, filters(db, o))
+    """Dispute ratio per card network and month (disputes / successful card payments, with the
+    network's monitoring level); `--by currency` the Disputes cards, `--by reason` their table."""
+    f = filters(db, o)
+    if o.by == "currency":
+        now = pm.dispute_kpis(db, f)
+        df = _with_previous(now, pm.dispute_kpis(db, pm.week_earlier(f)), ["disputes"], _compare_weeks(db, f))
+        return _in_currency(df, o)
+    if o.by == "reason":
+        return _in_currency(pm.disputes_by_reason(db, f), o)
+    df = pm.dispute_ratios(db, f)
     df["month"] = [pd.Timestamp(m).strftime("%Y-%m") for m in df["month"]]
     return df[["month", "card_brand", "disputes", "card_payments", "ratio", "threshold", "over_threshold"]]
 
@@ -275,11 +367,11 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{c: _plain(v) for c, v in zip(df.columns, row)} for row in df.itertuples(index=False, name=None)]
 
 
-_RATIO_NAMES = ("accuracy", "share", "ratio")
+_RATIO_NAMES = ("accuracy", "share", "ratio", "threshold")
 
 
 def _is_ratio(col: str) -> bool:
-    return col in _RATIO_NAMES or col.endswith(("_rate", "_share", "_ratio")) and col != "mean_seconds_to_refund"
+    return col in _RATIO_NAMES or col.endswith(("_rate", "_share", "_ratio"))
 
 
 def _human(df: pd.DataFrame, rec: dict[str, Any], col: str) -> str:
@@ -287,17 +379,18 @@ def _human(df: pd.DataFrame, rec: dict[str, Any], col: str) -> str:
     if v is None:
         return "–"
     unit = rec.get("unit")
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if col.endswith("_minor") or (unit == "money" and col in ("value", "previous")):
-        cur = rec.get("reporting_currency") if col.endswith("_reporting_minor") else rec.get("currency")
+        cur = (rec.get("reporting_currency") if col.endswith("reporting_minor")
+               else rec.get("billed_currency") if col.startswith("billed_") else rec.get("currency"))
         return format_money(int(v), cur) if cur else f"{v:,}"
     if _is_ratio(col) or (unit == "ratio" and col in ("value", "previous")):
         return f"{v * 100:.2f}%"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
     if isinstance(v, int):
         return f"{v:,}"
-    if isinstance(v, float):
-        return f"{v:,.1f}"
+    if isinstance(v, float):  # whole numbers plain, fractions to 4 places (a 0.999 limit stays 0.999)
+        return f"{v:,.0f}" if v.is_integer() else f"{v:,.4f}".rstrip("0")
     return str(v)
 
 

@@ -68,7 +68,7 @@ def percent(r: float | None) -> str:
 
 
 def money(v, currency: str | None) -> str:
-    if v is None or v != v or not currency:
+    if v is None or v != v or not isinstance(currency, str) or not currency:  # no amount, or no invoice's currency
         return "–"
     return format_money(int(v), currency)
 
@@ -159,8 +159,9 @@ def mis_billed_section(db_key: str | None, found: pd.DataFrame) -> None:
     if found.empty:
         st.caption("Every judged session in the selection was billed correctly.")
         return
+    billed = with_money(found, "billed_total_minor", currency="billed_currency")["billed_total_minor"]  # its own currency
     listed = found.drop(columns=[c for c in MIS_BILLED_DETAIL if c in found.columns])  # the table shows totals
-    shown = with_money(listed, "expected_total_minor", "billed_total_minor", "difference_minor").rename(columns={
+    shown = with_money(listed, "expected_total_minor", "difference_minor").assign(billed_total_minor=billed).rename(columns={
         "expected_total_minor": "expected", "billed_total_minor": "billed", "difference_minor": "difference"})
     st.dataframe(shown, hide_index=True, height=300, width="stretch", key="table_mis_billed")
     csv_button(found, "mis_billed_sessions", key="csv_mis_billed")

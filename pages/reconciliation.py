@@ -406,8 +406,8 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
     st.subheader("Month close", help="Is the accounting month ready to close? Resolved and written-off breaks count "
                                      "as explained; thresholds are the CLOSE_* settings.")
     newest_first = list(reversed(months))
-    ended = [i for i, m in enumerate(newest_first) if q.month_end(m) < as_of.date()]
-    month = st.selectbox("Accounting month", newest_first, index=ended[0] if ended else 0, format_func=month_label,
+    first = q.default_close_month(months, as_of.date())
+    month = st.selectbox("Accounting month", newest_first, index=newest_first.index(first), format_func=month_label,
                          key="close_month", help="The latest month that has ended is chosen first.")
     c = load_close(db_key, month, th, as_of)
     rep = c.reporting_currency

@@ -477,18 +477,24 @@ def _currency_option(ctx, param, value):
 @click.option("--site", "sites", multiple=True, help="Site id (repeatable).")
 @click.option("--region", "regions", multiple=True, help="Region name (repeatable).")
 @click.option("--currency", callback=_currency_option, help="Only rows in this ISO 4217 currency.")
-@click.option("--by", type=click.Choice(("method", "brand", "site", "region", "decline_class")),
-              help="payments: group by this instead of gateway and day.")
+@click.option("--by", help="Another grouping: payments method|brand|site|region|decline_class; refunds "
+              "reason|day; disputes currency|reason; close currency|age|reasons|fx_gaps; health source.")
 @click.option("--month", callback=_month_option, help="close: accounting month (YYYY-MM).")
 @click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table", show_default=True)
 def show(topic, start, end, sites, regions, currency, by, month, fmt) -> None:
     """Print a page's figures (the same metrics/ queries): table for people, csv or json for machines."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
     from metrics import show as sh
 
     if start is not None and end is not None and end < start:
         raise click.BadParameter("--to is before --from", param_hint="--to")
-    if by is not None and topic != "payments":
-        raise click.BadParameter(f"--by applies to payments only, not {topic}", param_hint="--by")
+    if month is not None and topic != "close":
+        raise click.BadParameter(f"--month applies to close only, not {topic}", param_hint="--month")
+    if by is not None and by not in sh.GROUPINGS.get(topic, ()):
+        choices = ", ".join(sh.GROUPINGS.get(topic, ())) or "none"
+        raise click.BadParameter(f"{topic} cannot be grouped by {by!r} (choices: {choices})", param_hint="--by")
     cfg = _cfg()
     options = sh.Options(start=start, end=end, site_ids=tuple(sites), regions=tuple(regions), currency=currency,
                          by=by, month=month, cfg=cfg)
@@ -496,6 +502,12 @@ def show(topic, start, end, sites, regions, currency, by, month, fmt) -> None:
         rows = sh.TOPICS[topic](_engine(cfg), options)
     except ValueError as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
+    except OperationalError as exc:  # one line for a script's log, never a traceback
+        raise click.ClickException(f"cannot reach the database: {str(exc.orig).splitlines()[0]}") from None
+    except ProgrammingError as exc:
+        if isinstance(exc.orig, psycopg.errors.UndefinedTable):
+            raise click.ClickException("the database has no Revwatch tables yet: run `revwatch db upgrade`") from None
+        raise
     click.echo(sh.render(rows, fmt))
 
 

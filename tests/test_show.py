@@ -1,28 +1,34 @@
-"""`revwatch show TOPIC`: the page's figures on the command line, through the same metrics/ queries."""
+"""`revwatch show TOPIC`: the page's figures on the command line, through the same metrics/ queries.
+
+Two datasets: the hand-built payments world of tests/test_payment_metrics.py, whose figures are
+worked out below by hand, and the demo world, where every row must equal the query function the
+page calls (and SQL) at a realistic size. Billing topics: tests/test_show_billing.py;
+reconciliation and health: tests/test_show_recon.py.
+"""
 from __future__ import annotations
 
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 
+from collectors.jobs import JOBS
 from metrics import billing_accuracy as ba
 from metrics import overview as ov
 from metrics import payments as pm
 from metrics import show as sh
 from revwatch.cli import main
+from revwatch.money import format_money
+from tests.test_payment_metrics import _insert as insert_payments
+from tests.test_payment_metrics import t
 
 
-@pytest.fixture(scope="module")
-def world(demo_world):
-    return demo_world
-
-
-@pytest.fixture()
-def show(world, monkeypatch):
+def cli(world, monkeypatch):
+    """`revwatch show ...` against `world`, parsed by format (json: rows, csv: dicts of text)."""
     monkeypatch.setenv("DATABASE_URL", world.url)
     monkeypatch.setenv("REVWATCH_DATA_DIR", str(world.cfg.revwatch_data_dir))
 
@@ -36,6 +42,200 @@ def show(world, monkeypatch):
         return result.output
 
     return run
+
+
+@pytest.fixture(scope="module")
+def world(demo_world):
+    return demo_world
+
+
+@pytest.fixture()
+def show(world, monkeypatch):
+    return cli(world, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def hand(make_world):
+    """tests/test_payment_metrics.py's world: 2 sites (W1 Los Angeles USD, E1 Toronto CAD), six
+    invoices issued on 10 Nov 2026, eight attempts, three refunds, four disputes."""
+    w = make_world()
+    insert_payments(w)
+    for job in JOBS.values():
+        if job.kind == "compute":
+            job.run(w.engine, w.cfg, t("2026-11-01 00:00"), t("2026-12-01 00:00"))
+    return w
+
+
+@pytest.fixture()
+def show_hand(hand, monkeypatch):
+    return cli(hand, monkeypatch)
+
+
+NOV10_12 = ["--from", "2026-11-10", "--to", "2026-11-12"]
+NOVEMBER = ["--from", "2026-11-01", "--to", "2026-11-30"]
+PAYMENT_COLUMNS = ["local_date", "gateway", "currency", "attempts", "succeeded", "success_rate", "failed",
+                   "gateway_errors", "invoices_charged", "first_succeeded", "first_attempt_rate",
+                   "eventually_succeeded", "eventual_rate", "recovered", "recovered_minor"]
+
+
+def rows_of(columns, *values):
+    return [dict(zip(columns, v, strict=True)) for v in values]
+
+
+# ---------------------------------------------------------------- hand-built: figures worked out by hand
+def test_hand_payments_per_day_gateway_and_currency(show_hand, hand):
+    # Attempts by their local day: a3 (02:00 UTC on the 11th) is still the 10th in Los Angeles,
+    # a6 is the 12th in Toronto. Invoices by their issue day, under the gateway of their first attempt:
+    # stripe USD i1 (paid first try), i2 (failed, recovered by a3: 2000); adyen USD i3 (expired, unpaid);
+    # adyen CAD i5 (acquirer error then refused: unpaid), i6 (unclassified, recovered by a8: 1500).
+    # i4 is void and never charged. Gateway errors: a5's "Acquirer Error" only.
+    want = rows_of(
+        PAYMENT_COLUMNS,
+        ("2026-11-10", "adyen", "CAD", 3, 1, 1 / 3, 2, 1, 2, 0, 0.0, 1, 0.5, 1, 1500),
+        ("2026-11-10", "adyen", "USD", 1, 0, 0.0, 1, 0, 1, 0, 0.0, 0, 0.0, 0, 0),
+        ("2026-11-10", "stripe", "USD", 3, 2, 2 / 3, 1, 0, 2, 1, 0.5, 2, 1.0, 1, 2000),
+        ("2026-11-12", "adyen", "CAD", 1, 0, 0.0, 1, 0, 0, 0, None, 0, None, 0, 0))
+    assert show_hand("payments", *NOV10_12) == want
+    assert show_hand("payments", *NOV10_12, "--currency", "cad") == [want[0], want[3]]
+    assert show_hand("payments", *NOV10_12, "--region", "west") == [want[1], want[2]]
+    _check_formats(show_hand, "payments", NOV10_12, want)
+    table = show_hand("payments", *NOV10_12, fmt="table")
+    assert format_money(1500, "CAD") in table and "33.33%" in table
+
+    # the same figures as the Payments page's query functions, for the same days
+    f = ov.Filters(date(2026, 11, 10), date(2026, 11, 12))
+    h = pm.headline(hand.engine, f)
+    assert (sum(r["attempts"] for r in want), sum(r["succeeded"] for r in want)) == (h.attempts, h.succeeded)
+    assert sum(r["recovered"] for r in want) == h.recovered
+    assert {r["currency"]: r["recovered_minor"] for r in want if r["recovered_minor"]} == h.recovered_minor
+
+
+def test_hand_payments_by(show_hand):
+    assert show_hand("payments", *NOV10_12, "--by", "method") == rows_of(
+        ["gateway", "method", "currency", "attempts", "succeeded", "success_rate", "failed", "amount_minor",
+         "succeeded_minor"],
+        # adyen CAD: a5, a6 (4000 each, i5), a7, a8 (1500 each, i6); a8 succeeded
+        ("adyen", "card", "CAD", 4, 1, 0.25, 3, 11000, 1500),
+        ("adyen", "card", "USD", 1, 0, 0.0, 1, 3000, 0),
+        # stripe: a1 1000 ok, a2 2000 failed, a3 2000 ok
+        ("stripe", "card", "USD", 3, 2, 2 / 3, 1, 5000, 3000))
+    assert show_hand("payments", *NOV10_12, "--by", "brand") == rows_of(
+        ["gateway", "card_brand", "currency", "attempts", "succeeded", "success_rate", "failed", "amount_minor",
+         "succeeded_minor"],
+        ("adyen", "mastercard", "CAD", 4, 1, 0.25, 3, 11000, 1500),
+        ("adyen", "mastercard", "USD", 1, 0, 0.0, 1, 3000, 0),
+        ("stripe", "visa", "USD", 3, 2, 2 / 3, 1, 5000, 3000))
+    assert [(r["gateway"], r["region"], r["attempts"]) for r in show_hand("payments", *NOV10_12, "--by", "region")] == [
+        ("adyen", "east", 4), ("adyen", "west", 1), ("stripe", "west", 3)]
+    assert show_hand("payments", *NOV10_12, "--by", "site") == rows_of(
+        ["site_id", "gateway", "attempts", "succeeded", "success_rate", "failed", "gateway_errors"],
+        ("E1", "adyen", 4, 1, 0.25, 3, 1), ("W1", "adyen", 1, 0, 0.0, 1, 0), ("W1", "stripe", 3, 2, 2 / 3, 1, 0))
+    # five failures, one of each (gateway, class): Acquirer Error, Expired Card, Refused, weird_new_code, insufficient_funds
+    assert show_hand("payments", *NOV10_12, "--by", "decline_class") == rows_of(
+        ["gateway", "decline_class", "failed", "all_failed", "share"],
+        ("adyen", "gateway_error", 1, 5, 0.2), ("adyen", "hard", 1, 5, 0.2), ("adyen", "soft", 1, 5, 0.2),
+        ("adyen", "unclassified", 1, 5, 0.2), ("stripe", "soft", 1, 5, 0.2))
+
+
+def test_hand_declines(show_hand, hand):
+    want = rows_of(
+        ["gateway", "failure_code", "label", "decline_class", "failed", "all_failed", "share"],
+        ("adyen", "Acquirer Error", "Acquirer error", "gateway_error", 1, 5, 0.2),
+        ("adyen", "Expired Card", "Expired card", "hard", 1, 5, 0.2),
+        ("adyen", "Refused", "Refused", "soft", 1, 5, 0.2),
+        ("adyen", "weird_new_code", "weird_new_code", "unclassified", 1, 5, 0.2),  # unknown code: its own label
+        ("stripe", "insufficient_funds", "Insufficient funds", "soft", 1, 5, 0.2))
+    assert show_hand("declines", *NOV10_12) == want
+    _check_formats(show_hand, "declines", NOV10_12, want)
+    codes = pm.failure_codes(hand.engine, ov.Filters(date(2026, 11, 10), date(2026, 11, 12)))
+    assert list(codes["failure_code"]) == [r["failure_code"] for r in want]
+
+
+def test_hand_refunds(show_hand):
+    # r1 USD 400 succeeded a day after a1 (86 400 s); r2 USD 2000 failed 6 h after a3 (21 600 s);
+    # r3 CAD 1500 succeeded 2 h after a8 (7 200 s). The week before has no data: no comparison.
+    want = rows_of(
+        ["currency", "refunds", "amount_minor", "succeeded", "failed", "pending", "failed_minor", "timed_refunds",
+         "refund_seconds", "mean_seconds_to_refund", "previous_refunds", "previous_amount_minor"],
+        ("CAD", 1, 1500, 1, 0, 0, 0, 1, 7200, 7200.0, None, None),
+        ("USD", 2, 2400, 1, 1, 0, 2000, 2, 108000, 54000.0, None, None))
+    assert show_hand("refunds", *NOV10_12) == want
+    _check_formats(show_hand, "refunds", NOV10_12, want)
+    assert show_hand("refunds", *NOV10_12, "--by", "reason") == rows_of(
+        ["reason", "gateway", "currency", "refunds", "amount_minor", "failed"],
+        ("customer_complaint", "stripe", "USD", 1, 400, 0), ("duplicate", "stripe", "USD", 1, 2000, 1),
+        ("goodwill", "adyen", "CAD", 1, 1500, 0))
+    # r3 at 01:00 UTC on the 11th is the evening of the 10th in Toronto
+    assert show_hand("refunds", *NOV10_12, "--by", "day") == rows_of(
+        ["local_date", "currency", "refunds", "amount_minor"], ("2026-11-10", "CAD", 1, 1500),
+        ("2026-11-11", "USD", 2, 2400))
+
+
+def test_hand_disputes(show_hand):
+    # visa: dp_1 (lost) and dp_2 (open) over a1, a3 (two successful visa payments);
+    # mastercard: the chargeback on a8 (reported twice, reversed: one dispute, won) and one on an
+    # unknown payment (lost), over one successful mastercard payment (a8).
+    want = rows_of(
+        ["month", "card_brand", "disputes", "card_payments", "ratio", "threshold", "over_threshold"],
+        ("2026-11", "mastercard", 2, 1, 2.0, 0.015, True), ("2026-11", "visa", 2, 2, 1.0, 0.009, True))
+    assert show_hand("disputes", *NOVEMBER) == want
+    _check_formats(show_hand, "disputes", NOVEMBER, want)
+    assert show_hand("disputes", *NOVEMBER, "--by", "currency") == rows_of(
+        ["currency", "disputes", "amount_minor", "won", "lost", "open", "lost_minor", "previous_disputes"],
+        ("CAD", 2, 2200, 1, 1, 0, 700, None), ("USD", 2, 3000, 0, 1, 1, 1000, None))
+    by_reason = show_hand("disputes", *NOVEMBER, "--by", "reason")
+    assert {(r["gateway"], r["reason"], r["card_brand"], r["disputes"], r["lost_minor"]) for r in by_reason} == {
+        ("stripe", "fraudulent", "visa", 1, 1000), ("stripe", "product_not_received", "visa", 1, 0),
+        ("adyen", "", "mastercard", 2, 700)}
+
+
+def test_hand_overview(show_hand, hand):
+    # 6 sessions; 8 attempts, 3 succeeded (a1, a3, a8), 5 failed; first attempts a1 a2 a4 a5 a7,
+    # of which a1 succeeded. The 3 days before hold no data: no comparison, as on the page.
+    rows = show_hand("overview", *NOV10_12)
+    counts = {r["kpi"]: (r["value"], r["numerator"], r["denominator"], r["previous"]) for r in rows if not r["currency"]}
+    assert counts == {"sessions": (6, None, None, None), "payment_attempts": (8, None, None, None),
+                      "success_rate": (3 / 8, 3, 8, None), "first_attempt_success_rate": (1 / 5, 1, 5, None),
+                      "failed_attempts": (5, None, None, None)}
+    _check_formats(show_hand, "overview", NOV10_12, rows)
+    # revenue to date at 20:00 UTC on Thursday 12 Nov: nothing invoiced today; week and month to
+    # date: USD i1 + i2 + i3 = 6000 (i4 void), CAD i5 + i6 = 5500; the week and month before had none.
+    at = sh.overview(hand.engine, sh.Options(start=date(2026, 11, 10), end=date(2026, 11, 12), as_of=t("2026-11-12 20:00")))
+    revenue = {(r["kpi"], r["currency"]): (r["value"], r["previous"]) for r in sh.records(at) if r["unit"] == "money"}
+    assert revenue == {("revenue_today", "CAD"): (0, None), ("revenue_today", "USD"): (0, None),
+                       ("revenue_wtd", "CAD"): (5500, None), ("revenue_wtd", "USD"): (6000, None),
+                       ("revenue_mtd", "CAD"): (5500, None), ("revenue_mtd", "USD"): (6000, None)}
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_hand_pages_show_the_same_figures(hand, show_hand, page_for):
+    """With no range given, command and page both take the last days with data: the same figures."""
+    rows = show_hand("payments")
+    at = page_for(hand, "pages/payments.py")
+    shown = _metrics(at)
+    attempts, ok = sum(r["attempts"] for r in rows), sum(r["succeeded"] for r in rows)
+    charged = sum(r["invoices_charged"] for r in rows)
+    assert shown["Attempt success rate"] == f"{ok / attempts * 100:.2f}%" == "37.50%"
+    assert shown["Paid on first try"] == f"{sum(r['first_succeeded'] for r in rows) / charged * 100:.2f}%" == "20.00%"
+    assert shown["Paid eventually"] == f"{sum(r['eventually_succeeded'] for r in rows) / charged * 100:.2f}%"
+    assert shown["Failed attempts"] == f"{sum(r['failed'] for r in rows):,}"
+    recovered = " · ".join(format_money(r["recovered_minor"], r["currency"]) for r in rows if r["recovered_minor"])
+    assert any(f"Recovered by retry: {recovered}" in c.value for c in at.caption), recovered
+
+    at = page_for(hand, "pages/refunds_disputes.py")
+    shown = _metrics(at)
+    for r in show_hand("refunds"):
+        cur = r["currency"]
+        assert shown[f"Refunded · {cur}"] == format_money(r["amount_minor"], cur)
+        assert shown[f"Refunds · {cur}"] == f"{r['refunds']:,}"
+        assert shown[f"Failed refunds · {cur}"] == f"{r['failed']:,}"
+    ratios = next(d.value for d in at.dataframe if "card_payments" in d.value.columns)
+    cli_ratios = show_hand("disputes")
+    assert [(r["card_brand"], r["card_payments"]) for r in cli_ratios] == list(
+        zip(ratios["card_brand"], ratios["card_payments"]))
 
 
 def _range(world):
@@ -75,19 +275,24 @@ def test_overview(world, show):
 def test_payments_per_gateway_and_day(world, show):
     f = _range(world)
     rows = show("payments", *_args(f))
-    series = pm.success_series(world.engine, f, "day")
+    series = pm.success_series(world.engine, f, "day", by=("currency",))
     assert sum(r["attempts"] for r in rows) == int(series["attempts"].sum()) > 0
-    got = {(r["local_date"], r["gateway"]): r for r in rows}
+    got = {(r["local_date"], r["gateway"], r["currency"]): r for r in rows}
     for s in series.itertuples():
-        r = got[(s.period.isoformat(), s.gateway)]
+        r = got[(s.period.isoformat(), s.gateway, s.currency)]
         assert (r["attempts"], r["succeeded"], r["failed"]) == (s.attempts, s.succeeded, s.failed)
         assert r["success_rate"] == pytest.approx(s.succeeded / s.attempts)
     day = f.end
-    for g in pm.outcomes_by_gateway(world.engine, ov.Filters(day, day)).itertuples():
-        r = got[(day.isoformat(), g.gateway)]
-        assert (r["invoices_charged"], r["first_succeeded"], r["eventually_succeeded"], r["recovered"]) == (
-            g.attempted, g.first_succeeded, g.succeeded, g.recovered)
+    for g in pm.outcomes_by_gateway(world.engine, ov.Filters(day, day), by=("currency",)).itertuples():
+        r = got[(day.isoformat(), g.gateway, g.currency)]
+        assert (r["invoices_charged"], r["first_succeeded"], r["eventually_succeeded"], r["recovered"],
+                r["recovered_minor"]) == (g.attempted, g.first_succeeded, g.succeeded, g.recovered, g.recovered_minor)
         assert r["first_attempt_rate"] == pytest.approx(g.first_succeeded / g.attempted)
+    h = pm.headline(world.engine, f)
+    recovered: dict[str, int] = {}
+    for r in rows:
+        recovered[r["currency"]] = recovered.get(r["currency"], 0) + r["recovered_minor"]
+    assert {c: v for c, v in recovered.items() if v} == h.recovered_minor
     _check_formats(show, "payments", _args(f), rows)
 
 
@@ -253,6 +458,30 @@ def test_bad_arguments_exit_nonzero_with_one_line(world, monkeypatch, args, prob
     assert result.exit_code != 0
     errors = [line for line in result.output.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and problem in errors[0], result.output
+
+
+def test_database_problems_are_one_line(server_url, make_db, monkeypatch):
+    from sqlalchemy.engine import make_url
+
+    from tests.processes import free_port
+
+    empty = make_url(server_url).set(database=psycopg.conninfo.conninfo_to_dict(make_db())["dbname"])
+    for url, problem in ((f"postgresql://postgres@127.0.0.1:{free_port()}/x", "cannot reach the database"),
+                         (empty.render_as_string(hide_password=False), "no Revwatch tables yet: run `revwatch db upgrade`")):
+        monkeypatch.setenv("DATABASE_URL", url)
+        result = CliRunner().invoke(main, ["show", "payments"])
+        assert result.exit_code == 1 and result.output.count("\n") == 1 and problem in result.output, result.output
+
+
+def test_every_topic_runs_on_an_empty_database(make_world, monkeypatch):
+    run = cli(make_world(), monkeypatch)
+    for topic in sh.TOPICS:
+        for by in (None, *sh.GROUPINGS.get(topic, ())):
+            args = [topic, *(["--by", by] if by else [])]
+            assert isinstance(run(*args), list)
+            assert run(*args, fmt="table")
+    assert run("payments", fmt="table").strip() == "(no rows)"
+    assert {r["status"] for r in run("health")} == {"never run"}
 
 
 def test_render_is_pure():

@@ -95,14 +95,18 @@ def _insert(world) -> None:
              ("f1", 3, "8800000000000001", "a1", "visa", t("2026-11-10 20:00"), "Settled", None, 1000, 1)])
 
 
-@pytest.fixture(scope="module")
-def hand(make_world):
-    world = make_world()
+def build(world):
+    """The hand-built world in `world`, rolled up over November (every compute job)."""
     _insert(world)
     for job in JOBS.values():
         if job.kind == "compute":
             job.run(world.engine, world.cfg, t("2026-11-01 00:00"), t("2026-12-01 00:00"))
     return world
+
+
+@pytest.fixture(scope="module")
+def hand(make_world):
+    return build(make_world())
 
 
 NOV10 = Filters(date(2026, 11, 10), date(2026, 11, 12))
@@ -213,11 +217,7 @@ def test_hand_disputes_and_ratios(hand):
 def test_late_retry_and_late_reversal_widen_the_window(make_world):
     """A retry made days after the invoice, and a reversal days after the chargeback, queued for
     the hour they happened only, still reach the rows of the invoice / dispute they change."""
-    world = make_world()
-    _insert(world)
-    for job in JOBS.values():
-        if job.kind == "compute":
-            job.run(world.engine, world.cfg, t("2026-11-01 00:00"), t("2026-12-01 00:00"))
+    world = build(make_world())
     late = t("2026-11-24 09:30")
     with psycopg.connect(world.libpq) as conn:
         conn.execute("INSERT INTO payment_attempts VALUES ('a9', 'i5', 3, 'adyen', '8800000000000009', 'idem-a9', 4000,"

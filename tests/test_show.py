@@ -23,7 +23,7 @@ from metrics import payments as pm
 from metrics import show as sh
 from revwatch.cli import main
 from revwatch.money import format_money
-from tests.test_payment_metrics import _insert as insert_payments
+from tests.test_payment_metrics import build as build_payments
 from tests.test_payment_metrics import t
 
 
@@ -58,12 +58,7 @@ def show(world, monkeypatch):
 def hand(make_world):
     """tests/test_payment_metrics.py's world: 2 sites (W1 Los Angeles USD, E1 Toronto CAD), six
     invoices issued on 10 Nov 2026, eight attempts, three refunds, four disputes."""
-    w = make_world()
-    insert_payments(w)
-    for job in JOBS.values():
-        if job.kind == "compute":
-            job.run(w.engine, w.cfg, t("2026-11-01 00:00"), t("2026-12-01 00:00"))
-    return w
+    return build_payments(make_world())
 
 
 @pytest.fixture()
@@ -419,8 +414,6 @@ def test_close(world, show):
 
 def test_health(world, show):
     rows = show("health")
-    from collectors.jobs import JOBS
-
     assert set(JOBS) <= {r["job"] for r in rows}
     assert all(r["last_outcome"] for r in rows if r["job"] in JOBS)
     table = show("health", fmt="table")

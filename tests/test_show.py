@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -475,6 +476,27 @@ def test_every_topic_runs_on_an_empty_database(make_world, monkeypatch):
             assert run(*args, fmt="table")
     assert run("payments", fmt="table").strip() == "(no rows)"
     assert {r["status"] for r in run("health")} == {"never run"}
+
+
+def test_readme_documents_every_topic_grouping_and_column(world, show):
+    """Each row of the README's table names its topic (and grouping) and every column it prints."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = {}
+    for line in readme[readme.index("### revwatch show"):].splitlines():
+        if line.startswith("| `"):
+            head, columns = line.split(" | ", 1)
+            rows[head.strip("| `").split(" [")[0].replace("\\|", "|")] = columns
+    from metrics import reconciliation as rc
+
+    months = [m.strftime("%Y-%m") for m in rc.months(world.engine)]
+    for topic in sh.TOPICS:
+        for by in (None, *sh.GROUPINGS.get(topic, ())):
+            key = topic if by is None else next(k for k in rows if k.startswith(f"{topic} --by ") and by in k.split(" ")[-1].split("|"))
+            args = [topic, *(["--by", by] if by else [])]
+            outs = [show(*args, "--month", m, fmt="csv") for m in months] if topic == "close" else [show(*args, fmt="csv")]
+            printed = next((list(out[0]) for out in outs if out), [])
+            assert printed, f"{args}: no rows on the demo world to check the columns of"
+            assert [c for c in printed if f"`{c}`" not in rows[key]] == [], (args, rows[key])
 
 
 def test_render_is_pure():

@@ -221,6 +221,13 @@ def test_hand_pages_show_the_same_figures(hand, show_hand, page_for):
     recovered = " · ".join(format_money(r["recovered_minor"], r["currency"]) for r in rows if r["recovered_minor"])
     assert any(f"Recovered by retry: {recovered}" in c.value for c in at.caption), recovered
 
+    kpis = {r["kpi"]: r for r in show_hand("overview")}
+    shown = _metrics(page_for(hand, "pages/overview.py"))
+    assert shown["Sessions"] == f"{kpis['sessions']['value']:,}" == "6"
+    assert shown["Payment success rate"] == f"{kpis['success_rate']['value'] * 100:.2f}%" == "37.50%"
+    assert shown["First-attempt success rate"] == f"{kpis['first_attempt_success_rate']['value'] * 100:.2f}%" == "20.00%"
+    assert shown["Failed attempts"] == f"{kpis['failed_attempts']['value']:,}" == "5"
+
     at = page_for(hand, "pages/refunds_disputes.py")
     shown = _metrics(at)
     for r in show_hand("refunds"):

@@ -470,8 +470,30 @@ def _currency_option(ctx, param, value):
     return value.upper()
 
 
-@main.command()
-@click.argument("topic", type=click.Choice(SHOW_TOPICS))
+class _Problem(click.ClickException):
+    """A wrong argument, said in one line (`Error: …`, exit 2 as click's usage errors)."""
+
+    exit_code = 2
+
+
+class _OneLineUsageErrors(click.Command):
+    """Usage errors as one line, without the usage text: a script's log keeps the line that matters."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _Problem(exc.format_message()) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _Problem(exc.format_message()) from None
+
+
+@main.command(cls=_OneLineUsageErrors)
+@click.argument("topic", type=click.Choice(SHOW_TOPICS), metavar="TOPIC")
 @click.option("--from", "start", callback=_date_option, help="First local day (YYYY-MM-DD); default 30 days before --to.")
 @click.option("--to", "end", callback=_date_option, help="Last local day, included (YYYY-MM-DD); default the last day with data.")
 @click.option("--site", "sites", multiple=True, help="Site id (repeatable).")
@@ -489,7 +511,7 @@ def show(topic, start, end, sites, regions, currency, by, month, fmt) -> None:
     from metrics import show as sh
 
     if start is not None and end is not None and end < start:
-        raise click.BadParameter("--to is before --from", param_hint="--to")
+        raise click.BadParameter(f"{end} is before --from {start}", param_hint="--to")
     if month is not None and topic != "close":
         raise click.BadParameter(f"--month applies to close only, not {topic}", param_hint="--month")
     if by is not None and by not in sh.GROUPINGS.get(topic, ()):

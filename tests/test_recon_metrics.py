@@ -179,13 +179,18 @@ def build_sources(conn) -> None:
                ('J2', 1, '2026-10-15', '1010', 5, 0, 'USD', 'other', 'gl', 4)"""))
 
 
-@pytest.fixture(scope="module")
-def world(make_world):
+def october_world(make_world):
+    """A new world holding build_october's items (ids in `w.ids`) and build_sources' records."""
     w = make_world()
     with w.engine.begin() as conn:
         w.ids = build_october(conn)
         build_sources(conn)
     return w
+
+
+@pytest.fixture(scope="module")
+def world(make_world):
+    return october_world(make_world)
 
 
 def _by(df, *keys):

@@ -10,18 +10,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from revwatch.money import format_money
-from test_recon_metrics import build_october, build_sources
+from test_recon_metrics import october_world
 
 PAGE = "pages/reconciliation.py"
 
 
 @pytest.fixture()
 def world(make_world):
-    w = make_world()
-    with w.engine.begin() as conn:
-        w.ids = build_october(conn)
-        build_sources(conn)
-    return w
+    return october_world(make_world)
 
 
 def _ok(at: AppTest) -> None:

@@ -24,7 +24,7 @@ from metrics import reconciliation as rc
 from revwatch.cli import main
 from revwatch.money import format_money
 from test_health_page import build
-from test_recon_metrics import build_october, build_sources
+from test_recon_metrics import october_world
 
 UTC = timezone.utc
 PAGE = "pages/reconciliation.py"
@@ -44,11 +44,7 @@ def bucket(days: int) -> str:
 
 @pytest.fixture(scope="module")
 def recon(make_world):
-    w = make_world()
-    with w.engine.begin() as conn:
-        w.ids = build_october(conn)
-        build_sources(conn)
-    return w
+    return october_world(make_world)
 
 
 @pytest.fixture(scope="module")

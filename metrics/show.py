@@ -30,6 +30,12 @@ from revwatch.money import format_money
 
 DEFAULT_DAYS = 30  # as the pages: the last 30 days with data when no range is given
 FORMATS = ("table", "csv", "json")
+# options a topic's figures cannot be narrowed by: refused, never silently ignored
+NOT_NARROWED_BY: dict[str, tuple[str, ...]] = {
+    "breaks": ("--region",),
+    "close": ("--from", "--site", "--region"),
+    "health": ("--from", "--to", "--site", "--region", "--currency"),
+}
 # `--by`: each topic's other groupings (the first row shape, without --by, is the topic's default)
 GROUPINGS: dict[str, tuple[str, ...]] = {
     "payments": ("method", "brand", "site", "region", "decline_class"),

@@ -512,6 +512,10 @@ def show(topic, start, end, sites, regions, currency, by, month, fmt) -> None:
 
     if start is not None and end is not None and end < start:
         raise click.BadParameter(f"{end} is before --from {start}", param_hint="--to")
+    given = {"--from": start, "--to": end, "--site": sites, "--region": regions, "--currency": currency}
+    for name in sh.NOT_NARROWED_BY.get(topic, ()):
+        if given[name]:
+            raise click.BadParameter(f"{topic} cannot be narrowed by {name}", param_hint=name)
     if month is not None and topic != "close":
         raise click.BadParameter(f"--month applies to close only, not {topic}", param_hint="--month")
     if by is not None and by not in sh.GROUPINGS.get(topic, ()):

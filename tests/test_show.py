@@ -455,6 +455,9 @@ def test_refunds_and_disputes(world, show):
     (["payments", "--month", "2026-01"], "--month applies to close only, not payments"),
     (["breaks", "--by", "age"], "breaks cannot be grouped by 'age' (choices: none)"),
     (["refunds", "--by", "site"], "refunds cannot be grouped by 'site' (choices: reason, day)"),
+    (["breaks", "--region", "west"], "breaks cannot be narrowed by --region"),
+    (["close", "--site", "S001"], "close cannot be narrowed by --site"),
+    (["health", "--from", "2026-11-01"], "health cannot be narrowed by --from"),
 ])
 def test_bad_arguments_exit_2_with_one_line(world, monkeypatch, args, problem):
     """Only the line that names the problem: no usage text in a script's log."""

@@ -534,6 +534,9 @@ def show(topic, start, end, sites, regions, currency, by, month, fmt) -> None:
         if isinstance(exc.orig, psycopg.errors.UndefinedTable):
             raise click.ClickException("the database has no Revwatch tables yet: run `revwatch db upgrade`") from None
         raise
+    if currency and "currency" not in rows.columns:
+        raise click.BadParameter(f"{topic}{f' --by {by}' if by else ''} rows have no currency to narrow by",
+                                 param_hint="--currency")
     click.echo(sh.render(rows, fmt))
 
 

@@ -458,6 +458,8 @@ def test_refunds_and_disputes(world, show):
     (["breaks", "--region", "west"], "breaks cannot be narrowed by --region"),
     (["close", "--site", "S001"], "close cannot be narrowed by --site"),
     (["health", "--from", "2026-11-01"], "health cannot be narrowed by --from"),
+    (["declines", "--currency", "USD"], "declines rows have no currency to narrow by"),
+    (["payments", "--by", "site", "--currency", "USD"], "payments --by site rows have no currency to narrow by"),
 ])
 def test_bad_arguments_exit_2_with_one_line(world, monkeypatch, args, problem):
     """Only the line that names the problem: no usage text in a script's log."""

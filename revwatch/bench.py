@@ -1,4 +1,5 @@
-"""`revwatch bench`: the demo world at a given scale, then ingest and each rollup timed.
+"""`revwatch bench`: the demo world at a given scale, then ingest, each rollup and each
+`revwatch show` topic timed.
 
 A measurement, not a test: it prints figures for the issue notes and asserts nothing.
 """
@@ -40,6 +41,19 @@ def _timed_jobs(cfg, engine: Engine, jobs) -> Iterator[str]:
     yield f"ingest re-run (nothing new) {time.perf_counter() - t0:6.1f} s  read {stats.rows_read:,}  written {stats.rows_written:,}"
     if "reconcile" in jobs:
         yield from _incremental_reconcile(cfg, engine, jobs["reconcile"])
+    yield from _timed_show(cfg, engine)
+
+
+def _timed_show(cfg, engine: Engine) -> Iterator[str]:
+    """Each `revwatch show` topic as the command runs it by default (the last 30 days with data)."""
+    from metrics import show
+
+    for topic, figures in show.TOPICS.items():
+        for by in (None, *show.GROUPINGS.get(topic, ())):
+            t0 = time.perf_counter()
+            rows = figures(engine, show.Options(by=by, cfg=cfg))
+            label = f"show {topic}" + (f" --by {by}" if by else "")
+            yield f"{label:32} {time.perf_counter() - t0:6.2f} s  {len(rows):>8,} rows"
 
 
 def _incremental_reconcile(cfg, engine: Engine, job) -> Iterator[str]:

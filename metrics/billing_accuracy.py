@@ -70,7 +70,7 @@ def class_counts(db: Db, filters: Filters) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def mis_billed(db: Db, filters: Filters, limit: int = 500) -> pd.DataFrame:
+def mis_billed(db: Db, filters: Filters, limit: int | None = 500) -> pd.DataFrame:
     """The judged sessions whose class is not 'correct', biggest absolute difference first: the
     expected (site currency) and billed (`billed_currency`) subtotal, tax and total, and the
     difference of the totals (NULL when unrated or billed in another currency)."""
@@ -82,7 +82,7 @@ def mis_billed(db: Db, filters: Filters, limit: int = 500) -> pd.DataFrame:
         FROM billing_findings r
         WHERE r.class <> 'correct' AND {_IN_RANGE} AND {_SCOPE}
         ORDER BY abs(coalesce(r.difference_minor, 0)) DESC, r.exited_at DESC, r.session_id
-        LIMIT :limit""", {**filters.params(), "limit": int(limit)})
+        LIMIT :limit""", {**filters.params(), "limit": limit})  # None: every row (LIMIT NULL)
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -143,7 +143,7 @@ def decline_classes(db: Db, f: Filters) -> pd.DataFrame:
     return _frame(db, sql, _params(f))
 
 
-def failure_codes(db: Db, f: Filters, limit: int = 15) -> pd.DataFrame:
+def failure_codes(db: Db, f: Filters, limit: int | None = 15) -> pd.DataFrame:
     """gateway, failure_code, label, decline_class, failed: the most frequent codes, labelled."""
     sql = f"""
         SELECT r.gateway, r.failure_code, coalesce(dc.label, nullif(r.failure_code, ''), '(no code)') AS label,

@@ -133,7 +133,7 @@ class BreakFilters:
     first_month: date | None = None
     last_month: date | None = None
     sort: str = "amount"
-    limit: int = 500
+    limit: int | None = 500  # None: every break
 
     def __post_init__(self) -> None:
         if self.sort not in SORTS:
@@ -275,7 +275,7 @@ def breaks(db: Db, f: BreakFilters, reporting_currency: str = "USD", as_of: date
         "currencies": list(f.currencies), "gateways": list(f.gateways), "site_ids": list(f.site_ids),
         "m0": month_start(f.first_month) if f.first_month else None,
         "m1": month_start(f.last_month) if f.last_month else None,
-        "min_amount": f.min_amount, "min_age": f.min_age_days, "max_age": f.max_age_days, "limit": int(f.limit),
+        "min_amount": f.min_amount, "min_age": f.min_age_days, "max_age": f.max_age_days, "limit": f.limit,
         "as_of": as_of, "rep": reporting_currency, "rep_exp": exponent(reporting_currency), **_exponent_params()}
     return _frame(db, sql, params)
 

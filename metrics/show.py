@@ -59,7 +59,7 @@ class Options:
     month: date | None = None
     as_of: datetime | None = None
     cfg: Any = None  # Settings: reporting currency and close thresholds
-    limit: int = 100_000
+    limit: int | None = None  # every row: a machine reading the list must not lose its tail
 
     @property
     def reporting_currency(self) -> str:

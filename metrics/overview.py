@@ -91,6 +91,11 @@ class DataRange:
     first: date
     last: date
 
+    def holds(self, f: Filters) -> bool:
+        """Whether the data reaches back to `f`'s first day: a comparison with it means something
+        (the previous span, a week earlier); before the data starts it is shown as none."""
+        return f.start >= self.first
+
 
 def data_range(db: Db) -> DataRange | None:
     """First and last local date present in any rollup; None when nothing was rolled up yet."""

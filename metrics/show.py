@@ -95,7 +95,7 @@ def overview(db: ov.Db, o: Options) -> pd.DataFrame:
     f = filters(db, o)
     k = ov.range_kpis(db, f)
     rng = ov.data_range(db)
-    compare = rng is not None and f.previous().start >= rng.first
+    compare = rng is not None and rng.holds(f.previous())
     cur, prev = k.payments, k.previous_payments
 
     def row(kpi, unit, value, previous, num=None, den=None, prev_num=None, prev_den=None, currency=None):
@@ -313,7 +313,7 @@ def _with_previous(now: pd.DataFrame, before: pd.DataFrame, cols: list[str], com
 
 def _compare_weeks(db: ov.Db, f: ov.Filters) -> bool:
     rng = ov.data_range(db)
-    return rng is not None and pm.week_earlier(f).start >= rng.first
+    return rng is not None and rng.holds(pm.week_earlier(f))
 
 
 def refunds(db: ov.Db, o: Options) -> pd.DataFrame:

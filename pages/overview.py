@@ -153,7 +153,7 @@ def revenue_cards(revenue: tuple[q.PeriodRevenue, ...]) -> None:
 def range_cards(k: q.RangeKpis, f: q.Filters, rng: q.DataRange) -> None:
     st.subheader(f"Selected days: {f.start:%d %b %Y} – {f.end:%d %b %Y}")
     cur, prev = k.payments, k.previous_payments
-    compare = f.previous().start >= rng.first  # else the "previous" days hold no data at all
+    compare = rng.holds(f.previous())  # else the "previous" days hold no data at all
     if not compare:
         st.caption(f"Data starts on {rng.first:%d %b %Y}: no comparison with the previous {f.days} days.")
 

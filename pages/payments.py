@@ -322,7 +322,7 @@ def main() -> None:
         return
     f = sidebar_filters(sites, rng, DEFAULT_DAYS)
     data = load_figures(db_key, f)
-    headline_cards(data["now"], data["before"], compare=q.week_earlier(f).start >= rng.first)
+    headline_cards(data["now"], data["before"], compare=rng.holds(q.week_earlier(f)))
     trend_chart(data["hourly"], data["episodes"])
     bad_window(db_key, f, data["episodes"])
     declines_section(data["classes"], data["codes"])

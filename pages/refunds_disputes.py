@@ -153,7 +153,7 @@ def main() -> None:
         return
     f = sidebar_filters(sites, rng, DEFAULT_DAYS)
     data = load_figures(db_key, f)
-    compare = q.week_earlier(f).start >= rng.first
+    compare = rng.holds(q.week_earlier(f))
     refunds_section(data, compare)
     disputes_section(data, compare)
 

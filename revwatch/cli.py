@@ -55,6 +55,21 @@ def db_upgrade() -> None:
     click.echo("database is at the newest schema")
 
 
+@db.command("grant-dashboard")
+@click.argument("role")
+def db_grant_dashboard(role: str) -> None:
+    """Let ROLE (made by your DBA) read everything and write only the dashboard's actions; set
+    DASHBOARD_DATABASE_URL to connect the dashboard as it."""
+    from revwatch.roles import NoSuchRole, grant_dashboard
+
+    try:
+        with _engine(_cfg()).begin() as conn:
+            grant_dashboard(conn, role)
+    except NoSuchRole as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{role} may read every product table and write only the dashboard's actions")
+
+
 # ------------------------------------------------------------------ demo
 @main.command()
 @click.option("--days", default=60, show_default=True, type=click.IntRange(1, 3650), help="Days of history.")
@@ -331,8 +346,15 @@ def _child(proc: subprocess.Popen, timeout: float):
                 proc.wait()
 
 
+def dashboard_environment(cfg, database_url: str) -> dict[str, str]:
+    """The dashboard's environment: its own least-privilege connection when one is configured."""
+    env = dict(os.environ, DATABASE_URL=cfg.dashboard_database_url or database_url)
+    env.pop("DASHBOARD_DATABASE_URL", None)
+    return env
+
+
 def _dashboard_process(cfg, database_url: str) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=database_url)
+    env = dashboard_environment(cfg, database_url)
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.port", str(cfg.dashboard_port), "--server.address", cfg.dashboard_host,

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(None, description="Product database; unset = embedded PostgreSQL")
     billing_database_url: str | None = Field(None, description="Billing source; unset = the product database")
+    dashboard_database_url: str | None = Field(
+        None, description="The dashboard's own connection (a role granted by `revwatch db grant-dashboard`); "
+                          "unset = DATABASE_URL")
     revwatch_data_dir: Path = Field(default_factory=_default_data_dir)
     ingest_lookback_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
     gateway_settle_minutes: int = Field(120, ge=0, le=7 * 24 * 60)
@@ -112,7 +115,7 @@ class Settings(BaseSettings):
     report_recipients: str = Field("", description="comma-separated e-mail addresses of the weekly report")
     report_timezone: str = Field("UTC", description="time zone of the Monday 07:00 weekly report build")
 
-    @field_validator("database_url", "billing_database_url")
+    @field_validator("database_url", "billing_database_url", "dashboard_database_url")
     @classmethod
     def _postgres(cls, value, info):
         return _is_postgres_url(value, info.field_name)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
+from psycopg.errors import InsufficientPrivilege
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -29,8 +30,11 @@ def load_options(db_key: str | None) -> tuple[pd.DataFrame, ov.DataRange | None]
 
 
 def _explain(exc: ProgrammingError | OperationalError) -> None:
-    """Tell the user why the database cannot give figures: no tables yet, or not reachable."""
-    if isinstance(exc, ProgrammingError):
+    """Tell the user why the database cannot give figures: no tables yet, not allowed, or not reachable."""
+    if isinstance(exc.orig, InsufficientPrivilege):
+        st.error(f"The dashboard's database role may not read this ({str(exc.orig).splitlines()[0]}): grant it with "
+                 "`revwatch db grant-dashboard ROLE`.", icon=":material/lock:")
+    elif isinstance(exc, ProgrammingError):
         st.info(NO_TABLES, icon=":material/info:")
     else:
         st.error(f"Cannot reach the product database: {exc.orig or exc}", icon=":material/error:")

@@ -381,7 +381,11 @@ def _session_trace(db: Db, sid: str) -> list[Hop]:
                             SELECT id, created, status, amount, amount_refunded, currency, failure_code, outcome_type,
                                    attempt_id, invoice_id, balance_transaction
                             FROM stripe_charges WHERE attempt_id = ANY(CAST(:a AS text[]))
-                            ORDER BY created, id""", r=s_refs, a=att_ids)
+                            UNION  -- charges naming the invoice with no attempt of billing's: double charges
+                            SELECT id, created, status, amount, amount_refunded, currency, failure_code, outcome_type,
+                                   attempt_id, invoice_id, balance_transaction
+                            FROM stripe_charges WHERE invoice_id = ANY(CAST(:i AS text[]))
+                            ORDER BY created, id""", r=s_refs, a=att_ids, i=inv_ids)
     ch_ids = [c["id"] for c in charges]
     adyen = _dicts(db, """SELECT batch_number, line_number, created_at, type, psp_reference, merchant_reference,
                                  modification_reference, payment_method, gross_currency, gross_debit_minor,

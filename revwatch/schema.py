@@ -138,7 +138,7 @@ class StripeCharge(_StripeObject, Base):
     outcome_reason: Mapped[str | None] = mapped_column(Text)
     card_brand: Mapped[str | None] = mapped_column(Text)
     attempt_id: Mapped[str | None] = mapped_column(Text, index=True)
-    invoice_id: Mapped[str | None] = mapped_column(Text)
+    invoice_id: Mapped[str | None] = mapped_column(Text, index=True)  # Trace: charges of an invoice
     balance_transaction: Mapped[str | None] = mapped_column(Text)
 
 

@@ -150,6 +150,20 @@ def test_an_unrecorded_success_breaks_at_the_gateway_hop(demo_world):
                                                                              a.amount_minor)
 
 
+def test_a_double_charge_is_found_from_the_session_and_breaks_in_s1(demo_world):
+    stripe = _incidents(demo_world)["gateway_double_charge"]["by_gateway"]["stripe"]
+    assert stripe["references"]
+    for charge in stripe["references"][:5]:
+        (invoice, session) = demo_world.sql("SELECT c.invoice_id, i.session_id FROM stripe_charges c"
+                                            " JOIN invoices i USING (invoice_id) WHERE c.id = %s", (charge,))[0]
+        t = trace(demo_world.engine, session)
+        assert t is not None and t.found_as == "session"
+        (extra,) = [h for h in t.hops if h.id == charge]  # the second charge, though billing has no attempt for it
+        assert extra.kind == "stripe_charge" and extra.parent == invoice and extra.note == "charge with no billing attempt"
+        assert (extra.link, extra.stage, extra.break_type) == ("break", "S1", "missing")
+        assert [h.id for h in t.of("invoice")] and any(h.kind == "stripe_charge" and h.id != charge for h in t.hops)
+
+
 @pytest.mark.parametrize("unknown", ["nope", "ses_doesnotexist", "po_nothing", "ADYEN-999999", "JE-999999",
                                      "bank:abc:1", ""])
 def test_an_unknown_identifier_is_none(demo_world, unknown):

@@ -17,9 +17,10 @@ Payments, from `rollup_payments` (all hours ever; region = `sites.region`, '(unk
 rows of an unknown site, as the pages do):
 - revwatch_payment_attempts_total{gateway,method,region} counter: Σ attempts (any status).
 - revwatch_payment_successes_total{gateway,method,region} counter: Σ attempts with status succeeded.
-- revwatch_payment_failures_total{gateway,decline_class} counter: Σ attempts with status failed, per
-  class of metrics/declines.py (soft, hard, fraud, authentication, gateway_error, unclassified; an
-  unknown code is unclassified); every class of every gateway is present (0 when none).
+- revwatch_payment_failures_total{gateway,method,decline_class} counter: Σ attempts with status
+  failed, per class of metrics/declines.py (soft, hard, fraud, authentication, gateway_error,
+  unclassified; an unknown code is unclassified); every class of every gateway and method is
+  present (0 when none). `method` lets the SLO leave ACH out of its bad events as of its attempts.
 Billing accuracy, from `billing_findings` whose `exited_at >= now() - 24 h` (index on exited_at;
 sessions are judged only after the billing settle delay, so the newest ~2 h are not in yet); per
 currency ('(unknown)' when a finding has none); definitions of metrics/billing_accuracy.py:
@@ -93,7 +94,7 @@ With gateways G = 2, methods M = 3, regions R, currencies C, stages S = 4, item 
 decline classes K = 6, networks N, jobs J = len(JOBS), outcomes O = 4, histogram buckets B = 9:
 
     attempts + successes            2 G M R        = 12 R
-    failures                        G K            = 12
+    failures                        G M K          = 36
     billing (4 families)            4 C
     open breaks, unreconciled       2 S C          =  8 C
     oldest open break age           S              =  4
@@ -106,11 +107,11 @@ decline classes K = 6, networks N, jobs J = len(JOBS), outcomes O = 4, histogram
     last run, last success, interval 3 J
     up, collect duration            2
 
-    max series = 12 R + 16 C + 2 N + 20 J + 30
+    max series = 12 R + 16 C + 2 N + 20 J + 54
 
 R counts region label values (the sites' regions, plus '(unknown)' if a rollup row has an unknown
-site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 15 -> 48 + 32 + 12 + 300 + 30
-= 422 series (`max_series(4, 2, 6)`).
+site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 15 -> 48 + 32 + 12 + 300 + 54
+= 446 series (`max_series(4, 2, 6)`).
 """
 from __future__ import annotations
 
@@ -149,11 +150,11 @@ def _job_names() -> tuple[str, ...]:
 
 
 def max_series(regions: int, currencies: int, networks: int, jobs: int | None = None) -> int:
-    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 20 J + 30."""
+    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 20 J + 54."""
     g, m, k, s, t, o, b = len(GATEWAYS), len(METHODS), len(declines.CLASSES), len(STAGES), len(STATUSES), \
         len(OUTCOMES), len(BUCKETS) + 1
     j = len(_job_names()) if jobs is None else jobs
-    payments = 2 * g * m * regions + g * k
+    payments = 2 * g * m * regions + g * m * k
     billing = 4 * currencies
     recon = 2 * s * currencies + s + 2 * g * currencies + s * t
     disputes = 2 * networks
@@ -349,7 +350,7 @@ def _family_shapes() -> list[Metric]:
         counter("revwatch_payment_successes_total", "Payment attempts with status succeeded.",
                 labels=["gateway", "method", "region"]),
         counter("revwatch_payment_failures_total", "Payment attempts with status failed, per decline class.",
-                labels=["gateway", "decline_class"]),
+                labels=["gateway", "method", "decline_class"]),
         gauge("revwatch_billing_sessions_judged", "Billable sessions judged, exited in the last 24 h.",
               labels=["currency"]),
         gauge("revwatch_billing_sessions_correct", "Billable sessions billed correctly, exited in the last 24 h.",
@@ -455,10 +456,11 @@ class RevwatchCollector(Collector):
         fam = {name: m for name, m in shapes.items() if not name.startswith("revwatch_exporter_")}
         p = {"unknown": UNKNOWN}
 
-        # payments: attempts and successes per (gateway, method, region); failures per (gateway, class)
+        # payments: attempts and successes per (gateway, method, region); failures per (gateway, method, class)
         attempts: dict[tuple[str, str, str], int] = defaultdict(int)
         successes: dict[tuple[str, str, str], int] = defaultdict(int)
-        failures: dict[tuple[str, str], int] = {(g, c): 0 for g in GATEWAYS for c in declines.CLASSES}
+        failures: dict[tuple[str, str, str], int] = {
+            (g, m, c): 0 for g in GATEWAYS for m in METHODS for c in declines.CLASSES}
         networks: set[str] = set()
         card_payments: dict[str, int] = defaultdict(int)
         for gateway, method, region, status, code, brand, n, n_month in conn.execute(text(_PAYMENTS), p):
@@ -470,9 +472,9 @@ class RevwatchCollector(Collector):
             successes[key] += n if status == "succeeded" else 0
             if status == "failed":
                 for c in declines.CLASSES:
-                    failures.setdefault((gateway, c), 0)
+                    failures.setdefault((gateway, method, c), 0)
                 cls = declines.classify(gateway, code).decline_class
-                failures[(gateway, cls)] += n
+                failures[(gateway, method, cls)] += n
         for key in sorted(attempts):
             fam["revwatch_payment_attempts"].add_metric(list(key), attempts[key])
             fam["revwatch_payment_successes"].add_metric(list(key), successes[key])

@@ -64,7 +64,7 @@ DAY = timedelta(days=1)
 FAMILY_LABELS = {
     "revwatch_payment_attempts": {"gateway", "method", "region"},
     "revwatch_payment_successes": {"gateway", "method", "region"},
-    "revwatch_payment_failures": {"gateway", "decline_class"},
+    "revwatch_payment_failures": {"gateway", "method", "decline_class"},
     "revwatch_billing_sessions_judged": {"currency"},
     "revwatch_billing_sessions_correct": {"currency"},
     "revwatch_billing_leakage_minor": {"currency"},
@@ -153,6 +153,7 @@ def build(world) -> dict:
             _payment(h, "site-b", "CAD", "adyen", "card", "mastercard", "failed", "Acquirer Error", 4),
             _payment(h, "site-b", "CAD", "adyen", "card", "mastercard", "failed", "Brand New Code", 1),
             _payment(h, "site-a", "USD", "stripe", "ach", "", "pending", "", 5),
+            _payment(h, "site-a", "USD", "stripe", "ach", "", "failed", "insufficient_funds", 1),  # an ACH return
             _payment(h, "(unknown)", "USD", "stripe", "card", "visa", "succeeded", "", 2),
             _payment(p, "site-a", "USD", "stripe", "card", "visa", "succeeded", "", 6),
             _payment(p, "site-b", "CAD", "adyen", "card", "amex", "succeeded", "", 9)])
@@ -235,7 +236,7 @@ def test_register_returns_the_collector_and_the_store_is_up(built):
 def test_payment_counters(built):
     _, registry, _, _ = built
     expected = {("stripe", "card", "us-east"): (21, 16), ("adyen", "wallet", "ca-west"): (7, 7),
-                ("adyen", "card", "ca-west"): (14, 9), ("stripe", "ach", "us-east"): (5, 0),
+                ("adyen", "card", "ca-west"): (14, 9), ("stripe", "ach", "us-east"): (6, 0),
                 ("stripe", "card", "(unknown)"): (2, 2)}
     got = {tuple(s.labels[k] for k in ("gateway", "method", "region")): s.value for m, s in samples(registry)
            if s.name == "revwatch_payment_attempts_total"}
@@ -243,11 +244,11 @@ def test_payment_counters(built):
     for (gateway, method, region), (attempts, successes) in expected.items():
         assert value(registry, "revwatch_payment_successes_total", gateway=gateway, method=method,
                      region=region) == successes
-    failures = {(s.labels["gateway"], s.labels["decline_class"]): s.value for m, s in samples(registry)
-                if s.name == "revwatch_payment_failures_total"}
-    want = {(g, c): 0 for g in ("stripe", "adyen") for c in CLASSES}
-    want.update({("stripe", "soft"): 3, ("stripe", "fraud"): 2, ("adyen", "gateway_error"): 4,
-                 ("adyen", "unclassified"): 1})
+    failures = {(s.labels["gateway"], s.labels["method"], s.labels["decline_class"]): s.value
+                for m, s in samples(registry) if s.name == "revwatch_payment_failures_total"}
+    want = {(g, m, c): 0 for g in ("stripe", "adyen") for m in ("card", "wallet", "ach") for c in CLASSES}
+    want.update({("stripe", "card", "soft"): 3, ("stripe", "card", "fraud"): 2, ("stripe", "ach", "soft"): 1,
+                 ("adyen", "card", "gateway_error"): 4, ("adyen", "card", "unclassified"): 1})
     assert failures == want
 
 
@@ -595,8 +596,8 @@ def test_job_runs_are_read_incrementally_and_stay_exact(make_world):
 def test_max_series_formula():
     j = len(JOBS)
     for r, c, n in ((4, 2, 6), (1, 1, 0), (10, 5, 6)):
-        assert max_series(r, c, n) == 12 * r + 16 * c + 2 * n + 20 * j + 30
-    assert max_series(4, 2, 6, jobs=15) == 422
+        assert max_series(r, c, n) == 12 * r + 16 * c + 2 * n + 20 * j + 54
+    assert max_series(4, 2, 6, jobs=15) == 446
 
 
 def test_demo_world_series_within_the_bound(demo_world):

@@ -15,9 +15,8 @@ import streamlit as st
 
 from metrics import billing_accuracy as q
 from metrics import overview as ov
-from pages.common import engine as _engine, options_or_notice, sidebar_filters
+from pages.common import csv_button, engine as _engine, filtered_page, money, percent, with_money
 from revwatch.money import format_money
-from revwatch.settings import load_settings
 
 DEFAULT_DAYS = 30
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
@@ -61,28 +60,6 @@ def mask_customer(customer_id: str | None) -> str:
         return ""
     head = customer_id.split("_", 1)[0] + "_" if "_" in customer_id else ""
     return f"{head}…{customer_id[-4:]}"
-
-
-def percent(r: float | None) -> str:
-    return "–" if r is None or r != r else f"{r * 100:.2f}%"
-
-
-def money(v, currency: str | None) -> str:
-    if v is None or v != v or not isinstance(currency, str) or not currency:  # no amount, or no invoice's currency
-        return "–"
-    return format_money(int(v), currency)
-
-
-def with_money(df: pd.DataFrame, *columns: str, currency: str = "currency") -> pd.DataFrame:
-    out = df.copy()
-    for col in columns:
-        out[col] = [money(v, c) for v, c in zip(df[col], df[currency])]
-    return out
-
-
-def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
-                       key=key, icon=":material/download:")
 
 
 def with_rate(acc: pd.DataFrame) -> pd.DataFrame:
@@ -220,16 +197,11 @@ def detail_view(d: q.SessionDetail | None) -> None:
 
 # ---------------------------------------------------------------- page
 def main() -> None:
-    st.title("Billing accuracy")
-    db_key = load_settings().database_url
-    options = options_or_notice(db_key)
-    if options is None:
+    page = filtered_page("Billing accuracy", DEFAULT_DAYS, EMPTY_HINT,
+                         "Each site's own local exit days, both ends included.")
+    if page is None:
         return
-    sites, rng = options
-    if rng is None:
-        st.info(EMPTY_HINT, icon=":material/info:")
-        return
-    f = sidebar_filters(sites, rng, DEFAULT_DAYS, "Each site's own local exit days, both ends included.")
+    db_key, _, f = page
     data = load_figures(db_key, f)
     if data["accuracy"].empty:
         st.info("No judged sessions in the selection. " + EMPTY_HINT, icon=":material/info:")

@@ -14,9 +14,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from metrics import export
 from metrics import health as q
-from pages.common import engine as _engine, load_or_stop
+from pages.common import csv_button, engine as _engine, load_or_stop
 from revwatch.settings import load_settings
 
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
@@ -79,11 +78,6 @@ def newest_text(v: datetime | date | None) -> str:
     if v is None:
         return "–"
     return f"{v:%Y-%m-%d %H:%M} UTC" if isinstance(v, datetime) else f"{v:%Y-%m-%d}"
-
-
-def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button("Download CSV", export.csv_bytes(df), file_name=f"{name}.csv", mime="text/csv", key=key,
-                       icon=":material/download:", on_click="ignore")
 
 
 def jobs_frame(jobs: tuple[q.JobHealth, ...]) -> pd.DataFrame:

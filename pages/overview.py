@@ -12,7 +12,7 @@ import streamlit as st
 
 from metrics import overview as q
 from metrics.catalogue import METRICS, PROCESSING_ERROR_CODES, help_text
-from pages.common import engine as _engine, options_or_notice
+from pages.common import engine as _engine, options_or_notice, percent, pp
 from revwatch.money import format_money, to_decimal
 from revwatch.settings import load_settings
 
@@ -61,14 +61,6 @@ def signed_money(minor: int, currency: str) -> str:
 def signed_count(n: int) -> str | int:
     """'+1,234' / '-56'; a plain 0 so Streamlit shows it grey, without an arrow."""
     return f"{n:+,}" if n else 0
-
-
-def percent(ratio: float | None) -> str:
-    return "–" if ratio is None else f"{ratio * 100:.2f}%"
-
-
-def pp_change(current: float | None, previous: float | None) -> str | None:
-    return None if current is None or previous is None else f"{(current - previous) * 100:+.2f} pp"
 
 
 def ago(when: datetime | None, now: datetime) -> str:
@@ -168,9 +160,9 @@ def range_cards(k: q.RangeKpis, f: q.Filters, rng: q.DataRange) -> None:
     c1, c2, c3, c4 = st.columns(4)
     card(c1, METRICS["sessions"].label, f"{k.sessions:,}", signed_count(k.sessions - k.previous_sessions), "sessions")
     card(c2, METRICS["payment_success_rate"].label, percent(cur.success_rate),
-         pp_change(cur.success_rate, prev.success_rate), "payment_success_rate")
+         pp(cur.success_rate, prev.success_rate), "payment_success_rate")
     card(c3, METRICS["first_attempt_success_rate"].label, percent(cur.first_attempt_success_rate),
-         pp_change(cur.first_attempt_success_rate, prev.first_attempt_success_rate), "first_attempt_success_rate")
+         pp(cur.first_attempt_success_rate, prev.first_attempt_success_rate), "first_attempt_success_rate")
     card(c4, "Failed attempts", f"{cur.failed:,}", signed_count(cur.failed - prev.failed), "failed_attempts_by_code",
          delta_color="inverse")
 

@@ -16,9 +16,8 @@ from metrics import overview as ov
 from metrics import payments as q
 from metrics.catalogue import METRICS, help_text
 from metrics.declines import CLASS_LABELS
-from pages.common import engine as _engine, options_or_notice, sidebar_filters
+from pages.common import csv_button, engine as _engine, filtered_page, percent, pp, with_money
 from revwatch.money import format_money
-from revwatch.settings import load_settings
 
 DEFAULT_DAYS = 14
 MIN_RATE_ATTEMPTS = 10
@@ -69,29 +68,8 @@ def mask_customer(customer_id: str | None) -> str:
     return f"{head}…{customer_id[-4:]}"
 
 
-def percent(r: float | None) -> str:
-    return "–" if r is None or r != r else f"{r * 100:.2f}%"
-
-
-def pp(cur: float | None, prev: float | None) -> str | None:
-    return None if cur is None or prev is None else f"{(cur - prev) * 100:+.2f} pp"
-
-
 def money_by_currency(amounts: dict[str, int]) -> str:
     return " · ".join(format_money(v, c) for c, v in sorted(amounts.items())) or "–"
-
-
-def with_money(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    """Minor-unit columns shown as formatted money in the row's currency (for display only)."""
-    out = df.copy()
-    for col in columns:
-        out[col] = [format_money(int(v), c) for v, c in zip(df[col], df["currency"])]
-    return out
-
-
-def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
-                       key=key, icon=":material/download:")
 
 
 def episode_label(e: q.Episode) -> str:
@@ -311,16 +289,10 @@ def mismatch_section(db_key: str | None, totals: pd.DataFrame, found: pd.DataFra
 
 # ---------------------------------------------------------------- page
 def main() -> None:
-    st.title("Payments")
-    db_key = load_settings().database_url
-    options = options_or_notice(db_key)
-    if options is None:
+    page = filtered_page("Payments", DEFAULT_DAYS, EMPTY_HINT)
+    if page is None:
         return
-    sites, rng = options
-    if rng is None:
-        st.info(EMPTY_HINT, icon=":material/info:")
-        return
-    f = sidebar_filters(sites, rng, DEFAULT_DAYS)
+    db_key, rng, f = page
     data = load_figures(db_key, f)
     headline_cards(data["now"], data["before"], compare=rng.holds(q.week_earlier(f)))
     trend_chart(data["hourly"], data["episodes"])

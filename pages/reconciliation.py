@@ -21,8 +21,8 @@ from sqlalchemy.exc import ProgrammingError
 from metrics import break_workflow as wf
 from metrics import export
 from metrics import reconciliation as q
-from pages.common import NO_TABLES, engine as _engine, options_or_notice
-from revwatch.money import CURRENCY_EXPONENTS, format_money, to_decimal
+from pages.common import NO_TABLES, csv_button, engine as _engine, money, options_or_notice, percent
+from revwatch.money import to_decimal
 from revwatch.settings import load_settings
 
 DEFAULT_MONTHS = 3
@@ -80,21 +80,6 @@ def forget_cached_figures() -> None:
 
 
 # ---------------------------------------------------------------- formatting (the edge)
-def money(v, currency) -> str:
-    if v is None or not isinstance(currency, str) or currency not in CURRENCY_EXPONENTS:
-        return "–"
-    try:
-        if pd.isna(v):
-            return "–"
-    except (TypeError, ValueError):
-        pass
-    return format_money(int(v), currency)
-
-
-def percent(r) -> str:
-    return "–" if r is None or r != r else f"{float(r) * 100:.2f}%"
-
-
 def with_money(df: pd.DataFrame, columns: dict[str, str | None], currency: str = "currency") -> pd.DataFrame:
     """Minor-unit columns shown as money of the row's currency (or of a fixed one), renamed."""
     out = df.copy()
@@ -120,11 +105,6 @@ def records_view(df: pd.DataFrame) -> pd.DataFrame:
         if cur and cur in df.columns:
             out[col] = [money(v, c) for v, c in zip(df[col], df[cur])]
     return out
-
-
-def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button("Download CSV", export.csv_bytes(df), file_name=f"{name}.csv", mime="text/csv", key=key,
-                       icon=":material/download:", on_click="ignore")
 
 
 def month_label(m: date) -> str:

@@ -13,9 +13,8 @@ import streamlit as st
 from metrics import overview as ov
 from metrics import payments as q
 from metrics.catalogue import DISPUTE_RATIO_THRESHOLDS, help_text
-from pages.common import engine as _engine, options_or_notice, sidebar_filters
+from pages.common import csv_button, engine as _engine, filtered_page
 from revwatch.money import format_money
-from revwatch.settings import load_settings
 
 DEFAULT_DAYS = 30
 VERSUS = "vs same days a week earlier"
@@ -45,11 +44,6 @@ def duration(seconds: float | None) -> str:
 
 def signed_money(minor: int, currency: str) -> str:
     return ("-" if minor < 0 else "+") + format_money(abs(minor), currency)
-
-
-def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
-                       key=key, icon=":material/download:")
 
 
 def _row(df: pd.DataFrame, currency: str) -> dict:
@@ -142,16 +136,10 @@ def disputes_section(data: dict, compare: bool) -> None:
 
 
 def main() -> None:
-    st.title("Refunds & disputes")
-    db_key = load_settings().database_url
-    options = options_or_notice(db_key)
-    if options is None:
+    page = filtered_page("Refunds & disputes", DEFAULT_DAYS, "No data yet: run `revwatch demo` and `revwatch collect`.")
+    if page is None:
         return
-    sites, rng = options
-    if rng is None:
-        st.info("No data yet: run `revwatch demo` and `revwatch collect`.", icon=":material/info:")
-        return
-    f = sidebar_filters(sites, rng, DEFAULT_DAYS)
+    db_key, rng, f = page
     data = load_figures(db_key, f)
     compare = rng.holds(q.week_earlier(f))
     refunds_section(data, compare)

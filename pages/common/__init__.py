@@ -11,6 +11,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from metrics import overview as ov
+from metrics.export import csv_bytes
+from revwatch.money import CURRENCY_EXPONENTS, format_money
 from revwatch.db import product_engine
 from revwatch.settings import load_settings
 
@@ -73,3 +75,55 @@ def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange, default_days: int,
     site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
                               placeholder="All sites")
     return ov.Filters(picked[0], picked[-1], tuple(regions), tuple(site_ids))
+
+
+def filtered_page(title: str, default_days: int, empty_hint: str,
+                  days_help: str = "Each site's own local days, both ends included.",
+                  ) -> tuple[str | None, ov.DataRange, ov.Filters] | None:
+    """A page's title, then its database, data range and sidebar filters; None once the user has been told why there
+    is nothing to show (no database, no tables, no data yet)."""
+    st.title(title)
+    db_key = load_settings().database_url
+    options = options_or_notice(db_key)
+    if options is None:
+        return None
+    sites, rng = options
+    if rng is None:
+        st.info(empty_hint, icon=":material/info:")
+        return None
+    return db_key, rng, sidebar_filters(sites, rng, default_days, days_help)
+
+
+# ---------------------------------------------------------------- display (never stored, never exported)
+def percent(r) -> str:
+    return "–" if r is None or r != r else f"{float(r) * 100:.2f}%"
+
+
+def pp(current: float | None, previous: float | None) -> str | None:
+    """The change of a ratio in percentage points (None when either side has none)."""
+    return None if current is None or previous is None else f"{(current - previous) * 100:+.2f} pp"
+
+
+def money(v, currency) -> str:
+    """Minor units as money of `currency`; "–" for no amount or no (known) currency."""
+    if v is None or not isinstance(currency, str) or currency not in CURRENCY_EXPONENTS:
+        return "–"
+    try:
+        if pd.isna(v):
+            return "–"
+    except (TypeError, ValueError):
+        pass
+    return format_money(int(v), currency)
+
+
+def with_money(df: pd.DataFrame, *columns: str, currency: str = "currency") -> pd.DataFrame:
+    """Minor-unit columns shown as money of each row's `currency` column (display only)."""
+    out = df.copy()
+    for col in columns:
+        out[col] = [money(v, c) for v, c in zip(df[col], df[currency])]
+    return out
+
+
+def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
+    st.download_button("Download CSV", csv_bytes(df), file_name=f"{name}.csv", mime="text/csv", key=key,
+                       icon=":material/download:", on_click="ignore")

@@ -6,18 +6,28 @@ that cannot be exact money, a real time or a known type is quarantined; the rest
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Engine
 
-from collectors.files import (Bad, by_header, csv_records, FileResult, folder_files, ingest_files, LineError,
-                              not_configured, required)
+from collectors.files import (
+    Bad,
+    FileResult,
+    LineError,
+    by_header,
+    csv_records,
+    folder_files,
+    ingest_files,
+    not_configured,
+    required,
+)
 from collectors.runlog import RunStats
+from revwatch.db import psycopg_connection
 from revwatch.money import MoneyError, exponent, parse_minor
 
 SOURCE = "adyen"
@@ -80,7 +90,7 @@ def _created_at(date: str, zone: str) -> datetime:
         raise LineError(f"bad Creation Date {date!r}") from None
     if local.tzinfo is not None:
         raise LineError(f"Creation Date {date!r} carries its own offset; TimeZone says {zone!r}")
-    return local.replace(tzinfo=tz).astimezone(timezone.utc)
+    return local.replace(tzinfo=tz).astimezone(UTC)
 
 
 def parse_line(fields: Mapping[str, str]) -> dict:
@@ -101,10 +111,11 @@ def parse_line(fields: Mapping[str, str]) -> dict:
         elif not text_value:
             row[col.name] = None
         elif col.kind in ("gross", "net"):
-            if currency[col.kind] is None:
+            amount_currency = currency[col.kind]
+            if amount_currency is None:
                 raise LineError(f"{col.header!r} has an amount but Gross Currency is empty")
             try:
-                row[col.name] = parse_minor(text_value, currency[col.kind])
+                row[col.name] = parse_minor(text_value, amount_currency)
             except MoneyError as exc:
                 raise LineError(f"{col.header!r}: {exc}") from None
         elif col.kind == "rate":
@@ -127,7 +138,7 @@ def parse_line(fields: Mapping[str, str]) -> dict:
 def _load_file(conn: Connection, path: Path, sha: str) -> FileResult:
     """Parse and COPY one file on the caller's transaction; the header is line 1."""
     result = FileResult()
-    pg = conn.connection.driver_connection
+    pg = psycopg_connection(conn)
     lines_copy = pg.cursor().copy(
         "COPY adyen_settlement_lines (" + ", ".join(DB_COLUMNS) + ") FROM STDIN"  # fixed names, no input
     )

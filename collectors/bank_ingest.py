@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 from bai2.constants import RecordCode
 from bai2.exceptions import IntegrityException
@@ -45,6 +46,7 @@ from sqlalchemy import Connection, Engine, text
 
 from collectors.files import Bad, FileResult, LineError, folder_files, ingest_files, not_configured
 from collectors.runlog import RunStats
+from revwatch import clock
 from revwatch.money import MoneyError, exponent, parse_minor
 
 SOURCE = "bank"
@@ -283,7 +285,7 @@ def _entry(ntry: ET.Element, number: int, account: str | None, account_ccy: str 
     if status not in (None, "BOOK"):
         raise LineError(f"status {status} is not booked")
     amt = _first(ntry, "Amt")
-    if amt is None or _clean(amt.text) is None:
+    if amt is None or amt.text is None or _clean(amt.text) is None:
         raise LineError("no Amt")
     currency = _currency(amt.get("Ccy") or account_ccy, "(Amt@Ccy, else Acct/Ccy)")
     try:
@@ -357,7 +359,7 @@ def read_statement(content: bytes, payout_codes: Sequence[str]) -> tuple[list[di
 
 
 INSERT = text(
-    f"INSERT INTO bank_lines (file_sha256, {', '.join(COLUMNS)}) VALUES (:file_sha256, "
+    f"INSERT INTO bank_lines (file_sha256, ingested_at, {', '.join(COLUMNS)}) VALUES (:file_sha256, :ingested_at, "
     + ", ".join("CAST(:payout_refs AS text[])" if c == "payout_refs" else f":{c}" for c in COLUMNS) + ")"
 )  # fixed column names, no input
 
@@ -370,7 +372,8 @@ def _load_file(conn: Connection, path: Path, sha: str, payout_codes: Sequence[st
         result.bad, result.lines = [Bad(exc.line, exc.reason, exc.record)], 1
         return result
     if rows:
-        conn.execute(INSERT, [{"file_sha256": sha, **row} for row in rows])
+        at = clock.now()
+        conn.execute(INSERT, [{"file_sha256": sha, "ingested_at": at, **row} for row in rows])
     result.lines, result.loaded = len(rows) + len(result.bad), len(rows)
     result.cover_days(row["bank_date"] for row in rows)
     return result

@@ -8,9 +8,9 @@ the new watermark and the event-time windows the compute jobs must recompute.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Mapping, Sequence
 
 import psycopg
 from psycopg import sql
@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from collectors.compute import queue_recompute, refresh_statistics
 from collectors.runlog import RunStats, recorded_run, try_job_lock
-from revwatch.db import libpq_url
+from revwatch.db import fetch_one, libpq_url, psycopg_connection
 
 SOURCE = "billing"
 JOB = "ingest-billing"
@@ -86,7 +86,7 @@ def _stream(src: psycopg.Connection, dst: psycopg.Connection, table: SourceTable
         for block in out:
             inp.write(block)
     dst.execute("ANALYZE stage")  # a temp table has no statistics until told; the merge joins need them
-    return dst.execute("SELECT count(*) FROM stage").fetchone()[0]
+    return int(fetch_one(dst.execute("SELECT count(*) FROM stage"))[0])
 
 
 def _changed(table: SourceTable) -> sql.Composable:
@@ -100,9 +100,12 @@ def _changed(table: SourceTable) -> sql.Composable:
 
 def _touched_span(dst: psycopg.Connection, table: SourceTable) -> tuple[datetime | None, datetime | None]:
     """Event-time span of changed rows, old and new values both (a moved row dirties two places)."""
+    if table.event_column is None:
+        raise ValueError(f"{table.name} has no event column to span")
     ev = sql.Identifier(table.event_column)
     query = sql.SQL("SELECT min(least(s.{ev}, t.{ev})), max(greatest(s.{ev}, t.{ev})) ").format(ev=ev) + _changed(table)
-    return dst.execute(query).fetchone()
+    lo, hi = fetch_one(dst.execute(query))
+    return lo, hi
 
 
 def _bulk_load(dst: psycopg.Connection, table: SourceTable) -> int:
@@ -139,7 +142,7 @@ def _bulk_load(dst: psycopg.Connection, table: SourceTable) -> int:
 def _merge(dst: psycopg.Connection, table: SourceTable, staged: int) -> int:
     """Upsert stage into the table, touching only rows that differ; return rows written."""
     target = sql.Identifier(table.name)
-    if staged and dst.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {t})").format(t=target)).fetchone()[0]:
+    if staged and fetch_one(dst.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {t})").format(t=target)))[0]:
         return _bulk_load(dst, table)
     non_key = [c for c in table.columns if c not in table.key]
     upsert = sql.SQL(
@@ -172,7 +175,7 @@ def ingest(
     """
     with recorded_run(product, JOB) as stats, product.begin() as conn:
         try_job_lock(conn, JOB)
-        dst = conn.connection.driver_connection
+        dst = psycopg_connection(conn)
         with psycopg.connect(libpq_url(billing_url)) as src:
             src.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")  # one snapshot for all tables
             for table in TABLES:

@@ -3,7 +3,7 @@ one transaction, recording the run. A crash leaves the previous answer; a re-run
 same answer; late data is absorbed because ingest queues the windows its changes touched."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
@@ -16,7 +16,7 @@ HOUR = timedelta(hours=1)
 
 def align(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """Widen [start, end) to whole UTC hours, the rollups' grain."""
-    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     lo = start.replace(minute=0, second=0, microsecond=0)
     hi = end.replace(minute=0, second=0, microsecond=0)
     return lo, hi + HOUR if hi < end else hi

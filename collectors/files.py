@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence, TextIO
+from typing import NamedTuple, TextIO
 
 from sqlalchemy import Connection, Engine, text
 
 from collectors.compute import queue_recompute, refresh_statistics
 from collectors.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
+from revwatch import clock
 
 
 class LineError(ValueError):
@@ -54,7 +56,7 @@ class FileResult:
         """Widen the span to whole UTC days: [min day 00:00, max day's last instant]."""
         days = list(days)
         if days:
-            self.cover(datetime.combine(min(days), time.min, timezone.utc), datetime.combine(max(days), time.max, timezone.utc))
+            self.cover(datetime.combine(min(days), time.min, UTC), datetime.combine(max(days), time.max, UTC))
 
 
 def sha256_of(path: Path) -> str:
@@ -113,12 +115,13 @@ def csv_records(f: TextIO) -> tuple[list[str], Iterator[CsvRecord]]:
 
 
 def by_header(header: Sequence[str], record: CsvRecord) -> dict[str, str]:
-    """One record's fields by header name; more fields than the header names is an error."""
+    """One record's fields by header name; more fields than the header names is an error, fewer
+    leave the trailing columns out (`required` then names what a record lacks)."""
     if record.error:
         raise LineError(record.error)
     if len(record.fields) > len(header):
         raise LineError(f"{len(record.fields)} fields, the header has {len(header)}")
-    return dict(zip(header, record.fields))
+    return dict(zip(header, record.fields, strict=False))
 
 
 def required(fields: Mapping[str, str], names: Iterable[str]) -> None:
@@ -138,12 +141,13 @@ def iso_date(value: str, what: str) -> date:
 
 def quarantine(conn: Connection, source: str, file_name: str, sha: str, bad: Sequence[Bad]) -> None:
     if bad:
+        at = clock.now()
         conn.execute(
             text(
-                "INSERT INTO quarantine (source, file_name, file_sha256, line_number, reason, record)"
-                " VALUES (:source, :file, :sha, :line, :reason, :record)"
+                "INSERT INTO quarantine (source, file_name, file_sha256, line_number, reason, record, created_at)"
+                " VALUES (:source, :file, :sha, :line, :reason, :record, :at)"
             ),
-            [{"source": source, "file": file_name, "sha": sha, "line": b.line_number, "reason": b.reason, "record": b.record}
+            [{"at": at, "source": source, "file": file_name, "sha": sha, "line": b.line_number, "reason": b.reason, "record": b.record}
              for b in bad],
         )
 
@@ -175,12 +179,13 @@ def ingest_files(engine: Engine, job: str, source: str, table: str, paths: Calla
                 quarantine(conn, source, path.name, sha, result.bad)
                 conn.execute(
                     text(
-                        "INSERT INTO source_files (sha256, source, file_name, lines_read, lines_loaded, lines_quarantined)"
-                        " VALUES (:sha, :src, :name, :r, :l, :q) ON CONFLICT (sha256) DO UPDATE SET ingested_at = now(),"
+                        "INSERT INTO source_files (sha256, source, file_name, lines_read, lines_loaded, lines_quarantined,"
+                        " ingested_at) VALUES (:sha, :src, :name, :r, :l, :q, :at)"
+                        " ON CONFLICT (sha256) DO UPDATE SET ingested_at = EXCLUDED.ingested_at,"
                         " file_name = EXCLUDED.file_name, lines_read = EXCLUDED.lines_read,"
                         " lines_loaded = EXCLUDED.lines_loaded, lines_quarantined = EXCLUDED.lines_quarantined"
                     ),
-                    {"sha": sha, "src": source, "name": path.name, "r": result.lines, "l": result.loaded, "q": len(result.bad)},
+                    {"at": clock.now(), "sha": sha, "src": source, "name": path.name, "r": result.lines, "l": result.loaded, "q": len(result.bad)},
                 )
                 queue_recompute(conn, table, consumers.get(table), result.first, result.last)
             stats.rows_read += result.lines

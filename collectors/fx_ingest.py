@@ -11,14 +11,23 @@ twice, the last line wins and the earlier one is quarantined saying so.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.files import (Bad, by_header, csv_records, FileResult, ingest_files, iso_date, LineError,
-                              not_configured, required)
+from collectors.files import (
+    Bad,
+    FileResult,
+    LineError,
+    by_header,
+    csv_records,
+    ingest_files,
+    iso_date,
+    not_configured,
+    required,
+)
 from collectors.runlog import RunStats
 
 SOURCE = "fx"

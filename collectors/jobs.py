@@ -2,14 +2,23 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import Engine
 
-from collectors import (adyen_ingest, bank_ingest, billing_classification, billing_ingest, fx_ingest, gateway_mismatches,
-                        ledger_ingest, reconciliation, stripe_ingest)
+from collectors import (
+    adyen_ingest,
+    bank_ingest,
+    billing_classification,
+    billing_ingest,
+    fx_ingest,
+    gateway_mismatches,
+    ledger_ingest,
+    reconciliation,
+    stripe_ingest,
+)
 from collectors.compute import run_rollup
 from collectors.payment_rollups import PAYMENT_ROLLUPS
 from collectors.rollups import ROLLUPS

@@ -15,14 +15,26 @@ lines are quarantined saying so, as is a second line with the same number in one
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.files import (Bad, by_header, csv_records, FileResult, folder_files, ingest_files, iso_date,
-                              LineError, not_configured, required)
+from collectors.files import (
+    Bad,
+    FileResult,
+    LineError,
+    by_header,
+    csv_records,
+    folder_files,
+    ingest_files,
+    iso_date,
+    not_configured,
+    required,
+)
 from collectors.runlog import RunStats
+from revwatch import clock
 from revwatch.money import MoneyError, exponent, parse_minor, to_decimal
 
 SOURCE = "gl"
@@ -132,13 +144,13 @@ UPSERT = text(
     "  AND NOT EXISTS (SELECT 1 FROM incoming i WHERE i.journal_id = g.journal_id AND i.line = g.line)"
     "  RETURNING g.posted_date),"
     " changed AS (INSERT INTO gl_lines AS g (journal_id, line, posted_date, account, account_name, debit_minor,"
-    "  credit_minor, currency, memo, reference, file_sha256, file_line)"
+    "  credit_minor, currency, memo, reference, file_sha256, file_line, ingested_at)"
     "  SELECT journal_id, line, posted_date, account, account_name, debit_minor, credit_minor, currency, memo,"
-    "  reference, :sha, file_line FROM incoming"
+    "  reference, :sha, file_line, CAST(:at AS timestamptz) FROM incoming"
     "  ON CONFLICT (journal_id, line) DO UPDATE SET posted_date = EXCLUDED.posted_date, account = EXCLUDED.account,"
     "  account_name = EXCLUDED.account_name, debit_minor = EXCLUDED.debit_minor, credit_minor = EXCLUDED.credit_minor,"
     "  currency = EXCLUDED.currency, memo = EXCLUDED.memo, reference = EXCLUDED.reference,"
-    "  file_sha256 = EXCLUDED.file_sha256, file_line = EXCLUDED.file_line, ingested_at = now()"
+    "  file_sha256 = EXCLUDED.file_sha256, file_line = EXCLUDED.file_line, ingested_at = EXCLUDED.ingested_at"
     "  WHERE (g.posted_date, g.account, g.account_name, g.debit_minor, g.credit_minor, g.currency, g.memo, g.reference)"
     "  IS DISTINCT FROM (EXCLUDED.posted_date, EXCLUDED.account, EXCLUDED.account_name, EXCLUDED.debit_minor,"
     "  EXCLUDED.credit_minor, EXCLUDED.currency, EXCLUDED.memo, EXCLUDED.reference)"
@@ -162,7 +174,7 @@ def _load_file(conn: Connection, path: Path, sha: str) -> FileResult:
             except LineError as exc:
                 result.bad.append(Bad(record.number, str(exc), record.raw))
                 read = None
-            journal = read.row["journal_id"] if read else (dict(zip(header, record.fields)).get("journal_id") or "").strip()
+            journal = read.row["journal_id"] if read else (dict(zip(header, record.fields, strict=False)).get("journal_id") or "").strip()
             if journal:
                 entries.append((journal, record.number, read))
     keep, bad = settle(entries)
@@ -170,7 +182,7 @@ def _load_file(conn: Connection, path: Path, sha: str) -> FileResult:
     result.loaded = len(keep)
     if keep:
         params = {name: [r.row[name] if name != "file_line" else r.number for r in keep] for name in FIELDS}
-        written, lo, hi = conn.execute(UPSERT, {**params, "sha": sha}).one()
+        written, lo, hi = conn.execute(UPSERT, {**params, "sha": sha, "at": clock.now()}).one()
         result.written = written
         result.cover_days([d for d in (lo, hi) if d is not None])
     else:

@@ -21,21 +21,22 @@ Tolerances and windows come from settings (`RECON_*`), GL account roles from `GL
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
 from collectors.compute import consume_pending, pending_span
 from collectors.recon_stages import JUDGED, STAGES
 from collectors.runlog import RunStats, recorded_run, try_job_lock
+from revwatch import clock
 from revwatch.settings import Settings
 
 JOB = "reconcile"
 READS = ("payment_attempts", "refunds", "invoices", "stripe_charges", "stripe_refunds",
          "stripe_balance_transactions", "stripe_payouts", "adyen_settlement_lines", "bank_lines", "gl_lines")
 ACTOR = "reconcile"
-BEGINNING = datetime(1970, 1, 1, tzinfo=timezone.utc)
-END_OF_TIME = datetime(9999, 1, 1, tzinfo=timezone.utc)
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
@@ -115,10 +116,10 @@ def _judge(conn: Connection, stage: str, query: str, params: dict) -> None:
 
 _UPSERT = f"""
 WITH up AS (
-    INSERT INTO recon_items AS r ({", ".join(_CANDIDATE_COLUMNS)})
-    SELECT {", ".join(_CANDIDATE_COLUMNS)} FROM recon_candidates WHERE stage = :stage
+    INSERT INTO recon_items AS r ({", ".join(_CANDIDATE_COLUMNS)}, examined_at)
+    SELECT {", ".join(_CANDIDATE_COLUMNS)}, CAST(:now AS timestamptz) FROM recon_candidates WHERE stage = :stage
     ON CONFLICT (stage, item_key) DO UPDATE SET
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in _CANDIDATE_COLUMNS[2:])}, examined_at = now()
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in _CANDIDATE_COLUMNS[2:])}, examined_at = EXCLUDED.examined_at
     WHERE ({", ".join(f"r.{c}" for c in _CANDIDATE_COLUMNS[2:])})
           IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _CANDIDATE_COLUMNS[2:])})
     RETURNING 1
@@ -138,13 +139,13 @@ WITH gone AS (
 _LIFECYCLE = (
     # a new break opens
     """WITH b AS (
-        INSERT INTO recon_breaks (stage, item_key, state)
-        SELECT c.stage, c.item_key, 'open' FROM recon_candidates c
+        INSERT INTO recon_breaks (stage, item_key, state, opened_at)
+        SELECT c.stage, c.item_key, 'open', CAST(:now AS timestamptz) FROM recon_candidates c
         WHERE c.stage = :stage AND c.status = 'break'
           AND NOT EXISTS (SELECT 1 FROM recon_breaks x WHERE x.stage = c.stage AND x.item_key = c.item_key)
         RETURNING break_id, stage, item_key)
-       INSERT INTO recon_break_events (break_id, actor, action, note, detail)
-       SELECT b.break_id, :actor, 'opened', c.break_type || ' ' || coalesce(c.missing_side, ''),
+       INSERT INTO recon_break_events (break_id, at, actor, action, note, detail)
+       SELECT b.break_id, CAST(:now AS timestamptz), :actor, 'opened', c.break_type || ' ' || coalesce(c.missing_side, ''),
               jsonb_build_object('break_type', c.break_type, 'amount_minor', c.break_amount_minor,
                                  'currency', c.currency, 'fingerprint', c.fingerprint)
        FROM b JOIN recon_candidates c USING (stage, item_key)""",
@@ -161,8 +162,8 @@ _LIFECYCLE = (
         UPDATE recon_breaks x SET state = 'open', resolution_reason = NULL, resolved_by = NULL, resolved_at = NULL,
                                   resolved_fingerprint = NULL
         FROM old WHERE x.break_id = old.break_id RETURNING x.break_id)
-       INSERT INTO recon_break_events (break_id, actor, action, note, detail)
-       SELECT old.break_id, :actor, 'reopened', 'the data changed: ' || old.break_type,
+       INSERT INTO recon_break_events (break_id, at, actor, action, note, detail)
+       SELECT old.break_id, CAST(:now AS timestamptz), :actor, 'reopened', 'the data changed: ' || old.break_type,
               jsonb_build_object('break_type', old.break_type, 'amount_minor', old.break_amount_minor,
                                  'currency', old.currency, 'fingerprint', old.fingerprint, 'was', old.state,
                                  'resolution_reason', old.resolution_reason, 'resolved_by', old.resolved_by,
@@ -180,8 +181,8 @@ _LIFECYCLE = (
     ), b AS (
         UPDATE recon_breaks x SET state = 'cleared' FROM c WHERE x.break_id = c.break_id
         RETURNING x.break_id, c.status)
-       INSERT INTO recon_break_events (break_id, actor, action, note)
-       SELECT break_id, :actor, 'cleared', 'now ' || status FROM b""",
+       INSERT INTO recon_break_events (break_id, at, actor, action, note)
+       SELECT break_id, CAST(:now AS timestamptz), :actor, 'cleared', 'now ' || status FROM b""",
 )
 
 
@@ -190,7 +191,7 @@ def run_stage(conn: Connection, stage: str, policy: Policy, cover: dict, lo: dat
     before, after = policy.reach(stage)
     lo = max(lo - before, BEGINNING) if lo > BEGINNING else lo
     hi = min(hi + after, END_OF_TIME) if hi < END_OF_TIME else hi
-    params = {**policy.params(), **cover, "lo": lo, "hi": hi, "stage": stage, "actor": ACTOR}
+    params = {**policy.params(), **cover, "lo": lo, "hi": hi, "stage": stage, "actor": ACTOR, "now": clock.now()}
     spec = STAGES[stage]
     for step in spec.get("steps", ()):
         conn.execute(text(step), params)

@@ -8,14 +8,14 @@ left 'running' by a process that died is closed as 'abandoned' by the next worke
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator
 
 from sqlalchemy import Engine, text
 
-from revwatch import audit
+from revwatch import audit, clock
 
 
 @dataclass
@@ -38,8 +38,9 @@ def recorded_run(engine: Engine, job: str, start: datetime | None = None, end: d
     stats = RunStats(window_start=start, window_end=end)
     with engine.begin() as conn:
         run_id = conn.execute(
-            text("INSERT INTO job_runs (job, window_start, window_end) VALUES (:job, :s, :e) RETURNING run_id"),
-            {"job": job, "s": start, "e": end},
+            text("INSERT INTO job_runs (job, started_at, window_start, window_end) VALUES (:job, :at, :s, :e)"
+                 " RETURNING run_id"),
+            {"job": job, "at": clock.now(), "s": start, "e": end},
         ).scalar_one()
     error = None
     try:
@@ -55,10 +56,10 @@ def recorded_run(engine: Engine, job: str, start: datetime | None = None, end: d
         with engine.begin() as conn:
             conn.execute(
                 text(
-                    "UPDATE job_runs SET finished_at = clock_timestamp(), outcome = :o, error = :err,"
+                    "UPDATE job_runs SET finished_at = :at, outcome = :o, error = :err,"
                     " rows_read = :r, rows_written = :w, window_start = :s, window_end = :e WHERE run_id = :id"
                 ),
-                {"o": stats.outcome, "err": error, "r": stats.rows_read, "w": stats.rows_written,
+                {"at": clock.now(), "o": stats.outcome, "err": error, "r": stats.rows_read, "w": stats.rows_written,
                  "s": stats.window_start, "e": stats.window_end, "id": run_id},
             )
             audit.append(conn, audit.SYSTEM_ACTOR, "job.run", job, {
@@ -91,7 +92,7 @@ def mark_abandoned(conn, job: str, since: datetime | None = None) -> int:
     """
     recent = "" if since is None else " AND started_at >= :since"  # (job, started_at) is indexed
     return conn.execute(
-        text("UPDATE job_runs SET outcome = 'abandoned', finished_at = clock_timestamp(), error = :err"
+        text("UPDATE job_runs SET outcome = 'abandoned', finished_at = :at, error = :err"
              f" WHERE job = :j AND finished_at IS NULL{recent}"),
-        {"j": job, "err": ABANDONED, "since": since},
+        {"at": clock.now(), "j": job, "err": ABANDONED, "since": since},
     ).rowcount

@@ -29,9 +29,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -43,6 +43,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 
 from collectors.jobs import JOBS, Job
 from collectors.runlog import JOB_LOCK_KEY, JobSkipped, RunStats, mark_abandoned, recorded_run
+from revwatch import clock
 from revwatch.settings import Settings, SettingsError
 
 log = logging.getLogger("revwatch.worker")
@@ -87,7 +88,7 @@ def intervals(cfg: Settings, jobs: Mapping[str, Job] | None = None) -> dict[str,
 _thread = threading.local()
 
 
-def _bind(worker: "Worker") -> None:
+def _bind(worker: Worker) -> None:
     """Thread-pool initializer: the pool's threads run this worker's jobs."""
     _thread.worker = worker
 
@@ -200,9 +201,9 @@ class Worker:
         self.intervals = intervals(cfg, self.jobs)
         self.threads = threads or cfg.worker_threads
         self.stopping = threading.Event()  # set: no new runs
-        self.scheduler = None
+        self.scheduler: _Scheduler | None = None
         self._store_engine: Engine | None = None
-        self._inflight: dict[str, datetime] = {}  # job -> database time its current run took the worker lock
+        self._inflight: dict[str, datetime] = {}  # job -> when (by the clock) its current run took the worker lock
         self._inflight_lock = threading.Lock()
 
     # -------------------------------------------------------------- one run
@@ -217,7 +218,8 @@ class Worker:
         began = time.monotonic()
         try:
             with _session(self.engine) as lock:
-                got, since = lock.execute(text(f"SELECT pg_try_advisory_lock({WORKER_LOCK_KEY}), now()"), {"j": name}).one()
+                got = lock.execute(text(f"SELECT pg_try_advisory_lock({WORKER_LOCK_KEY})"), {"j": name}).scalar_one()
+                since = clock.now()
                 if not got:
                     stats = _skipped(self.engine, name, f"{name} is already running in another worker")
                     log.info("%s skipped: running in another worker", name)
@@ -255,43 +257,51 @@ class Worker:
     # -------------------------------------------------------------- the schedule
     def start(self) -> None:
         """Close dead runs, put the schedule in the shared job store, and start running it."""
-        self._store_engine = create_engine(self.engine.url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+        store_engine = self._store_engine = create_engine(self.engine.url, pool_size=2, max_overflow=2,
+                                                          pool_pre_ping=True)
         executor = ThreadPoolExecutor(self.threads, pool_kwargs={
             "initializer": _bind, "initargs": (self,), "thread_name_prefix": "revwatch-job"})
-        self.scheduler = _Scheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=self._store_engine, tablename=TABLE)},
+        scheduler = self.scheduler = _Scheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=store_engine, tablename=TABLE)},
             executors={"default": executor},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
-            timezone=timezone.utc,
+            timezone=UTC,
         )
         try:
             with _session(self.engine) as conn:
                 conn.execute(text(f"SELECT pg_advisory_lock({START_LOCK_KEY})"))  # the table is created once
                 try:
                     closed = abandon_dead_runs(self.engine)
-                    self.scheduler.start(paused=True)
+                    scheduler.start(paused=True)
                     self._schedule()
                 finally:
                     conn.execute(text(f"SELECT pg_advisory_unlock({START_LOCK_KEY})"))
         except BaseException:
-            if self.scheduler.running:
-                self.scheduler.shutdown(wait=False)
-            self._store_engine.dispose()
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            store_engine.dispose()
             raise
         if closed:
             log.warning("%d run(s) left running by a stopped worker marked abandoned", closed)
-        self.scheduler.resume()
+        scheduler.resume()
+
+    def _started(self) -> _Scheduler:
+        """The APScheduler scheduler, once start() made it."""
+        if self.scheduler is None:
+            raise RuntimeError("the worker's schedule is not started (call start() first)")
+        return self.scheduler
 
     def _schedule(self) -> None:
-        now = datetime.now(timezone.utc)
+        scheduler = self._started()
+        now = clock.wall()  # APScheduler's timers run on the real clock
         # A new job runs now. New jobs queue up most frequent first, then in catalogue order: with
         # the defaults the billing ingest, the compute jobs over it, then the slower sources.
         order = sorted(self.intervals, key=lambda name: (self.intervals[name], list(self.intervals).index(name)))
         for name, seconds in self.intervals.items():
-            trigger = IntervalTrigger(seconds=seconds, timezone=timezone.utc)
+            trigger = IntervalTrigger(seconds=seconds, timezone=UTC)
             first = now + timedelta(milliseconds=order.index(name))
             try:
-                existing = self.scheduler.get_job(name)
+                existing = scheduler.get_job(name)
             except Exception:  # a job pickled by code that no longer loads: replaced below
                 existing = None
             if existing is not None and existing.next_run_time is not None:
@@ -299,21 +309,21 @@ class Worker:
                     first = existing.next_run_time  # a restart keeps the shared schedule
                 else:
                     first = min(existing.next_run_time, now + trigger.interval)
-            self.scheduler.add_job(scheduled_run, trigger, args=[name], id=name, name=name, replace_existing=True,
-                                   next_run_time=first, misfire_grace_time=max(seconds, MISFIRE_GRACE_SECONDS))
+            scheduler.add_job(scheduled_run, trigger, args=[name], id=name, name=name, replace_existing=True,
+                              next_run_time=first, misfire_grace_time=max(seconds, MISFIRE_GRACE_SECONDS))
         if self.weekly_report:
             from zoneinfo import ZoneInfo
 
-            self.scheduler.add_job(scheduled_report, CronTrigger(day_of_week="mon", hour=7, minute=0,
-                                                                 timezone=ZoneInfo(self.cfg.report_timezone)),
-                                   id=REPORT_JOB, name=REPORT_JOB, replace_existing=True,
-                                   misfire_grace_time=MISFIRE_GRACE_SECONDS)
-        for job in self.scheduler.get_jobs():
+            scheduler.add_job(scheduled_report, CronTrigger(day_of_week="mon", hour=7, minute=0,
+                                                            timezone=ZoneInfo(self.cfg.report_timezone)),
+                              id=REPORT_JOB, name=REPORT_JOB, replace_existing=True,
+                              misfire_grace_time=MISFIRE_GRACE_SECONDS)
+        for job in scheduler.get_jobs():
             if job.id not in self.intervals and not (self.weekly_report and job.id == REPORT_JOB):  # a job the catalogue dropped
-                self.scheduler.remove_job(job.id)
+                scheduler.remove_job(job.id)
 
     def next_run_times(self) -> dict[str, datetime | None]:
-        return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+        return {job.id: job.next_run_time for job in self._started().get_jobs()}
 
     def stop(self, timeout: float | None = None) -> bool:
         """Take no new runs; wait up to `timeout` s (WORKER_SHUTDOWN_SECONDS) for the current ones.

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, overload
 
 import stripe
 from psycopg import sql
@@ -24,6 +25,7 @@ from sqlalchemy import Engine, text
 
 from collectors.compute import queue_recompute, refresh_statistics
 from collectors.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
+from revwatch.db import fetch_one, psycopg_connection
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +59,12 @@ class Retry:
 
 
 # ---------------------------------------------------------------- normalization
+@overload
+def _ts(value: int) -> datetime: ...
+@overload
+def _ts(value: None) -> None: ...
 def _ts(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+    return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 def _ref(value: Any) -> str | None:
@@ -184,12 +190,12 @@ def _upsert(engine: Engine, kind: Kind, rows: Sequence[tuple], consumers: Sequen
     ).format(t=sql.Identifier(kind.table), cols=_idents(cols), nk=_idents(non_key), new=sql.SQL(", ").join(new),
              tnk=_idents(non_key, "t"))
     with engine.begin() as conn:
-        pg = conn.connection.driver_connection
+        pg = psycopg_connection(conn)
         pg.execute(sql.SQL("CREATE TEMP TABLE stage (LIKE {t}) ON COMMIT DROP").format(t=sql.Identifier(kind.table)))
         with pg.cursor().copy(sql.SQL("COPY stage ({cols}) FROM STDIN").format(cols=_idents(cols))) as copy:
             for row in rows:
                 copy.write_row(row)
-        written, lo, hi = pg.execute(upsert).fetchone()
+        written, lo, hi = fetch_one(pg.execute(upsert))
         if written:
             queue_recompute(conn, kind.table, consumers, lo, hi)
     return written
@@ -237,7 +243,9 @@ class _Reader:
         def fetch(p: dict) -> dict:
             return self.client.raw_request("get", f"/v1/{kind.service}", **p).data
 
-        newest, seen, written = None, [], 0
+        newest: datetime | None = None
+        seen: list[dict[str, Any]] = []
+        written = 0
         for objects in _batches(_pages(fetch, params, self.retry), self.batch):
             self.stats.rows_read += len(objects)
             batch_written = _upsert(self.engine, kind, _rows(kind, objects, payout), self.consumers.get(kind.table, ()))

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from collectors.runlog import JobSkipped, RunStats, recorded_run
+from revwatch import clock
 from revwatch.settings import Settings
 
 log = logging.getLogger("revwatch.worker")
@@ -27,7 +28,7 @@ def run(engine: Engine, cfg: Settings, now: datetime | None = None) -> RunStats:
     unless the scheduler already built that week (another worker, a repeated trigger)."""
     from metrics import weekly_report as wr
 
-    today = (now or datetime.now(ZoneInfo(cfg.report_timezone))).astimezone(ZoneInfo(cfg.report_timezone)).date()
+    today = (now or clock.now()).astimezone(ZoneInfo(cfg.report_timezone)).date()
     week = wr.last_complete_week(today)
     with recorded_run(engine, JOB) as stats:
         existing = wr.current(engine, week)
@@ -36,6 +37,9 @@ def run(engine: Engine, cfg: Settings, now: datetime | None = None) -> RunStats:
         report_id = wr.build(engine, week, cfg, built_by=BUILT_BY)
         stats.rows_written = 1
         if cfg.smtp_host and wr.recipients(cfg):
-            wr.send(engine, wr.report(engine, report_id), cfg)
+            built = wr.report(engine, report_id)
+            if built is None:
+                raise LookupError(f"weekly report #{report_id} for {week} was built but cannot be read back")
+            wr.send(engine, built, cfg)
         log.info("%s: built report #%d for %s", JOB, report_id, week)
     return stats

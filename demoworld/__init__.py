@@ -22,6 +22,19 @@ from demoworld.sources import demo_sources
 from demoworld.stripe_server import StripeDemoServer
 from demoworld.writer import content_hash, load_manifest
 
-__all__ = ["DemoParams", "generate", "content_hash", "load_manifest", "StripeDemoServer", "adyen_reports_dir",
-           "write_adyen_reports", "demo_sources", "bank_statements_dir", "write_bank_files", "gl_exports_dir",
-           "write_gl_exports", "fx_rates_path", "write_fx_rates"]
+__all__ = [
+           "DemoParams",
+           "StripeDemoServer",
+           "adyen_reports_dir",
+           "bank_statements_dir",
+           "content_hash",
+           "demo_sources",
+           "fx_rates_path",
+           "generate",
+           "gl_exports_dir",
+           "load_manifest",
+           "write_adyen_reports",
+           "write_bank_files",
+           "write_fx_rates",
+           "write_gl_exports",
+]

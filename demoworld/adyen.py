@@ -8,8 +8,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from demoworld.gateways import (ADYEN_METHODS, ADYEN_TYPES, A_FEE, A_PAYOUT, BAD_CURRENCY, COMPANY_ACCOUNT,
-                                AdyenLines, Batches, Malformed)
+from demoworld.gateways import (
+    A_FEE,
+    A_PAYOUT,
+    ADYEN_METHODS,
+    ADYEN_TYPES,
+    BAD_CURRENCY,
+    COMPANY_ACCOUNT,
+    AdyenLines,
+    Batches,
+    Malformed,
+)
 from demoworld.writer import encode_ts, replace_files, stored_files
 
 COLUMNS = ("Company Account", "Merchant Account", "Psp Reference", "Merchant Reference", "Payment Method",
@@ -86,10 +95,10 @@ def render(lines: AdyenLines, batches: Batches, malformed: Malformed, currencies
         lines.batch.astype("S12"),
     ]
     cols = [f.tolist() for f in fields]
-    rows = list(map(b",".join, zip(*cols)))
+    rows = list(map(b",".join, zip(*cols, strict=True)))
     # garbled copies, each right after the line it copies
     extra: dict[int, bytes] = {}
-    for r, why in zip(malformed.after_row.tolist(), malformed.reason):
+    for r, why in zip(malformed.after_row.tolist(), malformed.reason, strict=True):
         f = [c[r] for c in cols]
         if why == "bad_decimal":
             k = COLUMNS.index("Gross Credit (GC)")
@@ -99,7 +108,7 @@ def render(lines: AdyenLines, batches: Batches, malformed: Malformed, currencies
         elif why == "unknown_currency":
             f[COLUMNS.index("Gross Currency")] = f[COLUMNS.index("Net Currency")] = BAD_CURRENCY.encode()
         extra[r] = b",".join(f)
-    bounds = np.searchsorted(lines.batch, batches.number, side="left").tolist() + [n]
+    bounds = [*np.searchsorted(lines.batch, batches.number, side="left").tolist(), n]
     out = []
     for i, number in enumerate(batches.number.tolist()):
         lo, hi = bounds[i], bounds[i + 1]

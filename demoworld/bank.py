@@ -47,9 +47,9 @@ from bai2.constants import AsOfDateModifier, FundsType, GroupStatus, TypeCodes
 
 from demoworld.adyen import EXPONENT
 from demoworld.params import DAY, stream
-from demoworld.writer import replace_files, stored_files
 from demoworld.payments import STRIPE
 from demoworld.transfers import Calendar, Transfers
+from demoworld.writer import replace_files, stored_files
 
 ACCOUNT_NUMBERS = {"USD": "4401237788", "CAD": "0038812047"}
 CAMT_CURRENCIES = frozenset({"CAD"})

@@ -72,7 +72,7 @@ def simulate(currencies: tuple[str, ...], cal: Calendar, plan, seed: int) -> Rat
 
 def render(rates: Rates, currencies: tuple[str, ...]) -> str:
     lines = [HEADER]
-    for d, c, m in zip(rates.day.tolist(), rates.currency.tolist(), rates.micro.tolist()):
+    for d, c, m in zip(rates.day.tolist(), rates.currency.tolist(), rates.micro.tolist(), strict=True):
         day = (date(1970, 1, 1) + timedelta(days=d // DAY)).isoformat()
         lines.append(f"{day},{currencies[c]},{m // 1_000_000}.{m % 1_000_000:06d}")
     return "\n".join(lines) + "\n"

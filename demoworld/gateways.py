@@ -26,6 +26,7 @@ Conventions (what readers may rely on, beyond SOURCES.md):
 """
 from __future__ import annotations
 
+from datetime import UTC
 from typing import NamedTuple
 
 import numpy as np
@@ -391,19 +392,22 @@ def stripe_side(w, inc: GatewayIncidents, rng: np.random.Generator):
     t_avail = np.concatenate([p[1] for p in parts]).astype(np.int64)
     t_amount = np.concatenate([p[2] for p in parts]).astype(np.int64)
     sizes = [p[0].size for p in parts]
-    t_fee = np.concatenate([np.broadcast_to(np.asarray(p[3], dtype=np.int64), (sz,)) for p, sz in zip(parts, sizes)])
+    t_fee = np.concatenate([np.broadcast_to(np.asarray(p[3], dtype=np.int64), (sz,)) for p, sz in zip(parts, sizes, strict=True)])
     t_cur = np.concatenate([p[4] for p in parts]).astype(np.int64)
-    t_type = np.concatenate([np.broadcast_to(np.asarray(p[5]), (sz,)) for p, sz in zip(parts, sizes)]).astype(np.int64)
-    t_cat = np.concatenate([np.full(sz, p[6]) for p, sz in zip(parts, sizes)])
-    t_kind = np.concatenate([np.full(sz, p[7]) for p, sz in zip(parts, sizes)])
+    t_type = np.concatenate([np.broadcast_to(np.asarray(p[5]), (sz,)) for p, sz in zip(parts, sizes, strict=True)]).astype(np.int64)
+    t_cat = np.concatenate([np.full(sz, p[6]) for p, sz in zip(parts, sizes, strict=True)])
+    t_kind = np.concatenate([np.full(sz, p[7]) for p, sz in zip(parts, sizes, strict=True)])
     t_row = np.concatenate([p[8] for p in parts]).astype(np.int64)
     t_net = t_amount - t_fee
 
     # payouts: daily per currency; one (mid-period, first currency) fails and is credited back
     last_day = (period.end - PAYOUT_HOUR * HOUR - 3600) // DAY * DAY
     fail_after = _day(np.array([period.start + period.days * DAY // 2]))[0]
-    po_day, po_cur, po_amount, po_fail_row = [], [], [], -1
-    extra = {}  # (currency, day) -> credited back
+    po_days: list[int] = []
+    po_curs: list[int] = []
+    po_amounts: list[int] = []
+    po_fail_row = -1
+    extra: dict[tuple[int, int], int] = {}  # (currency, day) -> credited back
     for c in range(len(w.currencies)):
         m = t_cur == c
         if not m.any():
@@ -411,20 +415,20 @@ def stripe_side(w, inc: GatewayIncidents, rng: np.random.Generator):
         first = int(t_avail[m].min())
         pool = 0
         u, v = _group_sum(t_avail[m], t_net[m])
-        day_net = dict(zip(u.tolist(), v.tolist()))
+        day_net = dict(zip(u.tolist(), v.tolist(), strict=True))
         for d in range(first, int(last_day) + 1, DAY):
             pool += day_net.get(d, 0) + extra.get((c, d), 0)
             if pool > 0:
                 if po_fail_row < 0 and c == 0 and d >= fail_after and _next_business_day(d) + 2 * DAY <= last_day:
-                    po_fail_row = len(po_day)
+                    po_fail_row = len(po_days)
                     extra[(c, _next_business_day(d))] = pool
-                po_day.append(d)
-                po_cur.append(c)
-                po_amount.append(pool)
+                po_days.append(d)
+                po_curs.append(c)
+                po_amounts.append(pool)
                 pool = 0
-    po_day = np.array(po_day, dtype=np.int64)
-    po_cur = np.array(po_cur, dtype=np.int64)
-    po_amount = np.array(po_amount, dtype=np.int64)
+    po_day = np.array(po_days, dtype=np.int64)
+    po_cur = np.array(po_curs, dtype=np.int64)
+    po_amount = np.array(po_amounts, dtype=np.int64)
     npo = po_day.size
     po_created = po_day + PAYOUT_HOUR * HOUR + rng.integers(0, 1800, npo)
     po_arrival = np.array([_next_business_day(int(d)) for d in po_day], dtype=np.int64)
@@ -457,9 +461,9 @@ def stripe_side(w, inc: GatewayIncidents, rng: np.random.Generator):
     for c in range(len(w.currencies)):
         mine = np.flatnonzero(po_cur == c)
         m = np.flatnonzero((cur_all == c) & (kind_all != 6))
-        k = np.searchsorted(po_day[mine], avail_all[m], side="left")
-        has = k < mine.size
-        payout_row[m[has]] = mine[k[has]]
+        nxt = np.searchsorted(po_day[mine], avail_all[m], side="left")
+        has = nxt < mine.size
+        payout_row[m[has]] = mine[nxt[has]]
     own = np.flatnonzero(kind_all == 6)
     payout_row[own] = row_all[own]
 
@@ -517,9 +521,9 @@ def _group_sum(keys: np.ndarray, values: np.ndarray):
 
 def _month_starts(start: int, end: int) -> np.ndarray:
     """UTC first-of-month midnights in [start, end - 1 h)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
     out = []
-    t = datetime.fromtimestamp(start, timezone.utc).replace(day=1, hour=0, minute=0, second=0)
+    t = datetime.fromtimestamp(start, UTC).replace(day=1, hour=0, minute=0, second=0)
     while True:
         s = int(t.timestamp())
         if s >= end - HOUR:
@@ -638,8 +642,8 @@ def adyen_side(w, inc: GatewayIncidents, settle: np.ndarray, rng: np.random.Gene
 
 
 def _month_key(day: int) -> tuple[int, int]:
-    from datetime import datetime, timezone
-    t = datetime.fromtimestamp(day, timezone.utc)
+    from datetime import datetime
+    t = datetime.fromtimestamp(day, UTC)
     return t.year, t.month
 
 

@@ -46,9 +46,9 @@ import numpy as np
 from demoworld.adyen import decimal_text
 from demoworld.localtime import local_day
 from demoworld.params import DAY, stream
-from demoworld.writer import replace_files, stored_files
 from demoworld.payments import REFUND_STATUSES, STRIPE, VOID
 from demoworld.transfers import Calendar, Transfers, sum_by
+from demoworld.writer import replace_files, stored_files
 
 HEADER = "journal_id,line,posted_date,account,account_name,debit,credit,currency,memo,reference"
 # (number, name): the roles first, in revwatch/settings.py's defaults, then the unrelated accounts
@@ -199,7 +199,7 @@ def simulate(w, t: Transfers, rev: Revenue, cal: Calendar, plan, seed: int) -> L
     p = np.flatnonzero(t.booked(cal))
     refs = np.array([x.encode() for x in t.reference], dtype="S40") if t.gateway.size else np.zeros(0, "S40")
     memo = np.array([(f"Stripe payout {x}" if g == STRIPE else f"Adyen batch {b} payout").encode()
-                     for g, x, b in zip(t.gateway.tolist(), t.reference, t.batch.tolist())], dtype="S64") \
+                     for g, x, b in zip(t.gateway.tolist(), t.reference, t.batch.tolist(), strict=True)], dtype="S64") \
         if t.gateway.size else np.zeros(0, "S64")
     rows = p
     post = t.bank_day[p]
@@ -235,7 +235,7 @@ def simulate(w, t: Transfers, rev: Revenue, cal: Calendar, plan, seed: int) -> L
     o_day = np.concatenate([rent_day, fridays])
     payroll_cur = w.currencies.index("USD") if "USD" in w.currencies else 0
     o_cur = np.concatenate([rent_cur, np.full(fridays.size, payroll_cur, dtype=np.int64)])
-    o_ref = _text([f"RENT-{_date(d):%Y-%m}-{w.currencies[c]}" for d, c in zip(rent_day.tolist(), rent_cur.tolist())]
+    o_ref = _text([f"RENT-{_date(d):%Y-%m}-{w.currencies[c]}" for d, c in zip(rent_day.tolist(), rent_cur.tolist(), strict=True)]
                   + [f"PAYROLL-{_date(d).isoformat()}" for d in fridays.tolist()])
     o_memo = _text(["Monthly rent all sites"] * rent_day.size + ["Weekly payroll"] * fridays.size)
     amt = np.concatenate([rent_amt, pay_amt])
@@ -298,7 +298,7 @@ def render(led: Ledger, cal: Calendar, currencies: tuple[str, ...]) -> list[Expo
               decimal_text(led.debit, cur, currencies), decimal_text(led.credit, cur, currencies), codes[cur],
               led.memo[j], led.reference[j]]
     cols = [f.tolist() for f in fields]
-    rows = list(map(b",".join, zip(*cols)))
+    rows = list(map(b",".join, zip(*cols, strict=True)))
     line_day = led.post_day[j]
     out = []
     for day in cal.export_days.tolist():

@@ -158,11 +158,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from demoworld.billing import DUPLICATE, NORMAL
+from demoworld.gateways import A_CHARGEBACK, A_PAYOUT, A_SETTLED, ADYEN_TYPES, DISPUTE_REASONS
 from demoworld.localtime import local_midnight
 from demoworld.params import DAY, iso
-from demoworld.gateways import A_CHARGEBACK, A_PAYOUT, A_SETTLED, ADYEN_TYPES, DISPUTE_REASONS
-from demoworld.payments import (BRANDS, CARD, CODES, DECLINE_CODES, FAILED, GATEWAYS, PAID, SPIKE_CODES, STRIPE,
-                                UNKNOWN)
+from demoworld.payments import BRANDS, CARD, CODES, DECLINE_CODES, FAILED, GATEWAYS, PAID, SPIKE_CODES, STRIPE, UNKNOWN
 from demoworld.world import CITIES, rate_text
 
 if TYPE_CHECKING:
@@ -208,7 +207,7 @@ def _mispriced(w: World, mask: np.ndarray) -> tuple[int, np.ndarray, dict]:
 
 def old_price(w: World) -> dict:
     p = w.plan
-    n, s, amounts = _mispriced(w, w.billed.old_price)
+    n, _s, amounts = _mispriced(w, w.billed.old_price)
     after = np.flatnonzero(w.plans.site == p.old_price_site)
     return {
         "id": "rate_plan_old_price",
@@ -225,9 +224,9 @@ def old_price(w: World) -> dict:
 def missed_tax(w: World) -> dict:
     p = w.plan
     j = p.missed_tax_jurisdiction
-    n, s, amounts = _mispriced(w, w.billed.missed_tax)
+    n, _s, amounts = _mispriced(w, w.billed.missed_tax)
     zone = next(c.timezone for c in CITIES if c.jurisdiction == j)
-    sites = [sid for sid, sj in zip(w.sites.site_id, w.sites.jurisdiction) if sj == j]
+    sites = [sid for sid, sj in zip(w.sites.site_id, w.sites.jurisdiction, strict=True) if sj == j]
     return {
         "id": "missed_tax_change",
         "description": f"The {j} tax rate changed; billing kept charging the old rate from that date on.",
@@ -445,7 +444,7 @@ def malformed_lines(w: World, g: Gateways, reports: list[Report]) -> dict:
         "expected": {"file_name": rep.file_name, "batch_number": rep.batch_number,
                      "merchant_account": rep.merchant_account, "currency": rep.currency,
                      "lines": [{"line": n, "reason": why, "psp_reference": lines.psp[r].decode()}
-                               for n, why, r in zip(numbers, mal.reason, mal.after_row.tolist())],
+                               for n, why, r in zip(numbers, mal.reason, mal.after_row.tolist(), strict=True)],
                      "malformed": len(numbers), "good_lines": int(in_file.sum()),
                      "good_by_type": {ADYEN_TYPES[t]: int(v) for t, v in enumerate(types) if v},
                      "payout_minor": int(payout[0]) if payout.size and payout[0] >= 0 else 0},

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import numpy as np
+
+from revwatch import clock
 
 DAY = 86_400
 MIN_DAYS = 7  # every incident needs its own day, in a fixed order (see incidents.py)
@@ -18,7 +20,7 @@ class DemoParams:
     same world, byte for byte.
 
     `end` is the last instant of the world (tz-aware; stored in UTC, whole seconds);
-    None means now, floored to the minute: the only place wall-clock time is read.
+    None means now by revwatch.clock, floored to the minute: the only place the demo asks the time.
     """
 
     days: int = 60
@@ -56,10 +58,10 @@ class Period(NamedTuple):
 
 def resolve_period(params: DemoParams, now: datetime | None = None) -> Period:
     if params.end is None:
-        now = now or datetime.now(timezone.utc)
-        end = now.astimezone(timezone.utc).replace(second=0, microsecond=0)
+        now = now or clock.now()
+        end = now.astimezone(UTC).replace(second=0, microsecond=0)
     else:
-        end = params.end.astimezone(timezone.utc).replace(microsecond=0)
+        end = params.end.astimezone(UTC).replace(microsecond=0)
     end_s = int(end.timestamp())
     return Period(end_s - params.days * DAY, end_s, params.days)
 
@@ -73,4 +75,4 @@ def stream(seed: int, name: str) -> np.random.Generator:
 
 def iso(epoch_s: int) -> str:
     """Epoch seconds -> ISO-8601 UTC string, the manifest's time format."""
-    return (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=int(epoch_s))).isoformat()
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=int(epoch_s))).isoformat()

@@ -258,7 +258,7 @@ def attempt_payments(invoices: Invoices, methods: Methods, plan: IncidentPlan, p
             lo, hi = RETRY_DELAY[number]
             inv, t = inv[again], updated[again] + rng.integers(lo, hi + 1, int(again.sum()))
 
-    a_inv, a_num, a_t, a_upd, a_status, a_code = (np.concatenate(x) for x in zip(*parts))
+    a_inv, a_num, a_t, a_upd, a_status, a_code = (np.concatenate(x) for x in zip(*parts, strict=True))
 
     # gateway timeouts: some attempts on the other gateway never get an answer
     g_unk = plan.unknown_gateway

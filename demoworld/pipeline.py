@@ -3,13 +3,29 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from demoworld import (adyen, bank, billing, fx, gateways, incidents, ledger, manifest, payments, pricing, recon,
-                       traffic, transfers, world)
+from demoworld import (
+    adyen,
+    bank,
+    billing,
+    fx,
+    gateways,
+    incidents,
+    ledger,
+    manifest,
+    payments,
+    pricing,
+    recon,
+    traffic,
+    transfers,
+    world,
+)
 from demoworld.localtime import Clock, make_clock
 from demoworld.params import DAY, DemoParams, Period, resolve_period, stream
 from demoworld.writer import Col, Table, write
@@ -238,10 +254,10 @@ def write_recon_files(r: Recon, out_dir: Path) -> None:
 
 
 def adyen_rows(reports: list[adyen.Report]) -> list[tuple]:
-    from datetime import datetime, timezone
+    from datetime import datetime
     return [(r.batch_number, r.file_name, r.merchant_account, r.currency,
-             datetime.fromtimestamp(r.batch_day, timezone.utc).date(),
-             datetime.fromtimestamp(r.closed_at, timezone.utc), r.lines, r.content) for r in reports]
+             datetime.fromtimestamp(r.batch_day, UTC).date(),
+             datetime.fromtimestamp(r.closed_at, UTC), r.lines, r.content) for r in reports]
 
 
 def generate(libpq_url: str, params: DemoParams, out_dir: Path | None = None,

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from demoworld.billing import DUPLICATE
-from demoworld.ledger import Revenue, SUCCEEDED, invoice_local_days
+from demoworld.ledger import SUCCEEDED, Revenue, invoice_local_days
 from demoworld.localtime import local_day
 from demoworld.params import DAY, stream
 from demoworld.payments import ADYEN, STRIPE

@@ -3,9 +3,9 @@ reports, bank statements, GL exports and FX rates on disk, as the settings a rea
 would point at real sources."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from demoworld.adyen import adyen_reports_dir, write_adyen_reports
 from demoworld.bank import bank_statements_dir, write_bank_files

@@ -135,7 +135,7 @@ def list_page(conn: psycopg.Connection, resource: str, query: list[tuple[str, st
     direction = "ASC" if before else "DESC"
     sql = (f"SELECT {fn}(t)::text FROM {table} t {'WHERE ' + ' AND '.join(where) if where else ''} "
            f"ORDER BY t.created {direction}, t.id {direction} LIMIT %s")
-    rows = [r[0] for r in conn.execute(sql, args + [limit + 1]).fetchall()]
+    rows = [r[0] for r in conn.execute(sql, [*args, limit + 1]).fetchall()]
     has_more = len(rows) > limit
     rows = rows[:limit]
     if before:
@@ -165,7 +165,7 @@ def _handler(pool: _Pool):
         def _error(self, err: StripeError) -> None:
             self._send(err.status, json.dumps(err.body()))
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             auth = self.headers.get("Authorization", "")
             if not auth.startswith("Bearer ") or not auth[7:].strip():
                 self._send(401, json.dumps({"error": {

@@ -96,13 +96,13 @@ class Transfers(NamedTuple):
     def reference(self) -> list[str]:
         """The ledger reference: the Stripe payout id, or ADYEN-<batch>."""
         return [p.decode() if g == STRIPE else f"ADYEN-{b}"
-                for g, p, b in zip(self.gateway.tolist(), self.payout_id.tolist(), self.batch.tolist())]
+                for g, p, b in zip(self.gateway.tolist(), self.payout_id.tolist(), self.batch.tolist(), strict=True)]
 
     @property
     def bank_text(self) -> list[str]:
         """What the bank's entry text says when the bank passes the reference on."""
         return [f"STRIPE PAYOUT {p.decode()}" if g == STRIPE else f"ADYEN BATCH {b}"
-                for g, p, b in zip(self.gateway.tolist(), self.payout_id.tolist(), self.batch.tolist())]
+                for g, p, b in zip(self.gateway.tolist(), self.payout_id.tolist(), self.batch.tolist(), strict=True)]
 
     def arrives(self, cal: Calendar) -> np.ndarray:
         return (self.status != FAILED) & np.isin(self.bank_day, cal.bank_days)

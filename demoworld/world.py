@@ -80,7 +80,7 @@ def make_sites(n: int, rng: np.random.Generator) -> Sites:
         kinds[3] = "Stadium Garage"  # small worlds still have an event venue
     seen: dict[tuple[int, str], int] = {}
     names = []
-    for c, kind in zip(city, kinds):
+    for c, kind in zip(city, kinds, strict=True):
         seen[(c, kind)] = seen.get((c, kind), 0) + 1
         names.append(f"{kind} {seen[(c, kind)]}, {CITIES[c].name}")
     size = rng.lognormal(0.0, 0.45, n) * np.array([1.3 if k == "Airport Lot" else 1.0 for k in kinds])
@@ -150,7 +150,7 @@ def make_plans(sites: Sites, period: Period, changes: dict[int, int], rng: np.ra
             at = changes[s]
             new_price = _raised(int(price[s]), int(raise_bp[s]))
             new_cap = NULL if cap[s] == NULL else _raised(int(cap[s]), int(raise_bp[s]))
-            rows.append(base[:2] + [at] + base[3:])
+            rows.append([*base[:2], at, *base[3:]])
             rows.append([s, at, NULL, grace[s], increment[s], new_price, new_cap])
         else:
             rows.append(base)

@@ -7,15 +7,17 @@ lookup tables), so a million rows cost seconds, and nothing is ever inserted row
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
 from importlib import resources
-from typing import Callable, Iterator, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
 from demoworld.params import DAY
+from revwatch import clock
 
 CHUNK = 200_000
 NULL_TEXT = b"\\N"
@@ -135,7 +137,7 @@ def copy_chunks(table: Table) -> Iterator[bytes]:
     for lo in range(0, table.rows, CHUNK):
         hi = min(lo + CHUNK, table.rows)
         cols = [encode(c, lo, hi) for c in table.cols]
-        yield b"\n".join(map(b"\t".join, zip(*cols))) + b"\n"
+        yield b"\n".join(map(b"\t".join, zip(*cols, strict=True))) + b"\n"
 
 
 def ddl(name: str = "billing.sql") -> tuple[str, str]:
@@ -185,7 +187,7 @@ def write(url: str, tables: Sequence[Table], manifest: dict, progress: Callable[
         conn.execute(recon_after)
         conn.execute(MANIFEST_DDL)
         conn.execute("DELETE FROM demo.manifest")
-        conn.execute("INSERT INTO demo.manifest (generated_at, manifest) VALUES (now(), %s)", [Jsonb(manifest)])
+        conn.execute("INSERT INTO demo.manifest (generated_at, manifest) VALUES (%s, %s)", [clock.now(), Jsonb(manifest)])
     with psycopg.connect(url, autocommit=True) as conn:
         for name, _ in TABLES:
             conn.execute(f"ANALYZE {name}")

@@ -20,9 +20,10 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 TIMEOUT_SECONDS = 2.0
 SEVERITY_ORDER = ("page", "critical", "ticket", "warning", "info")  # unknown severities sort after these
@@ -257,7 +258,7 @@ def _get_json(base_url: str, path: str, timeout: float) -> Any:
         token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
         headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
     req = urllib.request.Request(public_url(base_url) + path, headers=headers)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (http(s) only: the setting is validated)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read().decode("utf-8"))
 
 

@@ -7,7 +7,7 @@ at most `limit` rows (the `at` and action indexes serve it).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
 import pandas as pd
@@ -45,10 +45,10 @@ def search(conn: Connection, s: Search) -> pd.DataFrame:
         params["q"] = "%" + _like(s.text.strip()) + "%"
     if s.day_from is not None:
         where.append("at >= :t0")
-        params["t0"] = datetime.combine(s.day_from, time(), timezone.utc)
+        params["t0"] = datetime.combine(s.day_from, time(), UTC)
     if s.day_to is not None:
         where.append("at < :t1")
-        params["t1"] = datetime.combine(s.day_to + timedelta(days=1), time(), timezone.utc)
+        params["t1"] = datetime.combine(s.day_to + timedelta(days=1), time(), UTC)
     sql = ("SELECT seq, at, actor, action, target, detail, entry_hash FROM audit_log"
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC LIMIT :n")
     rows = conn.execute(text(sql), params).all()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Engine
 
-from metrics.shadow_rating import Expected, Plan, TaxRate, rate_session
 from metrics.overview import _IN_RANGE, _SCOPE, Db, Filters, _rows
+from metrics.shadow_rating import Expected, Plan, TaxRate, rate_session
 
 DIMENSIONS = ("site_id", "rate_plan_id", "class", "local_date")
 
@@ -36,7 +36,7 @@ def accuracy(db: Db, filters: Filters, by: str | tuple[str, ...] = "site_id") ->
     if not names:
         raise ValueError("group billing accuracy by at least one dimension")
     dims = ['r."currency"' if n == "currency" else _dimension(n) for n in names]
-    select = ", ".join(f'{d} AS "{n}"' for d, n in zip(dims, names))
+    select = ", ".join(f'{d} AS "{n}"' for d, n in zip(dims, names, strict=True))
     keys = ", ".join(str(i) for i in range(1, len(names) + 1))
     cols, rows = _rows(db, f"""
         SELECT {select}, count(*) FILTER (WHERE r.billable) AS billable,
@@ -112,11 +112,11 @@ def session_detail(db: Db, session_id: str) -> SessionDetail | None:
     cols, rows = _rows(db, "SELECT * FROM billing_findings WHERE session_id = :sid", p)
     if not rows:
         return None
-    finding = dict(zip(cols, rows[0]))
+    finding = dict(zip(cols, rows[0], strict=True))
     cols, rows = _rows(db, "SELECT * FROM parking_sessions WHERE session_id = :sid", p)
-    session = dict(zip(cols, rows[0])) if rows else {}
+    session = dict(zip(cols, rows[0], strict=True)) if rows else {}
     cols, rows = _rows(db, "SELECT * FROM sites WHERE site_id = :site", {"site": finding["site_id"]})
-    site = dict(zip(cols, rows[0])) if rows else {}
+    site = dict(zip(cols, rows[0], strict=True)) if rows else {}
     _, plan_rows = _rows(db, """
         SELECT rate_plan_id, effective_from, effective_to, grace_minutes, increment_minutes, increment_price_minor,
                daily_max_minor FROM rate_plans WHERE site_id = :site""", {"site": finding["site_id"]})

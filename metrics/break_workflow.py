@@ -5,7 +5,7 @@ engine.begin() as conn:`) and the acting person's name. It locks the break's row
 UPDATE`, so two people, or a person and the reconciliation job, acting at once are
 serialised), checks that the action makes sense in the break's current state, updates
 `recon_breaks` and appends exactly one `recon_break_events` row (actor, action, note, detail;
-`at` is the transaction's `now()`, the same instant written to `resolved_at`). The events
+`at` is revwatch.clock's now, the same instant written to `resolved_at`). The events
 table is append-only: the database refuses UPDATE, DELETE and TRUNCATE on it.
 
 An action that makes no sense (resolving a cleared break, writing off twice, an empty actor,
@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
 
-from revwatch import audit
+from revwatch import audit, clock
 
 CATEGORIES: dict[str, str] = {
     "timing": "Timing difference: it will match later",
@@ -198,22 +198,24 @@ def _close(conn: Connection, break_id: int, actor: str, reason, action: str, sta
                                {"stage": brk["stage"], "key": brk["item_key"]}).scalar()
     if fingerprint is None:
         raise ActionRefused(break_id, action, "its item is no longer in recon_items; run the reconciliation again")
-    _update(conn, break_id, "state = :state, resolution_reason = :reason, resolved_by = :actor, resolved_at = now(),"
-                            " resolved_fingerprint = :fp", state=state, reason=str(why), actor=actor, fp=fingerprint)
+    at = clock.now()
+    _update(conn, break_id, "state = :state, resolution_reason = :reason, resolved_by = :actor, resolved_at = :at,"
+                            " resolved_fingerprint = :fp", state=state, reason=str(why), actor=actor, at=at, fp=fingerprint)
     return _event(conn, break_id, actor, action, why.text or None,
-                  {"category": why.category, "from_state": brk["state"], "fingerprint": fingerprint})
+                  {"category": why.category, "from_state": brk["state"], "fingerprint": fingerprint}, at)
 
 
 def _update(conn: Connection, break_id: int, assignments: str, **params: Any) -> None:
     conn.execute(text(f"UPDATE recon_breaks SET {assignments} WHERE break_id = :id"), {"id": int(break_id), **params})
 
 
-def _event(conn: Connection, break_id: int, actor: str, action: str, note: str | None, detail: dict[str, Any]) -> Event:
+def _event(conn: Connection, break_id: int, actor: str, action: str, note: str | None, detail: dict[str, Any],
+           at: datetime | None = None) -> Event:
     name = EVENT_NAMES[action]
     row = conn.execute(text("""
         INSERT INTO recon_break_events (break_id, at, actor, action, note, detail)
-        VALUES (:id, now(), :actor, :action, :note, CAST(:detail AS jsonb)) RETURNING event_id, at"""),
-                       {"id": int(break_id), "actor": actor, "action": name, "note": note,
+        VALUES (:id, :at, :actor, :action, :note, CAST(:detail AS jsonb)) RETURNING event_id, at"""),
+                       {"id": int(break_id), "at": at or clock.now(), "actor": actor, "action": name, "note": note,
                         "detail": json.dumps(detail, default=str)}).one()
     audit.append(conn, actor, f"break.{action}", f"break:{int(break_id)}",
                  {"event_id": row.event_id, "note": note, **detail})

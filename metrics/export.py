@@ -11,7 +11,7 @@ import io
 import json
 import re
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -44,7 +44,7 @@ def major_units(df: pd.DataFrame, reporting_currency: str | None = None, currenc
             curs = list(df[currency_column])
         else:
             continue
-        values = [_major(v, c) for v, c in zip(df[col], curs)]
+        values = [_major(v, c) for v, c in zip(df[col], curs, strict=True)]
         out.insert(list(out.columns).index(col) + 1, name, values)
     return out
 
@@ -66,7 +66,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     if isinstance(value, (date, Decimal, int, float, str, bool)):
         return value
     if isinstance(value, Fraction):

@@ -2,7 +2,7 @@
 
 `register(registry, engine, cfg)` adds a `RevwatchCollector` to a registry (the worker serves it on
 /metrics). Each scrape reads one snapshot: every query below runs in one read-only REPEATABLE READ
-transaction (one consistent view, `now()` the same everywhere), under a statement timeout. The
+transaction (one consistent view; `now`, from revwatch.clock, the same for every query), under a statement timeout. The
 snapshot is kept `cache_seconds` (default 15): scrapes inside that window, from any number of
 Prometheus servers or threads, are served the same families without touching the database (a lock
 makes concurrent scrapes wait for the one refresh in progress). A failed read is cached the same way.
@@ -21,7 +21,7 @@ rows of an unknown site, as the pages do):
   failed, per class of metrics/declines.py (soft, hard, fraud, authentication, gateway_error,
   unclassified; an unknown code is unclassified); every class of every gateway and method is
   present (0 when none). `method` lets the SLO leave ACH out of its bad events as of its attempts.
-Billing accuracy, from `billing_findings` whose `exited_at >= now() - 24 h` (index on exited_at;
+Billing accuracy, from `billing_findings` whose `exited_at >= now - 24 h` (index on exited_at;
 sessions are judged only after the billing settle delay, so the newest ~2 h are not in yet); per
 currency ('(unknown)' when a finding has none); definitions of metrics/billing_accuracy.py:
 - revwatch_billing_sessions_judged{currency} gauge: billable findings (`billable` true).
@@ -45,7 +45,7 @@ money at stake `abs(coalesce(break_amount_minor, amount_minor))`:
   every pair present (0 when none).
 Stages are S1-S4, each present with every currency of `sites` (and any other currency an open break
 has) at 0 when nothing is open.
-Disputes and card payments of the current UTC calendar month (`hour >= date_trunc('month', now(),
+Disputes and card payments of the current UTC calendar month (`hour >= date_trunc('month', now,
 'UTC')`). network = card brand as stored; the networks are the card brands of card attempts in
 rollup_payments (any time), each present in both families (0 when none). A dispute whose stored
 brand is not one of them has no card network (the dispute of an ACH or wallet payment, stored
@@ -121,8 +121,10 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -131,6 +133,7 @@ from sqlalchemy import Connection, Engine, text
 
 from metrics import declines
 from metrics.reconciliation import _AT_STAKE, _BREAK_JOIN, _CLASS, GATEWAYS, STAGES, STATUSES
+from revwatch import clock
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +183,7 @@ class _Agg:
         last = [x for x in (self.last_finished, other.last_finished) if x is not None]
         return _Agg(self.runs + other.runs, self.rows_read + other.rows_read, self.rows_written + other.rows_written,
                     self.timed + other.timed, self.seconds + other.seconds,
-                    tuple(a + b for a, b in zip(self.buckets, other.buckets)), max(last) if last else None)
+                    tuple(a + b for a, b in zip(self.buckets, other.buckets, strict=True)), max(last) if last else None)
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,7 @@ _JOB_RUNS_DELTA = f"""
         SELECT {_RUN_COLUMNS} FROM job_runs WHERE run_id = ANY(CAST(:pending AS bigint[])) AND run_id <= :frontier
     ), lim AS (
         SELECT coalesce((SELECT min(run_id) - 1 FROM job_runs
-                         WHERE job = ANY(CAST(:jobs AS text[])) AND started_at >= now() - make_interval(secs => :settle)
+                         WHERE job = ANY(CAST(:jobs AS text[])) AND started_at >= CAST(:now AS timestamptz) - make_interval(secs => :settle)
                            AND run_id > :frontier),
                         (SELECT max(run_id) FROM job_runs), :frontier) AS upto
     )
@@ -246,8 +249,8 @@ class JobRunTally:
     pending: frozenset[int] = frozenset()
     settled: JobTotals = field(default_factory=JobTotals)
 
-    def advance(self, conn: Connection) -> tuple[JobTotals, JobRunTally]:
-        """(totals to show now, the tally to keep), reading only runs after the frontier or pending."""
+    def advance(self, conn: Connection, now: datetime) -> tuple[JobTotals, JobRunTally]:
+        """(totals to show at `now`, the tally to keep), reading only runs after the frontier or pending."""
         tally = self
         top = conn.execute(text("SELECT max(run_id) FROM job_runs")).scalar()
         if tally.frontier and (top is None or top < tally.frontier):
@@ -256,8 +259,9 @@ class JobRunTally:
             conn.execute(text(f"SET LOCAL statement_timeout = {FOLD_TIMEOUT_MS}"))
         rows = conn.execute(text(_JOB_RUNS_DELTA), {
             "frontier": tally.frontier, "pending": sorted(tally.pending), "jobs": list(tally.jobs),
-            "settle": float(tally.settle_seconds)}).all()
-        folded, transient = defaultdict(_Agg), defaultdict(_Agg)
+            "settle": float(tally.settle_seconds), "now": now}).all()
+        folded: defaultdict[tuple[str, str], _Agg] = defaultdict(_Agg)
+        transient: defaultdict[tuple[str, str], _Agg] = defaultdict(_Agg)
         started: dict[str, float] = {}
         pending: set[int] = set()
         upto = tally.frontier
@@ -295,7 +299,7 @@ _PAYMENTS = """
                  CASE WHEN status = 'failed' THEN failure_code END AS code,
                  CASE WHEN payment_method_type = 'card' THEN card_brand ELSE '' END AS brand,
                  sum(attempts) AS n,
-                 sum(attempts) FILTER (WHERE hour >= date_trunc('month', now(), 'UTC')) AS n_month
+                 sum(attempts) FILTER (WHERE hour >= date_trunc('month', CAST(:now AS timestamptz), 'UTC')) AS n_month
           FROM rollup_payments GROUP BY 1, 2, 3, 4, 5, 6) r
     LEFT JOIN sites s ON s.site_id = r.site_id
     GROUP BY 1, 2, 3, 4, 5, 6"""
@@ -311,13 +315,13 @@ _BILLING = """
            coalesce(sum(greatest(-r.difference_minor, 0)), 0)::bigint AS leakage_minor,
            coalesce(sum(greatest(r.difference_minor, 0)), 0)::bigint AS overcharge_minor
     FROM billing_findings r
-    WHERE r.exited_at >= now() - interval '24 hours'
+    WHERE r.exited_at >= CAST(:now AS timestamptz) - interval '24 hours'
     GROUP BY 1"""
 
 _OPEN_BREAKS = f"""
     SELECT i.stage, i.currency, i.item_type, i.break_type, coalesce(i.gateway, :unknown) AS gateway,
            count(*) AS breaks, coalesce(sum({_AT_STAKE}), 0)::bigint AS at_stake_minor,
-           greatest(extract(epoch FROM now() - min(i.occurred_at)), 0)::float8 AS oldest_seconds
+           greatest(extract(epoch FROM CAST(:now AS timestamptz) - min(i.occurred_at)), 0)::float8 AS oldest_seconds
     FROM recon_items i {_BREAK_JOIN}
     WHERE i.status = 'break' AND {_CLASS} = 'open'
     GROUP BY 1, 2, 3, 4, 5"""
@@ -326,8 +330,8 @@ _RECON_ITEMS = "SELECT stage, status, count(*) FROM recon_items GROUP BY 1, 2"
 
 # The current UTC month; local_date is within a day of the UTC date, so `local_date >= first UTC
 # day - 1` lets the local_date index bound the read to the month before `hour` decides.
-_MONTH = """r.local_date >= (date_trunc('month', now(), 'UTC') AT TIME ZONE 'UTC')::date - 1
-            AND r.hour >= date_trunc('month', now(), 'UTC')"""
+_MONTH = """r.local_date >= (date_trunc('month', CAST(:now AS timestamptz), 'UTC') AT TIME ZONE 'UTC')::date - 1
+            AND r.hour >= date_trunc('month', CAST(:now AS timestamptz), 'UTC')"""
 _DISPUTES_MONTH = f"""
     SELECT r.card_brand, sum(r.disputes)::bigint FROM rollup_disputes r
     WHERE {_MONTH} AND r.card_brand <> '' GROUP BY 1"""
@@ -384,6 +388,22 @@ def _family_shapes() -> list[Metric]:
         gauge("revwatch_exporter_up", "1 when the exporter could read the store, else 0."),
         gauge("revwatch_exporter_collect_duration_seconds", "Seconds the served snapshot took to read."),
     ]
+
+
+def _samples(fam: Mapping[str, Metric], name: str) -> CounterMetricFamily | GaugeMetricFamily:
+    """The counter or gauge family `name` of `fam`, to add samples to."""
+    family = fam[name]
+    if not isinstance(family, CounterMetricFamily | GaugeMetricFamily):
+        raise TypeError(f"{name} is a {type(family).__name__}, not a counter or gauge family")
+    return family
+
+
+def _histogram(fam: Mapping[str, Metric], name: str) -> HistogramMetricFamily:
+    """The histogram family `name` of `fam`, to add samples to."""
+    family = fam[name]
+    if not isinstance(family, HistogramMetricFamily):
+        raise TypeError(f"{name} is a {type(family).__name__}, not a histogram family")
+    return family
 
 
 @dataclass(frozen=True)
@@ -454,7 +474,8 @@ class RevwatchCollector(Collector):
     def _read(self, conn: Connection) -> tuple[list[Metric], JobRunTally]:
         shapes = {m.name: m for m in _family_shapes()}
         fam = {name: m for name, m in shapes.items() if not name.startswith("revwatch_exporter_")}
-        p = {"unknown": UNKNOWN}
+        now = clock.now()
+        p = {"unknown": UNKNOWN, "now": now}
 
         # payments: attempts and successes per (gateway, method, region); failures per (gateway, method, class)
         attempts: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -476,29 +497,29 @@ class RevwatchCollector(Collector):
                 cls = declines.classify(gateway, code).decline_class
                 failures[(gateway, method, cls)] += n
         for key in sorted(attempts):
-            fam["revwatch_payment_attempts"].add_metric(list(key), attempts[key])
-            fam["revwatch_payment_successes"].add_metric(list(key), successes[key])
+            _samples(fam, "revwatch_payment_attempts").add_metric(list(key), attempts[key])
+            _samples(fam, "revwatch_payment_successes").add_metric(list(key), successes[key])
         for key in sorted(failures):
-            fam["revwatch_payment_failures"].add_metric(list(key), failures[key])
+            _samples(fam, "revwatch_payment_failures").add_metric(list(key), failures[key])
 
         currencies = {c for (c,) in conn.execute(text(_SITE_CURRENCIES))}
 
         # billing accuracy, trailing 24 h of exits
-        billing = {c: (0, 0, 0, 0) for c in currencies}
+        billing = dict.fromkeys(currencies, (0, 0, 0, 0))
         for currency, judged, correct, leakage, overcharge in conn.execute(text(_BILLING), p):
             billing[currency] = (judged, correct, leakage, overcharge)
         for currency in sorted(billing):
             judged, correct, leakage, overcharge = billing[currency]
-            fam["revwatch_billing_sessions_judged"].add_metric([currency], judged)
-            fam["revwatch_billing_sessions_correct"].add_metric([currency], correct)
-            fam["revwatch_billing_leakage_minor"].add_metric([currency], leakage)
-            fam["revwatch_billing_overcharge_minor"].add_metric([currency], overcharge)
+            _samples(fam, "revwatch_billing_sessions_judged").add_metric([currency], judged)
+            _samples(fam, "revwatch_billing_sessions_correct").add_metric([currency], correct)
+            _samples(fam, "revwatch_billing_leakage_minor").add_metric([currency], leakage)
+            _samples(fam, "revwatch_billing_overcharge_minor").add_metric([currency], overcharge)
 
         # reconciliation: open breaks, money at stake, age, payouts missing in the bank
         open_rows = conn.execute(text(_OPEN_BREAKS), p).all()
         recon_currencies = currencies | {r.currency for r in open_rows}
         breaks = {(s, c): [0, 0] for s in STAGES for c in recon_currencies}
-        oldest = {s: 0.0 for s in STAGES}
+        oldest = dict.fromkeys(STAGES, 0.0)
         missing = {(g, c): [0, 0] for g in GATEWAYS for c in recon_currencies}
         for stage, currency, item_type, break_type, gateway, n, at_stake, age in open_rows:
             cell = breaks.setdefault((stage, currency), [0, 0])
@@ -509,28 +530,28 @@ class RevwatchCollector(Collector):
                 cell = missing.setdefault((gateway, currency), [0, 0])
                 cell[0] += n
                 cell[1] += at_stake
-        for key in sorted(breaks):
-            fam["revwatch_recon_open_breaks"].add_metric(list(key), breaks[key][0])
-            fam["revwatch_recon_unreconciled_minor"].add_metric(list(key), breaks[key][1])
+        for cell_key in sorted(breaks):
+            _samples(fam, "revwatch_recon_open_breaks").add_metric(list(cell_key), breaks[cell_key][0])
+            _samples(fam, "revwatch_recon_unreconciled_minor").add_metric(list(cell_key), breaks[cell_key][1])
         for stage in sorted(oldest):
-            fam["revwatch_recon_oldest_open_break_age_seconds"].add_metric([stage], oldest[stage])
-        for key in sorted(missing):
-            fam["revwatch_recon_payouts_missing_in_bank"].add_metric(list(key), missing[key][0])
-            fam["revwatch_recon_payouts_missing_in_bank_minor"].add_metric(list(key), missing[key][1])
+            _samples(fam, "revwatch_recon_oldest_open_break_age_seconds").add_metric([stage], oldest[stage])
+        for cell_key in sorted(missing):
+            _samples(fam, "revwatch_recon_payouts_missing_in_bank").add_metric(list(cell_key), missing[cell_key][0])
+            _samples(fam, "revwatch_recon_payouts_missing_in_bank_minor").add_metric(list(cell_key), missing[cell_key][1])
         items = {(s, t): 0 for s in STAGES for t in STATUSES}
         for stage, status, n in conn.execute(text(_RECON_ITEMS)):
             items[(stage, status)] = items.get((stage, status), 0) + n
-        for key in sorted(items):
-            fam["revwatch_recon_items"].add_metric(list(key), items[key])
+        for item_key in sorted(items):
+            _samples(fam, "revwatch_recon_items").add_metric(list(item_key), items[item_key])
 
         # disputes and successful card payments of the current UTC month, per network
-        disputes = dict(conn.execute(text(_DISPUTES_MONTH)).all())
+        disputes: dict[str, int] = dict(conn.execute(text(_DISPUTES_MONTH), p).all())
         for network in sorted(networks):
-            fam["revwatch_disputes_month"].add_metric([network], disputes.get(network, 0))
-            fam["revwatch_card_payments_month"].add_metric([network], card_payments.get(network, 0))
+            _samples(fam, "revwatch_disputes_month").add_metric([network], disputes.get(network, 0))
+            _samples(fam, "revwatch_card_payments_month").add_metric([network], card_payments.get(network, 0))
 
         # jobs
-        totals, tally = self._tally.advance(conn)
+        totals, tally = self._tally.advance(conn, now)
         self._add_jobs(fam, totals)
         try:
             intervals = _scheduler_intervals(self.cfg)
@@ -542,7 +563,7 @@ class RevwatchCollector(Collector):
         else:
             for job in self.jobs:
                 if job in intervals:
-                    fam["revwatch_job_interval_seconds"].add_metric([job], intervals[job])
+                    _samples(fam, "revwatch_job_interval_seconds").add_metric([job], intervals[job])
         return list(fam.values()), tally
 
     def _add_jobs(self, fam: dict[str, Metric], totals: JobTotals) -> None:
@@ -553,16 +574,16 @@ class RevwatchCollector(Collector):
                 agg = totals.by_outcome.get((job, outcome), _Agg())
                 per_job = per_job + agg
                 timed = timed + agg if outcome in TIMED_OUTCOMES else timed
-                fam["revwatch_job_runs"].add_metric([job, outcome], agg.runs)
-            fam["revwatch_job_rows_read"].add_metric([job], per_job.rows_read)
-            fam["revwatch_job_rows_written"].add_metric([job], per_job.rows_written)
+                _samples(fam, "revwatch_job_runs").add_metric([job, outcome], agg.runs)
+            _samples(fam, "revwatch_job_rows_read").add_metric([job], per_job.rows_read)
+            _samples(fam, "revwatch_job_rows_written").add_metric([job], per_job.rows_written)
             counts = [*timed.buckets, timed.timed]
-            fam["revwatch_job_duration_seconds"].add_metric([job], list(zip(bounds, counts)), timed.seconds)
+            _histogram(fam, "revwatch_job_duration_seconds").add_metric([job], list(zip(bounds, counts, strict=True)), timed.seconds)
             if job in totals.last_started:
-                fam["revwatch_job_last_run_timestamp_seconds"].add_metric([job], totals.last_started[job])
+                _samples(fam, "revwatch_job_last_run_timestamp_seconds").add_metric([job], totals.last_started[job])
             success = totals.by_outcome.get((job, "succeeded"))
             if success is not None and success.last_finished is not None:
-                fam["revwatch_job_last_success_timestamp_seconds"].add_metric([job], success.last_finished)
+                _samples(fam, "revwatch_job_last_success_timestamp_seconds").add_metric([job], success.last_finished)
 
 
 def register(registry: CollectorRegistry, engine: Engine, cfg: Any) -> RevwatchCollector:

@@ -20,7 +20,7 @@ import importlib.metadata
 import re
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -270,7 +270,7 @@ class SourceFreshness:
             return None
         if isinstance(self.newest, datetime):
             return self.as_of - self.newest
-        return timedelta(days=(self.as_of.astimezone(timezone.utc).date() - self.newest).days)
+        return timedelta(days=(self.as_of.astimezone(UTC).date() - self.newest).days)
 
     @property
     def badge(self) -> str:
@@ -355,7 +355,7 @@ class TzProbe:
 
 
 def _utc(text_: str) -> datetime:
-    return datetime.fromisoformat(text_).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text_).replace(tzinfo=UTC)
 
 
 # One visible change per release, oldest first, from the releases' NEWS; each checked against a
@@ -390,7 +390,7 @@ def reflected_release(offsets: tuple[timedelta | None, ...], probes: tuple[TzPro
     """The newest release whose change, and every older probed change, the offsets show: a lower
     bound of the tz database's version. None: not even the oldest probed change."""
     newest = None
-    for probe, got in zip(probes, offsets):
+    for probe, got in zip(probes, offsets, strict=True):
         if got != probe.offset:
             break
         newest = probe.release
@@ -423,7 +423,7 @@ class DatabaseInfo:
     @property
     def disagreements(self) -> tuple[TzProbe, ...]:
         """Probes where PostgreSQL and Python put a zone at different offsets."""
-        return tuple(p for p, a, b in zip(TZ_PROBES, self.postgres_tz.offsets, self.python_tz.offsets) if a != b)
+        return tuple(p for p, a, b in zip(TZ_PROBES, self.postgres_tz.offsets, self.python_tz.offsets, strict=True) if a != b)
 
 
 _VERSION_LINE = re.compile(r"^#\s*version\s+(\S+)", re.MULTILINE)
@@ -528,5 +528,5 @@ def probe_table(info: DatabaseInfo) -> pd.DataFrame:
 
     return pd.DataFrame([{"release": p.release, "change": p.change, "zone": p.zone, "at (UTC)": f"{p.at:%Y-%m-%d %H:%M}",
                           "with the change": show(p.offset), "PostgreSQL": show(a), "Python": show(b)}
-                         for p, a, b in zip(TZ_PROBES, info.postgres_tz.offsets, info.python_tz.offsets)])
+                         for p, a, b in zip(TZ_PROBES, info.postgres_tz.offsets, info.python_tz.offsets, strict=True)])
 

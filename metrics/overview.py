@@ -8,14 +8,16 @@ Money stays integer minor units per currency; formatting is the page's job.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from metrics.catalogue import PROCESSING_ERROR_CODES
+from revwatch import clock
 
 Db = Connection | Engine
 
@@ -130,13 +132,13 @@ PERIODS: tuple[str, ...] = ("today", "wtd", "mtd")
 def revenue_to_date(db: Db, f: Filters, as_of: datetime | None = None) -> tuple[PeriodRevenue, ...]:
     """Invoiced revenue (non-void) for today, week to date and month to date, per currency.
 
-    Each site's "today" is its own local date at `as_of` (default: the database's now()),
+    Each site's "today" is its own local date at `as_of` (default: revwatch.clock's now),
     decided in SQL. The comparison is the same span one day / week / month earlier (yesterday,
     the same days of last week, days 1..d of last month), cut at the same time of day, so a
     morning is compared with a morning. The date range of `f` does not apply; its sites do.
     """
     sql = f"""
-        WITH a AS (SELECT coalesce(CAST(:as_of AS timestamptz), now()) AS t,
+        WITH a AS (SELECT CAST(:as_of AS timestamptz) AS t,
                           (SELECT min(local_date) FROM rollup_invoices) AS first_day),
         zone_today AS (  -- one "today" per time zone in use (UTC for rows of an unknown site)
             SELECT z.tz, (a.t AT TIME ZONE z.tz)::date AS today
@@ -168,7 +170,7 @@ def revenue_to_date(db: Db, f: Filters, as_of: datetime | None = None) -> tuple[
           AND r.local_date BETWEEN (SELECT min(prev_from) FROM spans) AND (SELECT max(cur_to) FROM spans)
           AND {_SCOPE}
         GROUP BY sp.period, r.currency"""
-    _, rows = _rows(db, sql, {**f.params(), "as_of": as_of})
+    _, rows = _rows(db, sql, {**f.params(), "as_of": as_of or clock.now()})
     figures = [PeriodRevenue(p, c, int(t), int(prev), bool(ok)) for p, c, t, prev, ok in rows if t or prev]
     return tuple(sorted(figures, key=lambda x: (PERIODS.index(x.period), x.currency)))
 

@@ -314,7 +314,7 @@ class AttemptTrail:
 
 def _one(db: Db, sql: str, params: dict) -> dict[str, Any] | None:
     cols, rows = _rows(db, sql, params)
-    return dict(zip(cols, rows[0])) if rows else None
+    return dict(zip(cols, rows[0], strict=True)) if rows else None
 
 
 def attempt_trail(db: Db, attempt_id: str) -> AttemptTrail | None:
@@ -421,7 +421,7 @@ def dispute_ratios(db: Db, f: Filters) -> pd.DataFrame:
     df = _rate(_frame(db, sql, f.params()), "ratio", "disputes", "card_payments")
     df["threshold"] = [DISPUTE_RATIO_THRESHOLDS.get(b) for b in df["card_brand"]]
     df["over_threshold"] = [bool(t is not None and r is not None and r == r and r > t)
-                            for r, t in zip(df["ratio"], df["threshold"])]
+                            for r, t in zip(df["ratio"], df["threshold"], strict=True)]
     return df
 
 

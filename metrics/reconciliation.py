@@ -19,8 +19,9 @@ currencies; the only conversion is `to_reporting` (Decimal, half up, with the ra
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any, NamedTuple
@@ -29,6 +30,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from metrics.overview import Db, _rows
+from revwatch import clock
 from revwatch.money import CURRENCY_EXPONENTS, exponent, format_money, round_half_up
 from revwatch.settings import Settings
 
@@ -75,10 +77,6 @@ def _frame(db: Db, sql: str, params: dict[str, Any]) -> pd.DataFrame:
 
 def _exponent_params() -> dict[str, Any]:
     return {"cur_codes": list(CURRENCY_EXPONENTS), "cur_exps": list(CURRENCY_EXPONENTS.values())}
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def month_start(d: date) -> date:
@@ -243,7 +241,7 @@ def breaks(db: Db, f: BreakFilters, reporting_currency: str = "USD", as_of: date
     gateway, site_id, currency, amount_minor, counter_amount_minor, break_amount_minor,
     at_stake_minor, at_stake_reporting_minor, left_ref, right_ref, match_rule, occurred_at, age_days,
     accounting_month, due_at, opened_at, assignee, resolution_reason, resolved_by, resolved_at."""
-    as_of = as_of or _now()
+    as_of = as_of or clock.now()
     order = ("at_stake_reporting_minor DESC NULLS LAST, "
              f"{_AT_STAKE} / power(10::numeric, coalesce(ex.exp, 2)) DESC NULLS LAST, b.break_id"
              if f.sort == "amount" else "i.occurred_at ASC NULLS LAST, b.break_id")
@@ -329,7 +327,7 @@ def _q(db: Db, sql: str, **params: Any) -> pd.DataFrame:
     return _frame(db, sql, params)
 
 
-def _attempts(db: Db, ids: list[str] = (), gateway_refs: list[str] = ()) -> pd.DataFrame:
+def _attempts(db: Db, ids: Sequence[str] = (), gateway_refs: Sequence[str] = ()) -> pd.DataFrame:
     return _q(db, f"""SELECT {_ATTEMPT_COLS} FROM payment_attempts
                       WHERE attempt_id = ANY(CAST(:ids AS text[])) OR gateway_reference = ANY(CAST(:refs AS text[]))
                       ORDER BY attempted_at, attempt_id""", ids=list(ids), refs=list(gateway_refs))
@@ -340,13 +338,13 @@ def _invoices(db: Db, ids: list[str]) -> pd.DataFrame:
               ids=list(ids))
 
 
-def _refunds(db: Db, ids: list[str] = (), invoice_ids: list[str] = ()) -> pd.DataFrame:
+def _refunds(db: Db, ids: Sequence[str] = (), invoice_ids: Sequence[str] = ()) -> pd.DataFrame:
     return _q(db, f"""SELECT {_REFUND_COLS} FROM refunds
                       WHERE refund_id = ANY(CAST(:ids AS text[])) OR invoice_id = ANY(CAST(:inv AS text[]))
                       ORDER BY created_at, refund_id""", ids=list(ids), inv=list(invoice_ids))
 
 
-def _charges(db: Db, ids: list[str] = (), attempt_ids: list[str] = ()) -> pd.DataFrame:
+def _charges(db: Db, ids: Sequence[str] = (), attempt_ids: Sequence[str] = ()) -> pd.DataFrame:
     return _q(db, f"""SELECT {_CHARGE_COLS} FROM stripe_charges
                       WHERE id = ANY(CAST(:ids AS text[])) OR attempt_id = ANY(CAST(:att AS text[]))
                       ORDER BY created, id""",
@@ -358,8 +356,8 @@ def _stripe_refunds(db: Db, ids: list[str]) -> pd.DataFrame:
               ids=list(ids))
 
 
-def _adyen(db: Db, psp: list[str] = (), merchant: list[str] = (), batches: list[int] = (),
-           modification: list[str] = (), around: datetime | None = None, types: list[str] = ()) -> pd.DataFrame:
+def _adyen(db: Db, psp: Sequence[str] = (), merchant: Sequence[str] = (), batches: Sequence[int] = (),
+           modification: Sequence[str] = (), around: datetime | None = None, types: Sequence[str] = ()) -> pd.DataFrame:
     """Adyen report lines by PSP reference, merchant reference or batch (indexed); by modification
     reference (not indexed) only within two days of `around` on the created_at index."""
     return _q(db, f"""
@@ -376,7 +374,7 @@ def _adyen(db: Db, psp: list[str] = (), merchant: list[str] = (), batches: list[
               around=around if modification else None, types=list(types))
 
 
-def _txns(db: Db, ids: list[str] = (), payouts: list[str] = ()) -> pd.DataFrame:
+def _txns(db: Db, ids: Sequence[str] = (), payouts: Sequence[str] = ()) -> pd.DataFrame:
     return _q(db, f"""SELECT {_TXN_COLS} FROM stripe_balance_transactions
                       WHERE id = ANY(CAST(:ids AS text[])) OR payout = ANY(CAST(:po AS text[])) ORDER BY created, id""",
               ids=list(ids), po=list(payouts))
@@ -387,7 +385,7 @@ def _stripe_payouts(db: Db, ids: list[str]) -> pd.DataFrame:
               ids=list(ids))
 
 
-def _bank_lines(db: Db, keys: list[str] = (), payout_ref: str | None = None, around: date | None = None) -> pd.DataFrame:
+def _bank_lines(db: Db, keys: Sequence[str] = (), payout_ref: str | None = None, around: date | None = None) -> pd.DataFrame:
     """Bank lines by their keys `bank:<sha256>:<line>`, plus (given a payout reference and a date)
     the credits within a week of that date whose text names the payout (bank_date index)."""
     shas, lines = [], []
@@ -405,7 +403,7 @@ def _bank_lines(db: Db, keys: list[str] = (), payout_ref: str | None = None, aro
               shas=shas, lines=lines, ref=payout_ref if around else None, around=around)
 
 
-def _gl(db: Db, journal_ids: list[str] = (), references: list[str] = ()) -> pd.DataFrame:
+def _gl(db: Db, journal_ids: Sequence[str] = (), references: Sequence[str] = ()) -> pd.DataFrame:
     return _q(db, f"""SELECT {_GL_COLS} FROM gl_lines
                       WHERE journal_id = ANY(CAST(:j AS text[])) OR reference = ANY(CAST(:r AS text[]))
                       ORDER BY journal_id, line""", j=list(journal_ids), r=list(references))
@@ -439,6 +437,8 @@ def _sides(db: Db, item: dict[str, Any]) -> tuple[tuple[Source, ...], tuple[Sour
     """The records on each side of one item, looked up by its references (per item type)."""
     stage, kind, key = item["stage"], item["item_type"], item["item_key"]
     left_refs, right_refs = refs(item.get("left_ref")), refs(item.get("right_ref"))
+    left: tuple[Source, ...]
+    right: tuple[Source, ...]
     gateway, at = item.get("gateway"), item.get("occurred_at")
     prefix, _, rest = key.partition(":")
     if stage == "S1" and kind == "payment":
@@ -489,18 +489,18 @@ def _sides(db: Db, item: dict[str, Any]) -> tuple[tuple[Source, ...], tuple[Sour
                  Source("Its source: Stripe charge", _charges(db, sources)),
                  Source("Its source: Stripe refund", _stripe_refunds(db, sources))),
                 (Source("Stripe payout", _stripe_payouts(db, payouts)),))
-    if stage in ("S2", "S3", "S4") and _payout_ref(key):
-        gw, ref = _payout_ref(key)
-        payout = _payout_side(db, gw, ref)
+    if stage in ("S2", "S3", "S4") and (payout_ref := _payout_ref(key)):
+        payout_gateway, ref = payout_ref
+        payout = _payout_side(db, payout_gateway, ref)
         if stage == "S2":
-            entries = (Source("Balance transactions in the payout", _txns(db, payouts=[ref])) if gw == "stripe" else
+            entries = (Source("Balance transactions in the payout", _txns(db, payouts=[ref])) if payout_gateway == "stripe" else
                        Source("Adyen batch lines", _adyen(db, batches=[int(ref)] if ref.isdigit() else [])))
             return (entries,), (payout,)
         if stage == "S3":
             arrival = (item.get("detail") or {}).get("arrival_date")
             around = _as_date(arrival) or (at.date() if isinstance(at, datetime) else None)
-            return (payout,), (Source("Bank lines", _bank_lines(db, right_refs, bank_reference(gw, ref), around)),)
-        return (payout,), (Source("GL journal lines", _gl(db, right_refs, [bank_reference(gw, ref)])),)
+            return (payout,), (Source("Bank lines", _bank_lines(db, right_refs, bank_reference(payout_gateway, ref), around)),)
+        return (payout,), (Source("GL journal lines", _gl(db, right_refs, [bank_reference(payout_gateway, ref)])),)
     if stage == "S3" and kind == "bank_credit":
         bank = _bank_lines(db, [key])
         named = [r for rs in bank["payout_refs"] for r in (rs or [])] if not bank.empty else []
@@ -577,10 +577,10 @@ def break_detail(db: Db, break_id: int) -> BreakDetail | None:
     cols, rows = _rows(db, "SELECT * FROM recon_breaks WHERE break_id = :id", {"id": int(break_id)})
     if not rows:
         return None
-    brk = dict(zip(cols, rows[0]))
+    brk = dict(zip(cols, rows[0], strict=True))
     cols, rows = _rows(db, "SELECT * FROM recon_items WHERE stage = :s AND item_key = :k",
                        {"s": brk["stage"], "k": brk["item_key"]})
-    item = dict(zip(cols, rows[0])) if rows else None
+    item = dict(zip(cols, rows[0], strict=True)) if rows else None
     left_side, right_side = SIDES.get(brk["stage"], ("left", "right"))
     left, right = _sides(db, item) if item else ((), ())
     return BreakDetail(brk, item, events(db, break_id), left_side, right_side, left, right)
@@ -798,16 +798,16 @@ def close_readiness(db: Db, month: date, cfg: Settings | CloseThresholds, as_of:
             return close_readiness(conn, month, cfg, as_of)
     th = cfg if isinstance(cfg, CloseThresholds) else CloseThresholds.of(cfg)
     rep = th.reporting_currency
-    as_of = as_of or _now()
+    as_of = as_of or clock.now()
     m, last = month_start(month), month_end(month)
     shares = funnel(db, ReconFilters(m, m))
     recon = shares["matched_items"] + shares["resolved_items"] + shares["written_off_items"]
     recon_minor = shares["matched_minor"] + shares["resolved_minor"] + shares["written_off_minor"]
     shares = shares.assign(
         reconciled_items=recon, reconciled_minor=recon_minor,
-        matched_share=[_share(a, b) for a, b in zip(shares["matched_items"], shares["items"])],
-        item_share=[_share(a, b) for a, b in zip(recon, shares["items"])],
-        amount_share=[_share(a, b) for a, b in zip(recon_minor, shares["amount_minor"])])
+        matched_share=[_share(a, b) for a, b in zip(shares["matched_items"], shares["items"], strict=True)],
+        item_share=[_share(a, b) for a, b in zip(recon, shares["items"], strict=True)],
+        amount_share=[_share(a, b) for a, b in zip(recon_minor, shares["amount_minor"], strict=True)])
 
     p = {"m": m, "as_of": as_of}
     open_sql = f"""FROM recon_items i {_BREAK_JOIN}

@@ -10,10 +10,10 @@ the property tests hold the SQL to, and the explanation shown on a drill-down.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from revwatch.money import MoneyError, apply_rate, exponent
@@ -140,18 +140,19 @@ def rate_session(
         return Expected(currency, problem=problem, minutes=minutes, local_entry_date=local_date)
     tax, tax_problem = tax_rate_on(tax_rates, local_date)
     days, rem = divmod(minutes, MINUTES_PER_DAY)
-    steps = dict(
-        rate_plan_id=plan.rate_plan_id, minutes=minutes, grace_minutes=plan.grace_minutes,
+    steps = Expected(
+        currency, rate_plan_id=plan.rate_plan_id, minutes=minutes, grace_minutes=plan.grace_minutes,
         full_days=days, remainder_minutes=rem, daily_max_minor=plan.daily_max_minor,
         local_entry_date=local_date, tax_rate=tax.rate if tax is not None else None,
     )
     if minutes <= plan.grace_minutes:
         # Nothing to bill: the tax on a zero subtotal is zero whatever the rate (or its absence).
-        return Expected(currency, within_grace=True, billable=False, blocks=0, blocks_minor=0,
-                        subtotal_minor=0, tax_minor=0, total_minor=0, **steps)
+        return replace(steps, within_grace=True, billable=False, blocks=0, blocks_minor=0,
+                       subtotal_minor=0, tax_minor=0, total_minor=0)
     blocks, blocks_minor, subtotal = subtotal_for(minutes, plan)
-    steps.update(within_grace=False, billable=True, blocks=blocks, blocks_minor=blocks_minor, subtotal_minor=subtotal)
+    steps = replace(steps, within_grace=False, billable=True, blocks=blocks, blocks_minor=blocks_minor,
+                    subtotal_minor=subtotal)
     if tax is None:
-        return Expected(currency, problem=tax_problem, **steps)
+        return replace(steps, problem=tax_problem)
     tax_minor = apply_rate(subtotal, tax.rate)
-    return Expected(currency, tax_minor=tax_minor, total_minor=subtotal + tax_minor, **steps)
+    return replace(steps, tax_minor=tax_minor, total_minor=subtotal + tax_minor)

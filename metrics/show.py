@@ -13,11 +13,12 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -26,6 +27,7 @@ from metrics import health as hl
 from metrics import overview as ov
 from metrics import payments as pm
 from metrics import reconciliation as rc
+from revwatch import clock
 from revwatch.money import format_money
 
 DEFAULT_DAYS = 30  # as the pages: the last 30 days with data when no range is given
@@ -70,7 +72,7 @@ def filters(db: ov.Db, o: Options) -> ov.Filters:
     """The page Filters for these options; a missing end is the last day with data, a missing
     start DEFAULT_DAYS before the end (never before the first day with data)."""
     rng = ov.data_range(db)
-    end = o.end or (rng.last if rng else datetime.now(timezone.utc).date())
+    end = o.end or (rng.last if rng else clock.today())
     start = o.start or max(rng.first if rng else end, end - timedelta(days=DEFAULT_DAYS - 1))
     start = min(start, end)
     return ov.Filters(start, end, tuple(o.regions), tuple(o.site_ids))
@@ -132,20 +134,18 @@ def payments(db: ov.Db, o: Options) -> pd.DataFrame:
     f = filters(db, o)
     keys = ["local_date", "gateway", "currency"]
     series = pm.success_series(db, f, "day", by=("currency",)).rename(columns={"period": "local_date"})
-    series = series[keys + ["attempts", "succeeded", "failed", "gateway_errors"]]
+    series = series[[*keys, "attempts", "succeeded", "failed", "gateway_errors"]]
     out = pm.outcomes_by_gateway(db, f, by=("local_date", "currency"))
-    out = out[keys + ["attempted", "first_succeeded", "succeeded", "recovered", "recovered_minor"]].rename(
+    out = out[[*keys, "attempted", "first_succeeded", "succeeded", "recovered", "recovered_minor"]].rename(
         columns={"attempted": "invoices_charged", "succeeded": "eventually_succeeded"})
     df = series.merge(out, on=keys, how="outer").sort_values(keys)
     counts = ["attempts", "succeeded", "failed", "gateway_errors", "invoices_charged", "first_succeeded",
               "eventually_succeeded", "recovered", "recovered_minor"]
     df[counts] = df[counts].fillna(0).astype(int)
-    df["success_rate"] = [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"])]
-    df["first_attempt_rate"] = [_ratio(a, b) for a, b in zip(df["first_succeeded"], df["invoices_charged"])]
-    df["eventual_rate"] = [_ratio(a, b) for a, b in zip(df["eventually_succeeded"], df["invoices_charged"])]
-    cols = keys + ["attempts", "succeeded", "success_rate", "failed", "gateway_errors", "invoices_charged",
-                   "first_succeeded", "first_attempt_rate", "eventually_succeeded", "eventual_rate", "recovered",
-                   "recovered_minor"]
+    df["success_rate"] = [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"], strict=True)]
+    df["first_attempt_rate"] = [_ratio(a, b) for a, b in zip(df["first_succeeded"], df["invoices_charged"], strict=True)]
+    df["eventual_rate"] = [_ratio(a, b) for a, b in zip(df["eventually_succeeded"], df["invoices_charged"], strict=True)]
+    cols = [*keys, "attempts", "succeeded", "success_rate", "failed", "gateway_errors", "invoices_charged", "first_succeeded", "first_attempt_rate", "eventually_succeeded", "eventual_rate", "recovered", "recovered_minor"]
     return _in_currency(df[cols], o)
 
 
@@ -161,13 +161,13 @@ def _payments_by(db: ov.Db, o: Options) -> pd.DataFrame:
         cols = ["site_id", "gateway", "attempts", "succeeded", "failed", "gateway_errors"]
         s = pm.success_series(db, f, "day", by=("site_id",))
         df = s.groupby(["site_id", "gateway"], as_index=False)[cols[2:]].sum()[cols]
-        df.insert(4, "success_rate", [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"])])
+        df.insert(4, "success_rate", [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"], strict=True)])
         return df.sort_values(["site_id", "gateway"]).reset_index(drop=True)
     dim = {"method": "method", "brand": "card_brand", "region": "region"}[o.by]
     b = pm.breakdown(db, f)
     df = b.groupby(["gateway", dim, "currency"], as_index=False)[
         ["attempts", "succeeded", "failed", "amount_minor", "succeeded_minor"]].sum()
-    df["success_rate"] = [_ratio(a, c) for a, c in zip(df["succeeded"], df["attempts"])]
+    df["success_rate"] = [_ratio(a, c) for a, c in zip(df["succeeded"], df["attempts"], strict=True)]
     df = df[["gateway", dim, "currency", "attempts", "succeeded", "success_rate", "failed", "amount_minor",
              "succeeded_minor"]]
     return _in_currency(df.sort_values(["gateway", dim, "currency"]), o)
@@ -196,7 +196,7 @@ def billing(db: ov.Db, o: Options) -> pd.DataFrame:
         ["sessions", "leakage_minor", "overcharge_minor"]].sum()
     total = all_acc.merge(all_money, on="currency", how="outer").assign(**{"class": "all"})
     df = pd.concat([total, df], ignore_index=True)
-    df["accuracy"] = [_ratio(c, b) for c, b in zip(df["correct"], df["billable"])]
+    df["accuracy"] = [_ratio(c, b) for c, b in zip(df["correct"], df["billable"], strict=True)]
     cols = ["class", "currency", "billable", "correct", "accuracy", "findings", "sessions", "leakage_minor",
             "overcharge_minor"]
     df = df[cols]
@@ -239,7 +239,7 @@ def close(db: ov.Db, o: Options) -> pd.DataFrame:
     currency the items and amounts reconciled and the verdict; `--by currency` the unreconciled
     money with its reporting-currency figure and rate, `--by age` open breaks by age,
     `--by reasons` one row per threshold missed, `--by fx_gaps` the days without a rate."""
-    today = (o.as_of or datetime.now(timezone.utc)).date()
+    today = (o.as_of or clock.now()).date()
     month = o.month or o.end or rc.default_close_month(rc.months(db), today) or today
     cr = rc.close_readiness(db, month, o.cfg, o.as_of)
     label = rc.month_start(month).strftime("%Y-%m")
@@ -261,7 +261,7 @@ def close(db: ov.Db, o: Options) -> pd.DataFrame:
     cols = ["stage", "currency", "items", "matched_items", "matched_share", "reconciled_items", "item_share",
             "amount_minor", "reconciled_minor", "amount_share"]
     df = cr.shares[cols].assign(month=label, ready=cr.ready, reasons=len(cr.reasons))
-    return _in_currency(df[["month"] + cols + ["ready", "reasons"]], o)
+    return _in_currency(df[["month", *cols, "ready", "reasons"]], o)
 
 
 def _plain_number(v: Any) -> Any:
@@ -272,7 +272,7 @@ def _plain_number(v: Any) -> Any:
 def health(db: ov.Db, o: Options) -> pd.DataFrame:
     """Each job's last run, outcome, duration and freshness (the Health page's table);
     `--by source`: each source's newest data, its age and whether it is stale."""
-    as_of = o.as_of or datetime.now(timezone.utc)
+    as_of = o.as_of or clock.now()
     if o.by == "source":
         return _source_freshness(db, as_of)
     rows = []
@@ -370,7 +370,7 @@ def _plain(v: Any) -> Any:
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{c: _plain(v) for c, v in zip(df.columns, row)} for row in df.itertuples(index=False, name=None)]
+    return [{c: _plain(v) for c, v in zip(df.columns, row, strict=True)} for row in df.itertuples(index=False, name=None)]
 
 
 _RATIO_NAMES = ("accuracy", "share", "ratio", "threshold")
@@ -421,6 +421,6 @@ def render(df: pd.DataFrame, fmt: str) -> str:
                for c in df.columns]
 
     def line(values):
-        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric)).rstrip()
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True)).rstrip()
 
     return "\n".join([line([str(c) for c in df.columns]), line(["-" * w for w in widths])] + [line(r) for r in cells])

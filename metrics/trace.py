@@ -107,7 +107,7 @@ class Trace:
 # ---------------------------------------------------------------- reads
 def _dicts(db: Db, sql: str, **params: Any) -> list[dict[str, Any]]:
     cols, rows = _rows(db, sql, params)
-    return [dict(zip(cols, r)) for r in rows]
+    return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
 def _arr(values) -> list:
@@ -247,8 +247,9 @@ def _payout_hops(db: Db, gw: str, ref: str, items: dict, parent: str | None = No
         p = _dicts(db, """SELECT id, created, status, amount, currency, arrival_date, balance_transaction
                           FROM stripe_payouts WHERE id = :r""", r=ref)
         rec = p[0] if p else None
-        hops.append(Hop("payout", ref, rec and (rec["arrival_date"] or rec["created"]), rec and _i(rec["amount"]),
-                        rec and rec["currency"], rec and rec["status"], parent=parent, present=bool(rec),
+        hops.append(Hop("payout", ref, (rec["arrival_date"] or rec["created"]) if rec else None,
+                        _i(rec["amount"]) if rec else None, rec["currency"] if rec else None,
+                        rec["status"] if rec else None, parent=parent, present=bool(rec),
                         record=rec or {}, note="Stripe payout (arrival date)", **_link(items, "S2", pkey)))
         if with_entries:
             e = _dicts(db, """SELECT count(*) AS n, sum(amount) AS gross, sum(fee) AS fee, sum(net) AS net,
@@ -260,9 +261,10 @@ def _payout_hops(db: Db, gw: str, ref: str, items: dict, parent: str | None = No
                                  net_currency, net_debit_minor, net_credit_minor
                           FROM adyen_settlement_lines WHERE batch_number = :b AND type = 'MerchantPayout'""", b=b)
         rec = p[0] if p else None
-        amount = rec and (rec["net_debit_minor"] or rec["net_credit_minor"])
-        hops.append(Hop("payout", bref, rec and rec["created_at"], _i(amount), rec and rec["net_currency"],
-                        rec and "paid", parent=parent, present=bool(rec), record=rec or {},
+        amount = (rec["net_debit_minor"] or rec["net_credit_minor"]) if rec else None
+        hops.append(Hop("payout", bref, rec["created_at"] if rec else None, _i(amount),
+                        rec["net_currency"] if rec else None, "paid" if rec else None, parent=parent,
+                        present=bool(rec), record=rec or {},
                         note="Adyen MerchantPayout line of the batch", **_link(items, "S2", pkey)))
         if with_entries:
             e = _dicts(db, """SELECT count(*) AS n, sum(coalesce(gross_credit_minor, 0) - coalesce(gross_debit_minor, 0))
@@ -422,7 +424,7 @@ def _session_trace(db: Db, sid: str) -> list[Hop]:
     if finding:
         f = finding[0]
         diff = f["difference_minor"]
-        fl = {"link": "matched" if f["class"] == "correct" else "break", "stage": "billing"}
+        fl: dict[str, Any] = {"link": "matched" if f["class"] == "correct" else "break", "stage": "billing"}
         if f["class"] != "correct":
             fl.update(break_type=f["class"], break_amount_minor=None if diff is None else abs(int(diff)))
         hops.append(Hop("finding", sid, f["exited_at"], _i(f["expected_total_minor"]), f["currency"], f["class"],
@@ -433,7 +435,7 @@ def _session_trace(db: Db, sid: str) -> list[Hop]:
                         inv["status"], parent=sid, record=inv,
                         note=f"subtotal {inv['subtotal_minor']} + tax {inv['tax_minor']}"))
     charge_by_id = {c["id"]: c for c in charges}
-    settled = {}
+    settled: dict[str, list[dict[str, Any]]] = {}
     for ln in adyen:
         if ln["type"] == "Settled":
             settled.setdefault(ln["psp_reference"], []).append(ln)

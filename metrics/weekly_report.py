@@ -15,8 +15,8 @@ import base64
 import html as _html
 import os
 import smtplib
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -26,6 +26,7 @@ from sqlalchemy import Engine, text
 
 from metrics import alerting, billing_accuracy, overview, payments, reconciliation
 from metrics.overview import Db, Filters
+from revwatch import clock
 from revwatch.money import format_money
 from revwatch.settings import Settings
 
@@ -52,8 +53,8 @@ def week_of(d: date) -> str:
 
 
 def last_complete_week(today: date | None = None) -> str:
-    """The ISO week before the one `today` (default: today, UTC) is in."""
-    today = today or datetime.now(timezone.utc).date()
+    """The ISO week before the one `today` (default: today, UTC, by the clock) is in."""
+    today = today or clock.today()
     return week_of(today - timedelta(days=7))
 
 
@@ -153,8 +154,8 @@ def figures(db: Db, iso_week: str, cfg: Settings, as_of: datetime | None = None)
     week = Filters(start, end)
     before = payments.week_earlier(week)
     four = Filters(start - timedelta(days=28), start - timedelta(days=1))
-    week_close = datetime.combine(end + timedelta(days=1), time(), timezone.utc)
-    as_of = as_of or min(datetime.now(timezone.utc), week_close)
+    week_close = datetime.combine(end + timedelta(days=1), time(), UTC)
+    as_of = as_of or min(clock.now(), week_close)
 
     # revenue per currency, converted with the rate of the week's Sunday (or the latest before)
     daily = overview.daily_revenue(db, week)
@@ -235,7 +236,7 @@ def _alerts(cfg: Settings, start: date, week_close: datetime) -> tuple[tuple[str
     got = alerting.managed_alerts(cfg.alertmanager_url)
     if isinstance(got, alerting.Unavailable):
         return None, f"Alertmanager could not be read: {got}"
-    week_open = datetime.combine(start, time(), timezone.utc)
+    week_open = datetime.combine(start, time(), UTC)
     fired = [a for a in got if a.starts_at is None or week_open <= a.starts_at < week_close
              or (a.starts_at < week_open and (a.ends_at is None or a.ends_at >= week_open))]
     lines = tuple(f"{a.name} ({a.severity or 'no severity'}) fired"
@@ -392,9 +393,9 @@ def build(engine: Engine, iso_week: str, cfg: Settings, built_by: str) -> int:
     pdf = render_pdf(html)
     with engine.begin() as conn:
         return int(conn.execute(text("""
-            INSERT INTO weekly_reports (iso_week, week_start, built_by, figures, html, pdf)
-            VALUES (:w, :s, :by, CAST(:fig AS jsonb), :html, :pdf) RETURNING report_id"""),
-            {"w": f.iso_week, "s": f.week_start, "by": built_by, "fig": _dumps(f.to_json()), "html": html,
+            INSERT INTO weekly_reports (iso_week, week_start, built_at, built_by, figures, html, pdf)
+            VALUES (:w, :s, :at, :by, CAST(:fig AS jsonb), :html, :pdf) RETURNING report_id"""),
+            {"at": clock.now(), "w": f.iso_week, "s": f.week_start, "by": built_by, "fig": _dumps(f.to_json()), "html": html,
              "pdf": pdf}).scalar_one())
 
 
@@ -474,6 +475,6 @@ def send(engine: Engine, rep: StoredReport, cfg: Settings) -> list[str]:
             smtp.login(cfg.smtp_user, cfg.smtp_password or "")
         smtp.send_message(msg)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE weekly_reports SET emailed_to = :to, emailed_at = now() WHERE report_id = :id"),
-                     {"to": ", ".join(to), "id": rep.report_id})
+        conn.execute(text("UPDATE weekly_reports SET emailed_to = :to, emailed_at = :at WHERE report_id = :id"),
+                     {"to": ", ".join(to), "at": clock.now(), "id": rep.report_id})
     return to

@@ -6,13 +6,14 @@ the page says so and shows what the other service gives; it never fails.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
 
 from metrics import alerting as al
 from metrics import export
+from revwatch import clock
 from revwatch.settings import load_settings
 
 SEVERITY_COLORS = {"page": "red", "critical": "red", "ticket": "orange", "warning": "yellow", "info": "blue"}
@@ -41,10 +42,10 @@ def since_text(when: datetime | None, now: datetime) -> str:
         return "–"
     minutes = max(0, int((now - when).total_seconds() // 60))
     if minutes < 1:
-        return f"{when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC (just now)"
+        return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC (just now)"
     span = f"{minutes} min" if minutes < 120 else (f"{minutes // 60} h {minutes % 60} min" if minutes < 2880
                                                      else f"{minutes // 1440} d {minutes % 1440 // 60} h")
-    return f"{when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC ({span} ago)"
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({span} ago)"
 
 
 def duration_text(seconds: float | None) -> str:
@@ -184,7 +185,7 @@ def rules_section(rules: tuple[al.Rule, ...], now: datetime) -> None:
 def main() -> None:
     st.title("Alerts")
     cfg = load_settings()
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     managed = load_managed(cfg.alertmanager_url)
     rules = load_rules(cfg.prometheus_url)
     prom = load_rule_alerts(cfg.prometheus_url)
@@ -207,8 +208,8 @@ def main() -> None:
         pending_section(prom, now)
     if not isinstance(rules, al.Unavailable):
         rules_section(rules, now)
-    st.caption(f"Alertmanager: {cfg.alertmanager_url and al.public_url(cfg.alertmanager_url) or 'not set'} · "
-               f"Prometheus: {cfg.prometheus_url and al.public_url(cfg.prometheus_url) or 'not set'} · read "
+    st.caption(f"Alertmanager: {(cfg.alertmanager_url and al.public_url(cfg.alertmanager_url)) or 'not set'} · "
+               f"Prometheus: {(cfg.prometheus_url and al.public_url(cfg.prometheus_url)) or 'not set'} · read "
                f"{now:%H:%M:%S} UTC, cached 15 s.")
 
 

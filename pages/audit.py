@@ -9,7 +9,8 @@ import streamlit as st
 
 from metrics import audit_log as q
 from metrics import export
-from pages.common import engine as _engine, load_or_stop
+from pages.common import engine as _engine
+from pages.common import load_or_stop
 from revwatch.settings import load_settings
 
 ALL = "(everyone)"

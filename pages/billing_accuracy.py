@@ -8,14 +8,14 @@ and customer ids are formatted (masked) only here, at the edge.
 """
 from __future__ import annotations
 
-
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from metrics import billing_accuracy as q
 from metrics import overview as ov
-from pages.common import csv_button, engine as _engine, filtered_page, money, percent, with_money
+from pages.common import csv_button, filtered_page, money, percent, with_money
+from pages.common import engine as _engine
 from revwatch.money import format_money
 
 DEFAULT_DAYS = 30
@@ -63,7 +63,7 @@ def mask_customer(customer_id: str | None) -> str:
 
 
 def with_rate(acc: pd.DataFrame) -> pd.DataFrame:
-    return acc.assign(accuracy=[c / b if b else None for c, b in zip(acc["correct"], acc["billable"])])
+    return acc.assign(accuracy=[c / b if b else None for c, b in zip(acc["correct"], acc["billable"], strict=True)])
 
 
 # ---------------------------------------------------------------- sections
@@ -142,7 +142,7 @@ def mis_billed_section(db_key: str | None, found: pd.DataFrame) -> None:
         "expected_total_minor": "expected", "billed_total_minor": "billed", "difference_minor": "difference"})
     st.dataframe(shown, hide_index=True, height=300, width="stretch", key="table_mis_billed")
     csv_button(found, "mis_billed_sessions", key="csv_mis_billed")
-    labels = {sid: f"{sid} · {CLASS_LABELS.get(c, c)}" for sid, c in zip(found["session_id"], found["class"])}
+    labels = {sid: f"{sid} · {CLASS_LABELS.get(c, c)}" for sid, c in zip(found["session_id"], found["class"], strict=True)}
     sid = st.selectbox("Drill down to a session", [None, *found["session_id"]], key="drill_session",
                        format_func=lambda s: "choose a session…" if s is None else labels.get(s, s))
     if sid:

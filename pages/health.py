@@ -8,14 +8,16 @@ median gap between its recent starts) stands in.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from metrics import health as q
-from pages.common import csv_button, engine as _engine, load_or_stop
+from pages.common import csv_button, load_or_stop
+from pages.common import engine as _engine
+from revwatch import clock
 from revwatch.settings import load_settings
 
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
@@ -25,7 +27,7 @@ WHEN = "YYYY-MM-DD HH:mm:ss"
 
 # ---------------------------------------------------------------- data (cached)
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return clock.now().replace(microsecond=0)
 
 
 @st.cache_data(ttl=30, show_spinner="Reading the run log…")

@@ -4,7 +4,7 @@ Reads only through `metrics.overview` (no SQL here); formats money only here, at
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pandas as pd
 import plotly.express as px
@@ -12,7 +12,9 @@ import streamlit as st
 
 from metrics import overview as q
 from metrics.catalogue import METRICS, PROCESSING_ERROR_CODES, help_text
-from pages.common import engine as _engine, options_or_notice, percent, pp
+from pages.common import engine as _engine
+from pages.common import options_or_notice, percent, pp
+from revwatch import clock
 from revwatch.money import format_money, to_decimal
 from revwatch.settings import load_settings
 
@@ -78,7 +80,7 @@ def ago(when: datetime | None, now: datetime) -> str:
 
 def major(minor_series: pd.Series, currencies: pd.Series) -> list[float]:
     """Minor units -> major units, for chart axes only (never for arithmetic)."""
-    return [float(to_decimal(int(m), c)) for m, c in zip(minor_series, currencies)]
+    return [float(to_decimal(int(m), c)) for m, c in zip(minor_series, currencies, strict=True)]
 
 
 # ---------------------------------------------------------------- sections
@@ -94,7 +96,7 @@ def freshness_line(db_key: str | None) -> None:
     if not jobs:
         st.caption("Data freshness: no collector run recorded yet.")
         return
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     st.caption("Data freshness · " + " · ".join(_freshness_text(j, now) for j in jobs))
     for j in jobs:
         if j.last_outcome == "failed":
@@ -112,7 +114,7 @@ def sidebar_filters(sites: pd.DataFrame, rng: q.DataRange) -> q.Filters:
     start, end = picked[0], picked[-1]
     regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
     in_region = sites[sites["region"].isin(regions)] if regions else sites
-    names = dict(zip(in_region["site_id"], in_region["name"]))
+    names = dict(zip(in_region["site_id"], in_region["name"], strict=True))
     site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
                               placeholder="All sites" if not regions else "All sites in the regions")
     return q.Filters(start, end, tuple(regions), tuple(site_ids))
@@ -126,7 +128,7 @@ def revenue_cards(revenue: tuple[q.PeriodRevenue, ...]) -> None:
     by_key = {(r.period, r.currency): r for r in revenue}
     for currency in sorted({r.currency for r in revenue}):
         cols = st.columns(len(q.PERIODS))
-        for col, period in zip(cols, q.PERIODS):
+        for col, period in zip(cols, q.PERIODS, strict=True):
             fig = by_key.get((period, currency), q.PeriodRevenue(period, currency, 0, 0))
             label, versus = PERIOD_LABELS[period]
             if not fig.previous_complete or not fig.previous_minor:  # no arrow rather than a made-up "+250 %"
@@ -235,7 +237,7 @@ def site_hours_chart(db_key: str | None, f: q.Filters, sites: pd.DataFrame) -> N
         sites[sites["region"].isin(f.regions)] if f.regions else sites)
     if in_scope.empty:
         return
-    names = dict(zip(in_scope["site_id"], in_scope["name"]))
+    names = dict(zip(in_scope["site_id"], in_scope["name"], strict=True))
     st.markdown("**Invoices per hour at one site** (site-local hours; a pale block in busy hours is a billing gap)",
                 help=help_text("invoices"))
     site_id = st.selectbox("Site", list(names), format_func=lambda s: f"{names[s]} ({s})", key="hours_site")

@@ -16,7 +16,8 @@ from metrics import overview as ov
 from metrics import payments as q
 from metrics.catalogue import METRICS, help_text
 from metrics.declines import CLASS_LABELS
-from pages.common import csv_button, engine as _engine, filtered_page, percent, pp, with_money
+from pages.common import csv_button, filtered_page, percent, pp, with_money
+from pages.common import engine as _engine
 from revwatch.money import format_money
 
 DEFAULT_DAYS = 14

@@ -10,7 +10,7 @@ converted figure (unreconciled, in the reporting currency) shows its rate and ra
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 
 import pandas as pd
@@ -21,7 +21,9 @@ from sqlalchemy.exc import ProgrammingError
 from metrics import break_workflow as wf
 from metrics import export
 from metrics import reconciliation as q
-from pages.common import NO_TABLES, csv_button, engine as _engine, money, options_or_notice, percent
+from pages.common import NO_TABLES, csv_button, money, options_or_notice, percent
+from pages.common import engine as _engine
+from revwatch import clock
 from revwatch.money import to_decimal
 from revwatch.settings import load_settings
 
@@ -86,7 +88,7 @@ def with_money(df: pd.DataFrame, columns: dict[str, str | None], currency: str =
     for col, fixed in columns.items():
         if col in out.columns:
             curs = [fixed] * len(df) if fixed else list(df[currency])
-            out[col] = [money(v, c) for v, c in zip(df[col], curs)]
+            out[col] = [money(v, c) for v, c in zip(df[col], curs, strict=True)]
     return out.rename(columns={c: c.removesuffix("_minor").replace("_", " ") for c in columns})
 
 
@@ -103,7 +105,7 @@ def records_view(df: pd.DataFrame) -> pd.DataFrame:
         if cur is None and col in STRIPE_MONEY and "currency" in df.columns:
             cur = "currency"
         if cur and cur in df.columns:
-            out[col] = [money(v, c) for v, c in zip(df[col], df[cur])]
+            out[col] = [money(v, c) for v, c in zip(df[col], df[cur], strict=True)]
     return out
 
 
@@ -131,7 +133,7 @@ def sidebar(db_key: str | None, sites: pd.DataFrame, months: list[date]) -> tupl
     currencies = sb.multiselect("Currencies", sorted(present), key="currencies", placeholder="All currencies")
     gateways = sb.multiselect("Gateways", q.GATEWAYS, key="gateways", placeholder="All gateways",
                               help="Items without a gateway (bank credits, revenue days) only show with none chosen.")
-    names = dict(zip(sites["site_id"], sites["name"]))
+    names = dict(zip(sites["site_id"], sites["name"], strict=True))
     site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
                               placeholder="All sites",
                               help="Items without a site (payouts, bank credits) only show with none chosen.")
@@ -141,7 +143,7 @@ def sidebar(db_key: str | None, sites: pd.DataFrame, months: list[date]) -> tupl
 # ---------------------------------------------------------------- sections
 def stage_cards(fun: pd.DataFrame) -> None:
     cols = st.columns(len(q.STAGES))
-    for col, stage in zip(cols, q.STAGES):
+    for col, stage in zip(cols, q.STAGES, strict=True):
         rows = fun[fun["stage"] == stage]
         items = int(rows["items"].sum())
         done = int((rows["matched_items"] + rows["resolved_items"] + rows["written_off_items"]).sum())
@@ -170,16 +172,14 @@ def funnel_section(fun: pd.DataFrame) -> None:
         st.plotly_chart(fig, width="stretch", key="chart_funnel_items")
     with right:
         st.markdown("**Amounts per stage** (major units, one panel per currency)")
-        amounts = long.assign(amount=[float(to_decimal(int(v), c)) for v, c in zip(long["minor"], long["currency"])])
+        amounts = long.assign(amount=[float(to_decimal(int(v), c)) for v, c in zip(long["minor"], long["currency"], strict=True)])
         fig = px.bar(amounts, x="stage", y="amount", color="status", facet_col="currency", height=340,
                      color_discrete_map=STATUS_COLORS, labels={"amount": "amount", "stage": ""},
                      category_orders={"status": list(q.STATUSES), "stage": list(q.STAGES)})
         fig.update_yaxes(matches=None, showticklabels=True)
         fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
         st.plotly_chart(fig, width="stretch", key="chart_funnel_amounts")
-    table = with_money(fun, {c: None for c in ("amount_minor", "matched_minor", "expected_minor", "break_minor",
-                                                "open_minor", "resolved_minor", "written_off_minor",
-                                                "at_stake_minor")})
+    table = with_money(fun, dict.fromkeys(("amount_minor", "matched_minor", "expected_minor", "break_minor", "open_minor", "resolved_minor", "written_off_minor", "at_stake_minor")))
     st.dataframe(table, hide_index=True, width="stretch", key="table_funnel")
     csv_button(fun, "recon_funnel", key="csv_funnel")
 
@@ -299,7 +299,7 @@ def actions(db_key: str | None, d: q.BreakDetail, actor: str) -> None:
     with c[1]:
         if action == "assign":
             who = st.text_input("Assign to", key=f"assignee_{nonce}", value=actor)
-            run = lambda conn: wf.assign(conn, bid, actor, who)  # noqa: E731
+            run = lambda conn: wf.assign(conn, bid, actor, who)
         elif action in ("comment", "reopen"):
             note = st.text_area("Comment" if action == "comment" else "Why reopen?", key=f"note_{nonce}", height=80)
             run = (lambda conn: wf.comment(conn, bid, actor, note)) if action == "comment" else \
@@ -427,15 +427,15 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
         st.markdown(f"**Unreconciled per currency and in {rep}**")
         u = c.unreconciled
         un = u.assign(
-            unreconciled=[money(v, cur) for v, cur in zip(u["unreconciled_minor"], u["currency"])],
+            unreconciled=[money(v, cur) for v, cur in zip(u["unreconciled_minor"], u["currency"], strict=True)],
             rate_used=[("–" if r is None else f"{Decimal(r).normalize():f} of {d}"
                         + ("" if ok else f" (not {c.rate_day}: latest earlier)"))
-                       for r, d, ok in zip(u["rate"], u["rate_date"], u["exact_rate"])],
+                       for r, d, ok in zip(u["rate"], u["rate_date"], u["exact_rate"], strict=True)],
             converted=[money(v, rep) for v in u["reporting_minor"]])
         st.dataframe(un[["currency", "open_breaks", "unreconciled", "rate_used", "converted"]].rename(
             columns={"converted": f"in {rep}", "rate_used": f"rate to {rep}"}), hide_index=True, width="stretch",
             key="table_close_unreconciled")
-        stale = [cur for cur, r, ok in zip(c.unreconciled["currency"], c.unreconciled["rate"], c.unreconciled["exact_rate"])
+        stale = [cur for cur, r, ok in zip(c.unreconciled["currency"], c.unreconciled["rate"], c.unreconciled["exact_rate"], strict=True)
                  if r is not None and not ok]
         if stale:
             st.warning(f"No rate of {c.rate_day} for {', '.join(stale)}: the latest earlier rate was used.",
@@ -489,7 +489,7 @@ def main() -> None:
         st.info(EMPTY_HINT, icon=":material/info:")
         return
     actor, f = sidebar(db_key, sites, months)
-    as_of = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    as_of = clock.now().replace(second=0, microsecond=0)
     data = load_overview(db_key, f)
     run = data["last_run"]
     if run is not None:

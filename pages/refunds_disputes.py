@@ -5,7 +5,6 @@ Reads only through `metrics.payments`; per-currency figures are never added toge
 """
 from __future__ import annotations
 
-
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -13,7 +12,8 @@ import streamlit as st
 from metrics import overview as ov
 from metrics import payments as q
 from metrics.catalogue import DISPUTE_RATIO_THRESHOLDS, help_text
-from pages.common import csv_button, engine as _engine, filtered_page
+from pages.common import csv_button, filtered_page
+from pages.common import engine as _engine
 from revwatch.money import format_money
 
 DEFAULT_DAYS = 30
@@ -82,7 +82,7 @@ def refunds_section(data: dict, compare: bool) -> None:
         reasons = data["refund_reasons"]
         if not reasons.empty:
             shown = reasons.assign(amount=[format_money(int(v), c) for v, c in zip(reasons["amount_minor"],
-                                                                                    reasons["currency"])])
+                                                                                    reasons["currency"], strict=True)])
             st.dataframe(shown.drop(columns=["amount_minor"]), hide_index=True, width="stretch", height=300)
             csv_button(reasons, "refunds_by_reason", key="csv_refund_reasons")
 

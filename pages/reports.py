@@ -10,7 +10,8 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from metrics import weekly_report as wr
-from pages.common import engine as _engine, load_or_stop
+from pages.common import engine as _engine
+from pages.common import load_or_stop
 from revwatch.settings import load_settings
 
 

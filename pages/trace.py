@@ -15,7 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from metrics import trace as q
-from pages.common import engine as _engine, load_or_stop
+from pages.common import engine as _engine
+from pages.common import load_or_stop
 from revwatch.money import format_money
 from revwatch.settings import load_settings
 
@@ -95,9 +96,9 @@ def show(t: q.Trace) -> None:
                 _record(h)
     table = t.table()
     table["time"] = [_when(t) for t in table["time"]]
-    table["amount"] = [money(None if pd.isna(m) else int(m), c) for m, c in zip(table["amount_minor"], table["currency"])]
+    table["amount"] = [money(None if pd.isna(m) else int(m), c) for m, c in zip(table["amount_minor"], table["currency"], strict=True)]
     table["break amount"] = ["" if pd.isna(m) else money(int(m), c) for m, c in
-                             zip(table["break_amount_minor"], table["currency"])]
+                             zip(table["break_amount_minor"], table["currency"], strict=True)]
     with st.expander("As a table"):
         st.dataframe(table.drop(columns=["amount_minor", "break_amount_minor"]), hide_index=True, width="stretch",
                      key="trace_table")
@@ -105,7 +106,7 @@ def show(t: q.Trace) -> None:
         st.markdown("##### Sample of the payout's charges")
         s = t.sample.copy()
         for c in ("amount_minor", "fee_minor", "net_minor"):
-            s[c.replace("_minor", "")] = [money(None if pd.isna(m) else int(m), cur) for m, cur in zip(s[c], s["currency"])]
+            s[c.replace("_minor", "")] = [money(None if pd.isna(m) else int(m), cur) for m, cur in zip(s[c], s["currency"], strict=True)]
         st.dataframe(s.drop(columns=["amount_minor", "fee_minor", "net_minor"]), hide_index=True, width="stretch")
 
 

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
+
+from revwatch import clock
 
 GENESIS = "0" * 64
 # pg_advisory_xact_lock(bigint): a constant key of our own (hashtext would be stable too, but a
@@ -65,7 +68,7 @@ def canonical_json(value: Any) -> str:
 def iso_at(at: datetime) -> str:
     if at.tzinfo is None:
         raise ValueError("an audit entry's time must be timezone-aware")
-    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def entry_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str | None,
@@ -90,7 +93,7 @@ def append(conn: Connection, actor: str, action: str, target: str | None = None,
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
     last = conn.execute(text("SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1")).first()
     seq, prev = (1, GENESIS) if last is None else (last.seq + 1, last.entry_hash)
-    at = datetime.now(timezone.utc)
+    at = clock.now()
     detail = _plain(detail)
     digest = entry_hash(prev, seq, at, actor, action, target, detail)
     conn.execute(text("""
@@ -176,7 +179,7 @@ def settings_snapshot(cfg: Any) -> dict[str, Any]:
     for name, value in sorted(values.items()):
         if any(word in name.lower() for word in SECRET_WORDS):
             out[name] = "set" if value else "unset"
-        elif name in URL_FIELDS or name.endswith("_url") and isinstance(value, str) and "@" in value:
+        elif name in URL_FIELDS or (name.endswith("_url") and isinstance(value, str) and "@" in value):
             out[name] = _without_password(value)
         elif isinstance(value, Path):
             out[name] = str(value)

@@ -6,8 +6,8 @@ A measurement, not a test: it prints figures for the issue notes and asserts not
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Iterator
 
 from sqlalchemy import Engine
 

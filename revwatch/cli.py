@@ -8,11 +8,12 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
+from revwatch import clock
 from revwatch.settings import SettingsError, load_settings
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -32,7 +33,7 @@ def _engine(cfg):
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -105,7 +106,7 @@ def _steps(names: list[str], start: datetime | None, end: datetime | None) -> li
     """Split a backfill into one step per job and day, so progress shows and each day commits alone."""
     from collectors.jobs import JOBS
 
-    steps = []
+    steps: list[tuple[str, datetime | None, datetime | None]] = []
     for name in names:
         if JOBS[name].kind == "compute" and start is not None and end is not None:
             day = start
@@ -168,15 +169,15 @@ def collect(jobs: tuple[str, ...], start: datetime | None, end: datetime | None,
         raise click.BadParameter(f"unknown job(s) {', '.join(unknown)}; known: {', '.join(JOBS)}", param_hint="JOBS")
     start, end = _utc(start), _utc(end)
     if start is not None and end is None:
-        end = datetime.now(timezone.utc)
-    if start is not None and end <= start:
+        end = clock.now()
+    if start is not None and end is not None and end <= start:  # end is set whenever start is
         raise click.BadParameter("--to must be after --from")
     cfg = _cfg()
     engine = _engine(cfg)
     from revwatch.migrate import upgrade
 
     upgrade(engine)
-    if start is not None:  # a re-run or backfill is an operator's action: audit log first
+    if start is not None and end is not None:  # a re-run or backfill is an operator's action: audit log first
         from revwatch import audit
 
         with engine.begin() as conn:
@@ -442,7 +443,10 @@ def report_weekly(week: str | None, out_dir: Path, send_mail: bool) -> None:
         raise click.ClickException(f"--week: {exc}") from None
     cfg = _cfg()
     engine = _engine(cfg)
-    built = wr.report(engine, wr.build(engine, week, cfg, built_by=f"cli:{os.environ.get('USER', 'unknown')}"))
+    report_id = wr.build(engine, week, cfg, built_by=f"cli:{os.environ.get('USER', 'unknown')}")
+    built = wr.report(engine, report_id)
+    if built is None:
+        raise click.ClickException(f"report {report_id} for {week} was built but cannot be read back")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"weekly-{built.iso_week}.html").write_text(built.html, encoding="utf-8")
     (out_dir / f"weekly-{built.iso_week}.pdf").write_bytes(built.pdf)

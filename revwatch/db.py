@@ -6,10 +6,13 @@ connection as an argument.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.pool import NullPool
+import psycopg
+from psycopg.rows import Row
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from revwatch.settings import Settings, settings
 
@@ -52,3 +55,19 @@ def product_engine(cfg: Settings | None = None) -> Engine:
 
 def billing_engine(cfg: Settings | None = None) -> Engine:
     return engine_for(billing_url(cfg))
+
+
+def psycopg_connection(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a SQLAlchemy one (for COPY), on the same transaction."""
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError(f"expected a psycopg connection under SQLAlchemy, got {type(driver).__name__}")
+    return driver
+
+
+def fetch_one(cursor: psycopg.Cursor[Row]) -> Row:
+    """The one row a statement returns (an aggregate, `SELECT to_regclass(...)`); an error when there is none."""
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError("the statement returned no row")
+    return row

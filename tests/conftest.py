@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from revwatch import clock
 from revwatch.db import engine_for, libpq_url, sqlalchemy_url
 from revwatch.settings import Settings, load_settings
 
@@ -101,7 +102,7 @@ def make_world(server_url, tmp_path_factory):
         if demo is not None:
             from demoworld import DemoParams, demo_sources, generate
 
-            end = end or datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+            end = end or clock.now().replace(minute=0, second=0, microsecond=0)
             world.manifest = generate(world.libpq, DemoParams(**demo, end=end), out_dir=cfg.demo_dir)
             world.cfg = cfg = cfg.model_copy(update=sources.enter_context(demo_sources(world.libpq, cfg.demo_dir)))
             if collect:
@@ -125,7 +126,7 @@ def demo_world(make_world) -> World:
     return make_world(demo=SMALL_WORLD)
 
 
-@pytest.fixture()
+@pytest.fixture
 def page_for(monkeypatch):
     """Factory: app.py run headless by AppTest on `world`, switched to `page` (a path under pages/)."""
     import streamlit as st
@@ -143,6 +144,13 @@ def page_for(monkeypatch):
     yield make
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture
+def pin_clock():
+    """Factory: stop revwatch.clock at an instant (aware) for the rest of the test."""
+    with contextlib.ExitStack() as stack:
+        yield lambda at: stack.enter_context(clock.pinned(at))
 
 
 @pytest.fixture(scope="session")

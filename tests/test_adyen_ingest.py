@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -41,7 +41,7 @@ def write(path, rows: list[dict]) -> str:
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 GOOD = [
@@ -120,7 +120,7 @@ def test_malformed_lines_are_quarantined_and_the_rest_goes_in(make_world, tmp_pa
     reasons = [q[3] for q in quarantined]
     for reason, expected in zip(reasons, ("not a decimal amount: '12,50'", "more than 2 decimals", "unknown currency 'XYZ'",
                                           "unknown Type 'Settld'", "bad Creation Date", "unknown TimeZone 'Mars/Olympus'",
-                                          "more than 0 decimals for JPY", "missing required column")):
+                                          "more than 0 decimals for JPY", "missing required column"), strict=True):
         assert expected in reason, (reason, expected)
     assert world.sql("SELECT lines_read, lines_loaded, lines_quarantined FROM source_files") == [(10, 2, 8)]
 

@@ -16,13 +16,13 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
 
+from revwatch import clock
 from tests.alerting_servers import ROOT, Webhook, alertmanager, api, compressed_rules, prometheus
 from tests.processes import free_port
 
@@ -67,7 +67,7 @@ class Feed:
     def _run(self) -> None:
         with psycopg.connect(self.libpq, autocommit=True) as conn:
             while not self.stop.is_set():
-                now = datetime.now(timezone.utc)
+                now = clock.now()
                 rows = []
                 for gateway in ("stripe", "adyen"):
                     for _ in range(3):

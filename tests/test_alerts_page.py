@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from metrics import alerting as al
+from revwatch import clock
 
 PAGE = "pages/alerts.py"
 SILENCE_ID = "5029601d-6a6e-4e00-b993-bedb99df1dea"
@@ -110,7 +111,7 @@ class FakeMonitoring:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
+            def do_GET(self):
                 path = self.path.split("?")[0]
                 fake.asked.append(path)
                 if fake.broken or path not in fake.answers:
@@ -141,12 +142,12 @@ class FakeMonitoring:
         self.server.server_close()
 
 
-@pytest.fixture()
+@pytest.fixture
 def now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return clock.now().replace(microsecond=0)
 
 
-@pytest.fixture()
+@pytest.fixture
 def monitoring(now):
     with FakeMonitoring(now) as fake:
         yield fake

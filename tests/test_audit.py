@@ -4,20 +4,19 @@ detected (altered, deleted, reordered), the append-only trigger, the CLI, what w
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
+from itertools import pairwise
 
 import psycopg
 import pytest
 from click.testing import CliRunner
+from test_recon_metrics import add_break, add_item, t
 
 from collectors.runlog import recorded_run
 from metrics import audit_log as q
 from metrics import break_workflow as wf
-from revwatch import audit
+from revwatch import audit, clock
 from revwatch.cli import main
-from test_recon_metrics import add_break, add_item, t
-
-UTC = timezone.utc
 
 
 # ---------------------------------------------------------------- the pure hash
@@ -52,7 +51,7 @@ def _verify(w, batch: int = audit.BATCH) -> audit.VerifyResult:
         return audit.verify(conn, batch=batch)
 
 
-@pytest.fixture()
+@pytest.fixture
 def world(make_world):
     return make_world()
 
@@ -62,7 +61,7 @@ def test_append_chains_and_verifies(world):
     entries = _fill(world, 7)
     assert [e.seq for e in entries] == list(range(1, 8))
     assert entries[0].prev_hash == audit.GENESIS
-    assert all(b.prev_hash == a.entry_hash for a, b in zip(entries, entries[1:]))
+    assert all(b.prev_hash == a.entry_hash for a, b in pairwise(entries))
     assert entries[0].detail["when"] == "2026-11-01 00:00:00+00:00"  # stored as JSON gives it back
     result = _verify(world, batch=3)  # several keyset batches
     assert (result.ok, result.checked, result.first_bad_seq) == (True, 7, None)
@@ -70,10 +69,9 @@ def test_append_chains_and_verifies(world):
 
 def test_a_rolled_back_action_leaves_no_entry_and_no_gap(world):
     _fill(world, 2)
-    with pytest.raises(RuntimeError):
-        with world.engine.begin() as conn:
-            audit.append(conn, "ana", "test.action")
-            raise RuntimeError("the action failed")
+    with pytest.raises(RuntimeError), world.engine.begin() as conn:
+        audit.append(conn, "ana", "test.action")
+        raise RuntimeError("the action failed")
     (e,) = _fill(world, 1)
     assert e.seq == 3 and _verify(world).ok
 
@@ -152,7 +150,7 @@ def test_swapped_entries_are_found_as_reordered(world):
 
 
 # ---------------------------------------------------------------- the CLI
-@pytest.fixture()
+@pytest.fixture
 def cli(world, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", world.url)
     monkeypatch.setenv("REVWATCH_DATA_DIR", str(world.cfg.revwatch_data_dir))
@@ -205,9 +203,8 @@ def test_a_job_run_writes_an_audit_entry(world):
     start, end = t("2026-11-01", 0), t("2026-11-02", 0)
     with recorded_run(world.engine, "some-job", start, end) as stats:
         stats.rows_read, stats.rows_written = 10, 4
-    with pytest.raises(ZeroDivisionError):
-        with recorded_run(world.engine, "some-job"):
-            1 / 0
+    with pytest.raises(ZeroDivisionError), recorded_run(world.engine, "some-job"):
+        1 / 0
     rows = world.sql("SELECT actor, action, target, detail FROM audit_log ORDER BY seq")
     run_ids = [r[0] for r in world.sql("SELECT run_id FROM job_runs ORDER BY run_id")]
     assert rows[0] == ("revwatch", "job.run", "some-job", {
@@ -258,7 +255,7 @@ def test_search_filters(world):
         assert list(q.search(conn, q.Search(action_prefix="break."))["seq"]) == [7]
         assert list(q.search(conn, q.Search(text="stripe"))["seq"]) == [7]
         assert list(q.search(conn, q.Search(text="thing:3"))["seq"]) == [4]
-        today = datetime.now(UTC).date()
+        today = clock.now().date()
         assert len(q.search(conn, q.Search(day_from=today, day_to=today))) == 7
         assert q.search(conn, q.Search(day_to=date_before(today))).empty
         assert "break." in q.action_prefixes(conn) and q.actors(conn) == ["ana", "user0", "user1"]

@@ -4,7 +4,7 @@ unreadable files recorded once. The test writes its own files (SOURCES §4)."""
 from __future__ import annotations
 
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -47,7 +47,7 @@ def bai2(*details: str, total_fix: int = 0) -> str:
 
 
 def utc(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
 def test_payout_refs_finds_stripe_ids_and_adyen_batches_in_order_once():

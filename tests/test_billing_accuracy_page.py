@@ -6,15 +6,13 @@ incident is past it); the drill-down's expected total must equal `rate_session`'
 """
 from __future__ import annotations
 
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from collectors.jobs import JOBS
-from tests.conftest import SMALL_WORLD
-
 from metrics.shadow_rating import Plan, TaxRate, rate_session
 from revwatch.money import format_money
+from tests.conftest import SMALL_WORLD
 
 PAGE = "pages/billing_accuracy.py"
 

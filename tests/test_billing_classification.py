@@ -4,7 +4,7 @@ incidents found with exactly the manifest's counts and amounts."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,6 @@ from collectors import billing_classification as bc
 from metrics import billing_accuracy as ba
 from metrics.overview import Filters
 
-UTC = timezone.utc
 T = datetime(2026, 3, 1, 10, tzinfo=UTC)  # every session enters here
 H = timedelta(hours=1)
 WM = datetime(2026, 3, 2, tzinfo=UTC)  # billing watermark: cutoff = 22:00 with the 2 h delay
@@ -48,7 +47,7 @@ def _watermark(world, wm):
               {"w": wm})
 
 
-@pytest.fixture()
+@pytest.fixture
 def world(make_world):
     w = make_world()
     w.sql("INSERT INTO sites VALUES ('S1', 'one', 'west', 'UTC', 'USD', 'J1')")

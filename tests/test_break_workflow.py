@@ -3,19 +3,18 @@ event with its actor and time and updates recon_breaks as it says; senseless act
 and write nothing; the event log refuses UPDATE, DELETE and TRUNCATE."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import psycopg
 import pytest
 from sqlalchemy import text
-
-from metrics import break_workflow as wf
 from test_recon_metrics import add_break, add_item, t
 
-UTC = timezone.utc
+from metrics import break_workflow as wf
+from revwatch import clock
 
 
-@pytest.fixture()
+@pytest.fixture
 def world(make_world):
     w = make_world()
     with w.engine.begin() as conn:
@@ -36,7 +35,7 @@ def _events(w, break_id: int) -> list[tuple]:
 def _break(w, break_id: int) -> dict:
     cols = ("state", "assignee", "resolution_reason", "resolved_by", "resolved_at", "resolved_fingerprint")
     rows = w.sql(f"SELECT {', '.join(cols)} FROM recon_breaks WHERE break_id = %s", (break_id,))
-    return dict(zip(cols, rows[0])) if rows else {}
+    return dict(zip(cols, rows[0], strict=True)) if rows else {}
 
 
 def _act(w, fn, *args):
@@ -46,7 +45,7 @@ def _act(w, fn, *args):
 
 def test_every_action_writes_its_event_with_actor_and_time(world):
     w, bid = world, world.open_id
-    before = datetime.now(UTC) - timedelta(seconds=1)
+    before = clock.now() - timedelta(seconds=1)
 
     e = _act(w, wf.assign, bid, "ana", "dana")
     assert (e.action, e.actor, e.break_id) == ("assigned", "ana", bid)
@@ -74,7 +73,7 @@ def test_every_action_writes_its_event_with_actor_and_time(world):
     assert [(a, act) for a, act, *_ in events] == [
         ("reconcile", "opened"), ("ana", "assigned"), ("dana", "commented"), ("dana", "resolved"),
         ("kim", "reopened"), ("kim", "written_off")]
-    after = datetime.now(UTC) + timedelta(seconds=1)
+    after = clock.now() + timedelta(seconds=1)
     assert all(before <= at <= after for *_, at in events[1:])
     details = {act: (note, detail) for _, act, note, detail, _ in events}
     assert details["assigned"] == (None, {"assignee": "dana", "previous": None})
@@ -133,10 +132,9 @@ def test_a_refusal_inside_a_transaction_leaves_earlier_actions_to_the_caller(wor
     """The caller owns the transaction: a refused action raises before writing, and rolling back
     the caller's transaction takes its earlier actions away with it."""
     w, bid = world, world.open_id
-    with pytest.raises(wf.ActionRefused):
-        with w.engine.begin() as conn:
-            wf.assign(conn, bid, "ana", "dana")
-            wf.reopen(conn, bid, "ana", "x")
+    with pytest.raises(wf.ActionRefused), w.engine.begin() as conn:
+        wf.assign(conn, bid, "ana", "dana")
+        wf.reopen(conn, bid, "ana", "x")
     assert _break(w, bid)["assignee"] is None and len(_events(w, bid)) == 1
 
 
@@ -162,6 +160,5 @@ def test_the_event_log_refuses_update_delete_and_truncate(world):
             w.sql(statement)
         assert w.sql("SELECT count(*) FROM recon_break_events")[0][0] == n, statement
     assert ("ana", "commented", "keep me") in [(a, act, note) for a, act, note, *_ in _events(w, w.open_id)]
-    with pytest.raises(Exception, match="append-only"):
-        with w.engine.begin() as conn:
-            conn.execute(text("UPDATE recon_break_events SET note = 'edited' WHERE actor = 'ana'"))
+    with pytest.raises(Exception, match="append-only"), w.engine.begin() as conn:
+        conn.execute(text("UPDATE recon_break_events SET note = 'edited' WHERE actor = 'ana'"))

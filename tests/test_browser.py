@@ -21,7 +21,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture()
+@pytest.fixture
 def dashboard(demo_world, artifacts):
     port = free_port()
     env = dict(os.environ, DATABASE_URL=demo_world.url, PYTHONUNBUFFERED="1")
@@ -33,7 +33,7 @@ def dashboard(demo_world, artifacts):
     try:
         log.flush()
         wait_ready(f"http://127.0.0.1:{port}/_stcore/health", proc,
-                   lambda: (artifacts / "streamlit-browser-test.log").read_text())
+                   (artifacts / "streamlit-browser-test.log").read_text)
         yield f"http://127.0.0.1:{port}/"
     finally:
         proc.terminate()

@@ -1,6 +1,6 @@
 """The `revwatch` command end to end on a real database (in-process through click's runner)."""
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from revwatch.cli import main
 
 
-@pytest.fixture()
+@pytest.fixture
 def cli(make_world, monkeypatch):
     world = make_world()
     monkeypatch.setenv("DATABASE_URL", world.url)
@@ -23,7 +23,7 @@ def cli(make_world, monkeypatch):
 
 
 def test_demo_then_collect_then_backfill(cli):
-    end = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+    end = datetime(2026, 11, 20, 12, tzinfo=UTC)
     demo = cli("demo", "--days", "7", "--sites", "3", "--scale", "0.05", "--seed", "5", "--end", "2026-11-20 12:00:00")
     assert demo.exit_code == 0, demo.output
     manifest = json.loads((cli.world.cfg.revwatch_data_dir / "demo" / "manifest.json").read_text())
@@ -49,9 +49,9 @@ def test_demo_then_collect_then_backfill(cli):
         " AND outcome = 'succeeded' ORDER BY run_id DESC LIMIT 3"
     )
     assert sorted(windows) == [
-        (datetime(2026, 11, 18, tzinfo=timezone.utc), datetime(2026, 11, 19, tzinfo=timezone.utc)),
-        (datetime(2026, 11, 19, tzinfo=timezone.utc), datetime(2026, 11, 20, tzinfo=timezone.utc)),
-        (datetime(2026, 11, 20, tzinfo=timezone.utc), end),
+        (datetime(2026, 11, 18, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC)),
+        (datetime(2026, 11, 19, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC)),
+        (datetime(2026, 11, 20, tzinfo=UTC), end),
     ]
     assert cli.world.sql("SELECT sum(sessions) FROM rollup_sessions")[0][0] == sessions
 

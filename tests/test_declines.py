@@ -8,7 +8,7 @@ from metrics import declines
 from metrics.declines import classify
 
 
-@pytest.mark.parametrize("gateway, code, cls", [
+@pytest.mark.parametrize(("gateway", "code", "cls"), [
     ("stripe", "insufficient_funds", "soft"), ("stripe", "do_not_honor", "soft"), ("stripe", "generic_decline", "soft"),
     ("stripe", "card_declined", "soft"), ("stripe", "try_again_later", "soft"), ("stripe", "card_velocity_exceeded", "soft"),
     ("stripe", "withdrawal_count_limit_exceeded", "soft"), ("stripe", "issuer_not_available", "soft"),

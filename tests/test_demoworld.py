@@ -4,7 +4,7 @@ Decimal reference on a sample)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ import pytest
 from demoworld import DemoParams, content_hash, generate, load_manifest
 from revwatch.money import apply_rate
 
-END = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)  # US clocks fall back inside the week
+END = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)  # US clocks fall back inside the week
 TINY = DemoParams(days=7, sites=4, scale=0.05, seed=7, end=END)
 MEDIUM = DemoParams(days=14, sites=12, scale=0.1, seed=11, end=END)  # St. John's (UTC-3:30) included
 ONE_SITE = DemoParams(days=7, sites=1, scale=0.3, seed=3, end=END)  # every incident shares the one site
@@ -351,7 +351,7 @@ def test_local_days_agree_with_postgres(make_db):
     from demoworld.world import CITIES
 
     zones = tuple(sorted({c.timezone for c in CITIES}))
-    spans = [(int(datetime(2026, m, d, tzinfo=timezone.utc).timestamp()), 4 * 86_400) for m, d in ((3, 6), (10, 30))]
+    spans = [(int(datetime(2026, m, d, tzinfo=UTC).timestamp()), 4 * 86_400) for m, d in ((3, 6), (10, 30))]
     t = np.concatenate([np.arange(a, a + n, 900) for a, n in spans])
     clock = make_clock(zones, int(t.min()) - 86_400, int(t.max()) + 86_400)
     url = make_db()

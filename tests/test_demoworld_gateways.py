@@ -4,12 +4,13 @@ parsed with csv + Decimal, and each gateway incident's ground truth re-derived i
 (SQL over the tables, the CSV files) and compared with the manifest."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -17,10 +18,9 @@ import psycopg
 import pytest
 import stripe
 
-from demoworld import (DemoParams, StripeDemoServer, adyen_reports_dir, content_hash, generate,
-                       write_adyen_reports)
+from demoworld import DemoParams, StripeDemoServer, adyen_reports_dir, content_hash, generate, write_adyen_reports
 
-END = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)
+END = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 PARAMS = DemoParams(days=10, sites=6, scale=0.06, seed=5, end=END)
 # SOURCES.md §3, in Adyen's order
 ADYEN_COLUMNS = ["Company Account", "Merchant Account", "Psp Reference", "Merchant Reference", "Payment Method",
@@ -83,7 +83,7 @@ def parse_line(fields: list[str]) -> dict:
     naming the reason when the line is malformed."""
     if len(fields) != len(ADYEN_COLUMNS):
         raise ValueError("missing_column")
-    row = dict(zip(ADYEN_COLUMNS, fields))
+    row = dict(zip(ADYEN_COLUMNS, fields, strict=True))
     cur = row["Gross Currency"]
     if cur not in EXPONENT or row["Net Currency"] != cur:
         raise ValueError("unknown_currency")
@@ -235,10 +235,8 @@ def _parsed(out: Path) -> dict:
         rows = list(csv.reader(path.open(newline="")))[1:]
         good = []
         for fields in rows:
-            try:
+            with contextlib.suppress(ValueError):
                 good.append(parse_line(fields))
-            except ValueError:
-                pass
         files[path.name] = (good, [])
     return files
 
@@ -337,7 +335,7 @@ def test_settled_lines_against_billing(world, adyen):
         assert r["Psp Reference"] == ref and r["Gross Credit (GC)"] == amount and r["Gross Currency"] == cur
         assert status == "succeeded" or (status == "failed" and r["Merchant Reference"] in unrecorded)
     # every success settles, once its batch has closed
-    last_close = max(datetime.strptime(r["Creation Date"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    last_close = max(datetime.strptime(r["Creation Date"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
                      for r in adyen_rows(adyen, "MerchantPayout"))
     settled_refs = Counter(r["Merchant Reference"] for r in settled)
     due = q(url, "SELECT attempt_id FROM billing.payment_attempts WHERE gateway = 'adyen' AND status = 'succeeded' "
@@ -394,7 +392,7 @@ def test_dispute_surge(world, adyen):
             got["stripe"][cur]["disputes"] += 1
             got["stripe"][cur]["amount_minor"] += amount
     for r in adyen_rows(adyen, "Chargeback"):
-        when = datetime.strptime(r["Creation Date"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        when = datetime.strptime(r["Creation Date"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         site, cur, amount = site_of[r["Merchant Reference"]]
         if site == e["site_id"] and start <= when < end:
             assert r["Gross Debit (GC)"] == amount

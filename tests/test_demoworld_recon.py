@@ -9,7 +9,7 @@ import csv
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,14 +17,25 @@ import psycopg
 import pytest
 from bai2 import bai2
 
-from demoworld import (DemoParams, adyen_reports_dir, bank_statements_dir, content_hash, demo_sources,
-                       fx_rates_path, generate, gl_exports_dir, load_manifest, write_bank_files, write_fx_rates,
-                       write_gl_exports)
+from demoworld import (
+    DemoParams,
+    adyen_reports_dir,
+    bank_statements_dir,
+    content_hash,
+    demo_sources,
+    fx_rates_path,
+    generate,
+    gl_exports_dir,
+    load_manifest,
+    write_bank_files,
+    write_fx_rates,
+    write_gl_exports,
+)
 from tests.conftest import SMALL_WORLD
 from tests.test_demoworld_gateways import incident, q
 
 # Two weeks across a month end (rent, the bank's monthly fee) and the US fall-back weekend.
-END = datetime(2026, 11, 4, 15, 0, tzinfo=timezone.utc)
+END = datetime(2026, 11, 4, 15, 0, tzinfo=UTC)
 PARAMS = DemoParams(**SMALL_WORLD, end=END)
 EXPONENT = {"USD": 2, "CAD": 2}
 ROLES = {"1010": "cash", "1150": "clearing", "4000": "revenue", "2300": "tax", "6150": "fees", "4050": "refunds"}
@@ -163,7 +174,7 @@ def gl(world):
             reader = csv.reader(fh)
             assert next(reader) == GL_HEADER
             for row in reader:
-                r = dict(zip(GL_HEADER, row))
+                r = dict(zip(GL_HEADER, row, strict=True))
                 assert len(row) == len(GL_HEADER) and r["posted_date"] == day.isoformat(), (path.name, row)
                 j = journals.setdefault(r["journal_id"], {"lines": [], "file": path.name})
                 assert j["file"] == path.name  # a journal lives in one export
@@ -201,7 +212,7 @@ def adyen_payouts(world):
             reader = csv.reader(fh)
             header = next(reader)
             for fields in reader:
-                r = dict(zip(header, fields))
+                r = dict(zip(header, fields, strict=True))
                 cur = r["Net Currency"]
                 if len(fields) != len(header) or cur not in EXPONENT or r["Gross Currency"] != cur:
                     continue  # a garbled copy of the malformed file: rejected whole
@@ -231,7 +242,7 @@ def stripe_payouts(world):
                             + coalesce(sum(-t.amount) FILTER (WHERE t.reporting_category = 'fee'), 0)
                      FROM demo.stripe_payouts p LEFT JOIN demo.stripe_balance_transactions t ON t.payout = p.id
                      GROUP BY p.id ORDER BY p.id""")
-    return [(i, c, a, s, datetime.fromtimestamp(arr, timezone.utc).date(), int(f)) for i, c, a, s, arr, f in rows]
+    return [(i, c, a, s, datetime.fromtimestamp(arr, UTC).date(), int(f)) for i, c, a, s, arr, f in rows]
 
 
 # ---------------------------------------------------------------- bank
@@ -363,7 +374,7 @@ def test_revenue_journals_equal_invoices_per_site_local_day(world, journals):
     want = {f"REV-{site}-{d.isoformat()}": (cur, int(sub), int(tax), int(tot), (d + timedelta(days=1)).isoformat())
             for site, d, cur, sub, tax, tot in rows}
     got = {}
-    for jid, j in journals.items():
+    for _jid, j in journals.items():
         if j["reference"].startswith("REV-"):
             assert j["reference"] not in got, j["reference"]
             assert set(j["debit"]) == {"1150"} and set(j["credit"]) == {"4000", "2300"}

@@ -1,6 +1,6 @@
 """The Prometheus exporter (metrics/exporter.py) over hand-built rows, scraped through a fresh
 CollectorRegistry and read back with get_sample_value; every expected value is worked out by hand
-below. Times are relative to the database's now() (H = the current hour, P = an hour of the
+below. Times are relative to revwatch.clock's now (H = the current hour, P = an hour of the
 previous month), so the 24 h and current-month windows hold whenever the test runs.
 
 rollup_payments (site-a us-east USD, site-b ca-west CAD, '(unknown)' a site the store lacks):
@@ -45,7 +45,7 @@ import socket
 import sys
 import threading
 import types
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -58,8 +58,8 @@ from metrics import billing_accuracy, exporter
 from metrics.declines import CLASSES
 from metrics.exporter import BUCKETS, OUTCOMES, RevwatchCollector, max_series, register
 from metrics.overview import Filters
+from revwatch import clock
 
-UTC = timezone.utc
 DAY = timedelta(days=1)
 FAMILY_LABELS = {
     "revwatch_payment_attempts": {"gateway", "method", "region"},
@@ -131,7 +131,8 @@ def _run(job, outcome, started, seconds=None, read=0, written=0) -> dict:
 
 
 def db_now(world) -> datetime:
-    return world.sql("SELECT now()")[0][0].astimezone(UTC)
+    """The exporter's now: revwatch.clock, which it passes to every query."""
+    return clock.now()
 
 
 def build(world) -> dict:
@@ -241,7 +242,7 @@ def test_payment_counters(built):
     got = {tuple(s.labels[k] for k in ("gateway", "method", "region")): s.value for m, s in samples(registry)
            if s.name == "revwatch_payment_attempts_total"}
     assert got == {k: a for k, (a, _) in expected.items()}
-    for (gateway, method, region), (attempts, successes) in expected.items():
+    for (gateway, method, region), (_attempts, successes) in expected.items():
         assert value(registry, "revwatch_payment_successes_total", gateway=gateway, method=method,
                      region=region) == successes
     failures = {(s.labels["gateway"], s.labels["method"], s.labels["decline_class"]): s.value
@@ -378,7 +379,7 @@ class Statements:
         event.remove(self.engine, "before_cursor_execute", self._count)
 
 
-@pytest.fixture()
+@pytest.fixture
 def statements(built):
     counter = Statements(built[0].engine)
     yield counter
@@ -506,7 +507,7 @@ def _reference(world, jobs) -> dict:
         FROM job_runs WHERE job = ANY(%s) GROUP BY 1, 2""", (list(jobs),))
     out: dict = {}
     for job in jobs:
-        out[("runs", job)] = {o: 0 for o in OUTCOMES}
+        out[("runs", job)] = dict.fromkeys(OUTCOMES, 0)
         out[("read", job)] = out[("written", job)] = 0
         out[("buckets", job)] = [0] * (len(BUCKETS) + 1)
         out[("sum", job)] = 0.0
@@ -520,7 +521,7 @@ def _reference(world, jobs) -> dict:
             out[("read", job)] += read
             out[("written", job)] += written
         if outcome in exporter.TIMED_OUTCOMES:
-            out[("buckets", job)] = [a + b for a, b in zip(out[("buckets", job)], [*buckets, timed])]
+            out[("buckets", job)] = [a + b for a, b in zip(out[("buckets", job)], [*buckets, timed], strict=True)]
             out[("sum", job)] += secs
     return out
 
@@ -560,7 +561,7 @@ def test_job_runs_are_read_incrementally_and_stay_exact(make_world):
     collector = RevwatchCollector(world.engine, world.cfg, cache_seconds=0, jobs=jobs)
     registry = _registry(collector)
     assert _shown(registry, jobs) == _reference(world, jobs)
-    ids = dict(((job, outcome), run_id) for run_id, job, outcome in world.sql("SELECT run_id, job, outcome FROM job_runs"))
+    ids = {(job, outcome): run_id for run_id, job, outcome in world.sql("SELECT run_id, job, outcome FROM job_runs")}
     tally = collector._tally
     assert tally.pending == {ids[("reconcile", "running")]}
     assert tally.frontier == ids[("ingest-billing", "succeeded")]  # stops before the recent run

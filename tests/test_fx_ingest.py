@@ -3,7 +3,7 @@ file taken again whenever its content changed (back to an earlier version too), 
 rates written. The test writes its own file (SOURCES §6)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -52,7 +52,7 @@ def test_rates_land_exactly_and_bad_lines_are_quarantined(make_world, tmp_path):
     ]
     assert world.sql("SELECT source, lines_read, lines_loaded, lines_quarantined FROM source_files") == [("fx", 12, 5, 7)]
     assert world.sql("SELECT consumer, window_start, window_end FROM pending_windows") == [
-        ("month-close", datetime(2026, 11, 20, tzinfo=timezone.utc), datetime(2026, 11, 22, tzinfo=timezone.utc))]
+        ("month-close", datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC))]
 
 
 def test_the_file_is_taken_again_only_when_its_content_changed(make_world, tmp_path):

@@ -2,13 +2,11 @@
 delay, idempotent re-runs, and the Payments page section against plain SQL."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
-
-from revwatch.settings import SettingsError, load_settings
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
@@ -17,8 +15,8 @@ from collectors.jobs import JOBS, consumers
 from metrics import payments as q
 from metrics.overview import Filters
 from revwatch.money import format_money
+from revwatch.settings import SettingsError, load_settings
 
-UTC = timezone.utc
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
@@ -192,7 +190,7 @@ def test_metrics_count_and_sum_per_kind_gateway_currency(world):
     assert q.mismatch_totals(world.engine, Filters(date(2026, 11, 12), date(2026, 11, 13))).empty
 
 
-@pytest.fixture()
+@pytest.fixture
 def payments_page(monkeypatch):
     def make(world) -> AppTest:
         monkeypatch.setenv("DATABASE_URL", world.url)

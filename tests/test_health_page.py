@@ -7,7 +7,7 @@ counts only the last 7 days, the run log filters, and the page names the tz data
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 from streamlit.testing.v1 import AppTest
 
 from metrics import health as h
+from revwatch import clock
 
 PAGE = "pages/health.py"
 BILLING_ERROR = "OperationalError: connection to billing refused"
@@ -112,10 +113,10 @@ def build(world, now: datetime) -> dict:
             "classify_finish": classify_finish}
 
 
-@pytest.fixture()
+@pytest.fixture
 def world(make_world):
     w = make_world()
-    w.now = datetime.now(timezone.utc).replace(microsecond=0)
+    w.now = clock.now().replace(microsecond=0)
     w.expect = build(w, w.now)
     return w
 
@@ -199,7 +200,7 @@ def test_freshness_quarantine_and_run_log(world):
     assert (fx.age, fx.detail, fx.badge) == (timedelta(days=1), "CAD, EUR", "ok")
 
     assert counts[["source", "lines", "files"]].to_dict("list") == {"source": ["bank"], "lines": [3], "files": [1]}
-    assert list(zip(latest["file_name"], latest["line_number"]))[:4] == [
+    assert list(zip(latest["file_name"], latest["line_number"], strict=True))[:4] == [
         ("bai2_20261101.txt", 5), ("bai2_20261101.txt", 6), ("bai2_20261101.txt", 7),
         ("settlement_detail_report_batch_7.csv", 4)]
     assert "record" not in latest.columns
@@ -215,7 +216,7 @@ def test_tz_database_named_and_probes_agree_with_sql(world):
         info = h.database_info(conn)
     assert info.server_version == world.sql("SHOW server_version")[0][0]
     # each probe's offset is what PostgreSQL says for that zone and instant, asked plainly
-    for probe, got in zip(h.TZ_PROBES, info.postgres_tz.offsets):
+    for probe, got in zip(h.TZ_PROBES, info.postgres_tz.offsets, strict=True):
         known = world.sql("SELECT 1 FROM pg_timezone_names WHERE name = %s", (probe.zone,))
         want = world.sql("SELECT (%s::timestamptz AT TIME ZONE %s) - (%s::timestamptz AT TIME ZONE 'UTC')",
                          (probe.at, probe.zone, probe.at))[0][0] if known else None
@@ -233,9 +234,9 @@ def test_tz_database_named_and_probes_agree_with_sql(world):
 def test_reflected_release_is_the_newest_unbroken_prefix():
     ok = tuple(p.offset for p in h.TZ_PROBES)
     assert h.reflected_release(ok) == h.TZ_PROBES[-1].release
-    broken = ok[:3] + (None,) + ok[4:]
+    broken = (*ok[:3], None, *ok[4:])
     assert h.reflected_release(broken) == h.TZ_PROBES[2].release  # a later match does not count past a gap
-    assert h.reflected_release((None,) + ok[1:]) is None
+    assert h.reflected_release((None, *ok[1:])) is None
 
 
 def _table(at: AppTest, *columns: str):
@@ -269,7 +270,7 @@ def test_page_shows_the_figures(world, page_for):
     assert fresh[("fx", "newest rate date")] == "ok" and fresh[("gl", "newest posting date")] == "no data"
     assert _table(at, "source", "lines", "files").to_dict("list")["lines"] == [3]
     assert ("settlement_detail_report_batch_7.csv", 4) in set(
-        zip(*_table(at, "file_name", "line_number", "reason")[["file_name", "line_number"]].to_dict("list").values()))
+        zip(*_table(at, "file_name", "line_number", "reason")[["file_name", "line_number"]].to_dict("list").values(), strict=True))
 
     tz = [m.value for m in at.markdown if "tz database in use" in m.value]
     info_side = world_tz(world)

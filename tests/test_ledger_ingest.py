@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from collectors.jobs import JOBS
 from collectors.ledger_ingest import ingest
@@ -36,7 +36,7 @@ def write(path, rows: list[dict], header=HEADER) -> list[str]:
 
 
 def utc(y, m, d) -> datetime:
-    return datetime(y, m, d, tzinfo=timezone.utc)
+    return datetime(y, m, d, tzinfo=UTC)
 
 
 def test_lines_land_in_exact_minor_units_found_by_header_names(make_world, tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -154,13 +154,13 @@ def test_revenue_to_date_matches_raw_invoices(world, hours_before_end):
 def month_end_world(make_world):
     """A small world ending on 31 March 2025: last month (February) is shorter, and US/CA clocks
     moved on 9 March, so month-to-date comparisons, clamping and DST all get exercised."""
-    return make_world(demo=dict(days=62, sites=5, scale=0.05, seed=5), end=datetime(2025, 3, 31, 10, tzinfo=timezone.utc))
+    return make_world(demo=dict(days=62, sites=5, scale=0.05, seed=5), end=datetime(2025, 3, 31, 10, tzinfo=UTC))
 
 
 @pytest.mark.parametrize("as_of", [
-    datetime(2025, 3, 31, 10, tzinfo=timezone.utc),  # previous MTD = 1-28 Feb, cut 28 Feb 10:00
-    datetime(2025, 3, 3, 5, tzinfo=timezone.utc),    # a Monday morning in UTC, still Sunday in America
-    datetime(2025, 3, 10, 6, tzinfo=timezone.utc),   # the day after the DST change
+    datetime(2025, 3, 31, 10, tzinfo=UTC),  # previous MTD = 1-28 Feb, cut 28 Feb 10:00
+    datetime(2025, 3, 3, 5, tzinfo=UTC),    # a Monday morning in UTC, still Sunday in America
+    datetime(2025, 3, 10, 6, tzinfo=UTC),   # the day after the DST change
 ])
 def test_revenue_to_date_across_month_and_week_boundaries(month_end_world, as_of):
     got = {(r.period, r.currency): (r.total_minor, r.previous_minor, r.previous_complete)
@@ -233,7 +233,7 @@ def test_daily_series_match_raw(world, full):
     f = full
     sessions = q.daily_sessions(world.engine, f)
     raw = Counter(r.local_date for r in _rows(world, _SESSIONS))
-    assert dict(zip(sessions["local_date"], sessions["sessions"].astype(int))) == dict(raw)
+    assert dict(zip(sessions["local_date"], sessions["sessions"].astype(int), strict=True)) == dict(raw)
 
     revenue = q.daily_revenue(world.engine, f)
     want = defaultdict(lambda: [0, 0])
@@ -325,7 +325,7 @@ def test_freshness_reports_last_success_and_failures(world, make_world):
     empty = make_world()
     assert q.freshness(empty.engine) == ()
     assert q.data_range(empty.engine) is None
-    t0 = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
+    t0 = datetime(2025, 3, 1, 12, tzinfo=UTC)
     with empty.engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO job_runs (job, started_at, finished_at, outcome, error) VALUES"

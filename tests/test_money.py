@@ -8,14 +8,14 @@ from revwatch.money import Money, MoneyError, apply_rate, format_money, parse_mi
 
 
 @pytest.mark.parametrize(
-    "text,currency,minor",
+    ("text", "currency", "minor"),
     [("12.30", "USD", 1230), ("0.01", "CAD", 1), ("-5.5", "EUR", -550), ("1500", "JPY", 1500), ("1.234", "KWD", 1234), (" 7 ", "USD", 700)],
 )
 def test_parse_minor_exact(text, currency, minor):
     assert parse_minor(text, currency) == minor
 
 
-@pytest.mark.parametrize("text,currency", [("12.345", "USD"), ("1.5", "JPY"), ("abc", "USD"), ("1,000.00", "USD"), ("NaN", "USD"), ("", "USD")])
+@pytest.mark.parametrize(("text", "currency"), [("12.345", "USD"), ("1.5", "JPY"), ("abc", "USD"), ("1,000.00", "USD"), ("NaN", "USD"), ("", "USD")])
 def test_parse_minor_rejects_inexact_or_garbage(text, currency):
     with pytest.raises(MoneyError):
         parse_minor(text, currency)

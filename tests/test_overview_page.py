@@ -5,21 +5,22 @@ from test_metrics_queries), before and after a sidebar filter changes.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
-
-from revwatch.money import format_money
 from test_metrics_queries import reference_payments, reference_range, reference_revenue, reference_sessions
+
+from revwatch import clock
+from revwatch.money import format_money
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
-@pytest.fixture()
+@pytest.fixture
 def app_for(monkeypatch):
     """An AppTest of app.py (router + Overview) pointed at a world's database, caches cleared."""
 
@@ -46,7 +47,7 @@ def _pct(ratio: float) -> str:
 def _expected_revenue(world, regions=()) -> list[dict[str, str]]:
     """What the revenue cards may show: computed just before and just after the run, so an
     hour boundary passing in between cannot make the test flaky."""
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     return [{f"{label} · {cur}": format_money(total, cur) for (period, cur), (total, *_) in
              reference_revenue(world, t, regions=regions).items()
              for p, label in (("today", "Today"), ("wtd", "Week to date"), ("mtd", "Month to date")) if p == period}
@@ -106,10 +107,11 @@ def test_a_shorter_range_is_compared_with_the_days_before(demo_world, app_for):
 def test_empty_database_renders_an_info_box(make_world, app_for):
     world = make_world()
     with psycopg.connect(world.libpq) as conn:  # a collector that failed: the page says so
-        conn.execute("INSERT INTO job_runs (job, finished_at, outcome, error) VALUES"
-                     " ('ingest-billing', now(), 'failed', 'OperationalError: connection refused')")
-        conn.execute("INSERT INTO job_runs (job, started_at, outcome) VALUES ('ingest-stripe', now() - interval '5 minutes', 'running'),"
-                     " ('ingest-adyen', now(), 'skipped')")
+        now = clock.now()
+        conn.execute("INSERT INTO job_runs (job, started_at, finished_at, outcome, error) VALUES"
+                     " ('ingest-billing', %s, %s, 'failed', 'OperationalError: connection refused')", (now, now))
+        conn.execute("INSERT INTO job_runs (job, started_at, outcome) VALUES ('ingest-stripe', %s, 'running'),"
+                     " ('ingest-adyen', %s, 'skipped')", (now - timedelta(minutes=5), now))
     at = app_for(world)
     assert not at.exception, [e.value for e in at.exception]
     assert any("revwatch demo" in i.value and "revwatch collect" in i.value for i in at.info)

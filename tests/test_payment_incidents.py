@@ -58,7 +58,7 @@ def test_gateway_double_charge_equals_the_findings(demo_world):
     for gw, x in exp["by_gateway"].items():
         refs, attempts = zip(*demo_world.sql(
             "SELECT gateway_reference, gateway_attempt_id FROM gateway_mismatches"
-            " WHERE kind = 'no_internal_attempt' AND gateway = %s ORDER BY 1", (gw,))) or ((), ())
+            " WHERE kind = 'no_internal_attempt' AND gateway = %s ORDER BY 1", (gw,)), strict=True) or ((), ())
         assert sorted(refs) == x["references"] and sorted(attempts) == x["attempt_ids"]
     stripe_invoices = demo_world.sql("SELECT invoice_id FROM gateway_mismatches WHERE kind = 'no_internal_attempt'"
                                      " AND gateway = 'stripe'")

@@ -2,7 +2,7 @@
 and each rollup against an independent plain-SQL computation over the raw rows of a demo world."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
@@ -10,8 +10,6 @@ import pytest
 from collectors.jobs import JOBS
 from metrics import payments as q
 from metrics.overview import Filters
-
-UTC = timezone.utc
 
 
 def t(s: str) -> datetime:
@@ -126,7 +124,7 @@ def test_hand_invoice_outcomes_and_headline(hand):
 
 def test_hand_funnel_and_recovery_by_class(hand):
     funnel = q.retry_funnel(hand.engine, NOV10)
-    assert dict(zip(funnel["stage"], funnel["invoices"])) == {
+    assert dict(zip(funnel["stage"], funnel["invoices"], strict=True)) == {
         "Invoices issued": 5, "Charged": 5, "Paid first try": 1, "Failed first try": 4, "Retried": 3,
         "Recovered by retry": 2, "Still unpaid": 2}
     rec = q.recovery_by_class(hand.engine, NOV10)
@@ -143,7 +141,7 @@ def test_hand_declines_series_and_breakdown(hand):
     assert classes == {("stripe", "soft"): 1, ("adyen", "hard"): 1, ("adyen", "gateway_error"): 1,
                        ("adyen", "soft"): 1, ("adyen", "unclassified"): 1}
     codes = q.failure_codes(hand.engine, NOV10)
-    labels = dict(zip(codes["failure_code"], zip(codes["label"], codes["decline_class"])))
+    labels = dict(zip(codes["failure_code"], zip(codes["label"], codes["decline_class"], strict=True), strict=True))
     assert labels["weird_new_code"] == ("weird_new_code", "unclassified")
     assert labels["insufficient_funds"] == ("Insufficient funds", "soft")
     daily = q.success_series(hand.engine, NOV10, "day")
@@ -168,7 +166,7 @@ def test_hand_failed_window_cost_and_drill_down(hand):
     assert int(adyen["failed"].sum()) == 3
     rows = q.failed_attempts(hand.engine, NOV10, start, end)
     assert list(rows["attempt_id"]) == ["a7", "a5", "a4", "a2"]  # newest first
-    assert dict(zip(rows["attempt_id"], rows["invoice_outcome"])) == {
+    assert dict(zip(rows["attempt_id"], rows["invoice_outcome"], strict=True)) == {
         "a7": "recovered later", "a5": "unpaid", "a4": "unpaid", "a2": "recovered later"}
     assert list(q.failed_attempts(hand.engine, NOV10, start, end, limit=1)["attempt_id"]) == ["a7"]
     east = q.failed_attempts(hand.engine, Filters(NOV10.start, NOV10.end, regions=("east",)), start, end)
@@ -195,7 +193,7 @@ def test_hand_refunds(hand):
     # r3 at 01:00 UTC on the 11th is the evening of the 10th in Toronto
     assert daily == {(date(2026, 11, 11), "USD"): 2, (date(2026, 11, 10), "CAD"): 1}
     reasons = q.refunds_by_reason(hand.engine, f)
-    assert set(zip(reasons["reason"], reasons["failed"])) == {("customer_complaint", 0), ("duplicate", 1), ("goodwill", 0)}
+    assert set(zip(reasons["reason"], reasons["failed"], strict=True)) == {("customer_complaint", 0), ("duplicate", 1), ("goodwill", 0)}
 
 
 def test_hand_disputes_and_ratios(hand):
@@ -204,7 +202,7 @@ def test_hand_disputes_and_ratios(hand):
     assert k.loc["USD"].to_dict() == dict(disputes=2, amount_minor=3000, won=0, lost=1, open=1, lost_minor=1000)
     assert k.loc["CAD"].to_dict() == dict(disputes=2, amount_minor=2200, won=1, lost=1, open=0, lost_minor=700)
     by = q.disputes_by_reason(hand.engine, f)
-    assert set(zip(by["gateway"], by["reason"], by["card_brand"], by["disputes"])) == {
+    assert set(zip(by["gateway"], by["reason"], by["card_brand"], by["disputes"], strict=True)) == {
         ("stripe", "fraudulent", "visa", 1), ("stripe", "product_not_received", "visa", 1), ("adyen", "", "mastercard", 2)}
     r = q.dispute_ratios(hand.engine, f).set_index("card_brand")
     assert r.loc["visa", ["disputes", "card_payments", "ratio", "threshold"]].tolist() == [2, 2, 1.0, 0.009]

@@ -12,7 +12,6 @@ from streamlit.testing.v1 import AppTest
 from revwatch.money import format_money
 
 
-
 def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -86,7 +85,7 @@ def test_payments_page_follows_the_region_filter(demo_world, page_for):
     at.sidebar.multiselect(key="regions").set_value([region]).run()
     assert not at.exception, [e.value for e in at.exception]
     start, end = _days(demo_world, 14)
-    attempts, ok, failed = demo_world.sql(_ATTEMPTS_BY_LOCAL_DAY + " AND s.region = %s", (start, end, region))[0]
+    _attempts, _ok, failed = demo_world.sql(_ATTEMPTS_BY_LOCAL_DAY + " AND s.region = %s", (start, end, region))[0]
     assert _metrics(at)["Failed attempts"] == f"{failed:,}"
 
 

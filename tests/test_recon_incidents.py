@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-
 from metrics import reconciliation as q
 from revwatch.money import format_money
 
@@ -76,7 +75,7 @@ def test_the_missing_fx_rate_is_named_by_the_month_close(demo_world):
 
 def test_the_reconciliation_page_shows_each_incident_break(demo_world, page_for):
     at = page_for(demo_world, PAGE)
-    for (stage, key), (break_type, side, amount, currency) in _expected_breaks(demo_world).items():
+    for (stage, key), (break_type, _side, amount, currency) in _expected_breaks(demo_world).items():
         at.multiselect(key="break_types").set_value([break_type]).run()
         table = next(d.value for d in at.dataframe if "item_key" in d.value.columns and "break_type" in d.value.columns)
         row = table[(table["stage"] == stage) & (table["item_key"] == key)]

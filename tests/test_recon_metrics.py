@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -39,7 +39,6 @@ from sqlalchemy import text
 from metrics import export
 from metrics import reconciliation as q
 
-UTC = timezone.utc
 OCT = date(2026, 10, 1)
 AS_OF = datetime(2026, 11, 5, 12, tzinfo=UTC)
 TH = q.CloseThresholds(Decimal("0.999"), Decimal("0.9999"), 100_000, 30, "USD")
@@ -297,7 +296,7 @@ def test_payout_view_side_by_side(world):
     assert (v.gateway, v.reference, v.currency, v.amount_minor) == ("stripe", "po_1", "USD", 2700)
     assert list(v.payout["id"]) == ["po_1"]
     assert sorted(v.entries["id"]) == ["txn_c1", "txn_c2"]  # by the payout column, not txn_zz of po_2
-    rec = dict(zip(v.reconstruction_table()["component"], v.reconstruction_table()["minor"]))
+    rec = dict(zip(v.reconstruction_table()["component"], v.reconstruction_table()["minor"], strict=True))
     assert (rec["gross"], rec["fees"], rec["reconstructed net"], rec["difference (payout − net)"]) == (3000, 300, 2700, 0)
     assert [(r["file_sha256"], r["line_number"]) for r in v.bank.to_dict("records")] == [("sha1", 3)]
     assert v.bank_detail["bank_amount_minor"] == 2700
@@ -446,7 +445,7 @@ def test_excel_workbook_has_a_sheet_per_table_and_the_figures(world):
 
     def records(name):
         rows = list(wb[name].iter_rows(values_only=True))
-        return [dict(zip(rows[0], r)) for r in rows[1:]]
+        return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
 
     brk = {r["break_id"]: r for r in records("breaks")}
     a5 = brk[world.ids["a5"]]

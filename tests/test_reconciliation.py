@@ -3,7 +3,7 @@ each break type, tolerances and timing windows, near misses, many-to-one, idempo
 incremental run, and the break lifecycle (opened, cleared, reopened when resolved data changes)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -11,8 +11,6 @@ from sqlalchemy import text
 
 from collectors import reconciliation as rc
 from collectors.compute import queue_recompute
-
-UTC = timezone.utc
 
 
 def t(s: str) -> datetime:

@@ -8,16 +8,22 @@ from datetime import date
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_recon_metrics import AS_OF, october_world
 
 from revwatch.money import format_money
-from test_recon_metrics import october_world
 
 PAGE = "pages/reconciliation.py"
 
 
-@pytest.fixture()
+@pytest.fixture
 def world(make_world):
     return october_world(make_world)
+
+
+@pytest.fixture(autouse=True)
+def _as_of(pin_clock):
+    """The page judges ages and the default close month as of the world's own instant."""
+    pin_clock(AS_OF)
 
 
 def _ok(at: AppTest) -> None:
@@ -93,14 +99,14 @@ def test_month_close_payout_and_exports_on_the_page(world, page_for):
     assert "S1 USD: 60% of items matched or explained (3 of 5)" in verdict
     un = {r["currency"]: r for r in _table(at, "currency", "rate to USD").to_dict("records")}
     assert un["EUR"]["unreconciled"] == "EUR 0.50" and un["EUR"]["in USD"] == "USD 0.55"
-    assert "1.09 of 2026-10-30 (not 2026-10-31: latest earlier)" == un["EUR"]["rate to USD"]
+    assert un["EUR"]["rate to USD"] == "1.09 of 2026-10-30 (not 2026-10-31: latest earlier)"
     assert {m.label: m.value for m in at.metric}["Unreconciled · USD"] == "USD 15.54"
     gaps = _table(at, "currency", "rate_date", "weekday")
-    assert [(c, d) for c, d in zip(gaps["currency"], gaps["rate_date"])] == [("EUR", date(2026, 10, 31))]
+    assert [(c, d) for c, d in zip(gaps["currency"], gaps["rate_date"], strict=True)] == [("EUR", date(2026, 10, 31))]
 
     at.selectbox(key="payout").set_value("payout:stripe:po_1").run()
     _ok(at)
-    rec = dict(zip(*_table(at, "component", "amount").to_dict("list").values()))
+    rec = dict(zip(*_table(at, "component", "amount").to_dict("list").values(), strict=True))
     assert (rec["gross"], rec["fees"], rec["reconstructed net"]) == ("USD 30.00", "USD 3.00", "USD 27.00")
     assert list(_table(at, "bank_date", "text")["amount_minor"]) == ["USD 27.00"]
     assert list(_table(at, "journal_id", "debit_minor")["debit_minor"]) == ["USD 27.00", "USD 3.00", "USD 0.00"]
@@ -134,8 +140,8 @@ def test_every_break_and_payout_drills_down_and_a_refusal_is_shown(world, page_f
     _ok(at)
     shown = _table(at, "break_id", "assignee", "age_days")
     want = world.sql("SELECT b.break_id FROM recon_breaks b JOIN recon_items i USING (stage, item_key)"
-                     " WHERE floor(extract(epoch FROM now() - i.occurred_at) / 86400) BETWEEN 31 AND 60"
-                     " ORDER BY i.occurred_at")
+                     " WHERE floor(extract(epoch FROM %s - i.occurred_at) / 86400) BETWEEN 31 AND 60"
+                     " ORDER BY i.occurred_at", (AS_OF,))
     assert want and list(shown["break_id"]) == [b for (b,) in want]  # oldest first, the page's clock
 
     # writing off without a reason text is refused on the page, and nothing is written

@@ -101,7 +101,7 @@ def test_late_source_change_flows_into_the_rollups(world):
         )
         conn.execute("UPDATE billing.invoices SET status = 'void', updated_at = now()"
                      " WHERE invoice_id = (SELECT min(invoice_id) FROM billing.invoices WHERE status = 'paid')")
-    results = dict(zip(JOBS, _collect(world)))
+    results = dict(zip(JOBS, _collect(world), strict=True))
     assert results["rollup-payments"].window_start is not None  # only the touched hours, not history
     assert results["rollup-payments"].window_end - results["rollup-payments"].window_start < timedelta(days=14)
     assert world.sql("SELECT sum(attempts) FROM rollup_payments WHERE failure_code = 'late_reversal'")[0][0] == 3

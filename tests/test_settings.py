@@ -14,7 +14,7 @@ def test_defaults_are_valid(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "name,value,fragment",
+    ("name", "value", "fragment"),
     [
         ("DASHBOARD_PORT", "eighty", "DASHBOARD_PORT"),
         ("DASHBOARD_PORT", "70000", "DASHBOARD_PORT"),

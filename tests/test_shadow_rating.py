@@ -1,14 +1,13 @@
 """Shadow rating (SOURCES.md §1), the pure reference: every boundary of the rule."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from metrics.shadow_rating import Plan, TaxRate, rate_session, session_minutes
 
-UTC = timezone.utc
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 OPEN_TAX = (TaxRate("X", Decimal("0.100000"), date(2000, 1, 1), None),)
 NO_TAX = (TaxRate("X", Decimal("0"), date(2000, 1, 1), None),)
@@ -23,7 +22,7 @@ def rate(minutes=0, seconds=0, plans=None, taxes=NO_TAX, tz="UTC", cur="USD", en
     return rate_session(entered, exited, tz, cur, plans if plans is not None else (plan(),), taxes)
 
 
-@pytest.mark.parametrize("seconds, minutes", [(0, 0), (1, 1), (59, 1), (60, 1), (61, 2), (120, 2), (121, 3)])
+@pytest.mark.parametrize(("seconds", "minutes"), [(0, 0), (1, 1), (59, 1), (60, 1), (61, 2), (120, 2), (121, 3)])
 def test_minutes_round_seconds_up(seconds, minutes):
     assert session_minutes(T0, T0 + timedelta(seconds=seconds)) == minutes
     assert rate(seconds=seconds).minutes == minutes
@@ -45,7 +44,7 @@ def test_grace_edge():
     assert rate(seconds=1, plans=(plan(grace=0),)).subtotal_minor == 250
 
 
-@pytest.mark.parametrize("minutes, blocks", [(15, 1), (16, 2), (30, 2), (31, 3), (60, 4), (61, 5)])
+@pytest.mark.parametrize(("minutes", "blocks"), [(15, 1), (16, 2), (30, 2), (31, 3), (60, 4), (61, 5)])
 def test_increment_edges(minutes, blocks):
     e = rate(minutes=minutes)
     assert (e.blocks, e.blocks_minor, e.subtotal_minor) == (blocks, blocks * 250, blocks * 250)

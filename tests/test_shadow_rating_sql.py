@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -22,7 +23,6 @@ from hypothesis import strategies as st
 from collectors.shadow_rating_sql import COLUMNS, expected_prices
 from metrics.shadow_rating import Plan, TaxRate, rate_session
 
-UTC = timezone.utc
 ZONES = [("America/St_Johns", "CAD"), ("Asia/Tokyo", "JPY"), ("America/Los_Angeles", "USD"),
          ("Europe/Berlin", "EUR"), ("UTC", "GBP"), ("Australia/Lord_Howe", "AUD")]
 BEGIN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -50,7 +50,7 @@ def _build(seed: int, n_sites: int, n_sessions: int):
         cuts = sorted(_instant(rng, micros=rng.random() < 0.3) for _ in range(rng.randrange(0, 4)))
         start = BEGIN - timedelta(days=30) if rng.random() < 0.85 else _instant(rng)  # sometimes no plan yet
         bounds = [start] + [c for c in cuts if c > start] + [None if rng.random() < 0.9 else BEGIN + SPAN - timedelta(days=5)]
-        for k, (frm, to) in enumerate(zip(bounds, bounds[1:])):
+        for k, (frm, to) in enumerate(pairwise(bounds)):
             plans[f"S{i}"].append(Plan(
                 f"S{i}-P{k}", frm, to, rng.randrange(0, 31), rng.randrange(1, 121), rng.randrange(1, 5001),
                 None if rng.random() < 0.3 else rng.randrange(1, 50001)))
@@ -58,7 +58,7 @@ def _build(seed: int, n_sites: int, n_sessions: int):
         days = sorted({(BEGIN + timedelta(days=rng.randrange(SPAN.days))).date() for _ in range(rng.randrange(0, 4))})
         first = date(2025, 1, 1) if rng.random() < 0.9 else (BEGIN + timedelta(days=rng.randrange(10))).date()
         bounds = [first] + [d for d in days if d > first] + [None]
-        for frm, to in zip(bounds, bounds[1:]):
+        for frm, to in pairwise(bounds):
             taxes[jur].append(TaxRate(jur, Decimal(rng.randrange(0, 250_001)).scaleb(-6), frm, to))
 
     def entry(site) -> datetime:

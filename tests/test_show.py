@@ -50,7 +50,7 @@ def world(demo_world):
     return demo_world
 
 
-@pytest.fixture()
+@pytest.fixture
 def show(world, monkeypatch):
     return cli(world, monkeypatch)
 
@@ -62,7 +62,7 @@ def hand(make_world):
     return build_payments(make_world())
 
 
-@pytest.fixture()
+@pytest.fixture
 def show_hand(hand, monkeypatch):
     return cli(hand, monkeypatch)
 
@@ -238,7 +238,7 @@ def test_hand_pages_show_the_same_figures(hand, show_hand, page_for):
     ratios = next(d.value for d in at.dataframe if "card_payments" in d.value.columns)
     cli_ratios = show_hand("disputes")
     assert [(r["card_brand"], r["card_payments"]) for r in cli_ratios] == list(
-        zip(ratios["card_brand"], ratios["card_payments"]))
+        zip(ratios["card_brand"], ratios["card_payments"], strict=True))
 
 
 def _range(world):
@@ -254,7 +254,7 @@ def _check_formats(show, topic, args, rows):
     """csv carries the same rows (as text), table prints one line per row plus the header."""
     as_csv = show(topic, *args, fmt="csv")
     assert len(as_csv) == len(rows)
-    for c, j in zip(as_csv, rows):
+    for c, j in zip(as_csv, rows, strict=True):
         assert c == {k: ("" if v is None else str(v)) for k, v in j.items()}
     table = show(topic, *args, fmt="table")
     assert len(table.strip().splitlines()) == (len(rows) + 2 if rows else 1)
@@ -445,7 +445,7 @@ def test_refunds_and_disputes(world, show):
     _check_formats(show, "disputes", _args(f), rows)
 
 
-@pytest.mark.parametrize("args,problem", [
+@pytest.mark.parametrize(("args", "problem"), [
     (["nope"], "Invalid value for 'TOPIC': 'nope' is not one of 'overview'"),
     (["payments", "--from", "2026-13-01"], "Invalid value for '--from': '2026-13-01' is not a date (YYYY-MM-DD)"),
     (["payments", "--from", "2026-11-20", "--to", "2026-11-19"], "Invalid value for --to: 2026-11-19 is before --from 2026-11-20"),

@@ -25,7 +25,7 @@ from metrics import billing_accuracy as ba
 from metrics.overview import Filters
 from revwatch.cli import main
 from revwatch.money import format_money
-from tests.test_billing_classification import SESSIONS, T, WANT, WM, H, _watermark
+from tests.test_billing_classification import SESSIONS, WANT, WM, H, T, _watermark
 
 DAY = date(2026, 3, 1)  # every judged session exits on this (UTC) local day
 ARGS = ("--from", DAY.isoformat(), "--to", DAY.isoformat())
@@ -60,7 +60,7 @@ def world(make_world):
     return w
 
 
-@pytest.fixture()
+@pytest.fixture
 def show(world, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", world.url)
     monkeypatch.setenv("REVWATCH_DATA_DIR", str(world.cfg.revwatch_data_dir))
@@ -141,7 +141,7 @@ def _plain(df):
             for r in df.to_dict("records")]
 
 
-@pytest.mark.parametrize("topic, want", [("billing", BILLING), ("misbilled", MISBILLED)])
+@pytest.mark.parametrize(("topic", "want"), [("billing", BILLING), ("misbilled", MISBILLED)])
 def test_json_equals_the_hand_figures(show, topic, want):
     assert _exact(show(topic)) == _exact(want)
 
@@ -192,14 +192,14 @@ def test_page_shows_the_cli_figures(world, show, page_for):
         "–" if r["difference_minor"] is None else format_money(r["difference_minor"], r["currency"]) for r in listed]
 
 
-@pytest.mark.parametrize("topic, want", [("billing", BILLING), ("misbilled", MISBILLED)])
+@pytest.mark.parametrize(("topic", "want"), [("billing", BILLING), ("misbilled", MISBILLED)])
 def test_csv_equals_the_json_rows_as_text(show, topic, want):
     as_csv = list(csv.DictReader(io.StringIO(show(topic, fmt="csv"))))
     assert as_csv == [{k: "" if v is None else str(v) for k, v in r.items()} for r in show(topic)]
     assert as_csv == [{k: "" if v is None else str(v) for k, v in r.items()} for r in want]
 
 
-@pytest.mark.parametrize("topic, want", [("billing", BILLING), ("misbilled", MISBILLED)])
+@pytest.mark.parametrize(("topic", "want"), [("billing", BILLING), ("misbilled", MISBILLED)])
 def test_table_formats_money_and_ratios(show, topic, want):
     lines = show(topic, fmt="table").strip().splitlines()
     assert len(lines) == len(want) + 2  # header, rule, one line per row

@@ -5,28 +5,29 @@ carry the same rows (bad arguments: tests/test_show.py).
 
 Reconciliation: the October 2026 world of test_recon_metrics (build_october + build_sources; its
 docstring tabulates every item). Health: the run log of test_health_page (build), written
-relative to the real current time. Ages are judged by the CLI at its own now(), so the expected
-rows are worked out for the instants just before and just after the command and must equal one.
+relative to revwatch.clock's now. Ages are judged by the CLI at its own now, so the expected rows
+are worked out for the instants just before and just after the command and must equal one (the
+October world's tests pin the clock at its AS_OF, so both are that instant).
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
+from test_health_page import build
+from test_recon_metrics import AS_OF, october_world
 
 from metrics import health as hl
 from metrics import reconciliation as rc
+from revwatch import clock
 from revwatch.cli import main
 from revwatch.money import format_money
-from test_health_page import build
-from test_recon_metrics import october_world
 
-UTC = timezone.utc
 PAGE = "pages/reconciliation.py"
 # when the open breaks' items occurred (build_october: every item at 12:00 UTC)
 OCCURRED = {"a3": datetime(2026, 10, 1, 12, tzinfo=UTC), "bank9": datetime(2026, 10, 25, 12, tzinfo=UTC),
@@ -43,14 +44,21 @@ def bucket(days: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def recon(make_world):
+def recon_world(make_world):
     return october_world(make_world)
+
+
+@pytest.fixture
+def recon(recon_world, pin_clock):
+    """The October world, its figures judged as of its own instant (the default close month is October)."""
+    pin_clock(AS_OF)
+    return recon_world
 
 
 @pytest.fixture(scope="module")
 def ops(make_world):
     w = make_world()
-    w.now = datetime.now(UTC).replace(microsecond=0)
+    w.now = clock.now().replace(microsecond=0)
     build(w, w.now)
     return w
 
@@ -62,9 +70,9 @@ def invoke(world, *args):
 
 def show(world, *args):
     """The json rows, and the instants just before and after the command ran."""
-    before = datetime.now(UTC)
+    before = clock.now()
     result = invoke(world, *args, "--format", "json")
-    after = datetime.now(UTC)
+    after = clock.now()
     assert result.exit_code == 0, result.output
     return json.loads(result.output), before, after
 
@@ -106,7 +114,7 @@ def test_breaks(recon, page_for):
     # the page's query function, same arguments
     q = rc.breaks(recon.engine, rc.BreakFilters(limit=None), "USD", t1)
     assert [(r["break_id"], r["at_stake_reporting_minor"]) for r in rows] == list(
-        zip(q["break_id"], q["at_stake_reporting_minor"]))
+        zip(q["break_id"], q["at_stake_reporting_minor"], strict=True))
     # what the Reconciliation page lists
     shown = next(d.value for d in page_for(recon, PAGE).dataframe if "at stake (USD)" in d.value.columns)
     assert list(shown["break_id"]) == [r["break_id"] for r in rows]

@@ -53,8 +53,7 @@ def test_up_collects_serves_and_stops_on_ctrl_c(make_world):
     assert world.sql("SELECT count(*) FROM job_runs WHERE finished_at IS NULL") == [(0,)]
     outcomes = dict(world.sql("SELECT job, outcome FROM job_runs WHERE outcome <> 'succeeded' OR job LIKE 'ingest-%%'"))
     errors = world.sql("SELECT job, error FROM job_runs WHERE outcome <> 'succeeded'")
-    assert outcomes == {job: "succeeded" for job in ("ingest-billing", "ingest-stripe", "ingest-adyen", "ingest-bank",
-                                                    "ingest-ledger", "ingest-fx")}, errors
+    assert outcomes == dict.fromkeys(("ingest-billing", "ingest-stripe", "ingest-adyen", "ingest-bank", "ingest-ledger", "ingest-fx"), "succeeded"), errors
     assert world.sql("SELECT count(*) FROM parking_sessions")[0][0] == world.manifest["totals"]["sessions"]
     assert not _healthy(f"http://127.0.0.1:{port}/_stcore/health")  # the dashboard is gone too
     assert not _healthy(f"http://127.0.0.1:{metrics_port}/metrics")  # and the worker

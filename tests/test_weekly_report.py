@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import io
 import socket
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -104,7 +104,7 @@ def test_history_newest_build_is_current(demo_world, week, built):
     first, second = built
     hist = wr.history(demo_world.engine, week)
     assert {first, second} <= set(hist["report_id"])
-    assert list(hist["report_id"])[0] == second
+    assert next(iter(hist["report_id"])) == second
     assert wr.current(demo_world.engine, week).report_id == second
 
 
@@ -200,7 +200,7 @@ def test_scheduled_build_once_per_week(demo_world, week):
     from collectors import weekly_report as job
 
     monday_after = wr.parse_week(week) + timedelta(days=7)
-    now = datetime(monday_after.year, monday_after.month, monday_after.day, 7, tzinfo=timezone.utc)
+    now = datetime(monday_after.year, monday_after.month, monday_after.day, 7, tzinfo=UTC)
     first = job.run(demo_world.engine, demo_world.cfg, now=now)
     assert first.outcome == "succeeded" and wr.current(demo_world.engine, week).built_by == job.BUILT_BY
     again = job.run(demo_world.engine, demo_world.cfg, now=now)

@@ -9,7 +9,8 @@ import sys
 import textwrap
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +19,7 @@ from sqlalchemy import text
 from collectors.jobs import JOBS, Job
 from collectors.runlog import ABANDONED, recorded_run, try_job_lock
 from collectors.scheduler import Worker, abandon_dead_runs, intervals
+from revwatch import clock
 from revwatch.cli import main
 from revwatch.settings import SettingsError, load_settings
 from tests.conftest import ROOT, SMALL_WORLD
@@ -105,7 +107,7 @@ def test_the_schedule_is_persisted_and_shared_by_workers(make_world):
         # new jobs run at once (the more frequent first), then every interval
         _wait(lambda: world.sql("SELECT count(*) FROM job_runs WHERE outcome = 'succeeded'")[0][0] == 2, 15, "no first runs")
         assert world.sql("SELECT job FROM job_runs ORDER BY run_id") == [("tock",), ("tick",)]
-        _wait(lambda: all(t > datetime.now(timezone.utc) + timedelta(seconds=50) for t in first.next_run_times().values()),
+        _wait(lambda: all(t > clock.wall() + timedelta(seconds=50) for t in first.next_run_times().values()),
               5, "next runs not rescheduled")
         persisted = first.next_run_times()
         assert sorted(persisted) == ["tick", "tock"]
@@ -126,7 +128,7 @@ def test_the_schedule_is_persisted_and_shared_by_workers(make_world):
     third.start()
     try:
         assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [("tick",)]
-        assert third.next_run_times()["tick"] <= datetime.now(timezone.utc) + timedelta(seconds=5)
+        assert third.next_run_times()["tick"] <= clock.wall() + timedelta(seconds=5)
     finally:
         third.stop(10)
 
@@ -149,7 +151,7 @@ def test_two_workers_never_run_one_job_at_once(make_world):
     runs = _runs(world, "slow")
     done = sorted((s, f) for s, f, outcome, _ in runs if outcome == "succeeded")
     assert len(done) >= 3
-    for (_, finished), (started, _) in zip(done, done[1:]):
+    for (_, finished), (started, _) in pairwise(done):
         assert started >= finished, "two succeeded runs of one job overlap"
     skipped = [e for _, _, outcome, e in runs if outcome == "skipped"]
     assert skipped and all("already running in another" in e for e in skipped)
@@ -262,7 +264,7 @@ def test_a_misfire_is_coalesced_into_one_run(make_world):
     _wait(lambda: [o for _, _, o, _ in _runs(world, "tick")] == ["succeeded"], 10, "no first run")
     # the worker is away for five and a half intervals
     first.scheduler.pause()
-    now = datetime.now(timezone.utc)
+    now = clock.wall()
     first.scheduler.modify_job("tick", next_run_time=now - timedelta(seconds=330))
     assert len(first.scheduler.get_job("tick")._get_run_times(now)) == 6  # six runs missed
     assert first.stop(10)

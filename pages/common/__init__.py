@@ -12,8 +12,8 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from metrics import overview as ov
 from metrics.export import csv_bytes
-from revwatch.money import CURRENCY_EXPONENTS, format_money
 from revwatch.db import product_engine
+from revwatch.money import CURRENCY_EXPONENTS, format_money
 from revwatch.settings import load_settings
 
 NO_TABLES = ("The database has no Revwatch tables yet: run `revwatch db upgrade`, then `revwatch demo` "
@@ -71,7 +71,7 @@ def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange, default_days: int,
     picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)  # one date while a range is picked
     regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
     in_region = sites[sites["region"].isin(regions)] if regions else sites
-    names = dict(zip(in_region["site_id"], in_region["name"]))
+    names = dict(zip(in_region["site_id"], in_region["name"], strict=True))
     site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
                               placeholder="All sites")
     return ov.Filters(picked[0], picked[-1], tuple(regions), tuple(site_ids))
@@ -120,7 +120,7 @@ def with_money(df: pd.DataFrame, *columns: str, currency: str = "currency") -> p
     """Minor-unit columns shown as money of each row's `currency` column (display only)."""
     out = df.copy()
     for col in columns:
-        out[col] = [money(v, c) for v, c in zip(df[col], df[currency])]
+        out[col] = [money(v, c) for v, c in zip(df[col], df[currency], strict=True)]
     return out
 
 

@@ -154,7 +154,7 @@ def run_job(engine: Engine, start: datetime | None = None, end: datetime | None 
         consumed: list[int] = []
         if start is None or end is None:
             start, end, consumed = pending_span(conn, JOB)
-        if start is not None:
+        if start is not None and end is not None:
             lo, hi = conn.execute(text(_WIDEN), {"start": start, "end": end}).one()
             if lo is not None:
                 start, end = min(start, lo), max(end, hi + HOUR)
@@ -162,8 +162,8 @@ def run_job(engine: Engine, start: datetime | None = None, end: datetime | None 
         if cut is not None and (judged is None or cut > judged):
             if judged is None:  # first run: from the first exit on
                 judged = conn.execute(text("SELECT min(exited_at) FROM parking_sessions")).scalar() or cut
-            start, end = (judged, cut) if start is None else (min(start, judged), max(end, cut))
-        if start is None:
+            start, end = (judged, cut) if start is None or end is None else (min(start, judged), max(end, cut))
+        if start is None or end is None:
             return stats  # nothing changed since the last run
         start, end = align(start, end)
         stats.window_start, stats.window_end = start, end

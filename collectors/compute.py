@@ -99,7 +99,7 @@ def run_rollup(engine: Engine, rollup: Rollup, start: datetime | None = None, en
         consumed: list[int] = []
         if start is None or end is None:
             start, end, consumed = pending_span(conn, rollup.name)
-            if start is None:
+            if start is None or end is None:
                 return stats  # nothing changed since the last run
         if rollup.widen_sql:
             earliest = conn.execute(text(rollup.widen_sql), {"start": start, "end": end}).scalar()

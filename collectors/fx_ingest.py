@@ -51,7 +51,8 @@ def parse_line(fields: Mapping[str, str], reporting_currency: str) -> dict:
     if not rate.is_finite() or rate <= 0:
         raise LineError(f"bad rate_to_reporting {value!r}: a rate is a positive number")
     exact = rate.normalize()
-    if -exact.as_tuple().exponent > MAX_DECIMALS or exact.adjusted() >= MAX_DIGITS - MAX_DECIMALS:
+    exponent = exact.as_tuple().exponent  # an int for a finite rate ('n', 'N', 'F' are NaN and infinity)
+    if not isinstance(exponent, int) or -exponent > MAX_DECIMALS or exact.adjusted() >= MAX_DIGITS - MAX_DECIMALS:
         raise LineError(f"rate_to_reporting {value!r} does not fit {MAX_DECIMALS} decimals and "
                         f"{MAX_DIGITS - MAX_DECIMALS} integer digits without rounding")
     if currency == reporting_currency and rate != 1:

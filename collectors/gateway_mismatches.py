@@ -147,8 +147,8 @@ def run_job(engine: Engine, start: datetime | None = None, end: datetime | None 
         if cut is not None and (judged is None or cut > judged):
             if judged is None:  # first run: from the first gateway object on
                 judged = conn.execute(text(_FIRST_OBJECT)).scalar() or cut
-            start, end = (judged, cut) if start is None else (min(start, judged), max(end, cut))
-        if start is None:
+            start, end = (judged, cut) if start is None or end is None else (min(start, judged), max(end, cut))
+        if start is None or end is None:
             return stats  # nothing changed since the last run
         lo, hi = conn.execute(text(_WIDEN), {"start": start, "end": end}).one()
         if lo is not None:

@@ -237,7 +237,7 @@ def run_job(engine: Engine, policy: Policy, start: datetime | None = None, end: 
             start, end, consumed = pending_span(conn, JOB)
             if not _has_run(conn):
                 start, end = BEGINNING, END_OF_TIME
-            elif start is None:
+            elif start is None or end is None:
                 return stats  # nothing changed since the last run
         stats.window_start = start if start > BEGINNING else None
         stats.window_end = end if end < END_OF_TIME else None

@@ -22,6 +22,7 @@ import psycopg
 from demoworld.params import DAY, stream
 from demoworld.recon import REPORTING_CURRENCY
 from demoworld.transfers import Calendar
+from revwatch.db import fetch_one
 
 FILE_NAME = "fx_rates.csv"
 HEADER = "date,currency,rate_to_reporting"
@@ -89,7 +90,7 @@ def write_fx_rates(libpq_url: str, path: Path | str) -> Path | None:
     """Re-materialise the FX file of the world in `libpq_url` at `path` (None when the world
     predates it)."""
     with psycopg.connect(libpq_url) as conn:
-        if conn.execute("SELECT to_regclass('demo.fx_file')").fetchone()[0] is None:
+        if fetch_one(conn.execute("SELECT to_regclass('demo.fx_file')"))[0] is None:
             return None
         row = conn.execute("SELECT content FROM demo.fx_file").fetchone()
     return write_file(row[0], path) if row else None

@@ -177,8 +177,8 @@ def plan_changes(sites: Sites, period: Period, plan: IncidentPlan, rng: np.rando
     n = len(sites.site_id)
     day = rng.integers(max(1, period.days // 10), max(2, period.days * 9 // 10), n)
     pick = rng.random(n) < PLAN_CHANGE_SHARE
-    for s in np.flatnonzero(pick):
-        s = int(s)
+    for i in np.flatnonzero(pick):
+        s = int(i)
         if s not in changes:
             tz = sites.timezone[s]
             changes[s] = local_midnight(tz, epoch_day(period.day(int(day[s])), tz))
@@ -187,6 +187,6 @@ def plan_changes(sites: Sites, period: Period, plan: IncidentPlan, rng: np.rando
 
 def tax_changes(plan: IncidentPlan) -> dict[str, tuple[date, int]]:
     out = {plan.missed_tax_jurisdiction: (plan.missed_tax_on, plan.missed_tax_new)}
-    if plan.applied_tax_jurisdiction:
+    if plan.applied_tax_jurisdiction and plan.applied_tax_on is not None:  # set together
         out[plan.applied_tax_jurisdiction] = (plan.applied_tax_on, plan.applied_tax_new)
     return out

@@ -26,7 +26,10 @@ class Clock(NamedTuple):
 
 
 def _offset(zone: ZoneInfo, t: int) -> int:
-    return int(datetime.fromtimestamp(t, zone).utcoffset().total_seconds())
+    offset = datetime.fromtimestamp(t, zone).utcoffset()
+    if offset is None:  # an aware datetime always has one
+        raise ValueError(f"{zone.key} gives no UTC offset at {t}")
+    return int(offset.total_seconds())
 
 
 def make_clock(zones: tuple[str, ...], t0: int, t1: int) -> Clock:

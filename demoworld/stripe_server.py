@@ -95,7 +95,8 @@ def retrieve(conn: psycopg.Connection, resource: str, object_id: str) -> str:
 
 def list_page(conn: psycopg.Connection, resource: str, query: list[tuple[str, str]]) -> str:
     table, fn, name, filters = RESOURCES[resource]
-    where, args = [], []
+    where: list[str] = []
+    args: list[str | int] = []
     limit = 10
     after = before = None
     for key, value in query:
@@ -216,6 +217,8 @@ class StripeDemoServer:
         if self._httpd is None:
             raise RuntimeError("server not started")
         host, port = self._httpd.server_address[:2]
+        if not isinstance(host, str):  # getsockname() of an AF_INET(6) socket names its host as a str
+            raise RuntimeError(f"unexpected server address {host!r}")
         return f"http://{host}:{port}"
 
     def start(self) -> str:
@@ -235,7 +238,8 @@ class StripeDemoServer:
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._pool.close()
+        if self._pool is not None:
+            self._pool.close()
         self._httpd = self._thread = self._pool = None
 
     def __enter__(self) -> StripeDemoServer:

@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from demoworld.params import DAY
 from revwatch import clock
+from revwatch.db import fetch_one
 
 CHUNK = 200_000
 NULL_TEXT = b"\\N"
@@ -53,7 +54,7 @@ class Col(NamedTuple):
 
     name: str
     kind: str
-    values: object
+    values: np.ndarray | Sequence[str | None]  # a list for 'text', else a numpy array
     labels: tuple[str, ...] = ()
     nullable: bool = False
 
@@ -111,6 +112,10 @@ def encode_ts(t: np.ndarray) -> np.ndarray:
 
 def encode(col: Col, lo: int, hi: int) -> list:
     """A chunk of one column as a list of bytes in COPY text format."""
+    if col.kind == "text":
+        return [NULL_TEXT if s is None else s.encode() for s in col.values[lo:hi]]
+    if not isinstance(col.values, np.ndarray):
+        raise TypeError(f"column {col.name}: {col.kind} values must be a numpy array")
     v = col.values[lo:hi]
     if col.kind == "bytes":
         return (np.where(v == b"", NULL_TEXT, v) if col.nullable else v).tolist()
@@ -126,8 +131,6 @@ def encode(col: Col, lo: int, hi: int) -> list:
     if col.kind == "enum":
         labels = np.array([s.encode() for s in col.labels] + [NULL_TEXT])
         return labels[np.where(v < 0, len(col.labels), v)].tolist()
-    if col.kind == "text":
-        return [NULL_TEXT if s is None else s.encode() for s in v]
     if col.kind == "bool":
         return np.where(v, b"t", b"f").tolist()
     raise ValueError(col.kind)
@@ -241,7 +244,7 @@ def stored_files(libpq_url: str, table: str) -> list[tuple[str, str]]:
     """(file name, text) of the files a world keeps in `table` (demo.adyen_reports, demo.bank_files,
     demo.gl_exports), in name order; none when the world predates the table."""
     with psycopg.connect(libpq_url) as conn:
-        if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+        if fetch_one(conn.execute("SELECT to_regclass(%s)", (table,)))[0] is None:
             return []
         return conn.execute(f"SELECT file_name, content FROM {table} ORDER BY file_name").fetchall()
 

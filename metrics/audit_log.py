@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 from sqlalchemy import Connection, text
@@ -33,7 +33,8 @@ def _like(value: str) -> str:
 
 def search(conn: Connection, s: Search) -> pd.DataFrame:
     """Entries matching every given criterion, newest first; detail as compact JSON text."""
-    where, params = [], {"n": int(s.limit)}
+    where: list[str] = []
+    params: dict[str, Any] = {"n": int(s.limit)}
     if s.actor and s.actor.strip():
         where.append("actor = :actor")
         params["actor"] = s.actor.strip()

@@ -128,7 +128,8 @@ class JobHealth:
             return "skipped" if self.last.outcome == "skipped" else "no success"
         if self.interval_seconds:
             allowed = max(timedelta(seconds=self.interval_seconds * STALE_FACTOR), MIN_STALE_AFTER)
-            if self.success_age > allowed:
+            age = self.success_age  # not None: last_success_at is set
+            if age is not None and age > allowed:
                 return "stale"
         return "skipped" if self.last.outcome == "skipped" else "ok"
 

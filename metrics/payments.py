@@ -87,8 +87,11 @@ def headline(db: Db, f: Filters) -> Headline:
         FROM rollup_invoice_outcomes r WHERE r.status <> 'void' AND {_IN_RANGE} AND {_SCOPE} GROUP BY 1"""
     a = _rows(db, attempts, _params(f))[1][0]
     rows = _rows(db, outcomes, f.params())[1]
-    tot = [sum(int(r[i]) for r in rows) for i in range(1, 6)]
-    return Headline(*(int(v) for v in a), *tot,
+    n_attempts, succeeded, failed, gateway_errors = (int(v) for v in a)
+    invoices, attempted, first_succeeded, eventually_succeeded, recovered = (
+        sum(int(r[i]) for r in rows) for i in range(1, 6))
+    return Headline(n_attempts, succeeded, failed, gateway_errors, invoices, attempted, first_succeeded,
+                    eventually_succeeded, recovered,
                     recovered_minor={r[0]: int(r[6]) for r in rows if r[6]},
                     unpaid_minor={r[0]: int(r[7]) for r in rows if r[7]})
 

@@ -130,7 +130,7 @@ def payments(db: ov.Db, o: Options) -> pd.DataFrame:
     the invoices first charged there (by issue day): paid first try, eventually, recovered by a
     retry and the amount recovered."""
     if o.by:
-        return _payments_by(db, o)
+        return _payments_by(db, o, o.by)
     f = filters(db, o)
     keys = ["local_date", "gateway", "currency"]
     series = pm.success_series(db, f, "day", by=("currency",)).rename(columns={"period": "local_date"})
@@ -149,21 +149,21 @@ def payments(db: ov.Db, o: Options) -> pd.DataFrame:
     return _in_currency(df[cols], o)
 
 
-def _payments_by(db: ov.Db, o: Options) -> pd.DataFrame:
+def _payments_by(db: ov.Db, o: Options, by: str) -> pd.DataFrame:
     f = filters(db, o)
-    if o.by == "decline_class":
+    if by == "decline_class":
         df = pm.decline_classes(db, f)
         total = int(df["failed"].sum())
         df["all_failed"] = total
         df["share"] = [_ratio(n, total) for n in df["failed"]]
         return df.reset_index(drop=True)
-    if o.by == "site":
+    if by == "site":
         cols = ["site_id", "gateway", "attempts", "succeeded", "failed", "gateway_errors"]
         s = pm.success_series(db, f, "day", by=("site_id",))
         df = s.groupby(["site_id", "gateway"], as_index=False)[cols[2:]].sum()[cols]
         df.insert(4, "success_rate", [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"], strict=True)])
         return df.sort_values(["site_id", "gateway"]).reset_index(drop=True)
-    dim = {"method": "method", "brand": "card_brand", "region": "region"}[o.by]
+    dim = {"method": "method", "brand": "card_brand", "region": "region"}[by]
     b = pm.breakdown(db, f)
     df = b.groupby(["gateway", dim, "currency"], as_index=False)[
         ["attempts", "succeeded", "failed", "amount_minor", "succeeded_minor"]].sum()

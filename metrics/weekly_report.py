@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -166,10 +166,11 @@ def figures(db: Db, iso_week: str, cfg: Settings, as_of: datetime | None = None)
     revenue = []
     for c in currencies:
         r = rates.get(c)
-        conv = (lambda m: reconciliation.to_reporting(m, c, r.rate, rep)) if r else (lambda m: None)
         a4 = _half_up(avg.get(c, 0), 4)
+        cur_rep, prev_rep, a4_rep = [reconciliation.to_reporting(m, c, r.rate, rep) if r else None
+                                     for m in (cur.get(c, 0), prev.get(c, 0), a4)]
         revenue.append(CurrencyRevenue(c, cur.get(c, 0), prev.get(c, 0), a4, str(r.rate) if r else None,
-                                       r.rate_date if r else None, conv(cur.get(c, 0)), conv(prev.get(c, 0)), conv(a4)))
+                                       r.rate_date if r else None, cur_rep, prev_rep, a4_rep))
 
     def total(attr: str) -> int | None:
         values = [getattr(x, attr) for x in revenue]
@@ -464,7 +465,7 @@ def send(engine: Engine, rep: StoredReport, cfg: Settings) -> list[str]:
     msg = EmailMessage()
     msg["Subject"] = f"Revwatch weekly report {rep.iso_week}"
     msg["From"], msg["To"] = cfg.smtp_from, ", ".join(to)
-    msg["Date"], msg["Message-ID"] = formatdate(localtime=False), make_msgid(domain="revwatch")
+    msg["Date"], msg["Message-ID"] = format_datetime(clock.now()), make_msgid(domain="revwatch")
     msg.set_content(f"The Revwatch weekly report for {rep.iso_week} is attached as PDF.")
     msg.add_alternative(rep.html, subtype="html")
     msg.add_attachment(rep.pdf, maintype="application", subtype="pdf", filename=f"weekly-{rep.iso_week}.pdf")

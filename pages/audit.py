@@ -55,8 +55,8 @@ def main() -> None:
     actor = c1.selectbox("Who", [ALL, *actors], key="audit_actor")
     action = c2.selectbox("What", [ANY, *actions], key="audit_action", help="An action, or a family such as `break.`")
     words = c3.text_input("Text in target or detail", key="audit_text", placeholder="e.g. break:42, rollup-sessions")
-    when = c4.date_input("When (UTC days)", value=(), key="audit_days")
-    when = tuple(when) if isinstance(when, (tuple, list)) else (when,)
+    picked = c4.date_input("When (UTC days)", value=[], key="audit_days")  # [] (no day yet) keeps it a range picker
+    when: tuple[date, ...] = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
     day_from: date | None = when[0] if when else None
     day_to: date | None = when[-1] if when else None
     search = q.Search(actor=None if actor == ALL else actor, action_prefix=None if action == ANY else action,

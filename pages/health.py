@@ -123,7 +123,7 @@ def jobs_section(jobs: tuple[q.JobHealth, ...]) -> None:
                               f"{q.DURATION_SAMPLE} succeeded runs. Failures: failed or abandoned runs; the last one is "
                               f"looked for over {q.FAILURE_LOOKBACK.days} days.")
     for j in jobs:
-        if j.status == "failing":
+        if j.status == "failing" and j.last is not None:  # failing: there is a last run
             st.warning(f"**{j.job}**: the last run ({newest_text(j.last.started_at)}) {j.last.outcome}: "
                        f"{j.last.error or j.last_failure_error or 'no error text'}", icon=":material/warning:")
     table = jobs_frame(jobs)

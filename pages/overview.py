@@ -4,7 +4,7 @@ Reads only through `metrics.overview` (no SQL here); formats money only here, at
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import plotly.express as px
@@ -110,8 +110,8 @@ def sidebar_filters(sites: pd.DataFrame, rng: q.DataRange) -> q.Filters:
     default_start = max(rng.first, rng.last - timedelta(days=DEFAULT_DAYS - 1))
     picked = sb.date_input("Local days", value=(default_start, rng.last), min_value=rng.first,
                            max_value=rng.last, key="days", help="Each site's own local days, both ends included.")
-    picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)  # one date while a range is picked
-    start, end = picked[0], picked[-1]
+    days: tuple[date, ...] = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)  # one date while a range is picked
+    start, end = days[0], days[-1]
     regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
     in_region = sites[sites["region"].isin(regions)] if regions else sites
     names = dict(zip(in_region["site_id"], in_region["name"], strict=True))
@@ -137,9 +137,10 @@ def revenue_cards(revenue: tuple[q.PeriodRevenue, ...]) -> None:
                            delta=NO_COMPARISON, delta_color="off", delta_arrow="off",
                            help=f"No comparison: the comparable period ({versus}) {why}.")
                 continue
-            delta = signed_money(fig.change_minor, currency) if fig.change_minor else 0
+            delta: str | int = 0
             if fig.change_minor:
-                delta += f" ({fig.change_minor * 100 / fig.previous_minor:+.1f}%)"
+                delta = (f"{signed_money(fig.change_minor, currency)}"
+                         f" ({fig.change_minor * 100 / fig.previous_minor:+.1f}%)")
             col.metric(f"{label} · {currency}", format_money(fig.total_minor, currency), delta=delta,
                        delta_description=versus, border=True)
 

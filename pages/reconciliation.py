@@ -127,7 +127,8 @@ def sidebar(db_key: str | None, sites: pd.DataFrame, months: list[date]) -> tupl
     else:
         m0 = m1 = months[0]
         sb.caption(f"Accounting month: {month_label(m0)}")
-    stages = sb.multiselect("Stages", q.STAGES, format_func=q.STAGE_LABELS.get, key="stages", placeholder="All stages")
+    stages = sb.multiselect("Stages", q.STAGES, format_func=lambda s: q.STAGE_LABELS[s], key="stages",
+                            placeholder="All stages")
     present = set(load_overview(db_key, q.ReconFilters(m0, m1))["funnel"]["currency"])
     present |= set(st.session_state.get("currencies") or ())
     currencies = sb.multiselect("Currencies", sorted(present), key="currencies", placeholder="All currencies")
@@ -186,7 +187,7 @@ def funnel_section(fun: pd.DataFrame) -> None:
 
 def break_filters(f: q.ReconFilters) -> q.BreakFilters:
     c = st.columns([2, 2, 1, 1, 1])
-    states = c[0].multiselect("State", q.BREAK_STATES, default=["open"], format_func=STATE_LABELS.get,
+    states = c[0].multiselect("State", q.BREAK_STATES, default=["open"], format_func=lambda s: STATE_LABELS[s],
                               key="states", placeholder="Every state")
     types = c[1].multiselect("Break type", q.BREAK_TYPES, key="break_types", placeholder="Every type",
                              format_func=lambda t: t.replace("_", " "))
@@ -294,7 +295,9 @@ def actions(db_key: str | None, d: q.BreakDetail, actor: str) -> None:
         return
     nonce = st.session_state.get("_action_nonce", 0)  # fresh inputs after each action
     c = st.columns([1, 3])
-    action = c[0].selectbox("Action", allowed, format_func=ACTION_LABELS.get, key="action")
+    action = c[0].selectbox("Action", allowed, format_func=lambda a: ACTION_LABELS[a], key="action")
+    if action is None:  # no action applies to a break in this state
+        return
     bid = int(d.brk["break_id"])
     with c[1]:
         if action == "assign":
@@ -387,6 +390,8 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
                                      "as explained; thresholds are the CLOSE_* settings.")
     newest_first = list(reversed(months))
     first = q.default_close_month(months, as_of.date())
+    if first is None:  # main() shows the empty hint instead when there is no month
+        raise ValueError("the month close needs at least one accounting month")
     month = st.selectbox("Accounting month", newest_first, index=newest_first.index(first), format_func=month_label,
                          key="close_month", help="The latest month that has ended is chosen first.")
     c = load_close(db_key, month, th, as_of)

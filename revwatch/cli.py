@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -470,7 +470,7 @@ def _date_option(ctx, param, value):
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             raise ValueError(value)
-        return datetime.strptime(value, "%Y-%m-%d").date()
+        return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
@@ -481,7 +481,7 @@ def _month_option(ctx, param, value):
     try:
         if not re.fullmatch(r"\d{4}-\d{2}", value):
             raise ValueError(value)
-        return datetime.strptime(value, "%Y-%m").date()
+        return date.fromisoformat(f"{value}-01")
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a month (YYYY-MM)") from None
 

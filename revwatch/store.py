@@ -22,13 +22,13 @@ def billing_is_empty(billing: Engine) -> bool:
     """True when the billing source has no sessions yet (or no billing schema at all)."""
     with billing.connect() as conn:
         exists = conn.execute(text("SELECT to_regclass('billing.parking_sessions')")).scalar()
-        return exists is None or conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM billing.parking_sessions)")).scalar()
+        return exists is None or bool(conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM billing.parking_sessions)")).scalar_one())
 
 
 def has_demo_world(billing: Engine) -> bool:
     """True when the billing database was written by `revwatch demo` (its manifest is there)."""
     with billing.connect() as conn:
-        return conn.execute(text("SELECT to_regclass('demo.manifest') IS NOT NULL")).scalar()
+        return bool(conn.execute(text("SELECT to_regclass('demo.manifest') IS NOT NULL")).scalar_one())
 
 
 def reset_source_copies(engine: Engine) -> None:

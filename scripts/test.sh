@@ -1,23 +1,42 @@
 #!/usr/bin/env bash
-# Run the whole test suite: system packages the tests need, the project with its test extras, pytest.
-# Extra arguments go to pytest (e.g. `bash scripts/test.sh -k ingest`).
+# Run the whole test suite: system packages the tests need, the project with its test extras, the
+# lint and type gate (ruff, mypy), every test, then the date-sensitive tests (marker `dates`) again
+# with the clock set to each awkward instant of AWKWARD_DATES.
+#
+#   bash scripts/test.sh                      everything
+#   bash scripts/test.sh -k ingest            the gate, then pytest with these arguments only
+#   REVWATCH_NOW=2027-01-01T00:30:00Z bash scripts/test.sh -m 'not bench'
+#                                             the suite as of another instant (revwatch/clock.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x /usr/bin/chromium ]; then  # the browser test drives Debian's Chromium, never a downloaded one
+# The 1st of a month 00:30 UTC (the evening before in America/*), the last day of a month 23:30 UTC,
+# the hour America/Los_Angeles repeats when summer time ends, and New Year (ISO week 2026-W53).
+AWKWARD_DATES=(2026-12-01T00:30:00Z 2026-11-30T23:30:00Z 2026-11-01T09:30:00Z 2027-01-01T00:30:00Z)
+
+apt_install() {  # Debian packages the tests drive; waits for another apt run rather than failing
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null
   else
-    echo "the browser test needs Debian's chromium: sudo apt-get install chromium" >&2
+    echo "the tests need Debian's $*: sudo apt-get install $*" >&2
   fi
-fi
-if [ ! -x /usr/bin/promtool ] || [ ! -x /usr/bin/prometheus-alertmanager ]; then
-  # the alerting tests run Debian's promtool and amtool (tests/test_alert_rules.py); nothing in
-  # the tests uses the prometheus service the package may try to start
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null
-  else
-    echo "the alerting tests need Debian's promtool and amtool: sudo apt-get install prometheus prometheus-alertmanager" >&2
-  fi
-fi
+}
+# the browser tests drive Debian's Chromium, never a downloaded one
+[ -x /usr/bin/chromium ] || apt_install chromium
+# the alerting tests run Debian's promtool and amtool (tests/test_alert_rules.py); nothing in the
+# tests uses the prometheus service the package may try to start
+{ [ -x /usr/bin/promtool ] && [ -x /usr/bin/prometheus-alertmanager ]; } || apt_install prometheus prometheus-alertmanager
 source scripts/venv.sh "[test]"
-exec .venv/bin/python -m pytest "$@"
+
+echo "ruff …"
+.venv/bin/ruff check --quiet .
+echo "mypy …"
+.venv/bin/mypy
+if [ $# -gt 0 ]; then
+  exec .venv/bin/python -m pytest "$@"
+fi
+.venv/bin/python -m pytest
+for at in "${AWKWARD_DATES[@]}"; do
+  echo "the date-sensitive tests as of $at …"
+  REVWATCH_NOW="$at" .venv/bin/python -m pytest -q -m dates
+done

@@ -2,6 +2,8 @@
 
 With DATABASE_URL set (CI: the machine's server) each test world gets a database of its own
 on that server; otherwise an embedded server is started through pgserver for the session.
+Every world is a copy (`CREATE DATABASE … TEMPLATE`) of one built once per run: the migrated
+schema, and each demo world (generated, and generated then collected) the run asks for.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from collectors.jobs import JOBS
+from demoworld import DemoParams, demo_sources, generate
 from revwatch import clock
 from revwatch.db import engine_for, libpq_url, sqlalchemy_url
 from revwatch.settings import Settings, load_settings
@@ -81,40 +85,78 @@ class World:
             return cur.fetchall() if cur.description else []
 
 
+@dataclass(frozen=True)
+class _Template:
+    """A database worlds are copied from (nobody connects to it once built) and its demo files."""
+
+    name: str
+    files: Path | None = None  # the demo's source files (Adyen, bank, GL, FX), copied into each world
+    manifest: dict | None = None
+
+
 @pytest.fixture(scope="session")
 def make_world(server_url, tmp_path_factory):
-    """Factory: a fresh migrated database (optionally with a demo world, collected)."""
+    """Factory: a fresh migrated database (optionally with a demo world ending at `end`, default the
+    clock's hour; collected unless `collect=False`), copied from a template built once per run."""
     from revwatch.migrate import upgrade
 
     created: list[tuple[str, Engine]] = []
+    templates: dict[tuple, _Template] = {}
     sources = contextlib.ExitStack()  # the demo worlds' Stripe servers, stopped at the end
 
-    def make(demo: dict | None = None, collect: bool = True, end: datetime | None = None) -> World:
+    def database(template: str | None = None) -> tuple[str, str]:
         name = f"rwtest_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         url = sqlalchemy_url(make_url(sqlalchemy_url(server_url)).set(database=name).render_as_string(hide_password=False))
+        return name, url
+
+    def template(key: tuple) -> _Template:
+        """() the migrated schema; (demo, end, collect) a demo world, generated, and collected if asked."""
+        if key in templates:
+            return templates[key]
+        if not key:
+            name, url = database()
+            engine = engine_for(url, pooled=False)
+            upgrade(engine)
+        else:
+            demo, end, collect = key
+            base = template((demo, end, False) if collect else ())
+            name, url = database(base.name)
+            engine = engine_for(url, pooled=False)
+            files = tmp_path_factory.mktemp(name) / "demo"
+            if collect:
+                assert base.files is not None
+                shutil.copytree(base.files, files)
+                cfg = load_settings(database_url=url, revwatch_data_dir=files.parent)
+                with demo_sources(libpq_url(url), files) as overrides:
+                    for job in JOBS.values():
+                        job.run(engine, cfg.model_copy(update=overrides), None, None)
+                manifest = base.manifest
+            else:
+                manifest = generate(libpq_url(url), DemoParams(**dict(demo), end=end), out_dir=files)
+        engine.dispose()
+        created.append((name, engine))
+        templates[key] = _Template(name, files if key else None, manifest if key else None)
+        return templates[key]
+
+    def make(demo: dict | None = None, collect: bool = True, end: datetime | None = None) -> World:
+        if demo is not None:
+            end = end or clock.now().replace(minute=0, second=0, microsecond=0)
+        source = template(() if demo is None else (tuple(sorted(demo.items())), end, collect))
+        name, url = database(source.name)
         cfg = load_settings(database_url=url, revwatch_data_dir=tmp_path_factory.mktemp(name))
         engine = engine_for(url, pooled=False)  # many worlds per session: no idle connections kept
         created.append((name, engine))
-        upgrade(engine)
-        world = World(url, engine, cfg)
-        if demo is not None:
-            from demoworld import DemoParams, demo_sources, generate
-
-            end = end or clock.now().replace(minute=0, second=0, microsecond=0)
-            world.manifest = generate(world.libpq, DemoParams(**demo, end=end), out_dir=cfg.demo_dir)
-            world.cfg = cfg = cfg.model_copy(update=sources.enter_context(demo_sources(world.libpq, cfg.demo_dir)))
-            if collect:
-                from collectors.jobs import JOBS
-
-                for job in JOBS.values():
-                    job.run(engine, cfg, None, None)
+        world = World(url, engine, cfg, source.manifest)
+        if source.files is not None:
+            shutil.copytree(source.files, cfg.demo_dir)
+            world.cfg = cfg.model_copy(update=sources.enter_context(demo_sources(world.libpq, cfg.demo_dir)))
         return world
 
     yield make
     sources.close()
-    for name, engine in created:
+    for name, engine in reversed(created):  # copies before their templates
         engine.dispose()
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

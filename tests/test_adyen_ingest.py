@@ -144,7 +144,7 @@ def test_a_file_whose_read_fails_half_way_leaves_nothing(make_world, tmp_path, m
         return real_open(path, mode, **kw)
 
     monkeypatch.setattr(adyen_ingest, "open", flaky_open, raising=False)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="Input/output error"):
         ingest(world.engine, tmp_path, {})
     assert world.sql("SELECT file_name FROM source_files") == [("a.csv",)]  # a.csv went in before
     assert world.sql("SELECT count(*) FROM adyen_settlement_lines") == [(7,)]

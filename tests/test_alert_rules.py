@@ -58,7 +58,7 @@ def _tool(name: str) -> str:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)  # failure reported below
     if proc.returncode != 0:
         pytest.fail(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
     return proc

@@ -120,7 +120,7 @@ def test_metrics_over_findings(world):
     by_class = ba.accuracy(world.engine, f, by=("class", "currency"))
     assert set(by_class["currency"]) == {"USD"} and by_class["findings"].sum() == 10
     assert by_class.set_index("class").loc["correct", "correct"] == 2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot group billing findings by 'nope'"):
         ba.accuracy(world.engine, f, by=("class", "nope"))
     money = ba.leakage_overcharge(world.engine, f, by="class").set_index("class")
     # leakage: M 660 + U 330 + X 12 + V 660; overcharge: D 660 + O 330 + N 330 (E has no difference)

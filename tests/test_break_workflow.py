@@ -132,9 +132,14 @@ def test_a_refusal_inside_a_transaction_leaves_earlier_actions_to_the_caller(wor
     """The caller owns the transaction: a refused action raises before writing, and rolling back
     the caller's transaction takes its earlier actions away with it."""
     w, bid = world, world.open_id
-    with pytest.raises(wf.ActionRefused), w.engine.begin() as conn:
-        wf.assign(conn, bid, "ana", "dana")
-        wf.reopen(conn, bid, "ana", "x")
+
+    def assign_then_reopen() -> None:
+        with w.engine.begin() as conn:
+            wf.assign(conn, bid, "ana", "dana")
+            wf.reopen(conn, bid, "ana", "x")  # refused: the break is open
+
+    with pytest.raises(wf.ActionRefused):
+        assign_then_reopen()
     assert _break(w, bid)["assignee"] is None and len(_events(w, bid)) == 1
 
 

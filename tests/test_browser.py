@@ -25,24 +25,23 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def dashboard(demo_world, artifacts):
     port = free_port()
     env = dict(os.environ, DATABASE_URL=demo_world.url, PYTHONUNBUFFERED="1")
-    log = open(artifacts / "streamlit-browser-test.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    try:
-        log.flush()
-        wait_ready(f"http://127.0.0.1:{port}/_stcore/health", proc,
-                   (artifacts / "streamlit-browser-test.log").read_text)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
+    with open(artifacts / "streamlit-browser-test.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            log.flush()
+            wait_ready(f"http://127.0.0.1:{port}/_stcore/health", proc,
+                       (artifacts / "streamlit-browser-test.log").read_text)
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @contextmanager

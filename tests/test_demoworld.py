@@ -363,5 +363,5 @@ def test_local_days_agree_with_postgres(make_db):
 
 
 def test_small_worlds_need_seven_days():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="days must be >= 7"):
         DemoParams(days=6).validate()

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -92,7 +93,8 @@ def parse_line(fields: list[str]) -> dict:
             row[col] = minor(row[col], cur) if row[col] else None
         except InvalidOperation:
             raise ValueError("bad_decimal") from None
-    datetime.strptime(row["Creation Date"], "%Y-%m-%d %H:%M:%S")
+    # a wall time of the line's own TimeZone (checked for its format only)
+    datetime.strptime(row["Creation Date"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo(row["TimeZone"]))
     return row
 
 

@@ -102,7 +102,7 @@ def bank(world):
     for path in sorted(bank_statements_dir(out).iterdir()):
         if path.suffix == ".txt":
             m = re.fullmatch(r"bai2_(\d{8})\.txt", path.name)
-            day = datetime.strptime(m.group(1), "%Y%m%d").date()
+            day = date.fromisoformat(m.group(1))  # YYYYMMDD
             f = bai2.parse_from_string(path.read_text(), check_integrity=True)
             assert f.header.version_number == 2 and len(f.children) == 1
             group = f.children[0]
@@ -121,7 +121,7 @@ def bank(world):
                                         credit=code in CREDIT_CODES, text=t.text, ref=t.bank_reference))
         else:
             m = re.fullmatch(r"camt053_(\d{8})\.xml", path.name)
-            day = datetime.strptime(m.group(1), "%Y%m%d").date()
+            day = date.fromisoformat(m.group(1))  # YYYYMMDD
             root = ET.parse(path).getroot()
             assert root.tag == f"{{{NS['c']}}}Document"
             stmts = root.findall("c:BkToCstmrStmt/c:Stmt", NS)
@@ -169,7 +169,7 @@ def gl(world):
     _, _, out = world
     journals: dict[str, dict] = {}
     for path in sorted(gl_exports_dir(out).glob("*.csv")):
-        day = datetime.strptime(re.fullmatch(r"gl_export_(\d{8})\.csv", path.name).group(1), "%Y%m%d").date()
+        day = date.fromisoformat(re.fullmatch(r"gl_export_(\d{8})\.csv", path.name).group(1))  # YYYYMMDD
         with path.open(newline="") as fh:
             reader = csv.reader(fh)
             assert next(reader) == GL_HEADER
@@ -227,7 +227,7 @@ def adyen_payouts(world):
                 if r["Type"] == "MerchantPayout":
                     payout = r
         if payout and payout["Net Debit (NC)"]:
-            closed = datetime.strptime(payout["Creation Date"], "%Y-%m-%d %H:%M:%S").date()
+            closed = date.fromisoformat(payout["Creation Date"][:10])  # the local date of "YYYY-MM-DD HH:MM:SS"
             batches[int(payout["Batch Number"])] = (payout["Net Currency"], minor(payout["Net Debit (NC)"],
                                                     payout["Net Currency"]), fees, closed)
     return batches

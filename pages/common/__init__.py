@@ -2,7 +2,7 @@
 and the notice shown when the database cannot give figures yet. (A package, not a .py in pages/, so it is no page.)"""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -68,13 +68,13 @@ def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange, default_days: int,
     start0 = max(rng.first, rng.last - timedelta(days=default_days - 1))
     picked = sb.date_input("Local days", value=(start0, rng.last), min_value=rng.first, max_value=rng.last,
                            key="days", help=days_help)
-    picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)  # one date while a range is picked
+    days: tuple[date, ...] = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)  # one date while a range is picked
     regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
     in_region = sites[sites["region"].isin(regions)] if regions else sites
     names = dict(zip(in_region["site_id"], in_region["name"], strict=True))
     site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
                               placeholder="All sites")
-    return ov.Filters(picked[0], picked[-1], tuple(regions), tuple(site_ids))
+    return ov.Filters(days[0], days[-1], tuple(regions), tuple(site_ids))
 
 
 def filtered_page(title: str, default_days: int, empty_hint: str,

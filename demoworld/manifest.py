@@ -559,7 +559,7 @@ def recon_totals(w: World, r: Recon) -> dict:
                             ("revenue", REVENUE), ("tax", TAX), ("fees", FEES), ("refunds", REFUNDS))}},
         "fx": {"rows": int(r.rates.day.size),
                "currencies": sorted({w.currencies[c] for c in r.rates.currency.tolist()}),
-               "first_day": _day(cal.first_day), "last_day": _day(cal.last_day)},
+               "first_day": _day(int(cal.days[0])), "last_day": _day(cal.last_day)},
     }
 
 

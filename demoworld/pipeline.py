@@ -26,7 +26,7 @@ from demoworld import (
     transfers,
     world,
 )
-from demoworld.localtime import Clock, make_clock
+from demoworld.localtime import Clock, local_day, make_clock
 from demoworld.params import DAY, DemoParams, Period, resolve_period, stream
 from demoworld.writer import Col, Table, write
 
@@ -230,7 +230,8 @@ class Recon(NamedTuple):
 
 def simulate_recon(w: World, g: gateways.Gateways, seed: int) -> Recon:
     """Bank statements, GL exports and FX rates of the world (SOURCES.md §4-6), incidents in."""
-    cal = transfers.calendar(w.period)
+    starts = np.full(len(w.sites.site_id), w.period.start, dtype=np.int64)
+    cal = transfers.calendar(w.period, int(local_day(w.clock, w.sites.zone, starts).min()))
     t = transfers.make_transfers(g)
     rev = ledger.revenue_days(w, cal)
     plan = recon.plan(w, g, t, rev, cal, seed)

@@ -61,6 +61,8 @@ class Calendar(NamedTuple):
     last_day: int  # the day the world ends in (FX rates up to and including it)
     last_export_day: int  # the last day fully over: the last GL export
     bank_days: np.ndarray  # business days first_day..last_export_day: one bank file each
+    first_rate_day: int  # the first local day of any site (a world starting at 00:00 UTC starts the
+    #                      evening before in America/*, and that day's revenue is booked in its currency)
 
     @property
     def export_days(self) -> np.ndarray:
@@ -68,15 +70,18 @@ class Calendar(NamedTuple):
 
     @property
     def days(self) -> np.ndarray:
-        return np.arange(self.first_day, self.last_day + 1, DAY, dtype=np.int64)
+        """The days the FX file has a rate for: every local day of the world."""
+        return np.arange(min(self.first_rate_day, self.first_day), self.last_day + 1, DAY, dtype=np.int64)
 
 
-def calendar(period: Period) -> Calendar:
+def calendar(period: Period, first_local_day: int | None = None) -> Calendar:
+    """The world's days; `first_local_day` (a day number) is the earliest local date of a site at its start."""
     first = period.start // DAY * DAY
     last = (period.end - 1) // DAY * DAY
     last_export = period.end // DAY * DAY - DAY
     days = np.arange(first, last_export + 1, DAY, dtype=np.int64)
-    return Calendar(int(first), int(last), int(last_export), days[is_business_day(days)])
+    first_rate = first if first_local_day is None else int(first_local_day) * DAY
+    return Calendar(int(first), int(last), int(last_export), days[is_business_day(days)], first_rate)
 
 
 class Transfers(NamedTuple):

@@ -27,7 +27,7 @@ PERIOD_LABELS = {"today": ("Today", "vs yesterday"), "wtd": ("Week to date", "vs
 DEFAULT_DAYS = 30
 NO_COMPARISON = "no comparison"
 MIN_RATE_ATTEMPTS = 10  # fewer attempts in an hour and its failure rate is noise
-SERIES_COLORS = ("#1f5fbf", "#f28e2b", "#2a9d8f", "#8e6bbf")  # as .streamlit/config.toml
+SERIES_COLORS = ("#1f5fbf", "#f28e2b", "#2a9d8f", "#8e6bbf")  # as the theme (revwatch/streamlit.toml)
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
 
 

@@ -16,8 +16,6 @@ import click
 from revwatch import clock
 from revwatch.settings import SettingsError, load_settings
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
-
 
 def _cfg():
     try:
@@ -354,19 +352,52 @@ def dashboard_environment(cfg, database_url: str) -> dict[str, str]:
     return env
 
 
+def app_script() -> Path:
+    """The dashboard's entry script: the `app` module installed with Revwatch (the wheel's top-level app.py, or
+    the checkout's in an editable install), as the import system finds it; its pages are installed beside it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("app")
+    if spec is None or spec.origin is None:
+        raise click.ClickException("the dashboard (app.py) is not installed: reinstall Revwatch (pip install .)")
+    return Path(spec.origin)
+
+
+def streamlit_flags() -> list[str]:
+    """The dashboard's server and theme options, revwatch/streamlit.toml (installed with the package), as
+    `streamlit run` flags: Streamlit reads a config.toml only in the current directory's or the script's
+    .streamlit/, and the dashboard runs in the user's directory. A list goes as JSON, as Streamlit parses it."""
+    import json
+    import tomllib
+    from importlib.resources import files
+
+    def flags(prefix: str, table: dict[str, object]) -> list[str]:
+        found: list[str] = []
+        for key, value in table.items():
+            if isinstance(value, dict):
+                found += flags(f"{prefix}{key}.", value)
+            else:
+                found.append(f"--{prefix}{key}={json.dumps(value) if isinstance(value, bool | list) else value}")
+        return found
+
+    return flags("", tomllib.loads(files("revwatch").joinpath("streamlit.toml").read_text(encoding="utf-8")))
+
+
+# The dashboard and the worker run in the user's directory: its .streamlit/secrets.toml is the dashboard's, and
+# relative paths in the settings mean the same as for this process. -P keeps that directory off their import path,
+# where a metrics/ or app.py of the user's would shadow Revwatch's.
 def _dashboard_process(cfg, database_url: str) -> subprocess.Popen:
     env = dashboard_environment(cfg, database_url)
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-P", "-m", "streamlit", "run", str(app_script()), *streamlit_flags(),
         "--server.port", str(cfg.dashboard_port), "--server.address", cfg.dashboard_host,
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]
-    return subprocess.Popen(cmd, env=env, cwd=APP.parent)
+    return subprocess.Popen(cmd, env=env)
 
 
 def _worker_process(database_url: str) -> subprocess.Popen:
     env = dict(os.environ, DATABASE_URL=database_url)
-    return subprocess.Popen([sys.executable, "-m", "revwatch.cli", "worker"], env=env, cwd=APP.parent)
+    return subprocess.Popen([sys.executable, "-P", "-m", "revwatch.cli", "worker"], env=env)
 
 
 @contextmanager

@@ -31,6 +31,8 @@ from demoworld import (
     write_fx_rates,
     write_gl_exports,
 )
+from demoworld.params import Period
+from demoworld.transfers import calendar
 from tests.conftest import SMALL_WORLD
 from tests.test_demoworld_gateways import incident, q
 
@@ -212,9 +214,11 @@ def adyen_payouts(world):
             reader = csv.reader(fh)
             header = next(reader)
             for fields in reader:
+                if len(fields) != len(header):
+                    continue  # a line of the malformed file with a missing column: rejected whole
                 r = dict(zip(header, fields, strict=True))
                 cur = r["Net Currency"]
-                if len(fields) != len(header) or cur not in EXPONENT or r["Gross Currency"] != cur:
+                if cur not in EXPONENT or r["Gross Currency"] != cur:
                     continue  # a garbled copy of the malformed file: rejected whole
                 try:
                     amounts = {k: minor(r[k], cur) for k in r if k.endswith(("(NC)", "(GC)")) and r[k]}
@@ -445,12 +449,23 @@ def test_fx_rates_every_day_but_the_missing_one(world):
     rows = [line.split(",") for line in lines[1:]]
     assert all(re.fullmatch(r"\d\.\d{6}", r[2]) for r in rows)
     assert all(Decimal("0.71") <= Decimal(r[2]) <= Decimal("0.74") for r in rows)
-    first = datetime.fromisoformat(manifest["period"]["start"]).date()
+    first = datetime.fromisoformat(manifest["period"]["start"]).date()  # 15:00 UTC: the same date in every zone
+    assert manifest["recon"]["fx"]["first_day"] == first.isoformat()
     last = (END - timedelta(seconds=1)).date()
     days = [(first + timedelta(days=k)).isoformat() for k in range((last - first).days + 1)]
     assert [(r[0], r[1]) for r in rows] == [(d, "CAD") for d in days if (d, "CAD") != (e["date"], e["currency"])]
     assert len(rows) == len(days) - 1 == manifest["recon"]["fx"]["rows"]
     assert len({r[2] for r in rows}) > len(rows) // 2  # a walk, not a constant
+
+
+def test_fx_rates_start_on_the_first_local_day_of_a_world_that_starts_at_midnight_utc():
+    """A world starting 00:00 UTC starts the evening before in America/*: that day's revenue is booked
+    in its currency, so the FX file has its rate (the month close would name the day missing)."""
+    start = int(datetime(2026, 11, 17, tzinfo=UTC).timestamp())
+    period = Period(start, start + 14 * 86_400, 14)
+    evening_before = (start // 86_400) - 1
+    assert calendar(period, evening_before).days[0] == evening_before * 86_400
+    assert calendar(period).days[0] == start  # no site west of UTC: the world's first day
 
 
 # ---------------------------------------------------------------- incidents

@@ -1,6 +1,7 @@
 """Shadow rating (SOURCES.md §1), the pure reference: every boundary of the rule."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -150,5 +151,5 @@ def test_zero_decimal_currency():
 
 def test_expected_is_frozen():
     e = rate(minutes=30)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         e.total_minor = 1  # type: ignore[misc]

@@ -351,10 +351,11 @@ def test_billing(world, show):
         assert per_class[(m[1], m.currency)]["leakage_minor"] == m.leakage_minor
     # the `all` rows: one per currency, its own counts; summed over currencies = the overall figures
     assert len({r["currency"] for r in total}) == len(total) > 1
-    for t in total:
-        mine = [r for r in per_class.values() if r["currency"] == t["currency"]]
-        assert t["billable"] == sum(r["billable"] for r in mine) and t["correct"] == sum(r["correct"] for r in mine)
-        assert t["accuracy"] == pytest.approx(t["correct"] / t["billable"])
+    for cur_total in total:
+        mine = [r for r in per_class.values() if r["currency"] == cur_total["currency"]]
+        assert cur_total["billable"] == sum(r["billable"] for r in mine)
+        assert cur_total["correct"] == sum(r["correct"] for r in mine)
+        assert cur_total["accuracy"] == pytest.approx(cur_total["correct"] / cur_total["billable"])
     overall = ba.accuracy(world.engine, f, by="site_id")  # what the page's headline adds up
     assert sum(t["billable"] for t in total) == int(overall["billable"].sum()) > 0
     assert sum(t["correct"] for t in total) == int(overall["correct"].sum())

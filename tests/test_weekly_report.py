@@ -42,7 +42,7 @@ def test_week_parsing():
     assert wr.parse_week("2026-W47") == date(2026, 11, 16)
     assert wr.last_complete_week(date(2026, 11, 27)) == "2026-W47"
     for bad in ("2026-47", "2026-W60", "W47", "", "2026-W4"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="is not an ISO week like 2026-W47"):
             wr.parse_week(bad)
 
 

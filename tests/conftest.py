@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -26,11 +28,10 @@ from demoworld import DemoParams, demo_sources, generate
 from revwatch import clock
 from revwatch.db import engine_for, libpq_url, sqlalchemy_url
 from revwatch.settings import Settings, load_settings
+from tests.processes import ROOT
+from tests.worlds.demo import SMALL_WORLD
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-# A fixed small world: two weeks, eight sites, ~400 sessions a day.
-SMALL_WORLD = dict(days=14, sites=8, scale=0.1, seed=11)
 
 
 @pytest.fixture(scope="session")
@@ -48,22 +49,57 @@ def server_url():
     shutil.rmtree(data, ignore_errors=True)
 
 
+PREFIX = "rwtest_"
+# Drops databases after the run has ended (each DROP DATABASE waits for a checkpoint: ~0.4 s a world).
+_DROPPER = """import os, sys, psycopg
+with psycopg.connect(os.environ["REVWATCH_TEST_ADMIN_URL"], autocommit=True) as admin:
+    for name in sys.argv[1:]:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session")
-def make_db(server_url):
-    """Factory: an empty throwaway database on the test server (libpq URL), dropped at the end."""
+def new_database(server_url):
+    """Factory: the name of a new database on the test server (a copy of `template` if given).
+
+    Names carry the test run's pid: a run's databases are dropped after it ends (in the background,
+    so the next command need not wait), and a run that was killed leaves databases the next run
+    drops. On the embedded server nothing is dropped: the server and its files go at the end."""
     made: list[str] = []
-
-    def make() -> str:
-        name = f"rwtest_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return psycopg.conninfo.make_conninfo(server_url, dbname=name)
-
-    yield make
     with psycopg.connect(server_url, autocommit=True) as admin:
-        for name in made:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for (name,) in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (PREFIX + "%",)):
+            pid = name.removeprefix(PREFIX).split("_")[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def new(template: str | None = None) -> str:
+        name = f"{PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        made.append(name)
+        return name
+
+    yield new
+    if made and os.environ.get("DATABASE_URL"):
+        subprocess.Popen([sys.executable, "-c", _DROPPER, *reversed(made)],  # copies before their templates
+                         env={**os.environ, "REVWATCH_TEST_ADMIN_URL": server_url}, start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def make_db(server_url, new_database):
+    """Factory: an empty throwaway database on the test server (libpq URL)."""
+    return lambda: psycopg.conninfo.make_conninfo(server_url, dbname=new_database())
 
 
 @dataclass
@@ -95,19 +131,17 @@ class _Template:
 
 
 @pytest.fixture(scope="session")
-def make_world(server_url, tmp_path_factory):
+def make_world(server_url, new_database, tmp_path_factory):
     """Factory: a fresh migrated database (optionally with a demo world ending at `end`, default the
     clock's hour; collected unless `collect=False`), copied from a template built once per run."""
     from revwatch.migrate import upgrade
 
-    created: list[tuple[str, Engine]] = []
+    created: list[Engine] = []  # disposed at the end
     templates: dict[tuple, _Template] = {}
     sources = contextlib.ExitStack()  # the demo worlds' Stripe servers, stopped at the end
 
     def database(template: str | None = None) -> tuple[str, str]:
-        name = f"rwtest_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        name = new_database(template)
         url = sqlalchemy_url(make_url(sqlalchemy_url(server_url)).set(database=name).render_as_string(hide_password=False))
         return name, url
 
@@ -136,7 +170,7 @@ def make_world(server_url, tmp_path_factory):
             else:
                 manifest = generate(libpq_url(url), DemoParams(**dict(demo), end=end), out_dir=files)
         engine.dispose()
-        created.append((name, engine))
+        created.append(engine)
         templates[key] = _Template(name, files if key else None, manifest if key else None)
         return templates[key]
 
@@ -147,7 +181,7 @@ def make_world(server_url, tmp_path_factory):
         name, url = database(source.name)
         cfg = load_settings(database_url=url, revwatch_data_dir=tmp_path_factory.mktemp(name))
         engine = engine_for(url, pooled=False)  # many worlds per session: no idle connections kept
-        created.append((name, engine))
+        created.append(engine)
         world = World(url, engine, cfg, source.manifest)
         if source.files is not None:
             shutil.copytree(source.files, cfg.demo_dir)
@@ -156,10 +190,8 @@ def make_world(server_url, tmp_path_factory):
 
     yield make
     sources.close()
-    for name, engine in reversed(created):  # copies before their templates
+    for engine in created:
         engine.dispose()
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""Helpers for tests that start real servers as child processes: a free port, and waiting until
-a server answers its readiness URL (failing with its log when it dies or never gets there)."""
+"""Helpers for tests that start real servers as child processes: a free port, waiting until
+a server answers its readiness URL (failing with its log when it dies or never gets there), and
+ROOT, the project's directory they run in."""
 from __future__ import annotations
 
 import socket
@@ -7,6 +8,9 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:

@@ -10,13 +10,15 @@ from itertools import pairwise
 import psycopg
 import pytest
 from click.testing import CliRunner
-from test_recon_metrics import add_break, add_item, t
 
 from collectors.runlog import recorded_run
 from metrics import audit_log as q
 from metrics import break_workflow as wf
 from revwatch import audit, clock
 from revwatch.cli import main
+from tests.worlds.recon import add_break, add_item, t
+
+pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
 
 # ---------------------------------------------------------------- the pure hash

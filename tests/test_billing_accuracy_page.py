@@ -12,7 +12,9 @@ from streamlit.testing.v1 import AppTest
 from collectors.jobs import JOBS
 from metrics.shadow_rating import Plan, TaxRate, rate_session
 from revwatch.money import format_money
-from tests.conftest import SMALL_WORLD
+from tests.worlds.demo import SMALL_WORLD
+
+pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
 PAGE = "pages/billing_accuracy.py"
 

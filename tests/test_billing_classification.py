@@ -1,6 +1,7 @@
 """Billing classification (`classify-billing`): every class on hand-built sessions with the
 answers worked out by hand, the settle delay, idempotent re-runs, and the demo's pricing
-incidents found with exactly the manifest's counts and amounts."""
+incidents found with exactly the manifest's counts and amounts. The hand-built sessions and
+their answers: tests/worlds/billing.py."""
 from __future__ import annotations
 
 from collections import Counter
@@ -11,56 +12,14 @@ import pytest
 from collectors import billing_classification as bc
 from metrics import billing_accuracy as ba
 from metrics.overview import Filters
+from tests.worlds.billing import WANT, WM, H, T, build, set_watermark
 
-T = datetime(2026, 3, 1, 10, tzinfo=UTC)  # every session enters here
-H = timedelta(hours=1)
-WM = datetime(2026, 3, 2, tzinfo=UTC)  # billing watermark: cutoff = 22:00 with the 2 h delay
-
-# Plan: 10 min grace, 300 per started hour, no daily max; tax 10 %.
-# A 2 h session: subtotal 600, tax 60, total 660. A 5 min one: within grace, 0.
-SESSIONS = {  # session_id: (exit, [(currency, subtotal, tax, total, status)])
-    "C": (T + 2 * H, [("USD", 600, 60, 660, "paid")]),                     # correct
-    "M": (T + 2 * H, []),                                                  # missing_invoice: -660
-    "D": (T + 2 * H, [("USD", 600, 60, 660, "paid"), ("USD", 600, 60, 660, "open")]),  # duplicate: +660
-    "O": (T + 2 * H, [("USD", 900, 90, 990, "paid")]),                     # over_billed: +330
-    "U": (T + 2 * H, [("USD", 300, 30, 330, "paid")]),                     # under_billed: -330
-    "X": (T + 2 * H, [("USD", 600, 48, 648, "paid")]),                     # tax_error: -12
-    "E": (T + 2 * H, [("EUR", 600, 60, 660, "paid")]),                     # currency_mismatch
-    "N": (T + timedelta(minutes=5), [("USD", 300, 30, 330, "paid")]),      # invoice_not_due: +330
-    "V": (T + 2 * H, [("USD", 600, 60, 660, "void")]),                     # voided_without_replacement: -660
-    "R": (T + 2 * H, [("USD", 600, 60, 660, "void"), ("USD", 600, 60, 660, "paid")]),  # correct (replaced)
-    "G": (T + timedelta(minutes=5), []),                                   # within grace, no invoice: no row
-    "L": (T + 13 * H, []),                                                 # exits 23:00, after the cutoff: not judged
-    "W": (None, []),                                                       # still parked: not judged
-}
-WANT = {  # session_id: (class, billed total, difference)
-    "C": ("correct", 660, 0), "M": ("missing_invoice", 0, -660), "D": ("duplicate_invoice", 1320, 660),
-    "O": ("over_billed", 990, 330), "U": ("under_billed", 330, -330), "X": ("tax_error", 648, -12),
-    "E": ("currency_mismatch", 660, None), "N": ("invoice_not_due", 330, 330),
-    "V": ("voided_without_replacement", 0, -660), "R": ("correct", 660, 0),
-}
-
-
-def _watermark(world, wm):
-    world.sql("INSERT INTO sync_state (source, table_name, watermark) VALUES ('billing', 'parking_sessions', %(w)s),"
-              " ('billing', 'invoices', %(w)s) ON CONFLICT (source, table_name) DO UPDATE SET watermark = excluded.watermark",
-              {"w": wm})
+pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
 
 @pytest.fixture
 def world(make_world):
-    w = make_world()
-    w.sql("INSERT INTO sites VALUES ('S1', 'one', 'west', 'UTC', 'USD', 'J1')")
-    w.sql("INSERT INTO rate_plans VALUES ('P1', 'S1', '2025-01-01Z', NULL, 10, 60, 300, NULL)")
-    w.sql("INSERT INTO tax_rates (jurisdiction, effective_from, effective_to, rate) VALUES ('J1', '2020-01-01', NULL, 0.10)")
-    for sid, (exit_, invoices) in SESSIONS.items():
-        w.sql("INSERT INTO parking_sessions (session_id, site_id, entered_at, exited_at, updated_at) VALUES (%s, 'S1', %s, %s, %s)",
-              (sid, T, exit_, exit_ or T))
-        for k, (cur, sub, tax, total, status) in enumerate(invoices):
-            w.sql("INSERT INTO invoices VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                  (f"{sid}-{k}", sid, cur, sub, tax, total, exit_, status, exit_))
-    _watermark(w, WM)
-    return w
+    return build(make_world())
 
 
 def _findings(world):
@@ -87,7 +46,7 @@ def test_settle_delay_and_reruns(world):
     bc.run_job(world.engine, T, T + 24 * H)  # an explicit re-run of the window: the same rows
     assert _findings(world) == first
     # billing catches up: the cutoff passes L's exit and the next run judges it
-    _watermark(world, WM + 2 * H)
+    set_watermark(world, WM + 2 * H)
     bc.run_job(world.engine)
     after = _findings(world)
     assert after["L"][:3] == ("missing_invoice", 0, -4290)  # 13 h: 13 x 300 + 10 %

@@ -6,7 +6,7 @@ import pytest
 
 from collectors.billing_ingest import TABLES
 from collectors.jobs import JOBS, consumers
-from tests.conftest import SMALL_WORLD
+from tests.worlds.demo import SMALL_WORLD
 
 INGEST = JOBS["ingest-billing"]
 

@@ -13,6 +13,8 @@ import pytest
 
 from revwatch import clock
 
+pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
+
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("revwatch", "collectors", "metrics", "pages", "demoworld", "app.py")
 # the server's own clock, in SQL (a Python call such as clock.now() is not `now()` on its own)

@@ -20,6 +20,7 @@ import pytest
 import stripe
 
 from demoworld import DemoParams, StripeDemoServer, adyen_reports_dir, content_hash, generate, write_adyen_reports
+from tests.worlds.demo import incident, q
 
 END = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 PARAMS = DemoParams(days=10, sites=6, scale=0.06, seed=5, end=END)
@@ -52,16 +53,6 @@ def server(world):
 @pytest.fixture(scope="module")
 def client(server):
     return stripe.StripeClient("sk_test_demo", base_addresses={"api": server.base_url}, max_network_retries=0)
-
-
-def q(url: str, sql: str, *args):
-    with psycopg.connect(url) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        return conn.execute(sql, args or None).fetchall()
-
-
-def incident(manifest: dict, name: str) -> dict:
-    return next(i for i in manifest["incidents"] if i["id"] == name)
 
 
 def ts(iso: str) -> int:

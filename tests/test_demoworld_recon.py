@@ -33,8 +33,7 @@ from demoworld import (
 )
 from demoworld.params import Period
 from demoworld.transfers import calendar
-from tests.conftest import SMALL_WORLD
-from tests.test_demoworld_gateways import incident, q
+from tests.worlds.demo import SMALL_WORLD, incident, q
 
 # Two weeks across a month end (rent, the bank's monthly fee) and the US fall-back weekend.
 END = datetime(2026, 11, 4, 15, 0, tzinfo=UTC)

@@ -16,6 +16,7 @@ from metrics import payments as q
 from metrics.overview import Filters
 from revwatch.money import format_money
 from revwatch.settings import SettingsError, load_settings
+from tests.worlds.sites import add_sites
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
@@ -83,7 +84,7 @@ _FINDINGS = """SELECT gateway, gateway_reference, kind, attempt_id, gateway_atte
 
 def _insert(world) -> None:
     with psycopg.connect(world.libpq) as conn:
-        conn.cursor().executemany("INSERT INTO sites VALUES (%s, %s, %s, %s, %s, %s)", SITES)
+        add_sites(conn, *SITES)
         conn.cursor().executemany("INSERT INTO parking_sessions VALUES (%s, %s, %s, %s, %s, %s)", SESSIONS)
         conn.cursor().executemany(
             "INSERT INTO invoices (invoice_id, session_id, currency, subtotal_minor, tax_minor, total_minor, issued_at,"

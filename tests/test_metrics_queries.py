@@ -1,13 +1,10 @@
 """The Overview's read queries (over rollups) against plain SQL over the RAW product tables.
 
-Each reference below reads `invoices`, `payment_attempts`, `parking_sessions` and `sites`
-directly; only a site's local date comes from PostgreSQL (`AT TIME ZONE`), and period
-arithmetic (today, week, month, cut-offs) is redone in Python, so the two paths share nothing
-but the data. The demo manifest's incident counts pin the spike and the outage.
+The references (raw tables read with plain SQL, periods worked out in Python):
+tests/worlds/references.py. The demo manifest's incident counts pin the spike and the outage.
 """
 from __future__ import annotations
 
-import calendar
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 
@@ -16,99 +13,20 @@ from sqlalchemy import text
 
 from metrics import overview as q
 from metrics.catalogue import PROCESSING_ERROR_CODES
+from tests.worlds.references import (
+    RAW_ATTEMPTS,
+    RAW_INVOICES,
+    RAW_SESSIONS,
+    raw_rows,
+    reference_payments,
+    reference_range,
+    reference_revenue,
+    reference_sessions,
+)
+
+pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
 HOUR = timedelta(hours=1)
-
-# Raw rows with their site and local date (decided by PostgreSQL, like the product does).
-_INVOICES = """
-    SELECT i.currency, i.total_minor, i.issued_at, i.status, p.site_id, s.region,
-           (i.issued_at AT TIME ZONE coalesce(s.timezone, 'UTC'))::date AS local_date,
-           (CAST(%(as_of)s AS timestamptz) AT TIME ZONE coalesce(s.timezone, 'UTC'))::date AS today
-    FROM invoices i
-    LEFT JOIN parking_sessions p ON p.session_id = i.session_id
-    LEFT JOIN sites s ON s.site_id = p.site_id"""
-_ATTEMPTS = """
-    SELECT a.gateway, a.status, a.failure_code, a.attempt_number, a.attempted_at, p.site_id, s.region,
-           (a.attempted_at AT TIME ZONE coalesce(s.timezone, 'UTC'))::date AS local_date
-    FROM payment_attempts a
-    LEFT JOIN invoices i ON i.invoice_id = a.invoice_id
-    LEFT JOIN parking_sessions p ON p.session_id = i.session_id
-    LEFT JOIN sites s ON s.site_id = p.site_id"""
-_SESSIONS = """
-    SELECT p.site_id, s.region, (p.entered_at AT TIME ZONE s.timezone)::date AS local_date
-    FROM parking_sessions p JOIN sites s ON s.site_id = p.site_id"""
-
-
-def _in_scope(row, regions=(), site_ids=()) -> bool:
-    if not regions and not site_ids:
-        return True
-    return (not regions or row.region in regions) and (not site_ids or row.site_id in site_ids) and row.region is not None
-
-
-def _rows(world, sql, params=None):
-    import psycopg
-    from psycopg.rows import namedtuple_row
-
-    with psycopg.connect(world.libpq, row_factory=namedtuple_row) as conn:
-        conn.execute("SET timezone = 'UTC'")
-        return conn.execute(sql, params or {}).fetchall()
-
-
-def _minus_month(d):
-    """PostgreSQL's `- interval '1 month'`: same day last month, clamped to its last day."""
-    y, m = (d.year - 1, 12) if d.month == 1 else (d.year, d.month - 1)
-    return d.replace(year=y, month=m, day=min(d.day, calendar.monthrange(y, m)[1]))
-
-
-def reference_revenue(world, as_of: datetime, regions=(), site_ids=()) -> dict[tuple[str, str], tuple[int, int, bool]]:
-    """{(period, currency): (total, previous, previous_complete)} from raw invoices, periods
-    computed in Python. previous_complete: the comparable span starts on or after the first
-    invoiced local day (else the page shows no comparison).
-
-    The data's grain is the UTC hour: an invoice counts before a cut-off when its hour starts
-    before it (as_of on a whole hour makes this plain 'issued before')."""
-    rows = [r for r in _rows(world, _INVOICES, {"as_of": as_of}) if r.status != "void"]
-    first_day = min(r.local_date for r in rows)
-    out: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0, True])
-    for r in rows:
-        if not _in_scope(r, regions, site_ids):
-            continue
-        hour = r.issued_at.replace(minute=0, second=0, microsecond=0)
-        t, d = r.today, r.local_date
-        week, month = t - timedelta(days=t.weekday()), t.replace(day=1)
-        spans = {
-            "today": ((t, t), (t - timedelta(days=1),) * 2, as_of - timedelta(days=1)),
-            "wtd": ((week, t), (week - timedelta(days=7), t - timedelta(days=7)), as_of - timedelta(days=7)),
-            "mtd": ((month, t), (_minus_month(month), _minus_month(t)), _minus_month(as_of)),
-        }
-        for period, ((c0, c1), (p0, p1), cut) in spans.items():
-            fig = out[(period, r.currency)]
-            if c0 <= d <= c1 and hour < as_of:
-                fig[0] += r.total_minor
-            if p0 <= d <= p1 and hour < cut:
-                fig[1] += r.total_minor
-            fig[2] = fig[2] and p0 >= first_day
-    return {k: tuple(v) for k, v in out.items() if v[0] or v[1]}
-
-
-def reference_payments(world, start: date, end: date, regions=(), site_ids=()) -> q.PaymentCounts:
-    c = Counter()
-    for r in _rows(world, _ATTEMPTS):
-        if start <= r.local_date <= end and _in_scope(r, regions, site_ids):
-            ok, first = r.status == "succeeded", r.attempt_number == 1
-            c.update(attempts=1, succeeded=ok, failed=r.status == "failed", first_attempts=first, first_succeeded=ok and first)
-    return q.PaymentCounts(c["attempts"], c["succeeded"], c["failed"], c["first_attempts"], c["first_succeeded"])
-
-
-def reference_sessions(world, start: date, end: date, regions=(), site_ids=()) -> int:
-    return sum(1 for r in _rows(world, _SESSIONS) if start <= r.local_date <= end and _in_scope(r, regions, site_ids))
-
-
-def reference_range(world) -> tuple[date, date]:
-    dates = [d for sql in (_INVOICES, _ATTEMPTS, _SESSIONS)
-             for d in _rows(world, f"SELECT min(local_date), max(local_date) FROM ({sql}) x", {"as_of": None})[0]]
-    return min(dates), max(dates)
-
 
 def world_end(world) -> datetime:
     return datetime.fromisoformat(world.manifest["period"]["end"])
@@ -232,12 +150,12 @@ def test_filters_by_region_and_site_narrow_results(world, full, regions):
 def test_daily_series_match_raw(world, full):
     f = full
     sessions = q.daily_sessions(world.engine, f)
-    raw = Counter(r.local_date for r in _rows(world, _SESSIONS))
+    raw = Counter(r.local_date for r in raw_rows(world, RAW_SESSIONS))
     assert dict(zip(sessions["local_date"], sessions["sessions"].astype(int), strict=True)) == dict(raw)
 
     revenue = q.daily_revenue(world.engine, f)
     want = defaultdict(lambda: [0, 0])
-    for r in _rows(world, _INVOICES, {"as_of": None}):
+    for r in raw_rows(world, RAW_INVOICES, {"as_of": None}):
         if r.status != "void":
             want[(r.local_date, r.currency)][0] += 1
             want[(r.local_date, r.currency)][1] += r.total_minor
@@ -246,7 +164,7 @@ def test_daily_series_match_raw(world, full):
 
     payments = q.daily_payments(world.engine, f)
     want = defaultdict(lambda: [0, 0])
-    for r in _rows(world, _ATTEMPTS):
+    for r in raw_rows(world, RAW_ATTEMPTS):
         want[(r.local_date, r.gateway)][0] += 1
         want[(r.local_date, r.gateway)][1] += r.status == "succeeded"
     got = {(d, g): [int(a), int(s)] for d, g, a, s, _ in payments.itertuples(index=False)}
@@ -269,7 +187,7 @@ def test_hourly_payments_show_the_processing_error_spike(world, full):
 
     # Every hour equals the raw attempts of that hour.
     want = defaultdict(lambda: [0, 0, 0])
-    for r in _rows(world, _ATTEMPTS):
+    for r in raw_rows(world, RAW_ATTEMPTS):
         key = (r.attempted_at.replace(minute=0, second=0, microsecond=0), r.gateway)
         want[key][0] += 1
         want[key][1] += r.status == "failed"

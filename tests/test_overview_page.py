@@ -1,7 +1,7 @@
 """The Overview page, run headless through Streamlit's AppTest against real PostgreSQL.
 
 The figures on the cards must be the ones plain SQL over the raw tables gives (references
-from test_metrics_queries), before and after a sidebar filter changes.
+from tests/worlds/references.py), before and after a sidebar filter changes.
 """
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import psycopg
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
-from test_metrics_queries import reference_payments, reference_range, reference_revenue, reference_sessions
 
 from revwatch import clock
 from revwatch.money import format_money
+from tests.worlds.references import reference_payments, reference_range, reference_revenue, reference_sessions
+
+pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 

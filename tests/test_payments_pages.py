@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from revwatch.money import format_money
+
+pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
 
 def _metrics(at: AppTest) -> dict[str, str]:

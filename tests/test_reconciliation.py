@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from collectors import reconciliation as rc
 from collectors.compute import queue_recompute
+from tests.worlds.sites import add_sites
 
 
 def t(s: str) -> datetime:
@@ -25,7 +26,7 @@ class Builder:
 
     def __init__(self, libpq: str):
         self.conn = psycopg.connect(libpq, autocommit=True)
-        self.conn.execute("INSERT INTO sites VALUES ('W1', 'West', 'west', 'America/Los_Angeles', 'USD', 'US-CA')")
+        add_sites(self.conn, ("W1", "West", "west", "America/Los_Angeles", "USD", "US-CA"))
         self.conn.execute("INSERT INTO parking_sessions VALUES ('s1', 'W1', %s, %s, NULL, %s)",
                           (t("2026-10-01 10:00"), t("2026-10-01 11:00"), t("2026-10-01 11:00")))
         self.conn.execute("INSERT INTO invoices VALUES ('i1', 's1', 'USD', 1000, 0, 1000, %s, 'paid', %s)",

@@ -1,5 +1,5 @@
 """The Reconciliation page, run headless through AppTest on the hand-built world of
-test_recon_metrics (October 2026 plus one November break): the funnel and the breaks are shown
+tests/worlds/recon.py (October 2026 plus one November break): the funnel and the breaks are shown
 with the figures worked out there, a resolve through the page writes its event with the actor
 from the sidebar, the month close shows its verdict, and an empty database gets the notice."""
 from __future__ import annotations
@@ -8,9 +8,9 @@ from datetime import date
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_recon_metrics import AS_OF, october_world
 
 from revwatch.money import format_money
+from tests.worlds.recon import AS_OF, october_world
 
 PAGE = "pages/reconciliation.py"
 

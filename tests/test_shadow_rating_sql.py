@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from collectors.shadow_rating_sql import COLUMNS, expected_prices
 from metrics.shadow_rating import Plan, TaxRate, rate_session
+from tests.worlds.sites import add_sites
 
 ZONES = [("America/St_Johns", "CAD"), ("Asia/Tokyo", "JPY"), ("America/Los_Angeles", "USD"),
          ("Europe/Berlin", "EUR"), ("UTC", "GBP"), ("Australia/Lord_Howe", "AUD")]
@@ -102,7 +103,7 @@ def _load(world, sites, plans, taxes, sessions):
     with psycopg.connect(world.libpq) as conn:
         conn.execute("TRUNCATE parking_sessions, sites, rate_plans, tax_rates")
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO sites VALUES (%s, %s, %s, %s, %s, %s)", sites)
+            add_sites(conn, *sites)
             cur.executemany(
                 "INSERT INTO rate_plans (rate_plan_id, site_id, effective_from, effective_to, grace_minutes,"
                 " increment_minutes, increment_price_minor, daily_max_minor) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",

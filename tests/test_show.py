@@ -1,6 +1,6 @@
 """`revwatch show TOPIC`: the page's figures on the command line, through the same metrics/ queries.
 
-Two datasets: the hand-built payments world of tests/test_payment_metrics.py, whose figures are
+Two datasets: the hand-built payments world of tests/worlds/payments.py, whose figures are
 worked out below by hand, and the demo world, where every row must equal the query function the
 page calls (and SQL) at a realistic size. Billing topics: tests/test_show_billing.py;
 reconciliation and health: tests/test_show_recon.py.
@@ -24,8 +24,8 @@ from metrics import payments as pm
 from metrics import show as sh
 from revwatch.cli import main
 from revwatch.money import format_money
-from tests.test_payment_metrics import build as build_payments
-from tests.test_payment_metrics import t
+from tests.worlds.payments import build as build_payments
+from tests.worlds.payments import t
 
 
 def cli(world, monkeypatch):
@@ -57,7 +57,7 @@ def show(world, monkeypatch):
 
 @pytest.fixture(scope="module")
 def hand(make_world):
-    """tests/test_payment_metrics.py's world: 2 sites (W1 Los Angeles USD, E1 Toronto CAD), six
+    """tests/worlds/payments.py's world: 2 sites (W1 Los Angeles USD, E1 Toronto CAD), six
     invoices issued on 10 Nov 2026, eight attempts, three refunds, four disputes."""
     return build_payments(make_world())
 

@@ -1,6 +1,6 @@
 """`revwatch show billing` and `revwatch show misbilled` on a hand-built billing world.
 
-The world is test_billing_classification's (SESSIONS: one USD site, every class once) plus a
+The world is tests/worlds/billing.py's (SESSIONS: one USD site, every class once) plus a
 second site in EUR with two sessions, so that rows split per currency. Every figure below is
 worked out by hand from that definition and written as a literal; the JSON output must equal
 it exactly, the page's query functions (same Filters) must give the same figures, the Billing
@@ -25,7 +25,7 @@ from metrics import billing_accuracy as ba
 from metrics.overview import Filters
 from revwatch.cli import main
 from revwatch.money import format_money
-from tests.test_billing_classification import SESSIONS, WANT, WM, H, T, _watermark
+from tests.worlds.billing import WANT, H, T, add_billed_site, build
 
 DAY = date(2026, 3, 1)  # every judged session exits on this (UTC) local day
 ARGS = ("--from", DAY.isoformat(), "--to", DAY.isoformat())
@@ -36,24 +36,10 @@ EUR_SESSIONS = {
 }
 
 
-def _insert(w, site, currency, sessions):
-    w.sql("INSERT INTO sites VALUES (%s, %s, 'west', 'UTC', %s, 'J1')", (site, site.lower(), currency))
-    w.sql("INSERT INTO rate_plans VALUES (%s, %s, '2025-01-01Z', NULL, 10, 60, 300, NULL)", (f"P-{site}", site))
-    for sid, (exit_, invoices) in sessions.items():
-        w.sql("INSERT INTO parking_sessions (session_id, site_id, entered_at, exited_at, updated_at)"
-              " VALUES (%s, %s, %s, %s, %s)", (sid, site, T, exit_, exit_ or T))
-        for k, (cur, sub, tax, total, status) in enumerate(invoices):
-            w.sql("INSERT INTO invoices VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                  (f"{sid}-{k}", sid, cur, sub, tax, total, exit_, status, exit_))
-
-
 @pytest.fixture(scope="module")
 def world(make_world):
-    w = make_world()
-    w.sql("INSERT INTO tax_rates (jurisdiction, effective_from, effective_to, rate) VALUES ('J1', '2020-01-01', NULL, 0.10)")
-    _insert(w, "S1", "USD", SESSIONS)
-    _insert(w, "S2", "EUR", EUR_SESSIONS)
-    _watermark(w, WM)
+    w = build(make_world())
+    add_billed_site(w, "S2", "EUR", EUR_SESSIONS)
     bc.run_job(w.engine)  # as test_billing_classification: judged up to WM - 2 h (L and W are not)
     for r in (rollups.SESSIONS, rollups.INVOICES):  # the pages' data range comes from the rollups
         run_rollup(w.engine, r, T - 24 * H, T + 48 * H)

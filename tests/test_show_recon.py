@@ -3,8 +3,8 @@ worked out below by hand, and equal what the Reconciliation and Health pages sho
 metrics/ query functions, and the Reconciliation page itself through AppTest); csv and table
 carry the same rows (bad arguments: tests/test_show.py).
 
-Reconciliation: the October 2026 world of test_recon_metrics (build_october + build_sources; its
-docstring tabulates every item). Health: the run log of test_health_page (build), written
+Reconciliation: the October 2026 world of tests/worlds/recon.py (build_october + build_sources; its
+docstring tabulates every item). Health: the run log of tests/worlds/ops.py (build), written
 relative to revwatch.clock's now. Ages are judged by the CLI at its own now, so the expected rows
 are worked out for the instants just before and just after the command and must equal one (the
 October world's tests pin the clock at its AS_OF, so both are that instant).
@@ -19,14 +19,16 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-from test_health_page import build
-from test_recon_metrics import AS_OF, october_world
 
 from metrics import health as hl
 from metrics import reconciliation as rc
 from revwatch import clock
 from revwatch.cli import main
 from revwatch.money import format_money
+from tests.worlds.ops import build
+from tests.worlds.recon import AS_OF, october_world
+
+pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
 PAGE = "pages/reconciliation.py"
 # when the open breaks' items occurred (build_october: every item at 12:00 UTC)
@@ -237,7 +239,7 @@ def _at(s):
 
 
 def expected_jobs(now, as_of):
-    """test_health_page.build's run log, judged at `as_of` (the CLI's now, a moment after `now`)."""
+    """The run log of tests/worlds/ops.py (build), judged at `as_of` (the CLI's now, a moment after `now`)."""
     m, h = timedelta(minutes=1), timedelta(hours=1)
     ran = {  # job: last started, outcome, seconds, last success finished, runs 24h, failures 24h, status
         "ingest-billing": (now - 5 * m, "succeeded", 2.5, now - 5 * m + timedelta(seconds=2.5), 12, 1, "ok"),

@@ -8,8 +8,8 @@ import time
 import urllib.request
 
 from collectors.jobs import JOBS
-from tests.conftest import SMALL_WORLD
 from tests.processes import free_port
+from tests.worlds.demo import SMALL_WORLD
 
 
 def _healthy(url: str) -> bool:

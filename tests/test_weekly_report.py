@@ -46,6 +46,7 @@ def test_week_parsing():
             wr.parse_week(bad)
 
 
+@pytest.mark.dates  # the week wholly inside a world that ends at the clock's hour
 def test_figures_equal_the_metric_queries(demo_world, week):
     f = wr.figures(demo_world.engine, week, demo_world.cfg)
     start = wr.parse_week(week)

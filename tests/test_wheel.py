@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMALL_WORLD
 from tests.processes import free_port, wait_ready
+from tests.worlds.demo import SMALL_WORLD
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("REVWATCH_CHROMIUM", "/usr/bin/chromium")
@@ -38,6 +38,13 @@ OURS = ("app", "pages", "pages.common", "revwatch", "metrics", "collectors", "de
 # where each module named on the command line would be imported from, and the import path
 PROBE = ("import importlib.util, json, sys; print(json.dumps({'sys.path': sys.path,"
          " **{m: importlib.util.find_spec(m).origin for m in sys.argv[1:]}}))")
+# what the browser shows of the theme: the app's text, the sidebar's background, and the border colours of
+# the elements around the focused field
+THEME_SEEN = ("() => ({textColor: getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).color,"
+              " secondaryBackgroundColor: getComputedStyle(document.querySelector('[data-testid=\"stSidebar\"]'))"
+              ".backgroundColor})")
+FOCUSED_BORDERS = ("() => [...document.querySelectorAll('[data-testid=\"stMultiSelect\"] *')]"
+                   ".filter(e => e.contains(document.activeElement)).map(e => getComputedStyle(e).borderTopColor)")
 THEME = {"textColor": "rgb(28, 36, 48)", "secondaryBackgroundColor": "rgb(243, 245, 248)",
          "primaryColor": "rgb(31, 95, 191)"}  # revwatch/streamlit.toml's, as the browser computes them
 
@@ -106,8 +113,8 @@ def _settled(page, title: str) -> None:
     """The page's title shown, no script running, no exception box."""
     page.get_by_role("heading", name=title, level=1).first.wait_for(state="visible", timeout=60_000)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stSpinner\"]')"
-        " && !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')",
+        "() => document.querySelector('[data-testid=\"stApp\"]').dataset.testScriptState === 'notRunning'"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"], [data-testid=\"stSpinner\"]')",
         timeout=60_000)
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, f"{title}: {exceptions.first.inner_text()}"
@@ -198,16 +205,16 @@ def test_an_installed_revwatch_serves_every_page_from_another_directory(make_wor
                 _settled(page, pages[0][1])
                 nav = page.locator('[data-testid="stSidebarNav"] a')
                 assert [nav.nth(i).inner_text().splitlines()[-1] for i in range(nav.count())] == [t for _, t in pages]
-                theme = page.evaluate(
-                    "() => ({textColor: getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).color,"
-                    " secondaryBackgroundColor: getComputedStyle(document.querySelector("
-                    "'[data-testid=\"stSidebar\"]')).backgroundColor,"
-                    " primaryColor: getComputedStyle(document.querySelector("
-                    "'[data-testid=\"stSidebarNav\"] a[aria-current=\"page\"] span')).color})")
-                page.locator('[data-testid="stSidebar"] input').first.click()
-                page.wait_for_timeout(500)
-                print("INPUTS", page.locator('[data-testid="stSidebar"] input').count(), page.evaluate("() => document.activeElement.outerHTML.slice(0, 200)"))
-                print("SCAN", page.evaluate("""() => { const hits = []; for (const el of document.querySelectorAll('*')) { if (el.closest('svg')) continue; const cs = getComputedStyle(el); for (const prop of ['color','backgroundColor','borderTopColor','borderLeftColor','borderBottomColor','outlineColor','boxShadow', 'fill']) { if (cs[prop] && cs[prop].includes('31, 95, 191')) hits.push(el.getAttribute('data-testid') + ' ' + el.tagName + ' ' + prop + ' ' + el.className.toString().slice(0,40) + ' ' + (el.innerText||'').slice(0,30)); } } return hits.slice(0, 40); }"""))
+                theme = page.evaluate(THEME_SEEN)
+                field = page.locator('[data-testid="stMultiSelect"] input').first
+                field.focus()  # a focused field's border is drawn in primaryColor
+                deadline = time.monotonic() + 5
+                while THEME["primaryColor"] not in (borders := page.evaluate(FOCUSED_BORDERS)):
+                    if time.monotonic() > deadline:
+                        break
+                    page.wait_for_timeout(100)
+                field.blur()
+                theme["primaryColor"] = THEME["primaryColor"] if THEME["primaryColor"] in borders else borders
                 assert theme == THEME, theme
                 for _, title in pages[1:]:
                     page.get_by_role("link", name=title, exact=True).first.click(timeout=60_000)

@@ -22,8 +22,8 @@ from collectors.scheduler import Worker, abandon_dead_runs, intervals
 from revwatch import clock
 from revwatch.cli import main
 from revwatch.settings import SettingsError, load_settings
-from tests.conftest import ROOT, SMALL_WORLD
-from tests.processes import free_port
+from tests.processes import ROOT, free_port
+from tests.worlds.demo import SMALL_WORLD
 
 
 def _job(name: str, sleep: float = 0.0) -> Job:

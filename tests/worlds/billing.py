@@ -1,0 +1,70 @@
+"""The hand-built billing world: one site S1 (USD, UTC, tax jurisdiction J1 at 10 %) whose sessions
+fall in every billing class once, with the answers worked out by hand (WANT), for the classifier's
+tests (tests/test_billing_classification.py) and `revwatch show billing | misbilled`
+(tests/test_show_billing.py, which adds a second site in EUR with add_billed_site).
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.worlds.sites import Site, add_sites
+
+T = datetime(2026, 3, 1, 10, tzinfo=UTC)  # every session enters here
+H = timedelta(hours=1)
+WM = datetime(2026, 3, 2, tzinfo=UTC)  # billing watermark: cutoff = 22:00 with the 2 h delay
+
+# Plan: 10 min grace, 300 per started hour, no daily max; tax 10 %.
+# A 2 h session: subtotal 600, tax 60, total 660. A 5 min one: within grace, 0.
+SESSIONS = {  # session_id: (exit, [(currency, subtotal, tax, total, status)])
+    "C": (T + 2 * H, [("USD", 600, 60, 660, "paid")]),                     # correct
+    "M": (T + 2 * H, []),                                                  # missing_invoice: -660
+    "D": (T + 2 * H, [("USD", 600, 60, 660, "paid"), ("USD", 600, 60, 660, "open")]),  # duplicate: +660
+    "O": (T + 2 * H, [("USD", 900, 90, 990, "paid")]),                     # over_billed: +330
+    "U": (T + 2 * H, [("USD", 300, 30, 330, "paid")]),                     # under_billed: -330
+    "X": (T + 2 * H, [("USD", 600, 48, 648, "paid")]),                     # tax_error: -12
+    "E": (T + 2 * H, [("EUR", 600, 60, 660, "paid")]),                     # currency_mismatch
+    "N": (T + timedelta(minutes=5), [("USD", 300, 30, 330, "paid")]),      # invoice_not_due: +330
+    "V": (T + 2 * H, [("USD", 600, 60, 660, "void")]),                     # voided_without_replacement: -660
+    "R": (T + 2 * H, [("USD", 600, 60, 660, "void"), ("USD", 600, 60, 660, "paid")]),  # correct (replaced)
+    "G": (T + timedelta(minutes=5), []),                                   # within grace, no invoice: no row
+    "L": (T + 13 * H, []),                                                 # exits 23:00, after the cutoff: not judged
+    "W": (None, []),                                                       # still parked: not judged
+}
+WANT = {  # session_id: (class, billed total, difference)
+    "C": ("correct", 660, 0), "M": ("missing_invoice", 0, -660), "D": ("duplicate_invoice", 1320, 660),
+    "O": ("over_billed", 990, 330), "U": ("under_billed", 330, -330), "X": ("tax_error", 648, -12),
+    "E": ("currency_mismatch", 660, None), "N": ("invoice_not_due", 330, 330),
+    "V": ("voided_without_replacement", 0, -660), "R": ("correct", 660, 0),
+}
+
+
+def set_watermark(world, wm):
+    world.sql("INSERT INTO sync_state (source, table_name, watermark) VALUES ('billing', 'parking_sessions', %(w)s),"
+              " ('billing', 'invoices', %(w)s) ON CONFLICT (source, table_name) DO UPDATE SET watermark = excluded.watermark",
+              {"w": wm})
+
+
+def add_tax(world):
+    """Tax jurisdiction J1 (every site here): 10 % since 2020."""
+    world.sql("INSERT INTO tax_rates (jurisdiction, effective_from, effective_to, rate) VALUES ('J1', '2020-01-01', NULL, 0.10)")
+
+
+def add_billed_site(world, site, currency, sessions):
+    """A site in `currency` (UTC, J1) on the plan above, and its `sessions` ({id: (exit, invoices)},
+    as SESSIONS), all entering at T."""
+    add_sites(world, Site(site, site.lower(), currency=currency))
+    world.sql("INSERT INTO rate_plans VALUES (%s, %s, '2025-01-01Z', NULL, 10, 60, 300, NULL)", (f"P-{site}", site))
+    for sid, (exit_, invoices) in sessions.items():
+        world.sql("INSERT INTO parking_sessions (session_id, site_id, entered_at, exited_at, updated_at)"
+                  " VALUES (%s, %s, %s, %s, %s)", (sid, site, T, exit_, exit_ or T))
+        for k, (cur, sub, tax, total, status) in enumerate(invoices):
+            world.sql("INSERT INTO invoices VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                      (f"{sid}-{k}", sid, cur, sub, tax, total, exit_, status, exit_))
+
+
+def build(world):
+    """The world of the module docstring in `world` (not yet classified), billing's watermark at WM."""
+    add_tax(world)
+    add_billed_site(world, "S1", "USD", SESSIONS)
+    set_watermark(world, WM)
+    return world

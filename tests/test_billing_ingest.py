@@ -6,6 +6,7 @@ import pytest
 
 from collectors.billing_ingest import TABLES
 from collectors.jobs import JOBS, consumers
+from revwatch import clock
 from tests.worlds.demo import SMALL_WORLD
 
 INGEST = JOBS["ingest-billing"]
@@ -54,19 +55,23 @@ def test_first_sync_copies_every_row_then_rerun_writes_nothing(world):
 
 def test_changes_at_the_source_arrive_exactly(world):
     _ingest(world)
+    now = clock.now()  # the source's clock: its updated_at moves on from the world's
     with psycopg.connect(world.libpq) as conn:
         conn.execute(
-            "UPDATE billing.invoices SET status = 'void', updated_at = now()"
-            " WHERE invoice_id IN (SELECT invoice_id FROM billing.invoices WHERE status = 'paid' ORDER BY invoice_id LIMIT 5)"
+            "UPDATE billing.invoices SET status = 'void', updated_at = %(now)s"
+            " WHERE invoice_id IN (SELECT invoice_id FROM billing.invoices WHERE status = 'paid' ORDER BY invoice_id LIMIT 5)",
+            {"now": now},
         )
         conn.execute(
-            "UPDATE billing.parking_sessions SET exited_at = entered_at + interval '95 minutes', updated_at = now()"
-            " WHERE session_id = (SELECT session_id FROM billing.parking_sessions WHERE exited_at IS NULL ORDER BY session_id LIMIT 1)"
+            "UPDATE billing.parking_sessions SET exited_at = entered_at + interval '95 minutes', updated_at = %(now)s"
+            " WHERE session_id = (SELECT session_id FROM billing.parking_sessions WHERE exited_at IS NULL ORDER BY session_id LIMIT 1)",
+            {"now": now},
         )
         conn.execute(
             "INSERT INTO billing.parking_sessions (session_id, site_id, entered_at, exited_at, customer_id, updated_at)"
-            " SELECT 'new-' || g, (SELECT min(site_id) FROM billing.sites), now() - interval '1 hour', NULL, NULL, now()"
-            " FROM generate_series(1, 2) g"
+            " SELECT 'new-' || g, (SELECT min(site_id) FROM billing.sites), %(now)s - interval '1 hour', NULL, NULL, %(now)s"
+            " FROM generate_series(1, 2) g",
+            {"now": now},
         )
         conn.execute("UPDATE billing.rate_plans SET grace_minutes = grace_minutes + 1"
                      " WHERE rate_plan_id = (SELECT min(rate_plan_id) FROM billing.rate_plans)")
@@ -74,7 +79,8 @@ def test_changes_at_the_source_arrive_exactly(world):
     assert changed.rows_written == 5 + 1 + 2 + 1
     for table in TABLES:
         assert _differences(world, table) == 0, table.name
-    assert world.sql("SELECT count(*) FROM invoices WHERE status = 'void' AND updated_at > now() - interval '1 hour'")[0][0] >= 5
+    assert world.sql("SELECT count(*) FROM invoices WHERE status = 'void' AND updated_at > %s - interval '1 hour'",
+                     (now,))[0][0] >= 5
     assert _ingest(world).rows_written == 0
 
 
@@ -97,8 +103,8 @@ def test_changes_queue_recompute_windows_for_their_hours(world):
     world.sql("DELETE FROM pending_windows")  # start from a clean queue
     with psycopg.connect(world.libpq) as conn:
         issued = conn.execute(
-            "UPDATE billing.invoices SET status = 'uncollectible', updated_at = now()"
-            " WHERE invoice_id = (SELECT max(invoice_id) FROM billing.invoices) RETURNING issued_at"
+            "UPDATE billing.invoices SET status = 'uncollectible', updated_at = %s"
+            " WHERE invoice_id = (SELECT max(invoice_id) FROM billing.invoices) RETURNING issued_at", (clock.now(),)
         ).fetchone()[0]
     _ingest(world)
     windows = world.sql("SELECT consumer, window_start, window_end FROM pending_windows WHERE table_name = 'invoices'")
@@ -111,8 +117,8 @@ def test_a_failed_run_changes_nothing_and_the_next_one_resumes(world):
     _ingest(world)
     before = world.sql("SELECT table_name, watermark FROM sync_state ORDER BY 1")
     with psycopg.connect(world.libpq) as conn:
-        conn.execute("UPDATE billing.parking_sessions SET customer_id = 'cus_changed', updated_at = now()"
-                     " WHERE session_id = (SELECT min(session_id) FROM billing.parking_sessions)")
+        conn.execute("UPDATE billing.parking_sessions SET customer_id = 'cus_changed', updated_at = %s"
+                     " WHERE session_id = (SELECT min(session_id) FROM billing.parking_sessions)", (clock.now(),))
         conn.execute("ALTER TABLE billing.refunds RENAME TO refunds_gone")  # the last table now fails mid-run
     with pytest.raises(psycopg.errors.UndefinedTable):
         _ingest(world)

@@ -6,11 +6,14 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
 from collectors.jobs import JOBS
+from revwatch import clock
 from tests.worlds.demo import SMALL_WORLD
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
@@ -95,14 +98,15 @@ def test_rerunning_a_window_changes_nothing(world):
 
 
 def test_late_source_change_flows_into_the_rollups(world):
+    now = clock.now()  # the source changes rows now: its updated_at moves on from the world's
     with psycopg.connect(world.libpq) as conn:
         conn.execute(
-            "UPDATE billing.payment_attempts SET status = 'failed', failure_code = 'late_reversal', updated_at = now()"
+            "UPDATE billing.payment_attempts SET status = 'failed', failure_code = 'late_reversal', updated_at = %s"
             " WHERE attempt_id IN (SELECT attempt_id FROM billing.payment_attempts WHERE status = 'succeeded'"
-            " ORDER BY attempted_at LIMIT 3)"
+            " ORDER BY attempted_at LIMIT 3)", (now,)
         )
-        conn.execute("UPDATE billing.invoices SET status = 'void', updated_at = now()"
-                     " WHERE invoice_id = (SELECT min(invoice_id) FROM billing.invoices WHERE status = 'paid')")
+        conn.execute("UPDATE billing.invoices SET status = 'void', updated_at = %s"
+                     " WHERE invoice_id = (SELECT min(invoice_id) FROM billing.invoices WHERE status = 'paid')", (now,))
     results = dict(zip(JOBS, _collect(world), strict=True))
     assert results["rollup-payments"].window_start is not None  # only the touched hours, not history
     assert results["rollup-payments"].window_end - results["rollup-payments"].window_start < timedelta(days=14)
@@ -114,18 +118,21 @@ def test_late_source_change_flows_into_the_rollups(world):
 
 def test_half_hour_time_zone_splits_an_hour_across_local_dates(make_world):
     world = make_world(demo=dict(days=7, sites=2, scale=0.02, seed=3))
+    # St. John's is UTC-3:30 (UTC-2:30 in summer): its local midnight falls at half past a UTC hour, so
+    # ten minutes before and ten after it are one UTC hour and two local dates. Two days before the
+    # world's end, whatever day the clock says.
+    day = (datetime.fromisoformat(world.manifest["period"]["end"]) - timedelta(days=2)).date()
+    midnight = datetime.combine(day, clock_time(0), ZoneInfo("America/St_Johns")).astimezone(UTC)
+    before, after = midnight - timedelta(minutes=10), midnight + timedelta(minutes=10)
+    assert before.replace(minute=0) == after.replace(minute=0)
     with psycopg.connect(world.libpq) as conn:
         conn.execute("INSERT INTO billing.sites VALUES ('NL1', 'St. John''s Harbour', 'ca-east', 'America/St_Johns', 'CAD', 'CA-NL')")
-        # 03:10 and 03:40 UTC on 2026-11-20 are 23:40 on the 19th and 00:10 on the 20th in St. John's (UTC-3:30)
-        conn.execute(
-            "INSERT INTO billing.parking_sessions VALUES"
-            " ('nl-a', 'NL1', '2026-11-20 03:10+00', '2026-11-20 04:00+00', NULL, now()),"
-            " ('nl-b', 'NL1', '2026-11-20 03:40+00', NULL, NULL, now())"
-        )
+        conn.execute("INSERT INTO billing.parking_sessions VALUES ('nl-a', 'NL1', %s, %s, NULL, %s), ('nl-b', 'NL1', %s, NULL, NULL, %s)",
+                     (before, before + timedelta(minutes=50), clock.now(), after, clock.now()))
     _collect(world)
-    rows = world.sql("SELECT hour, local_date::text, sessions FROM rollup_sessions WHERE site_id = 'NL1' ORDER BY 2")
-    hour = datetime(2026, 11, 20, 3, tzinfo=UTC)
-    assert rows == [(hour, "2026-11-19", 1), (hour, "2026-11-20", 1)]
+    rows = world.sql("SELECT hour, local_date, sessions FROM rollup_sessions WHERE site_id = 'NL1' ORDER BY 2")
+    hour = before.replace(minute=0)
+    assert rows == [(hour, day - timedelta(days=1), 1), (hour, day, 1)]
 
 
 def test_job_killed_mid_window_leaves_the_previous_result(world):

@@ -52,9 +52,7 @@ THEME = {"textColor": "rgb(28, 36, 48)", "secondaryBackgroundColor": "rgb(243, 2
 def _checkout(dest: Path) -> Path:
     """The files a fresh clone would have (tracked and new ones, nothing ignored): a stale build/ left in the
     work tree cannot slip a file into the wheel."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for name in listed:
+    for name in _run("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT).split("\0"):
         if name and (ROOT / name).is_file():  # a tracked file deleted in the work tree is gone
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, dest / name)
@@ -101,6 +99,13 @@ def _children(pid: int) -> dict[int, tuple[list[str], str]]:
     return found
 
 
+def _run(*cmd: str | Path, **kwargs) -> str:
+    """Run a command to the end; its output, or an AssertionError showing it."""
+    done = subprocess.run([str(c) for c in cmd], check=False, capture_output=True, text=True, **kwargs)
+    assert done.returncode == 0, f"{' '.join(map(str, cmd))} exited with {done.returncode}:\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -134,8 +139,8 @@ def test_an_installed_revwatch_serves_every_page_from_another_directory(make_wor
     # 1. the wheel, built from a clean copy of the checkout: app.py, every page and the dashboard's config in it
     source = _checkout(tmp_path / "source")
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps",
-                    *_isolation(), "-w", str(wheels), str(source)], check=True, capture_output=True)
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps", *_isolation(),
+         "-w", wheels, source)
     (wheel,) = wheels.glob("revwatch-*.whl")
     packed = set(zipfile.ZipFile(wheel).namelist())
     wanted = {"app.py", "revwatch/streamlit.toml",
@@ -147,10 +152,9 @@ def test_an_installed_revwatch_serves_every_page_from_another_directory(make_wor
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-                    "--disable-pip-version-check", "--no-deps", str(wheel)], check=True, capture_output=True)
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    _run(sys.executable, "-m", "pip", "--python", python, "install", "-q", "--disable-pip-version-check", "--no-deps",
+         wheel)
+    site = Path(_run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))").strip())
     borrowed = dict.fromkeys((sysconfig.get_path("purelib"), sysconfig.get_path("platlib")))
     (site / "revwatch-test-dependencies.pth").write_text("".join(f"{p}\n" for p in borrowed))
     elsewhere = tmp_path / "elsewhere"  # where the user runs Revwatch: their secrets, no code
@@ -158,14 +162,11 @@ def test_an_installed_revwatch_serves_every_page_from_another_directory(make_wor
     alertmanager = f"http://127.0.0.1:{free_port()}"  # nothing listens: the Alerts page names it all the same
     (elsewhere / ".streamlit" / "secrets.toml").write_text(f'ALERTMANAGER_URL = "{alertmanager}"\n')
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    for name in ("PYTHONPATH", "PYTHONSAFEPATH", "VIRTUAL_ENV", "STRIPE_API_KEY", "STRIPE_API_BASE",
-                 "ADYEN_REPORTS_DIR", "BANK_STATEMENTS_DIR", "GL_EXPORTS_DIR", "FX_RATES_PATH", "WORKER_SCHEDULE",
-                 "METRICS_HOST", "DASHBOARD_HOST", "DASHBOARD_DATABASE_URL", "PROMETHEUS_URL", "ALERTMANAGER_URL"):
+    for name in ("PYTHONPATH", "STRIPE_API_KEY", "STRIPE_API_BASE", "ADYEN_REPORTS_DIR", "BANK_STATEMENTS_DIR",
+                 "GL_EXPORTS_DIR", "FX_RATES_PATH", "WORKER_SCHEDULE", "METRICS_HOST", "DASHBOARD_HOST",
+                 "DASHBOARD_DATABASE_URL", "PROMETHEUS_URL", "ALERTMANAGER_URL"):  # PYTHONPATH: the checkout, maybe
         env.pop(name, None)
-    probe = subprocess.run(
-        [str(python), "-c", PROBE, *OURS, "streamlit"], cwd=elsewhere, env=env, check=True, capture_output=True,
-        text=True)
-    found = json.loads(probe.stdout)
+    found = json.loads(_run(python, "-c", PROBE, *OURS, "streamlit", cwd=elsewhere, env=env))
     for module in OURS:
         assert Path(found[module]).is_relative_to(site), (module, found[module])
     assert Path(found["streamlit"]).is_relative_to(next(iter(borrowed))), found["streamlit"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from revwatch.cli import streamlit_flags
 from tests.processes import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,14 +22,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def dashboard(demo_world, artifacts):
+    """One dashboard for the module, served as `revwatch dashboard` serves it (the product's theme)."""
     port = free_port()
     env = dict(os.environ, DATABASE_URL=demo_world.url, PYTHONUNBUFFERED="1")
     with open(artifacts / "streamlit-browser-test.log", "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            [sys.executable, "-m", "streamlit", "run", "app.py", *streamlit_flags(), "--server.port", str(port),
+             "--server.address", "127.0.0.1"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
             log.flush()

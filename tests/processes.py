@@ -1,16 +1,23 @@
-"""Helpers for tests that start real servers as child processes: a free port, waiting until
-a server answers its readiness URL (failing with its log when it dies or never gets there), and
-ROOT, the project's directory they run in."""
+"""Helpers for tests that start real servers as child processes: a free port, whether a URL
+answers, waiting until a server answers its readiness URL (failing with its log when it dies or
+never gets there), a page in headless Debian Chromium, and ROOT, the project's directory."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Debian's Chromium, never a downloaded browser; the flags keep it off the closed network
+CHROMIUM = os.environ.get("REVWATCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def free_port() -> int:
@@ -19,16 +26,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
 def wait_ready(url: str, proc: subprocess.Popen, log: Callable[[], str], timeout: float = 60) -> None:
     """Until `url` answers 200; an AssertionError with the process's log if it exits or times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"{proc.args[0]} exited with {proc.returncode}:\n{log()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
+        if answers(url):
+            return
+        time.sleep(0.3)
     raise AssertionError(f"{url} not ready after {timeout} s:\n{log()}")
+
+
+@contextmanager
+def chromium_page(url: str) -> Iterator[tuple[Any, list[str]]]:
+    """Headless Chromium (Playwright) on `url` at 1440x1000; yields (page, the JavaScript errors seen)."""
+    assert Path(CHROMIUM).exists(), (
+        f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium) or set REVWATCH_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url, wait_until="domcontentloaded")
+            yield page, errors
+        finally:
+            browser.close()

@@ -14,13 +14,9 @@ from pathlib import Path
 import pytest
 
 from revwatch.cli import streamlit_flags
-from tests.processes import free_port, wait_ready
+from tests.processes import chromium_page, free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("REVWATCH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
 
 @pytest.fixture(scope="module")
 def dashboard(demo_world, artifacts):
@@ -49,21 +45,9 @@ def dashboard(demo_world, artifacts):
 @contextmanager
 def _page(dashboard: str):
     """Headless Chromium on the dashboard, the router run; yields (page, JS errors seen)."""
-    assert Path(CHROMIUM).exists(), (
-        f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium) or set REVWATCH_CHROMIUM")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(dashboard, wait_until="domcontentloaded")
-            page.locator('[data-testid="stMetric"]').first.wait_for(state="visible", timeout=60_000)  # the router ran
-            yield page, errors
-        finally:
-            browser.close()
+    with chromium_page(dashboard) as (page, errors):
+        page.locator('[data-testid="stMetric"]').first.wait_for(state="visible", timeout=60_000)  # the router ran
+        yield page, errors
 
 
 def _settled(page, charts: int) -> None:

@@ -5,19 +5,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 from collectors.jobs import JOBS
-from tests.processes import free_port
+from tests.processes import answers, free_port
 from tests.worlds.demo import SMALL_WORLD
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def test_up_collects_serves_and_stops_on_ctrl_c(make_world):
@@ -33,7 +24,7 @@ def test_up_collects_serves_and_stops_on_ctrl_c(make_world):
                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 180
-        while not _healthy(f"http://127.0.0.1:{port}/_stcore/health"):
+        while not answers(f"http://127.0.0.1:{port}/_stcore/health"):
             assert up.poll() is None, up.stdout.read()
             assert time.monotonic() < deadline, "the dashboard never came up"
             time.sleep(0.5)
@@ -42,7 +33,7 @@ def test_up_collects_serves_and_stops_on_ctrl_c(make_world):
             assert up.poll() is None, up.stdout.read()
             assert time.monotonic() < deadline, "the collectors never finished"
             time.sleep(0.5)
-        assert _healthy(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert answers(f"http://127.0.0.1:{metrics_port}/metrics")
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends to the whole group
         output, _ = up.communicate(timeout=60)
     finally:
@@ -55,6 +46,6 @@ def test_up_collects_serves_and_stops_on_ctrl_c(make_world):
     errors = world.sql("SELECT job, error FROM job_runs WHERE outcome <> 'succeeded'")
     assert outcomes == dict.fromkeys(("ingest-billing", "ingest-stripe", "ingest-adyen", "ingest-bank", "ingest-ledger", "ingest-fx"), "succeeded"), errors
     assert world.sql("SELECT count(*) FROM parking_sessions")[0][0] == world.manifest["totals"]["sessions"]
-    assert not _healthy(f"http://127.0.0.1:{port}/_stcore/health")  # the dashboard is gone too
-    assert not _healthy(f"http://127.0.0.1:{metrics_port}/metrics")  # and the worker
+    assert not answers(f"http://127.0.0.1:{port}/_stcore/health")  # the dashboard is gone too
+    assert not answers(f"http://127.0.0.1:{metrics_port}/metrics")  # and the worker
     assert "Traceback" not in output

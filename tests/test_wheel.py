@@ -18,7 +18,6 @@ import subprocess
 import sys
 import sysconfig
 import time
-import urllib.request
 import venv
 import zipfile
 from importlib.metadata import PackageNotFoundError, version
@@ -26,13 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, wait_ready
+from tests.processes import CHROMIUM, answers, chromium_page, free_port, wait_ready
 from tests.worlds.demo import SMALL_WORLD
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("REVWATCH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 # the installed modules that must come from the wheel, never from the checkout
 OURS = ("app", "pages", "pages.common", "revwatch", "metrics", "collectors", "demoworld")
 # where each module named on the command line would be imported from, and the import path
@@ -104,14 +100,6 @@ def _run(*cmd: str | Path, **kwargs) -> str:
     done = subprocess.run([str(c) for c in cmd], check=False, capture_output=True, text=True, **kwargs)
     assert done.returncode == 0, f"{' '.join(map(str, cmd))} exited with {done.returncode}:\n{done.stdout}{done.stderr}"
     return done.stdout
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def _settled(page, title: str) -> None:
@@ -194,37 +182,29 @@ def test_an_installed_revwatch_serves_every_page_from_another_directory(make_wor
         # 4. every page of the installed app.py, in headless Chromium
         pages = _pages(site / "app.py")
         assert len(pages) >= 10 and all((site / script).is_file() for script, _ in pages), pages
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1440, "height": 1000})
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-                _settled(page, pages[0][1])
-                nav = page.locator('[data-testid="stSidebarNav"] a')
-                assert [nav.nth(i).inner_text().splitlines()[-1] for i in range(nav.count())] == [t for _, t in pages]
-                theme = page.evaluate(THEME_SEEN)
-                field = page.locator('[data-testid="stMultiSelect"] input').first
-                field.focus()  # a focused field's border is drawn in primaryColor
-                deadline = time.monotonic() + 5
-                while THEME["primaryColor"] not in (borders := page.evaluate(FOCUSED_BORDERS)):
-                    if time.monotonic() > deadline:
-                        break
-                    page.wait_for_timeout(100)
-                field.blur()
-                theme["primaryColor"] = THEME["primaryColor"] if THEME["primaryColor"] in borders else borders
-                assert theme == THEME, theme
-                for _, title in pages[1:]:
-                    page.get_by_role("link", name=title, exact=True).first.click(timeout=60_000)
-                    _settled(page, title)
-                    if title == "Alerts":  # the secrets of the directory Revwatch was started from
-                        assert f"Alertmanager: {alertmanager}" in page.inner_text("body")
-                assert not errors, errors
-            finally:
-                browser.close()
+        with chromium_page(f"http://127.0.0.1:{port}/") as (page, errors):
+            _settled(page, pages[0][1])
+            nav = page.locator('[data-testid="stSidebarNav"] a')
+            assert [nav.nth(i).inner_text().splitlines()[-1] for i in range(nav.count())] == [t for _, t in pages]
+            theme = page.evaluate(THEME_SEEN)
+            field = page.locator('[data-testid="stMultiSelect"] input').first
+            field.focus()  # a focused field's border is drawn in primaryColor
+            deadline = time.monotonic() + 5
+            while THEME["primaryColor"] not in (borders := page.evaluate(FOCUSED_BORDERS)):
+                if time.monotonic() > deadline:
+                    break
+                page.wait_for_timeout(100)
+            field.blur()
+            theme["primaryColor"] = THEME["primaryColor"] if THEME["primaryColor"] in borders else borders
+            assert theme == THEME, theme
+            for _, title in pages[1:]:
+                page.get_by_role("link", name=title, exact=True).first.click(timeout=60_000)
+                _settled(page, title)
+                page.screenshot(path=artifacts / f"installed-{title.lower().replace(' ', '-').replace('&', 'and')}.png",
+                                full_page=True)  # to look at, as its user would
+                if title == "Alerts":  # the secrets of the directory Revwatch was started from
+                    assert f"Alertmanager: {alertmanager}" in page.inner_text("body")
+            assert not errors, errors
         lap(f"{len(pages)} pages in Chromium")
 
         # 5. Ctrl-C stops the dashboard and the worker
@@ -238,6 +218,6 @@ def test_an_installed_revwatch_serves_every_page_from_another_directory(make_wor
     output = log_path.read_text()
     assert "Revwatch dashboard: http://127.0.0.1:" in output and "worker stopped" in output, output
     assert "Traceback" not in output, output
-    assert not _answers(f"http://127.0.0.1:{port}/_stcore/health")
-    assert not _answers(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert not answers(f"http://127.0.0.1:{port}/_stcore/health")
+    assert not answers(f"http://127.0.0.1:{metrics_port}/metrics")
     print(f"timings (s): {timings}")

@@ -41,6 +41,11 @@ def _cfg(world, schedule: str):
     return world.cfg.model_copy(update={"worker_schedule": schedule})
 
 
+# advisory locks held in this world's database (other test runs share the server)
+OWN_ADVISORY_LOCKS = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                      " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
 def _wait(condition, timeout: float, what: str, poll: float = 0.2):
     deadline = time.monotonic() + timeout
     while not (value := condition()):
@@ -221,7 +226,7 @@ def test_a_killed_worker_s_run_is_abandoned_at_the_next_start_and_its_work_rolle
     proc.kill()  # SIGKILL: no chance to record anything
     proc.communicate(timeout=10)
     assert [o for _, _, o, _ in _runs(world, "slow")] == ["running"]
-    _wait(lambda: world.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)], 10,
+    _wait(lambda: world.sql(OWN_ADVISORY_LOCKS) == [(0,)], 10,
           "the killed worker's locks were never released")
     nxt = Worker(world.engine, _cfg(world, "*=600"), {"slow": _job("slow")})
     nxt.start()  # (its schedule is the killed worker's: the next run is ten minutes after the killed one began)
@@ -251,7 +256,7 @@ def test_sigterm_abandons_a_run_that_outlasts_the_shutdown_time(make_world):
     assert "abandoned" in output
     (_, finished, outcome, error), = _runs(world, "slow")
     assert (outcome, error) == ("abandoned", ABANDONED) and finished is not None
-    _wait(lambda: world.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)], 10, "locks held")
+    _wait(lambda: world.sql(OWN_ADVISORY_LOCKS) == [(0,)], 10, "locks held")
     assert world.sql("SELECT count(*) FROM marks") == [(0,)]  # rolled back, not half-done
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: system packages the tests need, the project with its test extras, the
-# lint and type gate (ruff, mypy), every test, then the date-sensitive tests (marker `dates`) again
-# with the clock set to each awkward instant of AWKWARD_DATES.
+# lint and type gate (ruff, mypy), every test (one worker per core), then the date-sensitive tests
+# (marker `dates`) again with the clock set to each awkward instant of AWKWARD_DATES.
 #
 #   bash scripts/test.sh                      everything
 #   bash scripts/test.sh -k ingest            the gate, then pytest with these arguments only
@@ -35,7 +35,8 @@ echo "mypy …"
 if [ $# -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"
 fi
-.venv/bin/python -m pytest
+# every test, a test file per worker and a worker per core (each worker builds its own template worlds)
+.venv/bin/python -m pytest -n auto --dist loadfile
 # the date-sensitive tests as of each awkward instant, two runs at a time (one per core)
 mkdir -p test-artifacts
 failed=0

@@ -285,7 +285,7 @@ def test_reconciliation_gauges(built):
     assert opened == {**zeros, ("S1", "USD"): 1, ("S2", "CAD"): 1, ("S3", "USD"): 2, ("S4", "USD"): 1}
     assert at_stake == {**zeros, ("S1", "USD"): 500, ("S2", "CAD"): 250, ("S3", "USD"): 10999, ("S4", "USD"): 42}
     ages = {"S1": 3 * 86400, "S2": 2 * 86400, "S3": 5 * 86400, "S4": 6 * 3600}
-    for stage, age in ages.items():  # now() of the scrape is a few seconds after the rows were built
+    for stage, age in ages.items():  # the scrape's now is a few seconds after the rows were built
         assert value(registry, "revwatch_recon_oldest_open_break_age_seconds", stage=stage) == pytest.approx(age, abs=120)
     missing = {(s.labels["gateway"], s.labels["currency"]): s.value for m, s in samples(registry)
                if s.name == "revwatch_recon_payouts_missing_in_bank"}

@@ -88,8 +88,8 @@ def _insert(world) -> None:
         conn.cursor().executemany("INSERT INTO parking_sessions VALUES (%s, %s, %s, %s, %s, %s)", SESSIONS)
         conn.cursor().executemany(
             "INSERT INTO invoices (invoice_id, session_id, currency, subtotal_minor, tax_minor, total_minor, issued_at,"
-            " status, updated_at) VALUES (%s, %s, 'USD', %s, 0, %s, %s, 'open', now())",
-            [(i, s, amount, amount, at) for i, s, amount, at in INVOICES])
+            " status, updated_at) VALUES (%s, %s, 'USD', %s, 0, %s, %s, 'open', %s)",
+            [(i, s, amount, amount, at, at) for i, s, amount, at in INVOICES])
         conn.cursor().executemany(
             "INSERT INTO payment_attempts VALUES (%s, %s, 1, %s, %s, %s, %s, 'USD', %s, %s, 'card', 'visa', %s, %s)",
             [(a, i, g, ref, f"idem-{a}", amount, status, code, at, at) for a, i, g, ref, amount, status, code, at in ATTEMPTS])

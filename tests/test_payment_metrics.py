@@ -131,7 +131,7 @@ def test_late_retry_and_late_reversal_widen_the_window(make_world):
     late = t("2026-11-24 09:30")
     with psycopg.connect(world.libpq) as conn:
         conn.execute("INSERT INTO payment_attempts VALUES ('a9', 'i5', 3, 'adyen', '8800000000000009', 'idem-a9', 4000,"
-                     " 'CAD', 'succeeded', NULL, 'card', 'mastercard', %s, now())", (late,))
+                     " 'CAD', 'succeeded', NULL, 'card', 'mastercard', %s, %s)", (late, late))
         conn.execute("INSERT INTO adyen_settlement_lines (file_sha256, line_number, merchant_account, psp_reference,"
                      " created_at, type, gross_currency, gross_credit_minor, net_currency, batch_number)"
                      " VALUES ('f4', 1, 'M', '8899999999999999', %s, 'ChargebackReversed', 'CAD', 700, 'CAD', 4)", (late,))

@@ -62,7 +62,7 @@ def test_reads_every_product_table_but_not_the_billing_source(world):
     "INSERT INTO rollup_payments SELECT * FROM rollup_payments LIMIT 1",  # a rollup
     "UPDATE billing_findings SET class = 'correct'",             # a finding
     "UPDATE recon_items SET status = 'matched'",                 # a reconciliation item
-    "UPDATE recon_breaks SET item_key = 'x', opened_at = now()", # which item broke and when, not its workflow
+    "UPDATE recon_breaks SET item_key = 'x', opened_at = opened_at", # which item broke and when, not its workflow
     "DELETE FROM recon_breaks",
     "DELETE FROM audit_log",                                     # the audit trail
     "TRUNCATE job_runs",

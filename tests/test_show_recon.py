@@ -81,7 +81,7 @@ def show(world, *args):
 
 def check_formats(world, args, rows, clock=()):
     """csv: the json rows as text; table: header, rule and one line per row (or "(no rows)").
-    `clock`: columns measured against the command's own now(), which moves between invocations."""
+    `clock`: columns measured against the command's own clock.now, which moves between invocations."""
     def text(r):
         return {k: "" if v is None else str(v) for k, v in r.items() if k not in clock}
     as_csv = list(csv.DictReader(io.StringIO(invoke(world, *args, "--format", "csv").output)))

@@ -54,21 +54,26 @@ REFUNDS = [
 ]
 
 
+# when the copies were last updated at the source: after everything in this world happened (a
+# fixed instant, so nothing here depends on the day the tests run)
+COPIED_AT = "CAST('2026-12-01 00:00+00' AS timestamptz)"
+
+
 def _insert(world) -> None:
     with psycopg.connect(world.libpq) as conn:
         add_sites(conn, *SITES)
         conn.cursor().executemany("INSERT INTO parking_sessions VALUES (%s, %s, %s, %s, %s, %s)", SESSIONS)
         conn.cursor().executemany(
             "INSERT INTO invoices (invoice_id, session_id, currency, subtotal_minor, tax_minor, total_minor, issued_at,"
-            " status, updated_at) VALUES (%s, %s, %s, %s, 0, %s, %s, %s, now())",
+            f" status, updated_at) VALUES (%s, %s, %s, %s, 0, %s, %s, %s, {COPIED_AT})",
             [(i, s, c, tot, tot, at, st) for i, s, c, tot, at, st in INVOICES])
         totals = {i: (c, tot) for i, _, c, tot, _, _ in INVOICES}
         conn.cursor().executemany(
-            "INSERT INTO payment_attempts VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
+            f"INSERT INTO payment_attempts VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {COPIED_AT})",
             [(a, i, n, g, ref, f"idem-{a}", totals[i][1], totals[i][0], st, code, m, b, at)
              for a, i, n, g, ref, st, code, m, b, at in ATTEMPTS])
         conn.cursor().executemany(
-            "INSERT INTO refunds VALUES (%s, %s, %s, %s, NULL, %s, %s, %s, %s, %s, now())", REFUNDS)
+            f"INSERT INTO refunds VALUES (%s, %s, %s, %s, NULL, %s, %s, %s, %s, %s, {COPIED_AT})", REFUNDS)
         # Disputes: Stripe dp1 (a1, lost) and dp2 (a3, open); Adyen chargeback on a8 reported twice
         # (two files) then reversed (won); an Adyen chargeback no attempt matches (lost, unknown site).
         conn.execute(

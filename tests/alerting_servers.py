@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.processes import free_port, wait_ready
+from tests.processes import free_port, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = "/usr/bin/prometheus"
@@ -91,12 +91,7 @@ def _process(cmd: list[str], ready_url: str, log: Path) -> Iterator[subprocess.P
         wait_ready(ready_url, proc, log.read_text, timeout=30)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @contextmanager

@@ -35,6 +35,16 @@ def answers(url: str) -> bool:
         return False
 
 
+def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_ready(url: str, proc: subprocess.Popen, log: Callable[[], str], timeout: float = 60) -> None:
     """Until `url` answers 200; an AssertionError with the process's log if it exits or times out."""
     deadline = time.monotonic() + timeout

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from revwatch.cli import streamlit_flags
-from tests.processes import chromium_page, free_port, wait_ready
+from tests.processes import chromium_page, free_port, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,12 +34,7 @@ def dashboard(demo_world, artifacts):
                        (artifacts / "streamlit-browser-test.log").read_text)
             yield f"http://127.0.0.1:{port}/"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 @contextmanager

@@ -8,20 +8,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from collectors import (
-    adyen_ingest,
-    bank_ingest,
-    billing_classification,
-    billing_ingest,
-    fx_ingest,
-    gateway_mismatches,
-    ledger_ingest,
-    reconciliation,
-    stripe_ingest,
-)
-from collectors.compute import run_rollup
-from collectors.payment_rollups import PAYMENT_ROLLUPS
-from collectors.rollups import ROLLUPS
+from collectors.compute import billing_classification, gateway_mismatches, reconciliation
+from collectors.compute.payment_rollups import PAYMENT_ROLLUPS
+from collectors.compute.rollups import ROLLUPS
+from collectors.compute.windows import run_rollup
+from collectors.ingest import adyen as adyen_ingest
+from collectors.ingest import bank as bank_ingest
+from collectors.ingest import billing as billing_ingest
+from collectors.ingest import fx as fx_ingest
+from collectors.ingest import ledger as ledger_ingest
+from collectors.ingest import stripe as stripe_ingest
 from collectors.runlog import RunStats
 from revwatch.settings import Settings
 

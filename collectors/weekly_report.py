@@ -1,7 +1,7 @@
 """The scheduled weekly leadership report: Mondays 07:00 in REPORT_TIMEZONE the worker builds the
 last complete ISO week's report and e-mails it when SMTP is configured.
 
-A collector that reads metric query functions (through `metrics.weekly_report.build`): DESIGN lets
+A collector that reads metric query functions (through `metrics.faces.weekly_report.build`): DESIGN lets
 collectors use the metric catalogue; this job is the one place they read figures, and it only
 calls the same build the CLI and the Reports page call. The run is recorded in `job_runs`.
 """
@@ -26,7 +26,7 @@ BUILT_BY = "scheduler"
 def run(engine: Engine, cfg: Settings, now: datetime | None = None) -> RunStats:
     """Build (and, with SMTP_HOST and REPORT_RECIPIENTS set, send) the last complete week's report,
     unless the scheduler already built that week (another worker, a repeated trigger)."""
-    from metrics import weekly_report as wr
+    from metrics.faces import weekly_report as wr
 
     today = (now or clock.now()).astimezone(ZoneInfo(cfg.report_timezone)).date()
     week = wr.last_complete_week(today)

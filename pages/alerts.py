@@ -1,6 +1,6 @@
 """Alerts: what is firing now, who it is for and what to do, and every rule's state.
 
-Reads only through `metrics.alerting` (Alertmanager API v2 and Prometheus API v1, read-only,
+Reads only through `metrics.clients.alerting` (Alertmanager API v2 and Prometheus API v1, read-only,
 2 s timeout, cached 15 s). With `ALERTMANAGER_URL` or `PROMETHEUS_URL` unset or unreachable
 the page says so and shows what the other service gives; it never fails.
 """
@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from metrics import alerting as al
-from metrics import export
+from metrics.clients import alerting as al
+from metrics.faces import export
 from revwatch import clock
 from revwatch.settings import load_settings
 

@@ -1,5 +1,5 @@
 """Audit: who did what, when (every human action and every job run), and whether the hash
-chain is intact. Reads only through `metrics.audit_log` (no SQL here)."""
+chain is intact. Reads only through `metrics.figures.audit_log` (no SQL here)."""
 from __future__ import annotations
 
 from datetime import date
@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from metrics import audit_log as q
-from metrics import export
+from metrics.faces import export
+from metrics.figures import audit_log as q
 from pages.common import engine as _engine
 from pages.common import load_or_stop
 from revwatch.settings import load_settings

@@ -1,6 +1,6 @@
 """Billing accuracy: was every session billed what the price list says it should have been?
 
-Reads only through `metrics.billing_accuracy` (no SQL here), over `billing_findings`. Headline
+Reads only through `metrics.figures.billing_accuracy` (no SQL here), over `billing_findings`. Headline
 accuracy (correct / billable), leakage and overcharge per currency (never added across
 currencies), a daily trend, breakdowns by site, rate plan and error class, and the mis-billed
 sessions with a drill-down to the expected price step by step beside what was billed. Money
@@ -12,8 +12,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from metrics import billing_accuracy as q
-from metrics import overview as ov
+from metrics.figures import billing_accuracy as q
+from metrics.figures.query import Filters
 from pages.common import csv_button, filtered_page, money, percent, with_money
 from pages.common import engine as _engine
 from revwatch.money import format_money
@@ -34,7 +34,7 @@ CLASS_LABELS = {
 
 # ---------------------------------------------------------------- data (cached)
 @st.cache_data(ttl=60, show_spinner="Loading billing findings…")
-def load_figures(db_key: str | None, f: ov.Filters) -> dict:
+def load_figures(db_key: str | None, f: Filters) -> dict:
     with _engine(db_key).connect() as conn:
         return {
             "accuracy": q.accuracy(conn, f, by="site_id"),

@@ -1,7 +1,7 @@
 """Health: are the jobs running, are the sources fresh, what was quarantined, and which
 PostgreSQL and tz database decide the figures?
 
-Reads only through `metrics.health` (no SQL here). Every job of the catalogue is listed, also
+Reads only through `metrics.figures.health` (no SQL here). Every job of the catalogue is listed, also
 one that never ran. The scheduler's configured intervals are not shown: reading them would mean
 importing collectors (DESIGN: pages → metrics → plumbing); each job's observed interval (the
 median gap between its recent starts) stands in.
@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from metrics import health as q
+from metrics.figures import health as q
 from pages.common import csv_button, load_or_stop
 from pages.common import engine as _engine
 from revwatch import clock

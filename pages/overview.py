@@ -1,6 +1,6 @@
 """Overview: is revenue coming in, are payments going through, is the data fresh?
 
-Reads only through `metrics.overview` (no SQL here); formats money only here, at the edge.
+Reads only through `metrics.figures.overview` (no SQL here); formats money only here, at the edge.
 """
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from metrics import overview as q
 from metrics.catalogue import METRICS, PROCESSING_ERROR_CODES, help_text
+from metrics.figures import overview as q
+from metrics.figures.query import Filters
 from pages.common import engine as _engine
 from pages.common import options_or_notice, percent, pp
 from revwatch import clock
@@ -38,7 +39,7 @@ def load_freshness(db_key: str | None) -> tuple[q.JobFreshness, ...]:
 
 
 @st.cache_data(ttl=60, show_spinner="Loading figures…")
-def load_figures(db_key: str | None, f: q.Filters) -> dict:
+def load_figures(db_key: str | None, f: Filters) -> dict:
     with _engine(db_key).connect() as conn:
         return {
             "revenue": q.revenue_to_date(conn, f),
@@ -51,7 +52,7 @@ def load_figures(db_key: str | None, f: q.Filters) -> dict:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_site_hours(db_key: str | None, f: q.Filters, site_id: str) -> pd.DataFrame:
+def load_site_hours(db_key: str | None, f: Filters, site_id: str) -> pd.DataFrame:
     return q.hourly_site_invoices(_engine(db_key), f, site_id)
 
 
@@ -104,7 +105,7 @@ def freshness_line(db_key: str | None) -> None:
                        icon=":material/warning:")
 
 
-def sidebar_filters(sites: pd.DataFrame, rng: q.DataRange) -> q.Filters:
+def sidebar_filters(sites: pd.DataFrame, rng: q.DataRange) -> Filters:
     sb = st.sidebar
     sb.header("Filters")
     default_start = max(rng.first, rng.last - timedelta(days=DEFAULT_DAYS - 1))
@@ -117,7 +118,7 @@ def sidebar_filters(sites: pd.DataFrame, rng: q.DataRange) -> q.Filters:
     names = dict(zip(in_region["site_id"], in_region["name"], strict=True))
     site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
                               placeholder="All sites" if not regions else "All sites in the regions")
-    return q.Filters(start, end, tuple(regions), tuple(site_ids))
+    return Filters(start, end, tuple(regions), tuple(site_ids))
 
 
 def revenue_cards(revenue: tuple[q.PeriodRevenue, ...]) -> None:
@@ -145,7 +146,7 @@ def revenue_cards(revenue: tuple[q.PeriodRevenue, ...]) -> None:
                        delta_description=versus, border=True)
 
 
-def range_cards(k: q.RangeKpis, f: q.Filters, rng: q.DataRange) -> None:
+def range_cards(k: q.RangeKpis, f: Filters, rng: q.DataRange) -> None:
     st.subheader(f"Selected days: {f.start:%d %b %Y} – {f.end:%d %b %Y}")
     cur, prev = k.payments, k.previous_payments
     compare = rng.holds(f.previous())  # else the "previous" days hold no data at all
@@ -233,7 +234,7 @@ def failure_codes_chart(df: pd.DataFrame, colors: dict[str, str]) -> None:
     st.plotly_chart(fig, width="stretch")
 
 
-def site_hours_chart(db_key: str | None, f: q.Filters, sites: pd.DataFrame) -> None:
+def site_hours_chart(db_key: str | None, f: Filters, sites: pd.DataFrame) -> None:
     in_scope = sites[sites["site_id"].isin(f.site_ids)] if f.site_ids else (
         sites[sites["region"].isin(f.regions)] if f.regions else sites)
     if in_scope.empty:

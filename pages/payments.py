@@ -1,6 +1,6 @@
 """Payments: are charges going through, where do they fail, and what does a bad hour cost?
 
-Reads only through `metrics.payments` (no SQL here). The worst gateway windows are listed
+Reads only through `metrics.figures.payments` (no SQL here). The worst gateway windows are listed
 first, the worst selected by default, so a gateway-error spike and its cost are one choice
 away. Money and customer ids are formatted (masked) only here, at the edge.
 """
@@ -12,10 +12,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from metrics import overview as ov
-from metrics import payments as q
 from metrics.catalogue import METRICS, help_text
-from metrics.declines import CLASS_LABELS
+from metrics.figures import payments as q
+from metrics.figures.declines import CLASS_LABELS
+from metrics.figures.query import Filters
 from pages.common import csv_button, filtered_page, percent, pp, with_money
 from pages.common import engine as _engine
 from revwatch.money import format_money
@@ -29,7 +29,7 @@ EMPTY_HINT = "No payment data yet: run `revwatch demo` and `revwatch collect`."
 
 # ---------------------------------------------------------------- data (cached)
 @st.cache_data(ttl=60, show_spinner="Loading payments…")
-def load_figures(db_key: str | None, f: ov.Filters) -> dict:
+def load_figures(db_key: str | None, f: Filters) -> dict:
     with _engine(db_key).connect() as conn:
         hours = q.worst_hours(conn, f, limit=12, min_attempts=MIN_RATE_ATTEMPTS)
         return {
@@ -49,7 +49,7 @@ def load_figures(db_key: str | None, f: ov.Filters) -> dict:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_window(db_key: str | None, f: ov.Filters, ep: q.Episode, gateway: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_window(db_key: str | None, f: Filters, ep: q.Episode, gateway: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     with _engine(db_key).connect() as conn:
         return (q.failed_cost(conn, f, ep.start, ep.end, gateway),
                 q.failed_attempts(conn, f, ep.start, ep.end, gateway, limit=500))
@@ -129,7 +129,7 @@ def trend_chart(hourly: pd.DataFrame, episodes: tuple[q.Episode, ...]) -> None:
     st.plotly_chart(fig, width="stretch")
 
 
-def bad_window(db_key: str | None, f: ov.Filters, episodes: tuple[q.Episode, ...]) -> None:
+def bad_window(db_key: str | None, f: Filters, episodes: tuple[q.Episode, ...]) -> None:
     st.subheader("Worst windows and what they cost", help=help_text("failed_window_cost"))
     if not episodes:
         st.caption(f"No hour with at least {MIN_RATE_ATTEMPTS} attempts in the selected days.")

@@ -1,7 +1,7 @@
 """Reconciliation: did every payment reach the gateway, the payout, the bank and the ledger?
 
-Reads only through `metrics.reconciliation` (no SQL here) and acts only through
-`metrics.break_workflow`: the stage funnel (S1 billing ↔ gateway, S2 gateway ↔ payout, S3
+Reads only through `metrics.figures.reconciliation` (no SQL here) and acts only through
+`metrics.actions.break_workflow`: the stage funnel (S1 billing ↔ gateway, S2 gateway ↔ payout, S3
 payout ↔ bank, S4 ledger), the breaks with a drill-down to both sides' records and the break's
 history, the workflow actions (the actor's name from the sidebar), one payout followed from its
 entries to the bank and the journal, and the month-close verdict. Money is formatted in major
@@ -18,9 +18,9 @@ import plotly.express as px
 import streamlit as st
 from sqlalchemy.exc import ProgrammingError
 
-from metrics import break_workflow as wf
-from metrics import export
-from metrics import reconciliation as q
+from metrics.actions import break_workflow as wf
+from metrics.faces import export
+from metrics.figures import reconciliation as q
 from pages.common import NO_TABLES, csv_button, money, options_or_notice, percent
 from pages.common import engine as _engine
 from revwatch import clock

@@ -1,7 +1,7 @@
 """Refunds & disputes: money going back out, and how close each card network's dispute ratio
 is to its monitoring level.
 
-Reads only through `metrics.payments`; per-currency figures are never added together.
+Reads only through `metrics.figures.payments`; per-currency figures are never added together.
 """
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from metrics import overview as ov
-from metrics import payments as q
 from metrics.catalogue import DISPUTE_RATIO_THRESHOLDS, help_text
+from metrics.figures import payments as q
+from metrics.figures.query import Filters
 from pages.common import csv_button, filtered_page
 from pages.common import engine as _engine
 from revwatch.money import format_money
@@ -21,7 +21,7 @@ VERSUS = "vs same days a week earlier"
 
 
 @st.cache_data(ttl=60, show_spinner="Loading refunds and disputes…")
-def load_figures(db_key: str | None, f: ov.Filters) -> dict:
+def load_figures(db_key: str | None, f: Filters) -> dict:
     with _engine(db_key).connect() as conn:
         return {
             "refunds": q.refund_kpis(conn, f),

@@ -1,7 +1,7 @@
 """Reports: the weekly leadership report. Pick a week, preview its newest build, download the
 HTML or PDF, see every build of it (who, when, e-mailed to whom), build it now.
 
-Reads and builds only through `metrics.weekly_report` (no SQL here)."""
+Reads and builds only through `metrics.faces.weekly_report` (no SQL here)."""
 from __future__ import annotations
 
 import getpass
@@ -9,7 +9,7 @@ import getpass
 import streamlit as st
 import streamlit.components.v1 as components
 
-from metrics import weekly_report as wr
+from metrics.faces import weekly_report as wr
 from pages.common import engine as _engine
 from pages.common import load_or_stop
 from revwatch.settings import load_settings

@@ -1,6 +1,6 @@
 """Trace: one identifier followed from the parking session to the general ledger.
 
-Reads only through `metrics.trace` (no SQL here). Any id (session, invoice, attempt, charge,
+Reads only through `metrics.figures.trace` (no SQL here). Any id (session, invoice, attempt, charge,
 refund, dispute, payout, bank line, journal or GL reference) in the box or as `?id=` in the URL,
 so other pages can link here. The chain is a vertical timeline, one row per hop, coloured by the
 reconciliation status of the link into it: green matched, grey expected (inside its timing
@@ -14,7 +14,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from metrics import trace as q
+from metrics.figures import trace as q
 from pages.common import engine as _engine
 from pages.common import load_or_stop
 from revwatch.money import format_money

@@ -46,7 +46,7 @@ def _timed_jobs(cfg, engine: Engine, jobs) -> Iterator[str]:
 
 def _timed_show(cfg, engine: Engine) -> Iterator[str]:
     """Each `revwatch show` topic as the command runs it by default (the last 30 days with data)."""
-    from metrics import show
+    from metrics.faces import show
 
     for topic, figures in show.TOPICS.items():
         for by in (None, *show.GROUPINGS.get(topic, ())):
@@ -60,8 +60,8 @@ def _incremental_reconcile(cfg, engine: Engine, job) -> Iterator[str]:
     """The steady state: the newest hour of every source changed (as an ingest would queue it)."""
     from sqlalchemy import text
 
-    from collectors.compute import queue_recompute
-    from collectors.reconciliation import JOB, READS
+    from collectors.compute.reconciliation import JOB, READS
+    from collectors.compute.windows import queue_recompute
 
     with engine.begin() as conn:
         newest = conn.execute(text("SELECT max(attempted_at) FROM payment_attempts")).scalar_one()

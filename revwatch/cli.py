@@ -220,7 +220,7 @@ def _stop_on_signals(stopping):
 
 def _metrics_server(cfg, engine):
     """Serve /metrics from a registry of our own: the process's own metrics, and Revwatch's
-    (metrics.exporter) once that module exists. None when METRICS_PORT is 0."""
+    (metrics.faces.exporter) once that module exists. None when METRICS_PORT is 0."""
     if not cfg.metrics_port:
         return None
     import importlib.util
@@ -231,8 +231,8 @@ def _metrics_server(cfg, engine):
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    if importlib.util.find_spec("metrics.exporter") is not None:
-        from metrics.exporter import register
+    if importlib.util.find_spec("metrics.faces.exporter") is not None:
+        from metrics.faces.exporter import register
 
         register(registry, engine, cfg)
     try:
@@ -465,7 +465,7 @@ def report() -> None:
 @click.option("--send", "send_mail", is_flag=True, help="E-mail it to REPORT_RECIPIENTS (SMTP_* settings).")
 def report_weekly(week: str | None, out_dir: Path, send_mail: bool) -> None:
     """Build the week's report (stored as a new build), write weekly-<week>.html/.pdf, optionally e-mail it."""
-    from metrics import weekly_report as wr
+    from metrics.faces import weekly_report as wr
 
     week = week or wr.last_complete_week()
     try:
@@ -565,7 +565,7 @@ def show(topic, start, end, sites, regions, currency, by, month, fmt) -> None:
     import psycopg
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
-    from metrics import show as sh
+    from metrics.faces import show as sh
 
     if start is not None and end is not None and end < start:
         raise click.BadParameter(f"{end} is before --from {start}", param_hint="--to")

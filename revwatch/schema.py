@@ -337,7 +337,7 @@ class PaymentRollup(_HourGrain, Base):
     __table_args__ = (Index(None, "local_date"),)
 
 
-# ---------------------------------------------------------------- payment rollups (collectors/payment_rollups.py)
+# ---------------------------------------------------------------- payment rollups (collectors/compute/payment_rollups.py)
 class InvoiceOutcomeRollup(_HourGrain, Base):
     """Invoices by issue hour with what their attempts made of them: first-attempt and eventual
     success, retry recovery. Keyed by the gateway of the first attempt and the failure code of
@@ -392,7 +392,7 @@ class DisputeRollup(_HourGrain, Base):
     __table_args__ = (Index(None, "local_date"),)
 
 
-# ---------------------------------------------------------------- gateway vs billing (collectors/gateway_mismatches.py)
+# ---------------------------------------------------------------- gateway vs billing (collectors/compute/gateway_mismatches.py)
 class GatewayMismatch(Base):
     """One gateway object that took money billing does not know about: a succeeded Stripe charge
     or an Adyen `Settled` line whose billing attempt is 'failed'/'unknown' (kind
@@ -420,12 +420,12 @@ class GatewayMismatch(Base):
     billing_status: Mapped[str | None] = mapped_column(Text)
 
 
-# ---------------------------------------------------------------- billing accuracy (collectors/billing_classification.py)
+# ---------------------------------------------------------------- billing accuracy (collectors/compute/billing_classification.py)
 class BillingFinding(Base):
     """One judged closed session: its shadow-rated price against what billing invoiced.
 
     Every billable or invoiced session exited before the settle cutoff has a row, correct ones
-    included (`class`, collectors.billing_classification.CLASSES), so accuracy and every sum
+    included (`class`, collectors.compute.billing_classification.CLASSES), so accuracy and every sum
     are additive. Placed in time by the exit (`exited_at`, UTC `hour`, the site's `local_date`
     decided in SQL). Expected amounts are NULL when the session cannot be rated (`problem`);
     billed amounts sum the non-void invoices (0 when none); `difference_minor` = billed total -
@@ -512,7 +512,7 @@ class FxRate(Base):
     file_sha256: Mapped[str] = mapped_column(Text)
 
 
-# ---------------------------------------------------------------- reconciliation (collectors/reconciliation.py)
+# ---------------------------------------------------------------- reconciliation (collectors/compute/reconciliation.py)
 class ReconItem(Base):
     """One thing that must match at one stage, as the last run judged it.
 
@@ -606,7 +606,7 @@ class AuditEntry(Base):
     __table_args__ = (Index(None, "at"),)
 
 
-# ---------------------------------------------------------------- leadership report (metrics/weekly_report.py)
+# ---------------------------------------------------------------- leadership report (metrics/faces/weekly_report.py)
 class WeeklyReport(Base):
     """One built weekly leadership report (an ISO week), kept with its history: every build is a
     new row; the newest per week is the current one."""

@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     gl_account_fees: str = "6150"
     gl_account_refunds: str = "4050"
     bank_payout_type_codes: str = Field("165,169,195", description="BAI2 credit type codes a gateway payout arrives as")
-    # reconciliation tolerances and timing windows (collectors/reconciliation.py)
+    # reconciliation tolerances and timing windows (collectors/compute/reconciliation.py)
     recon_amount_tolerance_minor: int = Field(0, ge=0, description="differences up to this many minor units still match")
     recon_gateway_days: int = Field(2, ge=0, le=60, description="S1: days a gateway may take to show a payment or refund")
     recon_payout_days: int = Field(3, ge=0, le=60, description="S2: days from available_on to the payout")
@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9464, ge=0, le=65535, description="port /metrics is served on; 0 = not served")
     metrics_cache_seconds: float = Field(15, ge=0, le=600, description="a scrape within this long of the last reuses its figures")
-    # the weekly leadership report (metrics/weekly_report.py): e-mail by SMTP, built Mondays 07:00
+    # the weekly leadership report (metrics/faces/weekly_report.py): e-mail by SMTP, built Mondays 07:00
     smtp_host: str | None = Field(None, description="SMTP server; unset = the report is not e-mailed")
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_from: str = "revwatch@localhost"

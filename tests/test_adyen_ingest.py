@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from collectors import adyen_ingest
-from collectors.adyen_ingest import ingest, run_job
+from collectors.ingest import adyen as adyen_ingest
+from collectors.ingest.adyen import ingest, run_job
 
 # Adyen's columns in a shuffled order, with one column we do not use.
 HEADER = ["Merchant Account", "Type", "Psp Reference", "Company Account", "Merchant Reference", "Payment Method",

@@ -192,8 +192,8 @@ def test_slo_objective_is_defined_once():
 def test_sli_counts_customer_declines_as_good_and_the_rest_as_bad():
     """Bad = attempts - successes - customer declines, per window, with `max without (instance)`
     first; the customer classes are exactly the taxonomy's classes other than gateway_error and
-    unclassified (a new class in metrics/declines.py must be placed on one side here)."""
-    from metrics.declines import CLASSES, GATEWAY_ERROR, UNCLASSIFIED
+    unclassified (a new class in metrics/figures/declines.py must be placed on one side here)."""
+    from metrics.figures.declines import CLASSES, GATEWAY_ERROR, UNCLASSIFIED
 
     customer = set(CLASSES) - {GATEWAY_ERROR, UNCLASSIFIED}
     for w in SLO_WINDOWS:

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from collectors.runlog import recorded_run
-from metrics import audit_log as q
-from metrics import break_workflow as wf
+from metrics.actions import break_workflow as wf
+from metrics.figures import audit_log as q
 from revwatch import audit, clock
 from revwatch.cli import main
 from tests.worlds.recon import add_break, add_item, t

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from collectors.bank_ingest import ingest, payout_refs, run_job
+from collectors.ingest.bank import ingest, payout_refs, run_job
 from collectors.jobs import JOBS
 
 D20, D21 = date(2026, 11, 20), date(2026, 11, 21)

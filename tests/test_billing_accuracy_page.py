@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from collectors.jobs import JOBS
-from metrics.shadow_rating import Plan, TaxRate, rate_session
+from metrics.figures.shadow_rating import Plan, TaxRate, rate_session
 from revwatch.money import format_money
 from tests.worlds.demo import SMALL_WORLD
 

@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from collectors import billing_classification as bc
-from metrics import billing_accuracy as ba
-from metrics.overview import Filters
+from collectors.compute import billing_classification as bc
+from metrics.figures import billing_accuracy as ba
+from metrics.figures.query import Filters
 from tests.worlds.billing import WANT, WM, H, T, build, set_watermark
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
@@ -57,7 +57,7 @@ def test_settle_delay_and_reruns(world):
 
 
 def test_late_invoice_is_queued_and_reclassifies(world):
-    from collectors.compute import queue_recompute
+    from collectors.compute.windows import queue_recompute
 
     bc.run_job(world.engine)
     world.sql("INSERT INTO invoices VALUES ('M-0', 'M', 'USD', 600, 60, 660, %s, 'paid', %s)", (WM, WM))

@@ -4,7 +4,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from collectors.billing_ingest import TABLES
+from collectors.ingest.billing import TABLES
 from collectors.jobs import JOBS, consumers
 from revwatch import clock
 from tests.worlds.demo import SMALL_WORLD
@@ -133,7 +133,7 @@ def test_a_failed_run_changes_nothing_and_the_next_one_resumes(world):
 
 
 def test_big_changes_refresh_planner_statistics(make_world):
-    from collectors.compute import BIG_CHANGE, refresh_statistics
+    from collectors.compute.windows import BIG_CHANGE, refresh_statistics
 
     world = make_world()
     last_analyze = "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'invoices'"

@@ -1,4 +1,4 @@
-"""Break workflow (metrics/break_workflow.py) against real PostgreSQL: every action writes one
+"""Break workflow (metrics/actions/break_workflow.py) against real PostgreSQL: every action writes one
 event with its actor and time and updates recon_breaks as it says; senseless actions are refused
 and write nothing; the event log refuses UPDATE, DELETE and TRUNCATE."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from metrics import break_workflow as wf
+from metrics.actions import break_workflow as wf
 from revwatch import clock
 from tests.worlds.recon import add_break, add_item, t
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from metrics import declines
-from metrics.declines import classify
+from metrics.figures import declines
+from metrics.figures.declines import classify
 
 
 @pytest.mark.parametrize(("gateway", "code", "cls"), [

@@ -1,4 +1,4 @@
-"""The Prometheus exporter (metrics/exporter.py) over hand-built rows, scraped through a fresh
+"""The Prometheus exporter (metrics/faces/exporter.py) over hand-built rows, scraped through a fresh
 CollectorRegistry and read back with get_sample_value; every expected value is worked out by hand
 below. Times are relative to revwatch.clock's now (H = the current hour, P = an hour of the
 previous month), so the 24 h and current-month windows hold whenever the test runs.
@@ -54,10 +54,11 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.pool import NullPool
 
 from collectors.jobs import JOBS
-from metrics import billing_accuracy, exporter
-from metrics.declines import CLASSES
-from metrics.exporter import BUCKETS, OUTCOMES, RevwatchCollector, max_series, register
-from metrics.overview import Filters
+from metrics.faces import exporter
+from metrics.faces.exporter import BUCKETS, OUTCOMES, RevwatchCollector, max_series, register
+from metrics.figures import billing_accuracy
+from metrics.figures.declines import CLASSES
+from metrics.figures.query import Filters
 from revwatch import clock
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants

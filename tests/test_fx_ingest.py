@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from collectors.fx_ingest import ingest
+from collectors.ingest.fx import ingest
 from collectors.jobs import JOBS
 
 D20, D21 = date(2026, 11, 20), date(2026, 11, 21)

@@ -10,10 +10,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from collectors import gateway_mismatches as gm
+from collectors.compute import gateway_mismatches as gm
 from collectors.jobs import JOBS, consumers
-from metrics import payments as q
-from metrics.overview import Filters
+from metrics.figures import payments as q
+from metrics.figures.query import Filters
 from revwatch.money import format_money
 from revwatch.settings import SettingsError, load_settings
 from tests.worlds.sites import add_sites

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from metrics import health as h
+from metrics.figures import health as h
 from revwatch import clock
 from tests.worlds.ops import BILLING_ERROR, RECON_ERROR, build
 

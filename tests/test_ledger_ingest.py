@@ -8,8 +8,8 @@ import io
 import shutil
 from datetime import UTC, date, datetime
 
+from collectors.ingest.ledger import ingest
 from collectors.jobs import JOBS
-from collectors.ledger_ingest import ingest
 
 HEADER = ["journal_id", "line", "posted_date", "account", "account_name", "debit", "credit", "currency", "memo", "reference"]
 # the same columns shuffled, with one the product does not read

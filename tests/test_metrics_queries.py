@@ -11,8 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from metrics import overview as q
 from metrics.catalogue import PROCESSING_ERROR_CODES
+from metrics.figures import overview as q
+from metrics.figures.query import Filters
 from tests.worlds.references import (
     RAW_ATTEMPTS,
     RAW_INVOICES,
@@ -39,9 +40,9 @@ def world(demo_world):
 
 
 @pytest.fixture(scope="module")
-def full(world) -> q.Filters:
+def full(world) -> Filters:
     first, last = reference_range(world)
-    return q.Filters(first, last)
+    return Filters(first, last)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_revenue_to_date_across_month_and_week_boundaries(month_end_world, as_of
 
 
 def test_range_kpis_compare_with_the_previous_range(month_end_world):
-    f = q.Filters(date(2025, 3, 15), date(2025, 3, 28))
+    f = Filters(date(2025, 3, 15), date(2025, 3, 28))
     got = q.range_kpis(month_end_world.engine, f)
     assert got.previous_payments == reference_payments(month_end_world, date(2025, 3, 1), date(2025, 3, 14))
     assert got.previous_sessions == reference_sessions(month_end_world, date(2025, 3, 1), date(2025, 3, 14))
@@ -99,7 +100,7 @@ def test_revenue_excludes_void_invoices(world):
     as_of = world_end(world).replace(minute=0, second=0, microsecond=0)
     voids = world.sql("SELECT count(*) FROM invoices WHERE status = 'void'")[0][0]
     assert voids > 0, "the demo's duplicate invoices should leave some void ones"
-    got = q.daily_revenue(world.engine, q.Filters(*reference_range(world)))
+    got = q.daily_revenue(world.engine, Filters(*reference_range(world)))
     raw = world.sql("SELECT currency, sum(total_minor) FROM invoices WHERE status <> 'void' GROUP BY 1")
     assert {c: int(v) for c, v in got.groupby("currency")["total_minor"].sum().items()} == {c: int(v) for c, v in raw}
     assert q.revenue_to_date(world.engine, _any(), as_of)  # and something is shown at all
@@ -107,7 +108,7 @@ def test_revenue_excludes_void_invoices(world):
 
 def test_range_kpis_match_raw_attempts_and_sessions(world, full):
     last = full.end
-    f = q.Filters(last - timedelta(days=4), last)
+    f = Filters(last - timedelta(days=4), last)
     got = q.range_kpis(world.engine, f)
     prev = f.previous()
     assert (prev.start, prev.end) == (last - timedelta(days=9), last - timedelta(days=5))
@@ -124,7 +125,7 @@ def test_filters_by_region_and_site_narrow_results(world, full, regions):
     assert len(regions) >= 2
     per_region = {}
     for region in regions:
-        f = q.Filters(full.start, full.end, regions=(region,))
+        f = Filters(full.start, full.end, regions=(region,))
         k = q.range_kpis(world.engine, f)
         assert k.sessions == reference_sessions(world, f.start, f.end, regions=(region,))
         assert k.payments == reference_payments(world, f.start, f.end, regions=(region,))
@@ -134,10 +135,10 @@ def test_filters_by_region_and_site_narrow_results(world, full, regions):
     assert 0 < min(k.sessions for k in per_region.values()) < total.sessions
 
     site_id, region = world.sql("SELECT site_id, region FROM sites ORDER BY site_id LIMIT 1")[0]
-    one = q.Filters(full.start, full.end, site_ids=(site_id,))
+    one = Filters(full.start, full.end, site_ids=(site_id,))
     assert q.range_kpis(world.engine, one).sessions == reference_sessions(world, full.start, full.end, site_ids=(site_id,))
     other = next(r for r in regions if r != region)
-    nobody = q.Filters(full.start, full.end, regions=(other,), site_ids=(site_id,))
+    nobody = Filters(full.start, full.end, regions=(other,), site_ids=(site_id,))
     assert q.range_kpis(world.engine, nobody) == q.RangeKpis()
     assert q.daily_sessions(world.engine, nobody).empty
 
@@ -258,15 +259,15 @@ def test_freshness_reports_last_success_and_failures(world, make_world):
 
 def test_queries_bind_values_never_format_them(world, full):
     """A hostile filter value is data, not SQL."""
-    evil = q.Filters(full.start, full.end, regions=("x'); DROP TABLE sites; --",))
+    evil = Filters(full.start, full.end, regions=("x'); DROP TABLE sites; --",))
     assert q.range_kpis(world.engine, evil) == q.RangeKpis()
     assert world.sql("SELECT count(*) FROM sites")[0][0] > 0
 
 
 # ---------------------------------------------------------------- helpers
-def _any(**kw) -> q.Filters:
+def _any(**kw) -> Filters:
     """Filters whose date range does not matter (revenue to date ignores it)."""
-    return q.Filters(date(2000, 1, 1), date(2000, 1, 1), **kw)
+    return Filters(date(2000, 1, 1), date(2000, 1, 1), **kw)
 
 
 def _incident(world, incident_id: str) -> dict:

@@ -11,9 +11,9 @@ from datetime import datetime
 
 import pytest
 
-from collectors import gateway_mismatches as gm
-from metrics import payments as q
-from metrics.overview import Filters
+from collectors.compute import gateway_mismatches as gm
+from metrics.figures import payments as q
+from metrics.figures.query import Filters
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from collectors.jobs import JOBS
-from metrics import payments as q
-from metrics.overview import Filters
+from metrics.figures import payments as q
+from metrics.figures.query import Filters
 from tests.worlds.payments import build, t
 
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from metrics import reconciliation as q
+from metrics.figures import reconciliation as q
 from revwatch.money import format_money
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants

@@ -1,5 +1,5 @@
-"""Reconciliation read queries (metrics/reconciliation.py) and the auditors' workbook
-(metrics/export.py) over hand-built recon_items / recon_breaks / fx_rates and source copies,
+"""Reconciliation read queries (metrics/figures/reconciliation.py) and the auditors' workbook
+(metrics/faces/export.py) over hand-built recon_items / recon_breaks / fx_rates and source copies,
 every expected figure worked out by hand below.
 
 The world (October 2026, judged as of 5 Nov 2026 12:00 UTC): tests/worlds/recon.py, whose docstring
@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from metrics import export
-from metrics import reconciliation as q
+from metrics.faces import export
+from metrics.figures import reconciliation as q
 from tests.worlds.recon import AS_OF, OCT, add_item, add_rate, october_world, t
 
 TH = q.CloseThresholds(Decimal("0.999"), Decimal("0.9999"), 100_000, 30, "USD")

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from collectors import reconciliation as rc
-from collectors.compute import queue_recompute
+from collectors.compute import reconciliation as rc
+from collectors.compute.windows import queue_recompute
 from tests.worlds.sites import add_sites
 
 
@@ -298,7 +298,7 @@ def test_a_resolved_break_reopens_when_its_data_changes_and_clears_when_it_match
     key = "attempt:a2"
     (break_id, fingerprint) = world.sql("SELECT b.break_id, i.fingerprint FROM recon_breaks b JOIN recon_items i"
                                         " USING (stage, item_key) WHERE b.item_key = %s", (key,))[0]
-    from metrics import break_workflow
+    from metrics.actions import break_workflow
 
     with world.engine.begin() as conn:
         break_workflow.resolve(conn, break_id, "ana", ("gateway_error", "Stripe rounding, confirmed with support"))

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from psycopg.errors import InsufficientPrivilege
 from sqlalchemy.engine import make_url
 
-from metrics import break_workflow as wf
-from metrics import weekly_report as wr
+from metrics.actions import break_workflow as wf
+from metrics.faces import weekly_report as wr
 from revwatch import audit
 from revwatch.cli import dashboard_environment, main
 from revwatch.db import engine_for, libpq_url

@@ -3,7 +3,7 @@
 Random worlds (hypothesis picks the shape and a seed; the seed draws ~1000 sessions with many
 placed on the boundaries: plan changes at the entry instant, local midnights of tax changes,
 whole minutes +- 1 s, increments and days +- 1 minute) are loaded into one real PostgreSQL
-database, rated by SQL, and compared with `metrics.shadow_rating.rate_session`, whose local
+database, rated by SQL, and compared with `metrics.figures.shadow_rating.rate_session`, whose local
 day comes from Python's zoneinfo (a disagreement of the tz databases would show up here).
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors.shadow_rating_sql import COLUMNS, expected_prices
-from metrics.shadow_rating import Plan, TaxRate, rate_session
+from collectors.compute.shadow_rating_sql import COLUMNS, expected_prices
+from metrics.figures.shadow_rating import Plan, TaxRate, rate_session
 from tests.worlds.sites import add_sites
 
 ZONES = [("America/St_Johns", "CAD"), ("Asia/Tokyo", "JPY"), ("America/Los_Angeles", "USD"),

@@ -18,10 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from collectors.jobs import JOBS
-from metrics import billing_accuracy as ba
-from metrics import overview as ov
-from metrics import payments as pm
-from metrics import show as sh
+from metrics.faces import show as sh
+from metrics.figures import billing_accuracy as ba
+from metrics.figures import overview as ov
+from metrics.figures import payments as pm
+from metrics.figures.query import Filters
 from revwatch.cli import main
 from revwatch.money import format_money
 from tests.worlds.payments import build as build_payments
@@ -99,7 +100,7 @@ def test_hand_payments_per_day_gateway_and_currency(show_hand, hand):
     assert format_money(1500, "CAD") in table and "33.33%" in table
 
     # the same figures as the Payments page's query functions, for the same days
-    f = ov.Filters(date(2026, 11, 10), date(2026, 11, 12))
+    f = Filters(date(2026, 11, 10), date(2026, 11, 12))
     h = pm.headline(hand.engine, f)
     assert (sum(r["attempts"] for r in want), sum(r["succeeded"] for r in want)) == (h.attempts, h.succeeded)
     assert sum(r["recovered"] for r in want) == h.recovered
@@ -143,7 +144,7 @@ def test_hand_declines(show_hand, hand):
         ("stripe", "insufficient_funds", "Insufficient funds", "soft", 1, 5, 0.2))
     assert show_hand("declines", *NOV10_12) == want
     _check_formats(show_hand, "declines", NOV10_12, want)
-    codes = pm.failure_codes(hand.engine, ov.Filters(date(2026, 11, 10), date(2026, 11, 12)))
+    codes = pm.failure_codes(hand.engine, Filters(date(2026, 11, 10), date(2026, 11, 12)))
     assert list(codes["failure_code"]) == [r["failure_code"] for r in want]
 
 
@@ -243,7 +244,7 @@ def test_hand_pages_show_the_same_figures(hand, show_hand, page_for):
 
 def _range(world):
     rng = ov.data_range(world.engine)
-    return ov.Filters(rng.last - timedelta(days=6), rng.last)
+    return Filters(rng.last - timedelta(days=6), rng.last)
 
 
 def _args(f):
@@ -286,7 +287,7 @@ def test_payments_per_gateway_and_day(world, show):
         assert (r["attempts"], r["succeeded"], r["failed"]) == (s.attempts, s.succeeded, s.failed)
         assert r["success_rate"] == pytest.approx(s.succeeded / s.attempts)
     day = f.end
-    for g in pm.outcomes_by_gateway(world.engine, ov.Filters(day, day), by=("currency",)).itertuples():
+    for g in pm.outcomes_by_gateway(world.engine, Filters(day, day), by=("currency",)).itertuples():
         r = got[(day.isoformat(), g.gateway, g.currency)]
         assert (r["invoices_charged"], r["first_succeeded"], r["eventually_succeeded"], r["recovered"],
                 r["recovered_minor"]) == (g.attempted, g.first_succeeded, g.succeeded, g.recovered, g.recovered_minor)
@@ -397,7 +398,7 @@ def test_misbilled(world, show):
 
 
 def test_breaks(world, show):
-    from metrics import reconciliation as rc
+    from metrics.figures import reconciliation as rc
 
     rows = show("breaks")
     expected = rc.breaks(world.engine, rc.BreakFilters(limit=None), world.cfg.reporting_currency)
@@ -407,7 +408,7 @@ def test_breaks(world, show):
 
 
 def test_close(world, show):
-    from metrics import reconciliation as rc
+    from metrics.figures import reconciliation as rc
 
     month = ov.data_range(world.engine).last
     rows = show("close", "--month", month.strftime("%Y-%m"))
@@ -503,7 +504,7 @@ def test_readme_documents_every_topic_grouping_and_column(world, show):
         if line.startswith("| `"):
             head, columns = line.split(" | ", 1)
             rows[head.strip("| `").split(" [")[0].replace("\\|", "|")] = columns
-    from metrics import reconciliation as rc
+    from metrics.figures import reconciliation as rc
 
     months = [m.strftime("%Y-%m") for m in rc.months(world.engine)]
     for topic in sh.TOPICS:

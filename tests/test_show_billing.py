@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from collectors import billing_classification as bc
-from collectors import rollups
-from collectors.compute import run_rollup
-from metrics import billing_accuracy as ba
-from metrics.overview import Filters
+from collectors.compute import billing_classification as bc
+from collectors.compute import rollups
+from collectors.compute.windows import run_rollup
+from metrics.figures import billing_accuracy as ba
+from metrics.figures.query import Filters
 from revwatch.cli import main
 from revwatch.money import format_money
 from tests.worlds.billing import WANT, H, T, add_billed_site, build

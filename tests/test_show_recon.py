@@ -20,8 +20,8 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from metrics import health as hl
-from metrics import reconciliation as rc
+from metrics.figures import health as hl
+from metrics.figures import reconciliation as rc
 from revwatch import clock
 from revwatch.cli import main
 from revwatch.money import format_money

@@ -12,8 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 import stripe
 
-from collectors import stripe_ingest
-from collectors.stripe_ingest import Retry, ingest, make_client
+from collectors.ingest import stripe as stripe_ingest
+from collectors.ingest.stripe import Retry, ingest, make_client
 from tests.processes import free_port
 from tests.stripe_faults import FakeStripe, FaultProxy
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from metrics.trace import trace
+from metrics.figures.trace import trace
 from revwatch.money import format_money
 
 PAGE = "pages/trace.py"

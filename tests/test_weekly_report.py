@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from metrics import billing_accuracy, overview, payments, reconciliation
-from metrics import weekly_report as wr
-from metrics.overview import Filters
+from metrics.faces import weekly_report as wr
+from metrics.figures import billing_accuracy, overview, payments, reconciliation
+from metrics.figures.query import Filters
 from revwatch.money import format_money
 
 

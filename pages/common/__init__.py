@@ -10,8 +10,9 @@ from psycopg.errors import InsufficientPrivilege
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from metrics import overview as ov
-from metrics.export import csv_bytes
+from metrics.faces.export import csv_bytes
+from metrics.figures import overview as ov
+from metrics.figures.query import Filters
 from revwatch.db import product_engine
 from revwatch.money import CURRENCY_EXPONENTS, format_money
 from revwatch.settings import load_settings
@@ -61,7 +62,7 @@ def load_or_stop(load, *args):
 
 
 def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange, default_days: int,
-                    days_help: str = "Each site's own local days, both ends included.") -> ov.Filters:
+                    days_help: str = "Each site's own local days, both ends included.") -> Filters:
     """Date range (the last `default_days` local days by default), regions, and sites within them."""
     sb = st.sidebar
     sb.header("Filters")
@@ -74,12 +75,12 @@ def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange, default_days: int,
     names = dict(zip(in_region["site_id"], in_region["name"], strict=True))
     site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
                               placeholder="All sites")
-    return ov.Filters(days[0], days[-1], tuple(regions), tuple(site_ids))
+    return Filters(days[0], days[-1], tuple(regions), tuple(site_ids))
 
 
 def filtered_page(title: str, default_days: int, empty_hint: str,
                   days_help: str = "Each site's own local days, both ends included.",
-                  ) -> tuple[str | None, ov.DataRange, ov.Filters] | None:
+                  ) -> tuple[str | None, ov.DataRange, Filters] | None:
     """A page's title, then its database, data range and sidebar filters; None once the user has been told why there
     is nothing to show (no database, no tables, no data yet)."""
     st.title(title)

@@ -12,7 +12,7 @@ import calendar
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 
-from metrics import overview as q
+from metrics.figures import overview as q
 
 # Raw rows with their site and local date (decided by PostgreSQL, like the product does).
 RAW_INVOICES = """

@@ -22,11 +22,12 @@ from typing import Any
 
 import pandas as pd
 
-from metrics import billing_accuracy as ba
-from metrics import health as hl
-from metrics import overview as ov
-from metrics import payments as pm
-from metrics import reconciliation as rc
+from metrics.figures import billing_accuracy as ba
+from metrics.figures import health as hl
+from metrics.figures import overview as ov
+from metrics.figures import payments as pm
+from metrics.figures import reconciliation as rc
+from metrics.figures.query import Db, Filters
 from revwatch import clock
 from revwatch.money import format_money
 
@@ -68,14 +69,14 @@ class Options:
         return getattr(self.cfg, "reporting_currency", None) or "USD"
 
 
-def filters(db: ov.Db, o: Options) -> ov.Filters:
+def filters(db: Db, o: Options) -> Filters:
     """The page Filters for these options; a missing end is the last day with data, a missing
     start DEFAULT_DAYS before the end (never before the first day with data)."""
     rng = ov.data_range(db)
     end = o.end or (rng.last if rng else clock.today())
     start = o.start or max(rng.first if rng else end, end - timedelta(days=DEFAULT_DAYS - 1))
     start = min(start, end)
-    return ov.Filters(start, end, tuple(o.regions), tuple(o.site_ids))
+    return Filters(start, end, tuple(o.regions), tuple(o.site_ids))
 
 
 def _ratio(num, den) -> float | None:
@@ -89,7 +90,7 @@ def _in_currency(df: pd.DataFrame, o: Options) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- topics
-def overview(db: ov.Db, o: Options) -> pd.DataFrame:
+def overview(db: Db, o: Options) -> pd.DataFrame:
     """The Overview page's KPIs, one row each: kpi, unit (count|ratio|money), currency, value,
     numerator, denominator, previous, previous_numerator, previous_denominator. The previous
     figures are those the page compares with (the equal span before; revenue: the comparable
@@ -125,7 +126,7 @@ def overview(db: ov.Db, o: Options) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(rows[0]), dtype=object)
 
 
-def payments(db: ov.Db, o: Options) -> pd.DataFrame:
+def payments(db: Db, o: Options) -> pd.DataFrame:
     """Per local day, gateway and currency: attempts and their success (by attempt day), and
     the invoices first charged there (by issue day): paid first try, eventually, recovered by a
     retry and the amount recovered."""
@@ -149,7 +150,7 @@ def payments(db: ov.Db, o: Options) -> pd.DataFrame:
     return _in_currency(df[cols], o)
 
 
-def _payments_by(db: ov.Db, o: Options, by: str) -> pd.DataFrame:
+def _payments_by(db: Db, o: Options, by: str) -> pd.DataFrame:
     f = filters(db, o)
     if by == "decline_class":
         df = pm.decline_classes(db, f)
@@ -173,7 +174,7 @@ def _payments_by(db: ov.Db, o: Options, by: str) -> pd.DataFrame:
     return _in_currency(df.sort_values(["gateway", dim, "currency"]), o)
 
 
-def declines(db: ov.Db, o: Options) -> pd.DataFrame:
+def declines(db: Db, o: Options) -> pd.DataFrame:
     """Failures by gateway, code and class, with each code's share of all failures."""
     df = pm.failure_codes(db, filters(db, o), limit=o.limit)
     total = int(df["failed"].sum())
@@ -182,7 +183,7 @@ def declines(db: ov.Db, o: Options) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def billing(db: ov.Db, o: Options) -> pd.DataFrame:
+def billing(db: Db, o: Options) -> pd.DataFrame:
     """Per currency (class `all`) and per error class and currency: billable, correct, accuracy,
     leakage and overcharge, each row that currency's own figures (accuracy and money by class,
     as the Billing accuracy page, split per currency; never added across currencies)."""
@@ -206,7 +207,7 @@ def billing(db: ov.Db, o: Options) -> pd.DataFrame:
     return _in_currency(df, o)
 
 
-def misbilled(db: ov.Db, o: Options) -> pd.DataFrame:
+def misbilled(db: Db, o: Options) -> pd.DataFrame:
     """One row per mis-billed session, biggest difference first (the page's list): expected and
     billed subtotal, tax and total (billed ones in `billed_currency`), and the difference."""
     df = ba.mis_billed(db, filters(db, o), limit=o.limit)
@@ -220,7 +221,7 @@ def misbilled(db: ov.Db, o: Options) -> pd.DataFrame:
     return _in_currency(df, o)
 
 
-def breaks(db: ov.Db, o: Options) -> pd.DataFrame:
+def breaks(db: Db, o: Options) -> pd.DataFrame:
     """One row per open break (the Reconciliation page's list), biggest money at stake first."""
     bf = rc.BreakFilters(currencies=(o.currency,) if o.currency else (), site_ids=tuple(o.site_ids), limit=o.limit,
                          first_month=rc.month_start(o.start) if o.start else None,
@@ -233,7 +234,7 @@ def breaks(db: ov.Db, o: Options) -> pd.DataFrame:
     return df[cols].reset_index(drop=True)
 
 
-def close(db: ov.Db, o: Options) -> pd.DataFrame:
+def close(db: Db, o: Options) -> pd.DataFrame:
     """Month-close readiness (`--month`; default the month of --to, else the page's: the latest
     month that has ended): per stage and
     currency the items and amounts reconciled and the verdict; `--by currency` the unreconciled
@@ -269,7 +270,7 @@ def _plain_number(v: Any) -> Any:
     return float(v) if isinstance(v, (Fraction, Decimal)) else v
 
 
-def health(db: ov.Db, o: Options) -> pd.DataFrame:
+def health(db: Db, o: Options) -> pd.DataFrame:
     """Each job's last run, outcome, duration and freshness (the Health page's table);
     `--by source`: each source's newest data, its age and whether it is stale."""
     as_of = o.as_of or clock.now()
@@ -292,7 +293,7 @@ def health(db: ov.Db, o: Options) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def _source_freshness(db: ov.Db, as_of: datetime) -> pd.DataFrame:
+def _source_freshness(db: Db, as_of: datetime) -> pd.DataFrame:
     rows = [dict(source=s.source, what=s.what, newest=s.newest, detail=s.detail,
                  age_seconds=s.age.total_seconds() if s.age is not None else None,
                  threshold_seconds=s.threshold.total_seconds(), status=s.badge)
@@ -311,12 +312,12 @@ def _with_previous(now: pd.DataFrame, before: pd.DataFrame, cols: list[str], com
     return df
 
 
-def _compare_weeks(db: ov.Db, f: ov.Filters) -> bool:
+def _compare_weeks(db: Db, f: Filters) -> bool:
     rng = ov.data_range(db)
     return rng is not None and rng.holds(pm.week_earlier(f))
 
 
-def refunds(db: ov.Db, o: Options) -> pd.DataFrame:
+def refunds(db: Db, o: Options) -> pd.DataFrame:
     """The Refunds section: per currency its cards (refunds, amount, succeeded, failed, pending,
     failed amount, mean time to refund with its numerator and denominator, and the week-earlier
     figures); `--by reason` or `--by day` its tables."""
@@ -330,7 +331,7 @@ def refunds(db: ov.Db, o: Options) -> pd.DataFrame:
     return _in_currency(df, o)
 
 
-def disputes(db: ov.Db, o: Options) -> pd.DataFrame:
+def disputes(db: Db, o: Options) -> pd.DataFrame:
     """Dispute ratio per card network and month (disputes / successful card payments, with the
     network's monitoring level); `--by currency` the Disputes cards, `--by reason` their table."""
     f = filters(db, o)
@@ -345,7 +346,7 @@ def disputes(db: ov.Db, o: Options) -> pd.DataFrame:
     return df[["month", "card_brand", "disputes", "card_payments", "ratio", "threshold", "over_threshold"]]
 
 
-TOPICS: dict[str, Callable[[ov.Db, Options], pd.DataFrame]] = {
+TOPICS: dict[str, Callable[[Db, Options], pd.DataFrame]] = {
     "overview": overview, "payments": payments, "declines": declines, "billing": billing, "misbilled": misbilled,
     "breaks": breaks, "close": close, "health": health, "refunds": refunds, "disputes": disputes,
 }

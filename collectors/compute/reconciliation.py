@@ -1,6 +1,6 @@
 """Reconciliation: every payment from billing to gateway, payout, bank and ledger (job `reconcile`).
 
-The rules are in collectors/recon_stages.py; this module runs them. One run, in one
+The rules are in collectors/compute/recon_stages.py; this module runs them. One run, in one
 transaction under the job's advisory lock, for each stage:
 
 1. scope: the span ingest queued for this job (any source table it reads changed there),
@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.compute import consume_pending, pending_span
-from collectors.recon_stages import JUDGED, STAGES
+from collectors.compute.recon_stages import JUDGED, STAGES
+from collectors.compute.windows import consume_pending, pending_span
 from collectors.runlog import RunStats, recorded_run, try_job_lock
 from revwatch import clock
 from revwatch.settings import Settings
@@ -150,7 +150,7 @@ _LIFECYCLE = (
                                  'currency', c.currency, 'fingerprint', c.fingerprint)
        FROM b JOIN recon_candidates c USING (stage, item_key)""",
     # a cleared break breaks again, or a resolved / written-off one whose data changed; the
-    # resolution it had goes into the event, as when a person reopens it (metrics/break_workflow.py)
+    # resolution it had goes into the event, as when a person reopens it (metrics/actions/break_workflow.py)
     """WITH old AS (
         SELECT x.break_id, x.state, x.resolution_reason, x.resolved_by, x.resolved_at,
                c.break_type, c.break_amount_minor, c.currency, c.fingerprint

@@ -1,6 +1,6 @@
 """Billing accuracy: every closed session judged against its shadow-rated price (SOURCES.md §1).
 
-A compute job (`classify-billing`, the pattern of collectors/compute.py): it owns a window of
+A compute job (`classify-billing`, the pattern of collectors/compute/windows.py): it owns a window of
 **exit** time and replaces the findings of the sessions that exited in it in one transaction,
 recording the run. One row per judged session in `billing_findings`, correct ones included,
 so accuracy (correct / billable) and every sum are additive over sites, plans and days.
@@ -20,7 +20,7 @@ Classes (`CLASSES`), decided in this order:
 
 Billed amounts sum the non-void invoices; `difference_minor` = billed total - expected total
 (NULL when currencies differ or the session is unrated). Leakage and overcharge are read-time
-sums of its negative and positive parts (metrics/billing_accuracy.py).
+sums of its negative and positive parts (metrics/figures/billing_accuracy.py).
 
 Settle delay: billing writes an invoice shortly after the exit and ingest copies sessions and
 invoices separately, so a session is judged only once it exited before the *cutoff*
@@ -39,9 +39,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.compute import align, consume_pending, judged_until, mark_judged, pending_span
+from collectors.compute.shadow_rating_sql import SHADOW_RATING_SQL
+from collectors.compute.windows import align, consume_pending, judged_until, mark_judged, pending_span
 from collectors.runlog import RunStats, recorded_run, try_job_lock
-from collectors.shadow_rating_sql import SHADOW_RATING_SQL
 
 JOB = "classify-billing"
 TARGET = "billing_findings"

@@ -1,15 +1,15 @@
 """Payment rollups beyond attempts: invoice outcomes (retry recovery), refunds, disputes.
 
-Same compute-job pattern and grain as collectors/rollups.py (UTC hour + site local date +
+Same compute-job pattern and grain as collectors/compute/rollups.py (UTC hour + site local date +
 site, local date decided here in SQL). Counts and integer minor-unit sums only; every rate
 (first-attempt success, recovery, time to refund, dispute ratio) is a read-time ratio.
 
-Raw failure codes are stored, not decline classes: the taxonomy (metrics/declines.py) is
+Raw failure codes are stored, not decline classes: the taxonomy (metrics/figures/declines.py) is
 applied at read time, so changing it needs no recompute.
 """
 from __future__ import annotations
 
-from collectors.rollups import Rollup, _local
+from collectors.compute.rollups import Rollup, _local
 
 # The first attempt of an invoice: lowest attempt number, then earliest, then id (a tie-break
 # that never depends on storage order).

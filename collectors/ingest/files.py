@@ -18,7 +18,7 @@ from typing import NamedTuple, TextIO
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.compute import queue_recompute, refresh_statistics
+from collectors.compute.windows import queue_recompute, refresh_statistics
 from collectors.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 from revwatch import clock
 

@@ -14,7 +14,7 @@ late exit re-rates a session in the window it exited, not the one it entered).
 
 Sessions that cannot be rated get a `problem` (no site, no plan or several in force, no tax
 rate for a billable session, exit before entry) and NULL amounts from the first missing step,
-mirroring `metrics.shadow_rating.rate_session` (the reference the property tests hold this to).
+mirroring `metrics.figures.shadow_rating.rate_session` (the reference the property tests hold this to).
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, text
 
-from collectors.compute import queue_recompute, refresh_statistics
+from collectors.compute.windows import queue_recompute, refresh_statistics
 from collectors.runlog import RunStats, recorded_run, try_job_lock
 from revwatch.db import fetch_one, libpq_url, psycopg_connection
 

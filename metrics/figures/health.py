@@ -28,7 +28,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from metrics.overview import Db, _frame, _rows
+from metrics.figures.query import Db, read_frame, read_rows
 
 # name, kind: the same as collectors.jobs.JOBS (a test keeps them equal)
 JOB_CATALOGUE: tuple[tuple[str, str], ...] = (
@@ -177,7 +177,7 @@ def job_health(db: Db, as_of: datetime, sample: int = DURATION_SAMPLE) -> tuple[
               "failure_since": as_of - FAILURE_LOOKBACK, "failed": list(FAILED), "sample": sample}
     out = []
     for (job, kind, run_id, started, finished, outcome, read, written, error, ok_at, bad_at, bad_error,
-         runs, failures, p50, p95, n, gap) in _rows(db, sql, params)[1]:
+         runs, failures, p50, p95, n, gap) in read_rows(db, sql, params)[1]:
         last = LastRun(run_id, started, finished, outcome, read, written, error) if run_id is not None else None
         out.append(JobHealth(job, kind, as_of, last, ok_at, bad_at, bad_error, int(runs), int(failures),
                              p50, p95, int(n), gap))
@@ -186,7 +186,7 @@ def job_health(db: Db, as_of: datetime, sample: int = DURATION_SAMPLE) -> tuple[
 
 def known_jobs(db: Db) -> list[str]:
     """The catalogue's jobs, then any other job of the run log."""
-    return [j for (j,) in _rows(db, _ALL_JOBS + " SELECT job FROM all_jobs ORDER BY pos NULLS LAST, job",
+    return [j for (j,) in read_rows(db, _ALL_JOBS + " SELECT job FROM all_jobs ORDER BY pos NULLS LAST, job",
                                 _catalogue_params())[1]]
 
 
@@ -216,7 +216,7 @@ def run_durations(db: Db, as_of: datetime, days: int = 7) -> pd.DataFrame:
               AND r.finished_at IS NOT NULL AND r.outcome <> 'skipped') r
         GROUP BY a.job, a.pos, 2
         ORDER BY 2, a.pos NULLS LAST, a.job"""
-    return _frame(db, sql, {**_catalogue_params(), "as_of": as_of, "since": as_of - timedelta(days=days),
+    return read_frame(db, sql, {**_catalogue_params(), "as_of": as_of, "since": as_of - timedelta(days=days),
                             "bucket": bucket_seconds(days), "failed": list(FAILED)})
 
 
@@ -239,7 +239,7 @@ def run_log(db: Db, jobs: tuple[str, ...] = (), outcomes: tuple[str, ...] = (), 
             ORDER BY r.started_at DESC, r.run_id DESC LIMIT :limit) r
         WHERE cardinality(CAST(:chosen AS text[])) = 0 OR a.job = ANY(CAST(:chosen AS text[]))
         ORDER BY r.started_at DESC, r.run_id DESC LIMIT :limit"""
-    return _frame(db, sql, {**_catalogue_params(), "chosen": list(jobs), "outcomes": list(outcomes), "limit": limit})
+    return read_frame(db, sql, {**_catalogue_params(), "chosen": list(jobs), "outcomes": list(outcomes), "limit": limit})
 
 
 # ---------------------------------------------------------------- sources
@@ -285,9 +285,9 @@ def source_freshness(db: Db, as_of: datetime) -> tuple[SourceFreshness, ...]:
     settlement line, bank statement date, GL posting date and FX rate date. A source with no
     data still gets its row ('no data')."""
     found: list[tuple[str, str, Any, str | None]] = []
-    marks = _rows(db, "SELECT table_name, watermark FROM sync_state WHERE source = 'billing' ORDER BY table_name", {})[1]
+    marks = read_rows(db, "SELECT table_name, watermark FROM sync_state WHERE source = 'billing' ORDER BY table_name", {})[1]
     found += [("billing", f"watermark {t}", w, "sync_state") for t, w in marks] or [("billing", "watermark", None, None)]
-    stripe = _rows(db, """
+    stripe = read_rows(db, """
         SELECT t, created FROM (
             (SELECT 'charge' AS t, created FROM stripe_charges ORDER BY created DESC LIMIT 1) UNION ALL
             (SELECT 'refund', created FROM stripe_refunds ORDER BY created DESC LIMIT 1) UNION ALL
@@ -297,16 +297,16 @@ def source_freshness(db: Db, as_of: datetime) -> tuple[SourceFreshness, ...]:
         ORDER BY created DESC LIMIT 1""", {})[1]
     found.append(("stripe", "newest object created", *(stripe[0][::-1] if stripe else (None, None))))
     found.append(("adyen", "newest report taken in", *_newest_file(db, "adyen")))
-    line = _rows(db, """
+    line = read_rows(db, """
         SELECT l.created_at, coalesce(f.file_name, l.file_sha256) || ' line ' || l.line_number
         FROM adyen_settlement_lines l LEFT JOIN source_files f ON f.sha256 = l.file_sha256
         ORDER BY l.created_at DESC LIMIT 1""", {})[1]
     found.append(("adyen", "newest settlement line", *(line[0] if line else (None, None))))
-    bank = _rows(db, "SELECT bank_date, account || ' ' || currency FROM bank_lines ORDER BY bank_date DESC LIMIT 1", {})[1]
+    bank = read_rows(db, "SELECT bank_date, account || ' ' || currency FROM bank_lines ORDER BY bank_date DESC LIMIT 1", {})[1]
     found.append(("bank", "newest statement date", *(bank[0] if bank else (None, None))))
-    gl = _rows(db, "SELECT posted_date, 'journal ' || journal_id FROM gl_lines ORDER BY posted_date DESC LIMIT 1", {})[1]
+    gl = read_rows(db, "SELECT posted_date, 'journal ' || journal_id FROM gl_lines ORDER BY posted_date DESC LIMIT 1", {})[1]
     found.append(("gl", "newest posting date", *(gl[0] if gl else (None, None))))
-    fx = _rows(db, """
+    fx = read_rows(db, """
         SELECT rate_date, string_agg(currency, ', ' ORDER BY currency) FROM fx_rates
         WHERE rate_date = (SELECT max(rate_date) FROM fx_rates) GROUP BY rate_date""", {})[1]
     found.append(("fx", "newest rate date", *(fx[0] if fx else (None, None))))
@@ -314,14 +314,14 @@ def source_freshness(db: Db, as_of: datetime) -> tuple[SourceFreshness, ...]:
 
 
 def _newest_file(db: Db, source: str) -> tuple[datetime | None, str | None]:
-    rows = _rows(db, "SELECT ingested_at, file_name FROM source_files WHERE source = :s ORDER BY ingested_at DESC LIMIT 1",
+    rows = read_rows(db, "SELECT ingested_at, file_name FROM source_files WHERE source = :s ORDER BY ingested_at DESC LIMIT 1",
                  {"s": source})[1]
     return rows[0] if rows else (None, None)
 
 
 def sync_states(db: Db) -> pd.DataFrame:
     """source, table_name, watermark: every watermark and job cutoff kept in sync_state."""
-    return _frame(db, "SELECT source, table_name, watermark FROM sync_state ORDER BY source, table_name", {})
+    return read_frame(db, "SELECT source, table_name, watermark FROM sync_state ORDER BY source, table_name", {})
 
 
 # ---------------------------------------------------------------- quarantine
@@ -331,7 +331,7 @@ def quarantine_counts(db: Db, as_of: datetime, days: int = 7) -> pd.DataFrame:
         SELECT source, count(*)::bigint AS lines, count(DISTINCT file_sha256)::bigint AS files, max(created_at) AS newest
         FROM quarantine WHERE created_at > :since AND created_at <= :as_of
         GROUP BY source ORDER BY source"""
-    return _frame(db, sql, {"since": as_of - timedelta(days=days), "as_of": as_of})
+    return read_frame(db, sql, {"since": as_of - timedelta(days=days), "as_of": as_of})
 
 
 def latest_quarantined(db: Db, limit: int = 50) -> pd.DataFrame:
@@ -340,7 +340,7 @@ def latest_quarantined(db: Db, limit: int = 50) -> pd.DataFrame:
     sql = """
         SELECT created_at, source, file_name, line_number, reason FROM quarantine
         ORDER BY created_at DESC, quarantine_id DESC LIMIT :limit"""
-    return _frame(db, sql, {"limit": limit})
+    return read_frame(db, sql, {"limit": limit})
 
 
 # ---------------------------------------------------------------- database and tz database

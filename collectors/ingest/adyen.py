@@ -1,6 +1,6 @@
 """Ingest of Adyen Settlement details reports (SOURCES.md §3) from ADYEN_REPORTS_DIR.
 
-Each file once, bad lines quarantined, one transaction per file (collectors/files.py).
+Each file once, bad lines quarantined, one transaction per file (collectors/ingest/files.py).
 Columns are found by their header names, so order and extra columns do not matter. A line
 that cannot be exact money, a real time or a known type is quarantined; the rest goes in.
 """
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Engine
 
-from collectors.files import (
+from collectors.ingest.files import (
     Bad,
     FileResult,
     LineError,

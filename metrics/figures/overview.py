@@ -8,84 +8,20 @@ Money stays integer minor units per currency; formatting is the page's job.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
 
 from metrics.catalogue import PROCESSING_ERROR_CODES
+from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, ratio, read_frame, read_rows
 from revwatch import clock
-
-Db = Connection | Engine
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What the user narrowed the page to. Dates are local dates, both ends included;
-    empty `regions` / `site_ids` mean "all" (a site must match both when both are given)."""
-
-    start: date
-    end: date
-    regions: tuple[str, ...] = ()
-    site_ids: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
-        object.__setattr__(self, "regions", tuple(sorted(self.regions)))
-        object.__setattr__(self, "site_ids", tuple(sorted(self.site_ids)))
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    def previous(self) -> Filters:
-        """The equal-length range just before this one, same sites."""
-        return Filters(self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.regions, self.site_ids)
-
-    def params(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "regions": list(self.regions), "site_ids": list(self.site_ids)}
-
-
-# Rollup rows (alias r) of the sites in scope. With no site filter everything counts, including
-# rows of an unknown site (an invoice whose session is missing), so totals stay complete.
-_SCOPE = """(
-    (cardinality(CAST(:regions AS text[])) = 0 AND cardinality(CAST(:site_ids AS text[])) = 0)
-    OR r.site_id IN (
-        SELECT s.site_id FROM sites s
-        WHERE (cardinality(CAST(:regions AS text[])) = 0 OR s.region = ANY(CAST(:regions AS text[])))
-          AND (cardinality(CAST(:site_ids AS text[])) = 0 OR s.site_id = ANY(CAST(:site_ids AS text[])))))"""
-
-_IN_RANGE = "r.local_date BETWEEN :start AND :end"
-
-
-def _rows(db: Db, sql: str, params: Mapping[str, Any]) -> tuple[list[str], list[tuple]]:
-    """Run one read on a connection (or a short-lived one from an engine): column names, rows."""
-    if isinstance(db, Engine):
-        with db.connect() as conn:
-            return _rows(conn, sql, params)
-    result = db.execute(text(sql), dict(params))
-    return list(result.keys()), [tuple(r) for r in result.fetchall()]
-
-
-def _frame(db: Db, sql: str, params: Mapping[str, Any]) -> pd.DataFrame:
-    """A read shaped as a DataFrame (columns kept even when there are no rows)."""
-    columns, rows = _rows(db, sql, params)
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _ratio(numerator: int, denominator: int) -> float | None:
-    """A ratio computed at read time; None when there is nothing to divide by."""
-    return numerator / denominator if denominator else None
 
 
 # ---------------------------------------------------------------- filter options
 def filter_options(db: Db) -> pd.DataFrame:
     """Sites to choose from: site_id, name, region (ordered by region, then name)."""
-    return _frame(db, "SELECT site_id, name, region FROM sites ORDER BY region, name, site_id", {})
+    return read_frame(db, "SELECT site_id, name, region FROM sites ORDER BY region, name, site_id", {})
 
 
 @dataclass(frozen=True)
@@ -106,7 +42,7 @@ def data_range(db: Db) -> DataRange | None:
             SELECT min(local_date) AS d0, max(local_date) AS d1 FROM rollup_sessions
             UNION ALL SELECT min(local_date), max(local_date) FROM rollup_invoices
             UNION ALL SELECT min(local_date), max(local_date) FROM rollup_payments) x"""
-    first, last = _rows(db, sql, {})[1][0]
+    first, last = read_rows(db, sql, {})[1][0]
     return None if first is None else DataRange(first, last)
 
 
@@ -168,9 +104,9 @@ def revenue_to_date(db: Db, f: Filters, as_of: datetime | None = None) -> tuple[
              AND (r.local_date BETWEEN sp.cur_from AND sp.cur_to OR r.local_date BETWEEN sp.prev_from AND sp.prev_to)
         WHERE r.status <> 'void'
           AND r.local_date BETWEEN (SELECT min(prev_from) FROM spans) AND (SELECT max(cur_to) FROM spans)
-          AND {_SCOPE}
+          AND {SCOPE}
         GROUP BY sp.period, r.currency"""
-    _, rows = _rows(db, sql, {**f.params(), "as_of": as_of or clock.now()})
+    _, rows = read_rows(db, sql, {**f.params(), "as_of": as_of or clock.now()})
     figures = [PeriodRevenue(p, c, int(t), int(prev), bool(ok)) for p, c, t, prev, ok in rows if t or prev]
     return tuple(sorted(figures, key=lambda x: (PERIODS.index(x.period), x.currency)))
 
@@ -186,11 +122,11 @@ class PaymentCounts:
 
     @property
     def success_rate(self) -> float | None:
-        return _ratio(self.succeeded, self.attempts)
+        return ratio(self.succeeded, self.attempts)
 
     @property
     def first_attempt_success_rate(self) -> float | None:
-        return _ratio(self.first_succeeded, self.first_attempts)
+        return ratio(self.first_succeeded, self.first_attempts)
 
 
 @dataclass(frozen=True)
@@ -215,13 +151,13 @@ def range_kpis(db: Db, f: Filters) -> RangeKpis:
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed'), 0)::bigint,
                coalesce(sum(r.attempts) FILTER (WHERE NOT r.is_retry), 0)::bigint,
                coalesce(sum(r.attempts) FILTER (WHERE NOT r.is_retry AND r.status = 'succeeded'), 0)::bigint
-        FROM rollup_payments r WHERE {_IN_RANGE} AND {_SCOPE} GROUP BY 1"""
+        FROM rollup_payments r WHERE {IN_RANGE} AND {SCOPE} GROUP BY 1"""
     sessions = f"""
         SELECT {cur} AS cur, coalesce(sum(r.sessions), 0)::bigint
-        FROM rollup_sessions r WHERE {_IN_RANGE} AND {_SCOPE} GROUP BY 1"""
+        FROM rollup_sessions r WHERE {IN_RANGE} AND {SCOPE} GROUP BY 1"""
     params = {**both, "cur_start": f.start}
-    pay = {row[0]: PaymentCounts(*(int(v) for v in row[1:])) for row in _rows(db, payments, params)[1]}
-    sess = {row[0]: int(row[1]) for row in _rows(db, sessions, params)[1]}
+    pay = {row[0]: PaymentCounts(*(int(v) for v in row[1:])) for row in read_rows(db, payments, params)[1]}
+    sess = {row[0]: int(row[1]) for row in read_rows(db, sessions, params)[1]}
     return RangeKpis(sess.get(True, 0), sess.get(False, 0), pay.get(True, PaymentCounts()), pay.get(False, PaymentCounts()))
 
 
@@ -231,18 +167,18 @@ def daily_revenue(db: Db, f: Filters) -> pd.DataFrame:
     sql = f"""
         SELECT r.local_date, r.currency, sum(r.invoices)::bigint AS invoices, sum(r.total_minor)::bigint AS total_minor
         FROM rollup_invoices r
-        WHERE r.status <> 'void' AND {_IN_RANGE} AND {_SCOPE}
+        WHERE r.status <> 'void' AND {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2 ORDER BY 1, 2"""
-    return _frame(db, sql, f.params())
+    return read_frame(db, sql, f.params())
 
 
 def daily_sessions(db: Db, f: Filters) -> pd.DataFrame:
     """local_date, sessions: sessions by entry day."""
     sql = f"""
         SELECT r.local_date, sum(r.sessions)::bigint AS sessions
-        FROM rollup_sessions r WHERE {_IN_RANGE} AND {_SCOPE}
+        FROM rollup_sessions r WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1 ORDER BY 1"""
-    return _frame(db, sql, f.params())
+    return read_frame(db, sql, f.params())
 
 
 def daily_payments(db: Db, f: Filters) -> pd.DataFrame:
@@ -250,9 +186,9 @@ def daily_payments(db: Db, f: Filters) -> pd.DataFrame:
     sql = f"""
         SELECT r.local_date, r.gateway, sum(r.attempts)::bigint AS attempts,
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'succeeded'), 0)::bigint AS succeeded
-        FROM rollup_payments r WHERE {_IN_RANGE} AND {_SCOPE}
+        FROM rollup_payments r WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2 ORDER BY 1, 2"""
-    df = _frame(db, sql, f.params())
+    df = read_frame(db, sql, f.params())
     df["success_rate"] = df["succeeded"] / df["attempts"].where(df["attempts"] > 0)
     return df
 
@@ -270,9 +206,9 @@ def hourly_payments(db: Db, f: Filters) -> pd.DataFrame:
                coalesce(sum(r.attempts) FILTER (
                    WHERE r.status = 'failed' AND r.failure_code = ANY(CAST(:codes AS text[]))), 0)::bigint
                    AS processing_errors
-        FROM rollup_payments r WHERE {_IN_RANGE} AND {_SCOPE}
+        FROM rollup_payments r WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2 ORDER BY 1, 2"""
-    df = _frame(db, sql, {**f.params(), "codes": list(PROCESSING_ERROR_CODES)})
+    df = read_frame(db, sql, {**f.params(), "codes": list(PROCESSING_ERROR_CODES)})
     df["failure_rate"] = df["failed"] / df["attempts"].where(df["attempts"] > 0)
     df["processing_error_share"] = df["processing_errors"] / df["failed"].where(df["failed"] > 0)
     return df
@@ -299,7 +235,7 @@ def hourly_site_invoices(db: Db, f: Filters, site_id: str) -> pd.DataFrame:
         CROSS JOIN s
         LEFT JOIN rollup_invoices r ON r.hour = h.hour AND r.site_id = :site_id AND r.status <> 'void'
         GROUP BY 1, 2 ORDER BY 1"""
-    return _frame(db, sql, {**f.params(), "site_id": site_id})
+    return read_frame(db, sql, {**f.params(), "site_id": site_id})
 
 
 # ---------------------------------------------------------------- failures, freshness
@@ -308,9 +244,9 @@ def top_failure_codes(db: Db, f: Filters, limit: int = 10) -> pd.DataFrame:
     sql = f"""
         SELECT r.gateway, r.failure_code, sum(r.attempts)::bigint AS failed
         FROM rollup_payments r
-        WHERE r.status = 'failed' AND r.failure_code <> '' AND {_IN_RANGE} AND {_SCOPE}
+        WHERE r.status = 'failed' AND r.failure_code <> '' AND {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2 ORDER BY failed DESC, 1, 2 LIMIT :limit"""
-    return _frame(db, sql, {**f.params(), "limit": limit})
+    return read_frame(db, sql, {**f.params(), "limit": limit})
 
 
 @dataclass(frozen=True)
@@ -332,4 +268,4 @@ def freshness(db: Db) -> tuple[JobFreshness, ...]:
             SELECT max(finished_at) AS finished_at FROM job_runs j
             WHERE j.job = l.job AND j.outcome = 'succeeded') ok ON true
         ORDER BY l.job"""
-    return tuple(JobFreshness(*row) for row in _rows(db, sql, {})[1])
+    return tuple(JobFreshness(*row) for row in read_rows(db, sql, {})[1])

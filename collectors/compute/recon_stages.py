@@ -1,4 +1,4 @@
-"""The four stages of reconciliation as set-based SQL (the rules; collectors/reconciliation.py runs them).
+"""The four stages of reconciliation as set-based SQL (the rules; collectors/compute/reconciliation.py runs them).
 
 Each query judges the items of one kind in scope (event time in [:lo, :hi), or not matched at
 the last run) and returns the same columns, `JUDGED`. `outcome` is `matched` or the break

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.files import (
+from collectors.ingest.files import (
     Bad,
     FileResult,
     LineError,

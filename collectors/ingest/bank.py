@@ -1,6 +1,6 @@
 """Ingest of bank statements (SOURCES.md §4) from BANK_STATEMENTS_DIR: BAI2, or ISO 20022 camt.053.
 
-Each file once, bad records quarantined, one transaction per file (collectors/files.py). A file
+Each file once, bad records quarantined, one transaction per file (collectors/ingest/files.py). A file
 starting with record `01,` is BAI2; one starting with `<` is XML and must be a camt.053
 `BkToCstmrStmt` (any version from 001.02, namespaces ignored). Anything else, XML that is not
 well formed, or BAI2 whose structure the `bai2` library rejects, is one quarantine record
@@ -44,7 +44,7 @@ from bai2.models import Record
 from bai2.parsers import Bai2FileParser, TransactionDetailParser
 from sqlalchemy import Connection, Engine, text
 
-from collectors.files import Bad, FileResult, LineError, folder_files, ingest_files, not_configured
+from collectors.ingest.files import Bad, FileResult, LineError, folder_files, ingest_files, not_configured
 from collectors.runlog import RunStats
 from revwatch import clock
 from revwatch.money import MoneyError, exponent, parse_minor

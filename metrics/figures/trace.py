@@ -34,8 +34,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from metrics.overview import Db, _rows
-from metrics.reconciliation import bank_reference, refs
+from metrics.figures.query import Db, read_rows
+from metrics.figures.reconciliation import bank_reference, refs
 
 SAMPLE = 20
 KIND_LABELS = {
@@ -106,7 +106,7 @@ class Trace:
 
 # ---------------------------------------------------------------- reads
 def _dicts(db: Db, sql: str, **params: Any) -> list[dict[str, Any]]:
-    cols, rows = _rows(db, sql, params)
+    cols, rows = read_rows(db, sql, params)
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
 

@@ -1,6 +1,6 @@
 """Gateway vs billing: money a gateway took that billing did not record.
 
-A compute job (`match-gateway-payments`, the pattern of collectors/compute.py): it owns a
+A compute job (`match-gateway-payments`, the pattern of collectors/compute/windows.py): it owns a
 window of gateway event time and replaces its findings for that window in one transaction,
 recording the run. Gateway objects that took money are a succeeded Stripe charge (by
 `created`) and an Adyen `Settled` line (by Creation Date; the first line of a PSP reference,
@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.compute import align, consume_pending, judged_until, mark_judged, pending_span
+from collectors.compute.windows import align, consume_pending, judged_until, mark_judged, pending_span
 from collectors.runlog import RunStats, recorded_run, try_job_lock
 
 JOB = "match-gateway-payments"

@@ -1,4 +1,4 @@
-"""Read queries for billing accuracy, over `billing_findings` (collectors/billing_classification.py).
+"""Read queries for billing accuracy, over `billing_findings` (collectors/compute/billing_classification.py).
 
 One row per judged session, correct ones included, so every figure is an additive sum grouped
 by the indexed (local_date, site_id) plus one dimension: billable and correct sessions (accuracy
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Engine
 
-from metrics.overview import _IN_RANGE, _SCOPE, Db, Filters, _rows
-from metrics.shadow_rating import Expected, Plan, TaxRate, rate_session
+from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, read_rows
+from metrics.figures.shadow_rating import Expected, Plan, TaxRate, rate_session
 
 DIMENSIONS = ("site_id", "rate_plan_id", "class", "local_date")
 
@@ -38,11 +38,11 @@ def accuracy(db: Db, filters: Filters, by: str | tuple[str, ...] = "site_id") ->
     dims = ['r."currency"' if n == "currency" else _dimension(n) for n in names]
     select = ", ".join(f'{d} AS "{n}"' for d, n in zip(dims, names, strict=True))
     keys = ", ".join(str(i) for i in range(1, len(names) + 1))
-    cols, rows = _rows(db, f"""
+    cols, rows = read_rows(db, f"""
         SELECT {select}, count(*) FILTER (WHERE r.billable) AS billable,
                count(*) FILTER (WHERE r.class = 'correct') AS correct, count(*) AS findings
         FROM billing_findings r
-        WHERE {_IN_RANGE} AND {_SCOPE}
+        WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY {keys} ORDER BY {keys}""", filters.params())
     return pd.DataFrame(rows, columns=cols)
 
@@ -50,22 +50,22 @@ def accuracy(db: Db, filters: Filters, by: str | tuple[str, ...] = "site_id") ->
 def leakage_overcharge(db: Db, filters: Filters, by: str = "site_id") -> pd.DataFrame:
     """Per `by` and currency: sessions judged, leakage_minor and overcharge_minor."""
     dim = _dimension(by)
-    cols, rows = _rows(db, f"""
+    cols, rows = read_rows(db, f"""
         SELECT {dim} AS "{by}", r.currency, count(*) AS sessions,
                coalesce(sum(greatest(-r.difference_minor, 0)), 0)::bigint AS leakage_minor,
                coalesce(sum(greatest(r.difference_minor, 0)), 0)::bigint AS overcharge_minor
         FROM billing_findings r
-        WHERE {_IN_RANGE} AND {_SCOPE}
+        WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2 ORDER BY 1, 2""", filters.params())
     return pd.DataFrame(rows, columns=cols)
 
 
 def class_counts(db: Db, filters: Filters) -> pd.DataFrame:
     """Per class and currency: sessions and the net difference (billed - expected)."""
-    cols, rows = _rows(db, f"""
+    cols, rows = read_rows(db, f"""
         SELECT r.class, r.currency, count(*) AS sessions, coalesce(sum(r.difference_minor), 0)::bigint AS difference_minor
         FROM billing_findings r
-        WHERE {_IN_RANGE} AND {_SCOPE}
+        WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2 ORDER BY 1, 2""", filters.params())
     return pd.DataFrame(rows, columns=cols)
 
@@ -74,13 +74,13 @@ def mis_billed(db: Db, filters: Filters, limit: int | None = 500) -> pd.DataFram
     """The judged sessions whose class is not 'correct', biggest absolute difference first: the
     expected (site currency) and billed (`billed_currency`) subtotal, tax and total, and the
     difference of the totals (NULL when unrated or billed in another currency)."""
-    cols, rows = _rows(db, f"""
+    cols, rows = read_rows(db, f"""
         SELECT r.session_id, r.site_id, r.rate_plan_id, r.local_date, r.exited_at, r.class, r.currency,
                r.expected_total_minor, r.billed_total_minor, r.difference_minor, r.invoices, r.void_invoices, r.problem,
                r.expected_subtotal_minor, r.expected_tax_minor, r.billed_currency, r.billed_subtotal_minor,
                r.billed_tax_minor
         FROM billing_findings r
-        WHERE r.class <> 'correct' AND {_IN_RANGE} AND {_SCOPE}
+        WHERE r.class <> 'correct' AND {IN_RANGE} AND {SCOPE}
         ORDER BY abs(coalesce(r.difference_minor, 0)) DESC, r.exited_at DESC, r.session_id
         LIMIT :limit""", {**filters.params(), "limit": limit})  # None: every row (LIMIT NULL)
     return pd.DataFrame(rows, columns=cols)
@@ -109,18 +109,18 @@ def session_detail(db: Db, session_id: str) -> SessionDetail | None:
         with db.connect() as conn:
             return session_detail(conn, session_id)
     p = {"sid": session_id}
-    cols, rows = _rows(db, "SELECT * FROM billing_findings WHERE session_id = :sid", p)
+    cols, rows = read_rows(db, "SELECT * FROM billing_findings WHERE session_id = :sid", p)
     if not rows:
         return None
     finding = dict(zip(cols, rows[0], strict=True))
-    cols, rows = _rows(db, "SELECT * FROM parking_sessions WHERE session_id = :sid", p)
+    cols, rows = read_rows(db, "SELECT * FROM parking_sessions WHERE session_id = :sid", p)
     session = dict(zip(cols, rows[0], strict=True)) if rows else {}
-    cols, rows = _rows(db, "SELECT * FROM sites WHERE site_id = :site", {"site": finding["site_id"]})
+    cols, rows = read_rows(db, "SELECT * FROM sites WHERE site_id = :site", {"site": finding["site_id"]})
     site = dict(zip(cols, rows[0], strict=True)) if rows else {}
-    _, plan_rows = _rows(db, """
+    _, plan_rows = read_rows(db, """
         SELECT rate_plan_id, effective_from, effective_to, grace_minutes, increment_minutes, increment_price_minor,
                daily_max_minor FROM rate_plans WHERE site_id = :site""", {"site": finding["site_id"]})
-    _, tax_rows = _rows(db, """
+    _, tax_rows = read_rows(db, """
         SELECT jurisdiction, rate, effective_from, effective_to FROM tax_rates WHERE jurisdiction = :j""",
                         {"j": site.get("tax_jurisdiction")})
     currency = site.get("currency") or finding.get("currency") or ""
@@ -129,10 +129,10 @@ def session_detail(db: Db, session_id: str) -> SessionDetail | None:
                                 [Plan(*r) for r in plan_rows], [TaxRate(*r) for r in tax_rows])
     else:
         expected = Expected(currency, problem="session or site not in the store")
-    invoices = _frame(_rows(db, """
+    invoices = _frame(read_rows(db, """
         SELECT invoice_id, status, currency, subtotal_minor, tax_minor, total_minor, issued_at
         FROM invoices WHERE session_id = :sid ORDER BY issued_at, invoice_id""", p))
-    attempts = _frame(_rows(db, """
+    attempts = _frame(read_rows(db, """
         SELECT a.attempt_id, a.invoice_id, a.attempt_number, a.gateway, a.status, a.failure_code, a.amount_minor,
                a.currency, a.attempted_at
         FROM payment_attempts a JOIN invoices i USING (invoice_id)

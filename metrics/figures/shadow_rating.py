@@ -4,7 +4,7 @@ No I/O. Integer minor units and Decimal only. Every intermediate step is kept on
 `Expected` so a figure can be drilled down to how it was reached. Errors are values (a
 `problem` string on the result), never exceptions half-way through (DESIGN.md, Beancount).
 
-The figures themselves are computed set-based in SQL (`collectors/shadow_rating_sql.py`), where
+The figures themselves are computed set-based in SQL (`collectors/compute/shadow_rating_sql.py`), where
 the local entry date is decided by PostgreSQL's `AT TIME ZONE`; this module is the reference
 the property tests hold the SQL to, and the explanation shown on a drill-down.
 """

@@ -4,7 +4,7 @@ Figures come from the additive rollups (`rollup_payments`, `rollup_invoice_outco
 `rollup_refunds`, `rollup_disputes`) plus `sites`; ratios are computed here from the sums.
 Only the drill-downs (the failed attempts of one window, one attempt's gateway objects) read
 raw tables, through an indexed time range or key and a row limit. Decline classes come from
-the one taxonomy in metrics/declines.py, bound as parameters. Money stays integer minor
+the one taxonomy in metrics/figures/declines.py, bound as parameters. Money stays integer minor
 units per currency; the pages format it.
 """
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from metrics import declines
 from metrics.catalogue import DISPUTE_RATIO_THRESHOLDS
-from metrics.overview import _IN_RANGE, _SCOPE, Db, Filters, _frame, _ratio, _rows
+from metrics.figures import declines
+from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, ratio, read_frame, read_rows
 
 HOUR = timedelta(hours=1)
 _TAXONOMY = f"LEFT JOIN {declines.SQL_TAXONOMY} ON dc.gateway = r.gateway AND dc.code = lower(r.failure_code)"
-_RAW_SCOPE = _SCOPE.replace("r.site_id", "p.site_id")  # the same site filter over raw rows joined to sessions
+_RAW_SCOPE = SCOPE.replace("r.site_id", "p.site_id")  # the same site filter over raw rows joined to sessions
 
 
 def week_earlier(f: Filters) -> Filters:
@@ -57,19 +57,19 @@ class Headline:
 
     @property
     def success_rate(self) -> float | None:
-        return _ratio(self.succeeded, self.attempts)
+        return ratio(self.succeeded, self.attempts)
 
     @property
     def first_attempt_rate(self) -> float | None:
-        return _ratio(self.first_succeeded, self.attempted)
+        return ratio(self.first_succeeded, self.attempted)
 
     @property
     def eventual_rate(self) -> float | None:
-        return _ratio(self.eventually_succeeded, self.attempted)
+        return ratio(self.eventually_succeeded, self.attempted)
 
     @property
     def recovery_rate(self) -> float | None:
-        return _ratio(self.recovered, self.attempted - self.first_succeeded)
+        return ratio(self.recovered, self.attempted - self.first_succeeded)
 
 
 def headline(db: Db, f: Filters) -> Headline:
@@ -79,14 +79,14 @@ def headline(db: Db, f: Filters) -> Headline:
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'succeeded'), 0)::bigint,
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed'), 0)::bigint,
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed' AND dc.decline_class = 'gateway_error'), 0)::bigint
-        FROM rollup_payments r {_TAXONOMY} WHERE {_IN_RANGE} AND {_SCOPE}"""
+        FROM rollup_payments r {_TAXONOMY} WHERE {IN_RANGE} AND {SCOPE}"""
     outcomes = f"""
         SELECT r.currency, sum(r.invoices)::bigint, sum(r.attempted)::bigint, sum(r.first_succeeded)::bigint,
                sum(r.succeeded)::bigint, sum(r.recovered)::bigint, sum(r.recovered_minor)::bigint,
                coalesce(sum(r.unpaid_minor) FILTER (WHERE r.first_gateway <> ''), 0)::bigint
-        FROM rollup_invoice_outcomes r WHERE r.status <> 'void' AND {_IN_RANGE} AND {_SCOPE} GROUP BY 1"""
-    a = _rows(db, attempts, _params(f))[1][0]
-    rows = _rows(db, outcomes, f.params())[1]
+        FROM rollup_invoice_outcomes r WHERE r.status <> 'void' AND {IN_RANGE} AND {SCOPE} GROUP BY 1"""
+    a = read_rows(db, attempts, _params(f))[1][0]
+    rows = read_rows(db, outcomes, f.params())[1]
     n_attempts, succeeded, failed, gateway_errors = (int(v) for v in a)
     invoices, attempted, first_succeeded, eventually_succeeded, recovered = (
         sum(int(r[i]) for r in rows) for i in range(1, 6))
@@ -108,9 +108,9 @@ def success_series(db: Db, f: Filters, grain: str = "hour", by: tuple[str, ...] 
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed,
                coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed' AND dc.decline_class = 'gateway_error'), 0)::bigint
                    AS gateway_errors
-        FROM rollup_payments r {_TAXONOMY} WHERE {_IN_RANGE} AND {_SCOPE}
+        FROM rollup_payments r {_TAXONOMY} WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2{extra} ORDER BY 1, 2{extra}"""
-    return _rate(_frame(db, sql, _params(f)), "success_rate", "succeeded", "attempts")
+    return _rate(read_frame(db, sql, _params(f)), "success_rate", "succeeded", "attempts")
 
 
 def _columns(by: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
@@ -131,9 +131,9 @@ def breakdown(db: Db, f: Filters) -> pd.DataFrame:
                sum(r.amount_minor)::bigint AS amount_minor,
                coalesce(sum(r.amount_minor) FILTER (WHERE r.status = 'succeeded'), 0)::bigint AS succeeded_minor
         FROM rollup_payments r LEFT JOIN sites s ON s.site_id = r.site_id
-        WHERE {_IN_RANGE} AND {_SCOPE}
+        WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2, 3, 4, 5 ORDER BY attempts DESC, 1, 2, 3, 4, 5"""
-    return _rate(_frame(db, sql, f.params()), "success_rate", "succeeded", "attempts")
+    return _rate(read_frame(db, sql, f.params()), "success_rate", "succeeded", "attempts")
 
 
 def decline_classes(db: Db, f: Filters) -> pd.DataFrame:
@@ -141,9 +141,9 @@ def decline_classes(db: Db, f: Filters) -> pd.DataFrame:
     sql = f"""
         SELECT r.gateway, coalesce(dc.decline_class, 'unclassified') AS decline_class, sum(r.attempts)::bigint AS failed
         FROM rollup_payments r {_TAXONOMY}
-        WHERE r.status = 'failed' AND {_IN_RANGE} AND {_SCOPE}
+        WHERE r.status = 'failed' AND {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2 ORDER BY failed DESC, 1, 2"""
-    return _frame(db, sql, _params(f))
+    return read_frame(db, sql, _params(f))
 
 
 def failure_codes(db: Db, f: Filters, limit: int | None = 15) -> pd.DataFrame:
@@ -152,9 +152,9 @@ def failure_codes(db: Db, f: Filters, limit: int | None = 15) -> pd.DataFrame:
         SELECT r.gateway, r.failure_code, coalesce(dc.label, nullif(r.failure_code, ''), '(no code)') AS label,
                coalesce(dc.decline_class, 'unclassified') AS decline_class, sum(r.attempts)::bigint AS failed
         FROM rollup_payments r {_TAXONOMY}
-        WHERE r.status = 'failed' AND {_IN_RANGE} AND {_SCOPE}
+        WHERE r.status = 'failed' AND {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2, 3, 4 ORDER BY failed DESC, 1, 2 LIMIT :limit"""
-    return _frame(db, sql, _params(f, limit=limit))
+    return read_frame(db, sql, _params(f, limit=limit))
 
 
 # ---------------------------------------------------------------- retries
@@ -168,8 +168,8 @@ def retry_funnel(db: Db, f: Filters) -> pd.DataFrame:
         SELECT coalesce(sum(r.invoices), 0)::bigint, coalesce(sum(r.attempted), 0)::bigint,
                coalesce(sum(r.first_succeeded), 0)::bigint, coalesce(sum(r.retried), 0)::bigint,
                coalesce(sum(r.recovered), 0)::bigint, coalesce(sum(r.succeeded), 0)::bigint
-        FROM rollup_invoice_outcomes r WHERE r.status <> 'void' AND {_IN_RANGE} AND {_SCOPE}"""
-    inv, att, first, retried, recovered, ok = (int(v) for v in _rows(db, sql, f.params())[1][0])
+        FROM rollup_invoice_outcomes r WHERE r.status <> 'void' AND {IN_RANGE} AND {SCOPE}"""
+    inv, att, first, retried, recovered, ok = (int(v) for v in read_rows(db, sql, f.params())[1][0])
     values = (inv, att, first, att - first, retried, recovered, att - ok)
     return pd.DataFrame({"stage": FUNNEL_STAGES, "invoices": values})
 
@@ -183,9 +183,9 @@ def recovery_by_class(db: Db, f: Filters) -> pd.DataFrame:
                sum(r.recovered)::bigint AS recovered, sum(r.recovered_minor)::bigint AS recovered_minor
         FROM rollup_invoice_outcomes r
         LEFT JOIN {declines.SQL_TAXONOMY} ON dc.gateway = r.first_gateway AND dc.code = lower(r.first_failure_code)
-        WHERE r.status <> 'void' AND r.first_failure_code <> '' AND {_IN_RANGE} AND {_SCOPE}
+        WHERE r.status <> 'void' AND r.first_failure_code <> '' AND {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2, 3 ORDER BY failed_first DESC, 1, 2, 3"""
-    return _rate(_frame(db, sql, _params(f)), "recovery_rate", "recovered", "failed_first")
+    return _rate(read_frame(db, sql, _params(f)), "recovery_rate", "recovered", "failed_first")
 
 
 def outcomes_by_gateway(db: Db, f: Filters, by: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -199,9 +199,9 @@ def outcomes_by_gateway(db: Db, f: Filters, by: tuple[str, ...] = ()) -> pd.Data
                sum(r.first_succeeded)::bigint AS first_succeeded, sum(r.succeeded)::bigint AS succeeded,
                sum(r.recovered)::bigint AS recovered{money}
         FROM rollup_invoice_outcomes r
-        WHERE r.status <> 'void' AND r.first_gateway <> '' AND {_IN_RANGE} AND {_SCOPE}
+        WHERE r.status <> 'void' AND r.first_gateway <> '' AND {IN_RANGE} AND {SCOPE}
         GROUP BY {keys}r.first_gateway ORDER BY {keys}r.first_gateway"""
-    df = _frame(db, sql, f.params())
+    df = read_frame(db, sql, f.params())
     return _rate(_rate(df, "first_attempt_rate", "first_succeeded", "attempted"), "eventual_rate", "succeeded", "attempted")
 
 
@@ -279,7 +279,7 @@ def failed_cost(db: Db, f: Filters, start: datetime, end: datetime, gateway: str
                coalesce(sum(a.amount_minor) FILTER (WHERE x.paid IS NOT TRUE), 0)::bigint AS unpaid_minor
         {_FAILED_IN_WINDOW}
         GROUP BY 1 ORDER BY 1"""
-    return _frame(db, sql, _params(f, start=start, end=end, gateway=gateway))
+    return read_frame(db, sql, _params(f, start=start, end=end, gateway=gateway))
 
 
 def failed_attempts(db: Db, f: Filters, start: datetime, end: datetime, gateway: str | None = None,
@@ -297,7 +297,7 @@ def failed_attempts(db: Db, f: Filters, start: datetime, end: datetime, gateway:
                a.invoice_id, i.session_id, p.site_id, p.customer_id, a.gateway_reference
         {_FAILED_IN_WINDOW}
         ORDER BY a.attempted_at DESC, a.attempt_id LIMIT :limit"""
-    return _frame(db, sql, _params(f, start=start, end=end, gateway=gateway, limit=limit))
+    return read_frame(db, sql, _params(f, start=start, end=end, gateway=gateway, limit=limit))
 
 
 @dataclass(frozen=True)
@@ -316,7 +316,7 @@ class AttemptTrail:
 
 
 def _one(db: Db, sql: str, params: dict) -> dict[str, Any] | None:
-    cols, rows = _rows(db, sql, params)
+    cols, rows = read_rows(db, sql, params)
     return dict(zip(cols, rows[0], strict=True)) if rows else None
 
 
@@ -328,15 +328,15 @@ def attempt_trail(db: Db, attempt_id: str) -> AttemptTrail | None:
     inv = _one(db, "SELECT * FROM invoices WHERE invoice_id = :id", {"id": a["invoice_id"]})
     sess = _one(db, "SELECT * FROM parking_sessions WHERE session_id = :id", {"id": inv["session_id"]}) if inv else None
     site = _one(db, "SELECT * FROM sites WHERE site_id = :id", {"id": sess["site_id"]}) if sess else None
-    attempts = _frame(db, "SELECT attempt_id, attempt_number, attempted_at, gateway, status, failure_code, amount_minor,"
+    attempts = read_frame(db, "SELECT attempt_id, attempt_number, attempted_at, gateway, status, failure_code, amount_minor,"
                           " currency, gateway_reference FROM payment_attempts WHERE invoice_id = :id"
                           " ORDER BY attempt_number, attempted_at", {"id": a["invoice_id"]})
-    refunds = _frame(db, "SELECT refund_id, created_at, amount_minor, currency, status, reason FROM refunds"
+    refunds = read_frame(db, "SELECT refund_id, created_at, amount_minor, currency, status, reason FROM refunds"
                          " WHERE invoice_id = :id ORDER BY created_at", {"id": a["invoice_id"]})
     ref = a["gateway_reference"]
     charge = _one(db, "SELECT raw FROM stripe_charges WHERE id = :ref OR attempt_id = :id ORDER BY (id = :ref) DESC LIMIT 1",
                   {"ref": ref, "id": attempt_id})
-    lines = _frame(db, "SELECT created_at, type, psp_reference, merchant_reference, payment_method, gross_currency,"
+    lines = read_frame(db, "SELECT created_at, type, psp_reference, merchant_reference, payment_method, gross_currency,"
                        " gross_debit_minor, gross_credit_minor, net_currency, net_debit_minor, net_credit_minor, batch_number"
                        " FROM adyen_settlement_lines WHERE psp_reference = :ref OR merchant_reference = :id"
                        " ORDER BY created_at, line_number", {"ref": ref, "id": attempt_id})
@@ -354,8 +354,8 @@ def refund_kpis(db: Db, f: Filters) -> pd.DataFrame:
                coalesce(sum(r.refunds) FILTER (WHERE r.status = 'pending'), 0)::bigint AS pending,
                coalesce(sum(r.amount_minor) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed_minor,
                sum(r.timed_refunds)::bigint AS timed_refunds, sum(r.refund_seconds)::bigint AS refund_seconds
-        FROM rollup_refunds r WHERE {_IN_RANGE} AND {_SCOPE} GROUP BY 1 ORDER BY 1"""
-    return _rate(_frame(db, sql, f.params()), "mean_seconds_to_refund", "refund_seconds", "timed_refunds")
+        FROM rollup_refunds r WHERE {IN_RANGE} AND {SCOPE} GROUP BY 1 ORDER BY 1"""
+    return _rate(read_frame(db, sql, f.params()), "mean_seconds_to_refund", "refund_seconds", "timed_refunds")
 
 
 def refunds_by_reason(db: Db, f: Filters) -> pd.DataFrame:
@@ -364,17 +364,17 @@ def refunds_by_reason(db: Db, f: Filters) -> pd.DataFrame:
         SELECT r.reason, r.gateway, r.currency, sum(r.refunds)::bigint AS refunds,
                sum(r.amount_minor)::bigint AS amount_minor,
                coalesce(sum(r.refunds) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed
-        FROM rollup_refunds r WHERE {_IN_RANGE} AND {_SCOPE}
+        FROM rollup_refunds r WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2, 3 ORDER BY refunds DESC, 1, 2, 3"""
-    return _frame(db, sql, f.params())
+    return read_frame(db, sql, f.params())
 
 
 def refunds_daily(db: Db, f: Filters) -> pd.DataFrame:
     """local_date, currency, refunds, amount_minor."""
     sql = f"""
         SELECT r.local_date, r.currency, sum(r.refunds)::bigint AS refunds, sum(r.amount_minor)::bigint AS amount_minor
-        FROM rollup_refunds r WHERE {_IN_RANGE} AND {_SCOPE} GROUP BY 1, 2 ORDER BY 1, 2"""
-    return _frame(db, sql, f.params())
+        FROM rollup_refunds r WHERE {IN_RANGE} AND {SCOPE} GROUP BY 1, 2 ORDER BY 1, 2"""
+    return read_frame(db, sql, f.params())
 
 
 # ---------------------------------------------------------------- disputes
@@ -386,8 +386,8 @@ def dispute_kpis(db: Db, f: Filters) -> pd.DataFrame:
                coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'lost'), 0)::bigint AS lost,
                coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'open'), 0)::bigint AS open,
                coalesce(sum(r.amount_minor) FILTER (WHERE r.outcome = 'lost'), 0)::bigint AS lost_minor
-        FROM rollup_disputes r WHERE {_IN_RANGE} AND {_SCOPE} GROUP BY 1 ORDER BY 1"""
-    return _frame(db, sql, f.params())
+        FROM rollup_disputes r WHERE {IN_RANGE} AND {SCOPE} GROUP BY 1 ORDER BY 1"""
+    return read_frame(db, sql, f.params())
 
 
 def disputes_by_reason(db: Db, f: Filters) -> pd.DataFrame:
@@ -399,9 +399,9 @@ def disputes_by_reason(db: Db, f: Filters) -> pd.DataFrame:
                coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'open'), 0)::bigint AS open,
                sum(r.amount_minor)::bigint AS amount_minor,
                coalesce(sum(r.amount_minor) FILTER (WHERE r.outcome = 'lost'), 0)::bigint AS lost_minor
-        FROM rollup_disputes r WHERE {_IN_RANGE} AND {_SCOPE}
+        FROM rollup_disputes r WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2, 3, 4 ORDER BY disputes DESC, 1, 2, 3, 4"""
-    return _frame(db, sql, f.params())
+    return read_frame(db, sql, f.params())
 
 
 def dispute_ratios(db: Db, f: Filters) -> pd.DataFrame:
@@ -412,16 +412,16 @@ def dispute_ratios(db: Db, f: Filters) -> pd.DataFrame:
     selected days, on both sides of the ratio."""
     sql = f"""
         WITH d AS (SELECT date_trunc('month', r.local_date)::date AS month, r.card_brand, sum(r.disputes)::bigint AS n
-                   FROM rollup_disputes r WHERE r.card_brand <> '' AND {_IN_RANGE} AND {_SCOPE} GROUP BY 1, 2),
+                   FROM rollup_disputes r WHERE r.card_brand <> '' AND {IN_RANGE} AND {SCOPE} GROUP BY 1, 2),
              p AS (SELECT date_trunc('month', r.local_date)::date AS month, r.card_brand, sum(r.attempts)::bigint AS n
                    FROM rollup_payments r
                    WHERE r.status = 'succeeded' AND r.payment_method_type = 'card' AND r.card_brand <> ''
-                     AND {_IN_RANGE} AND {_SCOPE} GROUP BY 1, 2)
+                     AND {IN_RANGE} AND {SCOPE} GROUP BY 1, 2)
         SELECT coalesce(d.month, p.month) AS month, coalesce(d.card_brand, p.card_brand) AS card_brand,
                coalesce(d.n, 0)::bigint AS disputes, coalesce(p.n, 0)::bigint AS card_payments
         FROM d FULL JOIN p ON p.month = d.month AND p.card_brand = d.card_brand
         ORDER BY 1, 2"""
-    df = _rate(_frame(db, sql, f.params()), "ratio", "disputes", "card_payments")
+    df = _rate(read_frame(db, sql, f.params()), "ratio", "disputes", "card_payments")
     df["threshold"] = [DISPUTE_RATIO_THRESHOLDS.get(b) for b in df["card_brand"]]
     df["over_threshold"] = [bool(t is not None and r is not None and r == r and r > t)
                             for r, t in zip(df["ratio"], df["threshold"], strict=True)]
@@ -438,9 +438,9 @@ def mismatch_totals(db: Db, f: Filters) -> pd.DataFrame:
     time. Money per currency, never summed across currencies."""
     sql = f"""
         SELECT r.kind, r.gateway, r.currency, count(*) AS findings, sum(r.amount_minor)::bigint AS amount_minor
-        FROM gateway_mismatches r WHERE {_IN_RANGE} AND {_SCOPE}
+        FROM gateway_mismatches r WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
-    return _frame(db, sql, f.params())
+    return read_frame(db, sql, f.params())
 
 
 def mismatch_by_currency(db: Db, f: Filters) -> pd.DataFrame:
@@ -466,6 +466,6 @@ def mismatches(db: Db, f: Filters, kind: str | None = None, limit: int = 500) ->
         FROM gateway_mismatches r
         LEFT JOIN invoices i ON i.invoice_id = r.invoice_id
         LEFT JOIN parking_sessions p ON p.session_id = i.session_id
-        WHERE {_IN_RANGE} AND {_SCOPE} AND (CAST(:kind AS text) IS NULL OR r.kind = :kind)
+        WHERE {IN_RANGE} AND {SCOPE} AND (CAST(:kind AS text) IS NULL OR r.kind = :kind)
         ORDER BY r.occurred_at DESC, r.gateway, r.gateway_reference LIMIT :limit"""
-    return _frame(db, sql, {**f.params(), "kind": kind, "limit": limit})
+    return read_frame(db, sql, {**f.params(), "kind": kind, "limit": limit})

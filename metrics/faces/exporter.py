@@ -18,12 +18,12 @@ rows of an unknown site, as the pages do):
 - revwatch_payment_attempts_total{gateway,method,region} counter: Σ attempts (any status).
 - revwatch_payment_successes_total{gateway,method,region} counter: Σ attempts with status succeeded.
 - revwatch_payment_failures_total{gateway,method,decline_class} counter: Σ attempts with status
-  failed, per class of metrics/declines.py (soft, hard, fraud, authentication, gateway_error,
+  failed, per class of metrics/figures/declines.py (soft, hard, fraud, authentication, gateway_error,
   unclassified; an unknown code is unclassified); every class of every gateway and method is
   present (0 when none). `method` lets the SLO leave ACH out of its bad events as of its attempts.
 Billing accuracy, from `billing_findings` whose `exited_at >= now - 24 h` (index on exited_at;
 sessions are judged only after the billing settle delay, so the newest ~2 h are not in yet); per
-currency ('(unknown)' when a finding has none); definitions of metrics/billing_accuracy.py:
+currency ('(unknown)' when a finding has none); definitions of metrics/figures/billing_accuracy.py:
 - revwatch_billing_sessions_judged{currency} gauge: billable findings (`billable` true).
 - revwatch_billing_sessions_correct{currency} gauge: billable findings of class 'correct'.
 - revwatch_billing_leakage_minor{currency} gauge: Σ max(expected - billed, 0), every finding in
@@ -31,7 +31,7 @@ currency ('(unknown)' when a finding has none); definitions of metrics/billing_a
 - revwatch_billing_overcharge_minor{currency} gauge: Σ max(billed - expected, 0), every finding
   in the window (over-billed, duplicates, invoices not due, tax too high).
 Reconciliation, from `recon_items` + `recon_breaks` with the Reconciliation page's definitions
-(metrics/reconciliation.py): an open break is an item with status 'break' whose workflow state is
+(metrics/figures/reconciliation.py): an open break is an item with status 'break' whose workflow state is
 open (the job opens a workflow row with every break; a break without one counts as open too), its
 money at stake `abs(coalesce(break_amount_minor, amount_minor))`:
 - revwatch_recon_open_breaks{stage,currency} gauge: open breaks.
@@ -131,8 +131,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import Connection, Engine, text
 
-from metrics import declines
-from metrics.reconciliation import _AT_STAKE, _BREAK_JOIN, _CLASS, GATEWAYS, STAGES, STATUSES
+from metrics.figures import declines
+from metrics.figures.reconciliation import _AT_STAKE, _BREAK_JOIN, _CLASS, GATEWAYS, STAGES, STATUSES
 from revwatch import clock
 
 log = logging.getLogger(__name__)
@@ -306,7 +306,7 @@ _PAYMENTS = """
 
 _SITE_CURRENCIES = "SELECT DISTINCT currency FROM sites WHERE currency IS NOT NULL"
 
-# metrics/billing_accuracy.py: billable / correct counts, leakage and overcharge as the negative
+# metrics/figures/billing_accuracy.py: billable / correct counts, leakage and overcharge as the negative
 # and positive parts of difference_minor (billed - expected).
 _BILLING = """
     SELECT coalesce(r.currency, :unknown) AS currency,

@@ -1,6 +1,6 @@
 """Ingest of general-ledger exports (SOURCES.md §5): every *.csv of GL_EXPORTS_DIR.
 
-Each file once, one transaction per file (collectors/files.py); columns found by header name.
+Each file once, one transaction per file (collectors/ingest/files.py); columns found by header name.
 A line that is not exact money, a real date or a known currency is quarantined. A journal is
 the unit that must balance: one whose remaining lines do not balance per currency is
 quarantined whole (each of its lines, the reason naming the journal and the imbalance), and
@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.files import (
+from collectors.ingest.files import (
     Bad,
     FileResult,
     LineError,

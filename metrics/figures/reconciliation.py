@@ -1,5 +1,5 @@
 """Read queries for the Reconciliation page, over `recon_items` and `recon_breaks`
-(collectors/reconciliation.py) plus, for one break or one payout, the source copies by key.
+(collectors/compute/reconciliation.py) plus, for one break or one payout, the source copies by key.
 
 - `funnel`: per stage and currency, items and amounts matched / expected (inside their timing
   window) / break, breaks split into open, resolved and written off;
@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 from sqlalchemy import Engine
 
-from metrics.overview import Db, _rows
+from metrics.figures.query import Db, read_rows
 from revwatch import clock
 from revwatch.money import CURRENCY_EXPONENTS, exponent, format_money, round_half_up
 from revwatch.settings import Settings
@@ -67,7 +67,7 @@ _EXPONENTS = "unnest(CAST(:cur_codes AS text[]), CAST(:cur_exps AS int[])) AS ex
 def _frame(db: Db, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     """A read as a DataFrame whose money columns (`*_minor`) are exact nullable integers (Int64),
     never floats, even with NULLs among them."""
-    cols, rows = _rows(db, sql, params)
+    cols, rows = read_rows(db, sql, params)
     df = pd.DataFrame(rows, columns=cols)
     for i, c in enumerate(cols):
         if c.endswith("_minor"):
@@ -165,7 +165,7 @@ def default_close_month(months: list[date], today: date) -> date | None:
 def months(db: Db) -> list[date]:
     """Accounting months present in recon_items, oldest first (a skip scan of the month index);
     empty when no reconciliation has run."""
-    _, rows = _rows(db, """
+    _, rows = read_rows(db, """
         WITH RECURSIVE m AS (
             SELECT min(accounting_month) AS d FROM recon_items
             UNION ALL
@@ -184,7 +184,7 @@ class LastRun(NamedTuple):
 
 def last_run(db: Db, job: str = RECON_JOB) -> LastRun | None:
     """The newest run of the reconciliation job in the run log, if any."""
-    _, rows = _rows(db, """
+    _, rows = read_rows(db, """
         SELECT started_at, finished_at, outcome, rows_written FROM job_runs WHERE job = :job
         ORDER BY started_at DESC LIMIT 1""", {"job": job})
     return LastRun(*rows[0]) if rows else None
@@ -574,11 +574,11 @@ def break_detail(db: Db, break_id: int) -> BreakDetail | None:
     if isinstance(db, Engine):
         with db.connect() as conn:
             return break_detail(conn, break_id)
-    cols, rows = _rows(db, "SELECT * FROM recon_breaks WHERE break_id = :id", {"id": int(break_id)})
+    cols, rows = read_rows(db, "SELECT * FROM recon_breaks WHERE break_id = :id", {"id": int(break_id)})
     if not rows:
         return None
     brk = dict(zip(cols, rows[0], strict=True))
-    cols, rows = _rows(db, "SELECT * FROM recon_items WHERE stage = :s AND item_key = :k",
+    cols, rows = read_rows(db, "SELECT * FROM recon_items WHERE stage = :s AND item_key = :k",
                        {"s": brk["stage"], "k": brk["item_key"]})
     item = dict(zip(cols, rows[0], strict=True)) if rows else None
     left_side, right_side = SIDES.get(brk["stage"], ("left", "right"))
@@ -709,7 +709,7 @@ def rates_on(db: Db, currencies: list[str], day: date, reporting_currency: str) 
         if reporting_currency in currencies else {}
     others = sorted(set(currencies) - {reporting_currency})
     if others:
-        _, rows = _rows(db, """
+        _, rows = read_rows(db, """
             SELECT DISTINCT ON (currency) currency, rate_to_reporting, rate_date FROM fx_rates
             WHERE currency = ANY(CAST(:curs AS text[])) AND rate_date <= :day ORDER BY currency, rate_date DESC""",
                         {"curs": others, "day": day})

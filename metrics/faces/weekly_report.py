@@ -24,8 +24,9 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from metrics import alerting, billing_accuracy, overview, payments, reconciliation
-from metrics.overview import Db, Filters
+from metrics.clients import alerting
+from metrics.figures import billing_accuracy, overview, payments, reconciliation
+from metrics.figures.query import Db, Filters, read_frame
 from revwatch import clock
 from revwatch.money import format_money
 from revwatch.settings import Settings
@@ -435,7 +436,7 @@ def current(db: Db, iso_week: str) -> StoredReport | None:
 
 def history(db: Db, iso_week: str | None = None):
     """Builds, newest first: report_id, iso_week, built_at, built_by, emailed_to, emailed_at."""
-    return overview._frame(db, """
+    return read_frame(db, """
         SELECT report_id, iso_week, built_at, built_by, emailed_to, emailed_at FROM weekly_reports
         WHERE CAST(:w AS text) IS NULL OR iso_week = CAST(:w AS text)
         ORDER BY built_at DESC, report_id DESC""", {"w": iso_week})

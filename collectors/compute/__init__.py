@@ -1,0 +1,1 @@
+"""Compute: jobs that read only the product's own tables and replace a window of output in one transaction."""

@@ -1,0 +1,1 @@
+"""Clients of other servers: Prometheus and Alertmanager (HTTP), SMTP."""

@@ -1,0 +1,1 @@
+"""The one query behind each figure, read in the caller's transaction (pure reads)."""

@@ -18,7 +18,7 @@ from collectors.ingest import billing as billing_ingest
 from collectors.ingest import fx as fx_ingest
 from collectors.ingest import ledger as ledger_ingest
 from collectors.ingest import stripe as stripe_ingest
-from collectors.runlog import RunStats
+from revwatch.runlog import RunStats
 from revwatch.settings import Settings
 
 

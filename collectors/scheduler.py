@@ -42,8 +42,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from collectors.jobs import JOBS, Job
-from collectors.runlog import JOB_LOCK_KEY, JobSkipped, RunStats, mark_abandoned, recorded_run
 from revwatch import clock
+from revwatch.runlog import JOB_LOCK_KEY, JobSkipped, RunStats, mark_abandoned, recorded_run
 from revwatch.settings import Settings, SettingsError
 
 log = logging.getLogger("revwatch.worker")

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from collectors.runlog import JobSkipped, RunStats, recorded_run
 from revwatch import clock
+from revwatch.runlog import JobSkipped, RunStats, recorded_run
 from revwatch.settings import Settings
 
 log = logging.getLogger("revwatch.worker")

@@ -11,11 +11,11 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from collectors.runlog import recorded_run
 from metrics.actions import break_workflow as wf
 from metrics.figures import audit_log as q
 from revwatch import audit, clock
 from revwatch.cli import main
+from revwatch.runlog import recorded_run
 from tests.worlds.recon import add_break, add_item, t
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants

@@ -179,8 +179,8 @@ def test_worker_schedules_the_report_monday_0700_in_report_timezone(make_world):
     from zoneinfo import ZoneInfo
 
     from collectors.jobs import Job
-    from collectors.runlog import RunStats
     from collectors.scheduler import REPORT_JOB, Worker
+    from revwatch.runlog import RunStats
 
     world = make_world()
     cfg = world.cfg.model_copy(update={"report_timezone": "Europe/Amsterdam", "worker_schedule": "tick=3600"})

@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from collectors.jobs import JOBS, Job
-from collectors.runlog import ABANDONED, recorded_run, try_job_lock
 from collectors.scheduler import Worker, abandon_dead_runs, intervals
 from revwatch import clock
 from revwatch.cli import main
+from revwatch.runlog import ABANDONED, recorded_run, try_job_lock
 from revwatch.settings import SettingsError, load_settings
 from tests.processes import ROOT, free_port
 from tests.worlds.demo import SMALL_WORLD
@@ -186,7 +186,7 @@ SLOW_WORKER = textwrap.dedent("""
     import sys
     from sqlalchemy import text
     from collectors.jobs import Job
-    from collectors.runlog import recorded_run, try_job_lock
+    from revwatch.runlog import recorded_run, try_job_lock
     from collectors.scheduler import Worker
     from revwatch.cli import _scheduled, _stop_on_signals
     from revwatch.db import engine_for

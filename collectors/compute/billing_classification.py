@@ -41,7 +41,7 @@ from sqlalchemy import Connection, Engine, text
 
 from collectors.compute.shadow_rating_sql import SHADOW_RATING_SQL
 from collectors.compute.windows import align, consume_pending, judged_until, mark_judged, pending_span
-from collectors.runlog import RunStats, recorded_run, try_job_lock
+from revwatch.runlog import RunStats, recorded_run, try_job_lock
 
 JOB = "classify-billing"
 TARGET = "billing_findings"

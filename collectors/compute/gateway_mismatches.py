@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, text
 
 from collectors.compute.windows import align, consume_pending, judged_until, mark_judged, pending_span
-from collectors.runlog import RunStats, recorded_run, try_job_lock
+from revwatch.runlog import RunStats, recorded_run, try_job_lock
 
 JOB = "match-gateway-payments"
 TARGET = "gateway_mismatches"

@@ -27,8 +27,8 @@ from sqlalchemy import Connection, Engine, text
 
 from collectors.compute.recon_stages import JUDGED, STAGES
 from collectors.compute.windows import consume_pending, pending_span
-from collectors.runlog import RunStats, recorded_run, try_job_lock
 from revwatch import clock
+from revwatch.runlog import RunStats, recorded_run, try_job_lock
 from revwatch.settings import Settings
 
 JOB = "reconcile"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, text
 
 from collectors.compute.rollups import Rollup
-from collectors.runlog import RunStats, recorded_run, try_job_lock
+from revwatch.runlog import RunStats, recorded_run, try_job_lock
 from revwatch.schema import Base
 
 HOUR = timedelta(hours=1)

@@ -26,9 +26,9 @@ from collectors.ingest.files import (
     not_configured,
     required,
 )
-from collectors.runlog import RunStats
 from revwatch.db import psycopg_connection
 from revwatch.money import MoneyError, exponent, parse_minor
+from revwatch.runlog import RunStats
 
 SOURCE = "adyen"
 JOB = "ingest-adyen"

@@ -45,9 +45,9 @@ from bai2.parsers import Bai2FileParser, TransactionDetailParser
 from sqlalchemy import Connection, Engine, text
 
 from collectors.ingest.files import Bad, FileResult, LineError, folder_files, ingest_files, not_configured
-from collectors.runlog import RunStats
 from revwatch import clock
 from revwatch.money import MoneyError, exponent, parse_minor
+from revwatch.runlog import RunStats
 
 SOURCE = "bank"
 JOB = "ingest-bank"

@@ -17,8 +17,8 @@ from psycopg import sql
 from sqlalchemy import Engine, text
 
 from collectors.compute.windows import queue_recompute, refresh_statistics
-from collectors.runlog import RunStats, recorded_run, try_job_lock
 from revwatch.db import fetch_one, libpq_url, psycopg_connection
+from revwatch.runlog import RunStats, recorded_run, try_job_lock
 
 SOURCE = "billing"
 JOB = "ingest-billing"

@@ -19,8 +19,8 @@ from typing import NamedTuple, TextIO
 from sqlalchemy import Connection, Engine, text
 
 from collectors.compute.windows import queue_recompute, refresh_statistics
-from collectors.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 from revwatch import clock
+from revwatch.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 
 
 class LineError(ValueError):

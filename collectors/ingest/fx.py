@@ -28,7 +28,7 @@ from collectors.ingest.files import (
     not_configured,
     required,
 )
-from collectors.runlog import RunStats
+from revwatch.runlog import RunStats
 
 SOURCE = "fx"
 JOB = "ingest-fx"

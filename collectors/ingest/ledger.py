@@ -33,9 +33,9 @@ from collectors.ingest.files import (
     not_configured,
     required,
 )
-from collectors.runlog import RunStats
 from revwatch import clock
 from revwatch.money import MoneyError, exponent, parse_minor, to_decimal
+from revwatch.runlog import RunStats
 
 SOURCE = "gl"
 JOB = "ingest-ledger"

@@ -24,8 +24,8 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
 from collectors.compute.windows import queue_recompute, refresh_statistics
-from collectors.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 from revwatch.db import fetch_one, psycopg_connection
+from revwatch.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 
 log = logging.getLogger(__name__)
 

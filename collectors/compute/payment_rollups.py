@@ -9,7 +9,7 @@ applied at read time, so changing it needs no recompute.
 """
 from __future__ import annotations
 
-from collectors.compute.rollups import Rollup, _local
+from collectors.compute.rollups import Rollup, hour_and_local_date
 
 # The first attempt of an invoice: lowest attempt number, then earliest, then id (a tie-break
 # that never depends on storage order).
@@ -30,7 +30,7 @@ INVOICE_OUTCOMES = Rollup(
         FROM payment_attempts a
         JOIN invoices iw ON iw.invoice_id = a.invoice_id AND iw.issued_at >= :start AND iw.issued_at < :end
         GROUP BY a.invoice_id)
-    SELECT {_local('i.issued_at')}, coalesce(p.site_id, '(unknown)') AS site_id, i.currency, i.status,
+    SELECT {hour_and_local_date('i.issued_at')}, coalesce(p.site_id, '(unknown)') AS site_id, i.currency, i.status,
            coalesce(o.first_gateway, '') AS first_gateway, coalesce(o.first_failure_code, '') AS first_failure_code,
            count(*) AS invoices,
            sum(i.total_minor)::bigint AS total_minor,
@@ -62,7 +62,7 @@ INVOICE_OUTCOMES = Rollup(
 REFUNDS = Rollup(
     "rollup-refunds", "refunds", "rollup_refunds", "refunds",
     f"""
-    SELECT {_local('r.created_at')}, coalesce(p.site_id, '(unknown)') AS site_id, r.currency, r.gateway, r.status,
+    SELECT {hour_and_local_date('r.created_at')}, coalesce(p.site_id, '(unknown)') AS site_id, r.currency, r.gateway, r.status,
            coalesce(r.reason, '') AS reason,
            count(*) AS refunds,
            sum(r.amount_minor)::bigint AS amount_minor,
@@ -115,7 +115,7 @@ DISPUTES = Rollup(
           AND NOT EXISTS (SELECT 1 FROM adyen_settlement_lines e
                           WHERE e.psp_reference = c.psp_reference AND e.type = 'Chargeback'
                             AND (e.created_at, e.file_sha256, e.line_number) < (c.created_at, c.file_sha256, c.line_number)))
-    SELECT {_local('x.opened_at')}, coalesce(p.site_id, '(unknown)') AS site_id, x.currency, x.gateway,
+    SELECT {hour_and_local_date('x.opened_at')}, coalesce(p.site_id, '(unknown)') AS site_id, x.currency, x.gateway,
            x.card_brand, x.reason, x.outcome,
            count(*) AS disputes,
            sum(x.amount_minor)::bigint AS amount_minor

@@ -24,14 +24,15 @@ class Rollup:
     widen_sql: str | None = None
 
 
-def _local(ts: str) -> str:
+def hour_and_local_date(ts: str) -> str:
+    """The grain of every rollup: the UTC hour and the site's local date of timestamp column `ts`."""
     return f"date_trunc('hour', {ts}, 'UTC') AS hour, ({ts} AT TIME ZONE coalesce(st.timezone, 'UTC'))::date AS local_date"
 
 
 SESSIONS = Rollup(
     "rollup-sessions", "parking_sessions", "rollup_sessions", "sessions",
     f"""
-    SELECT {_local('p.entered_at')}, p.site_id,
+    SELECT {hour_and_local_date('p.entered_at')}, p.site_id,
            count(*) AS sessions,
            count(p.exited_at) AS closed_sessions,
            coalesce(sum(ceil(extract(epoch FROM p.exited_at - p.entered_at) / 60)), 0)::bigint AS parked_minutes
@@ -45,7 +46,7 @@ SESSIONS = Rollup(
 INVOICES = Rollup(
     "rollup-invoices", "invoices", "rollup_invoices", "invoices",
     f"""
-    SELECT {_local('i.issued_at')}, coalesce(p.site_id, '(unknown)') AS site_id, i.currency, i.status,
+    SELECT {hour_and_local_date('i.issued_at')}, coalesce(p.site_id, '(unknown)') AS site_id, i.currency, i.status,
            count(*) AS invoices,
            sum(i.subtotal_minor)::bigint AS subtotal_minor,
            sum(i.tax_minor)::bigint AS tax_minor,
@@ -61,7 +62,7 @@ INVOICES = Rollup(
 PAYMENTS = Rollup(
     "rollup-payments", "payment_attempts", "rollup_payments", "attempts",
     f"""
-    SELECT {_local('a.attempted_at')}, coalesce(p.site_id, '(unknown)') AS site_id, a.currency, a.gateway,
+    SELECT {hour_and_local_date('a.attempted_at')}, coalesce(p.site_id, '(unknown)') AS site_id, a.currency, a.gateway,
            a.payment_method_type, coalesce(a.card_brand, '') AS card_brand, a.status,
            coalesce(a.failure_code, '') AS failure_code, a.attempt_number > 1 AS is_retry,
            count(*) AS attempts,

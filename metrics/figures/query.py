@@ -6,7 +6,8 @@ Values are bound parameters, never formatted into SQL; local days are decided by
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -57,10 +58,26 @@ SCOPE = """(
 IN_RANGE = "r.local_date BETWEEN :start AND :end"
 
 
+READ_TIMEOUT_MS = 30_000  # a face's read that takes longer is cancelled, not left to hold the page
+
+
+@contextmanager
+def snapshot(engine: Engine, timeout_ms: int = READ_TIMEOUT_MS) -> Iterator[Connection]:
+    """One read-only REPEATABLE READ transaction with a statement timeout: every figure a face
+    reads in it comes from the same moment (totals agree with their breakdowns), nothing in it
+    can write, and a slow query is cancelled instead of holding the page or the scrape."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            conn.execute(text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(int(timeout_ms))})
+            yield conn
+
+
 def read_rows(db: Db, sql: str, params: Mapping[str, Any]) -> tuple[list[str], list[tuple]]:
-    """Run one read on a connection (or a short-lived one from an engine): column names, rows."""
+    """Run one read in the caller's transaction (or, given an engine, in a snapshot of its own):
+    column names, rows."""
     if isinstance(db, Engine):
-        with db.connect() as conn:
+        with snapshot(db) as conn:
             return read_rows(conn, sql, params)
     result = db.execute(text(sql), dict(params))
     return list(result.keys()), [tuple(r) for r in result.fetchall()]

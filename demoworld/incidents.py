@@ -6,7 +6,7 @@ even when a small world must reuse one site for several of them:
     outage day  <  old-price window (3 days)  <=  missed tax date  (then until the end)
     issuer-decline spike day  <  processing-error spike day  <  duplicate-invoice day  <  unknown-attempt day
 
-The gateway-side incidents (gateways.py) pick attempts no other incident touched: disputes
+The gateway-side incidents (gateway_incidents.py) pick attempts no other incident touched: disputes
 (a surge at one site over two days), successes billing recorded as failures, and charges the
 gateway made with no attempt behind them.
 

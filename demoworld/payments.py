@@ -34,7 +34,7 @@ REFUND_STATUSES = ("succeeded", "failed", "pending")
 REFUND_REASONS = ("customer_complaint", "duplicate", "goodwill", "gate_malfunction")
 
 # (code, weight, soft) per gateway; soft declines are worth retrying
-_CARD_FAILURES = (
+CARD_FAILURES = (
     (("insufficient_funds", 30, True), ("do_not_honor", 14, True), ("generic_decline", 18, True),
      ("card_declined", 8, True), ("try_again_later", 4, True), ("processing_error", 2, True),
      ("expired_card", 8, False), ("incorrect_cvc", 4, False), ("authentication_required", 5, False),
@@ -43,15 +43,15 @@ _CARD_FAILURES = (
      ("Acquirer Error", 2, True), ("Expired Card", 9, False), ("CVC Declined", 5, False),
      ("3D Not Authenticated", 6, False), ("Blocked Card", 4, False), ("FRAUD", 4, False)),
 )
-_ACH_FAILURES = (
+ACH_FAILURES = (
     (("insufficient_funds", 70, True), ("account_closed", 15, False), ("debit_not_authorized", 15, False)),
     (("Not enough balance", 60, True), ("Refused", 40, True)),
 )
 SPIKE_CODES = ("processing_error", "Acquirer Error")
 DECLINE_CODES = ("do_not_honor", "Refused")  # issuer declines, per gateway
-CODES: tuple[str, ...] = tuple(dict.fromkeys(c for table in (_CARD_FAILURES, _ACH_FAILURES)
+CODES: tuple[str, ...] = tuple(dict.fromkeys(c for table in (CARD_FAILURES, ACH_FAILURES)
                                              for g in table for c, _, _ in g))
-SOFT = np.array([next(s for t in (_CARD_FAILURES, _ACH_FAILURES) for g in t for c, _, s in g if c == code)
+SOFT = np.array([next(s for t in (CARD_FAILURES, ACH_FAILURES) for g in t for c, _, s in g if c == code)
                  for code in CODES])
 
 # first-try success by method/brand; later tries after a soft decline
@@ -124,7 +124,8 @@ class DeclineWindow(NamedTuple):
     end: int
 
 
-def _pick(u: np.ndarray, weights) -> np.ndarray:
+def weighted_pick(u: np.ndarray, weights) -> np.ndarray:
+    """For each uniform draw in `u`, the index of the weight it falls under (inverse CDF)."""
     cum = np.cumsum(weights, dtype=float)
     return np.minimum(np.searchsorted(cum / cum[-1], u, side="right"), len(weights) - 1)
 
@@ -144,8 +145,9 @@ def payment_methods(sessions: Sessions, customers: Customers, sites: Sites,
     cust = sessions.customer
     u = np.where(cust[:, None] >= 0, rng.random((c, 3))[np.maximum(cust, 0)], rng.random((n, 3)))
     usd = np.array([cur == "USD" for cur in sites.currency])[sessions.site]
-    method = np.where(usd, _pick(u[:, 0], [0.80, 0.14, 0.06]), _pick(u[:, 0], [0.84, 0.16, 0.0]))
-    brand = np.where(usd, _pick(u[:, 1], [0.52, 0.28, 0.14, 0.06, 0.0]), _pick(u[:, 1], [0.45, 0.33, 0.08, 0.0, 0.14]))
+    method = np.where(usd, weighted_pick(u[:, 0], [0.80, 0.14, 0.06]), weighted_pick(u[:, 0], [0.84, 0.16, 0.0]))
+    brand = np.where(usd, weighted_pick(u[:, 1], [0.52, 0.28, 0.14, 0.06, 0.0]),
+                     weighted_pick(u[:, 1], [0.45, 0.33, 0.08, 0.0, 0.14]))
     brand = np.where(method == CARD, brand, NULL)
     primary = sites.gateway[sessions.site]
     gateway = np.where(u[:, 2] < 0.8, primary, 1 - primary)
@@ -234,9 +236,9 @@ def attempt_payments(invoices: Invoices, methods: Methods, plan: IncidentPlan, p
         u_code = rng.random(n)
         code = np.full(n, NULL)
         for g in (STRIPE, ADYEN):
-            for is_ach, table in ((False, _CARD_FAILURES[g]), (True, _ACH_FAILURES[g])):
+            for is_ach, table in ((False, CARD_FAILURES[g]), (True, ACH_FAILURES[g])):
                 m = (gw == g) & (ach == is_ach)
-                picked = _pick(u_code[m], [w for _, w, _ in table])
+                picked = weighted_pick(u_code[m], [w for _, w, _ in table])
                 code[m] = np.array([CODES.index(c) for c, _, _ in table])[picked]
         # processing-error spike: a fixed share of first tries, the same odds for retries
         hit = _forced(rng, (gw == g_spike) & (t >= spike.start) & (t < spike.end), number, SPIKE_SHARE)
@@ -340,7 +342,7 @@ def make_refunds(invoices: Invoices, attempts: Attempts, collection: Collection,
     total = invoices.total[inv]
     partial = rng.random(k) < 0.4
     amount = np.where(partial, np.maximum(1, total * rng.integers(10, 91, k) // 100), total)
-    reason = _pick(rng.random(k), [40, 10, 25, 25])
+    reason = weighted_pick(rng.random(k), [40, 10, 25, 25])
     settle = created + rng.integers(2, 6 * HOUR, k)
     status = np.where(rng.random(k) < 0.04, 1, 0)  # succeeded / failed
     late = settle > period.end

@@ -6,15 +6,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from demoworld import (
     adyen,
+    adyen_lines,
     bank,
     billing,
     fx,
+    gateway_incidents,
     gateways,
     incidents,
     ledger,
@@ -22,36 +23,16 @@ from demoworld import (
     payments,
     pricing,
     recon,
+    stripe_codes,
+    stripe_objects,
     traffic,
     transfers,
     world,
 )
-from demoworld.localtime import Clock, local_day, make_clock
+from demoworld.localtime import local_day, make_clock
 from demoworld.params import DAY, DemoParams, Period, resolve_period, stream
+from demoworld.simulated import Recon, World
 from demoworld.writer import Col, Table, write
-
-
-class World(NamedTuple):
-    period: Period
-    currencies: tuple[str, ...]
-    clock: Clock
-    sites: world.Sites
-    plans: world.Plans
-    taxes: world.TaxRates
-    plan: incidents.IncidentPlan
-    sessions: traffic.Sessions
-    customers: traffic.Customers
-    rated: pricing.Rated
-    billed: billing.Billed
-    invoices: billing.Invoices
-    methods: payments.Methods
-    attempts: payments.Attempts
-    collection: payments.Collection
-    refunds: payments.Refunds
-    duplicate_window: tuple[int, int]
-    spike: payments.Window
-    unknown: payments.Window
-    decline: payments.DeclineWindow
 
 
 def simulate(params: DemoParams, period: Period, say: Callable[[str], None] = lambda _m: None) -> World:
@@ -79,6 +60,16 @@ def simulate(params: DemoParams, period: Period, say: Callable[[str], None] = la
         f"{refunds.invoice.size:,} refunds")
     return World(period, currencies, clock, sites, plans, taxes, plan, sessions, customers, rated, billed,
                  invoices, methods, attempts, collection, refunds, duplicate_window, spike, unknown, decline)
+
+
+def simulate_gateways(w: World, seed: int) -> gateways.Gateways:
+    """Stripe's objects and Adyen's lines for the world's attempts, gateway incidents in."""
+    rng = stream(seed, "gateways")
+    inc, settle = gateway_incidents.plan_gateway_incidents(w, rng)
+    charges, refunds, disputes, txns, payouts, failed = stripe_objects.stripe_side(w, inc, stream(seed, "stripe"))
+    lines, batches = adyen_lines.adyen_side(w, inc, settle, stream(seed, "adyen"))
+    malformed = adyen_lines.pick_malformed(lines, batches, inc, w, stream(seed, "malformed"))
+    return gateways.Gateways(charges, refunds, disputes, txns, payouts, lines, batches, malformed, inc, failed)
 
 
 def to_tables(w: World) -> list[Table]:
@@ -212,22 +203,6 @@ def to_gateway_tables(w: World, g: gateways.Gateways) -> list[Table]:
     ]
 
 
-class Recon(NamedTuple):
-    """The reconciliation sources: gateway payouts as the bank and the GL see them, the
-    incidents' picks, the bank statements, the GL journals and the FX rates, with their files."""
-
-    cal: transfers.Calendar
-    transfers: transfers.Transfers
-    plan: recon.ReconPlan
-    revenue: ledger.Revenue
-    statements: list[bank.Statement]
-    bank_files: list[bank.BankFile]
-    ledger: ledger.Ledger
-    exports: list[ledger.Export]
-    rates: fx.Rates
-    fx_content: str
-
-
 def simulate_recon(w: World, g: gateways.Gateways, seed: int) -> Recon:
     """Bank statements, GL exports and FX rates of the world (SOURCES.md §4-6), incidents in."""
     starts = np.full(len(w.sites.site_id), w.period.start, dtype=np.int64)
@@ -273,7 +248,7 @@ def generate(libpq_url: str, params: DemoParams, out_dir: Path | None = None,
     t0 = time.perf_counter()
     period = resolve_period(params)
     w = simulate(params, period, say)
-    g = gateways.simulate_gateways(w, params.seed)
+    g = simulate_gateways(w, params.seed)
     reports = adyen.render(g.lines, g.batches, g.malformed, w.currencies)
     say(f"gateways: {g.charges.charge_id.size:,} Stripe charges, {g.txns.txn_id.size:,} balance transactions, "
         f"{g.payouts.payout_id.size:,} payouts; {len(reports):,} Adyen files, {g.lines.batch.size:,} lines")
@@ -283,7 +258,7 @@ def generate(libpq_url: str, params: DemoParams, out_dir: Path | None = None,
     result = manifest.build(w, params.as_json(period.end), g, reports, r)
     say(f"simulation took {time.perf_counter() - t0:.1f} s")
     write(libpq_url, to_tables(w), result, say, to_gateway_tables(w, g),
-          {"demo.stripe_codes": gateways.stripe_code_rows(), "demo.adyen_reports": adyen_rows(reports),
+          {"demo.stripe_codes": stripe_codes.stripe_code_rows(), "demo.adyen_reports": adyen_rows(reports),
            **recon_rows(r)})
     if out_dir is not None:
         out_dir = Path(out_dir)

@@ -1,6 +1,6 @@
 """Which payout, refund, site-day and rate the seven reconciliation incidents take.
 
-Pure numpy, no I/O; bank.py, ledger.py and fx.py apply the picks, manifest.py states them.
+Pure numpy, no I/O; bank.py, ledger.py and fx.py apply the picks, manifest_recon.py states them.
 Each pick prefers the middle third of the world (so every timing window has passed) and
 falls back to the nearest day outside it only when a small world has nothing there:
 

@@ -45,9 +45,9 @@ def test_unknown_codes_are_kept_not_dropped(code):
 
 
 def test_every_demo_code_is_classified():
-    from demoworld.payments import _ACH_FAILURES, _CARD_FAILURES, GATEWAYS
+    from demoworld.payments import ACH_FAILURES, CARD_FAILURES, GATEWAYS
 
-    for table in (_CARD_FAILURES, _ACH_FAILURES):
+    for table in (CARD_FAILURES, ACH_FAILURES):
         for g, codes in enumerate(table):
             for code, _, soft in codes:
                 d = classify(GATEWAYS[g], code)

@@ -1,8 +1,13 @@
-"""The job catalogue: every job `revwatch collect` and the scheduler can run, by name."""
+"""The runnable jobs: each name of the job catalogue (revwatch/schedule.py) bound to the function that runs it.
+
+The catalogue says what each job is and how often it runs; this module only says how. The binding is
+checked at import: a catalogue name with no function, or a function with no catalogue entry, stops
+the import (and so the worker and `revwatch collect`) naming them.
+"""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,15 +24,32 @@ from collectors.ingest import fx as fx_ingest
 from collectors.ingest import ledger as ledger_ingest
 from collectors.ingest import stripe as stripe_ingest
 from revwatch.runlog import RunStats
+from revwatch.schedule import CATALOGUE, JobSpec
 from revwatch.settings import Settings
+
+RunJob = Callable[[Engine, Settings, datetime | None, datetime | None], RunStats]
 
 
 @dataclass(frozen=True)
 class Job:
+    """A job as the worker runs it; `every` None (a test's own job): its kind's default interval."""
+
     name: str
     kind: str  # "ingest" or "compute"
     description: str
-    run: Callable[[Engine, Settings, datetime | None, datetime | None], RunStats]
+    run: RunJob
+    every: int | None = None
+
+
+def bind(catalogue: Mapping[str, JobSpec], runs: Mapping[str, RunJob]) -> dict[str, Job]:
+    """The catalogue's jobs, in its order, each with its run function; a name on one side only is an error."""
+    unbound = [name for name in catalogue if name not in runs]
+    uncatalogued = [name for name in runs if name not in catalogue]
+    if unbound or uncatalogued:
+        raise RuntimeError("the job catalogue (revwatch/schedule.py) and collectors/jobs.py disagree:"
+                           + (f" no run function for {', '.join(unbound)};" if unbound else "")
+                           + (f" not in the catalogue: {', '.join(uncatalogued)}" if uncatalogued else ""))
+    return {name: Job(name, spec.kind, spec.description, runs[name], spec.every) for name, spec in catalogue.items()}
 
 
 def consumers() -> dict[str, list[str]]:
@@ -72,36 +94,24 @@ def _ingest_fx(engine: Engine, cfg: Settings, start: datetime | None, end: datet
     return fx_ingest.run_job(engine, cfg, consumers())
 
 
-def _rollup_job(rollup) -> Job:
-    return Job(
-        rollup.name, "compute", f"hourly rollup of {rollup.source_table} into {rollup.target}",
-        lambda engine, cfg, start, end: run_rollup(engine, rollup, start, end),
-    )
+def _rollup_run(rollup) -> RunJob:
+    return lambda engine, cfg, start, end: run_rollup(engine, rollup, start, end)
 
 
-JOBS: dict[str, Job] = {
-    job.name: job
-    for job in (
-        Job(billing_ingest.JOB, "ingest", "sync the billing database (watermark + lookback)", _ingest_billing),
-        Job(stripe_ingest.JOB, "ingest", "copy Stripe charges, refunds, disputes, balance transactions, payouts", _ingest_stripe),
-        Job(adyen_ingest.JOB, "ingest", "take in new Adyen settlement detail reports (each file once)", _ingest_adyen),
-        Job(bank_ingest.JOB, "ingest", "take in new bank statements, BAI2 or camt.053 (each file once)", _ingest_bank),
-        Job(ledger_ingest.JOB, "ingest", "take in new general-ledger exports (a journal exported again replaces itself)",
-            _ingest_ledger),
-        Job(fx_ingest.JOB, "ingest", "take in the exchange-rate file whenever its content changed", _ingest_fx),
-        *(_rollup_job(r) for r in ROLLUPS),
-        *(_rollup_job(r) for r in PAYMENT_ROLLUPS),
-        Job(gateway_mismatches.JOB, "compute",
-            "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)",
-            lambda engine, cfg, start, end: gateway_mismatches.run_job(
-                engine, start, end, timedelta(minutes=cfg.gateway_settle_minutes))),
-        Job(billing_classification.JOB, "compute",
-            "every closed session's invoices against its shadow-rated price (missing, duplicate, over/under-billed, tax...)",
-            lambda engine, cfg, start, end: billing_classification.run_job(
-                engine, start, end, timedelta(minutes=cfg.billing_settle_minutes))),
-        Job(reconciliation.JOB, "compute",
-            "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow",
-            lambda engine, cfg, start, end: reconciliation.run_job(
-                engine, reconciliation.Policy.from_settings(cfg), start, end)),
-    )
+RUNS: dict[str, RunJob] = {
+    billing_ingest.JOB: _ingest_billing,
+    stripe_ingest.JOB: _ingest_stripe,
+    adyen_ingest.JOB: _ingest_adyen,
+    bank_ingest.JOB: _ingest_bank,
+    ledger_ingest.JOB: _ingest_ledger,
+    fx_ingest.JOB: _ingest_fx,
+    **{r.name: _rollup_run(r) for r in (*ROLLUPS, *PAYMENT_ROLLUPS)},
+    gateway_mismatches.JOB: lambda engine, cfg, start, end: gateway_mismatches.run_job(
+        engine, start, end, timedelta(minutes=cfg.gateway_settle_minutes)),
+    billing_classification.JOB: lambda engine, cfg, start, end: billing_classification.run_job(
+        engine, start, end, timedelta(minutes=cfg.billing_settle_minutes)),
+    reconciliation.JOB: lambda engine, cfg, start, end: reconciliation.run_job(
+        engine, reconciliation.Policy.from_settings(cfg), start, end),
 }
+
+JOBS: dict[str, Job] = bind(CATALOGUE, RUNS)

@@ -1,5 +1,8 @@
 """The worker: APScheduler runs the job catalogue on intervals, the schedule persisted in PostgreSQL.
 
+The intervals are `revwatch.schedule.intervals(cfg)` (catalogue defaults, WORKER_SCHEDULE overrides),
+the same the Health page and the exporter's revwatch_job_interval_seconds read.
+
 - **One shared schedule.** Jobs live in the product database (APScheduler's own table
   `apscheduler_jobs`, outside our schema and migrations), one per catalogue job with the job's
   name as id, added with `replace_existing`: every worker and every restart share one schedule.
@@ -23,13 +26,15 @@
   can then deadlock with a job reading it, failing that run until its next interval.
 - A failing job is logged in one line and recorded in `job_runs` by `recorded_run`; it never
   stops the scheduler.
+- **The weekly report** is a cron job (REPORT_CRON) whose function the caller passes in
+  (`report_job`): it reads figures, and collectors never import metrics; the CLI wires it.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -44,12 +49,12 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from collectors.jobs import JOBS, Job
 from revwatch import clock
 from revwatch.runlog import JOB_LOCK_KEY, JobSkipped, RunStats, mark_abandoned, recorded_run
-from revwatch.settings import Settings, SettingsError
+from revwatch.schedule import REPORT_CRON, REPORT_JOB, intervals
+from revwatch.settings import Settings
 
 log = logging.getLogger("revwatch.worker")
 
 TABLE = "apscheduler_jobs"
-REPORT_JOB = "weekly-report"  # the cron job of collectors/weekly_report.py (not in the interval catalogue)
 # A worker's lock on a job for a whole run (bind :j); a different key from the job's own lock.
 WORKER_LOCK_KEY = "hashtext('revwatch.worker'), hashtext(:j)"
 START_LOCK_KEY = "hashtext('revwatch.worker.start'), 0"  # one worker at a time sets the schedule up
@@ -59,29 +64,9 @@ RECENT = timedelta(days=7)  # the sweep before each run looks this far back; a w
 # overdue job always runs once as soon as a worker gets to it.
 MISFIRE_GRACE_SECONDS = 3600
 
-# Default seconds between runs: the billing database every minute, the other sources (files,
-# daily exports, an API with rate limits) every five, compute jobs every two; reconcile every five.
-DEFAULT_SECONDS = {"ingest-billing": 60, "reconcile": 300}
-INGEST_SECONDS, COMPUTE_SECONDS = 300, 120
-
-
-def default_interval(job: Job) -> int:
-    return DEFAULT_SECONDS.get(job.name, INGEST_SECONDS if job.kind == "ingest" else COMPUTE_SECONDS)
-
-
-def intervals(cfg: Settings, jobs: Mapping[str, Job] | None = None) -> dict[str, int]:
-    """Seconds between runs of each job: its default, `*=…` of WORKER_SCHEDULE, then `job=…`.
-
-    A job name WORKER_SCHEDULE gives that the catalogue lacks is a SettingsError naming it.
-    """
-    jobs = JOBS if jobs is None else jobs
-    overrides = cfg.schedule_overrides
-    unknown = [name for name in overrides if name != "*" and name not in jobs]
-    if unknown:
-        raise SettingsError(f"Invalid configuration:\n  WORKER_SCHEDULE: unknown job(s) {', '.join(unknown)};"
-                            f" known: {', '.join(jobs)}")
-    every = overrides.get("*")
-    return {name: overrides.get(name, every or default_interval(job)) for name, job in jobs.items()}
+# The weekly report's job, the scheduled report build (the CLI passes metrics.faces.weekly_report.run_job):
+# the worker runs it without importing metrics, which collectors never do.
+ReportJob = Callable[[Engine, Settings], RunStats]
 
 
 # ------------------------------------------------------------------ what the job store refers to
@@ -103,16 +88,14 @@ def scheduled_run(name: str) -> None:
 
 
 def scheduled_report() -> None:
-    """The weekly report's persisted job (Mondays 07:00 in REPORT_TIMEZONE): collectors/weekly_report.py."""
+    """The weekly report's persisted job (REPORT_CRON in REPORT_TIMEZONE): this thread's worker's `report_job`."""
     worker = getattr(_thread, "worker", None)
-    if worker is None or worker.stopping.is_set():
+    if worker is None or worker.stopping.is_set() or worker.report_job is None:
         return
-    from collectors import weekly_report
-
     try:
-        weekly_report.run(worker.engine, worker.cfg)
+        worker.report_job(worker.engine, worker.cfg)
     except Exception as exc:  # recorded in job_runs; the scheduler goes on
-        log.error("%s failed: %s", weekly_report.JOB, _first_line(exc))
+        log.error("%s failed: %s", REPORT_JOB, _first_line(exc))
 
 
 # ------------------------------------------------------------------ locks and abandoned runs
@@ -190,13 +173,15 @@ class _Scheduler(BackgroundScheduler):
 
 
 class Worker:
-    """Runs `jobs` (the catalogue) on `engine` with `cfg`: on a schedule after `start()`, or once each by `run_once()`."""
+    """Runs `jobs` (the catalogue) on `engine` with `cfg`: on a schedule after `start()`, or once each by `run_once()`.
+
+    `report_job`, when given, is also scheduled as REPORT_JOB (REPORT_CRON in REPORT_TIMEZONE); without
+    it a worker leaves that job out of the shared schedule."""
 
     def __init__(self, engine: Engine, cfg: Settings, jobs: Mapping[str, Job] | None = None, threads: int | None = None,
-                 weekly_report: bool | None = None):
+                 report_job: ReportJob | None = None):
         self.engine, self.cfg = engine, cfg
-        # the Monday 07:00 report job: with the real catalogue by default, not with a test's own jobs
-        self.weekly_report = jobs is None if weekly_report is None else weekly_report
+        self.report_job = report_job
         self.jobs = dict(JOBS if jobs is None else jobs)
         self.intervals = intervals(cfg, self.jobs)
         self.threads = threads or cfg.worker_threads
@@ -311,15 +296,15 @@ class Worker:
                     first = min(existing.next_run_time, now + trigger.interval)
             scheduler.add_job(scheduled_run, trigger, args=[name], id=name, name=name, replace_existing=True,
                               next_run_time=first, misfire_grace_time=max(seconds, MISFIRE_GRACE_SECONDS))
-        if self.weekly_report:
+        reporting = self.report_job is not None
+        if reporting:
             from zoneinfo import ZoneInfo
 
-            scheduler.add_job(scheduled_report, CronTrigger(day_of_week="mon", hour=7, minute=0,
-                                                            timezone=ZoneInfo(self.cfg.report_timezone)),
+            scheduler.add_job(scheduled_report, CronTrigger(**REPORT_CRON, timezone=ZoneInfo(self.cfg.report_timezone)),
                               id=REPORT_JOB, name=REPORT_JOB, replace_existing=True,
                               misfire_grace_time=MISFIRE_GRACE_SECONDS)
         for job in scheduler.get_jobs():
-            if job.id not in self.intervals and not (self.weekly_report and job.id == REPORT_JOB):  # a job the catalogue dropped
+            if job.id not in self.intervals and not (reporting and job.id == REPORT_JOB):  # a job the catalogue dropped
                 scheduler.remove_job(job.id)
 
     def next_run_times(self) -> dict[str, datetime | None]:

@@ -1,31 +1,46 @@
-"""The metric catalogue: one place saying what each figure on a page means.
+"""The metric catalogue: one place saying what each figure means, for every face that shows it.
 
-Pages use it for labels and help tooltips, so a number and its definition never drift apart.
-Ratios are defined over additive counts and computed at read time, never stored or averaged.
+Pages read labels and help tooltips here (`METRICS`, `help_text`), the Prometheus exporter its
+families' HELP lines (`EXPORTER_HELP`, `exporter_help`), so a number and its definition never
+drift apart. Thresholds that decide how a figure is judged live here too. Ratios are defined over
+additive counts and computed at read time, never stored or averaged.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-# Gateway failure codes that mean "the gateway or acquirer broke", not "the card was declined".
-PROCESSING_ERROR_CODES: tuple[str, ...] = ("processing_error", "Acquirer Error")
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 # Card network dispute-monitoring levels (disputes / sales transactions of a month): above
 # these a merchant enters the network's monitoring programme (Visa VDMP 0.9 %, Mastercard ECM 1.5 %).
 DISPUTE_RATIO_THRESHOLDS: dict[str, float] = {"visa": 0.009, "mastercard": 0.015}
+
+# Fewer attempts than this in an hour and its success or failure rate is noise: such hours get no
+# rate on the charts and are never a "worst hour" (1 failure of 2 is not 50 %).
+MIN_RATE_ATTEMPTS = 10
+
+# A job is stale when its last success is older than this many of its configured intervals
+# (revwatch.schedule.intervals: the catalogue's defaults under WORKER_SCHEDULE). The Health page
+# and the CollectorStale alert (alerts/alerting_rules.yml; a test keeps its factor equal) judge so.
+STALE_AFTER_INTERVALS = 2
 
 
 @dataclass(frozen=True)
 class Metric:
     key: str
     label: str
-    unit: str  # "money" (minor units per currency), "count" or "ratio"
+    unit: str  # "money" (minor units per currency), "count", "ratio" or "seconds"
     description: str  # the formula in words
+    thresholds: Mapping[str, float] = field(default_factory=dict)  # levels the figure is judged against
+
+
+def _levels(thresholds: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} {v * 100:.1f} %" for k, v in thresholds.items())
 
 
 METRICS: dict[str, Metric] = {
     m.key: m
     for m in (
+        # ------------------------------------------------------------ revenue and sessions
         Metric(
             "invoiced_revenue", "Invoiced revenue", "money",
             "Sum of invoice totals (subtotal + tax) by issue time, per currency, excluding void invoices. "
@@ -33,19 +48,15 @@ METRICS: dict[str, Metric] = {
             "compared with the same span before (yesterday, the same days of last week or last month) "
             "up to the same time of day. Currencies are never added together.",
         ),
-        Metric(
-            "invoices", "Invoices", "count",
-            "Number of invoices issued, by issue time, excluding void invoices.",
-        ),
+        Metric("invoices", "Invoices", "count", "Number of invoices issued, by issue time, excluding void invoices."),
         Metric(
             "sessions", "Sessions", "count",
             "Parking sessions by entry time, in the selected local days; compared with the same number of "
             "days just before.",
         ),
-        Metric(
-            "payment_attempts", "Payment attempts", "count",
-            "Payment attempts by attempt time, retries included, any status.",
-        ),
+        # ------------------------------------------------------------ payment attempts
+        Metric("payment_attempts", "Payment attempts", "count",
+               "Payment attempts by attempt time, retries included, any status."),
         Metric(
             "payment_success_rate", "Payment success rate", "ratio",
             "Successful attempts / all attempts (retries included) in the selected local days; compared "
@@ -57,13 +68,29 @@ METRICS: dict[str, Metric] = {
             "without a retry.",
         ),
         Metric(
-            "payment_failure_rate", "Payment failure rate", "ratio",
-            "Failed attempts / all attempts, per UTC hour and gateway.",
+            "attempt_success_rate", "Attempt success rate", "ratio",
+            "Successful attempts / all attempts (retries included), by attempt time (UTC hour or the site's "
+            "local day), per gateway. The headline compares with the same local days one week earlier. "
+            f"An hour with fewer than {MIN_RATE_ATTEMPTS} attempts gets no rate on the chart.",
         ),
         Metric(
-            "processing_error_share", "Processing-error share", "ratio",
-            "Failed attempts whose failure code is a gateway/acquirer error ("
-            + ", ".join(PROCESSING_ERROR_CODES) + ") / all failed attempts.",
+            "failed_attempts", "Failed attempts", "count",
+            "Payment attempts with status failed, by attempt time, retries included.",
+        ),
+        Metric(
+            "payment_failure_rate", "Payment failure rate", "ratio",
+            f"Failed attempts / all attempts, per UTC hour and gateway, for hours with at least {MIN_RATE_ATTEMPTS} "
+            "attempts (fewer and the rate is noise: no point is drawn). The hover shows the hour's gateway-error "
+            "share: failed attempts of decline class 'gateway or processing error' / all failed attempts.",
+        ),
+        Metric(
+            "gateway_errors", "Gateway errors", "count",
+            "Failed attempts whose code is in the decline class 'gateway or processing error' (the gateway or "
+            "acquirer broke, not the card).",
+        ),
+        Metric(
+            "gateway_error_share", "Gateway-error share", "ratio",
+            "Failed attempts of decline class 'gateway or processing error' / all failed attempts.",
         ),
         Metric(
             "failed_attempts_by_code", "Failed attempts by code", "count",
@@ -71,15 +98,12 @@ METRICS: dict[str, Metric] = {
             "failure code.",
         ),
         Metric(
-            "attempt_success_rate", "Attempt success rate", "ratio",
-            "Successful attempts / all attempts (retries included), by attempt time (UTC hour or the site's "
-            "local day), per gateway. The headline compares with the same local days one week earlier.",
+            "decline_class", "Decline class", "count",
+            "Failed attempts by class of their failure code (one taxonomy for Stripe and Adyen): soft decline "
+            "(retryable), hard decline, fraud or blocked card, authentication required, gateway or processing "
+            "error; codes not in the taxonomy are 'unclassified', never dropped.",
         ),
-        Metric(
-            "gateway_errors", "Gateway errors", "count",
-            "Failed attempts whose code is in the decline class 'gateway or processing error' (the gateway or "
-            "acquirer broke, not the card).",
-        ),
+        # ------------------------------------------------------------ invoices and retries
         Metric(
             "invoice_first_attempt_rate", "Paid on first try", "ratio",
             "Invoices whose first attempt succeeded / invoices charged at least once, by invoice issue day, "
@@ -100,24 +124,51 @@ METRICS: dict[str, Metric] = {
             "still_unpaid", "Still unpaid", "money",
             "Non-void invoices charged at least once with no successful attempt (yet): count and total, per currency.",
         ),
+        # ------------------------------------------------------------ the worst windows and what they cost
         Metric(
-            "decline_class", "Decline class", "count",
-            "Failed attempts by class of their failure code (one taxonomy for Stripe and Adyen): soft decline "
-            "(retryable), hard decline, fraud or blocked card, authentication required, gateway or processing "
-            "error; codes not in the taxonomy are 'unclassified', never dropped.",
+            "worst_windows", "Worst windows", "count",
+            f"The gateway-hours with the highest failure rate (at least {MIN_RATE_ATTEMPTS} attempts), adjacent "
+            "bad hours of one gateway merged into one window; ranked by failed attempts, then gateway errors.",
         ),
         Metric(
             "failed_window_cost", "Cost of failed attempts", "money",
             "For the failed attempts of a window: their amount, the part a later attempt on the same invoice "
             "collected (recovered later), and the part whose invoice is still unpaid; per currency.",
         ),
+        Metric("window_recovered", "Recovered later", "count",
+               "Failed attempts whose invoice a later attempt collected."),
+        Metric("window_unpaid", "Still unpaid", "count",
+               "Failed attempts whose invoice has no successful attempt yet."),
+        Metric(
+            "gateway_mismatches", "Charged at the gateway, not in billing", "money",
+            "Succeeded Stripe charges and Adyen Settled lines whose billing attempt is failed or unknown "
+            "(the customer paid, billing does not know), or that have no attempt in billing at all (a "
+            "double charge). Judged only once billing has synced past the gateway time plus the settle "
+            "delay (default 2 h), so recent charges are not listed yet.",
+        ),
+        Metric(
+            "mismatch_unrecorded_success", "Charged, billing says failed", "money",
+            "Succeeded Stripe charges and Adyen Settled lines whose billing attempt is failed or unknown: the "
+            "customer paid, billing does not know. Count and amount per currency.",
+        ),
+        Metric(
+            "mismatch_no_internal_attempt", "Charged, no attempt in billing", "money",
+            "Succeeded Stripe charges and Adyen Settled lines with no attempt in billing at all: a double "
+            "charge. Count and amount per currency.",
+        ),
+        # ------------------------------------------------------------ refunds and disputes
         Metric(
             "refunds", "Refunds", "money",
             "Billing refunds by creation time (site local day): count and amount per currency, any status; "
             "failed refunds are the ones the gateway rejected.",
         ),
         Metric(
-            "time_to_refund", "Mean time to refund", "ratio",
+            "failed_refunds", "Failed refunds", "count",
+            "Refunds the gateway rejected, by creation day: their count, and their amount, which was not "
+            "returned to the customer. Pending refunds are not failed (yet).",
+        ),
+        Metric(
+            "time_to_refund", "Mean time to refund", "seconds",
             "Sum of (refund created - paid attempt made) / number of refunds whose attempt is known.",
         ),
         Metric(
@@ -129,17 +180,87 @@ METRICS: dict[str, Metric] = {
         Metric(
             "dispute_ratio", "Dispute ratio", "ratio",
             "Per card network and local month: disputes opened / successful card payments of that network. "
-            "Monitoring levels: "
-            + ", ".join(f"{k} {v * 100:.1f} %" for k, v in DISPUTE_RATIO_THRESHOLDS.items()) + ".",
+            f"Monitoring levels: {_levels(DISPUTE_RATIO_THRESHOLDS)}.",
+            thresholds=DISPUTE_RATIO_THRESHOLDS,
         ),
+        # ------------------------------------------------------------ operations
         Metric(
             "freshness", "Data freshness", "count",
             "Per collector job: when its last successful run finished, and the outcome of its last run.",
         ),
+        Metric(
+            "job_stale", "Stale", "count",
+            f"Jobs whose last success is older than {STALE_AFTER_INTERVALS}× their configured interval "
+            "(WORKER_SCHEDULE, else the job catalogue's default): the condition of the CollectorStale alert.",
+            thresholds={"intervals": STALE_AFTER_INTERVALS},
+        ),
+        Metric(
+            "alerts_firing", "Firing", "count",
+            "Alerts Alertmanager holds that are neither silenced nor inhibited, listed most severe first; "
+            "oldest first within a severity.",
+        ),
+        Metric(
+            "alerts_suppressed", "Silenced / inhibited", "count",
+            "Alerts Alertmanager holds but does not notify: silenced by a silence, or inhibited by another alert.",
+        ),
+        Metric(
+            "alerts_pending", "Pending", "count",
+            "Prometheus alerts whose condition is true now, but not yet for the rule's `for`: they fire if it "
+            "stays true.",
+        ),
+        Metric(
+            "alert_rules", "Rules", "count",
+            "Every rule Prometheus has loaded: alerting rules with their state, recording rules with their "
+            "health. A rule whose health is 'err' is not evaluated correctly.",
+        ),
+        Metric("rules_failing", "Rules failing", "count", "Rules whose last evaluation failed (health 'err')."),
     )
 }
 
 
 def help_text(key: str) -> str:
-    """Tooltip text for a metric: its definition in words."""
+    """Tooltip text for a metric: its definition in words (a KeyError names a key nobody defined)."""
     return METRICS[key].description
+
+
+def label(key: str) -> str:
+    """A metric's name as the faces show it."""
+    return METRICS[key].label
+
+
+# The HELP line of every family the Prometheus exporter serves, keyed by the name it is created
+# with (counters end in `_total`). Families are counts and sums only; ratios are recording rules.
+EXPORTER_HELP: dict[str, str] = {
+    "revwatch_payment_attempts_total": "Payment attempts, any status (rollup_payments).",
+    "revwatch_payment_successes_total": "Payment attempts with status succeeded.",
+    "revwatch_payment_failures_total": "Payment attempts with status failed, per decline class.",
+    "revwatch_billing_sessions_judged": "Billable sessions judged, exited in the last 24 h.",
+    "revwatch_billing_sessions_correct": "Billable sessions billed correctly, exited in the last 24 h.",
+    "revwatch_billing_leakage_minor": "Under-billing (expected - billed where positive), minor units, "
+                                      "sessions exited in the last 24 h.",
+    "revwatch_billing_overcharge_minor": "Over-billing (billed - expected where positive), minor units, "
+                                         "sessions exited in the last 24 h.",
+    "revwatch_recon_open_breaks": "Open reconciliation breaks.",
+    "revwatch_recon_unreconciled_minor": "Money at stake in open breaks, minor units.",
+    "revwatch_recon_oldest_open_break_age_seconds": "Age of the oldest open break (0 when none).",
+    "revwatch_recon_payouts_missing_in_bank": "Open S3 breaks: payouts no bank line carries.",
+    "revwatch_recon_payouts_missing_in_bank_minor": "Money of payouts missing in the bank, minor units.",
+    "revwatch_recon_items": "Reconciliation items per stage and status.",
+    "revwatch_disputes_month": "Disputes opened in the current UTC month, per card network.",
+    "revwatch_card_payments_month": "Successful card payments in the current UTC month, per card network.",
+    "revwatch_job_runs_total": "Finished job runs per outcome.",
+    "revwatch_job_rows_read_total": "Rows read by finished job runs.",
+    "revwatch_job_rows_written_total": "Rows written by finished job runs.",
+    "revwatch_job_duration_seconds": "Duration of finished job runs.",
+    "revwatch_job_last_run_timestamp_seconds": "Start of the newest run (unix seconds).",
+    "revwatch_job_last_success_timestamp_seconds": "End of the newest succeeded run (unix seconds).",
+    "revwatch_job_interval_seconds": "The worker's configured interval per job.",
+    "revwatch_exporter_up": "1 when the exporter could read the store, else 0.",
+    "revwatch_exporter_collect_duration_seconds": "Seconds the served snapshot took to read.",
+}
+
+
+def exporter_help(name: str) -> str:
+    """The HELP line of exporter family `name`: as created (`…_total` for a counter) or as
+    prometheus_client names the family (the counter's name without `_total`)."""
+    return EXPORTER_HELP[name] if name in EXPORTER_HELP else EXPORTER_HELP[f"{name}_total"]

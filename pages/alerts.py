@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
+from metrics.catalogue import help_text, label
 from metrics.clients import alerting as al
 from metrics.faces import export
 from revwatch import clock
@@ -65,6 +66,28 @@ def notice(problem: al.Unavailable) -> None:
         st.warning(problem.message, icon=":material/cloud_off:")
 
 
+# ---------------------------------------------------------------- what each count counts (one definition for card and list)
+def firing_of(managed: tuple[al.ManagedAlert, ...]) -> tuple[al.ManagedAlert, ...]:
+    return tuple(a for a in managed if a.state != "suppressed")
+
+
+def suppressed_of(managed: tuple[al.ManagedAlert, ...]) -> tuple[al.ManagedAlert, ...]:
+    return tuple(a for a in managed if a.state == "suppressed")
+
+
+def rule_firing_of(prom: tuple[al.RuleAlert, ...]) -> tuple[al.RuleAlert, ...]:
+    """Firing as Prometheus sees it: shown when Alertmanager cannot be read."""
+    return tuple(a for a in prom if a.state == "firing")
+
+
+def pending_of(prom: tuple[al.RuleAlert, ...]) -> tuple[al.RuleAlert, ...]:
+    return tuple(a for a in prom if a.state == "pending")
+
+
+def failing_of(rules: tuple[al.Rule, ...]) -> tuple[al.Rule, ...]:
+    return tuple(r for r in rules if r.health == "err")
+
+
 # ---------------------------------------------------------------- sections
 def alert_card(a: al.ManagedAlert | al.RuleAlert, now: datetime) -> None:
     labels, notes = a.labels, a.annotations
@@ -86,23 +109,22 @@ def alert_card(a: al.ManagedAlert | al.RuleAlert, now: datetime) -> None:
 
 def firing_section(managed: tuple[al.ManagedAlert, ...] | al.Unavailable,
                    prom: tuple[al.RuleAlert, ...] | al.Unavailable, now: datetime) -> None:
-    st.subheader("Firing", help="Alerts Alertmanager holds as active (not silenced, not inhibited), most severe "
-                                "first; oldest first within a severity.")
+    st.subheader(label("alerts_firing"), help=help_text("alerts_firing"))
     if isinstance(managed, al.Unavailable):
         if isinstance(prom, al.Unavailable):
             st.caption("Neither Alertmanager nor Prometheus can be read: no alert to show.")
             return
-        firing = tuple(a for a in prom if a.state == "firing")
+        firing = rule_firing_of(prom)
         st.caption("From Prometheus (Alertmanager unavailable): silences and inhibitions are not known.")
         groups: dict[str, list] = {}
         for a in firing:
             groups.setdefault(a.severity or "none", []).append(a)
         ordered = sorted(groups.items(), key=lambda kv: (al.severity_rank(kv[0]), kv[0]))
     else:
-        ordered = al.by_severity(tuple(a for a in managed if a.state != "suppressed"))
+        ordered = al.by_severity(firing_of(managed))
         if not isinstance(prom, al.Unavailable):
             held = {a.name for a in managed}
-            unsent = sorted({a.name for a in prom if a.state == "firing" and a.name not in held})
+            unsent = sorted({a.name for a in rule_firing_of(prom) if a.name not in held})
             if unsent:
                 st.caption(f"Firing in Prometheus but not (yet) in Alertmanager: {', '.join(unsent)}. Prometheus "
                            "sends within a minute; if this stays, check its `alerting:` configuration.")
@@ -116,9 +138,8 @@ def firing_section(managed: tuple[al.ManagedAlert, ...] | al.Unavailable,
 
 
 def suppressed_section(managed: tuple[al.ManagedAlert, ...]) -> None:
-    quiet = [a for a in managed if a.state == "suppressed"]
-    st.subheader("Silenced or inhibited", help="Alerts Alertmanager holds but does not notify: silenced by a "
-                                               "silence, or inhibited by another alert.")
+    quiet = suppressed_of(managed)
+    st.subheader("Silenced or inhibited", help=help_text("alerts_suppressed"))
     if not quiet:
         st.caption("No alert is silenced or inhibited.")
         return
@@ -147,8 +168,8 @@ def all_alerts_table(managed: tuple[al.ManagedAlert, ...]) -> None:
 
 
 def pending_section(prom: tuple[al.RuleAlert, ...], now: datetime) -> None:
-    pending = [a for a in prom if a.state == "pending"]
-    st.subheader("Pending", help="True now, but not yet for the rule's `for`: they fire if it stays true.")
+    pending = pending_of(prom)
+    st.subheader(label("alerts_pending"), help=help_text("alerts_pending"))
     if not pending:
         st.caption("No alert is pending.")
         return
@@ -159,10 +180,8 @@ def pending_section(prom: tuple[al.RuleAlert, ...], now: datetime) -> None:
 
 
 def rules_section(rules: tuple[al.Rule, ...], now: datetime) -> None:
-    st.subheader("Rules", help="Every rule Prometheus has loaded: alerting rules with their state, recording rules "
-                               "with their health. A rule whose health is 'err' is not evaluated correctly.")
-    broken = [r for r in rules if r.health == "err"]
-    for r in broken:
+    st.subheader(label("alert_rules"), help=help_text("alert_rules"))
+    for r in failing_of(rules):
         st.error(f"Rule **{r.name}** ({r.group}) fails to evaluate: {r.last_error or 'no error text'}",
                  icon=":material/error:")
     kinds = st.radio("Show", ["alerting", "all"], horizontal=True, key="rules_kind",
@@ -191,15 +210,18 @@ def main() -> None:
     prom = load_rule_alerts(cfg.prometheus_url)
     for problem in dict.fromkeys(p for p in (managed, rules, prom) if isinstance(p, al.Unavailable)):
         notice(problem)
+    am = None if isinstance(managed, al.Unavailable) else managed
+    pr = None if isinstance(prom, al.Unavailable) else prom
+    ru = None if isinstance(rules, al.Unavailable) else rules
     c = st.columns(4)
-    c[0].metric("Firing", "–" if isinstance(managed, al.Unavailable) else sum(a.state == "active" for a in managed),
-                border=True, help="Active alerts in Alertmanager (neither silenced nor inhibited).")
-    c[1].metric("Silenced / inhibited", "–" if isinstance(managed, al.Unavailable)
-                else sum(a.state == "suppressed" for a in managed), border=True)
-    c[2].metric("Pending", "–" if isinstance(prom, al.Unavailable) else sum(a.state == "pending" for a in prom),
-                border=True, help="Prometheus alerts waiting out their `for`.")
-    c[3].metric("Rules failing", "–" if isinstance(rules, al.Unavailable) else sum(r.health == "err" for r in rules),
-                border=True, help="Rules whose last evaluation failed (health 'err').")
+    c[0].metric(label("alerts_firing"), "–" if am is None else len(firing_of(am)), border=True,
+                help=help_text("alerts_firing"))
+    c[1].metric(label("alerts_suppressed"), "–" if am is None else len(suppressed_of(am)), border=True,
+                help=help_text("alerts_suppressed"))
+    c[2].metric(label("alerts_pending"), "–" if pr is None else len(pending_of(pr)), border=True,
+                help=help_text("alerts_pending"))
+    c[3].metric(label("rules_failing"), "–" if ru is None else len(failing_of(ru)), border=True,
+                help=help_text("rules_failing"))
     firing_section(managed, prom, now)
     if not isinstance(managed, al.Unavailable):
         suppressed_section(managed)

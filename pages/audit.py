@@ -9,6 +9,7 @@ import streamlit as st
 
 from metrics.faces import export
 from metrics.figures import audit_log as q
+from metrics.figures.query import snapshot
 from pages.common import engine as _engine
 from pages.common import load_or_stop
 from revwatch.settings import load_settings
@@ -19,19 +20,19 @@ ANY = "(any action)"
 
 @st.cache_data(ttl=60, show_spinner="Verifying the audit chain…")
 def load_status(db_key: str | None) -> tuple:
-    with _engine(db_key).connect() as conn:
+    with snapshot(_engine(db_key)) as conn:
         return tuple(q.chain_status(conn))
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def load_options(db_key: str | None) -> tuple[list[str], list[str]]:
-    with _engine(db_key).connect() as conn:
+    with snapshot(_engine(db_key)) as conn:
         return q.actors(conn), q.action_prefixes(conn)
 
 
 @st.cache_data(ttl=30, show_spinner="Searching the audit log…")
 def load_entries(db_key: str | None, search: q.Search) -> pd.DataFrame:
-    with _engine(db_key).connect() as conn:
+    with snapshot(_engine(db_key)) as conn:
         return q.search(conn, search)
 
 

@@ -1,10 +1,11 @@
 """Billing accuracy: was every session billed what the price list says it should have been?
 
-Reads only through `metrics.figures.billing_accuracy` (no SQL here), over `billing_findings`. Headline
-accuracy (correct / billable), leakage and overcharge per currency (never added across
-currencies), a daily trend, breakdowns by site, rate plan and error class, and the mis-billed
-sessions with a drill-down to the expected price step by step beside what was billed. Money
-and customer ids are formatted (masked) only here, at the edge.
+Reads only through `metrics.figures.billing_accuracy` (no SQL here), over `billing_findings`: the
+headline is `accuracy_totals`, the figure `revwatch show billing`, the exporter and the weekly report
+read too. Headline accuracy (correct / billable), leakage and overcharge per currency (never added
+across currencies), a daily trend, breakdowns by site, rate plan and error class, and the mis-billed
+sessions with a drill-down to the expected price step by step (the classify job's own SQL rating)
+beside what was billed. Money and customer ids are formatted (masked) only here, at the edge.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import plotly.express as px
 import streamlit as st
 
 from metrics.figures import billing_accuracy as q
-from metrics.figures.query import Filters
+from metrics.figures.query import Filters, snapshot
 from pages.common import csv_button, filtered_page, money, percent, with_money
 from pages.common import engine as _engine
 from revwatch.money import format_money
@@ -35,14 +36,13 @@ CLASS_LABELS = {
 # ---------------------------------------------------------------- data (cached)
 @st.cache_data(ttl=60, show_spinner="Loading billing findings…")
 def load_figures(db_key: str | None, f: Filters) -> dict:
-    with _engine(db_key).connect() as conn:
+    with snapshot(_engine(db_key)) as conn:
         return {
-            "accuracy": q.accuracy(conn, f, by="site_id"),
-            "money": q.leakage_overcharge(conn, f, by="site_id"),
+            "totals": q.accuracy_totals(conn, f),
             "daily_acc": q.accuracy(conn, f, by="local_date"),
             "daily_money": q.leakage_overcharge(conn, f, by="local_date"),
-            "plan_acc": q.accuracy(conn, f, by="rate_plan_id"),
-            "plan_money": q.leakage_overcharge(conn, f, by="rate_plan_id"),
+            "by_site": q.accuracy_frame(conn, f, by=("site_id",)),
+            "by_plan": q.accuracy_frame(conn, f, by=("rate_plan_id",)),
             "class_money": q.leakage_overcharge(conn, f, by="class"),
             "classes": q.class_counts(conn, f),
             "mis_billed": q.mis_billed(conn, f, limit=500),
@@ -63,24 +63,25 @@ def mask_customer(customer_id: str | None) -> str:
 
 
 def with_rate(acc: pd.DataFrame) -> pd.DataFrame:
-    return acc.assign(accuracy=[c / b if b else None for c, b in zip(acc["correct"], acc["billable"], strict=True)])
+    return acc.assign(accuracy=[q.accuracy_ratio(c, b) for c, b in zip(acc["correct"], acc["billable"], strict=True)])
 
 
 # ---------------------------------------------------------------- sections
-def headline(acc: pd.DataFrame, by_site: pd.DataFrame) -> None:
-    billable, correct = int(acc["billable"].sum()), int(acc["correct"].sum())
+def headline(totals: tuple[q.AccuracyTotals, ...]) -> None:
+    billable, correct = sum(t.billable for t in totals), sum(t.correct for t in totals)
     c = st.columns(3)
-    c[0].metric("Billing accuracy", percent(correct / billable if billable else None), border=True,
+    c[0].metric("Billing accuracy", percent(q.overall_accuracy(totals)), border=True,
                 help="Correctly billed sessions / billable sessions (stays longer than the grace period).")
     c[1].metric("Billable sessions", f"{billable:,}", border=True)
-    c[2].metric("Mis-billed sessions", f"{int(acc['findings'].sum()) - correct:,}", border=True,
+    c[2].metric("Mis-billed sessions", f"{sum(t.findings for t in totals) - correct:,}", border=True,
                 help="Judged sessions whose class is not correct (incl. invoices for sessions within grace).")
-    totals = by_site.groupby("currency", sort=True)[["leakage_minor", "overcharge_minor"]].sum()
-    for cur, row in totals.iterrows():  # per currency, never added across currencies
+    for t in totals:  # per currency, never added across currencies
+        if t.currency is None:  # findings of an unknown site: counted above, no money to show
+            continue
         m = st.columns(2)
-        m[0].metric(f"Leakage · {cur}", format_money(int(row["leakage_minor"]), cur), border=True,
+        m[0].metric(f"Leakage · {t.currency}", format_money(t.leakage_minor, t.currency), border=True,
                     help="Money billing failed to collect: under-billed, never billed, tax too low.")
-        m[1].metric(f"Overcharge · {cur}", format_money(int(row["overcharge_minor"]), cur), border=True,
+        m[1].metric(f"Overcharge · {t.currency}", format_money(t.overcharge_minor, t.currency), border=True,
                     help="Customer harm: over-billed, duplicate invoices, invoices not due, tax too high.")
 
 
@@ -105,12 +106,12 @@ def trend(daily_acc: pd.DataFrame, daily_money: pd.DataFrame) -> None:
         st.plotly_chart(fig, width="stretch", key="chart_money")
 
 
-def breakdown(title: str, by: str, acc: pd.DataFrame, mon: pd.DataFrame, key: str) -> None:
+def breakdown(title: str, df: pd.DataFrame, key: str) -> None:
+    """One row per dimension value and currency: that currency's own figures."""
     st.markdown(f"**{title}**")
-    if acc.empty:
+    if df.empty:
         st.caption("No findings.")
         return
-    df = mon.merge(with_rate(acc), on=by, how="left")
     st.dataframe(with_money(df, "leakage_minor", "overcharge_minor").rename(
         columns={"leakage_minor": "leakage", "overcharge_minor": "overcharge"}), hide_index=True, width="stretch",
         key=f"table_{key}",
@@ -154,7 +155,7 @@ def detail_view(d: q.SessionDetail | None) -> None:
         st.warning("That session has no finding any more.")
         return
     e, f, s = d.expected, d.finding, d.session
-    cur = e.currency
+    cur = e.currency or ""
     st.markdown(f"**Session** `{f['session_id']}` at {d.site.get('name', '–')} ({f['site_id']}, "
                 f"{d.site.get('timezone', '–')}) · customer {mask_customer(s.get('customer_id')) or '–'} · "
                 f"class **{CLASS_LABELS.get(f['class'], f['class'])}**")
@@ -203,18 +204,18 @@ def main() -> None:
         return
     db_key, _, f = page
     data = load_figures(db_key, f)
-    if data["accuracy"].empty:
+    if not data["totals"]:
         st.info("No judged sessions in the selection. " + EMPTY_HINT, icon=":material/info:")
         return
-    headline(data["accuracy"], data["money"])
+    headline(data["totals"])
     trend(data["daily_acc"], data["daily_money"])
     st.subheader("Breakdowns")
     class_table(data["classes"], data["class_money"])
     left, right = st.columns(2)
     with left:
-        breakdown("By site", "site_id", data["accuracy"], data["money"], "site")
+        breakdown("By site", data["by_site"], "site")
     with right:
-        breakdown("By rate plan", "rate_plan_id", data["plan_acc"], data["plan_money"], "plan")
+        breakdown("By rate plan", data["by_plan"], "plan")
     mis_billed_section(db_key, data["mis_billed"])
 
 

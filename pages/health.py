@@ -2,9 +2,9 @@
 PostgreSQL and tz database decide the figures?
 
 Reads only through `metrics.figures.health` (no SQL here). Every job of the catalogue is listed, also
-one that never ran. The scheduler's configured intervals are not shown: reading them would mean
-importing collectors (DESIGN: pages → metrics → plumbing); each job's observed interval (the
-median gap between its recent starts) stands in.
+one that never ran, with its configured interval (revwatch.schedule: WORKER_SCHEDULE over the
+catalogue's defaults) and the interval observed in the run log; "stale" is the CollectorStale
+alert's condition (metrics.catalogue.STALE_AFTER_INTERVALS).
 """
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from metrics.catalogue import STALE_AFTER_INTERVALS, help_text
 from metrics.figures import health as q
+from metrics.figures.query import snapshot
 from pages.common import csv_button, load_or_stop
 from pages.common import engine as _engine
 from revwatch import clock
-from revwatch.settings import load_settings
+from revwatch.schedule import intervals
+from revwatch.settings import SettingsError, load_settings
 
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
 CHART_DAYS = {"24 hours": 1, "7 days": 7, "30 days": 30}
@@ -31,10 +34,10 @@ def _now() -> datetime:
 
 
 @st.cache_data(ttl=30, show_spinner="Reading the run log…")
-def load_health(db_key: str | None) -> dict:
+def load_health(db_key: str | None, schedule: dict[str, int]) -> dict:
     as_of = _now()
-    with _engine(db_key).connect() as conn:
-        return {"as_of": as_of, "jobs": q.job_health(conn, as_of), "freshness": q.source_freshness(conn, as_of),
+    with snapshot(_engine(db_key)) as conn:
+        return {"as_of": as_of, "jobs": q.job_health(conn, as_of, schedule), "freshness": q.source_freshness(conn, as_of),
                 "sync_state": q.sync_states(conn), "quarantine": q.quarantine_counts(conn, as_of),
                 "quarantined": q.latest_quarantined(conn), "known_jobs": q.known_jobs(conn)}
 
@@ -51,7 +54,7 @@ def load_run_log(db_key: str | None, jobs: tuple[str, ...], outcomes: tuple[str,
 
 @st.cache_data(ttl=600, show_spinner=False)
 def load_database(db_key: str | None) -> q.DatabaseInfo:
-    with _engine(db_key).connect() as conn:
+    with snapshot(_engine(db_key)) as conn:
         return q.database_info(conn)
 
 
@@ -95,7 +98,8 @@ def jobs_frame(jobs: tuple[q.JobHealth, ...]) -> pd.DataFrame:
             "last success": j.last_success_at, "success age": age_text(j.success_age) if j.last_success_at else "never",
             "runs 24h": j.runs_24h, "failures 24h": j.failures_24h,
             "p50 (s)": j.p50_seconds, "p95 (s)": j.p95_seconds, "sampled runs": j.sampled_runs,
-            "observed interval": seconds_text(j.interval_seconds),
+            "interval": seconds_text(j.interval_seconds),
+            "observed interval": seconds_text(j.observed_interval_seconds),
             "last failure": j.last_failure_at, "last failure error": j.last_failure_error or "",
             "last note": (last.error or "") if last and last.outcome == "skipped" else "",
         })
@@ -107,11 +111,10 @@ def summary(jobs: tuple[q.JobHealth, ...], fresh: tuple[q.SourceFreshness, ...],
     by = pd.Series([j.status for j in jobs]).value_counts()
     c = st.columns(5)
     c[0].metric("Jobs ok", f"{int(by.get('ok', 0) + by.get('running', 0))} of {len(jobs)}", border=True,
-                help="Last run succeeded (or is running) and the last success is recent for the job's own rhythm.")
+                help="Last run succeeded (or is running) and the last success is recent for its configured interval.")
     c[1].metric("Failing", int(by.get("failing", 0) + by.get("no success", 0)), border=True,
                 help="The last run failed or was abandoned, or the job never succeeded.")
-    c[2].metric("Stale", int(by.get("stale", 0)), border=True,
-                help=f"Last success older than {q.STALE_FACTOR}× the job's observed interval.")
+    c[2].metric("Stale", int(by.get("stale", 0)), border=True, help=help_text("job_stale"))
     c[3].metric("Sources stale", sum(f.badge == "stale" for f in fresh), border=True,
                 help="Sources whose newest data is older than its threshold.")
     c[4].metric("Quarantined (7 d)", f"{int(quarantine['lines'].sum()) if not quarantine.empty else 0:,}",
@@ -135,8 +138,9 @@ def jobs_section(jobs: tuple[q.JobHealth, ...]) -> None:
         "last duration (s)": st.column_config.NumberColumn(format="%.2f"),
         "p50 (s)": st.column_config.NumberColumn(format="%.2f"),
         "p95 (s)": st.column_config.NumberColumn(format="%.2f")})
-    st.caption("Worker intervals are not read from the scheduler (the page may not import collectors); "
-               "'observed interval' is the median gap between a job's recent starts.")
+    st.caption(f"'interval': the worker's configured interval (WORKER_SCHEDULE, else the catalogue's default); "
+               f"a job is stale when its last success is older than {STALE_AFTER_INTERVALS} of them, as the "
+               "CollectorStale alert judges. 'observed interval': the median gap between its recent starts.")
 
 
 def durations_section(db_key: str | None) -> None:
@@ -239,8 +243,14 @@ def tz_line(side: q.TzSide) -> str:
 # ---------------------------------------------------------------- page
 def main() -> None:
     st.title("Health")
-    db_key = load_settings().database_url
-    data = load_or_stop(load_health, db_key)
+    cfg = load_settings()
+    try:
+        schedule = intervals(cfg)
+    except SettingsError as exc:  # the worker refuses the same WORKER_SCHEDULE
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+    db_key = cfg.database_url
+    data = load_or_stop(load_health, db_key, schedule)
     st.caption(f"As of {data['as_of']:%Y-%m-%d %H:%M:%S} UTC (figures cached for 30 s).")
     summary(data["jobs"], data["freshness"], data["quarantine"])
     jobs_section(data["jobs"])

@@ -1,20 +1,22 @@
 """Overview: is revenue coming in, are payments going through, is the data fresh?
 
-Reads only through `metrics.figures.overview` (no SQL here); formats money only here, at the edge.
+Reads only through `metrics.figures.overview` and `.payments` (no SQL here); every label and
+definition comes from the metric catalogue; formats money only here, at the edge.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from metrics.catalogue import METRICS, PROCESSING_ERROR_CODES, help_text
+from metrics.catalogue import MIN_RATE_ATTEMPTS, help_text, label
 from metrics.figures import overview as q
-from metrics.figures.query import Filters
+from metrics.figures import payments
+from metrics.figures.query import Filters, snapshot
 from pages.common import engine as _engine
-from pages.common import options_or_notice, percent, pp
+from pages.common import options_or_notice, percent, pp, sidebar_filters, signed_money
 from revwatch import clock
 from revwatch.money import format_money, to_decimal
 from revwatch.settings import load_settings
@@ -27,7 +29,6 @@ PERIOD_LABELS = {"today": ("Today", "vs yesterday"), "wtd": ("Week to date", "vs
                  "mtd": ("Month to date", "vs last month")}
 DEFAULT_DAYS = 30
 NO_COMPARISON = "no comparison"
-MIN_RATE_ATTEMPTS = 10  # fewer attempts in an hour and its failure rate is noise
 SERIES_COLORS = ("#1f5fbf", "#f28e2b", "#2a9d8f", "#8e6bbf")  # as the theme (revwatch/streamlit.toml)
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
 
@@ -40,14 +41,14 @@ def load_freshness(db_key: str | None) -> tuple[q.JobFreshness, ...]:
 
 @st.cache_data(ttl=60, show_spinner="Loading figures…")
 def load_figures(db_key: str | None, f: Filters) -> dict:
-    with _engine(db_key).connect() as conn:
+    with snapshot(_engine(db_key)) as conn:
         return {
             "revenue": q.revenue_to_date(conn, f),
             "kpis": q.range_kpis(conn, f),
             "daily_revenue": q.daily_revenue(conn, f),
             "daily_sessions": q.daily_sessions(conn, f),
-            "hourly_payments": q.hourly_payments(conn, f),
-            "failure_codes": q.top_failure_codes(conn, f),
+            "hourly_payments": payments.success_series(conn, f, "hour").rename(columns={"period": "hour"}),
+            "failure_codes": payments.failure_codes(conn, f, limit=10),
         }
 
 
@@ -57,10 +58,6 @@ def load_site_hours(db_key: str | None, f: Filters, site_id: str) -> pd.DataFram
 
 
 # ---------------------------------------------------------------- formatting (the edge)
-def signed_money(minor: int, currency: str) -> str:
-    return ("-" if minor < 0 else "+") + format_money(abs(minor), currency)
-
-
 def signed_count(n: int) -> str | int:
     """'+1,234' / '-56'; a plain 0 so Streamlit shows it grey, without an arrow."""
     return f"{n:+,}" if n else 0
@@ -105,22 +102,6 @@ def freshness_line(db_key: str | None) -> None:
                        icon=":material/warning:")
 
 
-def sidebar_filters(sites: pd.DataFrame, rng: q.DataRange) -> Filters:
-    sb = st.sidebar
-    sb.header("Filters")
-    default_start = max(rng.first, rng.last - timedelta(days=DEFAULT_DAYS - 1))
-    picked = sb.date_input("Local days", value=(default_start, rng.last), min_value=rng.first,
-                           max_value=rng.last, key="days", help="Each site's own local days, both ends included.")
-    days: tuple[date, ...] = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)  # one date while a range is picked
-    start, end = days[0], days[-1]
-    regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
-    in_region = sites[sites["region"].isin(regions)] if regions else sites
-    names = dict(zip(in_region["site_id"], in_region["name"], strict=True))
-    site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
-                              placeholder="All sites" if not regions else "All sites in the regions")
-    return Filters(start, end, tuple(regions), tuple(site_ids))
-
-
 def revenue_cards(revenue: tuple[q.PeriodRevenue, ...]) -> None:
     st.subheader("Invoiced revenue", help=help_text("invoiced_revenue"))
     if not revenue:
@@ -131,19 +112,18 @@ def revenue_cards(revenue: tuple[q.PeriodRevenue, ...]) -> None:
         cols = st.columns(len(q.PERIODS))
         for col, period in zip(cols, q.PERIODS, strict=True):
             fig = by_key.get((period, currency), q.PeriodRevenue(period, currency, 0, 0))
-            label, versus = PERIOD_LABELS[period]
+            name, versus = PERIOD_LABELS[period]
             if not fig.previous_complete or not fig.previous_minor:  # no arrow rather than a made-up "+250 %"
                 why = "starts before the first invoiced day" if not fig.previous_complete else "had no invoices"
-                col.metric(f"{label} · {currency}", format_money(fig.total_minor, currency), border=True,
+                col.metric(f"{name} · {currency}", format_money(fig.total_minor, currency), border=True,
                            delta=NO_COMPARISON, delta_color="off", delta_arrow="off",
-                           help=f"No comparison: the comparable period ({versus}) {why}.")
+                           help=f"{help_text('invoiced_revenue')} No comparison: the comparable period ({versus}) {why}.")
                 continue
             delta: str | int = 0
-            if fig.change_minor:
-                delta = (f"{signed_money(fig.change_minor, currency)}"
-                         f" ({fig.change_minor * 100 / fig.previous_minor:+.1f}%)")
-            col.metric(f"{label} · {currency}", format_money(fig.total_minor, currency), delta=delta,
-                       delta_description=versus, border=True)
+            if fig.change_minor and fig.change_rate is not None:
+                delta = f"{signed_money(fig.change_minor, currency)} ({fig.change_rate * 100:+.1f}%)"
+            col.metric(f"{name} · {currency}", format_money(fig.total_minor, currency), delta=delta,
+                       delta_description=versus, border=True, help=help_text("invoiced_revenue"))
 
 
 def range_cards(k: q.RangeKpis, f: Filters, rng: q.DataRange) -> None:
@@ -153,22 +133,20 @@ def range_cards(k: q.RangeKpis, f: Filters, rng: q.DataRange) -> None:
     if not compare:
         st.caption(f"Data starts on {rng.first:%d %b %Y}: no comparison with the previous {f.days} days.")
 
-    def card(col, label: str, value: str, delta, key: str, **kw) -> None:
+    def card(col, metric: str, value: str, delta, **kw) -> None:
         if compare:
-            col.metric(label, value, delta=delta, delta_description=f"vs previous {f.days} days",
-                       help=help_text(key), border=True, **kw)
+            col.metric(label(metric), value, delta=delta, delta_description=f"vs previous {f.days} days",
+                       help=help_text(metric), border=True, **kw)
         else:
-            col.metric(label, value, delta=NO_COMPARISON, delta_color="off", delta_arrow="off",
-                       help=help_text(key), border=True)
+            col.metric(label(metric), value, delta=NO_COMPARISON, delta_color="off", delta_arrow="off",
+                       help=help_text(metric), border=True)
 
     c1, c2, c3, c4 = st.columns(4)
-    card(c1, METRICS["sessions"].label, f"{k.sessions:,}", signed_count(k.sessions - k.previous_sessions), "sessions")
-    card(c2, METRICS["payment_success_rate"].label, percent(cur.success_rate),
-         pp(cur.success_rate, prev.success_rate), "payment_success_rate")
-    card(c3, METRICS["first_attempt_success_rate"].label, percent(cur.first_attempt_success_rate),
-         pp(cur.first_attempt_success_rate, prev.first_attempt_success_rate), "first_attempt_success_rate")
-    card(c4, "Failed attempts", f"{cur.failed:,}", signed_count(cur.failed - prev.failed), "failed_attempts_by_code",
-         delta_color="inverse")
+    card(c1, "sessions", f"{k.sessions:,}", signed_count(k.sessions - k.previous_sessions))
+    card(c2, "payment_success_rate", percent(cur.success_rate), pp(cur.success_rate, prev.success_rate))
+    card(c3, "first_attempt_success_rate", percent(cur.first_attempt_success_rate),
+         pp(cur.first_attempt_success_rate, prev.first_attempt_success_rate))
+    card(c4, "failed_attempts", f"{cur.failed:,}", signed_count(cur.failed - prev.failed), delta_color="inverse")
 
 
 def revenue_chart(df: pd.DataFrame) -> None:
@@ -202,25 +180,23 @@ def failure_rate_chart(df: pd.DataFrame, colors: dict[str, str]) -> None:
         return
     # Hours with too few attempts get no rate (a gap in the line): 1 failure of 2 is not 50 %.
     df = df.assign(rate=df["failure_rate"].where(df["attempts"] >= MIN_RATE_ATTEMPTS),
-                   pe_share=df["processing_error_share"].fillna(0))
+                   ge_share=df["gateway_error_share"].fillna(0))
     fig = px.line(df, x="hour", y="rate", color="gateway", color_discrete_map=colors, height=360,
-                  custom_data=["failed", "attempts", "pe_share"],
+                  custom_data=["failed", "attempts", "ge_share"],
                   labels={"hour": "hour (UTC)", "rate": "failure rate", "gateway": ""})
     fig.update_traces(line_width=1.5, hovertemplate="%{x|%d %b %H:00} UTC: %{y:.0%} failed"
-                      " (%{customdata[0]}/%{customdata[1]}), %{customdata[2]:.0%} processing errors")
+                      " (%{customdata[0]}/%{customdata[1]}), %{customdata[2]:.0%} gateway errors")
     rated = df.dropna(subset=["rate"])
     if not rated.empty:
         worst = rated.loc[rated.sort_values(["rate", "failed"]).index[-1]]
         fig.add_annotation(
             x=worst["hour"], y=worst["rate"], showarrow=True, arrowhead=2, ax=-40, ay=-4, xanchor="right",
             text=(f"<b>max</b>: {worst['gateway']} {worst['hour']:%d %b %H:00} UTC, {int(worst['failed'])}/"
-                  f"{int(worst['attempts'])} failed, {worst['pe_share']:.0%} processing errors"),
+                  f"{int(worst['attempts'])} failed, {worst['ge_share']:.0%} gateway errors"),
             bgcolor="rgba(255,255,255,0.85)")
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
     st.plotly_chart(fig, width="stretch")
-    st.caption(f"Failed / all attempts, for hours with at least {MIN_RATE_ATTEMPTS} attempts. Processing errors: "
-               + ", ".join(PROCESSING_ERROR_CODES) + ".")
 
 
 def failure_codes_chart(df: pd.DataFrame, colors: dict[str, str]) -> None:
@@ -228,8 +204,9 @@ def failure_codes_chart(df: pd.DataFrame, colors: dict[str, str]) -> None:
     if df.empty:
         st.caption("No failed attempts in the selected days.")
         return
-    fig = px.bar(df.iloc[::-1], x="failed", y="failure_code", color="gateway", orientation="h", height=360,
-                 color_discrete_map=colors, labels={"failed": "failed attempts", "failure_code": "", "gateway": ""})
+    fig = px.bar(df.iloc[::-1], x="failed", y="label", color="gateway", orientation="h", height=360,
+                 color_discrete_map=colors, labels={"failed": "failed attempts", "label": "", "gateway": ""},
+                 hover_data=["failure_code", "decline_class"])
     fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
     st.plotly_chart(fig, width="stretch")
 
@@ -267,7 +244,7 @@ def main() -> None:
     if rng is None:
         st.info(EMPTY_HINT, icon=":material/info:")
         return
-    f = sidebar_filters(sites, rng)
+    f = sidebar_filters(sites, rng, DEFAULT_DAYS)
     data = load_figures(db_key, f)
     revenue_cards(data["revenue"])
     range_cards(data["kpis"], f, rng)

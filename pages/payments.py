@@ -1,6 +1,7 @@
 """Payments: are charges going through, where do they fail, and what does a bad hour cost?
 
-Reads only through `metrics.figures.payments` (no SQL here). The worst gateway windows are listed
+Reads only through `metrics.figures.payments` and `.gateway_mismatches` (no SQL here); every
+label and definition comes from the metric catalogue. The worst gateway windows are listed
 first, the worst selected by default, so a gateway-error spike and its cost are one choice
 away. Money and customer ids are formatted (masked) only here, at the edge.
 """
@@ -12,16 +13,16 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from metrics.catalogue import METRICS, help_text
+from metrics.catalogue import MIN_RATE_ATTEMPTS, help_text, label
+from metrics.figures import gateway_mismatches as gm
 from metrics.figures import payments as q
 from metrics.figures.declines import CLASS_LABELS
-from metrics.figures.query import Filters
-from pages.common import csv_button, filtered_page, percent, pp, with_money
+from metrics.figures.query import Filters, snapshot
+from pages.common import csv_button, filtered_page, mask_customer, money_by_currency, percent, pp, with_money
 from pages.common import engine as _engine
 from revwatch.money import format_money
 
 DEFAULT_DAYS = 14
-MIN_RATE_ATTEMPTS = 10
 SERIES_COLORS = {"adyen": "#1f5fbf", "stripe": "#f28e2b"}  # as the Overview page
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
 EMPTY_HINT = "No payment data yet: run `revwatch demo` and `revwatch collect`."
@@ -30,8 +31,8 @@ EMPTY_HINT = "No payment data yet: run `revwatch demo` and `revwatch collect`."
 # ---------------------------------------------------------------- data (cached)
 @st.cache_data(ttl=60, show_spinner="Loading payments…")
 def load_figures(db_key: str | None, f: Filters) -> dict:
-    with _engine(db_key).connect() as conn:
-        hours = q.worst_hours(conn, f, limit=12, min_attempts=MIN_RATE_ATTEMPTS)
+    with snapshot(_engine(db_key)) as conn:
+        hours = q.worst_hours(conn, f, limit=12)
         return {
             "now": q.headline(conn, f),
             "before": q.headline(conn, q.week_earlier(f)),
@@ -43,14 +44,14 @@ def load_figures(db_key: str | None, f: Filters) -> dict:
             "funnel": q.retry_funnel(conn, f),
             "recovery": q.recovery_by_class(conn, f),
             "by_gateway": q.outcomes_by_gateway(conn, f),
-            "mismatch_totals": q.mismatch_by_currency(conn, f),
-            "mismatches": q.mismatches(conn, f, limit=500),
+            "mismatch_totals": gm.mismatch_by_currency(conn, f),
+            "mismatches": gm.mismatches(conn, f, limit=500),
         }
 
 
 @st.cache_data(ttl=60, show_spinner=False)
 def load_window(db_key: str | None, f: Filters, ep: q.Episode, gateway: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    with _engine(db_key).connect() as conn:
+    with snapshot(_engine(db_key)) as conn:
         return (q.failed_cost(conn, f, ep.start, ep.end, gateway),
                 q.failed_attempts(conn, f, ep.start, ep.end, gateway, limit=500))
 
@@ -61,34 +62,22 @@ def load_trail(db_key: str | None, attempt_id: str) -> q.AttemptTrail | None:
 
 
 # ---------------------------------------------------------------- formatting (the edge)
-def mask_customer(customer_id: str | None) -> str:
-    """'cus_8f2k1234' -> 'cus_…1234': enough to tell customers apart, not to identify one."""
-    if not isinstance(customer_id, str) or not customer_id:  # None, or NaN from a DataFrame
-        return ""
-    head = customer_id.split("_", 1)[0] + "_" if "_" in customer_id else ""
-    return f"{head}…{customer_id[-4:]}"
-
-
-def money_by_currency(amounts: dict[str, int]) -> str:
-    return " · ".join(format_money(v, c) for c, v in sorted(amounts.items())) or "–"
-
-
 def episode_label(e: q.Episode) -> str:
     span = f"{e.start:%d %b %H:00}–{e.end:%H:00} UTC"
     return (f"{span} · {e.gateway} · {e.failed:,} failed of {e.attempts:,}"
-            f" ({e.failed / e.attempts:.0%}) · {e.gateway_errors:,} gateway errors")
+            f" ({percent(e.failure_rate, 0)}) · {e.gateway_errors:,} gateway errors")
 
 
 # ---------------------------------------------------------------- sections
 def headline_cards(now: q.Headline, before: q.Headline, compare: bool) -> None:
     versus = "vs same days a week earlier"
 
-    def card(col, key: str, value: str, delta, **kw) -> None:
+    def card(col, metric: str, value: str, delta, **kw) -> None:
         if compare:
-            col.metric(METRICS[key].label, value, delta=delta, delta_description=versus, help=help_text(key),
+            col.metric(label(metric), value, delta=delta, delta_description=versus, help=help_text(metric),
                        border=True, **kw)
         else:
-            col.metric(METRICS[key].label, value, help=help_text(key), border=True)
+            col.metric(label(metric), value, help=help_text(metric), border=True)
 
     c = [*st.columns(3), *st.columns(3)]
     card(c[0], "attempt_success_rate", percent(now.success_rate), pp(now.success_rate, before.success_rate))
@@ -96,8 +85,7 @@ def headline_cards(now: q.Headline, before: q.Headline, compare: bool) -> None:
          pp(now.first_attempt_rate, before.first_attempt_rate))
     card(c[2], "invoice_eventual_rate", percent(now.eventual_rate), pp(now.eventual_rate, before.eventual_rate))
     card(c[3], "retry_recovered", f"{now.recovered:,}", f"{now.recovered - before.recovered:+,}")
-    c[4].metric("Failed attempts", f"{now.failed:,}", delta=f"{now.failed - before.failed:+,}" if compare else None,
-                delta_color="inverse", border=True, help=help_text("failed_attempts_by_code"))
+    card(c[4], "failed_attempts", f"{now.failed:,}", f"{now.failed - before.failed:+,}", delta_color="inverse")
     card(c[5], "gateway_errors", f"{now.gateway_errors:,}", f"{now.gateway_errors - before.gateway_errors:+,}",
          delta_color="inverse")
     st.caption(f"Recovered by retry: {money_by_currency(now.recovered_minor)} · still unpaid after charging: "
@@ -136,23 +124,25 @@ def bad_window(db_key: str | None, f: Filters, episodes: tuple[q.Episode, ...]) 
         return
     options = list(range(min(len(episodes), 10)))
     i = st.selectbox("Window (worst first)", options, format_func=lambda k: episode_label(episodes[k]), key="episode",
-                     help="Adjacent bad hours of one gateway, merged; ranked by failed attempts.")
+                     help=help_text("worst_windows"))
     ep = episodes[i]
     cost, failed = load_window(db_key, f, ep, ep.gateway)
+    n = q.window_counts(cost)
     c = st.columns(4)
-    c[0].metric("Failed attempts in window", f"{int(cost['failed'].sum()):,}", border=True)
-    c[1].metric("Gateway errors in window", f"{int(cost['gateway_errors'].sum()):,}", border=True,
+    c[0].metric(f"{label('failed_attempts')} in window", f"{n['failed']:,}", border=True,
+                help=help_text("failed_attempts"))
+    c[1].metric(f"{label('gateway_errors')} in window", f"{n['gateway_errors']:,}", border=True,
                 help=help_text("gateway_errors"))
-    c[2].metric("Recovered later", f"{int(cost['recovered'].sum()):,}", border=True,
-                help="Failed attempts whose invoice a later attempt collected.")
-    c[3].metric("Still unpaid", f"{int(cost['unpaid'].sum()):,}", border=True,
-                help="Failed attempts whose invoice has no successful attempt yet.")
+    c[2].metric(label("window_recovered"), f"{n['recovered']:,}", border=True, help=help_text("window_recovered"))
+    c[3].metric(label("window_unpaid"), f"{n['unpaid']:,}", border=True, help=help_text("window_unpaid"))
     for row in cost.itertuples(index=False):  # money per currency, never added across currencies
         m = st.columns(3)
-        m[0].metric(f"Amount failed · {row.currency}", format_money(int(row.failed_minor), row.currency), border=True)
-        m[1].metric(f"Recovered later · {row.currency}", format_money(int(row.recovered_minor), row.currency),
-                    border=True)
-        m[2].metric(f"Still unpaid · {row.currency}", format_money(int(row.unpaid_minor), row.currency), border=True)
+        m[0].metric(f"Amount failed · {row.currency}", format_money(int(row.failed_minor), row.currency), border=True,
+                    help=help_text("failed_window_cost"))
+        m[1].metric(f"{label('window_recovered')} · {row.currency}", format_money(int(row.recovered_minor), row.currency),
+                    border=True, help=help_text("failed_window_cost"))
+        m[2].metric(f"{label('window_unpaid')} · {row.currency}", format_money(int(row.unpaid_minor), row.currency),
+                    border=True, help=help_text("failed_window_cost"))
     st.markdown(f"**Failed attempts, {ep.gateway}, {ep.start:%d %b %H:00}–{ep.end:%H:00} UTC** "
                 f"(newest first, up to 500)")
     failed_list(db_key, failed, key="window")
@@ -208,7 +198,8 @@ def breakdown_table(df: pd.DataFrame) -> None:
     shown = with_money(df, "amount_minor", "succeeded_minor").rename(
         columns={"amount_minor": "attempted amount", "succeeded_minor": "succeeded amount"})
     st.dataframe(shown, hide_index=True, height=300, width="stretch",
-                 column_config={"success_rate": st.column_config.NumberColumn("success rate", format="percent")})
+                 column_config={"success_rate": st.column_config.NumberColumn(
+                     "success rate", format="percent", help=help_text("attempt_success_rate"))})
     csv_button(df, "payment_breakdown", key="csv_breakdown")
 
 
@@ -241,39 +232,38 @@ def retry_section(funnel: pd.DataFrame, recovery: pd.DataFrame, by_gateway: pd.D
     with right:
         st.markdown("**Per gateway of the first attempt**")
         st.dataframe(by_gateway, hide_index=True, width="stretch", column_config={
-            "first_attempt_rate": st.column_config.NumberColumn("paid first try", format="percent"),
-            "eventual_rate": st.column_config.NumberColumn("paid eventually", format="percent")})
+            "first_attempt_rate": st.column_config.NumberColumn(
+                "paid first try", format="percent", help=help_text("invoice_first_attempt_rate")),
+            "eventual_rate": st.column_config.NumberColumn(
+                "paid eventually", format="percent", help=help_text("invoice_eventual_rate"))})
         st.markdown("**Recovery by class of the first failure**")
         if recovery.empty:
             st.caption("No invoice failed its first attempt.")
         else:
             shown = with_money(recovery, "recovered_minor").rename(columns={"recovered_minor": "recovered amount"})
             st.dataframe(shown, hide_index=True, width="stretch", column_config={
-                "recovery_rate": st.column_config.NumberColumn("recovery rate", format="percent")})
+                "recovery_rate": st.column_config.NumberColumn(
+                    "recovery rate", format="percent", help=help_text("retry_recovered"))})
             csv_button(recovery, "retry_recovery", key="csv_recovery")
 
 
-MISMATCH_LABELS = {"unrecorded_success": "Charged, billing says failed",
-                   "no_internal_attempt": "Charged, no attempt in billing"}
+MISMATCH_METRICS = {"unrecorded_success": "mismatch_unrecorded_success",  # finding kind -> catalogue key
+                    "no_internal_attempt": "mismatch_no_internal_attempt"}
 
 
 def mismatch_section(db_key: str | None, totals: pd.DataFrame, found: pd.DataFrame) -> None:
-    st.subheader("Charged at the gateway, not in billing",
-                 help="Succeeded Stripe charges and Adyen Settled lines whose billing attempt is failed or unknown "
-                      "(the customer paid, billing does not know), or that have no attempt in billing at all (a "
-                      "double charge). Judged only once billing has synced past the gateway time plus the settle "
-                      "delay (default 2 h), so recent charges are not listed yet.")
+    st.subheader(label("gateway_mismatches"), help=help_text("gateway_mismatches"))
     if totals.empty:
         st.caption("Nothing found: every gateway charge in the selected days has its attempt in billing.")
         return
     for cur, rows in totals.groupby("currency", sort=True):  # money per currency, never added across currencies
         by = {r.kind: r for r in rows.itertuples(index=False)}
         c = st.columns(4)
-        for i, kind in enumerate(q.MISMATCH_KINDS):
-            r = by[kind]
-            c[2 * i].metric(f"{MISMATCH_LABELS[kind]} · {cur}", f"{int(r.findings):,}", border=True)
-            c[2 * i + 1].metric(f"{MISMATCH_LABELS[kind]}, amount · {cur}", format_money(int(r.amount_minor), cur),
-                                border=True)
+        for i, kind in enumerate(gm.MISMATCH_KINDS):
+            r, metric = by[kind], MISMATCH_METRICS[kind]
+            c[2 * i].metric(f"{label(metric)} · {cur}", f"{int(r.findings):,}", border=True, help=help_text(metric))
+            c[2 * i + 1].metric(f"{label(metric)}, amount · {cur}", format_money(int(r.amount_minor), cur),
+                                border=True, help=help_text(metric))
     shown = with_money(found, "amount_minor").assign(customer=[mask_customer(c) for c in found["customer_id"]])
     shown = shown.drop(columns=["customer_id"]).rename(columns={"amount_minor": "amount"})
     st.dataframe(shown, hide_index=True, height=260, width="stretch",

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from metrics.figures import trace as q
+from metrics.figures.query import snapshot
 from pages.common import engine as _engine
 from pages.common import load_or_stop
 from revwatch.money import format_money
@@ -29,7 +30,7 @@ LINK_BADGES = {"matched": ":green-background[matched]", "expected": ":gray-backg
 
 @st.cache_data(ttl=60, show_spinner="Tracing…")
 def load_trace(db_key: str | None, identifier: str) -> q.Trace | None:
-    with _engine(db_key).connect() as conn:
+    with snapshot(_engine(db_key)) as conn:
         return q.trace(conn, identifier)
 
 

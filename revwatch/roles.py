@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 # What the dashboard's actions write (metrics/actions/break_workflow.py, revwatch/audit.py,
-# metrics/weekly_report.build): columns where an UPDATE is needed, never whole rows.
+# metrics/actions/weekly_report.py): columns where an UPDATE is needed, never whole rows.
 DASHBOARD_WRITES: tuple[tuple[str, str], ...] = (
     ("recon_breaks", "UPDATE (assignee, state, resolution_reason, resolved_by, resolved_at, resolved_fingerprint)"),
     ("recon_break_events", "INSERT"),

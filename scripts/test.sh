@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite: system packages the tests need, the project with its test extras, the
-# lint and type gate (ruff, mypy), every test (one worker per core), then the date-sensitive tests
+# lint, type and import gate (ruff, mypy, lint-imports), every test (one worker per core), then the date-sensitive tests
 # (marker `dates`) again with the clock set to each awkward instant of AWKWARD_DATES.
 #
 #   bash scripts/test.sh                      everything
@@ -32,6 +32,8 @@ echo "ruff …"
 .venv/bin/ruff check --quiet .
 echo "mypy …"
 .venv/bin/mypy
+echo "import contract …"
+.venv/bin/lint-imports --no-cache | tail -n +12  # the contracts, without the banner
 if [ $# -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"
 fi

@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -223,6 +224,61 @@ def test_burn_rate_alerts_use_the_workbook_factors():
         assert expr == (f"gateway:revwatch_payment_errors:burnrate{long} > {f} and on (gateway) "
                         f"gateway:revwatch_payment_errors:burnrate{short} > {f}"), name
         assert rule["labels"] == {"severity": severity, "team": "engineering"}, name
+
+
+# ------------------------------------------------------------------------- stale collectors
+STALE_EXPR = re.compile(r"^time\(\) - max by \(job\) \(revwatch_job_last_success_timestamp_seconds\{job(=~|!~)"
+                        r'"ingest-billing\|rollup-payments"\}\) > (\d+) \* max by \(job\) \(revwatch_job_interval_seconds\)$')
+
+
+def _stale_rules() -> list[dict]:
+    return [r for r in _rules("alert") if r["alert"] == "CollectorStale"]
+
+
+def test_collector_stale_uses_the_catalogue_s_factor():
+    """One definition of "stale": the alert's factor is metrics.catalogue.STALE_AFTER_INTERVALS, over the
+    configured interval (revwatch_job_interval_seconds), with no floor; the Health page judges the same."""
+    from metrics.catalogue import STALE_AFTER_INTERVALS
+
+    rules = _stale_rules()
+    assert [r["labels"]["severity"] for r in rules] == ["page", "ticket"]
+    for rule in rules:
+        m = STALE_EXPR.match(" ".join(rule["expr"].split()))
+        assert m, rule["expr"]
+        assert int(m.group(2)) == STALE_AFTER_INTERVALS, rule["expr"]
+    assert {STALE_EXPR.match(" ".join(r["expr"].split())).group(1) for r in rules} == {"=~", "!~"}  # every job, once
+
+
+def test_health_and_the_stale_alert_agree_around_the_threshold(tmp_path):
+    """The Health page's status and CollectorStale's condition (its expression, as promtool evaluates it)
+    for one job that last succeeded at 60 s, a second before, at and a second after N intervals."""
+    from metrics.catalogue import STALE_AFTER_INTERVALS
+    from metrics.figures.health import JobHealth, LastRun
+
+    success = 60  # unix seconds of the last success (promtool's time starts at 0)
+    cases, tests = [], []
+    for job, interval in (("ingest-billing", 60), ("reconcile", 300), ("ingest-ledger", 3600)):
+        threshold = success + STALE_AFTER_INTERVALS * interval
+        for at in (threshold - 1, threshold, threshold + 1):
+            finished, as_of = (datetime.fromtimestamp(t, UTC) for t in (success, at))
+            last = LastRun(1, finished, finished, "succeeded", 0, 0, None)
+            status = JobHealth(job, "compute", as_of, last, finished, None, None, 1, 0, 0.0, 0.0, 1, None,
+                               interval).status
+            cases.append((job, interval, at, status))
+            expected = [{"labels": f'{{job="{job}"}}', "value": at - success}] if status == "stale" else []
+            samples = at // 60 + 10  # one a minute, past the evaluation
+            tests.append({"interval": "1m", "input_series": [
+                {"series": f'revwatch_job_last_success_timestamp_seconds{{job="{job}"}}',
+                 "values": f"{success}+0x{samples}"},
+                {"series": f'revwatch_job_interval_seconds{{job="{job}"}}', "values": f"{interval}+0x{samples}"}],
+                "promql_expr_test": [{"expr": rule["expr"], "eval_time": f"{at}s",
+                                      "exp_samples": expected if rule["labels"]["severity"] == (
+                                          "page" if job == "ingest-billing" else "ticket") else []}
+                                     for rule in _stale_rules()]})
+    assert [status for *_, status in cases] == ["ok", "ok", "stale"] * 3  # both sides of the threshold, each job
+    path = tmp_path / "stale_agreement.yml"
+    path.write_text(yaml.safe_dump({"evaluation_interval": "1m", "tests": tests}))
+    _run(_tool("promtool"), "test", "rules", str(path))
 
 
 def test_every_alert_is_complete():

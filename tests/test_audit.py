@@ -242,7 +242,7 @@ def test_settings_are_recorded_once_per_distinct_config_without_secrets(world):
 
 
 def test_the_worker_command_records_settings(world, cli, monkeypatch):
-    from revwatch import cli as cli_module
+    from revwatch.cli import supervise as cli_module
 
     monkeypatch.setattr(cli_module, "_once", lambda work: None)  # the settings hook, not the jobs
     assert cli("worker", "--once").exit_code == 0

@@ -4,7 +4,7 @@ It prints the figures; it asserts only that the work was complete, never how fas
 """
 import pytest
 
-from revwatch.bench import run_benchmark
+from revwatch.cli.bench import run_benchmark
 
 
 @pytest.mark.bench

@@ -2,7 +2,8 @@
 
 Headline figures must equal plain SQL over `billing_findings`; each demo pricing incident's
 class figure must equal the manifest to the cent (judged with no settle delay, so that every
-incident is past it); the drill-down's expected total must equal `rate_session`'s.
+incident is past it); the drill-down's expected price is the classify job's (the finding's expected
+total, the same SQL run for one session) and, step by step, the Python reference's `rate_session`.
 """
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from collectors.jobs import JOBS
-from metrics.figures.shadow_rating import Plan, TaxRate, rate_session
 from revwatch.money import format_money
+from tests.reference.shadow_rating import Plan, TaxRate, rate_session
 from tests.worlds.demo import SMALL_WORLD
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
@@ -65,6 +66,20 @@ def test_headline_equals_sql_and_drill_down_equals_rate_session(demo_world, page
     assert want.total_minor is not None
     assert _metrics(at)["Expected total"] == format_money(want.total_minor, cur)
     assert any(sid in m.value for m in at.markdown)
+    # the price the job judged by: the finding's expected total, from the same SQL
+    (judged,), = demo_world.sql("SELECT expected_total_minor FROM billing_findings WHERE session_id = %s", (sid,))
+    assert _metrics(at)["Expected total"] == format_money(judged, cur)
+    steps = dict(next(t.value for t in at.dataframe if "step" in t.value.columns).itertuples(index=False))
+    assert {k: steps[k] for k in ("rate plan", "minutes", "grace minutes", "within grace", "full days",
+                                  "remainder minutes", "blocks", "blocks amount", "subtotal", "local entry date",
+                                  "tax", "total")} == {
+        "rate plan": want.rate_plan_id, "minutes": str(want.minutes), "grace minutes": str(want.grace_minutes),
+        "within grace": str(want.within_grace), "full days": str(want.full_days),
+        "remainder minutes": str(want.remainder_minutes), "blocks": str(want.blocks),
+        "blocks amount": format_money(want.blocks_minor, cur), "subtotal": format_money(want.subtotal_minor, cur),
+        "local entry date": str(want.local_entry_date), "tax": format_money(want.tax_minor, cur),
+        "total": format_money(want.total_minor, cur)}
+    assert steps["tax rate"] == f"{want.tax_rate * 100:.4g}%" and "problem" not in steps
 
 
 @pytest.fixture(scope="module")

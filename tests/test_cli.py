@@ -76,3 +76,32 @@ def test_a_failing_job_exits_nonzero_with_one_readable_line(cli):
     assert result.exit_code == 1
     assert "ingest-billing failed" in result.output and "billing" in result.output
     assert cli.world.sql("SELECT outcome FROM job_runs WHERE job = 'ingest-billing'") == [("failed",)]
+
+
+def _commands(group, path=()):
+    """Every command path of the click tree, groups included: ("db",), ("db", "upgrade"), ..."""
+    for name, command in group.commands.items():
+        yield (*path, name)
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+
+
+def test_every_command_has_help():
+    paths = list(_commands(main))
+    assert {p[0] for p in paths} == {"audit", "bench", "collect", "dashboard", "db", "demo", "report", "show", "up",
+                                     "worker"}
+    for path in [(), *paths]:
+        result = CliRunner().invoke(main, [*path, "--help"])
+        assert result.exit_code == 0 and "Usage: " in result.output, (path, result.output)
+
+
+def test_the_console_script_and_python_m_run_the_same_group():
+    """`revwatch` (pyproject's entry point) and `python -m revwatch.cli` (how `up` starts its worker)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "revwatch"
+    for cmd in ([str(script), "--help"], [sys.executable, "-P", "-m", "revwatch.cli", "worker", "--help"]):
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
+        assert out.startswith("Usage: revwatch "), (cmd, out)

@@ -40,11 +40,8 @@ job_runs: reconcile succeeded 0.05 s, 2 s, 70 s and failed 0.3 s (rows read 10+2
 """
 from __future__ import annotations
 
-import importlib.machinery
 import socket
-import sys
 import threading
-import types
 from datetime import date, datetime, timedelta
 
 import psycopg
@@ -60,6 +57,7 @@ from metrics.figures import billing_accuracy
 from metrics.figures.declines import CLASSES
 from metrics.figures.query import Filters
 from revwatch import clock
+from revwatch.schedule import CATALOGUE
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
@@ -465,38 +463,35 @@ def test_unreachable_database_is_up_0_and_never_raises(built, caplog):
     assert collector.snapshot().up is False
 
 
-def test_interval_family_from_the_scheduler(built, monkeypatch):
+def test_interval_family_is_the_configured_schedule(built):
     world = built[0]
-    fake = types.ModuleType("collectors.scheduler")
-    fake.__spec__ = importlib.machinery.ModuleSpec("collectors.scheduler", None)
-    fake.intervals = lambda cfg: {"reconcile": 300, "ingest-billing": 60, "not-a-job": 5}
-    monkeypatch.setitem(sys.modules, "collectors.scheduler", fake)
-    registry = _registry(RevwatchCollector(world.engine, world.cfg, cache_seconds=0))
+    cfg = world.cfg.model_copy(update={"worker_schedule": "reconcile=600,ingest-billing=30"})
+    registry = _registry(RevwatchCollector(world.engine, cfg, cache_seconds=0))
     got = {s.labels["job"]: s.value for m, s in samples(registry) if s.name == "revwatch_job_interval_seconds"}
-    assert got == {"reconcile": 300, "ingest-billing": 60}
+    assert got == {**{name: spec.every for name, spec in CATALOGUE.items()}, "reconcile": 600, "ingest-billing": 30}
+    assert got["rollup-payments"] == 120 and got["ingest-fx"] == 300  # the catalogue's defaults
     assert value(registry, "revwatch_exporter_up") == 1
 
 
-def test_interval_family_left_out_without_a_scheduler(built, monkeypatch):
+def test_interval_family_left_out_when_the_schedule_names_an_unknown_job(built, caplog):
     world = built[0]
-    monkeypatch.setitem(sys.modules, "collectors.scheduler", None)  # find_spec() answers None
-    registry = _registry(RevwatchCollector(world.engine, world.cfg, cache_seconds=0))
+    cfg = world.cfg.model_copy(update={"worker_schedule": "not-a-job=5"})  # the worker refuses it too
+    registry = _registry(RevwatchCollector(world.engine, cfg, cache_seconds=0))
     names = {m.name for m in registry.collect()}
     assert "revwatch_job_interval_seconds" not in names and "revwatch_job_runs" in names
     assert value(registry, "revwatch_exporter_up") == 1
+    assert "interval family left out" in caplog.text and "not-a-job" in caplog.text
 
 
-def test_interval_family_of_the_real_scheduler(built):
-    """Whatever collectors/scheduler.py is there (it is being written alongside): its intervals, or no family."""
+def test_interval_family_is_what_the_worker_schedules(built):
+    """The exporter and the worker read one catalogue: the same jobs, the same seconds."""
+    from collectors.scheduler import Worker
+
     world = built[0]
     registry = _registry(RevwatchCollector(world.engine, world.cfg, cache_seconds=0))
     got = {s.labels["job"]: s.value for m, s in samples(registry) if s.name == "revwatch_job_interval_seconds"}
-    if importlib.util.find_spec("collectors.scheduler") is None:
-        assert got == {}
-    else:
-        from collectors.scheduler import intervals
-
-        assert got == {job: seconds for job, seconds in intervals(world.cfg).items() if job in JOBS}
+    assert got == Worker(world.engine, world.cfg).intervals
+    assert list(got) == list(JOBS)
 
 
 # ---------------------------------------------------------------- job_runs, incrementally

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from collectors.compute import gateway_mismatches as gm
 from collectors.jobs import JOBS, consumers
-from metrics.figures import payments as q
+from metrics.figures import gateway_mismatches as q
 from metrics.figures.query import Filters
 from revwatch.money import format_money
 from revwatch.settings import SettingsError, load_settings

@@ -1,7 +1,8 @@
 """The Health page and its queries on a hand-built run log, sync state, source copies and
 quarantine: every figure per job (last run, last success and its age, runs and failures in
-24 h, p50/p95, observed interval, status) equals what the test works out from the rows it wrote,
-never-run jobs are listed, each source's freshness badge follows its threshold, the quarantine
+24 h, p50/p95, observed and configured interval, status) equals what the test works out from the
+rows it wrote, judged against the schedule the rows were written to (tests/worlds/ops.py SCHEDULE);
+"stale" is the CollectorStale alert's condition; never-run jobs are listed, each source's freshness badge follows its threshold, the quarantine
 counts only the last 7 days, the run log filters, and the page names the tz database in use.
 The rows: tests/worlds/ops.py (build).
 """
@@ -13,9 +14,12 @@ from datetime import timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from metrics.catalogue import STALE_AFTER_INTERVALS
 from metrics.figures import health as h
 from revwatch import clock
-from tests.worlds.ops import BILLING_ERROR, RECON_ERROR, build
+from revwatch.schedule import CATALOGUE, intervals
+from revwatch.settings import load_settings
+from tests.worlds.ops import BILLING_ERROR, RECON_ERROR, SCHEDULE, build
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
@@ -38,18 +42,15 @@ def world(make_world):
     return w
 
 
-def test_catalogue_copy_equals_the_job_catalogue():
-    from collectors.jobs import JOBS
-
-    assert list(h.JOB_CATALOGUE) == [(j.name, j.kind) for j in JOBS.values()]
+CONFIGURED = intervals(load_settings(worker_schedule=SCHEDULE))
 
 
 def test_job_figures_equal_the_rows(world):
     now, exp = world.now, world.expect
     with world.engine.connect() as conn:
-        jobs = {j.job: j for j in h.job_health(conn, now)}
+        jobs = {j.job: j for j in h.job_health(conn, now, CONFIGURED)}
     # every catalogue job, in catalogue order, then the job only the run log knows
-    assert list(jobs) == [name for name, _ in h.JOB_CATALOGUE] + ["legacy-export"]
+    assert list(jobs) == [*CATALOGUE, "legacy-export"]
     assert jobs["legacy-export"].kind is None and jobs["ingest-billing"].kind == "ingest"
 
     b = jobs["ingest-billing"]
@@ -63,7 +64,8 @@ def test_job_figures_equal_the_rows(world):
     assert b.sampled_runs == 14
     assert b.p50_seconds == pytest.approx(pct(exp["billing_ok"], 0.5))
     assert b.p95_seconds == pytest.approx(pct(exp["billing_ok"], 0.95))
-    assert b.interval_seconds == pytest.approx(300)  # median gap: the two-day gap does not move it
+    assert b.observed_interval_seconds == pytest.approx(300)  # median gap: the two-day gap does not move it
+    assert b.interval_seconds == 300 and b.stale is False  # configured (SCHEDULE); 5 min < 2 × 5 min
     assert b.status == "ok"
 
     r = jobs["reconcile"]
@@ -75,10 +77,12 @@ def test_job_figures_equal_the_rows(world):
     assert jobs["rollup-sessions"].status == "running" and jobs["rollup-sessions"].last.duration is None
     assert jobs["ingest-adyen"].status == "skipped" and "ADYEN_REPORTS_DIR" in jobs["ingest-adyen"].last.error
     c = jobs["classify-billing"]
-    assert c.success_age == timedelta(hours=10, seconds=20) and c.interval_seconds == pytest.approx(3600)
+    assert c.success_age == timedelta(hours=10, seconds=20) and c.observed_interval_seconds == pytest.approx(3600)
+    assert c.interval_seconds == 3600 and c.stale
     assert c.status == "stale"  # 10 h since the last success of an hourly job
     m = jobs["match-gateway-payments"]
     assert (m.failures_24h, m.runs_24h, m.last_failure_error, m.status) == (1, 3, "worker lost", "ok")
+    assert jobs["legacy-export"].interval_seconds is None and jobs["legacy-export"].status == "ok"  # not scheduled
     assert m.p95_seconds == pytest.approx(pct([7.0, 8.0], 0.95))
     with world.engine.connect() as conn:
         day = h.run_durations(conn, now, days=1)
@@ -90,6 +94,35 @@ def test_job_figures_equal_the_rows(world):
     for name in ("ingest-fx", "ingest-ledger", "rollup-refunds"):
         j = jobs[name]
         assert (j.last, j.last_success_at, j.runs_24h, j.p95_seconds, j.status) == (None, None, 0, None, "never run")
+
+
+def _succeeded(finished, as_of, interval: int | None) -> h.JobHealth:
+    """A job whose last run succeeded at `finished`, judged at `as_of` against `interval` configured seconds."""
+    last = h.LastRun(1, finished - timedelta(seconds=3), finished, "succeeded", 10, 1, None)
+    return h.JobHealth("reconcile", "compute", as_of, last, finished, None, None, 1, 0, 3.0, 3.0, 1, None, interval)
+
+
+@pytest.mark.parametrize("interval", [1, 60, 300, 86400])
+def test_stale_means_older_than_n_configured_intervals(interval):
+    finished = clock.now()
+    limit = finished + timedelta(seconds=STALE_AFTER_INTERVALS * interval)
+    second = timedelta(seconds=1)
+    assert [_succeeded(finished, at, interval).status for at in (limit - second, limit, limit + second)] == [
+        "ok", "ok", "stale"]  # strictly older, as the alert's `>`
+    assert _succeeded(finished, limit + 1000 * second, None).status == "ok"  # not scheduled: never stale
+
+
+def test_without_a_schedule_job_health_reads_worker_schedule(world, monkeypatch):
+    monkeypatch.setenv("WORKER_SCHEDULE", SCHEDULE)
+    with world.engine.connect() as conn:
+        jobs = {j.job: j for j in h.job_health(conn, world.now)}
+    assert {name: j.interval_seconds for name, j in jobs.items() if name in CATALOGUE} == CONFIGURED
+    assert jobs["ingest-billing"].status == "ok"
+    monkeypatch.delenv("WORKER_SCHEDULE")
+    with world.engine.connect() as conn:
+        billing = next(j for j in h.job_health(conn, world.now) if j.job == "ingest-billing")
+    # the catalogue's default: every minute, so 5 minutes without a success is stale
+    assert (billing.interval_seconds, billing.status) == (CATALOGUE["ingest-billing"].every, "stale") == (60, "stale")
 
 
 def test_freshness_quarantine_and_run_log(world):
@@ -163,16 +196,19 @@ def _table(at: AppTest, *columns: str):
     raise KeyError(f"no table with {columns}; have {[list(d.value.columns)[:5] for d in at.dataframe]}")
 
 
-def test_page_shows_the_figures(world, page_for):
+def test_page_shows_the_figures(world, page_for, monkeypatch):
+    monkeypatch.setenv("WORKER_SCHEDULE", SCHEDULE)
     at = page_for(world, PAGE)
     assert at.title[0].value == "Health"
     jobs = _table(at, "job", "status", "p95 (s)").set_index("job")
-    assert list(jobs.index) == [name for name, _ in h.JOB_CATALOGUE] + ["legacy-export"]
+    assert list(jobs.index) == [*CATALOGUE, "legacy-export"]
     b = jobs.loc["ingest-billing"]
     assert (b["runs 24h"], b["failures 24h"], b["last failure error"]) == (12, 1, BILLING_ERROR)
     assert b["p95 (s)"] == pytest.approx(pct(world.expect["billing_ok"], 0.95))
     assert jobs.loc["classify-billing", "success age"] == "10 h 0 min"
     assert jobs.loc["classify-billing", "status"] == "stale"
+    assert (jobs.loc["classify-billing", "interval"], jobs.loc["ingest-billing", "interval"]) == ("60 min", "5 min")
+    assert jobs.loc["ingest-billing", "observed interval"] == "5 min"
     for name in ("ingest-fx", "ingest-ledger", "rollup-refunds"):
         assert jobs.loc[name, "status"] == "never run" and jobs.loc[name, "success age"] == "never"
     assert jobs.loc["legacy-export", "kind"] == "not in catalogue"
@@ -210,6 +246,6 @@ def world_tz(world) -> h.TzSide:
 def test_page_on_an_empty_database_lists_every_job_as_never_run(make_world, page_for):
     at = page_for(make_world(), PAGE)
     jobs = _table(at, "job", "status", "p95 (s)")
-    assert len(jobs) == len(h.JOB_CATALOGUE) and set(jobs["status"]) == {"never run"}
+    assert len(jobs) == len(CATALOGUE) and set(jobs["status"]) == {"never run"}
     assert any("No run matches" in c.value for c in at.caption)
     assert any("tz database in use" in m.value for m in at.markdown)

@@ -1,4 +1,5 @@
-"""The Overview's read queries (over rollups) against plain SQL over the RAW product tables.
+"""The Overview's read queries (over rollups) against plain SQL over the RAW product tables; the
+Overview's payment series and failure codes are the Payments figures (metrics/figures/payments.py).
 
 The references (raw tables read with plain SQL, periods worked out in Python):
 tests/worlds/references.py. The demo manifest's incident counts pin the spike and the outage.
@@ -11,8 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from metrics.catalogue import PROCESSING_ERROR_CODES
 from metrics.figures import overview as q
+from metrics.figures import payments
+from metrics.figures.declines import GATEWAY_ERROR, classify
 from metrics.figures.query import Filters
 from tests.worlds.references import (
     RAW_ATTEMPTS,
@@ -148,6 +150,12 @@ def test_filters_by_region_and_site_narrow_results(world, full, regions):
     assert got == reference_revenue(world, as_of, regions=(region,))
 
 
+def test_revenue_change_is_a_share_of_the_comparable_period():
+    assert q.PeriodRevenue("today", "USD", 150, 100).change_rate == 0.5
+    assert q.PeriodRevenue("wtd", "USD", 50, 100).change_rate == -0.5
+    assert q.PeriodRevenue("mtd", "USD", 50, 0).change_rate is None  # nothing to compare with: no made-up "+∞ %"
+
+
 def test_daily_series_match_raw(world, full):
     f = full
     sessions = q.daily_sessions(world.engine, f)
@@ -163,50 +171,55 @@ def test_daily_series_match_raw(world, full):
     got = {(d, c): [int(n), int(t)] for d, c, n, t in revenue.itertuples(index=False)}
     assert got == dict(want)
 
-    payments = q.daily_payments(world.engine, f)
+    daily = payments.success_series(world.engine, f, "day")
     want = defaultdict(lambda: [0, 0])
     for r in raw_rows(world, RAW_ATTEMPTS):
         want[(r.local_date, r.gateway)][0] += 1
         want[(r.local_date, r.gateway)][1] += r.status == "succeeded"
-    got = {(d, g): [int(a), int(s)] for d, g, a, s, _ in payments.itertuples(index=False)}
+    got = {(d, g): [int(a), int(s)] for d, g, a, s in daily[["period", "gateway", "attempts", "succeeded"]].itertuples(index=False)}
     assert got == dict(want)
+    assert (daily["success_rate"] == daily["succeeded"] / daily["attempts"]).all()
 
 
 def test_top_failure_codes_match_raw(world, full):
-    got = q.top_failure_codes(world.engine, full, limit=5)
+    got = payments.failure_codes(world.engine, full, limit=5)
     raw = world.sql(
-        "SELECT gateway, failure_code, count(*) FROM payment_attempts WHERE status = 'failed' AND failure_code IS NOT NULL"
+        "SELECT gateway, coalesce(failure_code, ''), count(*) FROM payment_attempts WHERE status = 'failed'"
         " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 5")
-    assert [(g, c, int(n)) for g, c, n in got.itertuples(index=False)] == [tuple(r) for r in raw]
+    assert [(g, c, int(n)) for g, c, n in got[["gateway", "failure_code", "failed"]].itertuples(index=False)] == [
+        tuple(r) for r in raw]
+    assert all(lbl == classify(g, c).label for g, c, lbl in got[["gateway", "failure_code", "label"]].itertuples(index=False)
+               if c)
 
 
 def test_hourly_payments_show_the_processing_error_spike(world, full):
     spike = _incident(world, "processing_error_spike")
     start, end = _window(spike)
     expected = spike["expected"]
-    hourly = q.hourly_payments(world.engine, full)
+    hourly = payments.success_series(world.engine, full, "hour").rename(columns={"period": "hour"})
 
-    # Every hour equals the raw attempts of that hour.
+    # Every hour equals the raw attempts of that hour; gateway errors are the taxonomy's class.
     want = defaultdict(lambda: [0, 0, 0])
     for r in raw_rows(world, RAW_ATTEMPTS):
         key = (r.attempted_at.replace(minute=0, second=0, microsecond=0), r.gateway)
         want[key][0] += 1
         want[key][1] += r.status == "failed"
-        want[key][2] += r.status == "failed" and r.failure_code in PROCESSING_ERROR_CODES
+        want[key][2] += r.status == "failed" and classify(r.gateway, r.failure_code).decline_class == GATEWAY_ERROR
     got = {(h.to_pydatetime(), g): [int(a), int(f), int(p)]
-           for h, g, a, f, p in hourly[["hour", "gateway", "attempts", "failed", "processing_errors"]].itertuples(index=False)}
+           for h, g, a, f, p in hourly[["hour", "gateway", "attempts", "failed", "gateway_errors"]].itertuples(index=False)}
     assert got == dict(want)
+    assert (hourly["failure_rate"] == hourly["failed"] / hourly["attempts"]).all()
 
-    # The manifest's window holds exactly the attempts and processing errors it counts...
-    assert expected["failure_code"] in PROCESSING_ERROR_CODES
+    # The manifest's window holds exactly the attempts and gateway errors it counts...
+    assert classify(expected["gateway"], expected["failure_code"]).decline_class == GATEWAY_ERROR
     in_window = hourly[(hourly["hour"] >= start) & (hourly["hour"] < end) & (hourly["gateway"] == expected["gateway"])]
     assert len(in_window) == 2
     assert int(in_window["attempts"].sum()) == expected["attempts"]
-    assert int(in_window["processing_errors"].sum()) == expected["failed_with_code"]
-    # ...and stands out: its hours have the most failures, mostly processing errors.
+    assert int(in_window["gateway_errors"].sum()) == expected["failed_with_code"]
+    # ...and stands out: its hours have the most failures, mostly gateway errors.
     others = hourly.drop(in_window.index)
     assert in_window["failed"].min() > others["failed"].max()
-    assert (in_window["processing_error_share"] > 0.5).all()
+    assert (in_window["gateway_error_share"] > 0.5).all()
     # ...and, taken together, fails more than any busy hour (20+ attempts: a quiet hour of ten can
     # lose half by chance) outside the incidents that fail attempts on purpose
     busy = others["attempts"] >= 20

@@ -12,6 +12,7 @@ from datetime import datetime
 import pytest
 
 from collectors.compute import gateway_mismatches as gm
+from metrics.figures import gateway_mismatches as mm
 from metrics.figures import payments as q
 from metrics.figures.query import Filters
 
@@ -71,7 +72,7 @@ def test_gateway_double_charge_equals_the_findings(demo_world):
 
 def test_the_page_metrics_show_the_gateway_incidents(demo_world):
     (first, last) = demo_world.sql("SELECT min(local_date), max(local_date) FROM gateway_mismatches")[0]
-    by = q.mismatch_by_currency(demo_world.engine, Filters(first, last))
+    by = mm.mismatch_by_currency(demo_world.engine, Filters(first, last))
     got = {(r.currency, r.kind): (r.findings, r.amount_minor) for r in by.itertuples(index=False) if r.findings}
     want: dict = defaultdict(lambda: [0, 0])
     for name, kind, count in (("unrecorded_success", "unrecorded_success", "attempts"),

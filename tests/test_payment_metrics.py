@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from collectors.jobs import JOBS
+from metrics.figures import disputes, refunds
 from metrics.figures import payments as q
 from metrics.figures.query import Filters
 from tests.worlds.payments import build, t
@@ -57,10 +58,13 @@ def test_hand_declines_series_and_breakdown(hand):
     assert labels["weird_new_code"] == ("weird_new_code", "unclassified")
     assert labels["insufficient_funds"] == ("Insufficient funds", "soft")
     daily = q.success_series(hand.engine, NOV10, "day")
-    got = {(d, g): (int(a), int(s), int(e)) for d, g, a, s, _, e, _ in daily.itertuples(index=False)}
+    got = {(d, g): (int(a), int(s), int(e))
+           for d, g, a, s, e in daily[["period", "gateway", "attempts", "succeeded", "gateway_errors"]].itertuples(index=False)}
     # a3 at 02:00 UTC on the 11th is still the 10th in Los Angeles; a6 is the 12th in Toronto
     assert got == {(date(2026, 11, 10), "stripe"): (3, 2, 0), (date(2026, 11, 10), "adyen"): (4, 1, 1),
                    (date(2026, 11, 12), "adyen"): (1, 0, 0)}
+    rates = daily.set_index(["period", "gateway"]).loc[(date(2026, 11, 10), "adyen")]
+    assert (rates["success_rate"], rates["failure_rate"], rates["gateway_error_share"]) == (1 / 4, 3 / 4, 1 / 3)
     b = q.breakdown(hand.engine, NOV10)
     row = b[(b["gateway"] == "adyen") & (b["region"] == "east")].iloc[0]
     assert (row["method"], row["card_brand"], row["currency"], row["attempts"], row["succeeded"], row["succeeded_minor"]) == (
@@ -97,30 +101,30 @@ def test_hand_failed_window_cost_and_drill_down(hand):
 
 def test_hand_refunds(hand):
     f = Filters(date(2026, 11, 10), date(2026, 11, 11))
-    k = q.refund_kpis(hand.engine, f).set_index("currency")
+    k = refunds.refund_kpis(hand.engine, f).set_index("currency")
     assert k.loc["USD", ["refunds", "amount_minor", "succeeded", "failed", "failed_minor"]].tolist() == [2, 2400, 1, 1, 2000]
     assert k.loc["USD", "mean_seconds_to_refund"] == (86_400 + 21_600) / 2
     assert k.loc["CAD", ["refunds", "amount_minor", "mean_seconds_to_refund"]].tolist() == [1, 1500, 7_200]
-    daily = {(d, c): int(n) for d, c, n, _ in q.refunds_daily(hand.engine, f).itertuples(index=False)}
+    daily = {(d, c): int(n) for d, c, n, _ in refunds.refunds_daily(hand.engine, f).itertuples(index=False)}
     # r3 at 01:00 UTC on the 11th is the evening of the 10th in Toronto
     assert daily == {(date(2026, 11, 11), "USD"): 2, (date(2026, 11, 10), "CAD"): 1}
-    reasons = q.refunds_by_reason(hand.engine, f)
+    reasons = refunds.refunds_by_reason(hand.engine, f)
     assert set(zip(reasons["reason"], reasons["failed"], strict=True)) == {("customer_complaint", 0), ("duplicate", 1), ("goodwill", 0)}
 
 
 def test_hand_disputes_and_ratios(hand):
     f = Filters(date(2026, 11, 1), date(2026, 11, 30))
-    k = q.dispute_kpis(hand.engine, f).set_index("currency")
+    k = disputes.dispute_kpis(hand.engine, f).set_index("currency")
     assert k.loc["USD"].to_dict() == dict(disputes=2, amount_minor=3000, won=0, lost=1, open=1, lost_minor=1000)
     assert k.loc["CAD"].to_dict() == dict(disputes=2, amount_minor=2200, won=1, lost=1, open=0, lost_minor=700)
-    by = q.disputes_by_reason(hand.engine, f)
+    by = disputes.disputes_by_reason(hand.engine, f)
     assert set(zip(by["gateway"], by["reason"], by["card_brand"], by["disputes"], strict=True)) == {
         ("stripe", "fraudulent", "visa", 1), ("stripe", "product_not_received", "visa", 1), ("adyen", "", "mastercard", 2)}
-    r = q.dispute_ratios(hand.engine, f).set_index("card_brand")
+    r = disputes.dispute_ratios(hand.engine, f).set_index("card_brand")
     assert r.loc["visa", ["disputes", "card_payments", "ratio", "threshold"]].tolist() == [2, 2, 1.0, 0.009]
     assert r.loc["mastercard", ["disputes", "card_payments", "ratio", "threshold"]].tolist() == [2, 1, 2.0, 0.015]
     assert r["over_threshold"].all()
-    west = q.dispute_kpis(hand.engine, Filters(f.start, f.end, regions=("west",)))
+    west = disputes.dispute_kpis(hand.engine, Filters(f.start, f.end, regions=("west",)))
     assert west["currency"].tolist() == ["USD"]  # the unmatched chargeback belongs to no site
 
 
@@ -144,7 +148,7 @@ def test_late_retry_and_late_reversal_widen_the_window(make_world):
     assert (h.eventually_succeeded, h.recovered, h.recovered_minor) == (4, 3, {"USD": 2000, "CAD": 5500})
     d = JOBS["rollup-disputes"].run(world.engine, world.cfg, None, None)
     assert d.window_start == t("2026-11-22 16:00")
-    k = q.dispute_kpis(world.engine, Filters(date(2026, 11, 1), date(2026, 11, 30))).set_index("currency")
+    k = disputes.dispute_kpis(world.engine, Filters(date(2026, 11, 1), date(2026, 11, 30))).set_index("currency")
     assert k.loc["CAD", ["won", "lost"]].tolist() == [2, 0]
     assert world.sql("SELECT count(*) FROM pending_windows")[0][0] == 0
 
@@ -238,8 +242,10 @@ def test_spike_window_cost_matches_the_manifest(demo_world):
     eps = q.episodes(q.worst_hours(demo_world.engine, f))
     top = eps[0]
     assert (top.gateway, top.start, top.end) == (exp["gateway"], start, end)
+    assert top.failure_rate == top.failed / top.attempts
     cost = q.failed_cost(demo_world.engine, f, start, end, exp["gateway"])
     assert int(cost["gateway_errors"].sum()) == exp["failed_with_code"] == top.gateway_errors
+    assert q.window_counts(cost) == {c: int(cost[c].sum()) for c in ("failed", "gateway_errors", "recovered", "unpaid")}
     raw = demo_world.sql(
         "SELECT a.currency, count(*), sum(a.amount_minor) FROM payment_attempts a WHERE a.status = 'failed'"
         " AND a.gateway = %s AND a.attempted_at >= %s AND a.attempted_at < %s GROUP BY 1", (exp["gateway"], start, end))

@@ -95,3 +95,42 @@ def test_a_second_run_changes_nothing(demo_world):
     stats = JOBS["reconcile"].run(demo_world.engine, demo_world.cfg, None, None)
     assert stats.rows_written == 0
     assert demo_world.sql("SELECT stage, item_key, status, fingerprint FROM recon_items ORDER BY 1, 2") == before
+
+
+def test_payouts_missing_in_the_bank_is_one_figure_for_the_alert_the_page_and_the_list(demo_world, page_for):
+    """The number PayoutMissingInBank fires on (the exporter's sample) is payouts_missing_in_bank(), and
+    the break list filtered to that kind of break (item type payout) lists exactly those breaks."""
+    from prometheus_client import CollectorRegistry
+
+    from metrics.faces.exporter import register
+
+    registry = CollectorRegistry()
+    register(registry, demo_world.engine, demo_world.cfg)
+    scraped = [s for m in registry.collect() for s in m.samples]
+
+    def sample(name: str) -> dict[tuple[str, str], float]:
+        return {(s.labels["gateway"], s.labels["currency"]): s.value for s in scraped if s.name == name and s.value}
+
+    figure = q.payouts_missing_in_bank(demo_world.engine)
+    assert figure, "the demo world has a payout missing in the bank"
+    assert sample("revwatch_recon_payouts_missing_in_bank") == {(r.gateway, r.currency): r.breaks for r in figure}
+    assert sample("revwatch_recon_payouts_missing_in_bank_minor") == {
+        (r.gateway, r.currency): r.at_stake_minor for r in figure}
+    total = sum(r.breaks for r in figure)
+    listed = q.breaks(demo_world.engine, q.BreakFilters(stages=("S3",), item_types=("payout",),
+                                                        break_types=("missing",), limit=None))
+    assert len(listed) == total == len(q.breaks(demo_world.engine, q.PAYOUT_MISSING_IN_BANK.filters()))
+    per_cell = listed.groupby(["gateway", "currency"])["at_stake_minor"].agg(["count", "sum"])
+    assert {key: (int(n), int(minor)) for key, (n, minor) in per_cell.iterrows()} == {
+        (r.gateway, r.currency): (r.breaks, r.at_stake_minor) for r in figure}
+    e = _incidents(demo_world)["payout_missing_in_bank"]
+    assert _payout_key(e["payout_reference"]) in set(listed["item_key"])
+
+    # the page shows the same number, and lists the same breaks
+    at = page_for(demo_world, PAGE)
+    shown = next(m for m in at.metric if m.label == "Payouts missing in the bank")
+    assert shown.value == f"{total:,}"
+    at.button(key="list_missing_payouts").click().run()
+    assert not at.exception, [x.value for x in at.exception]
+    table = next(d.value for d in at.dataframe if "item_key" in d.value.columns and "break_type" in d.value.columns)
+    assert sorted(table["item_key"]) == sorted(listed["item_key"])

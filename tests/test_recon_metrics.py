@@ -1,4 +1,4 @@
-"""Reconciliation read queries (metrics/figures/reconciliation.py) and the auditors' workbook
+"""Reconciliation read queries (metrics/figures/reconciliation/) and the auditors' workbook
 (metrics/faces/export.py) over hand-built recon_items / recon_breaks / fx_rates and source copies,
 every expected figure worked out by hand below.
 

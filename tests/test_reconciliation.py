@@ -322,3 +322,20 @@ def test_a_resolved_break_reopens_when_its_data_changes_and_clears_when_it_match
     with pytest.raises(Exception, match="append-only"):
         world.sql("DELETE FROM recon_break_events WHERE break_id = %s", (break_id,))
     assert fingerprint
+
+
+def test_every_rule_names_the_judged_columns(world):
+    """Rules are read by column name, never by position: each gives exactly recon_stages.JUDGED."""
+    from collectors.compute.recon_stages import JUDGED, STAGES
+
+    params = {**POLICY.params(), "lo": rc.BEGINNING, "hi": rc.END_OF_TIME, "stripe_cov": None, "adyen_cov": None,
+              "billing_cov": None, "payout_cov": None, "gl_cov": None}
+    with world.engine.begin() as conn:
+        rc.scratch_tables(conn)
+        for stage, spec in STAGES.items():
+            for step in spec.steps:
+                conn.execute(text(step), {**params, "stage": stage})
+            for rule in spec.rules:
+                columns = tuple(conn.execute(text(f"SELECT * FROM ({rule}) AS j LIMIT 0"), {**params, "stage": stage}).keys())
+                assert columns == JUDGED, stage
+        conn.rollback()

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from metrics.figures.shadow_rating import Plan, TaxRate, rate_session, session_minutes
+from tests.reference.shadow_rating import Plan, TaxRate, rate_session, session_minutes
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 OPEN_TAX = (TaxRate("X", Decimal("0.100000"), date(2000, 1, 1), None),)

@@ -3,8 +3,9 @@
 Random worlds (hypothesis picks the shape and a seed; the seed draws ~1000 sessions with many
 placed on the boundaries: plan changes at the entry instant, local midnights of tax changes,
 whole minutes +- 1 s, increments and days +- 1 minute) are loaded into one real PostgreSQL
-database, rated by SQL, and compared with `metrics.figures.shadow_rating.rate_session`, whose local
-day comes from Python's zoneinfo (a disagreement of the tz databases would show up here).
+database, rated by SQL (revwatch/rules/shadow_rating.sql, the classify job's and the drill-down's),
+and compared with the reference `tests/reference/shadow_rating.rate_session`, whose local day comes
+from Python's zoneinfo (a disagreement of the tz databases would show up here), every step included.
 """
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors.compute.shadow_rating_sql import COLUMNS, expected_prices
-from metrics.figures.shadow_rating import Plan, TaxRate, rate_session
+from revwatch.rules.shadow_rating import COLUMNS, rate_one, rate_window
+from tests.reference.shadow_rating import Plan, TaxRate, rate_session
 from tests.worlds.sites import add_sites
+
+STEPS = ("grace_minutes", "full_days", "remainder_minutes", "blocks", "blocks_minor", "daily_max_minor")
 
 ZONES = [("America/St_Johns", "CAD"), ("Asia/Tokyo", "JPY"), ("America/Los_Angeles", "USD"),
          ("Europe/Berlin", "EUR"), ("UTC", "GBP"), ("Australia/Lord_Howe", "AUD")]
@@ -123,7 +126,7 @@ def test_sql_equals_reference(world, seed, n_sites):
     sites, plans, taxes, sessions = _build(seed, n_sites, 1200)
     _load(world, sites, plans, taxes, sessions)
     with world.engine.connect() as conn:
-        rows = {r.session_id: r for r in expected_prices(conn, *WINDOW)}
+        rows = {r.session_id: r for r in rate_window(conn, *WINDOW)}
     in_window = {s[0] for s in sessions if s[3] is not None and WINDOW[0] <= s[3] < WINDOW[1]}
     assert set(rows) == in_window
     by_site = {s[0]: s for s in sites}
@@ -136,6 +139,8 @@ def test_sql_equals_reference(world, seed, n_sites):
         got = rows[sid]
         assert got.minutes == ref.minutes, sid
         assert got.local_entry_date == ref.local_entry_date, sid
+        if ref.rate_plan_id is not None:  # a plan in force: every step the drill-down shows, as the reference
+            assert tuple(getattr(got, k) for k in STEPS) == tuple(getattr(ref, k) for k in STEPS), (sid, ref, got)
         if ref.problem:
             problems += 1
             assert got.problem is not None and got.total_minor is None, (sid, ref, got)
@@ -146,6 +151,11 @@ def test_sql_equals_reference(world, seed, n_sites):
             ref.currency, ref.rate_plan_id, ref.billable, ref.subtotal_minor, ref.tax_rate, ref.tax_minor, ref.total_minor), (sid, ref, got)
     assert checked > 0
     assert tuple(next(iter(rows.values()))._fields) == COLUMNS
+    # one session at a time (the drill-down's read) gives that session's row of the window, exactly
+    with world.engine.connect() as conn:
+        for sid, _, _, x in [s for s in sessions if s[0] in rows][:25]:
+            assert rate_one(conn, sid, x) == rows[sid], sid
+        assert rate_one(conn, "no-such-session", WINDOW[0]) is None
 
 
 def test_demo_billing_matches_shadow_rating_outside_incidents(demo_world):
@@ -165,7 +175,7 @@ def test_demo_billing_matches_shadow_rating_outside_incidents(demo_world):
         invoiced[sid].append((cur, sub, tax, total))
     excluded |= {sid for sid, invs in invoiced.items() if len(invs) > 1}  # duplicate_invoices
     with demo_world.engine.connect() as conn:
-        rows = expected_prices(conn, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+        rows = rate_window(conn, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
     compared = billable = 0
     mismatches = []
     for r in rows:
@@ -187,7 +197,7 @@ def test_demo_incident_expected_amounts_are_the_sql_shadow_rating(demo_world):
     """The manifest's expected (shadow-rated) amounts of the pricing incidents are the SQL's."""
     incidents = {i["id"]: i for i in demo_world.manifest["incidents"]}
     with demo_world.engine.connect() as conn:
-        rows = {r.session_id: r for r in expected_prices(conn, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))}
+        rows = {r.session_id: r for r in rate_window(conn, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))}
     invoiced = {r[0] for r in demo_world.sql("SELECT DISTINCT session_id FROM invoices WHERE status <> 'void'")}
     for key, column in (("rate_plan_old_price", "entered_at"), ("missed_tax_change", "entered_at"),
                         ("gate_sync_outage", "exited_at")):

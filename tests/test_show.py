@@ -19,9 +19,12 @@ from click.testing import CliRunner
 
 from collectors.jobs import JOBS
 from metrics.faces import show as sh
+from metrics.faces import show_format
 from metrics.figures import billing_accuracy as ba
+from metrics.figures import disputes as dp
 from metrics.figures import overview as ov
 from metrics.figures import payments as pm
+from metrics.figures import refunds as rf
 from metrics.figures.query import Filters
 from revwatch.cli import main
 from revwatch.money import format_money
@@ -198,7 +201,7 @@ def test_hand_overview(show_hand, hand):
     # revenue to date at 20:00 UTC on Thursday 12 Nov: nothing invoiced today; week and month to
     # date: USD i1 + i2 + i3 = 6000 (i4 void), CAD i5 + i6 = 5500; the week and month before had none.
     at = sh.overview(hand.engine, sh.Options(start=date(2026, 11, 10), end=date(2026, 11, 12), as_of=t("2026-11-12 20:00")))
-    revenue = {(r["kpi"], r["currency"]): (r["value"], r["previous"]) for r in sh.records(at) if r["unit"] == "money"}
+    revenue = {(r["kpi"], r["currency"]): (r["value"], r["previous"]) for r in show_format.records(at) if r["unit"] == "money"}
     assert revenue == {("revenue_today", "CAD"): (0, None), ("revenue_today", "USD"): (0, None),
                        ("revenue_wtd", "CAD"): (5500, None), ("revenue_wtd", "USD"): (6000, None),
                        ("revenue_mtd", "CAD"): (5500, None), ("revenue_mtd", "USD"): (6000, None)}
@@ -433,12 +436,12 @@ def test_health(world, show):
 def test_refunds_and_disputes(world, show):
     f = _range(world)
     rows = show("refunds", *_args(f))
-    kpis = pm.refund_kpis(world.engine, f)
+    kpis = rf.refund_kpis(world.engine, f)
     assert [(r["currency"], r["refunds"], r["amount_minor"]) for r in rows] == [
         (k.currency, k.refunds, k.amount_minor) for k in kpis.itertuples()]
     _check_formats(show, "refunds", _args(f), rows)
     rows = show("disputes", *_args(f))
-    ratios = pm.dispute_ratios(world.engine, f)
+    ratios = dp.dispute_ratios(world.engine, f)
     assert [(r["card_brand"], r["disputes"], r["card_payments"]) for r in rows] == [
         (d.card_brand, d.disputes, d.card_payments) for d in ratios.itertuples()]
     for r in rows:
@@ -521,7 +524,7 @@ def test_render_is_pure():
     import pandas as pd
 
     df = pd.DataFrame([{"currency": "USD", "amount_minor": 123456, "success_rate": 0.5, "attempts": 2}])
-    assert json.loads(sh.render(df, "json")) == [{"currency": "USD", "amount_minor": 123456, "success_rate": 0.5, "attempts": 2}]
-    assert sh.render(df, "csv").splitlines() == ["currency,amount_minor,success_rate,attempts", "USD,123456,0.5,2"]
-    table = sh.render(df, "table")
+    assert json.loads(show_format.render(df, "json")) == [{"currency": "USD", "amount_minor": 123456, "success_rate": 0.5, "attempts": 2}]
+    assert show_format.render(df, "csv").splitlines() == ["currency,amount_minor,success_rate,attempts", "USD,123456,0.5,2"]
+    table = show_format.render(df, "table")
     assert "USD 1,234.56" in table and "50.00%" in table

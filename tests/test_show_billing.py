@@ -6,6 +6,10 @@ worked out by hand from that definition and written as a literal; the JSON outpu
 it exactly, the page's query functions (same Filters) must give the same figures, the Billing
 accuracy page run headless must show them, csv must carry the same rows, table must format
 them, and `--currency` must keep only that currency's rows.
+
+Billing accuracy has one definition (metrics/figures/billing_accuracy.py `accuracy_totals`): every
+face (the page, `show billing`, the exporter's gauges, the weekly report's figures) must give the
+same per-currency numbers on this world (TOTALS).
 """
 from __future__ import annotations
 
@@ -17,10 +21,13 @@ from datetime import date
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from prometheus_client import CollectorRegistry
 
 from collectors.compute import billing_classification as bc
 from collectors.compute import rollups
 from collectors.compute.windows import run_rollup
+from metrics.actions import weekly_report as reports
+from metrics.faces import exporter
 from metrics.figures import billing_accuracy as ba
 from metrics.figures.query import Filters
 from revwatch.cli import main
@@ -84,6 +91,11 @@ BILLING = [
     _b("under_billed", "USD", 1, 0, 1, 330, 0),               # U: 330 for 660
     _b("voided_without_replacement", "USD", 1, 0, 1, 660, 0),  # V: only a void invoice
 ]
+
+
+# The one figure per currency: (billable, correct, findings, leakage, overcharge), as BILLING's "all" rows.
+TOTALS = {"EUR": (2, 1, 2, 165, 0), "USD": (9, 2, 10, 1662, 1320)}
+WEEK = "2026-W09"  # Monday 23 February - Sunday 1 March 2026: DAY is its Sunday
 
 
 def _m(sid, cls, expected, billed_cur, billed, diff, invoices=1, void=0, site="S1", cur="USD"):
@@ -214,3 +226,47 @@ def test_currency_narrows_to_that_currency(show):
     assert show("misbilled", "--currency", "EUR") == [MISBILLED[6]]
     assert show("misbilled", "--currency", "USD") == [r for r in MISBILLED if r["currency"] == "USD"]
     assert show("billing", "--currency", "GBP") == []
+
+
+def test_every_face_gives_the_one_billing_accuracy_figure(world, show, page_for, pin_clock):
+    f = Filters(DAY, DAY)
+    totals = ba.accuracy_totals(world.engine, f)
+    assert {t.currency: (t.billable, t.correct, t.findings, t.leakage_minor, t.overcharge_minor)
+            for t in totals} == TOTALS
+    assert [t.currency for t in totals] == ["EUR", "USD"]
+    assert [t.accuracy for t in totals] == [1 / 2, 2 / 9]
+    assert ba.overall_accuracy(totals) == 3 / 11
+    # the same figure over the exporter's window: every exit since an instant, by exited_at
+    assert ba.accuracy_totals(world.engine, ba.ExitedSince(T)) == totals
+    assert ba.accuracy_totals(world.engine, ba.ExitedSince(T + 3 * H)) == ()  # every judged session exits by 12:00
+
+    # `revwatch show billing`: its per-currency rows
+    assert {r["currency"]: (r["billable"], r["correct"], r["findings"], r["leakage_minor"], r["overcharge_minor"])
+            for r in show("billing") if r["class"] == "all"} == TOTALS
+    assert [r["accuracy"] for r in show("billing") if r["class"] == "all"] == [t.accuracy for t in totals]
+
+    # the Billing accuracy page: the headline
+    shown = {m.label: m.value for m in page_for(world, "pages/billing_accuracy.py").metric}
+    assert shown["Billing accuracy"] == f"{ba.overall_accuracy(totals) * 100:.2f}%"
+    assert shown["Billable sessions"] == str(sum(t.billable for t in totals))
+    assert shown["Mis-billed sessions"] == str(sum(t.findings - t.correct for t in totals))
+    for t in totals:
+        assert shown[f"Leakage · {t.currency}"] == format_money(t.leakage_minor, t.currency)
+        assert shown[f"Overcharge · {t.currency}"] == format_money(t.overcharge_minor, t.currency)
+
+    # the weekly report's figures for the week whose Sunday is DAY
+    week = reports.figures(world.engine, WEEK, world.cfg)
+    assert (week.billable, week.correct, week.accuracy) == (11, 3, 3 / 11)
+    assert week.leakage_minor == {c: v[3] for c, v in TOTALS.items()}
+    assert week.overcharge_minor == {c: v[4] for c, v in TOTALS.items()}
+
+    # the exporter's gauges (the trailing 24 h of exits), scraped on a fresh registry as of DAY 22:00 UTC
+    pin_clock(T + 12 * H)
+    registry = CollectorRegistry()
+    exporter.register(registry, world.engine, world.cfg)
+    for currency, (billable, correct, _, leakage, overcharge) in TOTALS.items():
+        labels = {"currency": currency}
+        assert registry.get_sample_value("revwatch_billing_sessions_judged", labels) == billable
+        assert registry.get_sample_value("revwatch_billing_sessions_correct", labels) == correct
+        assert registry.get_sample_value("revwatch_billing_leakage_minor", labels) == leakage
+        assert registry.get_sample_value("revwatch_billing_overcharge_minor", labels) == overcharge

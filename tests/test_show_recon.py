@@ -25,7 +25,9 @@ from metrics.figures import reconciliation as rc
 from revwatch import clock
 from revwatch.cli import main
 from revwatch.money import format_money
-from tests.worlds.ops import build
+from revwatch.schedule import CATALOGUE, intervals
+from revwatch.settings import load_settings
+from tests.worlds.ops import SCHEDULE, build
 from tests.worlds.recon import AS_OF, october_world
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
@@ -66,7 +68,7 @@ def ops(make_world):
 
 
 def invoke(world, *args):
-    env = {"DATABASE_URL": world.url, "REVWATCH_DATA_DIR": str(world.cfg.revwatch_data_dir)}
+    env = {"DATABASE_URL": world.url, "REVWATCH_DATA_DIR": str(world.cfg.revwatch_data_dir), "WORKER_SCHEDULE": SCHEDULE}
     return CliRunner(env=env).invoke(main, ["show", *args])
 
 
@@ -252,7 +254,7 @@ def expected_jobs(now, as_of):
         "legacy-export": (now - 72 * h, "succeeded", 5.0, now - 72 * h + timedelta(seconds=5), 0, 0, "ok"),  # 3 days ago
     }
     out = []
-    for job, kind in [*hl.JOB_CATALOGUE, ("legacy-export", None)]:
+    for job, kind in [*((s.name, s.kind) for s in CATALOGUE.values()), ("legacy-export", None)]:
         started, outcome, secs, ok, runs, fails, status = ran.get(job, (None, None, None, None, 0, 0, "never run"))
         out.append(dict(job=job, kind=kind, status=status, last_started_at=started, last_outcome=outcome,
                         last_duration_seconds=secs, last_success_at=ok,
@@ -269,7 +271,7 @@ def test_health(ops):
     as_of = billing["last_success_at"] + timedelta(seconds=billing["success_age_seconds"])  # the CLI's now
     assert t0 <= as_of <= t1
     assert rows == expected_jobs(ops.now, as_of)
-    jobs = hl.job_health(ops.engine, as_of)  # the Health page's query at the same instant
+    jobs = hl.job_health(ops.engine, as_of, intervals(load_settings(worker_schedule=SCHEDULE)))  # the page's query, same instant
     assert [(r["job"], r["status"], r["runs_24h"], r["failures_24h"], r["last_success_at"]) for r in rows] == [
         (j.job, j.status, j.runs_24h, j.failures_24h, j.last_success_at) for j in jobs]
     check_formats(ops, ["health"], show(ops, "health")[0], clock=("success_age_seconds",))

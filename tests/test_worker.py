@@ -1,12 +1,15 @@
-"""`revwatch worker`: the schedule (parsed, persisted, shared), each run once across workers,
-runs nobody finishes closed as abandoned, misfires coalesced, SIGTERM, /metrics."""
+"""`revwatch worker`: one job catalogue (revwatch/schedule.py) bound to its run functions, the schedule
+(parsed, persisted, shared), each run once across workers, runs nobody finishes closed as abandoned,
+misfires coalesced, the weekly report's job as the CLI wires it, SIGTERM, /metrics."""
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
 from datetime import timedelta
@@ -16,11 +19,14 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from collectors.jobs import JOBS, Job
-from collectors.scheduler import Worker, abandon_dead_runs, intervals
+from collectors.compute.payment_rollups import PAYMENT_ROLLUPS
+from collectors.compute.rollups import ROLLUPS
+from collectors.jobs import JOBS, RUNS, Job, bind
+from collectors.scheduler import Worker, abandon_dead_runs
 from revwatch import clock
 from revwatch.cli import main
-from revwatch.runlog import ABANDONED, recorded_run, try_job_lock
+from revwatch.runlog import ABANDONED, RunStats, recorded_run, try_job_lock
+from revwatch.schedule import CATALOGUE, COMPUTE_SECONDS, REPORT_CRON, REPORT_JOB, intervals
 from revwatch.settings import SettingsError, load_settings
 from tests.processes import ROOT, free_port
 from tests.worlds.demo import SMALL_WORLD
@@ -58,9 +64,36 @@ def _runs(world, job: str) -> list[tuple]:
     return world.sql("SELECT started_at, finished_at, outcome, error FROM job_runs WHERE job = %s ORDER BY run_id", (job,))
 
 
+# ------------------------------------------------------------------ the one catalogue
+def test_every_catalogue_job_is_bound_to_its_run_function():
+    assert list(JOBS) == list(CATALOGUE)  # the catalogue's order: ingest before the compute over it
+    for name, job in JOBS.items():
+        spec = CATALOGUE[name]
+        assert (job.name, job.kind, job.description, job.every) == (spec.name, spec.kind, spec.description, spec.every)
+        assert job.run is RUNS[name]
+    assert {spec.kind for spec in CATALOGUE.values()} == {"ingest", "compute"}
+    assert REPORT_JOB not in CATALOGUE  # a cron job of its own (REPORT_CRON), not an interval
+    assert REPORT_CRON == {"day_of_week": "mon", "hour": 7, "minute": 0}
+
+
+def test_a_name_on_one_side_only_fails_the_binding():
+    runs = dict(RUNS)
+    del runs["reconcile"]
+    with pytest.raises(RuntimeError, match="no run function for reconcile"):
+        bind(CATALOGUE, runs)
+    with pytest.raises(RuntimeError, match="not in the catalogue: export-ledger"):
+        bind(CATALOGUE, {**RUNS, "export-ledger": RUNS["reconcile"]})
+
+
+def test_each_rollup_job_is_described_by_its_tables():
+    for rollup in (*ROLLUPS, *PAYMENT_ROLLUPS):
+        assert CATALOGUE[rollup.name].description == f"hourly rollup of {rollup.source_table} into {rollup.target}"
+
+
 # ------------------------------------------------------------------ the schedule
 def test_schedule_defaults_and_overrides():
     default = intervals(load_settings(worker_schedule=""))
+    assert default == {name: spec.every for name, spec in CATALOGUE.items()}
     assert list(default) == list(JOBS)
     assert default["ingest-billing"] == 60
     assert {default[j] for j in ("ingest-stripe", "ingest-adyen", "ingest-bank", "ingest-ledger", "ingest-fx")} == {300}
@@ -70,6 +103,11 @@ def test_schedule_defaults_and_overrides():
     every = intervals(load_settings(worker_schedule=" *=5 , reconcile=600"))
     assert every == {name: 600 if name == "reconcile" else 5 for name in JOBS}
     assert intervals(load_settings(worker_schedule="ingest-fx=3600"))["ingest-fx"] == 3600
+    # a test's own job, without an interval of its own: its kind's default; WORKER_SCHEDULE still applies
+    own = {"tick": _job("tick")}
+    assert intervals(load_settings(worker_schedule=""), own) == {"tick": COMPUTE_SECONDS}
+    assert intervals(load_settings(worker_schedule="tick=7"), own) == {"tick": 7}
+    assert Worker(None, load_settings(worker_schedule="*=9")).intervals == dict.fromkeys(CATALOGUE, 9)
 
 
 @pytest.mark.parametrize("bad", ["ingest-billing", "ingest-billing=soon", "ingest-billing=0", "=60",
@@ -188,7 +226,7 @@ SLOW_WORKER = textwrap.dedent("""
     from collectors.jobs import Job
     from revwatch.runlog import recorded_run, try_job_lock
     from collectors.scheduler import Worker
-    from revwatch.cli import _scheduled, _stop_on_signals
+    from revwatch.cli.supervise import run_scheduled, stop_on_signals
     from revwatch.db import engine_for
     from revwatch.settings import load_settings
 
@@ -205,8 +243,8 @@ SLOW_WORKER = textwrap.dedent("""
     cfg = load_settings(database_url=url, worker_schedule="*=600", worker_shutdown_seconds=shutdown, metrics_port=0)
     engine = engine_for(url, pooled=False)
     work = Worker(engine, cfg, {"slow": Job("slow", "compute", "slow", slow)})
-    with _stop_on_signals(work.stopping):
-        _scheduled(work, cfg, engine, work.intervals)
+    with stop_on_signals(work.stopping):
+        run_scheduled(work, cfg, engine, work.intervals)
 """)
 
 
@@ -283,6 +321,48 @@ def test_a_misfire_is_coalesced_into_one_run(make_world):
         assert now < upcoming <= now + timedelta(seconds=60)
     finally:
         assert second.stop(10)
+
+
+# ------------------------------------------------------------------ the weekly report's job
+def test_the_report_job_is_the_callable_given_and_runs_on_the_worker(make_world):
+    world = make_world()
+    cfg = _cfg(world, "tick=3600").model_copy(update={"report_timezone": "America/Edmonton"})
+    calls: list[tuple] = []
+    ran = threading.Event()
+
+    def report(engine, cfg):
+        calls.append((engine, cfg))
+        ran.set()
+        return RunStats()
+
+    worker = Worker(world.engine, cfg, {"tick": _job("tick")}, report_job=report)
+    worker.start()
+    try:
+        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [("tick",), (REPORT_JOB,)]
+        assert worker.scheduler.get_job(REPORT_JOB).func.__module__ == "collectors.scheduler"  # by reference
+        worker.scheduler.modify_job(REPORT_JOB, next_run_time=clock.wall())  # due now
+        assert ran.wait(15), "the report job never ran"
+        assert calls == [(world.engine, cfg)]
+    finally:
+        assert worker.stop(10)
+    plain = Worker(world.engine, cfg, {"tick": _job("tick")})  # without one: the report leaves the schedule
+    plain.start()
+    try:
+        assert world.sql("SELECT id FROM apscheduler_jobs") == [("tick",)]
+    finally:
+        assert plain.stop(10)
+
+
+def test_the_cli_wires_the_weekly_report_into_the_worker():
+    """The worker command passes the report job; collectors never import metrics themselves."""
+    from metrics.faces import weekly_report
+    from revwatch.cli.supervise import report_job
+
+    assert report_job() is weekly_report.run_job
+    tree = ast.parse((ROOT / "collectors" / "scheduler.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "collectors.jobs" in imported and not {m for m in imported if m.split(".")[0] == "metrics"}
 
 
 # ------------------------------------------------------------------ the command

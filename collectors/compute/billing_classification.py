@@ -7,14 +7,16 @@ so accuracy (correct / billable) and every sum are additive over sites, plans an
 
 Classes (`CLASSES`), decided in this order:
 
-- `unrated`: the session cannot be shadow-rated (`problem` says why); not counted billable;
+- `unrated`: the session cannot be shadow-rated (`problem` says why); `billable` is still true
+  when a plan in force says the stay outlasted its grace (e.g. no tax rate in force): such a
+  session counts as billable and not correct, since nobody can say it was billed right;
 - not billable (within grace) and no non-void invoice: nothing to judge, no row;
 - `invoice_not_due`: not billable, yet a non-void invoice;
 - `voided_without_replacement`: billable, only void invoices;
 - `missing_invoice`: billable, no invoice at all;
 - `duplicate_invoice`: billable, two or more non-void invoices;
 - `currency_mismatch`: a non-void invoice in a currency other than the site's;
-- `correct`: one invoice, subtotal and tax as expected;
+- `correct`: billable (by the order above), one invoice, subtotal and tax as expected;
 - `tax_error`: subtotal right, tax wrong;
 - `over_billed` / `under_billed`: by total (by subtotal when totals agree but the split does not).
 
@@ -39,8 +41,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.compute.shadow_rating_sql import SHADOW_RATING_SQL
 from collectors.compute.windows import align, consume_pending, judged_until, mark_judged, pending_span
+from revwatch.rules import shadow_rating
 from revwatch.runlog import RunStats, recorded_run, try_job_lock
 
 JOB = "classify-billing"
@@ -56,25 +58,27 @@ _WATERMARK = """
         coalesce((SELECT watermark FROM sync_state WHERE source = 'billing' AND table_name = 'parking_sessions'),
                  (SELECT max(updated_at) FROM parking_sessions)),
         coalesce((SELECT watermark FROM sync_state WHERE source = 'billing' AND table_name = 'invoices'),
-                 (SELECT max(updated_at) FROM invoices)))"""
+                 (SELECT max(updated_at) FROM invoices))) AS watermark"""
 
 _WIDEN = """
-    SELECT min(t), max(t) FROM (
-        SELECT p.exited_at AS t FROM parking_sessions p
+    SELECT min(x.exited_at) AS first_exit, max(x.exited_at) AS last_exit FROM (
+        SELECT p.exited_at AS exited_at FROM parking_sessions p
         WHERE p.entered_at >= :start AND p.entered_at < :end AND p.exited_at IS NOT NULL
         UNION ALL
-        SELECT p.exited_at FROM invoices i JOIN parking_sessions p ON p.session_id = i.session_id
+        SELECT p.exited_at AS exited_at FROM invoices i JOIN parking_sessions p ON p.session_id = i.session_id
         WHERE i.issued_at >= :start AND i.issued_at < :end AND p.exited_at IS NOT NULL) x"""
 
-_COLUMNS = ("session_id, site_id, exited_at, hour, local_date, currency, rate_plan_id, class, billable, problem,"
-            " expected_subtotal_minor, expected_tax_minor, expected_total_minor, billed_currency,"
-            " billed_subtotal_minor, billed_tax_minor, billed_total_minor, invoices, void_invoices, difference_minor")
+_FIRST_EXIT = "SELECT min(exited_at) AS first_exit FROM parking_sessions"
 
-# Shadow rating of the sessions exited in [:start, :judge_end), each with its invoices.
-FINDINGS_SQL = """
-    WITH rated AS ({rating}),
+# The shadow rating (revwatch/rules/shadow_rating.sql, bound :start, :end, :session_id NULL) of the
+# sessions exited in [:start, :end), each judged with its invoices. The rating is the one statement
+# the drill-down runs too, included whole as the `rated` CTE; every other column is named.
+FINDINGS_SQL = f"""
+    WITH rated AS (
+{shadow_rating.SQL}
+    ),
     inv AS (
-        SELECT i.session_id,
+        SELECT i.session_id AS session_id,
                count(*) FILTER (WHERE i.status <> 'void') AS n,
                count(*) FILTER (WHERE i.status = 'void') AS n_void,
                coalesce(sum(i.subtotal_minor) FILTER (WHERE i.status <> 'void'), 0)::bigint AS sub,
@@ -85,9 +89,13 @@ FINDINGS_SQL = """
         FROM invoices i JOIN rated r ON r.session_id = i.session_id
         GROUP BY i.session_id),
     judged AS (
-        SELECT r.*, p.exited_at, coalesce(v.n, 0) AS n, coalesce(v.n_void, 0) AS n_void,
-               coalesce(v.sub, 0) AS sub, coalesce(v.tax, 0) AS tax, coalesce(v.total, 0) AS total,
-               v.cur, coalesce(v.n_cur, 0) AS n_cur, st.timezone,
+        SELECT r.session_id AS session_id, r.site_id AS site_id, p.exited_at AS exited_at, st.timezone AS timezone,
+               r.currency AS currency, r.rate_plan_id AS rate_plan_id, r.billable AS billable, r.problem AS problem,
+               r.subtotal_minor AS expected_subtotal_minor, r.tax_minor AS expected_tax_minor,
+               r.total_minor AS expected_total_minor, v.cur AS billed_currency,
+               coalesce(v.sub, 0) AS billed_subtotal_minor, coalesce(v.tax, 0) AS billed_tax_minor,
+               coalesce(v.total, 0) AS billed_total_minor, coalesce(v.n, 0) AS invoices,
+               coalesce(v.n_void, 0) AS void_invoices,
                CASE
                    WHEN r.problem IS NOT NULL THEN 'unrated'
                    WHEN NOT r.billable THEN CASE WHEN coalesce(v.n, 0) > 0 THEN 'invoice_not_due' END
@@ -109,29 +117,39 @@ FINDINGS_SQL = """
     found AS (
         SELECT session_id, site_id, exited_at, date_trunc('hour', exited_at, 'UTC') AS hour,
                (exited_at AT TIME ZONE coalesce(timezone, 'UTC'))::date AS local_date,
-               currency, rate_plan_id, class, billable, problem,
-               subtotal_minor AS expected_subtotal_minor, tax_minor AS expected_tax_minor,
-               total_minor AS expected_total_minor, cur AS billed_currency,
-               sub AS billed_subtotal_minor, tax AS billed_tax_minor, total AS billed_total_minor,
-               n AS invoices, n_void AS void_invoices,
+               currency, rate_plan_id, class, billable, problem, expected_subtotal_minor, expected_tax_minor,
+               expected_total_minor, billed_currency, billed_subtotal_minor, billed_tax_minor, billed_total_minor,
+               invoices, void_invoices,
                CASE WHEN class IN ('unrated', 'currency_mismatch') THEN NULL
-                    ELSE total - total_minor END AS difference_minor
+                    ELSE billed_total_minor - expected_total_minor END AS difference_minor
         FROM judged WHERE class IS NOT NULL),
     ins AS (
-        INSERT INTO billing_findings AS f ({cols}) SELECT {cols} FROM found
-        ON CONFLICT (session_id) DO UPDATE SET ({cols}) = ROW({excluded})
-        RETURNING 1)
-    SELECT (SELECT count(*) FROM rated), (SELECT count(*) FROM ins)
-""".format(
-    rating=SHADOW_RATING_SQL.replace(":end", ":judge_end"),
-    cols=_COLUMNS,
-    excluded=", ".join(f"excluded.{c.strip()}" for c in _COLUMNS.split(",")),
-)
+        INSERT INTO billing_findings AS f (
+            session_id, site_id, exited_at, hour, local_date, currency, rate_plan_id, class, billable, problem,
+            expected_subtotal_minor, expected_tax_minor, expected_total_minor, billed_currency,
+            billed_subtotal_minor, billed_tax_minor, billed_total_minor, invoices, void_invoices, difference_minor)
+        SELECT session_id, site_id, exited_at, hour, local_date, currency, rate_plan_id, class, billable, problem,
+               expected_subtotal_minor, expected_tax_minor, expected_total_minor, billed_currency,
+               billed_subtotal_minor, billed_tax_minor, billed_total_minor, invoices, void_invoices, difference_minor
+        FROM found
+        ON CONFLICT (session_id) DO UPDATE SET
+            site_id = excluded.site_id, exited_at = excluded.exited_at, hour = excluded.hour,
+            local_date = excluded.local_date, currency = excluded.currency, rate_plan_id = excluded.rate_plan_id,
+            class = excluded.class, billable = excluded.billable, problem = excluded.problem,
+            expected_subtotal_minor = excluded.expected_subtotal_minor,
+            expected_tax_minor = excluded.expected_tax_minor, expected_total_minor = excluded.expected_total_minor,
+            billed_currency = excluded.billed_currency, billed_subtotal_minor = excluded.billed_subtotal_minor,
+            billed_tax_minor = excluded.billed_tax_minor, billed_total_minor = excluded.billed_total_minor,
+            invoices = excluded.invoices, void_invoices = excluded.void_invoices,
+            difference_minor = excluded.difference_minor
+        RETURNING 1 AS written)
+    SELECT (SELECT count(*) FROM rated) AS sessions_rated, (SELECT count(*) FROM ins) AS findings_written
+"""
 
 
 def cutoff(conn: Connection, delay: timedelta) -> datetime | None:
     """Sessions that exited before this instant are judged; None while billing has no data."""
-    wm = conn.execute(text(_WATERMARK)).scalar()
+    wm = conn.execute(text(_WATERMARK)).one().watermark
     return None if wm is None else wm - delay
 
 
@@ -141,8 +159,8 @@ def replace_window(conn: Connection, start: datetime, end: datetime, cut: dateti
     judge_end = start if cut is None else max(start, min(end, cut))
     conn.execute(text(f"DELETE FROM {TARGET} WHERE exited_at >= :start AND exited_at < :end"),
                  {"start": start, "end": end})
-    read, written = conn.execute(text(FINDINGS_SQL), {"start": start, "judge_end": judge_end}).one()
-    return int(read), int(written)
+    got = conn.execute(text(FINDINGS_SQL), {"start": start, "end": judge_end, "session_id": None}).one()
+    return int(got.sessions_rated), int(got.findings_written)
 
 
 def run_job(engine: Engine, start: datetime | None = None, end: datetime | None = None,
@@ -155,13 +173,13 @@ def run_job(engine: Engine, start: datetime | None = None, end: datetime | None 
         if start is None or end is None:
             start, end, consumed = pending_span(conn, JOB)
         if start is not None and end is not None:
-            lo, hi = conn.execute(text(_WIDEN), {"start": start, "end": end}).one()
-            if lo is not None:
-                start, end = min(start, lo), max(end, hi + HOUR)
+            wide = conn.execute(text(_WIDEN), {"start": start, "end": end}).one()
+            if wide.first_exit is not None:
+                start, end = min(start, wide.first_exit), max(end, wide.last_exit + HOUR)
         cut, judged = cutoff(conn, delay), judged_until(conn, JOB, TARGET)
         if cut is not None and (judged is None or cut > judged):
             if judged is None:  # first run: from the first exit on
-                judged = conn.execute(text("SELECT min(exited_at) FROM parking_sessions")).scalar() or cut
+                judged = conn.execute(text(_FIRST_EXIT)).one().first_exit or cut
             start, end = (judged, cut) if start is None or end is None else (min(start, judged), max(end, cut))
         if start is None or end is None:
             return stats  # nothing changed since the last run

@@ -1,7 +1,7 @@
 """Reconciliation: every payment from billing to gateway, payout, bank and ledger (job `reconcile`).
 
-The rules are in collectors/compute/recon_stages.py; this module runs them. One run, in one
-transaction under the job's advisory lock, for each stage:
+The rules are named SQL (collectors/compute/recon_stages.py lists them per stage); this module
+runs them. One run, in one transaction under the job's advisory lock, for each stage:
 
 1. scope: the span ingest queued for this job (any source table it reads changed there),
    widened by the stage's own reach (an Adyen line settles hours after its attempt; a bank
@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from collectors.compute.recon_stages import JUDGED, STAGES
+from collectors.compute.recon_stages import SCRATCH, STAGES
 from collectors.compute.windows import consume_pending, pending_span
 from revwatch import clock
 from revwatch.runlog import RunStats, recorded_run, try_job_lock
@@ -99,19 +99,26 @@ def coverage(conn: Connection) -> dict:
     return dict(conn.execute(text(_COVERAGE)).mappings().one())
 
 
-def _judge(conn: Connection, stage: str, query: str, params: dict) -> None:
-    cols = ", ".join(JUDGED)
-    conn.execute(text(f"""
+def judge_statement(rule: str) -> str:
+    """The INSERT filing one rule's rows (recon_stages.JUDGED, read by name) as candidates of `:stage`:
+    status, break type and stake from outcome and waiting; the accounting month from the accounting day."""
+    return f"""
         INSERT INTO recon_candidates ({", ".join(_CANDIDATE_COLUMNS)})
-        SELECT :stage, item_key, item_type,
-               CASE WHEN outcome = 'matched' THEN 'matched' WHEN waiting THEN 'expected' ELSE 'break' END,
-               CASE WHEN outcome <> 'matched' AND NOT waiting THEN outcome END,
-               CASE WHEN outcome = 'missing' AND NOT waiting THEN missing_side END,
-               gateway, site_id, currency, amount_minor, CAST(counter_amount_minor AS bigint),
-               CASE WHEN outcome <> 'matched' AND NOT waiting THEN CAST(stake_minor AS bigint) END,
-               left_ref, right_ref, match_rule, occurred_at, accounting_month,
-               CASE WHEN outcome <> 'matched' THEN CAST(due_at AS timestamptz) END, CAST(detail AS jsonb), md5(fp)
-        FROM ({query}) AS j ({cols})"""), {**params, "stage": stage})
+        SELECT :stage AS stage, j.item_key, j.item_type,
+               CASE WHEN j.outcome = 'matched' THEN 'matched' WHEN j.waiting THEN 'expected' ELSE 'break' END AS status,
+               CASE WHEN j.outcome <> 'matched' AND NOT j.waiting THEN j.outcome END AS break_type,
+               CASE WHEN j.outcome = 'missing' AND NOT j.waiting THEN j.missing_side END AS missing_side,
+               j.gateway, j.site_id, j.currency, j.amount_minor, CAST(j.counter_amount_minor AS bigint) AS counter_amount_minor,
+               CASE WHEN j.outcome <> 'matched' AND NOT j.waiting THEN CAST(j.stake_minor AS bigint) END AS break_amount_minor,
+               j.left_ref, j.right_ref, j.match_rule, j.occurred_at,
+               CAST(date_trunc('month', CAST(j.accounting_day AS timestamp)) AS date) AS accounting_month,
+               CASE WHEN j.outcome <> 'matched' THEN CAST(j.due_at AS timestamptz) END AS due_at,
+               CAST(j.detail AS jsonb) AS detail, md5(j.fp) AS fingerprint
+        FROM ({rule}) AS j"""
+
+
+# every stage's rules, each wrapped in its INSERT once
+_JUDGE = {stage: tuple(judge_statement(rule) for rule in spec.rules) for stage, spec in STAGES.items()}
 
 
 _UPSERT = f"""
@@ -192,11 +199,10 @@ def run_stage(conn: Connection, stage: str, policy: Policy, cover: dict, lo: dat
     lo = max(lo - before, BEGINNING) if lo > BEGINNING else lo
     hi = min(hi + after, END_OF_TIME) if hi < END_OF_TIME else hi
     params = {**policy.params(), **cover, "lo": lo, "hi": hi, "stage": stage, "actor": ACTOR, "now": clock.now()}
-    spec = STAGES[stage]
-    for step in spec.get("steps", ()):
+    for step in STAGES[stage].steps:
         conn.execute(text(step), params)
-    for query in spec["queries"]:
-        _judge(conn, stage, query, params)
+    for judge in _JUDGE[stage]:
+        conn.execute(text(judge), params)
     judged = conn.execute(text("SELECT count(*) FROM recon_candidates WHERE stage = :stage"), params).scalar_one()
     conn.execute(text("ANALYZE recon_candidates"))  # a temporary table has no statistics until told
     conn.execute(text(_DELETE_GONE), params)
@@ -218,10 +224,13 @@ def reconcile(conn: Connection, policy: Policy, lo: datetime, hi: datetime) -> t
 
 
 def scratch_tables(conn: Connection) -> None:
-    """The run's working tables, gone at commit: judged candidates and in-scope items whose source is gone."""
+    """The run's working tables, gone at commit: judged candidates, in-scope items whose source is gone, and the
+    payouts a stage judges (recon_stages.SCRATCH)."""
     conn.execute(text("CREATE TEMP TABLE recon_candidates (LIKE recon_items INCLUDING DEFAULTS INCLUDING INDEXES)"
                       " ON COMMIT DROP"))
     conn.execute(text("CREATE TEMP TABLE recon_gone (stage text, item_key text) ON COMMIT DROP"))
+    for statement in SCRATCH:
+        conn.execute(text(statement))
 
 
 def _has_run(conn: Connection) -> bool:

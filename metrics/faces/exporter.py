@@ -31,9 +31,10 @@ currency ('(unknown)' when a finding has none); definitions of metrics/figures/b
 - revwatch_billing_overcharge_minor{currency} gauge: Σ max(billed - expected, 0), every finding
   in the window (over-billed, duplicates, invoices not due, tax too high).
 Reconciliation, from `recon_items` + `recon_breaks` with the Reconciliation page's definitions
-(metrics/figures/reconciliation.py): an open break is an item with status 'break' whose workflow state is
-open (the job opens a workflow row with every break; a break without one counts as open too), its
-money at stake `abs(coalesce(break_amount_minor, amount_minor))`:
+(metrics/figures/reconciliation: open_break_totals, payouts_missing_in_bank, item_counts): an open
+break is an item with status 'break' whose workflow state is open (the job opens a workflow row
+with every break; a break without one counts as open too), its money at stake
+`abs(coalesce(break_amount_minor, amount_minor))`:
 - revwatch_recon_open_breaks{stage,currency} gauge: open breaks.
 - revwatch_recon_unreconciled_minor{stage,currency} gauge: Σ money at stake of open breaks.
 - revwatch_recon_oldest_open_break_age_seconds{stage} gauge: now - min(occurred_at) of the stage's
@@ -54,7 +55,7 @@ brand: the dispute ratio is a card network's monitoring programme.
 - revwatch_disputes_month{network} gauge: Σ rollup_disputes.disputes opened this month.
 - revwatch_card_payments_month{network} gauge: Σ rollup_payments.attempts, method card, status
   succeeded, this month.
-Jobs, from `job_runs`, for every job of collectors.jobs.JOBS (rows of other job names ignored):
+Jobs, from `job_runs`, for every job of the job catalogue (revwatch/schedule.py; rows of other job names ignored):
 - revwatch_job_runs_total{job,outcome} counter: finished runs per outcome (succeeded, failed,
   skipped, abandoned); every pair present, 0 before a job's first run. Runs still 'running' count
   once they finish.
@@ -68,7 +69,7 @@ Jobs, from `job_runs`, for every job of collectors.jobs.JOBS (rows of other job 
 - revwatch_job_last_success_timestamp_seconds{job} gauge: finished_at of the newest succeeded run;
   no sample before the job's first success.
 - revwatch_job_interval_seconds{job} gauge: the worker's configured interval
-  (collectors.scheduler.intervals(cfg)); the family is left out while that module does not exist.
+  (revwatch.schedule.intervals(cfg)); the family is left out while WORKER_SCHEDULE names an unknown job.
 The exporter itself:
 - revwatch_exporter_up gauge: 1 when the snapshot was read, 0 when the store could not be read
   (then no other family but the duration is served; the error is logged, never raised).
@@ -115,48 +116,48 @@ site), C currency label values (the sites' currencies, plus any other a finding 
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
+from metrics.catalogue import exporter_help
 from metrics.figures import declines
-from metrics.figures.reconciliation import _AT_STAKE, _BREAK_JOIN, _CLASS, GATEWAYS, STAGES, STATUSES
-from revwatch import clock
+from metrics.figures.billing_accuracy import ExitedSince, accuracy_totals
+from metrics.figures.job_runs import BUCKETS, OUTCOMES, TIMED_OUTCOMES, JobRunTally, JobTotals, RunAgg
+from metrics.figures.payment_totals import attempt_totals, disputes_this_month, site_currencies
+from metrics.figures.query import snapshot
+from metrics.figures.reconciliation import (
+    GATEWAYS,
+    STAGES,
+    STATUSES,
+    item_counts,
+    open_break_totals,
+    payouts_missing_in_bank,
+)
+from revwatch import clock, schedule
 
 log = logging.getLogger(__name__)
 
 METHODS = ("card", "wallet", "ach")
-OUTCOMES = ("succeeded", "failed", "skipped", "abandoned")
-TIMED_OUTCOMES = ("succeeded", "failed", "skipped")  # runs that ended by themselves: the duration histogram
-BUCKETS: tuple[float, ...] = (0.1, 0.5, 1, 5, 15, 60, 300, 900)  # and +Inf
 UNKNOWN = "(unknown)"
-
-
-def _job_names() -> tuple[str, ...]:
-    # Imported here, not at module level: metrics/ never imports collectors/ at import time (the
-    # layering of DESIGN.md); the exporter only needs the names, when a collector is built.
-    from collectors.jobs import JOBS
-
-    return tuple(JOBS)
+BILLING_WINDOW = timedelta(hours=24)  # billing gauges: findings of the sessions exited this recently
 
 
 def max_series(regions: int, currencies: int, networks: int, jobs: int | None = None) -> int:
     """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 20 J + 54."""
     g, m, k, s, t, o, b = len(GATEWAYS), len(METHODS), len(declines.CLASSES), len(STAGES), len(STATUSES), \
         len(OUTCOMES), len(BUCKETS) + 1
-    j = len(_job_names()) if jobs is None else jobs
+    j = len(schedule.CATALOGUE) if jobs is None else jobs
     payments = 2 * g * m * regions + g * m * k
     billing = 4 * currencies
     recon = 2 * s * currencies + s + 2 * g * currencies + s * t
@@ -165,229 +166,37 @@ def max_series(regions: int, currencies: int, networks: int, jobs: int | None = 
     return payments + billing + recon + disputes + job_families + 2
 
 
-# ---------------------------------------------------------------- job_runs, aggregated incrementally
-@dataclass(frozen=True)
-class _Agg:
-    """Finished runs of one job and outcome: count, rows, timed runs, Σ seconds, bucket counts
-    (cumulative, one per finite bound) and the newest finished_at (unix seconds)."""
-
-    runs: int = 0
-    rows_read: int = 0
-    rows_written: int = 0
-    timed: int = 0
-    seconds: float = 0.0
-    buckets: tuple[int, ...] = (0,) * len(BUCKETS)
-    last_finished: float | None = None
-
-    def __add__(self, other: _Agg) -> _Agg:
-        last = [x for x in (self.last_finished, other.last_finished) if x is not None]
-        return _Agg(self.runs + other.runs, self.rows_read + other.rows_read, self.rows_written + other.rows_written,
-                    self.timed + other.timed, self.seconds + other.seconds,
-                    tuple(a + b for a, b in zip(self.buckets, other.buckets, strict=True)), max(last) if last else None)
-
-
-@dataclass(frozen=True)
-class JobTotals:
-    """What the job families show: per (job, outcome) `_Agg`, per job the newest started_at."""
-
-    by_outcome: Mapping[tuple[str, str], _Agg] = field(default_factory=dict)
-    last_started: Mapping[str, float] = field(default_factory=dict)
-
-    def merged(self, other: JobTotals) -> JobTotals:
-        by = dict(self.by_outcome)
-        for key, agg in other.by_outcome.items():
-            by[key] = by.get(key, _Agg()) + agg
-        last = dict(self.last_started)
-        for job, ts in other.last_started.items():
-            last[job] = max(ts, last.get(job, ts))
-        return JobTotals(by, last)
-
-
-FOLD_TIMEOUT_MS = 300_000
-_BUCKET_COLUMNS = ", ".join(f"count(*) FILTER (WHERE d.secs <= {le})" for le in BUCKETS)
-_RUN_COLUMNS = ("run_id, job, outcome, started_at, finished_at, rows_read, rows_written,"
-                " extract(epoch FROM finished_at - started_at)::float8 AS secs")
-# The runs after the frontier (primary-key range) and the pending ones (by key). `upto`, the new
-# frontier: just before the first run of the last `settle` seconds (found through the (job,
-# started_at) index), else the newest run there is.
-_JOB_RUNS_DELTA = f"""
-    WITH d AS (
-        SELECT {_RUN_COLUMNS} FROM job_runs WHERE run_id > :frontier
-        UNION ALL
-        SELECT {_RUN_COLUMNS} FROM job_runs WHERE run_id = ANY(CAST(:pending AS bigint[])) AND run_id <= :frontier
-    ), lim AS (
-        SELECT coalesce((SELECT min(run_id) - 1 FROM job_runs
-                         WHERE job = ANY(CAST(:jobs AS text[])) AND started_at >= CAST(:now AS timestamptz) - make_interval(secs => :settle)
-                           AND run_id > :frontier),
-                        (SELECT max(run_id) FROM job_runs), :frontier) AS upto
-    )
-    SELECT d.run_id <= lim.upto AS settled, d.job, d.outcome, count(*) AS runs,
-           coalesce(sum(d.rows_read), 0)::bigint, coalesce(sum(d.rows_written), 0)::bigint,
-           count(d.secs), coalesce(sum(d.secs), 0)::float8, {_BUCKET_COLUMNS},
-           extract(epoch FROM max(d.started_at))::float8, extract(epoch FROM max(d.finished_at))::float8,
-           CASE WHEN d.outcome = 'running' THEN d.run_id END AS running_id, lim.upto
-    FROM d CROSS JOIN lim
-    WHERE d.job = ANY(CAST(:jobs AS text[]))
-    GROUP BY 1, 2, 3, running_id, lim.upto"""  # a running run is a group of its own (few): no array_agg
-
-
-@dataclass(frozen=True)
-class JobRunTally:
-    """Totals of `job_runs` kept in memory, so a scrape reads only what changed.
-
-    `settled` holds every run with run_id <= `frontier` except `pending` (runs that were still
-    running when passed; their rows are re-read by key until they finish, then folded once). Runs
-    after the frontier are re-read each scrape and counted for that scrape only; the frontier moves
-    past them once they started more than `settle_seconds` ago (a run's row is committed the moment
-    it starts, so by then no smaller run_id can still appear). The first scrape folds the whole
-    table in one GROUP BY; a table emptied and restarted (max(run_id) below the frontier) is folded
-    again from scratch. Immutable: a refresh that fails keeps the previous tally."""
-
-    jobs: tuple[str, ...]
-    settle_seconds: float = 300.0
-    frontier: int = 0
-    pending: frozenset[int] = frozenset()
-    settled: JobTotals = field(default_factory=JobTotals)
-
-    def advance(self, conn: Connection, now: datetime) -> tuple[JobTotals, JobRunTally]:
-        """(totals to show at `now`, the tally to keep), reading only runs after the frontier or pending."""
-        tally = self
-        top = conn.execute(text("SELECT max(run_id) FROM job_runs")).scalar()
-        if tally.frontier and (top is None or top < tally.frontier):
-            tally = JobRunTally(self.jobs, self.settle_seconds)
-        if tally.frontier == 0:  # the one full read of the table (~0.1 s per 100 k runs) may outlast a scrape's timeout
-            conn.execute(text(f"SET LOCAL statement_timeout = {FOLD_TIMEOUT_MS}"))
-        rows = conn.execute(text(_JOB_RUNS_DELTA), {
-            "frontier": tally.frontier, "pending": sorted(tally.pending), "jobs": list(tally.jobs),
-            "settle": float(tally.settle_seconds), "now": now}).all()
-        folded: defaultdict[tuple[str, str], _Agg] = defaultdict(_Agg)
-        transient: defaultdict[tuple[str, str], _Agg] = defaultdict(_Agg)
-        started: dict[str, float] = {}
-        pending: set[int] = set()
-        upto = tally.frontier
-        for row in rows:
-            settled, job, outcome, runs, rows_read, rows_written, timed, seconds = row[:8]
-            bucket_counts = tuple(int(n) for n in row[8:8 + len(BUCKETS)])
-            last_started, last_finished, running_id, row_upto = row[8 + len(BUCKETS):]
-            upto = max(upto, int(row_upto))
-            started[job] = max(last_started, started.get(job, last_started))
-            if outcome == "running":
-                if settled:
-                    pending.add(int(running_id))
-                continue
-            if outcome not in OUTCOMES:
-                continue  # a final outcome outside the label domain: only its start time shows
-            agg = _Agg(int(runs), int(rows_read), int(rows_written), int(timed), float(seconds), bucket_counts,
-                       last_finished)
-            target = folded if settled else transient
-            target[(job, outcome)] = target[(job, outcome)] + agg
-        # started_at never changes, so every start seen can be kept, settled or not
-        settled_totals = tally.settled.merged(JobTotals(dict(folded), started))
-        kept = replace(tally, frontier=upto, pending=frozenset(pending), settled=settled_totals)
-        return settled_totals.merged(JobTotals(dict(transient), {})), kept
-
-
-# ---------------------------------------------------------------- the other reads
-# One pass over rollup_payments, pre-aggregated per site before `sites` is joined. The card brands
-# of card attempts come along (the card networks of the dispute families), and whether a row is a
-# successful card payment of the current UTC month (revwatch_card_payments_month): the pass reads
-# every row anyway, so the month costs no second read.
-_PAYMENTS = """
-    SELECT r.gateway, r.payment_method_type, coalesce(s.region, :unknown) AS region, r.status, r.code, r.brand,
-           sum(r.n)::bigint, coalesce(sum(r.n_month), 0)::bigint
-    FROM (SELECT site_id, gateway, payment_method_type, status,
-                 CASE WHEN status = 'failed' THEN failure_code END AS code,
-                 CASE WHEN payment_method_type = 'card' THEN card_brand ELSE '' END AS brand,
-                 sum(attempts) AS n,
-                 sum(attempts) FILTER (WHERE hour >= date_trunc('month', CAST(:now AS timestamptz), 'UTC')) AS n_month
-          FROM rollup_payments GROUP BY 1, 2, 3, 4, 5, 6) r
-    LEFT JOIN sites s ON s.site_id = r.site_id
-    GROUP BY 1, 2, 3, 4, 5, 6"""
-
-_SITE_CURRENCIES = "SELECT DISTINCT currency FROM sites WHERE currency IS NOT NULL"
-
-# metrics/figures/billing_accuracy.py: billable / correct counts, leakage and overcharge as the negative
-# and positive parts of difference_minor (billed - expected).
-_BILLING = """
-    SELECT coalesce(r.currency, :unknown) AS currency,
-           count(*) FILTER (WHERE r.billable) AS judged,
-           count(*) FILTER (WHERE r.billable AND r.class = 'correct') AS correct,
-           coalesce(sum(greatest(-r.difference_minor, 0)), 0)::bigint AS leakage_minor,
-           coalesce(sum(greatest(r.difference_minor, 0)), 0)::bigint AS overcharge_minor
-    FROM billing_findings r
-    WHERE r.exited_at >= CAST(:now AS timestamptz) - interval '24 hours'
-    GROUP BY 1"""
-
-_OPEN_BREAKS = f"""
-    SELECT i.stage, i.currency, i.item_type, i.break_type, coalesce(i.gateway, :unknown) AS gateway,
-           count(*) AS breaks, coalesce(sum({_AT_STAKE}), 0)::bigint AS at_stake_minor,
-           greatest(extract(epoch FROM CAST(:now AS timestamptz) - min(i.occurred_at)), 0)::float8 AS oldest_seconds
-    FROM recon_items i {_BREAK_JOIN}
-    WHERE i.status = 'break' AND {_CLASS} = 'open'
-    GROUP BY 1, 2, 3, 4, 5"""
-
-_RECON_ITEMS = "SELECT stage, status, count(*) FROM recon_items GROUP BY 1, 2"
-
-# The current UTC month; local_date is within a day of the UTC date, so `local_date >= first UTC
-# day - 1` lets the local_date index bound the read to the month before `hour` decides.
-_MONTH = """r.local_date >= (date_trunc('month', CAST(:now AS timestamptz), 'UTC') AT TIME ZONE 'UTC')::date - 1
-            AND r.hour >= date_trunc('month', CAST(:now AS timestamptz), 'UTC')"""
-_DISPUTES_MONTH = f"""
-    SELECT r.card_brand, sum(r.disputes)::bigint FROM rollup_disputes r
-    WHERE {_MONTH} AND r.card_brand <> '' GROUP BY 1"""
-
-
-def _scheduler_intervals(cfg: Any) -> dict[str, int] | None:
-    """collectors.scheduler.intervals(cfg), or None while that module is not there."""
-    if importlib.util.find_spec("collectors.scheduler") is None:
-        return None
-    scheduler = importlib.import_module("collectors.scheduler")
-    return {str(job): int(seconds) for job, seconds in scheduler.intervals(cfg).items()}
-
-
 def _family_shapes() -> list[Metric]:
-    """Every family with its type and labels, without samples: describe(), and each refresh fills a fresh set."""
-    counter, gauge = CounterMetricFamily, GaugeMetricFamily
-    return [
-        counter("revwatch_payment_attempts_total", "Payment attempts, any status (rollup_payments).",
-                labels=["gateway", "method", "region"]),
-        counter("revwatch_payment_successes_total", "Payment attempts with status succeeded.",
-                labels=["gateway", "method", "region"]),
-        counter("revwatch_payment_failures_total", "Payment attempts with status failed, per decline class.",
-                labels=["gateway", "method", "decline_class"]),
-        gauge("revwatch_billing_sessions_judged", "Billable sessions judged, exited in the last 24 h.",
-              labels=["currency"]),
-        gauge("revwatch_billing_sessions_correct", "Billable sessions billed correctly, exited in the last 24 h.",
-              labels=["currency"]),
-        gauge("revwatch_billing_leakage_minor", "Under-billing (expected - billed where positive), minor units, "
-              "sessions exited in the last 24 h.", labels=["currency"]),
-        gauge("revwatch_billing_overcharge_minor", "Over-billing (billed - expected where positive), minor units, "
-              "sessions exited in the last 24 h.", labels=["currency"]),
-        gauge("revwatch_recon_open_breaks", "Open reconciliation breaks.", labels=["stage", "currency"]),
-        gauge("revwatch_recon_unreconciled_minor", "Money at stake in open breaks, minor units.",
-              labels=["stage", "currency"]),
-        gauge("revwatch_recon_oldest_open_break_age_seconds", "Age of the oldest open break (0 when none).",
-              labels=["stage"]),
-        gauge("revwatch_recon_payouts_missing_in_bank", "Open S3 breaks: payouts no bank line carries.",
-              labels=["gateway", "currency"]),
-        gauge("revwatch_recon_payouts_missing_in_bank_minor", "Money of payouts missing in the bank, minor units.",
-              labels=["gateway", "currency"]),
-        gauge("revwatch_recon_items", "Reconciliation items per stage and status.", labels=["stage", "status"]),
-        gauge("revwatch_disputes_month", "Disputes opened in the current UTC month, per card network.",
-              labels=["network"]),
-        gauge("revwatch_card_payments_month", "Successful card payments in the current UTC month, per card network.",
-              labels=["network"]),
-        counter("revwatch_job_runs_total", "Finished job runs per outcome.", labels=["job", "outcome"]),
-        counter("revwatch_job_rows_read_total", "Rows read by finished job runs.", labels=["job"]),
-        counter("revwatch_job_rows_written_total", "Rows written by finished job runs.", labels=["job"]),
-        HistogramMetricFamily("revwatch_job_duration_seconds", "Duration of finished job runs.", labels=["job"]),
-        gauge("revwatch_job_last_run_timestamp_seconds", "Start of the newest run (unix seconds).", labels=["job"]),
-        gauge("revwatch_job_last_success_timestamp_seconds", "End of the newest succeeded run (unix seconds).",
-              labels=["job"]),
-        gauge("revwatch_job_interval_seconds", "The worker's configured interval per job.", labels=["job"]),
-        gauge("revwatch_exporter_up", "1 when the exporter could read the store, else 0."),
-        gauge("revwatch_exporter_collect_duration_seconds", "Seconds the served snapshot took to read."),
+    """Every family with its type and labels, without samples: describe(), and each refresh fills a
+    fresh set. The HELP lines are the catalogue's (metrics/catalogue.py EXPORTER_HELP)."""
+    c, g, h = CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+    shapes: list[tuple[type, str, list[str]]] = [
+        (c, "revwatch_payment_attempts_total", ["gateway", "method", "region"]),
+        (c, "revwatch_payment_successes_total", ["gateway", "method", "region"]),
+        (c, "revwatch_payment_failures_total", ["gateway", "method", "decline_class"]),
+        (g, "revwatch_billing_sessions_judged", ["currency"]),
+        (g, "revwatch_billing_sessions_correct", ["currency"]),
+        (g, "revwatch_billing_leakage_minor", ["currency"]),
+        (g, "revwatch_billing_overcharge_minor", ["currency"]),
+        (g, "revwatch_recon_open_breaks", ["stage", "currency"]),
+        (g, "revwatch_recon_unreconciled_minor", ["stage", "currency"]),
+        (g, "revwatch_recon_oldest_open_break_age_seconds", ["stage"]),
+        (g, "revwatch_recon_payouts_missing_in_bank", ["gateway", "currency"]),
+        (g, "revwatch_recon_payouts_missing_in_bank_minor", ["gateway", "currency"]),
+        (g, "revwatch_recon_items", ["stage", "status"]),
+        (g, "revwatch_disputes_month", ["network"]),
+        (g, "revwatch_card_payments_month", ["network"]),
+        (c, "revwatch_job_runs_total", ["job", "outcome"]),
+        (c, "revwatch_job_rows_read_total", ["job"]),
+        (c, "revwatch_job_rows_written_total", ["job"]),
+        (h, "revwatch_job_duration_seconds", ["job"]),
+        (g, "revwatch_job_last_run_timestamp_seconds", ["job"]),
+        (g, "revwatch_job_last_success_timestamp_seconds", ["job"]),
+        (g, "revwatch_job_interval_seconds", ["job"]),
+        (g, "revwatch_exporter_up", []),
+        (g, "revwatch_exporter_collect_duration_seconds", []),
     ]
+    return [kind(name, exporter_help(name), labels=labels) for kind, name, labels in shapes]
 
 
 def _samples(fam: Mapping[str, Metric], name: str) -> CounterMetricFamily | GaugeMetricFamily:
@@ -417,7 +226,7 @@ class Snapshot:
 class RevwatchCollector(Collector):
     """Reads the store into Prometheus families at scrape time, one snapshot per `cache_seconds`.
 
-    `jobs` defaults to the names of collectors.jobs.JOBS; `settle_seconds` is how long the newest
+    `jobs` defaults to the job catalogue's names (revwatch.schedule); `settle_seconds` is how long the newest
     job runs are re-read before the tally folds them; `statement_timeout_ms` bounds every read."""
 
     def __init__(self, engine: Engine, cfg: Any, cache_seconds: float = 15, *, jobs: Sequence[str] | None = None,
@@ -425,7 +234,7 @@ class RevwatchCollector(Collector):
         self.engine = engine
         self.cfg = cfg
         self.cache_seconds = float(cache_seconds)
-        self.jobs = tuple(jobs) if jobs is not None else _job_names()
+        self.jobs = tuple(jobs) if jobs is not None else tuple(schedule.CATALOGUE)
         self.statement_timeout_ms = int(statement_timeout_ms)
         self._tally = JobRunTally(self.jobs, float(settle_seconds))
         self._lock = threading.Lock()
@@ -451,11 +260,8 @@ class RevwatchCollector(Collector):
     def _refresh(self) -> Snapshot:
         started = time.monotonic()
         try:
-            with self.engine.connect() as conn:
-                conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-                with conn.begin():
-                    conn.execute(text(f"SET LOCAL statement_timeout = {self.statement_timeout_ms}"))
-                    families, tally = self._read(conn)
+            with snapshot(self.engine, self.statement_timeout_ms) as conn:
+                families, tally = self._read(conn)
         except Exception:  # unreachable store, timeout, anything: a scrape never raises
             log.exception("revwatch exporter: reading the store failed; serving revwatch_exporter_up 0")
             return self._finish([], up=False, started=started)
@@ -465,17 +271,16 @@ class RevwatchCollector(Collector):
     def _finish(self, families: list[Metric], up: bool, started: float) -> Snapshot:
         duration = time.monotonic() - started
         families = [*families,
-                    GaugeMetricFamily("revwatch_exporter_up", "1 when the exporter could read the store, else 0.",
+                    GaugeMetricFamily("revwatch_exporter_up", exporter_help("revwatch_exporter_up"),
                                       value=1 if up else 0),
                     GaugeMetricFamily("revwatch_exporter_collect_duration_seconds",
-                                      "Seconds the served snapshot took to read.", value=duration)]
+                                      exporter_help("revwatch_exporter_collect_duration_seconds"), value=duration)]
         return Snapshot(tuple(families), up, duration, time.monotonic())
 
     def _read(self, conn: Connection) -> tuple[list[Metric], JobRunTally]:
         shapes = {m.name: m for m in _family_shapes()}
         fam = {name: m for name, m in shapes.items() if not name.startswith("revwatch_exporter_")}
         now = clock.now()
-        p = {"unknown": UNKNOWN, "now": now}
 
         # payments: attempts and successes per (gateway, method, region); failures per (gateway, method, class)
         attempts: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -484,7 +289,7 @@ class RevwatchCollector(Collector):
             (g, m, c): 0 for g in GATEWAYS for m in METHODS for c in declines.CLASSES}
         networks: set[str] = set()
         card_payments: dict[str, int] = defaultdict(int)
-        for gateway, method, region, status, code, brand, n, n_month in conn.execute(text(_PAYMENTS), p):
+        for gateway, method, region, status, code, brand, n, n_month in attempt_totals(conn, now, UNKNOWN):
             if brand:  # a card attempt's brand
                 networks.add(brand)
                 card_payments[brand] += n_month if status == "succeeded" else 0
@@ -502,12 +307,12 @@ class RevwatchCollector(Collector):
         for key in sorted(failures):
             _samples(fam, "revwatch_payment_failures").add_metric(list(key), failures[key])
 
-        currencies = {c for (c,) in conn.execute(text(_SITE_CURRENCIES))}
+        currencies = set(site_currencies(conn))
 
         # billing accuracy, trailing 24 h of exits
         billing = dict.fromkeys(currencies, (0, 0, 0, 0))
-        for currency, judged, correct, leakage, overcharge in conn.execute(text(_BILLING), p):
-            billing[currency] = (judged, correct, leakage, overcharge)
+        for t in accuracy_totals(conn, ExitedSince(now - BILLING_WINDOW)):  # the figure's one definition
+            billing[t.currency or UNKNOWN] = (t.billable, t.correct, t.leakage_minor, t.overcharge_minor)
         for currency in sorted(billing):
             judged, correct, leakage, overcharge = billing[currency]
             _samples(fam, "revwatch_billing_sessions_judged").add_metric([currency], judged)
@@ -515,21 +320,22 @@ class RevwatchCollector(Collector):
             _samples(fam, "revwatch_billing_leakage_minor").add_metric([currency], leakage)
             _samples(fam, "revwatch_billing_overcharge_minor").add_metric([currency], overcharge)
 
-        # reconciliation: open breaks, money at stake, age, payouts missing in the bank
-        open_rows = conn.execute(text(_OPEN_BREAKS), p).all()
+        # reconciliation: open breaks, money at stake, age, payouts missing in the bank (the figures' one definition)
+        open_rows = open_break_totals(conn, now)
+        missing_rows = payouts_missing_in_bank(conn, now)
         recon_currencies = currencies | {r.currency for r in open_rows}
         breaks = {(s, c): [0, 0] for s in STAGES for c in recon_currencies}
         oldest = dict.fromkeys(STAGES, 0.0)
         missing = {(g, c): [0, 0] for g in GATEWAYS for c in recon_currencies}
-        for stage, currency, item_type, break_type, gateway, n, at_stake, age in open_rows:
-            cell = breaks.setdefault((stage, currency), [0, 0])
-            cell[0] += n
-            cell[1] += at_stake
-            oldest[stage] = max(oldest.get(stage, 0.0), age)
-            if stage == "S3" and item_type == "payout" and break_type == "missing":
-                cell = missing.setdefault((gateway, currency), [0, 0])
-                cell[0] += n
-                cell[1] += at_stake
+        for r in open_rows:
+            cell = breaks.setdefault((r.stage, r.currency), [0, 0])
+            cell[0] += r.breaks
+            cell[1] += r.at_stake_minor
+            oldest[r.stage] = max(oldest.get(r.stage, 0.0), r.oldest_age_seconds)
+        for m in missing_rows:
+            cell = missing.setdefault((m.gateway or UNKNOWN, m.currency), [0, 0])
+            cell[0] += m.breaks
+            cell[1] += m.at_stake_minor
         for cell_key in sorted(breaks):
             _samples(fam, "revwatch_recon_open_breaks").add_metric(list(cell_key), breaks[cell_key][0])
             _samples(fam, "revwatch_recon_unreconciled_minor").add_metric(list(cell_key), breaks[cell_key][1])
@@ -539,13 +345,13 @@ class RevwatchCollector(Collector):
             _samples(fam, "revwatch_recon_payouts_missing_in_bank").add_metric(list(cell_key), missing[cell_key][0])
             _samples(fam, "revwatch_recon_payouts_missing_in_bank_minor").add_metric(list(cell_key), missing[cell_key][1])
         items = {(s, t): 0 for s in STAGES for t in STATUSES}
-        for stage, status, n in conn.execute(text(_RECON_ITEMS)):
-            items[(stage, status)] = items.get((stage, status), 0) + n
+        for count in item_counts(conn):
+            items[(count.stage, count.status)] = items.get((count.stage, count.status), 0) + count.items
         for item_key in sorted(items):
             _samples(fam, "revwatch_recon_items").add_metric(list(item_key), items[item_key])
 
         # disputes and successful card payments of the current UTC month, per network
-        disputes: dict[str, int] = dict(conn.execute(text(_DISPUTES_MONTH), p).all())
+        disputes = disputes_this_month(conn, now)
         for network in sorted(networks):
             _samples(fam, "revwatch_disputes_month").add_metric([network], disputes.get(network, 0))
             _samples(fam, "revwatch_card_payments_month").add_metric([network], card_payments.get(network, 0))
@@ -554,9 +360,9 @@ class RevwatchCollector(Collector):
         totals, tally = self._tally.advance(conn, now)
         self._add_jobs(fam, totals)
         try:
-            intervals = _scheduler_intervals(self.cfg)
+            intervals: dict[str, int] | None = schedule.intervals(self.cfg)
         except (Exception, SystemExit):  # SettingsError is a SystemExit: a bad WORKER_SCHEDULE
-            log.exception("revwatch exporter: collectors.scheduler.intervals(cfg) failed; interval family left out")
+            log.exception("revwatch exporter: revwatch.schedule.intervals(cfg) failed; interval family left out")
             intervals = None
         if intervals is None:
             del fam["revwatch_job_interval_seconds"]
@@ -569,9 +375,9 @@ class RevwatchCollector(Collector):
     def _add_jobs(self, fam: dict[str, Metric], totals: JobTotals) -> None:
         bounds = [floatToGoString(b) for b in BUCKETS] + ["+Inf"]
         for job in self.jobs:
-            per_job, timed = _Agg(), _Agg()
+            per_job, timed = RunAgg(), RunAgg()
             for outcome in OUTCOMES:
-                agg = totals.by_outcome.get((job, outcome), _Agg())
+                agg = totals.by_outcome.get((job, outcome), RunAgg())
                 per_job = per_job + agg
                 timed = timed + agg if outcome in TIMED_OUTCOMES else timed
                 _samples(fam, "revwatch_job_runs").add_metric([job, outcome], agg.runs)

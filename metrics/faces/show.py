@@ -4,15 +4,11 @@ Each topic is a function (db, Options) -> DataFrame built ONLY by calling the qu
 the pages call (metrics/overview, payments, billing_accuracy, reconciliation, health) and
 reshaping their result: one definition of each figure. Money stays integer minor units with a
 `currency` column (`*_reporting_minor` beside it in the reporting currency where the page shows
-one); every ratio comes with its numerator and denominator. Formatting (`render`) is a separate
-pure function: `table` for people (money formatted), `csv` and `json` for machines.
+one); every ratio comes with its numerator and denominator. Formatting is apart
+(metrics/faces/show_format.py): `table` for people, `csv` and `json` for machines.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -23,16 +19,16 @@ from typing import Any
 import pandas as pd
 
 from metrics.figures import billing_accuracy as ba
+from metrics.figures import disputes as dp
 from metrics.figures import health as hl
 from metrics.figures import overview as ov
 from metrics.figures import payments as pm
 from metrics.figures import reconciliation as rc
-from metrics.figures.query import Db, Filters
+from metrics.figures import refunds as rf
+from metrics.figures.query import Db, Filters, ratio_column
 from revwatch import clock
-from revwatch.money import format_money
 
 DEFAULT_DAYS = 30  # as the pages: the last 30 days with data when no range is given
-FORMATS = ("table", "csv", "json")
 # options a topic's figures cannot be narrowed by: refused, never silently ignored
 NOT_NARROWED_BY: dict[str, tuple[str, ...]] = {
     "breaks": ("--region",),
@@ -77,10 +73,6 @@ def filters(db: Db, o: Options) -> Filters:
     start = o.start or max(rng.first if rng else end, end - timedelta(days=DEFAULT_DAYS - 1))
     start = min(start, end)
     return Filters(start, end, tuple(o.regions), tuple(o.site_ids))
-
-
-def _ratio(num, den) -> float | None:
-    return float(num) / float(den) if den else None
 
 
 def _in_currency(df: pd.DataFrame, o: Options) -> pd.DataFrame:
@@ -143,9 +135,9 @@ def payments(db: Db, o: Options) -> pd.DataFrame:
     counts = ["attempts", "succeeded", "failed", "gateway_errors", "invoices_charged", "first_succeeded",
               "eventually_succeeded", "recovered", "recovered_minor"]
     df[counts] = df[counts].fillna(0).astype(int)
-    df["success_rate"] = [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"], strict=True)]
-    df["first_attempt_rate"] = [_ratio(a, b) for a, b in zip(df["first_succeeded"], df["invoices_charged"], strict=True)]
-    df["eventual_rate"] = [_ratio(a, b) for a, b in zip(df["eventually_succeeded"], df["invoices_charged"], strict=True)]
+    ratio_column(df, "success_rate", "succeeded", "attempts")
+    ratio_column(df, "first_attempt_rate", "first_succeeded", "invoices_charged")
+    ratio_column(df, "eventual_rate", "eventually_succeeded", "invoices_charged")
     cols = [*keys, "attempts", "succeeded", "success_rate", "failed", "gateway_errors", "invoices_charged", "first_succeeded", "first_attempt_rate", "eventually_succeeded", "eventual_rate", "recovered", "recovered_minor"]
     return _in_currency(df[cols], o)
 
@@ -156,19 +148,18 @@ def _payments_by(db: Db, o: Options, by: str) -> pd.DataFrame:
         df = pm.decline_classes(db, f)
         total = int(df["failed"].sum())
         df["all_failed"] = total
-        df["share"] = [_ratio(n, total) for n in df["failed"]]
-        return df.reset_index(drop=True)
+        return ratio_column(df, "share", "failed", "all_failed").reset_index(drop=True)
     if by == "site":
         cols = ["site_id", "gateway", "attempts", "succeeded", "failed", "gateway_errors"]
         s = pm.success_series(db, f, "day", by=("site_id",))
         df = s.groupby(["site_id", "gateway"], as_index=False)[cols[2:]].sum()[cols]
-        df.insert(4, "success_rate", [_ratio(a, b) for a, b in zip(df["succeeded"], df["attempts"], strict=True)])
+        df = ratio_column(df, "success_rate", "succeeded", "attempts")[[*cols[:4], "success_rate", *cols[4:]]]
         return df.sort_values(["site_id", "gateway"]).reset_index(drop=True)
     dim = {"method": "method", "brand": "card_brand", "region": "region"}[by]
     b = pm.breakdown(db, f)
     df = b.groupby(["gateway", dim, "currency"], as_index=False)[
         ["attempts", "succeeded", "failed", "amount_minor", "succeeded_minor"]].sum()
-    df["success_rate"] = [_ratio(a, c) for a, c in zip(df["succeeded"], df["attempts"], strict=True)]
+    df = ratio_column(df, "success_rate", "succeeded", "attempts")
     df = df[["gateway", dim, "currency", "attempts", "succeeded", "success_rate", "failed", "amount_minor",
              "succeeded_minor"]]
     return _in_currency(df.sort_values(["gateway", dim, "currency"]), o)
@@ -179,30 +170,27 @@ def declines(db: Db, o: Options) -> pd.DataFrame:
     df = pm.failure_codes(db, filters(db, o), limit=o.limit)
     total = int(df["failed"].sum())
     df["all_failed"] = total
-    df["share"] = [_ratio(n, total) for n in df["failed"]]
-    return df.reset_index(drop=True)
+    return ratio_column(df, "share", "failed", "all_failed").reset_index(drop=True)
 
 
 def billing(db: Db, o: Options) -> pd.DataFrame:
     """Per currency (class `all`) and per error class and currency: billable, correct, accuracy,
-    leakage and overcharge, each row that currency's own figures (accuracy and money by class,
-    as the Billing accuracy page, split per currency; never added across currencies)."""
+    leakage and overcharge, each row that currency's own figures, all from the one definition of
+    metrics/figures/billing_accuracy.py (`accuracy_totals`, and `accuracy_frame` by class; never added
+    across currencies). `sessions` repeats `findings`: both count the judged sessions."""
     f = filters(db, o)
-    keys = ["class", "currency"]
-    acc = ba.accuracy(db, f, by=("class", "currency"))
-    money = ba.leakage_overcharge(db, f, by="class")
-    df = acc.merge(money, on=keys, how="outer")
-    all_acc = ba.accuracy(db, f, by=("currency",))
-    all_money = money.groupby("currency", as_index=False, dropna=False)[
-        ["sessions", "leakage_minor", "overcharge_minor"]].sum()
-    total = all_acc.merge(all_money, on="currency", how="outer").assign(**{"class": "all"})
-    df = pd.concat([total, df], ignore_index=True)
-    df["accuracy"] = [_ratio(c, b) for c, b in zip(df["correct"], df["billable"], strict=True)]
     cols = ["class", "currency", "billable", "correct", "accuracy", "findings", "sessions", "leakage_minor",
             "overcharge_minor"]
+    total = pd.DataFrame([{"class": "all", "currency": t.currency, "billable": t.billable, "correct": t.correct,
+                           "accuracy": t.accuracy, "findings": t.findings, "leakage_minor": t.leakage_minor,
+                           "overcharge_minor": t.overcharge_minor} for t in ba.accuracy_totals(db, f)],
+                         columns=[c for c in cols if c != "sessions"])
+    df = pd.concat([total, ba.accuracy_frame(db, f, by=("class",))], ignore_index=True)
+    df["sessions"] = df["findings"]
     df = df[cols]
     for c in ("billable", "correct", "findings", "sessions", "leakage_minor", "overcharge_minor"):
         df[c] = df[c].astype("Int64")
+    df["accuracy"] = df["accuracy"].astype(float)  # NaN where nothing was billable: shown as none
     df["currency"] = df["currency"].astype(object).where(df["currency"].notna(), None)
     return _in_currency(df, o)
 
@@ -323,11 +311,11 @@ def refunds(db: Db, o: Options) -> pd.DataFrame:
     figures); `--by reason` or `--by day` its tables."""
     f = filters(db, o)
     if o.by == "reason":
-        return _in_currency(pm.refunds_by_reason(db, f), o)
+        return _in_currency(rf.refunds_by_reason(db, f), o)
     if o.by == "day":
-        return _in_currency(pm.refunds_daily(db, f), o)
-    now = pm.refund_kpis(db, f)
-    df = _with_previous(now, pm.refund_kpis(db, pm.week_earlier(f)), ["refunds", "amount_minor"], _compare_weeks(db, f))
+        return _in_currency(rf.refunds_daily(db, f), o)
+    now = rf.refund_kpis(db, f)
+    df = _with_previous(now, rf.refund_kpis(db, pm.week_earlier(f)), ["refunds", "amount_minor"], _compare_weeks(db, f))
     return _in_currency(df, o)
 
 
@@ -336,12 +324,12 @@ def disputes(db: Db, o: Options) -> pd.DataFrame:
     network's monitoring level); `--by currency` the Disputes cards, `--by reason` their table."""
     f = filters(db, o)
     if o.by == "currency":
-        now = pm.dispute_kpis(db, f)
-        df = _with_previous(now, pm.dispute_kpis(db, pm.week_earlier(f)), ["disputes"], _compare_weeks(db, f))
+        now = dp.dispute_kpis(db, f)
+        df = _with_previous(now, dp.dispute_kpis(db, pm.week_earlier(f)), ["disputes"], _compare_weeks(db, f))
         return _in_currency(df, o)
     if o.by == "reason":
-        return _in_currency(pm.disputes_by_reason(db, f), o)
-    df = pm.dispute_ratios(db, f)
+        return _in_currency(dp.disputes_by_reason(db, f), o)
+    df = dp.dispute_ratios(db, f)
     df["month"] = [pd.Timestamp(m).strftime("%Y-%m") for m in df["month"]]
     return df[["month", "card_brand", "disputes", "card_payments", "ratio", "threshold", "over_threshold"]]
 
@@ -350,78 +338,3 @@ TOPICS: dict[str, Callable[[Db, Options], pd.DataFrame]] = {
     "overview": overview, "payments": payments, "declines": declines, "billing": billing, "misbilled": misbilled,
     "breaks": breaks, "close": close, "health": health, "refunds": refunds, "disputes": disputes,
 }
-
-
-# ---------------------------------------------------------------- formatting (pure)
-def _plain(v: Any) -> Any:
-    """A JSON-ready value: numpy scalars to Python, NaN/NA to None, dates to ISO strings."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if isinstance(v, pd.Timestamp):
-        v = v.to_pydatetime()
-    if isinstance(v, (datetime, date)):
-        return v.isoformat()
-    if isinstance(v, Decimal):
-        return int(v) if v == v.to_integral_value() else str(v)
-    return v
-
-
-def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{c: _plain(v) for c, v in zip(df.columns, row, strict=True)} for row in df.itertuples(index=False, name=None)]
-
-
-_RATIO_NAMES = ("accuracy", "share", "ratio", "threshold")
-
-
-def _is_ratio(col: str) -> bool:
-    return col in _RATIO_NAMES or col.endswith(("_rate", "_share", "_ratio"))
-
-
-def _human(df: pd.DataFrame, rec: dict[str, Any], col: str) -> str:
-    v = rec[col]
-    if v is None:
-        return "–"
-    unit = rec.get("unit")
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if col.endswith("_minor") or (unit == "money" and col in ("value", "previous")):
-        cur = (rec.get("reporting_currency") if col.endswith("reporting_minor")
-               else rec.get("billed_currency") if col.startswith("billed_") else rec.get("currency"))
-        return format_money(int(v), cur) if cur else f"{v:,}"
-    if _is_ratio(col) or (unit == "ratio" and col in ("value", "previous")):
-        return f"{v * 100:.2f}%"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):  # whole numbers plain, fractions to 4 places (a 0.999 limit stays 0.999)
-        return f"{v:,.0f}" if v.is_integer() else f"{v:,.4f}".rstrip("0")
-    return str(v)
-
-
-def render(df: pd.DataFrame, fmt: str) -> str:
-    """The rows as `table` (aligned, money formatted), `csv` or `json` (minor units, plain ratios)."""
-    recs = records(df)
-    if fmt == "json":
-        return json.dumps(recs, indent=2)
-    if fmt == "csv":
-        out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=list(df.columns), lineterminator="\n")
-        w.writeheader()
-        w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in recs)
-        return out.getvalue().rstrip("\n")
-    if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")
-    if not recs:
-        return "(no rows)"
-    cells = [[_human(df, r, c) for c in df.columns] for r in recs]
-    widths = [max(len(str(c)), *(len(row[i]) for row in cells)) for i, c in enumerate(df.columns)]
-    numeric = [all(isinstance(r[c], (int, float)) or r[c] is None for r in recs) and not isinstance(recs[0][c], bool)
-               for c in df.columns]
-
-    def line(values):
-        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True)).rstrip()
-
-    return "\n".join([line([str(c) for c in df.columns]), line(["-" * w for w in widths])] + [line(r) for r in cells])

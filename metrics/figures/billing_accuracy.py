@@ -1,69 +1,147 @@
-"""Read queries for billing accuracy, over `billing_findings` (collectors/compute/billing_classification.py).
+"""Billing accuracy, over `billing_findings` (collectors/compute/billing_classification.py): the one
+definition every face reads (the Billing accuracy page, `revwatch show billing`, the exporter, the
+weekly report).
 
-One row per judged session, correct ones included, so every figure is an additive sum grouped
-by the indexed (local_date, site_id) plus one dimension: billable and correct sessions (accuracy
-= correct / billable, a read-time ratio), leakage (money billing failed to collect: the negative
-part of billed - expected, i.e. under-billed, never billed, tax too low) and overcharge (customer
-harm: the positive part, i.e. over-billed, duplicates, invoices not due, tax too high), per
-currency, never summed across currencies. Dates are the sites' local exit dates; values are
-bound parameters; money is integer minor units.
+One row per judged session, correct ones included, so every figure is an additive sum (`_SUMS`):
+
+- billable: judged sessions whose stay outlasted the grace period of the plan in force
+  (`billable` true; an unrated session with a plan in force counts: nobody can say it was billed right);
+- correct: billable sessions of class 'correct' (the classifier only calls billable sessions correct;
+  the figure says so itself, so the numerator is a part of the denominator by definition);
+- accuracy = correct / billable (`accuracy_ratio`), a read-time ratio, never stored or averaged;
+- leakage_minor: money billing failed to collect, the negative part of billed - expected
+  (under-billed, never billed, tax too low); overcharge_minor: customer harm, the positive part
+  (over-billed, duplicates, invoices not due, tax too high); both per currency, never summed
+  across currencies.
+
+A range is a `Filters` (the sites' local exit dates, both ends included, sites in scope) or an
+`ExitedSince` (every finding whose exit is at or after an instant: the exporter's trailing 24 h,
+read through the exited_at index). Values are bound parameters; money is integer minor units.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, read_rows
-from metrics.figures.shadow_rating import Expected, Plan, TaxRate, rate_session
+from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, ratio, read_rows, snapshot
+from revwatch.rules import shadow_rating
 
 DIMENSIONS = ("site_id", "rate_plan_id", "class", "local_date")
+COUNTS = ("billable", "correct", "findings")
+
+# The one definition of the billing accuracy figures, over billing_findings rows `r`.
+_SUMS = """count(*) FILTER (WHERE r.billable) AS billable,
+           count(*) FILTER (WHERE r.billable AND r.class = 'correct') AS correct,
+           count(*) AS findings,
+           coalesce(sum(greatest(-r.difference_minor, 0)), 0)::bigint AS leakage_minor,
+           coalesce(sum(greatest(r.difference_minor, 0)), 0)::bigint AS overcharge_minor"""
 
 
-def _dimension(by: str) -> str:
-    if by not in DIMENSIONS:
-        raise ValueError(f"cannot group billing findings by {by!r}; one of {DIMENSIONS}")
-    return f'r."{by}"'
+@dataclass(frozen=True)
+class ExitedSince:
+    """The findings of the sessions that exited at or after `since` (aware), of every site."""
+
+    since: datetime
+
+
+Range = Filters | ExitedSince
+
+
+def accuracy_ratio(correct: int, billable: int) -> float | None:
+    """Billing accuracy: correct billable sessions / billable sessions; None when nothing was billable."""
+    return ratio(correct, billable)
+
+
+@dataclass(frozen=True)
+class AccuracyTotals:
+    """One currency's billing accuracy figures over a range (currency None: findings of an unknown site)."""
+
+    currency: str | None
+    billable: int
+    correct: int
+    findings: int
+    leakage_minor: int
+    overcharge_minor: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return accuracy_ratio(self.correct, self.billable)
+
+
+def overall_accuracy(totals: Iterable[AccuracyTotals]) -> float | None:
+    """Accuracy over every currency: sessions are counted, so they add up across currencies (money never does)."""
+    totals = list(totals)
+    return accuracy_ratio(sum(t.correct for t in totals), sum(t.billable for t in totals))
+
+
+def _where(over: Range) -> tuple[str, dict[str, Any]]:
+    if isinstance(over, Filters):
+        return f"{IN_RANGE} AND {SCOPE}", over.params()
+    return "r.exited_at >= :since", {"since": over.since}
+
+
+def _column(name: str) -> str:
+    if name != "currency" and name not in DIMENSIONS:
+        raise ValueError(f"cannot group billing findings by {name!r}; one of {DIMENSIONS}")
+    return f'r."{name}"'
+
+
+def _sums(db: Db, over: Range, names: tuple[str, ...]) -> pd.DataFrame:
+    """The one query: `_SUMS` per `names` (dimensions of DIMENSIONS and/or currency), ordered by them."""
+    if not names:
+        raise ValueError("group billing accuracy by at least one dimension")
+    select = ", ".join(f'{_column(n)} AS "{n}"' for n in names)
+    keys = ", ".join(str(i) for i in range(1, len(names) + 1))
+    where, params = _where(over)
+    cols, rows = read_rows(db, f"""
+        SELECT {select}, {_SUMS}
+        FROM billing_findings r
+        WHERE {where}
+        GROUP BY {keys} ORDER BY {keys}""", params)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def accuracy_totals(db: Db, over: Range) -> tuple[AccuracyTotals, ...]:
+    """Per currency (sorted, an unknown one last): billable, correct, findings, leakage and overcharge."""
+    df = _sums(db, over, ("currency",))
+    return tuple(AccuracyTotals(None if pd.isna(r.currency) else str(r.currency), int(r.billable), int(r.correct),
+                                int(r.findings), int(r.leakage_minor), int(r.overcharge_minor))
+                 for r in df.itertuples(index=False))
+
+
+def accuracy_frame(db: Db, over: Range, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per `by` (dimensions of DIMENSIONS) and currency: billable, correct, findings, leakage_minor,
+    overcharge_minor and accuracy, each row one currency's own figures (a breakdown table)."""
+    df = _sums(db, over, (*by, "currency"))
+    df["accuracy"] = [accuracy_ratio(c, b) for c, b in zip(df["correct"], df["billable"], strict=True)]
+    return df
 
 
 def accuracy(db: Db, filters: Filters, by: str | tuple[str, ...] = "site_id") -> pd.DataFrame:
-    """Per `by` (one dimension, or several, e.g. ("class", "currency")): findings (judged
-    sessions), billable ones and correct ones. `currency` may be one of several dimensions:
-    the counts then split per currency and add up to the ungrouped figures (a NULL currency,
-    e.g. a session whose site is unknown, is its own group)."""
+    """Per `by` (one dimension, or several, e.g. ("class", "currency")): findings (judged sessions),
+    billable ones and correct ones; counts, so a dimension without currency adds currencies up (a
+    NULL currency, e.g. a session whose site is unknown, is its own group when currency is asked)."""
     names = (by,) if isinstance(by, str) else tuple(by)
-    if not names:
-        raise ValueError("group billing accuracy by at least one dimension")
-    dims = ['r."currency"' if n == "currency" else _dimension(n) for n in names]
-    select = ", ".join(f'{d} AS "{n}"' for d, n in zip(dims, names, strict=True))
-    keys = ", ".join(str(i) for i in range(1, len(names) + 1))
-    cols, rows = read_rows(db, f"""
-        SELECT {select}, count(*) FILTER (WHERE r.billable) AS billable,
-               count(*) FILTER (WHERE r.class = 'correct') AS correct, count(*) AS findings
-        FROM billing_findings r
-        WHERE {IN_RANGE} AND {SCOPE}
-        GROUP BY {keys} ORDER BY {keys}""", filters.params())
-    return pd.DataFrame(rows, columns=cols)
+    return _sums(db, filters, names)[[*names, *COUNTS]]
 
 
 def leakage_overcharge(db: Db, filters: Filters, by: str = "site_id") -> pd.DataFrame:
     """Per `by` and currency: sessions judged, leakage_minor and overcharge_minor."""
-    dim = _dimension(by)
-    cols, rows = read_rows(db, f"""
-        SELECT {dim} AS "{by}", r.currency, count(*) AS sessions,
-               coalesce(sum(greatest(-r.difference_minor, 0)), 0)::bigint AS leakage_minor,
-               coalesce(sum(greatest(r.difference_minor, 0)), 0)::bigint AS overcharge_minor
-        FROM billing_findings r
-        WHERE {IN_RANGE} AND {SCOPE}
-        GROUP BY 1, 2 ORDER BY 1, 2""", filters.params())
-    return pd.DataFrame(rows, columns=cols)
+    df = _sums(db, filters, (by, "currency")).rename(columns={"findings": "sessions"})
+    return df[[by, "currency", "sessions", "leakage_minor", "overcharge_minor"]]
 
 
 def class_counts(db: Db, filters: Filters) -> pd.DataFrame:
     """Per class and currency: sessions and the net difference (billed - expected)."""
     cols, rows = read_rows(db, f"""
-        SELECT r.class, r.currency, count(*) AS sessions, coalesce(sum(r.difference_minor), 0)::bigint AS difference_minor
+        SELECT r.class AS class, r.currency AS currency, count(*) AS sessions,
+               coalesce(sum(r.difference_minor), 0)::bigint AS difference_minor
         FROM billing_findings r
         WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2 ORDER BY 1, 2""", filters.params())
@@ -86,14 +164,46 @@ def mis_billed(db: Db, filters: Filters, limit: int | None = 500) -> pd.DataFram
     return pd.DataFrame(rows, columns=cols)
 
 
+# ---------------------------------------------------------------- drill-down
+@dataclass(frozen=True)
+class Rating:
+    """One session's shadow-rated price with every step, as revwatch/rules/shadow_rating.sql (the
+    classify job's own rating) gives it. `problem` set: not ratable, amounts NULL from that step on."""
+
+    currency: str | None
+    problem: str | None = None
+    rate_plan_id: str | None = None
+    minutes: int | None = None            # ceil(seconds / 60)
+    grace_minutes: int | None = None
+    billable: bool | None = None          # minutes > grace: one invoice expected
+    full_days: int | None = None          # minutes // 1440
+    remainder_minutes: int | None = None  # minutes % 1440
+    blocks: int | None = None             # increments charged (of the remainder when capped daily)
+    blocks_minor: int | None = None       # blocks * increment price (before the daily max)
+    daily_max_minor: int | None = None
+    subtotal_minor: int | None = None
+    local_entry_date: date | None = None  # entered_at in the site's time zone (PostgreSQL's)
+    tax_rate: Decimal | None = None
+    tax_minor: int | None = None
+    total_minor: int | None = None
+
+    @property
+    def within_grace(self) -> bool | None:
+        """Nothing to bill, no invoice expected."""
+        return None if self.billable is None else not self.billable
+
+
+_RATING_FIELDS = tuple(f.name for f in fields(Rating))
+
+
 @dataclass(frozen=True)
 class SessionDetail:
-    """One judged session: its finding, the shadow-rated price with every step, invoices, attempts."""
+    """One judged session: its finding, its shadow-rated price with every step, invoices, attempts."""
 
     finding: dict
     session: dict
     site: dict
-    expected: Expected
+    expected: Rating
     invoices: pd.DataFrame
     attempts: pd.DataFrame
 
@@ -103,32 +213,28 @@ def _frame(result: tuple[list[str], list[tuple]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def _one(db: Db, sql: str, params: dict[str, Any]) -> dict:
+    cols, rows = read_rows(db, sql, params)
+    return dict(zip(cols, rows[0], strict=True)) if rows else {}
+
+
 def session_detail(db: Db, session_id: str) -> SessionDetail | None:
     """Everything the drill-down shows for one session; None when it has no finding."""
     if isinstance(db, Engine):
-        with db.connect() as conn:
+        with snapshot(db) as conn:
             return session_detail(conn, session_id)
     p = {"sid": session_id}
-    cols, rows = read_rows(db, "SELECT * FROM billing_findings WHERE session_id = :sid", p)
-    if not rows:
+    finding = _one(db, "SELECT * FROM billing_findings WHERE session_id = :sid", p)
+    if not finding:
         return None
-    finding = dict(zip(cols, rows[0], strict=True))
-    cols, rows = read_rows(db, "SELECT * FROM parking_sessions WHERE session_id = :sid", p)
-    session = dict(zip(cols, rows[0], strict=True)) if rows else {}
-    cols, rows = read_rows(db, "SELECT * FROM sites WHERE site_id = :site", {"site": finding["site_id"]})
-    site = dict(zip(cols, rows[0], strict=True)) if rows else {}
-    _, plan_rows = read_rows(db, """
-        SELECT rate_plan_id, effective_from, effective_to, grace_minutes, increment_minutes, increment_price_minor,
-               daily_max_minor FROM rate_plans WHERE site_id = :site""", {"site": finding["site_id"]})
-    _, tax_rows = read_rows(db, """
-        SELECT jurisdiction, rate, effective_from, effective_to FROM tax_rates WHERE jurisdiction = :j""",
-                        {"j": site.get("tax_jurisdiction")})
-    currency = site.get("currency") or finding.get("currency") or ""
-    if session and site:
-        expected = rate_session(session["entered_at"], session["exited_at"], site["timezone"], currency,
-                                [Plan(*r) for r in plan_rows], [TaxRate(*r) for r in tax_rows])
+    session = _one(db, "SELECT * FROM parking_sessions WHERE session_id = :sid", p)
+    site = _one(db, "SELECT * FROM sites WHERE site_id = :site", {"site": finding["site_id"]})
+    rated = shadow_rating.rate_one(db, session_id, session["exited_at"]) if session.get("exited_at") else None
+    if rated is None:
+        expected = Rating(finding.get("currency"), problem="session not in the store, or still open")
     else:
-        expected = Expected(currency, problem="session or site not in the store")
+        steps = {k: v for k, v in rated._mapping.items() if k in _RATING_FIELDS}
+        expected = Rating(**{**steps, "currency": steps["currency"] or finding.get("currency")})
     invoices = _frame(read_rows(db, """
         SELECT invoice_id, status, currency, subtotal_minor, tax_minor, total_minor, issued_at
         FROM invoices WHERE session_id = :sid ORDER BY issued_at, invoice_id""", p))

@@ -1,4 +1,5 @@
-"""Read queries behind the Overview page.
+"""Read queries behind the Overview page: data range, revenue to date, range KPIs, daily series,
+one site's hours, job freshness. The Overview's payment charts read metrics/figures/payments.py.
 
 Every query reads the additive rollups (`rollup_sessions`, `rollup_invoices`,
 `rollup_payments`) plus the small `sites` and `job_runs` tables, so a page costs the same
@@ -13,7 +14,6 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from metrics.catalogue import PROCESSING_ERROR_CODES
 from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, ratio, read_frame, read_rows
 from revwatch import clock
 
@@ -60,6 +60,11 @@ class PeriodRevenue:
     @property
     def change_minor(self) -> int:
         return self.total_minor - self.previous_minor
+
+    @property
+    def change_rate(self) -> float | None:
+        """The change as a share of the comparable period (None when that period had nothing)."""
+        return ratio(self.change_minor, self.previous_minor)
 
 
 PERIODS: tuple[str, ...] = ("today", "wtd", "mtd")
@@ -181,39 +186,7 @@ def daily_sessions(db: Db, f: Filters) -> pd.DataFrame:
     return read_frame(db, sql, f.params())
 
 
-def daily_payments(db: Db, f: Filters) -> pd.DataFrame:
-    """local_date, gateway, attempts, succeeded, success_rate (computed here, from the sums)."""
-    sql = f"""
-        SELECT r.local_date, r.gateway, sum(r.attempts)::bigint AS attempts,
-               coalesce(sum(r.attempts) FILTER (WHERE r.status = 'succeeded'), 0)::bigint AS succeeded
-        FROM rollup_payments r WHERE {IN_RANGE} AND {SCOPE}
-        GROUP BY 1, 2 ORDER BY 1, 2"""
-    df = read_frame(db, sql, f.params())
-    df["success_rate"] = df["succeeded"] / df["attempts"].where(df["attempts"] > 0)
-    return df
-
-
 # ---------------------------------------------------------------- hourly series
-def hourly_payments(db: Db, f: Filters) -> pd.DataFrame:
-    """hour (UTC), gateway, attempts, failed, processing_errors, failure_rate, processing_error_share.
-
-    processing_errors are failures whose code is a gateway/acquirer error; the share is of
-    failed attempts. An hour straddling the range's edge counts with its in-range local dates.
-    """
-    sql = f"""
-        SELECT r.hour, r.gateway, sum(r.attempts)::bigint AS attempts,
-               coalesce(sum(r.attempts) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed,
-               coalesce(sum(r.attempts) FILTER (
-                   WHERE r.status = 'failed' AND r.failure_code = ANY(CAST(:codes AS text[]))), 0)::bigint
-                   AS processing_errors
-        FROM rollup_payments r WHERE {IN_RANGE} AND {SCOPE}
-        GROUP BY 1, 2 ORDER BY 1, 2"""
-    df = read_frame(db, sql, {**f.params(), "codes": list(PROCESSING_ERROR_CODES)})
-    df["failure_rate"] = df["failed"] / df["attempts"].where(df["attempts"] > 0)
-    df["processing_error_share"] = df["processing_errors"] / df["failed"].where(df["failed"] > 0)
-    return df
-
-
 def hourly_site_invoices(db: Db, f: Filters, site_id: str) -> pd.DataFrame:
     """hour (UTC), local_time (the hour's start on the site's wall clock), invoices, total_minor
     for one site: every hour of its local days in the range (up to the newest rolled-up hour),
@@ -238,17 +211,7 @@ def hourly_site_invoices(db: Db, f: Filters, site_id: str) -> pd.DataFrame:
     return read_frame(db, sql, {**f.params(), "site_id": site_id})
 
 
-# ---------------------------------------------------------------- failures, freshness
-def top_failure_codes(db: Db, f: Filters, limit: int = 10) -> pd.DataFrame:
-    """gateway, failure_code, failed: the most frequent failure codes of failed attempts."""
-    sql = f"""
-        SELECT r.gateway, r.failure_code, sum(r.attempts)::bigint AS failed
-        FROM rollup_payments r
-        WHERE r.status = 'failed' AND r.failure_code <> '' AND {IN_RANGE} AND {SCOPE}
-        GROUP BY 1, 2 ORDER BY failed DESC, 1, 2 LIMIT :limit"""
-    return read_frame(db, sql, {**f.params(), "limit": limit})
-
-
+# ---------------------------------------------------------------- freshness
 @dataclass(frozen=True)
 class JobFreshness:
     job: str

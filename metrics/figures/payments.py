@@ -1,11 +1,12 @@
-"""Read queries behind the Payments and Refunds & disputes pages.
+"""Payment attempts: success rates, breakdowns, declines, retries, the worst hours and what their
+failed attempts cost, and one attempt's trail (the Payments page, `revwatch show`, the weekly report).
 
-Figures come from the additive rollups (`rollup_payments`, `rollup_invoice_outcomes`,
-`rollup_refunds`, `rollup_disputes`) plus `sites`; ratios are computed here from the sums.
-Only the drill-downs (the failed attempts of one window, one attempt's gateway objects) read
-raw tables, through an indexed time range or key and a row limit. Decline classes come from
-the one taxonomy in metrics/figures/declines.py, bound as parameters. Money stays integer minor
-units per currency; the pages format it.
+Figures come from the additive rollups (`rollup_payments`, `rollup_invoice_outcomes`) plus
+`sites`; ratios are computed here from the sums. Only the drill-downs (the failed attempts of one
+window, one attempt's gateway objects) read raw tables, through an indexed time range or key and a
+row limit. Decline classes come from the one taxonomy in metrics/figures/declines.py, bound as
+parameters. Money stays integer minor units per currency; the faces format it. Refunds, disputes
+and the gateway mismatches have modules of their own.
 """
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from typing import Any
 
 import pandas as pd
 
-from metrics.catalogue import DISPUTE_RATIO_THRESHOLDS
+from metrics.catalogue import MIN_RATE_ATTEMPTS
 from metrics.figures import declines
-from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, ratio, read_frame, read_rows
+from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, ratio, ratio_column, read_frame, read_rows
 
 HOUR = timedelta(hours=1)
 _TAXONOMY = f"LEFT JOIN {declines.SQL_TAXONOMY} ON dc.gateway = r.gateway AND dc.code = lower(r.failure_code)"
 _RAW_SCOPE = SCOPE.replace("r.site_id", "p.site_id")  # the same site filter over raw rows joined to sessions
+WINDOW_COUNTS = ("failed", "gateway_errors", "recovered", "unpaid")  # the counts of `failed_cost`
 
 
 def week_earlier(f: Filters) -> Filters:
@@ -31,11 +33,6 @@ def week_earlier(f: Filters) -> Filters:
 
 def _params(f: Filters, **more: Any) -> dict[str, Any]:
     return {**f.params(), **declines.sql_table(), **more}
-
-
-def _rate(df: pd.DataFrame, name: str, num: str, den: str) -> pd.DataFrame:
-    df[name] = df[num] / df[den].where(df[den] > 0)
-    return df
 
 
 # ---------------------------------------------------------------- headline
@@ -99,7 +96,8 @@ def headline(db: Db, f: Filters) -> Headline:
 # ---------------------------------------------------------------- trends and breakdowns
 def success_series(db: Db, f: Filters, grain: str = "hour", by: tuple[str, ...] = ()) -> pd.DataFrame:
     """period (UTC hour or local date), gateway (and each of `by`: site_id, currency), attempts,
-    succeeded, failed, gateway_errors, success_rate."""
+    succeeded, failed, gateway_errors (failures of decline class gateway_error), success_rate,
+    failure_rate and gateway_error_share (of the failed attempts)."""
     period = {"hour": "r.hour", "day": "r.local_date"}[grain]
     extra = "".join(f", {c}" for c in _columns(by, ("site_id", "currency")))
     sql = f"""
@@ -110,7 +108,9 @@ def success_series(db: Db, f: Filters, grain: str = "hour", by: tuple[str, ...] 
                    AS gateway_errors
         FROM rollup_payments r {_TAXONOMY} WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2{extra} ORDER BY 1, 2{extra}"""
-    return _rate(read_frame(db, sql, _params(f)), "success_rate", "succeeded", "attempts")
+    df = ratio_column(read_frame(db, sql, _params(f)), "success_rate", "succeeded", "attempts")
+    return ratio_column(ratio_column(df, "failure_rate", "failed", "attempts"), "gateway_error_share", "gateway_errors",
+                        "failed")
 
 
 def _columns(by: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
@@ -133,7 +133,7 @@ def breakdown(db: Db, f: Filters) -> pd.DataFrame:
         FROM rollup_payments r LEFT JOIN sites s ON s.site_id = r.site_id
         WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2, 3, 4, 5 ORDER BY attempts DESC, 1, 2, 3, 4, 5"""
-    return _rate(read_frame(db, sql, f.params()), "success_rate", "succeeded", "attempts")
+    return ratio_column(read_frame(db, sql, f.params()), "success_rate", "succeeded", "attempts")
 
 
 def decline_classes(db: Db, f: Filters) -> pd.DataFrame:
@@ -185,7 +185,7 @@ def recovery_by_class(db: Db, f: Filters) -> pd.DataFrame:
         LEFT JOIN {declines.SQL_TAXONOMY} ON dc.gateway = r.first_gateway AND dc.code = lower(r.first_failure_code)
         WHERE r.status <> 'void' AND r.first_failure_code <> '' AND {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2, 3 ORDER BY failed_first DESC, 1, 2, 3"""
-    return _rate(read_frame(db, sql, _params(f)), "recovery_rate", "recovered", "failed_first")
+    return ratio_column(read_frame(db, sql, _params(f)), "recovery_rate", "recovered", "failed_first")
 
 
 def outcomes_by_gateway(db: Db, f: Filters, by: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -202,16 +202,16 @@ def outcomes_by_gateway(db: Db, f: Filters, by: tuple[str, ...] = ()) -> pd.Data
         WHERE r.status <> 'void' AND r.first_gateway <> '' AND {IN_RANGE} AND {SCOPE}
         GROUP BY {keys}r.first_gateway ORDER BY {keys}r.first_gateway"""
     df = read_frame(db, sql, f.params())
-    return _rate(_rate(df, "first_attempt_rate", "first_succeeded", "attempted"), "eventual_rate", "succeeded", "attempted")
+    df = ratio_column(df, "first_attempt_rate", "first_succeeded", "attempted")
+    return ratio_column(df, "eventual_rate", "succeeded", "attempted")
 
 
 # ---------------------------------------------------------------- bad hours and their failed attempts
-def worst_hours(db: Db, f: Filters, limit: int = 12, min_attempts: int = 10) -> pd.DataFrame:
-    """hour, gateway, attempts, failed, gateway_errors, failure_rate: the gateway-hours with the
-    highest failure rate (at least `min_attempts` attempts), worst first."""
+def worst_hours(db: Db, f: Filters, limit: int = 12, min_attempts: int = MIN_RATE_ATTEMPTS) -> pd.DataFrame:
+    """The rows of `success_series` by hour (`period` named `hour`) with the highest failure rate
+    (at least `min_attempts` attempts), worst first."""
     df = success_series(db, f, "hour")
     df = df[df["attempts"] >= min_attempts].rename(columns={"period": "hour"})
-    df = _rate(df.copy(), "failure_rate", "failed", "attempts")
     return df.sort_values(["failure_rate", "failed"], ascending=False).head(limit).reset_index(drop=True)
 
 
@@ -229,6 +229,10 @@ class Episode:
     @property
     def hours(self) -> int:
         return int((self.end - self.start) / HOUR)
+
+    @property
+    def failure_rate(self) -> float | None:
+        return ratio(self.failed, self.attempts)
 
 
 def episodes(hours: pd.DataFrame) -> tuple[Episode, ...]:
@@ -280,6 +284,11 @@ def failed_cost(db: Db, f: Filters, start: datetime, end: datetime, gateway: str
         {_FAILED_IN_WINDOW}
         GROUP BY 1 ORDER BY 1"""
     return read_frame(db, sql, _params(f, start=start, end=end, gateway=gateway))
+
+
+def window_counts(cost: pd.DataFrame) -> dict[str, int]:
+    """The counts of a `failed_cost` frame over its currencies (counts add up; money never does)."""
+    return {c: int(cost[c].sum()) for c in WINDOW_COUNTS}
 
 
 def failed_attempts(db: Db, f: Filters, start: datetime, end: datetime, gateway: str | None = None,
@@ -341,131 +350,3 @@ def attempt_trail(db: Db, attempt_id: str) -> AttemptTrail | None:
                        " FROM adyen_settlement_lines WHERE psp_reference = :ref OR merchant_reference = :id"
                        " ORDER BY created_at, line_number", {"ref": ref, "id": attempt_id})
     return AttemptTrail(a, inv, sess, site, attempts, refunds, charge["raw"] if charge else None, lines)
-
-
-# ---------------------------------------------------------------- refunds
-def refund_kpis(db: Db, f: Filters) -> pd.DataFrame:
-    """Per currency: refunds, amount_minor, succeeded, failed, pending, failed_minor,
-    mean_seconds_to_refund (from the paid attempt; over refunds whose attempt is known)."""
-    sql = f"""
-        SELECT r.currency, sum(r.refunds)::bigint AS refunds, sum(r.amount_minor)::bigint AS amount_minor,
-               coalesce(sum(r.refunds) FILTER (WHERE r.status = 'succeeded'), 0)::bigint AS succeeded,
-               coalesce(sum(r.refunds) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed,
-               coalesce(sum(r.refunds) FILTER (WHERE r.status = 'pending'), 0)::bigint AS pending,
-               coalesce(sum(r.amount_minor) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed_minor,
-               sum(r.timed_refunds)::bigint AS timed_refunds, sum(r.refund_seconds)::bigint AS refund_seconds
-        FROM rollup_refunds r WHERE {IN_RANGE} AND {SCOPE} GROUP BY 1 ORDER BY 1"""
-    return _rate(read_frame(db, sql, f.params()), "mean_seconds_to_refund", "refund_seconds", "timed_refunds")
-
-
-def refunds_by_reason(db: Db, f: Filters) -> pd.DataFrame:
-    """reason, gateway, currency: refunds, amount_minor, failed."""
-    sql = f"""
-        SELECT r.reason, r.gateway, r.currency, sum(r.refunds)::bigint AS refunds,
-               sum(r.amount_minor)::bigint AS amount_minor,
-               coalesce(sum(r.refunds) FILTER (WHERE r.status = 'failed'), 0)::bigint AS failed
-        FROM rollup_refunds r WHERE {IN_RANGE} AND {SCOPE}
-        GROUP BY 1, 2, 3 ORDER BY refunds DESC, 1, 2, 3"""
-    return read_frame(db, sql, f.params())
-
-
-def refunds_daily(db: Db, f: Filters) -> pd.DataFrame:
-    """local_date, currency, refunds, amount_minor."""
-    sql = f"""
-        SELECT r.local_date, r.currency, sum(r.refunds)::bigint AS refunds, sum(r.amount_minor)::bigint AS amount_minor
-        FROM rollup_refunds r WHERE {IN_RANGE} AND {SCOPE} GROUP BY 1, 2 ORDER BY 1, 2"""
-    return read_frame(db, sql, f.params())
-
-
-# ---------------------------------------------------------------- disputes
-def dispute_kpis(db: Db, f: Filters) -> pd.DataFrame:
-    """Per currency: disputes, amount_minor, won, lost, open, lost_minor (by opening day)."""
-    sql = f"""
-        SELECT r.currency, sum(r.disputes)::bigint AS disputes, sum(r.amount_minor)::bigint AS amount_minor,
-               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'won'), 0)::bigint AS won,
-               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'lost'), 0)::bigint AS lost,
-               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'open'), 0)::bigint AS open,
-               coalesce(sum(r.amount_minor) FILTER (WHERE r.outcome = 'lost'), 0)::bigint AS lost_minor
-        FROM rollup_disputes r WHERE {IN_RANGE} AND {SCOPE} GROUP BY 1 ORDER BY 1"""
-    return read_frame(db, sql, f.params())
-
-
-def disputes_by_reason(db: Db, f: Filters) -> pd.DataFrame:
-    """gateway, reason, card_brand, currency: disputes, won, lost, open, amount_minor, lost_minor."""
-    sql = f"""
-        SELECT r.gateway, r.reason, r.card_brand, r.currency, sum(r.disputes)::bigint AS disputes,
-               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'won'), 0)::bigint AS won,
-               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'lost'), 0)::bigint AS lost,
-               coalesce(sum(r.disputes) FILTER (WHERE r.outcome = 'open'), 0)::bigint AS open,
-               sum(r.amount_minor)::bigint AS amount_minor,
-               coalesce(sum(r.amount_minor) FILTER (WHERE r.outcome = 'lost'), 0)::bigint AS lost_minor
-        FROM rollup_disputes r WHERE {IN_RANGE} AND {SCOPE}
-        GROUP BY 1, 2, 3, 4 ORDER BY disputes DESC, 1, 2, 3, 4"""
-    return read_frame(db, sql, f.params())
-
-
-def dispute_ratios(db: Db, f: Filters) -> pd.DataFrame:
-    """month, card_brand, disputes, card_payments (successful card payments of that network),
-    ratio, threshold (card network monitoring level, None where none is set), over_threshold.
-
-    Months are local months of the selected days: a month cut by the range counts only its
-    selected days, on both sides of the ratio."""
-    sql = f"""
-        WITH d AS (SELECT date_trunc('month', r.local_date)::date AS month, r.card_brand, sum(r.disputes)::bigint AS n
-                   FROM rollup_disputes r WHERE r.card_brand <> '' AND {IN_RANGE} AND {SCOPE} GROUP BY 1, 2),
-             p AS (SELECT date_trunc('month', r.local_date)::date AS month, r.card_brand, sum(r.attempts)::bigint AS n
-                   FROM rollup_payments r
-                   WHERE r.status = 'succeeded' AND r.payment_method_type = 'card' AND r.card_brand <> ''
-                     AND {IN_RANGE} AND {SCOPE} GROUP BY 1, 2)
-        SELECT coalesce(d.month, p.month) AS month, coalesce(d.card_brand, p.card_brand) AS card_brand,
-               coalesce(d.n, 0)::bigint AS disputes, coalesce(p.n, 0)::bigint AS card_payments
-        FROM d FULL JOIN p ON p.month = d.month AND p.card_brand = d.card_brand
-        ORDER BY 1, 2"""
-    df = _rate(read_frame(db, sql, f.params()), "ratio", "disputes", "card_payments")
-    df["threshold"] = [DISPUTE_RATIO_THRESHOLDS.get(b) for b in df["card_brand"]]
-    df["over_threshold"] = [bool(t is not None and r is not None and r == r and r > t)
-                            for r, t in zip(df["ratio"], df["threshold"], strict=True)]
-    return df
-
-
-# ---------------------------------------------------------------- charged at the gateway, not in billing
-MISMATCH_KINDS = ("unrecorded_success", "no_internal_attempt")
-
-
-def mismatch_totals(db: Db, f: Filters) -> pd.DataFrame:
-    """kind, gateway, currency: findings and amount_minor of the `match-gateway-payments` job
-    (gateway objects that took money billing did not record) by the local day of the gateway
-    time. Money per currency, never summed across currencies."""
-    sql = f"""
-        SELECT r.kind, r.gateway, r.currency, count(*) AS findings, sum(r.amount_minor)::bigint AS amount_minor
-        FROM gateway_mismatches r WHERE {IN_RANGE} AND {SCOPE}
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
-    return read_frame(db, sql, f.params())
-
-
-def mismatch_by_currency(db: Db, f: Filters) -> pd.DataFrame:
-    """currency, kind: findings and amount_minor (both gateways), every kind present for each currency."""
-    df = mismatch_totals(db, f)
-    if df.empty:
-        return pd.DataFrame(columns=["currency", "kind", "findings", "amount_minor"])
-    g = df.groupby(["currency", "kind"], as_index=False)[["findings", "amount_minor"]].sum()
-    full = pd.MultiIndex.from_product([sorted(df["currency"].unique()), MISMATCH_KINDS], names=["currency", "kind"])
-    out = g.set_index(["currency", "kind"]).reindex(full, fill_value=0).reset_index()
-    return out.astype({"findings": "int64", "amount_minor": "int64"})
-
-
-def mismatches(db: Db, f: Filters, kind: str | None = None, limit: int = 500) -> pd.DataFrame:
-    """The findings themselves, newest first, at most `limit`, with the keys to drill down:
-    gateway object (gateway, gateway_reference), billing attempt (attempt_id, NULL when billing
-    has none), the attempt id the gateway carries, invoice, session, site. customer_id is raw
-    here: the page masks it."""
-    sql = f"""
-        SELECT r.occurred_at, r.kind, r.gateway, r.gateway_reference, r.currency, r.amount_minor,
-               r.gateway_status, r.billing_status, r.attempt_id, r.gateway_attempt_id, r.invoice_id,
-               i.session_id, r.site_id, p.customer_id
-        FROM gateway_mismatches r
-        LEFT JOIN invoices i ON i.invoice_id = r.invoice_id
-        LEFT JOIN parking_sessions p ON p.session_id = i.session_id
-        WHERE {IN_RANGE} AND {SCOPE} AND (CAST(:kind AS text) IS NULL OR r.kind = :kind)
-        ORDER BY r.occurred_at DESC, r.gateway, r.gateway_reference LIMIT :limit"""
-    return read_frame(db, sql, {**f.params(), "kind": kind, "limit": limit})

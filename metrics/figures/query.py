@@ -92,3 +92,9 @@ def read_frame(db: Db, sql: str, params: Mapping[str, Any]) -> pd.DataFrame:
 def ratio(numerator: int, denominator: int) -> float | None:
     """A ratio computed at read time; None when there is nothing to divide by."""
     return numerator / denominator if denominator else None
+
+
+def ratio_column(df: pd.DataFrame, name: str, numerator: str, denominator: str) -> pd.DataFrame:
+    """`ratio` per row of a frame, into column `name` (NaN where the denominator is 0); returns `df`."""
+    df[name] = df[numerator] / df[denominator].where(df[denominator] > 0)
+    return df

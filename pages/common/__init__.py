@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from metrics.faces.export import csv_bytes
 from metrics.figures import overview as ov
-from metrics.figures.query import Filters
+from metrics.figures.query import Filters, snapshot
 from revwatch.db import product_engine
 from revwatch.money import CURRENCY_EXPONENTS, format_money
 from revwatch.settings import load_settings
@@ -28,7 +28,7 @@ def engine(database_url: str | None) -> Engine:
 
 @st.cache_data(ttl=60, show_spinner=False)
 def load_options(db_key: str | None) -> tuple[pd.DataFrame, ov.DataRange | None]:
-    with engine(db_key).connect() as conn:
+    with snapshot(engine(db_key)) as conn:
         return ov.filter_options(conn), ov.data_range(conn)
 
 
@@ -74,7 +74,7 @@ def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange, default_days: int,
     in_region = sites[sites["region"].isin(regions)] if regions else sites
     names = dict(zip(in_region["site_id"], in_region["name"], strict=True))
     site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
-                              placeholder="All sites")
+                              placeholder="All sites in the regions" if regions else "All sites")
     return Filters(days[0], days[-1], tuple(regions), tuple(site_ids))
 
 
@@ -96,13 +96,30 @@ def filtered_page(title: str, default_days: int, empty_hint: str,
 
 
 # ---------------------------------------------------------------- display (never stored, never exported)
-def percent(r) -> str:
-    return "–" if r is None or r != r else f"{float(r) * 100:.2f}%"
+def percent(r, digits: int = 2) -> str:
+    return "–" if r is None or r != r else f"{float(r) * 100:.{digits}f}%"
 
 
 def pp(current: float | None, previous: float | None) -> str | None:
     """The change of a ratio in percentage points (None when either side has none)."""
     return None if current is None or previous is None else f"{(current - previous) * 100:+.2f} pp"
+
+
+def signed_money(minor: int, currency: str) -> str:
+    return ("-" if minor < 0 else "+") + format_money(abs(minor), currency)
+
+
+def money_by_currency(amounts: dict[str, int]) -> str:
+    """Amounts of several currencies side by side, never added together."""
+    return " · ".join(format_money(v, c) for c, v in sorted(amounts.items())) or "–"
+
+
+def mask_customer(customer_id: str | None) -> str:
+    """'cus_8f2k1234' -> 'cus_…1234': enough to tell customers apart, not to identify one."""
+    if not isinstance(customer_id, str) or not customer_id:  # None, or NaN from a DataFrame
+        return ""
+    head = customer_id.split("_", 1)[0] + "_" if "_" in customer_id else ""
+    return f"{head}…{customer_id[-4:]}"
 
 
 def money(v, currency) -> str:

@@ -11,6 +11,10 @@ from psycopg.types.json import Jsonb
 
 BILLING_ERROR = "OperationalError: connection to billing refused"
 RECON_ERROR = "IntegrityError: duplicate key value violates unique constraint"
+# The worker schedule (WORKER_SCHEDULE) the run log below was written to: a job is stale when its
+# last success is older than two of these intervals (metrics.catalogue.STALE_AFTER_INTERVALS).
+SCHEDULE = ("ingest-billing=300,ingest-adyen=600,rollup-sessions=480,match-gateway-payments=3600,"
+            "classify-billing=3600,reconcile=3600")
 
 
 def _run(job, started, seconds=None, outcome="succeeded", read=0, written=0, error=None):

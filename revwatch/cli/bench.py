@@ -1,7 +1,8 @@
 """`revwatch bench`: the demo world at a given scale, then ingest, each rollup and each
 `revwatch show` topic timed.
 
-A measurement, not a test: it prints figures for the issue notes and asserts nothing.
+A measurement, not a test: it prints figures for the issue notes and asserts nothing. Part of the
+CLI because it wires everything (the demo world, collectors, metrics), which plumbing never imports.
 """
 from __future__ import annotations
 
@@ -9,7 +10,29 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 
+import click
 from sqlalchemy import Engine
+
+from revwatch.cli.common import engine, settings
+
+
+@click.command()
+@click.option("--days", default=60, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--sites", default=40, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.001, 1000))
+@click.option("--seed", default=7, show_default=True, type=int)
+def bench(days: int, sites: int, scale: float, seed: int) -> None:
+    """Benchmark (not a test): demo world at a scale, then ingest and rollups timed, rows/s printed.
+
+    Uses the configured database: it REPLACES the billing schema and the product's copies.
+    """
+    cfg = settings()
+    product = engine(cfg)
+    from revwatch.migrate import upgrade
+
+    upgrade(product)
+    for line in run_benchmark(cfg, product, days=days, sites=sites, scale=scale, seed=seed):
+        click.echo(line)
 
 
 def run_benchmark(cfg, engine: Engine, **params) -> Iterator[str]:

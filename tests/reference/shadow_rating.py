@@ -1,12 +1,12 @@
 """Shadow rating: the price a session should have been billed (SOURCES.md §1), as pure functions.
 
 No I/O. Integer minor units and Decimal only. Every intermediate step is kept on the returned
-`Expected` so a figure can be drilled down to how it was reached. Errors are values (a
-`problem` string on the result), never exceptions half-way through (DESIGN.md, Beancount).
+`Expected`. Errors are values (a `problem` string on the result), never exceptions half-way through.
 
-The figures themselves are computed set-based in SQL (`collectors/compute/shadow_rating_sql.py`), where
-the local entry date is decided by PostgreSQL's `AT TIME ZONE`; this module is the reference
-the property tests hold the SQL to, and the explanation shown on a drill-down.
+The product rates in SQL only (revwatch/rules/shadow_rating.sql: the classify job and the billing
+drill-down), where the local entry date is decided by PostgreSQL's `AT TIME ZONE`. This module is
+the independent reference the tests hold that SQL to; its local day comes from Python's zoneinfo,
+so a disagreement of the two tz databases shows up in the property tests. Tests only.
 """
 from __future__ import annotations
 

@@ -1,0 +1,102 @@
+"""The Reconciliation page's drill-down into one break: its item, both sides' records, its history,
+and the workflow actions (recorded with the actor's name from the sidebar)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from metrics.actions import break_workflow as wf
+from metrics.figures import reconciliation as q
+from pages.common import engine, money
+from pages.common import recon_data as rd
+from pages.common.recon_format import STATE_LABELS, month_label, records_view
+
+ACTION_LABELS = {"assign": "Assign", "comment": "Comment", "resolve": "Resolve", "write_off": "Write off",
+                 "reopen": "Reopen"}
+
+
+def detail_view(db_key: str | None, d: q.BreakDetail | None, actor: str) -> None:
+    if d is None:
+        st.warning("That break is no longer in the store.")
+        return
+    b, item = d.brk, d.item or {}
+    cur = item.get("currency")
+    st.markdown(f"**Break #{b['break_id']}** · {q.STAGE_LABELS.get(b['stage'], b['stage'])} · `{b['item_key']}` · "
+                f"{item.get('item_type', '–')} · **{STATE_LABELS.get(b['state'], b['state'])}**"
+                f"{' · assigned to ' + b['assignee'] if b['assignee'] else ''}")
+    if not item:
+        st.warning("The reconciliation no longer lists this item.")
+    else:
+        st.caption(f"{str(item.get('break_type') or item.get('status')).replace('_', ' ')}"
+                   f"{' · missing on the ' + item['missing_side'] + ' side' if item.get('missing_side') else ''}"
+                   f" · occurred {item['occurred_at']:%d %b %Y %H:%M} UTC · accounting month "
+                   f"{month_label(item['accounting_month'])} · rule {item.get('match_rule') or '–'}"
+                   f"{' · resolved: ' + b['resolution_reason'] if b.get('resolution_reason') else ''}")
+        c = st.columns(3)
+        c[0].metric("Amount", money(item.get("amount_minor"), cur), border=True)
+        c[1].metric("Other side", money(item.get("counter_amount_minor"), cur), border=True,
+                    help="The amount on the other side of the match; – when that side has nothing.")
+        at_stake = item.get("break_amount_minor")
+        c[2].metric("At stake", money(abs(at_stake) if at_stake is not None else item.get("amount_minor"), cur),
+                    border=True)
+    left, right = st.columns(2)
+    for col, side, sources, ref in ((left, d.left_side, d.left, item.get("left_ref")),
+                                    (right, d.right_side, d.right, item.get("right_ref"))):
+        with col:
+            st.markdown(f"**{side.capitalize()} side** · references: `{ref or '–'}`")
+            if not sources:
+                st.caption("No source records to show for this item type.")
+            for n, s in enumerate(sources):
+                st.markdown(s.title)
+                if s.rows.empty:
+                    st.caption("None found.")
+                else:
+                    st.dataframe(records_view(s.rows), hide_index=True, width="stretch", key=f"src_{side}_{n}")
+    if item.get("detail"):
+        with st.expander("The reconciliation's figures (detail)"):
+            st.json(item["detail"])
+    st.markdown("**History**")
+    st.dataframe(d.events, hide_index=True, width="stretch", key="table_events", column_config={
+        "at": st.column_config.DatetimeColumn("at (UTC)", format="DD MMM YYYY HH:mm:ss")})
+    actions(db_key, d, actor)
+
+
+def actions(db_key: str | None, d: q.BreakDetail, actor: str) -> None:
+    st.markdown("**Act on this break**")
+    allowed = wf.allowed_actions(d.brk["state"])
+    if not actor:
+        st.info("Enter your name in the sidebar (**Your name**) to "
+                f"{', '.join(ACTION_LABELS[a].lower() for a in allowed)} this break.", icon=":material/badge:")
+        return
+    nonce = st.session_state.get("_action_nonce", 0)  # fresh inputs after each action
+    c = st.columns([1, 3])
+    action = c[0].selectbox("Action", allowed, format_func=lambda a: ACTION_LABELS[a], key="action")
+    if action is None:  # no action applies to a break in this state
+        return
+    bid = int(d.brk["break_id"])
+    with c[1]:
+        if action == "assign":
+            who = st.text_input("Assign to", key=f"assignee_{nonce}", value=actor)
+            run = lambda conn: wf.assign(conn, bid, actor, who)
+        elif action in ("comment", "reopen"):
+            note = st.text_area("Comment" if action == "comment" else "Why reopen?", key=f"note_{nonce}", height=80)
+            run = (lambda conn: wf.comment(conn, bid, actor, note)) if action == "comment" else \
+                (lambda conn: wf.reopen(conn, bid, actor, note))
+        else:
+            category = st.selectbox("Category", list(wf.CATEGORIES), format_func=lambda k: wf.CATEGORIES[k],
+                                    key=f"category_{nonce}")
+            reason = st.text_area("Reason" + (" (required)" if action == "write_off" else ""), key=f"reason_{nonce}",
+                                  height=80)
+            why = wf.Reason(category, reason)
+            run = (lambda conn: wf.resolve(conn, bid, actor, why)) if action == "resolve" else \
+                (lambda conn: wf.write_off(conn, bid, actor, why))
+    if st.button(f"{ACTION_LABELS[action]} as {actor}", key="apply", type="primary"):
+        try:
+            with engine(db_key).begin() as conn:
+                event = run(conn)
+        except wf.ActionRefused as exc:
+            st.error(str(exc), icon=":material/block:")
+            return
+        rd.forget_cached_figures()
+        st.session_state["_action_nonce"] = nonce + 1
+        st.session_state["_recon_flash"] = f"Break #{bid}: {event.action.replace('_', ' ')} by {event.actor}."
+        st.rerun()

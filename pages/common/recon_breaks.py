@@ -1,0 +1,104 @@
+"""The Reconciliation page's breaks: the filters, the list (a row chosen drives the drill-down), and
+the payouts missing in the bank, the very number the PayoutMissingInBank alert fires on, with a
+button that sets the filters to list exactly those breaks."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+from metrics.figures import reconciliation as q
+from pages.common import csv_button, money
+from pages.common import recon_data as rd
+from pages.common.recon_break_detail import detail_view
+from pages.common.recon_format import STATE_LABELS, money_columns, words
+
+AGES = {"any age": (None, None), "0–7 days": (0, 7), "8–30 days": (8, 30), "31–60 days": (31, 60),
+        "over 60 days": (61, None)}
+SORT_LABELS = {"amount": "Biggest first", "age": "Oldest first"}
+
+
+def list_missing_payouts() -> None:
+    """Set the filters (before the widgets are drawn) to PAYOUT_MISSING_IN_BANK, every month, nothing else;
+    the filters whose default is wanted (open, any amount, any age) are reset rather than set."""
+    kind = q.PAYOUT_MISSING_IN_BANK
+    st.session_state.update({"stages": [kind.stage], "item_types": [kind.item_type], "break_types": [kind.break_type],
+                             "break_every_month": True, "currencies": [], "gateways": [], "sites": []})
+    for key in ("states", "min_amount", "age"):
+        st.session_state.pop(key, None)
+
+
+def missing_payouts_figure(db_key: str | None, as_of: datetime) -> None:
+    rows = rd.load_missing_payouts(db_key, as_of)
+    c = st.columns([1, 3])
+    c[0].metric("Payouts missing in the bank", f"{sum(r.breaks for r in rows):,}", border=True,
+                help="Open S3 breaks of payouts no bank line carries, every accounting month: the figure the "
+                     "PayoutMissingInBank alert fires on.")
+    with c[1]:
+        st.caption(" · ".join(f"{r.gateway or '–'}: {r.breaks:,} ({money(r.at_stake_minor, r.currency)}, "
+                              f"oldest {r.oldest_age_days} days)" for r in rows) or "None.")
+        st.button("List them", key="list_missing_payouts", on_click=list_missing_payouts, disabled=not rows,
+                  help="Sets the filters to S3, item type payout, break type missing, open, every month.")
+
+
+def break_filters(f: q.ReconFilters) -> q.BreakFilters:
+    c = st.columns([2, 2, 2])
+    states = c[0].multiselect("State", q.BREAK_STATES, default=["open"], format_func=lambda s: STATE_LABELS[s],
+                              key="states", placeholder="Every state")
+    types = c[1].multiselect("Break type", q.BREAK_TYPES, key="break_types", placeholder="Every type",
+                             format_func=words)
+    item_types = c[2].multiselect("Item type", q.ITEM_TYPES, key="item_types", placeholder="Every item type",
+                                  format_func=words)
+    c = st.columns([1, 1, 1, 1])
+    min_amount = c[0].number_input("Min. at stake", min_value=0, value=0, step=1, key="min_amount",
+                                   help="In whole major units of each break's own currency.")
+    age = c[1].selectbox("Age", list(AGES), key="age", help="Days since the item occurred.")
+    sort = c[2].radio("Sort", q.SORTS, format_func=SORT_LABELS.get, key="sort")
+    every_month = c[3].toggle("Every month", key="break_every_month",
+                              help="Breaks of every accounting month, not only the months chosen in the sidebar.")
+    lo, hi = AGES[age]
+    return q.BreakFilters.of(f, every_month, break_types=tuple(types), states=tuple(states),
+                             item_types=tuple(item_types), min_amount=Decimal(int(min_amount)) if min_amount else None,
+                             min_age_days=lo, max_age_days=hi, sort=sort)
+
+
+def breaks_section(db_key: str | None, f: q.ReconFilters, reporting: str, as_of: datetime, actor: str) -> pd.DataFrame:
+    st.subheader("Breaks", help="Items that did not match, with their workflow state. Money at stake converted to "
+                                f"{reporting} (latest rate) only to sort; each amount is shown in its own currency.")
+    missing_payouts_figure(db_key, as_of)
+    bf = break_filters(f)
+    found = rd.load_breaks(db_key, bf, reporting, as_of)
+    if found.empty:
+        st.caption("No break matches the filters.")
+    else:
+        shown = money_columns(found, {"amount_minor": None, "counter_amount_minor": None, "break_amount_minor": None,
+                                   "at_stake_minor": None, "at_stake_reporting_minor": reporting})
+        shown = shown.rename(columns={"at stake reporting": f"at stake ({reporting})"})
+        when = "DD MMM YYYY HH:mm"
+        event = st.dataframe(shown, hide_index=True, height=320, width="stretch", key="table_breaks",
+                             on_select="rerun", selection_mode="single-row", column_config={
+                                 "occurred_at": st.column_config.DatetimeColumn("occurred (UTC)", format=when),
+                                 "opened_at": st.column_config.DatetimeColumn("opened (UTC)", format=when)})
+        csv_button(found, "recon_breaks", key="csv_breaks")
+        picked = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+        chosen = int(found["break_id"].iloc[picked[0]]) if picked and picked[0] < len(found) else None
+        if chosen != st.session_state.get("_breaks_table_choice"):  # a new row chosen in the table drives the drill-down
+            st.session_state["_breaks_table_choice"] = chosen
+            if chosen is not None:
+                st.session_state["drill_break"] = chosen
+    ids = [int(b) for b in found["break_id"]]
+    current = st.session_state.get("drill_break")
+    if current is not None and current not in ids:  # keep showing a break acted on, though it left the list
+        ids.append(int(current))
+    labels = {int(r["break_id"]): f"#{int(r['break_id'])} · {r['stage']} · {r['item_type']} · "
+                                  f"{words(r['break_type'])} · "
+                                  f"{money(r['at_stake_minor'], r['currency'])} · "
+                                  f"{STATE_LABELS.get(r['state'], r['state'])}"
+              for r in found.to_dict("records")}
+    bid = st.selectbox("Drill down to a break", [None, *ids], key="drill_break",
+                       format_func=lambda b: "choose a break (or a row above)…" if b is None else labels.get(b, f"#{b}"))
+    if bid is not None:
+        detail_view(db_key, rd.load_detail(db_key, int(bid)), actor)
+    return found

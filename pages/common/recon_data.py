@@ -1,0 +1,55 @@
+"""The Reconciliation page's reads, cached for a minute, and the one place that forgets them after
+a workflow action (every figure that depends on a break's state is read again)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import streamlit as st
+
+from metrics.figures import reconciliation as q
+from metrics.figures.query import snapshot
+from pages.common import engine
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_months(db_key: str | None) -> list[date]:
+    with snapshot(engine(db_key)) as conn:
+        return q.months(conn)
+
+
+@st.cache_data(ttl=60, show_spinner="Loading reconciliation…")
+def load_overview(db_key: str | None, f: q.ReconFilters) -> dict:
+    with snapshot(engine(db_key)) as conn:
+        return {"funnel": q.funnel(conn, f), "payouts": q.payouts(conn, f, limit=500), "last_run": q.last_run(conn)}
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_breaks(db_key: str | None, bf: q.BreakFilters, reporting: str, as_of: datetime) -> pd.DataFrame:
+    return q.breaks(engine(db_key), bf, reporting, as_of)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_missing_payouts(db_key: str | None, as_of: datetime) -> list[q.MissingPayouts]:
+    return q.payouts_missing_in_bank(engine(db_key), as_of)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_detail(db_key: str | None, break_id: int) -> q.BreakDetail | None:
+    return q.break_detail(engine(db_key), break_id)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_payout(db_key: str | None, payout_key: str) -> q.PayoutView | None:
+    return q.payout_view(engine(db_key), payout_key)
+
+
+@st.cache_data(ttl=60, show_spinner="Judging the month…")
+def load_close(db_key: str | None, month: date, th: q.CloseThresholds, as_of: datetime) -> q.CloseReadiness:
+    return q.close_readiness(engine(db_key), month, th, as_of)
+
+
+def forget_cached_figures() -> None:
+    """After a workflow action every figure that depends on a break's state is read again."""
+    for loader in (load_overview, load_breaks, load_missing_payouts, load_detail, load_close):
+        loader.clear()

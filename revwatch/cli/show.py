@@ -1,0 +1,117 @@
+"""`revwatch show TOPIC`: a page's figures from the same metrics/ queries, as a table, csv or json."""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import click
+
+from revwatch.cli.common import engine, settings
+
+SHOW_TOPICS = ("overview", "payments", "declines", "billing", "misbilled", "breaks", "close", "health", "refunds",
+               "disputes")
+
+
+def _date_option(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _month_option(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}", value):
+            raise ValueError(value)
+        return date.fromisoformat(f"{value}-01")
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a month (YYYY-MM)") from None
+
+
+def _currency_option(ctx, param, value):
+    if value is None:
+        return None
+    from revwatch.money import CURRENCY_EXPONENTS
+
+    if value.upper() not in CURRENCY_EXPONENTS:
+        raise click.BadParameter(f"unknown currency {value!r}")
+    return value.upper()
+
+
+class _Problem(click.ClickException):
+    """A wrong argument, said in one line (`Error: …`, exit 2 as click's usage errors)."""
+
+    exit_code = 2
+
+
+class _OneLineUsageErrors(click.Command):
+    """Usage errors as one line, without the usage text: a script's log keeps the line that matters."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _Problem(exc.format_message()) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _Problem(exc.format_message()) from None
+
+
+@click.command(cls=_OneLineUsageErrors)
+@click.argument("topic", type=click.Choice(SHOW_TOPICS), metavar="TOPIC")
+@click.option("--from", "start", callback=_date_option, help="First local day (YYYY-MM-DD); default 30 days before --to.")
+@click.option("--to", "end", callback=_date_option, help="Last local day, included (YYYY-MM-DD); default the last day with data.")
+@click.option("--site", "sites", multiple=True, help="Site id (repeatable).")
+@click.option("--region", "regions", multiple=True, help="Region name (repeatable).")
+@click.option("--currency", callback=_currency_option, help="Only rows in this ISO 4217 currency.")
+@click.option("--by", help="Another grouping: payments method|brand|site|region|decline_class; refunds "
+              "reason|day; disputes currency|reason; close currency|age|reasons|fx_gaps; health source.")
+@click.option("--month", callback=_month_option, help="close: accounting month (YYYY-MM).")
+@click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table", show_default=True)
+def show(topic, start, end, sites, regions, currency, by, month, fmt) -> None:
+    """Print a page's figures (the same metrics/ queries): table for people, csv or json for machines."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from metrics.faces import show as sh
+    from metrics.faces.show_format import render
+    from metrics.figures.query import snapshot
+
+    if start is not None and end is not None and end < start:
+        raise click.BadParameter(f"{end} is before --from {start}", param_hint="--to")
+    given = {"--from": start, "--to": end, "--site": sites, "--region": regions, "--currency": currency}
+    for name in sh.NOT_NARROWED_BY.get(topic, ()):
+        if given[name]:
+            raise click.BadParameter(f"{topic} cannot be narrowed by {name}", param_hint=name)
+    if month is not None and topic != "close":
+        raise click.BadParameter(f"--month applies to close only, not {topic}", param_hint="--month")
+    if by is not None and by not in sh.GROUPINGS.get(topic, ()):
+        choices = ", ".join(sh.GROUPINGS.get(topic, ())) or "none"
+        raise click.BadParameter(f"{topic} cannot be grouped by {by!r} (choices: {choices})", param_hint="--by")
+    cfg = settings()
+    options = sh.Options(start=start, end=end, site_ids=tuple(sites), regions=tuple(regions), currency=currency,
+                         by=by, month=month, cfg=cfg)
+    try:
+        with snapshot(engine(cfg)) as conn:  # every figure of the command from one moment, read-only
+            rows = sh.TOPICS[topic](conn, options)
+    except ValueError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+    except OperationalError as exc:  # one line for a script's log, never a traceback
+        raise click.ClickException(f"cannot reach the database: {str(exc.orig).splitlines()[0]}") from None
+    except ProgrammingError as exc:
+        if isinstance(exc.orig, psycopg.errors.UndefinedTable):
+            raise click.ClickException("the database has no Revwatch tables yet: run `revwatch db upgrade`") from None
+        raise
+    if currency and "currency" not in rows.columns:
+        raise click.BadParameter(f"{topic}{f' --by {by}' if by else ''} rows have no currency to narrow by",
+                                 param_hint="--currency")
+    click.echo(render(rows, fmt))

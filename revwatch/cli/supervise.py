@@ -1,0 +1,246 @@
+"""The long-running processes: `revwatch worker` (the collectors on their schedule, the weekly report,
+/metrics), `revwatch dashboard` (Streamlit) and `revwatch up` (both as children, stopped together)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from sqlalchemy import Engine
+
+from revwatch.cli.collect import generate_demo, sources
+from revwatch.cli.common import engine, settings
+from revwatch.cli.metrics_server import metrics_server
+from revwatch.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from collectors.scheduler import ReportJob, Worker
+
+
+# ------------------------------------------------------------------ worker
+def checked_schedule(cfg: Settings) -> dict[str, int]:
+    """The configured intervals (revwatch.schedule), a bad WORKER_SCHEDULE a one-line error before anything runs."""
+    from revwatch.schedule import intervals
+
+    try:
+        return intervals(cfg)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def report_job() -> ReportJob:
+    """The weekly report's scheduled job (metrics/actions/weekly_report_job.py, rendered by its face). The
+    CLI wires it into the worker: it reads figures, and collectors never import metrics."""
+    from metrics.faces import weekly_report
+
+    return weekly_report.run_job
+
+
+def _logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "stripe"):  # a line per scheduled run, a line per API request
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextmanager
+def stop_on_signals(stopping: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT (Ctrl-C) set `stopping` instead of killing the process mid-run."""
+    handlers = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Run every job once, in catalogue order, then exit (cron, tests).")
+def worker(once: bool) -> None:
+    """Run the collectors on their schedule (WORKER_SCHEDULE) and serve /metrics; SIGTERM or Ctrl-C stops it cleanly.
+
+    Several workers may run against one database: they share the schedule, and each run happens once.
+    """
+    cfg = settings()
+    schedule = checked_schedule(cfg)
+    product = engine(cfg)
+    from collectors.scheduler import Worker
+    from revwatch.migrate import upgrade
+
+    upgrade(product)
+    _logging()
+    from revwatch import audit
+
+    with product.begin() as conn:  # a changed configuration is recorded once, a restart with the same adds nothing
+        audit.record_settings(conn, cfg)
+    with sources(cfg) as cfg:
+        work = Worker(product, cfg, report_job=report_job())
+        with stop_on_signals(work.stopping):
+            if once:
+                _once(work)
+            else:
+                run_scheduled(work, cfg, product, schedule)
+
+
+def _once(work: Worker) -> None:
+    started = time.monotonic()
+    results = work.run_once()
+    for name, stats in results:
+        click.echo(f"{name:24} {stats.outcome:9} read {stats.rows_read:>12,}  written {stats.rows_written:>12,}")
+    click.echo(f"done in {time.monotonic() - started:.1f} s")
+    failed = [name for name, stats in results if stats.outcome == "failed"]
+    if failed:
+        raise click.ClickException(f"failed: {', '.join(failed)} (errors in job_runs)")
+
+
+def run_scheduled(work: Worker, cfg: Settings, product: Engine, schedule: dict[str, int]) -> None:
+    """Serve /metrics and run the schedule until `work.stopping` is set; then let the current runs finish."""
+    server = metrics_server(cfg, product)
+    try:
+        work.start()
+        every = sorted(set(schedule.values()))
+        click.echo(f"worker: {len(schedule)} jobs scheduled, every {', '.join(f'{s} s' for s in every)}"
+                   f" (WORKER_SCHEDULE); SIGTERM or Ctrl-C stops it")
+        while not work.stopping.wait(1.0):
+            pass
+        click.echo("worker stopping: no new runs; the current ones finish")
+        finished = work.stop()
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    if not finished:
+        click.echo(f"worker stopped: runs still going after {cfg.worker_shutdown_seconds} s"
+                   " (WORKER_SHUTDOWN_SECONDS) were abandoned; their transactions roll back")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # the job threads cannot be interrupted; ending the process rolls their work back
+    click.echo("worker stopped")
+
+
+# ------------------------------------------------------------------ dashboard / up
+@contextmanager
+def _child(proc: subprocess.Popen, timeout: float) -> Iterator[subprocess.Popen]:
+    """A child process for the duration of the block: SIGTERM at the end, SIGKILL if it lingers."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def dashboard_environment(cfg: Settings, database_url: str) -> dict[str, str]:
+    """The dashboard's environment: its own least-privilege connection when one is configured."""
+    env = dict(os.environ, DATABASE_URL=cfg.dashboard_database_url or database_url)
+    env.pop("DASHBOARD_DATABASE_URL", None)
+    return env
+
+
+def app_script() -> Path:
+    """The dashboard's entry script: the `app` module installed with Revwatch (the wheel's top-level app.py, or
+    the checkout's in an editable install), as the import system finds it; its pages are installed beside it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("app")
+    if spec is None or spec.origin is None:
+        raise click.ClickException("the dashboard (app.py) is not installed: reinstall Revwatch (pip install .)")
+    return Path(spec.origin)
+
+
+def streamlit_flags() -> list[str]:
+    """The dashboard's server and theme options, revwatch/streamlit.toml (installed with the package), as
+    `streamlit run` flags: Streamlit reads a config.toml only in the current directory's or the script's
+    .streamlit/, and the dashboard runs in the user's directory. A list goes as JSON, as Streamlit parses it."""
+    import json
+    import tomllib
+    from importlib.resources import files
+
+    def flags(prefix: str, table: dict[str, object]) -> list[str]:
+        found: list[str] = []
+        for key, value in table.items():
+            if isinstance(value, dict):
+                found += flags(f"{prefix}{key}.", value)
+            else:
+                found.append(f"--{prefix}{key}={json.dumps(value) if isinstance(value, bool | list) else value}")
+        return found
+
+    return flags("", tomllib.loads(files("revwatch").joinpath("streamlit.toml").read_text(encoding="utf-8")))
+
+
+# The dashboard and the worker run in the user's directory: its .streamlit/secrets.toml is the dashboard's, and
+# relative paths in the settings mean the same as for this process. -P keeps that directory off their import path,
+# where a metrics/ or app.py of the user's would shadow Revwatch's.
+def _dashboard_process(cfg: Settings, database_url: str) -> subprocess.Popen:
+    env = dashboard_environment(cfg, database_url)
+    cmd = [
+        sys.executable, "-P", "-m", "streamlit", "run", str(app_script()), *streamlit_flags(),
+        "--server.port", str(cfg.dashboard_port), "--server.address", cfg.dashboard_host,
+    ]
+    return subprocess.Popen(cmd, env=env)
+
+
+def _worker_process(database_url: str) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=database_url)
+    return subprocess.Popen([sys.executable, "-P", "-m", "revwatch.cli", "worker"], env=env)
+
+
+@contextmanager
+def _dashboard(cfg: Settings, database_url: str) -> Iterator[subprocess.Popen]:
+    """The dashboard as a child process for the duration of the block; Ctrl-C ends both cleanly."""
+    proc = _dashboard_process(cfg, database_url)
+    click.echo(f"Revwatch dashboard: http://{cfg.dashboard_host}:{cfg.dashboard_port}  (Ctrl-C stops)")
+    try:
+        with _child(proc, timeout=15):
+            yield proc
+    except KeyboardInterrupt:
+        click.echo("stopping…")
+
+
+@click.command()
+def dashboard() -> None:
+    """Serve the Streamlit dashboard."""
+    cfg = settings()
+    from revwatch.db import product_url
+
+    with _dashboard(cfg, product_url(cfg)) as proc:
+        proc.wait()
+
+
+@click.command()
+@click.option("--demo/--no-demo", "with_demo", default=True, show_default=True, help="Generate the demo world when the billing database is empty.")
+def up(with_demo: bool) -> None:
+    """Everything at once: database, migrations, demo world if empty, the worker (collectors on their schedule, /metrics), dashboard."""
+    cfg = settings()
+    checked_schedule(cfg)
+    from revwatch.db import billing_engine, product_url
+    from revwatch.migrate import upgrade
+    from revwatch.store import billing_is_empty
+
+    url = product_url(cfg)
+    product = engine(cfg)
+    click.echo("database: " + ("DATABASE_URL" if cfg.database_url else f"embedded PostgreSQL in {cfg.pg_data_dir}"))
+    upgrade(product)
+    if with_demo and billing_is_empty(billing_engine(cfg)):
+        click.echo("billing database is empty: generating the demo world (about a minute)")
+        generate_demo(cfg, product, days=60, sites=40, scale=1.0, seed=7, end=None)
+    with _dashboard(cfg, url) as dash, _child(_worker_process(url), timeout=cfg.worker_shutdown_seconds + 15) as work:
+        click.echo("the worker runs the collectors on their schedule (all at once on a first start);"
+                   " the pages fill in as they finish")
+        while dash.poll() is None and work.poll() is None:
+            time.sleep(0.5)
+        if work.returncode:
+            raise click.ClickException(f"the worker stopped (exit code {work.returncode}); stopping the dashboard too")

@@ -1,0 +1,94 @@
+"""The job catalogue: every scheduled job's name, kind, description and default interval, once.
+
+Plumbing, because both sides need it: collectors/jobs.py binds each name to the function that runs
+it (and fails at import when the two disagree), the worker schedules these intervals, and the
+Health page and the /metrics exporter read them without importing collectors.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from revwatch.settings import Settings, SettingsError
+
+Kind = Literal["ingest", "compute"]
+
+# Default seconds between runs: the billing database every minute, the other sources (files,
+# daily exports, an API with rate limits) every five, compute jobs every two; reconcile every five.
+INGEST_SECONDS, COMPUTE_SECONDS = 300, 120
+KIND_SECONDS: dict[str, int] = {"ingest": INGEST_SECONDS, "compute": COMPUTE_SECONDS}
+
+# The weekly leadership report: a cron job of its own (not an interval), Mondays 07:00 in REPORT_TIMEZONE.
+REPORT_JOB = "weekly-report"
+REPORT_CRON: dict[str, str | int] = {"day_of_week": "mon", "hour": 7, "minute": 0}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    kind: Kind
+    description: str
+    every: int  # default seconds between runs; WORKER_SCHEDULE overrides it
+
+
+class Scheduled(Protocol):
+    """What `intervals` needs of a job: a catalogue entry, or a test's own job (`every` None: its kind's default)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def every(self) -> int | None: ...
+
+
+def _job(name: str, kind: Kind, description: str, every: int | None = None) -> JobSpec:
+    return JobSpec(name, kind, description, KIND_SECONDS[kind] if every is None else every)
+
+
+def _rollup(name: str, source: str, target: str) -> JobSpec:
+    return _job(name, "compute", f"hourly rollup of {source} into {target}")
+
+
+# In run order: `revwatch collect` and `worker --once` run them so, ingest before the compute over it.
+CATALOGUE: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        _job("ingest-billing", "ingest", "sync the billing database (watermark + lookback)", every=60),
+        _job("ingest-stripe", "ingest", "copy Stripe charges, refunds, disputes, balance transactions, payouts"),
+        _job("ingest-adyen", "ingest", "take in new Adyen settlement detail reports (each file once)"),
+        _job("ingest-bank", "ingest", "take in new bank statements, BAI2 or camt.053 (each file once)"),
+        _job("ingest-ledger", "ingest", "take in new general-ledger exports (a journal exported again replaces itself)"),
+        _job("ingest-fx", "ingest", "take in the exchange-rate file whenever its content changed"),
+        _rollup("rollup-sessions", "parking_sessions", "rollup_sessions"),
+        _rollup("rollup-invoices", "invoices", "rollup_invoices"),
+        _rollup("rollup-payments", "payment_attempts", "rollup_payments"),
+        _rollup("rollup-invoice-outcomes", "invoices", "rollup_invoice_outcomes"),
+        _rollup("rollup-refunds", "refunds", "rollup_refunds"),
+        _rollup("rollup-disputes", "stripe_disputes", "rollup_disputes"),
+        _job("match-gateway-payments", "compute",
+             "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)"),
+        _job("classify-billing", "compute",
+             "every closed session's invoices against its shadow-rated price (missing, duplicate, over/under-billed, tax...)"),
+        _job("reconcile", "compute",
+             "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow", every=300),
+    )
+}
+
+
+def intervals(cfg: Settings, jobs: Mapping[str, Scheduled] | None = None) -> dict[str, int]:
+    """Seconds between runs of each job (the catalogue's by default): its default, `*=…` of
+    WORKER_SCHEDULE, then `job=…`. A job name WORKER_SCHEDULE gives that `jobs` lacks is a
+    SettingsError naming it: the worker refuses to start on it, as the exporter and Health do."""
+    catalogue: Mapping[str, Scheduled] = CATALOGUE if jobs is None else jobs
+    overrides = cfg.schedule_overrides
+    unknown = [name for name in overrides if name != "*" and name not in catalogue]
+    if unknown:
+        raise SettingsError(f"Invalid configuration:\n  WORKER_SCHEDULE: unknown job(s) {', '.join(unknown)};"
+                            f" known: {', '.join(catalogue)}")
+    every = overrides.get("*")
+    return {name: overrides.get(name, every or _default(job)) for name, job in catalogue.items()}
+
+
+def _default(job: Scheduled) -> int:
+    return job.every if job.every is not None else KIND_SECONDS[job.kind]

@@ -1,0 +1,73 @@
+"""The product's own tables: typed SQLAlchemy 2.0 models under one naming convention, one module per domain.
+
+Importing this package registers every table on `Base.metadata` (Alembic's env and the tests compare
+it with the database), so `from revwatch.schema import Base` sees the whole schema. The families:
+source copies (billing.py, gateways.py, finance.py), plumbing (plumbing.py: watermarks, pending
+recompute windows, the run log, files and quarantine), additive hourly rollups (rollups.py),
+compute findings (findings.py, reconciliation.py) and records (records.py: audit log, weekly reports).
+"""
+from __future__ import annotations
+
+from revwatch.schema.base import NAMING_CONVENTION, TS, Base
+from revwatch.schema.billing import Invoice, ParkingSession, PaymentAttempt, RatePlan, Refund, Site, TaxRate
+from revwatch.schema.finance import BankLine, FxRate, GlLine
+from revwatch.schema.findings import BillingFinding, GatewayMismatch
+from revwatch.schema.gateways import (
+    AdyenSettlementLine,
+    StripeBalanceTransaction,
+    StripeCharge,
+    StripeDispute,
+    StripePayout,
+    StripeRefund,
+)
+from revwatch.schema.plumbing import JobRun, PendingWindow, QuarantinedRecord, SourceFile, SyncState
+from revwatch.schema.reconciliation import ReconBreak, ReconBreakEvent, ReconItem
+from revwatch.schema.records import AuditEntry, WeeklyReport
+from revwatch.schema.rollups import (
+    DisputeRollup,
+    InvoiceOutcomeRollup,
+    InvoiceRollup,
+    PaymentRollup,
+    RefundRollup,
+    SessionRollup,
+)
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "TS",
+    "AdyenSettlementLine",
+    "AuditEntry",
+    "BankLine",
+    "Base",
+    "BillingFinding",
+    "DisputeRollup",
+    "FxRate",
+    "GatewayMismatch",
+    "GlLine",
+    "Invoice",
+    "InvoiceOutcomeRollup",
+    "InvoiceRollup",
+    "JobRun",
+    "ParkingSession",
+    "PaymentAttempt",
+    "PaymentRollup",
+    "PendingWindow",
+    "QuarantinedRecord",
+    "RatePlan",
+    "ReconBreak",
+    "ReconBreakEvent",
+    "ReconItem",
+    "Refund",
+    "RefundRollup",
+    "SessionRollup",
+    "Site",
+    "SourceFile",
+    "StripeBalanceTransaction",
+    "StripeCharge",
+    "StripeDispute",
+    "StripePayout",
+    "StripeRefund",
+    "SyncState",
+    "TaxRate",
+    "WeeklyReport",
+]

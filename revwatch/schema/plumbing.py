@@ -1,0 +1,75 @@
+"""What the collectors keep about their own work: watermarks, pending recompute windows, the run log,
+the files taken in and the records quarantined from them."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from revwatch.schema.base import TS, Base
+
+
+class SyncState(Base):
+    """Per source table: the newest `updated_at` already copied (the watermark)."""
+
+    __tablename__ = "sync_state"
+    source: Mapped[str] = mapped_column(Text, primary_key=True)
+    table_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    watermark: Mapped[datetime | None] = mapped_column(TS)
+
+
+class PendingWindow(Base):
+    """Event-time span touched by an ingest, waiting for the compute jobs that read that table."""
+
+    __tablename__ = "pending_windows"
+    pending_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    table_name: Mapped[str] = mapped_column(Text, index=True)
+    consumer: Mapped[str] = mapped_column(Text, index=True)
+    window_start: Mapped[datetime] = mapped_column(TS)
+    window_end: Mapped[datetime] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+
+
+class JobRun(Base):
+    """One row per job run: the run log of DESIGN.md. Outcome: running, succeeded, failed, skipped."""
+
+    __tablename__ = "job_runs"
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(Text)
+    window_start: Mapped[datetime | None] = mapped_column(TS)
+    window_end: Mapped[datetime | None] = mapped_column(TS)
+    started_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    rows_written: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    outcome: Mapped[str] = mapped_column(Text, default="running", server_default="running")
+    error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index(None, "job", "started_at"),)
+
+
+class SourceFile(Base):
+    """A file-based source file taken in once, recognised by its content hash."""
+
+    __tablename__ = "source_files"
+    sha256: Mapped[str] = mapped_column(Text, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(Text)
+    ingested_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    lines_read: Mapped[int] = mapped_column(Integer)
+    lines_loaded: Mapped[int] = mapped_column(Integer)
+    lines_quarantined: Mapped[int] = mapped_column(Integer)
+
+
+class QuarantinedRecord(Base):
+    """A source record that could not be taken in: where it was, why, and its text, kept for repair."""
+
+    __tablename__ = "quarantine"
+    quarantine_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(Text, index=True)
+    line_number: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    record: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())

@@ -1,0 +1,83 @@
+"""Reconciliation (collectors/compute/reconciliation.py): items per stage, breaks and their workflow."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, Index, Text, UniqueConstraint, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from revwatch.schema.base import TS, Base
+
+
+class ReconItem(Base):
+    """One thing that must match at one stage, as the last run judged it.
+
+    stage: S1 billing↔gateway, S2 gateway↔payout, S3 payout↔bank, S4 ledger.
+    status: matched, expected (still inside its timing window until `due_at`), break.
+    break_type (breaks only): missing, amount_mismatch, duplicate, status_mismatch,
+    currency_mismatch; `missing_side` names the side without it (billing, gateway, payout,
+    bank, ledger). `amount_minor` is the item's own amount, `counter_amount_minor` the other
+    side's (NULL when absent), `break_amount_minor` the money at stake. `left_ref`/`right_ref`
+    are the references on each side; `match_rule` how it matched (reference, amount_date,
+    many_to_one); `detail` stage-specific figures (a payout's reconstruction, subtotal/tax).
+    `fingerprint` is a hash of both sides' data: a resolved break whose fingerprint changes
+    reopens. Money: minor units of `currency`."""
+
+    __tablename__ = "recon_items"
+    stage: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_type: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    break_type: Mapped[str | None] = mapped_column(Text)
+    missing_side: Mapped[str | None] = mapped_column(Text)
+    gateway: Mapped[str | None] = mapped_column(Text)
+    site_id: Mapped[str | None] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    counter_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    break_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    left_ref: Mapped[str | None] = mapped_column(Text)
+    right_ref: Mapped[str | None] = mapped_column(Text)
+    match_rule: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(TS)
+    accounting_month: Mapped[date] = mapped_column(Date)
+    due_at: Mapped[datetime | None] = mapped_column(TS)
+    detail: Mapped[dict | None] = mapped_column(JSONB)
+    fingerprint: Mapped[str] = mapped_column(Text)
+    examined_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (Index(None, "accounting_month", "stage", "status"), Index(None, "status", "stage"),
+                      Index("ix_recon_items_open", "stage", "item_type", postgresql_where=text("status <> 'matched'")))
+
+
+class ReconBreak(Base):
+    """The workflow side of a break, kept apart from the item so re-runs never lose it.
+    state: open, resolved, written_off, cleared (the data now matches). `resolved_fingerprint`
+    is the item's fingerprint when it was resolved or written off."""
+
+    __tablename__ = "recon_breaks"
+    break_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    stage: Mapped[str] = mapped_column(Text)
+    item_key: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    assignee: Mapped[str | None] = mapped_column(Text)
+    resolution_reason: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(TS)
+    resolved_fingerprint: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("stage", "item_key"), Index(None, "state"))
+
+
+class ReconBreakEvent(Base):
+    """Append-only history of every break: opened, assigned, commented, resolved, written_off,
+    reopened, cleared; who and when. The database refuses UPDATE and DELETE on it."""
+
+    __tablename__ = "recon_break_events"
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    break_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict | None] = mapped_column(JSONB)

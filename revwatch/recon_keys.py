@@ -29,6 +29,8 @@ from typing import NamedTuple
 GATEWAYS = ("stripe", "adyen")
 ITEM_TYPES = ("payment", "gateway_payment", "refund", "gateway_refund", "balance_entry", "payout", "bank_credit",
               "payout_journal", "revenue_day", "refund_journal", "ledger_entry")
+# how an item that did not match is broken (recon_items.break_type)
+BREAK_TYPES = ("missing", "amount_mismatch", "duplicate", "status_mismatch", "currency_mismatch")
 SEP = ":"
 REFS_SEP = ","
 ADYEN_PREFIX = "ADYEN-"

@@ -102,7 +102,8 @@ def expected_breaks(ids, now):
     the latest JPY rate) = 455; a5 EUR 0.50 x 1.07 (2 Nov) = 53.5 -> 54. Resolved ch_x, written-off
     ady7 and cleared a1 are not open."""
     def row(key, stage, typ, cur, amount, usd, left, right, gateway, site, month):
-        return dict(break_id=ids[key], stage=stage, break_type=typ, currency=cur, break_amount_minor=amount,
+        item_type = "bank_credit" if key.startswith("bank") else "payment"
+        return dict(break_id=ids[key], stage=stage, item_type=item_type, break_type=typ, currency=cur, break_amount_minor=amount,
                     at_stake_minor=amount, at_stake_reporting_minor=usd, reporting_currency="USD",
                     age_days=age(key, now), left_ref=left, right_ref=right, state="open", item_status="break",
                     gateway=gateway, site_id=site, accounting_month=month)

@@ -59,6 +59,9 @@ class Options:
     as_of: datetime | None = None
     cfg: Any = None  # Settings: reporting currency and close thresholds
     limit: int | None = None  # every row: a machine reading the list must not lose its tail
+    stages: tuple[str, ...] = ()       # breaks only
+    break_types: tuple[str, ...] = ()  # breaks only
+    item_types: tuple[str, ...] = ()   # breaks only
 
     @property
     def reporting_currency(self) -> str:
@@ -210,13 +213,15 @@ def misbilled(db: Db, o: Options) -> pd.DataFrame:
 
 
 def breaks(db: Db, o: Options) -> pd.DataFrame:
-    """One row per open break (the Reconciliation page's list), biggest money at stake first."""
+    """One row per open break (the Reconciliation page's list), biggest money at stake first; every
+    accounting month unless --from/--to bound them (as the alerts count)."""
     bf = rc.BreakFilters(currencies=(o.currency,) if o.currency else (), site_ids=tuple(o.site_ids), limit=o.limit,
+                         stages=o.stages, break_types=o.break_types, item_types=o.item_types,
                          first_month=rc.month_start(o.start) if o.start else None,
                          last_month=rc.month_start(o.end) if o.end else None)
     df = rc.breaks(db, bf, o.reporting_currency, o.as_of)
     df = df.assign(reporting_currency=o.reporting_currency)
-    cols = ["break_id", "stage", "break_type", "currency", "break_amount_minor", "at_stake_minor",
+    cols = ["break_id", "stage", "item_type", "break_type", "currency", "break_amount_minor", "at_stake_minor",
             "at_stake_reporting_minor", "reporting_currency", "age_days", "left_ref", "right_ref", "state",
             "item_status", "gateway", "site_id", "accounting_month"]
     return df[cols].reset_index(drop=True)

@@ -7,6 +7,7 @@ from datetime import date
 import click
 
 from revwatch.cli.common import engine, settings
+from revwatch.recon_keys import BREAK_TYPES, ITEM_TYPES
 
 SHOW_TOPICS = ("overview", "payments", "declines", "billing", "misbilled", "breaks", "close", "health", "refunds",
                "disputes")
@@ -76,8 +77,15 @@ class _OneLineUsageErrors(click.Command):
 @click.option("--by", help="Another grouping: payments method|brand|site|region|decline_class; refunds "
               "reason|day; disputes currency|reason; close currency|age|reasons|fx_gaps; health source.")
 @click.option("--month", callback=_month_option, help="close: accounting month (YYYY-MM).")
+@click.option("--stage", "stages", multiple=True, type=click.Choice(("S1", "S2", "S3", "S4")),
+              help="breaks: reconciliation stage (repeatable).")
+@click.option("--break-type", "break_types", multiple=True, type=click.Choice(BREAK_TYPES),
+              help="breaks: the kind of break (repeatable).")
+@click.option("--item-type", "item_types", multiple=True, type=click.Choice(ITEM_TYPES),
+              help="breaks: what the item is (repeatable); `--stage S3 --item-type payout --break-type missing` "
+                   "lists the payouts missing in the bank, as the PayoutMissingInBank alert counts them.")
 @click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table", show_default=True)
-def show(topic, start, end, sites, regions, currency, by, month, fmt) -> None:
+def show(topic, start, end, sites, regions, currency, by, month, stages, break_types, item_types, fmt) -> None:
     """Print a page's figures (the same metrics/ queries): table for people, csv or json for machines."""
     import psycopg
     from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -94,12 +102,16 @@ def show(topic, start, end, sites, regions, currency, by, month, fmt) -> None:
             raise click.BadParameter(f"{topic} cannot be narrowed by {name}", param_hint=name)
     if month is not None and topic != "close":
         raise click.BadParameter(f"--month applies to close only, not {topic}", param_hint="--month")
+    for name, value in (("--stage", stages), ("--break-type", break_types), ("--item-type", item_types)):
+        if value and topic != "breaks":
+            raise click.BadParameter(f"{name} applies to breaks only, not {topic}", param_hint=name)
     if by is not None and by not in sh.GROUPINGS.get(topic, ()):
         choices = ", ".join(sh.GROUPINGS.get(topic, ())) or "none"
         raise click.BadParameter(f"{topic} cannot be grouped by {by!r} (choices: {choices})", param_hint="--by")
     cfg = settings()
     options = sh.Options(start=start, end=end, site_ids=tuple(sites), regions=tuple(regions), currency=currency,
-                         by=by, month=month, cfg=cfg)
+                         by=by, month=month, cfg=cfg, stages=tuple(stages), break_types=tuple(break_types),
+                         item_types=tuple(item_types))
     try:
         with snapshot(engine(cfg)) as conn:  # every figure of the command from one moment, read-only
             rows = sh.TOPICS[topic](conn, options)

@@ -44,7 +44,6 @@ from metrics.figures.reconciliation.payout_trail import PayoutView, payout_view,
 from metrics.figures.reconciliation.scope import (
     AGE_BUCKETS,
     BREAK_STATES,
-    BREAK_TYPES,
     RECON_JOB,
     SIDES,
     SORTS,
@@ -58,7 +57,7 @@ from metrics.figures.reconciliation.scope import (
 )
 from metrics.figures.reconciliation.source_rows import Source
 from metrics.figures.reconciliation.summary import LastRun, default_close_month, funnel, last_run, months
-from revwatch.recon_keys import GATEWAYS, ITEM_TYPES
+from revwatch.recon_keys import BREAK_TYPES, GATEWAYS, ITEM_TYPES
 
 __all__ = [
     "AGE_BUCKETS", "BREAK_STATES", "BREAK_TYPES", "GATEWAYS", "ITEM_TYPES", "PAYOUT_MISSING_IN_BANK", "RECON_JOB",

@@ -20,7 +20,6 @@ STAGE_LABELS = {"S1": "S1 billing ↔ gateway", "S2": "S2 gateway ↔ payout", "
 SIDES = {"S1": ("billing", "gateway"), "S2": ("gateway", "payout"), "S3": ("payout", "bank"),
          "S4": ("product", "ledger")}
 STATUSES = ("matched", "expected", "break")
-BREAK_TYPES = ("missing", "amount_mismatch", "duplicate", "status_mismatch", "currency_mismatch")
 BREAK_STATES = ("open", "resolved", "written_off", "cleared")
 AGE_BUCKETS = ("0–7", "8–30", "31–60", ">60")
 SORTS = ("amount", "age")

@@ -47,6 +47,7 @@ from sqlalchemy import Connection, Engine, text
 from collectors.ingest.files import Bad, FileResult, LineError, folder_files, ingest_files, not_configured
 from revwatch import clock
 from revwatch.money import MoneyError, exponent, parse_minor
+from revwatch.recon_keys import payout_reference
 from revwatch.runlog import RunStats
 
 SOURCE = "bank"
@@ -66,7 +67,7 @@ def payout_refs(*texts: str | None) -> list[str]:
     refs: list[str] = []
     for value in texts:
         for m in _PAYOUT_REF.finditer(value or ""):
-            ref = m.group(1) or f"ADYEN-{int(m.group(2))}"
+            ref = m.group(1) or payout_reference("adyen", int(m.group(2)))
             if ref not in refs:
                 refs.append(ref)
     return refs

@@ -83,8 +83,10 @@ def store(engine: Engine, f: wf.WeeklyFigures, rendered: Rendered, built_by: str
 
 
 def build(engine: Engine, iso_week: str, cfg: Settings, built_by: str, render: Render) -> int:
-    """Compute, render and store one build of the week's report; its report_id."""
-    f = figures(engine, iso_week, cfg)
+    """Compute (every figure from one read-only snapshot), render and store one build of the week's report;
+    its report_id."""
+    with snapshot(engine) as conn:
+        f = figures(conn, iso_week, cfg)
     return store(engine, f, render(f), built_by)
 
 

@@ -53,25 +53,11 @@ class Unavailable:
         return f"{self.service} at {self.url} gave an unexpected answer: {self.reason}"
 
 
-@dataclass(frozen=True)
-class ManagedAlert:
-    """One alert as Alertmanager holds it (API v2 gettableAlert)."""
+class Labelled:
+    """What an alert or a rule says through its labels and annotations (the conventions of alerts/)."""
 
-    fingerprint: str
     labels: dict[str, str]
     annotations: dict[str, str]
-    starts_at: datetime | None
-    ends_at: datetime | None        # for a firing alert: when it resolves unless re-sent
-    updated_at: datetime | None
-    state: str                      # active | suppressed | unprocessed
-    silenced_by: tuple[str, ...]    # silence ids
-    inhibited_by: tuple[str, ...]   # fingerprints of the inhibiting alerts
-    receivers: tuple[str, ...]
-    generator_url: str | None
-
-    @property
-    def name(self) -> str:
-        return self.labels.get("alertname", "")
 
     @property
     def severity(self) -> str:
@@ -93,6 +79,28 @@ class ManagedAlert:
     def runbook_url(self) -> str:
         return self.annotations.get("runbook_url", "")
 
+
+@dataclass(frozen=True)
+class ManagedAlert(Labelled):
+    """One alert as Alertmanager holds it (API v2 gettableAlert)."""
+
+    fingerprint: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime | None
+    ends_at: datetime | None        # for a firing alert: when it resolves unless re-sent
+    updated_at: datetime | None
+    state: str                      # active | suppressed | unprocessed
+    silenced_by: tuple[str, ...]    # silence ids
+    inhibited_by: tuple[str, ...]   # fingerprints of the inhibiting alerts
+    receivers: tuple[str, ...]
+    generator_url: str | None
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+
     @property
     def silenced(self) -> bool:
         return bool(self.silenced_by)
@@ -103,7 +111,7 @@ class ManagedAlert:
 
 
 @dataclass(frozen=True)
-class RuleAlert:
+class RuleAlert(Labelled):
     """An alert of an alerting rule as Prometheus evaluates it (pending or firing)."""
 
     labels: dict[str, str]
@@ -116,13 +124,9 @@ class RuleAlert:
     def name(self) -> str:
         return self.labels.get("alertname", "")
 
-    @property
-    def severity(self) -> str:
-        return self.labels.get("severity", "")
-
 
 @dataclass(frozen=True)
-class Rule:
+class Rule(Labelled):
     """A recording or alerting rule with its evaluation health (and, alerting, its state)."""
 
     group: str
@@ -140,14 +144,6 @@ class Rule:
     for_seconds: float | None   # alerting: its `for`
     keep_firing_for_seconds: float | None
     alerts: tuple[RuleAlert, ...]
-
-    @property
-    def severity(self) -> str:
-        return self.labels.get("severity", "")
-
-    @property
-    def team(self) -> str:
-        return self.labels.get("team", "")
 
 
 # ---------------------------------------------------------------- parsing (pure, tested on the docs' shapes)

@@ -27,6 +27,7 @@ from metrics.figures import reconciliation as rc
 from metrics.figures import refunds as rf
 from metrics.figures.query import Db, Filters, ratio_column
 from revwatch import clock
+from revwatch.schedule import intervals
 
 DEFAULT_DAYS = 30  # as the pages: the last 30 days with data when no range is given
 # options a topic's figures cannot be narrowed by: refused, never silently ignored
@@ -270,7 +271,8 @@ def health(db: Db, o: Options) -> pd.DataFrame:
     if o.by == "source":
         return _source_freshness(db, as_of)
     rows = []
-    for j in hl.job_health(db, as_of):
+    schedule = intervals(o.cfg) if o.cfg is not None else None  # the worker's intervals, as the page passes them
+    for j in hl.job_health(db, as_of, schedule):
         last = j.last
         dur = last.duration if last else None
         age = j.success_age

@@ -134,3 +134,23 @@ def test_payouts_missing_in_the_bank_is_one_figure_for_the_alert_the_page_and_th
     assert not at.exception, [x.value for x in at.exception]
     table = next(d.value for d in at.dataframe if "item_key" in d.value.columns and "break_type" in d.value.columns)
     assert sorted(table["item_key"]) == sorted(listed["item_key"])
+
+
+def test_ledger_postings_wait_for_the_source_they_reference(make_world):
+    """GL exports in, Adyen reports not delivered yet: the ADYEN-<batch> payout journals are
+    expected, not breaks (the README's timing window), and they match once the reports come."""
+    from collectors.jobs import JOBS
+    from tests.worlds.demo import SMALL_WORLD
+
+    world = make_world(demo=SMALL_WORLD, collect=False)
+    for name, job in JOBS.items():
+        if name != "ingest-adyen":
+            job.run(world.engine, world.cfg, None, None)
+    adyen_postings = """SELECT status, count(*) FROM recon_items
+                        WHERE stage = 'S4' AND item_type = 'ledger_entry' AND right_ref LIKE 'ADYEN-%' GROUP BY 1"""
+    waiting = dict(world.sql(adyen_postings))
+    assert waiting and set(waiting) == {"expected"}, waiting
+
+    for name in ("ingest-adyen", "reconcile"):
+        JOBS[name].run(world.engine, world.cfg, None, None)
+    assert dict(world.sql(adyen_postings)).get("break", 0) == 0  # none broke; they are judged against the batches

@@ -166,7 +166,12 @@ SELECT 'gl:' || ref AS item_key, 'ledger_entry' AS item_type, NULL AS gateway, r
        concat_ws('|', debits, currency, journal_ids) AS fp,
        'missing' AS outcome,
        CASE WHEN ref LIKE 'po\\_%' OR ref LIKE 'ADYEN-%' THEN 'gateway' ELSE 'billing' END AS missing_side,
-       false AS waiting
+       -- the side the posting refers to may not have delivered that far yet: expected, as every other
+       -- item is while its counterpart's source is behind (payouts: Stripe or Adyen; the rest: billing)
+       coalesce(CASE WHEN ref LIKE 'po\\_%' THEN CAST(:payout_cov AS timestamptz)
+                     WHEN adyen_batch IS NOT NULL THEN CAST(:adyen_cov AS timestamptz)
+                     ELSE CAST(:billing_cov AS timestamptz) END < CAST(posted AS timestamp) AT TIME ZONE 'UTC',
+                true) AS waiting
 FROM g
 WHERE NOT EXISTS (SELECT 1 FROM stripe_payouts p WHERE p.id = g.ref)
   AND NOT EXISTS (SELECT 1 FROM adyen_settlement_lines a WHERE a.type = 'MerchantPayout'

@@ -16,9 +16,10 @@ from metrics.figures import overview as q
 from metrics.figures import payments
 from metrics.figures.query import Filters, snapshot
 from pages.common import engine as _engine
+from pages.common import markdown as md
 from pages.common import options_or_notice, percent, pp, sidebar_filters, signed_money
 from revwatch import clock
-from revwatch.money import format_money, to_decimal
+from revwatch.money import chart_amount, format_money
 from revwatch.settings import load_settings
 
 EMPTY_HINT = (
@@ -78,7 +79,7 @@ def ago(when: datetime | None, now: datetime) -> str:
 
 def major(minor_series: pd.Series, currencies: pd.Series) -> list[float]:
     """Minor units -> major units, for chart axes only (never for arithmetic)."""
-    return [float(to_decimal(int(m), c)) for m, c in zip(minor_series, currencies, strict=True)]
+    return [float(chart_amount(int(m), c)) for m, c in zip(minor_series, currencies, strict=True)]
 
 
 # ---------------------------------------------------------------- sections
@@ -98,7 +99,8 @@ def freshness_line(db_key: str | None) -> None:
     st.caption("Data freshness · " + " · ".join(_freshness_text(j, now) for j in jobs))
     for j in jobs:
         if j.last_outcome == "failed":
-            st.warning(f"**{j.job}**: the last run ({ago(j.last_run_at, now)}) failed: {j.last_error or 'no error text'}",
+            st.warning(f"**{md.text(j.job)}**: the last run ({ago(j.last_run_at, now)}) failed: "
+                       f"{md.text(j.last_error or 'no error text')}",
                        icon=":material/warning:")
 
 

@@ -20,6 +20,7 @@ from metrics.figures.declines import CLASS_LABELS
 from metrics.figures.query import Filters, snapshot
 from pages.common import csv_button, filtered_page, mask_customer, money_by_currency, percent, pp, with_money
 from pages.common import engine as _engine
+from pages.common import markdown as md
 from revwatch.money import format_money
 
 DEFAULT_DAYS = 14
@@ -143,7 +144,7 @@ def bad_window(db_key: str | None, f: Filters, episodes: tuple[q.Episode, ...]) 
                     border=True, help=help_text("failed_window_cost"))
         m[2].metric(f"{label('window_unpaid')} · {row.currency}", format_money(int(row.unpaid_minor), row.currency),
                     border=True, help=help_text("failed_window_cost"))
-    st.markdown(f"**Failed attempts, {ep.gateway}, {ep.start:%d %b %H:00}–{ep.end:%H:00} UTC** "
+    st.markdown(f"**Failed attempts, {md.text(ep.gateway)}, {ep.start:%d %b %H:00}–{ep.end:%H:00} UTC** "
                 f"(newest first, up to 500)")
     failed_list(db_key, failed, key="window")
 
@@ -170,12 +171,13 @@ def trail_view(t: q.AttemptTrail | None) -> None:
     a, inv, sess = t.attempt, t.invoice or {}, t.session or {}
     left, right = st.columns(2)
     with left:
-        st.markdown(f"**Attempt** `{a['attempt_id']}` · #{a['attempt_number']} · {a['gateway']} · {a['status']}"
-                    f" {a['failure_code'] or ''} · {format_money(a['amount_minor'], a['currency'])}")
-        st.markdown(f"**Invoice** `{inv.get('invoice_id', '–')}` · {inv.get('status', '–')} · issued "
-                    f"{inv.get('issued_at', '–')}")
-        st.markdown(f"**Session** `{sess.get('session_id', '–')}` at {(t.site or {}).get('name', '–')} · customer "
-                    f"{mask_customer(sess.get('customer_id')) or '–'}")
+        st.markdown(f"**Attempt** {md.code(a['attempt_id'])} · #{a['attempt_number']} · {md.text(a['gateway'])} · "
+                    f"{md.text(a['status'])} {md.text(a['failure_code'] or '')} · "
+                    f"{md.text(format_money(a['amount_minor'], a['currency']))}")
+        st.markdown(f"**Invoice** {md.code(inv.get('invoice_id', '–'))} · {md.text(inv.get('status', '–'))} · issued "
+                    f"{md.text(inv.get('issued_at', '–'))}")
+        st.markdown(f"**Session** {md.code(sess.get('session_id', '–'))} at {md.text((t.site or {}).get('name', '–'))}"
+                    f" · customer {md.text(mask_customer(sess.get('customer_id')) or '–')}")
         st.dataframe(t.attempts, hide_index=True, width="stretch")
         if not t.refunds.empty:
             st.dataframe(t.refunds, hide_index=True, width="stretch")

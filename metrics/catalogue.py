@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 # Card network dispute-monitoring levels (disputes / sales transactions of a month): above
 # these a merchant enters the network's monitoring programme (Visa VDMP 0.9 %, Mastercard ECM 1.5 %).
@@ -22,6 +23,17 @@ MIN_RATE_ATTEMPTS = 10
 # (revwatch.schedule.intervals: the catalogue's defaults under WORKER_SCHEDULE). The Health page
 # and the CollectorStale alert (alerts/alerting_rules.yml; a test keeps its factor equal) judge so.
 STALE_AFTER_INTERVALS = 2
+
+# How old each source's newest data may be before it is stale (the Health page's source freshness).
+# Files arrive daily and banks, ledgers and rate feeds skip weekends and holidays, so their thresholds are days.
+SOURCE_FRESHNESS_THRESHOLDS: dict[str, timedelta] = {
+    "billing": timedelta(hours=2),
+    "stripe": timedelta(hours=6),
+    "adyen": timedelta(days=2),
+    "bank": timedelta(days=4),
+    "gl": timedelta(days=4),
+    "fx": timedelta(days=4),
+}
 
 
 @dataclass(frozen=True)
@@ -214,6 +226,81 @@ METRICS: dict[str, Metric] = {
             "health. A rule whose health is 'err' is not evaluated correctly.",
         ),
         Metric("rules_failing", "Rules failing", "count", "Rules whose last evaluation failed (health 'err')."),
+        Metric("jobs_ok", "Jobs ok", "count",
+               "Last run succeeded (or is running) and the last success is recent for its configured interval."),
+        Metric("jobs_failing", "Failing", "count", "The last run failed or was abandoned, or the job never succeeded."),
+        Metric("jobs", "Jobs", "count",
+               "Every job of the catalogue, also those never run. p50/p95: durations of the last succeeded runs. "
+               "Failures: failed or abandoned runs."),
+        Metric(
+            "job_intervals", "Interval", "seconds",
+            "'interval': the worker's configured interval (WORKER_SCHEDULE, else the catalogue's default); a job is "
+            f"stale when its last success is older than {STALE_AFTER_INTERVALS} of them, as the CollectorStale alert "
+            "judges. 'observed interval': the median gap between its recent starts.",
+        ),
+        Metric("job_durations", "Job durations", "seconds",
+               "Finished (not skipped) runs per job and time bucket: the median duration, with the longest run, the "
+               "number of runs and failures on hover."),
+        Metric("source_freshness", "Source freshness", "seconds",
+               "Each source's newest data against a threshold of its own (files, banks, ledgers and rates skip "
+               "weekends). Dates are whole UTC days old."),
+        Metric("sources_stale", "Sources stale", "count", "Sources whose newest data is older than its threshold.",
+               thresholds={s: t.total_seconds() for s, t in SOURCE_FRESHNESS_THRESHOLDS.items()}),
+        Metric("quarantined", "Quarantined (7 d)", "count",
+               "Source records set aside with file, line and reason in the last 7 days."),
+        Metric("quarantine", "Quarantine", "count",
+               "Records a file ingest could not take in, kept with file, line and reason (the rest of the file went "
+               "in). The record text stays off this page."),
+        # ------------------------------------------------------------ billing accuracy
+        Metric("billing_accuracy", "Billing accuracy", "ratio",
+               "Correctly billed sessions / billable sessions (stays longer than the grace period)."),
+        Metric("billable_sessions", "Billable sessions", "count",
+               "Judged sessions whose stay outlasted the grace period of the plan in force (an unrated session with "
+               "a plan in force counts: nobody can say it was billed right)."),
+        Metric("mis_billed_sessions", "Mis-billed sessions", "count",
+               "Judged sessions whose class is not correct (incl. invoices for sessions within grace)."),
+        Metric("billing_leakage", "Leakage", "money",
+               "Money billing failed to collect: under-billed, never billed, tax too low."),
+        Metric("billing_overcharge", "Overcharge", "money",
+               "Customer harm: over-billed, duplicate invoices, invoices not due, tax too high."),
+        Metric("expected_total", "Expected total", "money",
+               "What the session should have cost: the rate plan in force rated step by step (the classify job's "
+               "own rating), subtotal + tax."),
+        Metric("billed_total", "Billed total", "money", "Sum of the session's non-void invoice totals."),
+        Metric("billing_difference", "Difference", "money",
+               "Billed total - expected total (none when the currencies differ or the session is unrated)."),
+        # ------------------------------------------------------------ reconciliation
+        Metric("recon_reconciled_share", "Reconciled", "ratio",
+               "Items matched, or breaks resolved or written off, of all items (counts, every currency)."),
+        Metric("recon_funnel", "Stage funnel", "count",
+               "Each stage's items as the last reconciliation judged them: matched, expected (still inside its "
+               "timing window) or break."),
+        Metric("recon_breaks", "Breaks", "count",
+               "Items that did not match, with their workflow state. Money at stake converted to the reporting "
+               "currency (latest rate) only to sort; each amount is shown in its own currency."),
+        Metric("payouts_missing_in_bank", "Payouts missing in the bank", "count",
+               "Open S3 breaks of payouts no bank line carries, every accounting month: the figure the "
+               "PayoutMissingInBank alert fires on."),
+        Metric("break_amount", "Amount", "money", "The item's own amount, in the item's currency."),
+        Metric("break_counter_amount", "Other side", "money",
+               "The amount on the other side of the match; – when that side has nothing."),
+        Metric("break_at_stake", "At stake", "money",
+               "Money at stake in the break: its break amount (absolute), else the item's amount."),
+        Metric("month_close", "Month close", "count",
+               "Is the accounting month ready to close? Resolved and written-off breaks count as explained; "
+               "thresholds are the CLOSE_* settings."),
+        Metric("unreconciled", "Unreconciled", "money",
+               "Money at stake in the month's open breaks, each currency converted at the rate of the month's last "
+               "day (or the latest earlier one). Not available while a rate is missing."),
+        Metric("open_breaks", "Open breaks", "count",
+               "The month's items in break whose break is neither resolved nor written off."),
+        Metric("oldest_open_break", "Oldest open break", "seconds",
+               "Age of the month's oldest open break: whole days since its item occurred."),
+        Metric("open_break_age", "Open breaks by age", "count", "Open breaks of the month by age: days since the item occurred."),
+        Metric("fx_gaps", "FX gaps", "count", "Days of the month without a rate for a currency its items use."),
+        Metric("trace_link", "Link", "count",
+               "Each hop is coloured by the reconciliation status of the link into it: green matched, grey expected "
+               "(inside its timing window), red a break with its type and amount."),
     )
 }
 

@@ -13,9 +13,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from metrics.catalogue import help_text, label
 from metrics.figures import billing_accuracy as q
 from metrics.figures.query import Filters, snapshot
-from pages.common import csv_button, filtered_page, money, percent, with_money
+from pages.common import csv_button, filtered_page, mask_customer, money, percent, with_money
 from pages.common import engine as _engine
 from revwatch.money import format_money
 
@@ -55,13 +56,6 @@ def load_detail(db_key: str | None, session_id: str) -> q.SessionDetail | None:
 
 
 # ---------------------------------------------------------------- formatting (the edge)
-def mask_customer(customer_id: str | None) -> str:
-    if not isinstance(customer_id, str) or not customer_id:
-        return ""
-    head = customer_id.split("_", 1)[0] + "_" if "_" in customer_id else ""
-    return f"{head}…{customer_id[-4:]}"
-
-
 def with_rate(acc: pd.DataFrame) -> pd.DataFrame:
     return acc.assign(accuracy=[q.accuracy_ratio(c, b) for c, b in zip(acc["correct"], acc["billable"], strict=True)])
 
@@ -70,19 +64,19 @@ def with_rate(acc: pd.DataFrame) -> pd.DataFrame:
 def headline(totals: tuple[q.AccuracyTotals, ...]) -> None:
     billable, correct = sum(t.billable for t in totals), sum(t.correct for t in totals)
     c = st.columns(3)
-    c[0].metric("Billing accuracy", percent(q.overall_accuracy(totals)), border=True,
-                help="Correctly billed sessions / billable sessions (stays longer than the grace period).")
-    c[1].metric("Billable sessions", f"{billable:,}", border=True)
-    c[2].metric("Mis-billed sessions", f"{sum(t.findings for t in totals) - correct:,}", border=True,
-                help="Judged sessions whose class is not correct (incl. invoices for sessions within grace).")
+    c[0].metric(label("billing_accuracy"), percent(q.overall_accuracy(totals)), border=True,
+                help=help_text("billing_accuracy"))
+    c[1].metric(label("billable_sessions"), f"{billable:,}", border=True, help=help_text("billable_sessions"))
+    c[2].metric(label("mis_billed_sessions"), f"{sum(t.findings for t in totals) - correct:,}", border=True,
+                help=help_text("mis_billed_sessions"))
     for t in totals:  # per currency, never added across currencies
         if t.currency is None:  # findings of an unknown site: counted above, no money to show
             continue
         m = st.columns(2)
-        m[0].metric(f"Leakage · {t.currency}", format_money(t.leakage_minor, t.currency), border=True,
-                    help="Money billing failed to collect: under-billed, never billed, tax too low.")
-        m[1].metric(f"Overcharge · {t.currency}", format_money(t.overcharge_minor, t.currency), border=True,
-                    help="Customer harm: over-billed, duplicate invoices, invoices not due, tax too high.")
+        m[0].metric(f"{label('billing_leakage')} · {t.currency}", format_money(t.leakage_minor, t.currency),
+                    border=True, help=help_text("billing_leakage"))
+        m[1].metric(f"{label('billing_overcharge')} · {t.currency}", format_money(t.overcharge_minor, t.currency),
+                    border=True, help=help_text("billing_overcharge"))
 
 
 def trend(daily_acc: pd.DataFrame, daily_money: pd.DataFrame) -> None:
@@ -160,9 +154,11 @@ def detail_view(d: q.SessionDetail | None) -> None:
                 f"{d.site.get('timezone', '–')}) · customer {mask_customer(s.get('customer_id')) or '–'} · "
                 f"class **{CLASS_LABELS.get(f['class'], f['class'])}**")
     c = st.columns(3)
-    c[0].metric("Expected total", money(e.total_minor, cur), border=True)
-    c[1].metric("Billed total", money(f["billed_total_minor"], f.get("billed_currency") or cur), border=True)
-    c[2].metric("Difference", money(f["difference_minor"], cur), border=True)
+    c[0].metric(label("expected_total"), money(e.total_minor, cur), border=True, help=help_text("expected_total"))
+    c[1].metric(label("billed_total"), money(f["billed_total_minor"], f.get("billed_currency") or cur), border=True,
+                help=help_text("billed_total"))
+    c[2].metric(label("billing_difference"), money(f["difference_minor"], cur), border=True,
+                help=help_text("billing_difference"))
     left, right = st.columns(2)
     with left:
         st.markdown("**Expected price, step by step**")

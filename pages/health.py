@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from metrics.catalogue import STALE_AFTER_INTERVALS, help_text
+from metrics.catalogue import help_text, label
 from metrics.figures import health as q
 from metrics.figures.query import snapshot
 from pages.common import csv_button, load_or_stop
@@ -110,21 +110,20 @@ def jobs_frame(jobs: tuple[q.JobHealth, ...]) -> pd.DataFrame:
 def summary(jobs: tuple[q.JobHealth, ...], fresh: tuple[q.SourceFreshness, ...], quarantine: pd.DataFrame) -> None:
     by = pd.Series([j.status for j in jobs]).value_counts()
     c = st.columns(5)
-    c[0].metric("Jobs ok", f"{int(by.get('ok', 0) + by.get('running', 0))} of {len(jobs)}", border=True,
-                help="Last run succeeded (or is running) and the last success is recent for its configured interval.")
-    c[1].metric("Failing", int(by.get("failing", 0) + by.get("no success", 0)), border=True,
-                help="The last run failed or was abandoned, or the job never succeeded.")
-    c[2].metric("Stale", int(by.get("stale", 0)), border=True, help=help_text("job_stale"))
-    c[3].metric("Sources stale", sum(f.badge == "stale" for f in fresh), border=True,
-                help="Sources whose newest data is older than its threshold.")
-    c[4].metric("Quarantined (7 d)", f"{int(quarantine['lines'].sum()) if not quarantine.empty else 0:,}",
-                border=True, help="Source records set aside with file, line and reason in the last 7 days.")
+    c[0].metric(label("jobs_ok"), f"{int(by.get('ok', 0) + by.get('running', 0))} of {len(jobs)}", border=True,
+                help=help_text("jobs_ok"))
+    c[1].metric(label("jobs_failing"), int(by.get("failing", 0) + by.get("no success", 0)), border=True,
+                help=help_text("jobs_failing"))
+    c[2].metric(label("job_stale"), int(by.get("stale", 0)), border=True, help=help_text("job_stale"))
+    c[3].metric(label("sources_stale"), sum(f.badge == "stale" for f in fresh), border=True,
+                help=help_text("sources_stale"))
+    c[4].metric(label("quarantined"), f"{int(quarantine['lines'].sum()) if not quarantine.empty else 0:,}",
+                border=True, help=help_text("quarantined"))
 
 
 def jobs_section(jobs: tuple[q.JobHealth, ...]) -> None:
-    st.subheader("Jobs", help=f"Every job of the catalogue, also those never run. p50/p95: durations of the last "
-                              f"{q.DURATION_SAMPLE} succeeded runs. Failures: failed or abandoned runs; the last one is "
-                              f"looked for over {q.FAILURE_LOOKBACK.days} days.")
+    st.subheader(label("jobs"), help=f"{help_text('jobs')} p50/p95 over the last {q.DURATION_SAMPLE} succeeded runs; "
+                                     f"the last failure is looked for over {q.FAILURE_LOOKBACK.days} days.")
     for j in jobs:
         if j.status == "failing" and j.last is not None:  # failing: there is a last run
             st.warning(f"**{j.job}**: the last run ({newest_text(j.last.started_at)}) {j.last.outcome}: "
@@ -138,14 +137,11 @@ def jobs_section(jobs: tuple[q.JobHealth, ...]) -> None:
         "last duration (s)": st.column_config.NumberColumn(format="%.2f"),
         "p50 (s)": st.column_config.NumberColumn(format="%.2f"),
         "p95 (s)": st.column_config.NumberColumn(format="%.2f")})
-    st.caption(f"'interval': the worker's configured interval (WORKER_SCHEDULE, else the catalogue's default); "
-               f"a job is stale when its last success is older than {STALE_AFTER_INTERVALS} of them, as the "
-               "CollectorStale alert judges. 'observed interval': the median gap between its recent starts.")
+    st.caption(help_text("job_intervals"))
 
 
 def durations_section(db_key: str | None) -> None:
-    st.subheader("Job durations", help="Finished (not skipped) runs per job and time bucket: the median duration, "
-                                       "with the longest run, the number of runs and failures on hover.")
+    st.subheader(label("job_durations"), help=help_text("job_durations"))
     span = st.radio("Span", list(CHART_DAYS), index=1, horizontal=True, key="chart_span")
     days = CHART_DAYS[span]
     df = load_durations(db_key, days)
@@ -163,8 +159,7 @@ def durations_section(db_key: str | None) -> None:
 
 
 def freshness_section(fresh: tuple[q.SourceFreshness, ...], sync_state: pd.DataFrame) -> None:
-    st.subheader("Source freshness", help="Each source's newest data against a threshold of its own (files, banks, "
-                                         "ledgers and rates skip weekends). Dates are whole UTC days old.")
+    st.subheader(label("source_freshness"), help=help_text("source_freshness"))
     table = pd.DataFrame([{"source": f.source, "figure": f.what, "newest": newest_text(f.newest),
                            "age": age_text(f.age) if f.age is not None else "–",
                            "threshold": age_text(f.threshold), "badge": f.badge,
@@ -176,8 +171,7 @@ def freshness_section(fresh: tuple[q.SourceFreshness, ...], sync_state: pd.DataF
 
 
 def quarantine_section(counts: pd.DataFrame, latest: pd.DataFrame) -> None:
-    st.subheader("Quarantine", help="Records a file ingest could not take in, kept with file, line and reason "
-                                    "(the rest of the file went in). The record text stays off this page.")
+    st.subheader(label("quarantine"), help=help_text("quarantine"))
     left, right = st.columns([1, 2])
     with left:
         st.markdown("**Per source, last 7 days**")

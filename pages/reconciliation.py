@@ -18,6 +18,7 @@ import plotly.express as px
 import streamlit as st
 from sqlalchemy.exc import ProgrammingError
 
+from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
 from pages.common import NO_TABLES, csv_button, options_or_notice, percent
 from pages.common import recon_data as rd
@@ -72,14 +73,13 @@ def stage_cards(fun: pd.DataFrame) -> None:
         items = int(rows["items"].sum())
         done = int((rows["matched_items"] + rows["resolved_items"] + rows["written_off_items"]).sum())
         col.metric(q.STAGE_LABELS[stage], percent(done / items if items else None), border=True,
-                   help="Items matched, or breaks resolved or written off, of all items (counts, every currency).")
+                   help=help_text("recon_reconciled_share"))
         col.caption(f"{items:,} items · {int(rows['expected_items'].sum()):,} expected · "
                     f"{int(rows['open_items'].sum()):,} open breaks")
 
 
 def funnel_section(fun: pd.DataFrame) -> None:
-    st.subheader("Stage funnel", help="Each stage's items as the last reconciliation judged them: matched, expected "
-                                      "(still inside its timing window) or break.")
+    st.subheader(label("recon_funnel"), help=help_text("recon_funnel"))
     if fun.empty:
         st.caption("No items in the selection.")
         return

@@ -14,6 +14,7 @@ import json
 import pandas as pd
 import streamlit as st
 
+from metrics.catalogue import help_text
 from metrics.figures import trace as q
 from metrics.figures.query import snapshot
 from pages.common import engine as _engine
@@ -71,7 +72,7 @@ def show(t: q.Trace) -> None:
     st.caption(f"`{t.identifier}` is a {t.found_as}; "
                + ("the chain of its parking session." if t.scope == "session" else
                   "the payout-level chain (many sessions): a sample of its charges is below." if t.scope == "payout"
-                  else f"{t.scope} only."))
+                  else f"{t.scope} only."), help=help_text("trace_link"))
     broken = t.breaks
     if broken:
         st.error("The chain breaks at: " + "; ".join(

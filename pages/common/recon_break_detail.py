@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from metrics.actions import break_workflow as wf
+from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
 from pages.common import engine, money
 from pages.common import recon_data as rd
@@ -32,12 +33,12 @@ def detail_view(db_key: str | None, d: q.BreakDetail | None, actor: str) -> None
                    f"{month_label(item['accounting_month'])} · rule {item.get('match_rule') or '–'}"
                    f"{' · resolved: ' + b['resolution_reason'] if b.get('resolution_reason') else ''}")
         c = st.columns(3)
-        c[0].metric("Amount", money(item.get("amount_minor"), cur), border=True)
-        c[1].metric("Other side", money(item.get("counter_amount_minor"), cur), border=True,
-                    help="The amount on the other side of the match; – when that side has nothing.")
-        at_stake = item.get("break_amount_minor")
-        c[2].metric("At stake", money(abs(at_stake) if at_stake is not None else item.get("amount_minor"), cur),
-                    border=True)
+        c[0].metric(label("break_amount"), money(item.get("amount_minor"), cur), border=True,
+                    help=help_text("break_amount"))
+        c[1].metric(label("break_counter_amount"), money(item.get("counter_amount_minor"), cur), border=True,
+                    help=help_text("break_counter_amount"))
+        c[2].metric(label("break_at_stake"), money(item["at_stake_minor"], cur), border=True,
+                    help=help_text("break_at_stake"))  # the break list's own definition (AT_STAKE)
     left, right = st.columns(2)
     for col, side, sources, ref in ((left, d.left_side, d.left, item.get("left_ref")),
                                     (right, d.right_side, d.right, item.get("right_ref"))):

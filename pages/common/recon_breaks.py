@@ -9,6 +9,7 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
+from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
 from pages.common import csv_button, money
 from pages.common import recon_data as rd
@@ -33,9 +34,8 @@ def list_missing_payouts() -> None:
 def missing_payouts_figure(db_key: str | None, as_of: datetime) -> None:
     rows = rd.load_missing_payouts(db_key, as_of)
     c = st.columns([1, 3])
-    c[0].metric("Payouts missing in the bank", f"{sum(r.breaks for r in rows):,}", border=True,
-                help="Open S3 breaks of payouts no bank line carries, every accounting month: the figure the "
-                     "PayoutMissingInBank alert fires on.")
+    c[0].metric(label("payouts_missing_in_bank"), f"{sum(r.breaks for r in rows):,}", border=True,
+                help=help_text("payouts_missing_in_bank"))
     with c[1]:
         st.caption(" · ".join(f"{r.gateway or '–'}: {r.breaks:,} ({money(r.at_stake_minor, r.currency)}, "
                               f"oldest {r.oldest_age_days} days)" for r in rows) or "None.")
@@ -65,8 +65,7 @@ def break_filters(f: q.ReconFilters) -> q.BreakFilters:
 
 
 def breaks_section(db_key: str | None, f: q.ReconFilters, reporting: str, as_of: datetime, actor: str) -> pd.DataFrame:
-    st.subheader("Breaks", help="Items that did not match, with their workflow state. Money at stake converted to "
-                                f"{reporting} (latest rate) only to sort; each amount is shown in its own currency.")
+    st.subheader(label("recon_breaks"), help=f"{help_text('recon_breaks')} Reporting currency: {reporting}.")
     missing_payouts_figure(db_key, as_of)
     bf = break_filters(f)
     found = rd.load_breaks(db_key, bf, reporting, as_of)

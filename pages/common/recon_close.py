@@ -8,6 +8,7 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
+from metrics.catalogue import help_text, label
 from metrics.faces import export
 from metrics.figures import reconciliation as q
 from pages.common import csv_button, money
@@ -16,8 +17,7 @@ from pages.common.recon_format import money_columns, month_label
 
 
 def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds, as_of: datetime) -> q.CloseReadiness:
-    st.subheader("Month close", help="Is the accounting month ready to close? Resolved and written-off breaks count "
-                                     "as explained; thresholds are the CLOSE_* settings.")
+    st.subheader(label("month_close"), help=help_text("month_close"))
     newest_first = list(reversed(months))
     first = q.default_close_month(months, as_of.date())
     if first is None:  # main() shows the empty hint instead when there is no month
@@ -32,13 +32,14 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
         st.error(f"{month_label(month)} is not ready to close:\n\n" + "\n".join(f"- {r.text}" for r in c.reasons),
                  icon=":material/block:")
     m = st.columns(3)
-    m[0].metric(f"Unreconciled · {rep}", money(c.unreconciled_reporting_minor, rep), border=True,
-                help="Money at stake in the month's open breaks, each currency converted at the rate of the month's "
-                     "last day (or the latest earlier one). Not available while a rate is missing.")
-    m[1].metric("Open breaks", f"{int(c.unreconciled['open_breaks'].sum()) if not c.unreconciled.empty else 0:,}",
-                border=True)
-    m[2].metric("Oldest open break", "–" if c.oldest_open_age_days is None else f"{c.oldest_open_age_days} days",
-                border=True)
+    m[0].metric(f"{label('unreconciled')} · {rep}", money(c.unreconciled_reporting_minor, rep), border=True,
+                help=help_text("unreconciled"))
+    m[1].metric(label("open_breaks"),
+                f"{int(c.unreconciled['open_breaks'].sum()) if not c.unreconciled.empty else 0:,}",
+                border=True, help=help_text("open_breaks"))
+    m[2].metric(label("oldest_open_break"),
+                "–" if c.oldest_open_age_days is None else f"{c.oldest_open_age_days} days",
+                border=True, help=help_text("oldest_open_break"))
     left, right = st.columns(2)
     with left:
         st.markdown("**Per stage and currency**")
@@ -51,7 +52,7 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
             "item_share": st.column_config.NumberColumn("items reconciled", format="percent"),
             "amount_share": st.column_config.NumberColumn("amount reconciled", format="percent")})
         csv_button(c.shares, f"close_{month:%Y-%m}_shares", key="csv_close_shares")
-        st.markdown("**Open breaks by age** (days since the item occurred)")
+        st.markdown(f"**{label('open_break_age')}**", help=help_text("open_break_age"))
         if c.age_buckets.empty:
             st.caption("No open break in the month.")
         else:
@@ -76,7 +77,7 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
             st.warning(f"No rate of {c.rate_day} for {', '.join(stale)}: the latest earlier rate was used.",
                        icon=":material/warning:")
         csv_button(c.unreconciled, f"close_{month:%Y-%m}_unreconciled", key="csv_close_unreconciled")
-        st.markdown("**FX gaps** (days of the month without a rate for a currency its items use)")
+        st.markdown(f"**{label('fx_gaps')}**", help=help_text("fx_gaps"))
         if c.fx_gaps.empty:
             st.caption("None: every day has a rate for every currency.")
         else:

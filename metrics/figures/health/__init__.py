@@ -19,7 +19,6 @@ from metrics.figures.health.jobs import (
     run_log,
 )
 from metrics.figures.health.sources import (
-    THRESHOLDS,
     SourceFreshness,
     latest_quarantined,
     quarantine_counts,
@@ -38,7 +37,7 @@ from metrics.figures.health.tz import (
 )
 
 __all__ = [
-    "DURATION_SAMPLE", "FAILED", "FAILURE_LOOKBACK", "MAX_POINTS", "OUTCOMES", "RUN_LOG_COLUMNS", "THRESHOLDS",
+    "DURATION_SAMPLE", "FAILED", "FAILURE_LOOKBACK", "MAX_POINTS", "OUTCOMES", "RUN_LOG_COLUMNS",
     "TZ_PROBES", "DatabaseInfo", "JobHealth", "LastRun", "SourceFreshness", "TzProbe", "TzSide", "bucket_seconds",
     "database_info", "job_health", "known_jobs", "latest_quarantined", "probe_table", "python_tz",
     "quarantine_counts", "reflected_release", "run_durations", "run_log", "source_freshness", "sync_states",

@@ -1,7 +1,8 @@
 """Source freshness, watermarks and quarantine: is each source's newest data recent, and what was set aside?
 
 Each source's newest row is read through an index on its date column (one row, never a scan), so
-the cost does not grow with the copies. Ages are judged against an explicit `as_of`.
+the cost does not grow with the copies. Ages are judged against an explicit `as_of` and each source's
+threshold (metrics.catalogue.SOURCE_FRESHNESS_THRESHOLDS).
 """
 from __future__ import annotations
 
@@ -11,18 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from metrics.catalogue import SOURCE_FRESHNESS_THRESHOLDS
 from metrics.figures.query import Db, read_frame, read_rows
-
-# How old each source's newest data may be before it is stale. Files arrive daily and banks,
-# ledgers and rate feeds skip weekends and holidays, so their thresholds are days.
-THRESHOLDS: dict[str, timedelta] = {
-    "billing": timedelta(hours=2),
-    "stripe": timedelta(hours=6),
-    "adyen": timedelta(days=2),
-    "bank": timedelta(days=4),
-    "gl": timedelta(days=4),
-    "fx": timedelta(days=4),
-}
 
 
 @dataclass(frozen=True)
@@ -80,7 +71,8 @@ def source_freshness(db: Db, as_of: datetime) -> tuple[SourceFreshness, ...]:
         SELECT rate_date, string_agg(currency, ', ' ORDER BY currency) FROM fx_rates
         WHERE rate_date = (SELECT max(rate_date) FROM fx_rates) GROUP BY rate_date""", {})[1]
     found.append(("fx", "newest rate date", *(fx[0] if fx else (None, None))))
-    return tuple(SourceFreshness(s, what, newest, detail, as_of, THRESHOLDS[s]) for s, what, newest, detail in found)
+    return tuple(SourceFreshness(s, what, newest, detail, as_of, SOURCE_FRESHNESS_THRESHOLDS[s])
+                 for s, what, newest, detail in found)
 
 
 def _newest_file(db: Db, source: str) -> tuple[datetime | None, str | None]:

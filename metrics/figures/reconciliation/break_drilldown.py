@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from metrics.figures.query import Db, read_rows, snapshot
 from metrics.figures.reconciliation import source_rows as src
-from metrics.figures.reconciliation.scope import SIDES
+from metrics.figures.reconciliation.scope import AT_STAKE, SIDES
 from metrics.figures.reconciliation.source_rows import Source
 from revwatch.recon_keys import (
     NO_REFERENCE,
@@ -184,8 +184,8 @@ def break_detail(db: Db, break_id: int) -> BreakDetail | None:
     if not found:
         return None
     brk = dict(zip(cols, found[0], strict=True))
-    cols, found = read_rows(db, "SELECT * FROM recon_items WHERE stage = :s AND item_key = :k",
-                            {"s": brk["stage"], "k": brk["item_key"]})
+    cols, found = read_rows(db, f"SELECT i.*, {AT_STAKE} AS at_stake_minor FROM recon_items i"
+                                " WHERE i.stage = :s AND i.item_key = :k", {"s": brk["stage"], "k": brk["item_key"]})
     item = dict(zip(cols, found[0], strict=True)) if found else None
     left_side, right_side = SIDES.get(brk["stage"], ("left", "right"))
     left, right = sides(db, item) if item else ((), ())

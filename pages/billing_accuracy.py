@@ -18,6 +18,7 @@ from metrics.figures import billing_accuracy as q
 from metrics.figures.query import Filters, snapshot
 from pages.common import csv_button, filtered_page, mask_customer, money, percent, with_money
 from pages.common import engine as _engine
+from pages.common import markdown as md
 from revwatch.money import format_money
 
 DEFAULT_DAYS = 30
@@ -150,8 +151,9 @@ def detail_view(d: q.SessionDetail | None) -> None:
         return
     e, f, s = d.expected, d.finding, d.session
     cur = e.currency or ""
-    st.markdown(f"**Session** `{f['session_id']}` at {d.site.get('name', '–')} ({f['site_id']}, "
-                f"{d.site.get('timezone', '–')}) · customer {mask_customer(s.get('customer_id')) or '–'} · "
+    st.markdown(f"**Session** {md.code(f['session_id'])} at {md.text(d.site.get('name', '–'))} "
+                f"({md.text(f['site_id'])}, {md.text(d.site.get('timezone', '–'))}) · customer "
+                f"{md.text(mask_customer(s.get('customer_id')) or '–')} · "
                 f"class **{CLASS_LABELS.get(f['class'], f['class'])}**")
     c = st.columns(3)
     c[0].metric(label("expected_total"), money(e.total_minor, cur), border=True, help=help_text("expected_total"))

@@ -19,6 +19,7 @@ from metrics.figures import health as q
 from metrics.figures.query import snapshot
 from pages.common import csv_button, load_or_stop
 from pages.common import engine as _engine
+from pages.common import markdown as md
 from revwatch import clock
 from revwatch.schedule import intervals
 from revwatch.settings import SettingsError, load_settings
@@ -126,8 +127,8 @@ def jobs_section(jobs: tuple[q.JobHealth, ...]) -> None:
                                      f"the last failure is looked for over {q.FAILURE_LOOKBACK.days} days.")
     for j in jobs:
         if j.status == "failing" and j.last is not None:  # failing: there is a last run
-            st.warning(f"**{j.job}**: the last run ({newest_text(j.last.started_at)}) {j.last.outcome}: "
-                       f"{j.last.error or j.last_failure_error or 'no error text'}", icon=":material/warning:")
+            st.warning(f"**{md.text(j.job)}**: the last run ({newest_text(j.last.started_at)}) {j.last.outcome}: "
+                       f"{md.text(j.last.error or j.last_failure_error or 'no error text')}", icon=":material/warning:")
     table = jobs_frame(jobs)
     st.dataframe(table, hide_index=True, width="stretch", key="table_jobs", height=35 * (len(table) + 1) + 3,
                  column_config={

@@ -12,6 +12,7 @@ import streamlit.components.v1 as components
 from metrics.faces import weekly_report as wr
 from pages.common import engine as _engine
 from pages.common import load_or_stop
+from pages.common import markdown as md
 from revwatch.settings import load_settings
 
 
@@ -34,8 +35,8 @@ def main() -> None:
         st.info(f"No report has been built for {week} yet: press Build now, or run "
                 f"`revwatch report weekly --week {week}`.", icon=":material/info:")
         return
-    st.caption(f"Newest build: #{rep.report_id}, {rep.built_at:%Y-%m-%d %H:%M} UTC by {rep.built_by}"
-               + (f"; e-mailed to {rep.emailed_to} at {rep.emailed_at:%Y-%m-%d %H:%M} UTC" if rep.emailed_at else ""))
+    st.caption(f"Newest build: #{rep.report_id}, {rep.built_at:%Y-%m-%d %H:%M} UTC by {md.text(rep.built_by)}"
+               + (f"; e-mailed to {md.text(rep.emailed_to)} at {rep.emailed_at:%Y-%m-%d %H:%M} UTC" if rep.emailed_at else ""))
     left, right = st.columns(2)
     left.download_button("Download HTML", rep.html, file_name=f"weekly-{rep.iso_week}.html", mime="text/html",
                          key="report_html")

@@ -19,6 +19,7 @@ from metrics.figures import trace as q
 from metrics.figures.query import snapshot
 from pages.common import engine as _engine
 from pages.common import load_or_stop
+from pages.common import markdown as md
 from revwatch.money import format_money
 from revwatch.settings import load_settings
 
@@ -69,7 +70,7 @@ def _record(h: q.Hop) -> None:
 
 
 def show(t: q.Trace) -> None:
-    st.caption(f"`{t.identifier}` is a {t.found_as}; "
+    st.caption(f"{md.code(t.identifier)} is a {md.text(t.found_as)}; "
                + ("the chain of its parking session." if t.scope == "session" else
                   "the payout-level chain (many sessions): a sample of its charges is below." if t.scope == "payout"
                   else f"{t.scope} only."), help=help_text("trace_link"))
@@ -129,6 +130,6 @@ if not ident:
     st.stop()
 found = load_or_stop(load_trace, db_key, ident)
 if found is None:
-    st.warning(f"Not found: nothing has the identifier `{ident}`.", icon=":material/search_off:")
+    st.warning(f"Not found: nothing has the identifier {md.code(ident)}.", icon=":material/search_off:")
 else:
     show(found)

@@ -212,7 +212,9 @@ def test_page_shows_the_figures(world, page_for, monkeypatch):
     for name in ("ingest-fx", "ingest-ledger", "rollup-refunds"):
         assert jobs.loc[name, "status"] == "never run" and jobs.loc[name, "success age"] == "never"
     assert jobs.loc["legacy-export", "kind"] == "not in catalogue"
-    assert any("**reconcile**" in w.value and RECON_ERROR in w.value for w in at.warning)
+    from pages.common import markdown as md  # the job's error is source text: escaped in the page's Markdown
+
+    assert any("**reconcile**" in w.value and md.text(RECON_ERROR) in w.value for w in at.warning)
     assert "ADYEN_REPORTS_DIR" in jobs.loc["ingest-adyen", "last note"]
     assert {m.label: m.value for m in at.metric}["Failing"] == "1"
     assert len(at.get("plotly_chart")) == 1

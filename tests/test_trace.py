@@ -183,3 +183,10 @@ def test_the_trace_page_highlights_the_broken_hop(demo_world, page_for):
     assert at.query_params.get("id") in (e["payout_reference"], [e["payout_reference"]])
     at.text_input(key="trace_id").set_value("no-such-id").run()
     assert any("Not found" in w.value for w in at.warning)
+    # an identifier holding Markdown is shown as typed, not as a live link (issue 15, point 11)
+    from markdown_it import MarkdownIt
+
+    link = "x` [Reset your password](https://evil.example/reset) `"
+    at.text_input(key="trace_id").set_value(link).run()
+    shown = [MarkdownIt("commonmark").renderInline(w.value) for w in at.warning if "Not found" in w.value]
+    assert shown and not any("<a " in h for h in shown), shown

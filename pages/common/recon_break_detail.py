@@ -8,6 +8,7 @@ from metrics.actions import break_workflow as wf
 from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
 from pages.common import engine, money
+from pages.common import markdown as md
 from pages.common import recon_data as rd
 from pages.common.recon_format import STATE_LABELS, month_label, records_view
 
@@ -21,9 +22,9 @@ def detail_view(db_key: str | None, d: q.BreakDetail | None, actor: str) -> None
         return
     b, item = d.brk, d.item or {}
     cur = item.get("currency")
-    st.markdown(f"**Break #{b['break_id']}** · {q.STAGE_LABELS.get(b['stage'], b['stage'])} · `{b['item_key']}` · "
-                f"{item.get('item_type', '–')} · **{STATE_LABELS.get(b['state'], b['state'])}**"
-                f"{' · assigned to ' + b['assignee'] if b['assignee'] else ''}")
+    st.markdown(f"**Break #{b['break_id']}** · {q.STAGE_LABELS.get(b['stage'], b['stage'])} · {md.code(b['item_key'])} · "
+                f"{md.text(item.get('item_type', '–'))} · **{STATE_LABELS.get(b['state'], b['state'])}**"
+                f"{' · assigned to ' + md.text(b['assignee']) if b['assignee'] else ''}")
     if not item:
         st.warning("The reconciliation no longer lists this item.")
     else:
@@ -31,7 +32,7 @@ def detail_view(db_key: str | None, d: q.BreakDetail | None, actor: str) -> None
                    f"{' · missing on the ' + item['missing_side'] + ' side' if item.get('missing_side') else ''}"
                    f" · occurred {item['occurred_at']:%d %b %Y %H:%M} UTC · accounting month "
                    f"{month_label(item['accounting_month'])} · rule {item.get('match_rule') or '–'}"
-                   f"{' · resolved: ' + b['resolution_reason'] if b.get('resolution_reason') else ''}")
+                   f"{' · resolved: ' + md.text(b['resolution_reason']) if b.get('resolution_reason') else ''}")
         c = st.columns(3)
         c[0].metric(label("break_amount"), money(item.get("amount_minor"), cur), border=True,
                     help=help_text("break_amount"))
@@ -43,7 +44,7 @@ def detail_view(db_key: str | None, d: q.BreakDetail | None, actor: str) -> None
     for col, side, sources, ref in ((left, d.left_side, d.left, item.get("left_ref")),
                                     (right, d.right_side, d.right, item.get("right_ref"))):
         with col:
-            st.markdown(f"**{side.capitalize()} side** · references: `{ref or '–'}`")
+            st.markdown(f"**{side.capitalize()} side** · references: {md.code(ref or '–')}")
             if not sources:
                 st.caption("No source records to show for this item type.")
             for n, s in enumerate(sources):

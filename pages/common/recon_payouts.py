@@ -7,6 +7,7 @@ import streamlit as st
 
 from metrics.figures import reconciliation as q
 from pages.common import csv_button, money
+from pages.common import markdown as md
 from pages.common import recon_data as rd
 from pages.common.recon_format import money_columns, records_view
 
@@ -35,7 +36,7 @@ def payout_view(v: q.PayoutView | None) -> None:
         st.warning("That payout is no longer reconciled.")
         return
     cur = v.currency
-    st.markdown(f"**{v.gateway.capitalize()} payout `{v.reference}`** · {money(v.amount_minor, cur)}")
+    st.markdown(f"**{md.text(v.gateway.capitalize())} payout {md.code(v.reference)}** · {money(v.amount_minor, cur)}")
     status = {r["stage"]: r for r in v.items.to_dict("records")}
     c = st.columns(3)
     for col, stage, title in ((c[0], "S2", "Reconstruction (S2)"), (c[1], "S3", "Bank deposit (S3)"),

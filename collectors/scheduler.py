@@ -8,14 +8,18 @@ the same the Health page and the exporter's revwatch_job_interval_seconds read.
   name as id, added with `replace_existing`: every worker and every restart share one schedule.
   A restart keeps each job's persisted next run time (an overdue job runs once at once:
   `coalesce`), so restarting workers does not push the schedule back.
-- **Each run once.** A worker runs a job only under a session advisory lock of its own per job
-  (`revwatch.worker`, job), held across the whole run, run-log rows included: two workers never
-  overlap one job, and the one that finds the lock taken records a `skipped` run. Inside, the
-  job still takes its own transaction lock (`try_job_lock`), which also keeps `revwatch collect`
-  from running a job a worker is running.
-- **Runs nobody finishes.** A run left `running` by a worker that died (SIGKILL, crash, lost
-  machine) is closed as `abandoned` once no one holds its locks: every job at a worker's start,
-  and each job again just before a worker runs it.
+- **Each run once.** A worker runs a job only under the job's run lock (collectors/runlocks.py, which
+  `revwatch collect` takes too), held across the whole run, run-log rows included: two runs never
+  overlap one job, and a worker that finds the lock taken records a `skipped` run. Inside, the
+  job still takes its own transaction lock (`try_job_lock`).
+- **Runs nobody finishes.** A run left `running` by a process that died (SIGKILL, crash, lost
+  machine) or cut off by a database restart is closed as `abandoned` once no one holds its locks:
+  every job at a worker's start, and each job again just before a worker runs it. A run a restart
+  cut is normally recorded `failed` with the reason by itself (revwatch.runlog.recorded_run).
+- **Surviving the database.** A restart never leaves the worker alive and idle: the scheduler's loop
+  outlives a job store failing mid-pass, the job store's engine checks connections before use, and a
+  watchdog (collectors/watchdog.py) restarts the scheduler when its thread died or no job starts;
+  when that does not help it sets `gave_up`, and `revwatch worker` exits non-zero for its supervisor.
 - **Stopping.** `stop()` takes no new runs and waits up to WORKER_SHUTDOWN_SECONDS for the
   current ones; each job's work is transactional (commits or rolls back whole). Runs still going
   after that are recorded `abandoned` and the caller ends the process, which rolls them back.
@@ -24,8 +28,7 @@ the same the Health page and the exporter's revwatch_job_interval_seconds read.
   frequent first. More threads run different jobs at once, which is safe (each job is
   transactional and locked) but a first load into an empty table (indexes dropped and rebuilt)
   can then deadlock with a job reading it, failing that run until its next interval.
-- A failing job is logged in one line and recorded in `job_runs` by `recorded_run`; it never
-  stops the scheduler.
+- A failing job is logged in one line and recorded in `job_runs`; it never stops the scheduler.
 - **The weekly report** is a cron job (REPORT_CRON) whose function the caller passes in
   (`report_job`): it reads figures, and collectors never import metrics; the CLI wires it.
 """
@@ -34,8 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -44,25 +46,26 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
+from collectors import runlocks as locks
 from collectors.jobs import JOBS, Job
+from collectors.runlocks import abandon_dead_runs
+from collectors.watchdog import Watchdog, first_line
 from revwatch import clock
-from revwatch.runlog import JOB_LOCK_KEY, JobSkipped, RunStats, mark_abandoned, recorded_run
+from revwatch.runlog import RunStats, mark_abandoned
 from revwatch.schedule import REPORT_CRON, REPORT_JOB, intervals
 from revwatch.settings import Settings
 
 log = logging.getLogger("revwatch.worker")
 
 TABLE = "apscheduler_jobs"
-# A worker's lock on a job for a whole run (bind :j); a different key from the job's own lock.
-WORKER_LOCK_KEY = "hashtext('revwatch.worker'), hashtext(:j)"
 START_LOCK_KEY = "hashtext('revwatch.worker.start'), 0"  # one worker at a time sets the schedule up
-RECENT = timedelta(days=7)  # the sweep before each run looks this far back; a worker's start looks at all
 # How late a run may still start (waiting for a thread, or for a worker to come back): an hour, or
 # one interval when longer. With coalescing the run handed over is the latest one due, so an
 # overdue job always runs once as soon as a worker gets to it.
 MISFIRE_GRACE_SECONDS = 3600
+STORE_RETRY_SECONDS = 2     # the job store failed (its database away): the scheduler's loop tries again after this
 
 # The weekly report's job, the scheduled report build (the CLI passes metrics.faces.weekly_report.run_job):
 # the worker runs it without importing metrics, which collectors never do.
@@ -92,87 +95,35 @@ def scheduled_report() -> None:
     worker = getattr(_thread, "worker", None)
     if worker is None or worker.stopping.is_set() or worker.report_job is None:
         return
-    try:
-        worker.report_job(worker.engine, worker.cfg)
-    except Exception as exc:  # recorded in job_runs; the scheduler goes on
-        log.error("%s failed: %s", REPORT_JOB, _first_line(exc))
-
-
-# ------------------------------------------------------------------ locks and abandoned runs
-@contextmanager
-def _session(engine: Engine) -> Iterator[Connection]:
-    """A connection of its own in autocommit, for session advisory locks: no transaction stays open."""
-    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def _try_lock(conn: Connection, key: str, job: str) -> bool:
-    return bool(conn.execute(text(f"SELECT pg_try_advisory_lock({key})"), {"j": job}).scalar_one())
-
-
-def _unlock(conn: Connection, key: str, job: str) -> None:
-    try:
-        conn.execute(text(f"SELECT pg_advisory_unlock({key})"), {"j": job})
-    except Exception:
-        conn.invalidate()  # never hand a connection that may still hold the lock back to the pool
-        raise
-
-
-def _sweep(conn: Connection, job: str, since: datetime | None) -> int:
-    """With the worker lock on `job` held: close its runs left 'running' if the job's own lock is free too."""
-    if not _try_lock(conn, JOB_LOCK_KEY, job):
-        return 0  # someone (`revwatch collect`) is running it right now
-    try:
-        closed = mark_abandoned(conn, job, since)
-    finally:
-        _unlock(conn, JOB_LOCK_KEY, job)
-    if closed:
-        log.warning("%s: %d run(s) left running by a stopped worker marked abandoned", job, closed)
-    return closed
-
-
-def abandon_dead_runs(engine: Engine) -> int:
-    """Close every run left 'running' whose job nobody holds a lock on (a worker's start)."""
-    closed = 0
-    with _session(engine) as conn:
-        names = conn.execute(text("SELECT DISTINCT job FROM job_runs WHERE finished_at IS NULL")).scalars().all()
-        for name in names:
-            if _try_lock(conn, WORKER_LOCK_KEY, name):
-                try:
-                    closed += _sweep(conn, name, None)
-                finally:
-                    _unlock(conn, WORKER_LOCK_KEY, name)
-    return closed
-
-
-def _skipped(engine: Engine, job: str, why: str) -> RunStats:
-    with recorded_run(engine, job) as stats:
-        raise JobSkipped(why)
-    return stats
-
-
-def _first_line(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc  # the driver's own message, without SQLAlchemy's echo of the SQL
-    lines = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+    with worker.busy():
+        try:
+            worker.report_job(worker.engine, worker.cfg)
+        except Exception as exc:  # recorded in job_runs; the scheduler goes on
+            log.error("%s failed: %s", REPORT_JOB, first_line(exc))
 
 
 # ------------------------------------------------------------------ the worker
 class _Scheduler(BackgroundScheduler):
-    """APScheduler 3's background scheduler, except that once shut down it takes no due job from
-    the shared store: its loop makes one last pass after shutdown, which would advance a due
-    job's next run time (for every worker) while its executor can no longer run it."""
+    """APScheduler 3's background scheduler, except that
+    - once shut down it takes no due job from the shared store: its loop makes one last pass after
+      shutdown, which would advance a due job's next run time (for every worker) while its executor
+      can no longer run it;
+    - a pass the job store fails half-way (its database restarting: `update_job` or `get_next_run_time`
+      raising OperationalError ends APScheduler's own thread) is tried again in STORE_RETRY_SECONDS; a
+      job whose new next run time was not saved is then due again, a harmless second (locked) run."""
 
     def _process_jobs(self):
         if self.state == STATE_STOPPED:
             return None
-        return super()._process_jobs()
+        try:
+            return super()._process_jobs()
+        except Exception as exc:
+            log.warning("scheduler: the job store failed (%s); trying again in %d s", first_line(exc),
+                        STORE_RETRY_SECONDS)
+            return STORE_RETRY_SECONDS
 
 
-class Worker:
+class Worker(Watchdog):
     """Runs `jobs` (the catalogue) on `engine` with `cfg`: on a schedule after `start()`, or once each by `run_once()`.
 
     `report_job`, when given, is also scheduled as REPORT_JOB (REPORT_CRON in REPORT_TIMEZONE); without
@@ -190,6 +141,8 @@ class Worker:
         self._store_engine: Engine | None = None
         self._inflight: dict[str, datetime] = {}  # job -> when (by the clock) its current run took the worker lock
         self._inflight_lock = threading.Lock()
+        self._control = threading.Lock()  # start, restart and stop one at a time
+        self.watch_init()
 
     # -------------------------------------------------------------- one run
     def run(self, name: str) -> RunStats | None:
@@ -202,15 +155,16 @@ class Worker:
             return None
         began = time.monotonic()
         try:
-            with _session(self.engine) as lock:
-                got = lock.execute(text(f"SELECT pg_try_advisory_lock({WORKER_LOCK_KEY})"), {"j": name}).scalar_one()
+            with self.busy(), locks.lock_session(self.engine) as lock:
+                got = locks.try_lock(lock, locks.WORKER_LOCK_KEY, name)
                 since = clock.now()
                 if not got:
-                    stats = _skipped(self.engine, name, f"{name} is already running in another worker")
-                    log.info("%s skipped: running in another worker", name)
+                    why = f"{name} is already running in another process (a worker or revwatch collect)"
+                    stats = locks.record_skipped(self.engine, name, why)
+                    log.info("%s skipped: running in another process", name)
                     return stats
                 try:
-                    _sweep(lock, name, since - RECENT)
+                    locks.sweep(lock, name, since - locks.RECENT)
                     with self._inflight_lock:
                         self._inflight[name] = since
                     try:
@@ -219,9 +173,9 @@ class Worker:
                         with self._inflight_lock:
                             self._inflight.pop(name, None)
                 finally:
-                    _unlock(lock, WORKER_LOCK_KEY, name)
+                    locks.unlock(lock, locks.WORKER_LOCK_KEY, name)
         except Exception as exc:  # recorded in job_runs by recorded_run; the scheduler goes on
-            log.error("%s failed after %.1f s: %s", name, time.monotonic() - began, _first_line(exc))
+            log.error("%s failed after %.1f s: %s", name, time.monotonic() - began, first_line(exc))
             log.debug("%s failed", name, exc_info=True)
             return RunStats(outcome="failed")
         log.info("%s %s in %.1f s: read %d, written %d", name, stats.outcome, time.monotonic() - began,
@@ -241,19 +195,25 @@ class Worker:
 
     # -------------------------------------------------------------- the schedule
     def start(self) -> None:
-        """Close dead runs, put the schedule in the shared job store, and start running it."""
+        """Close dead runs, put the schedule in the shared job store, start running it, and watch it."""
+        with self._control:
+            self._open()
+            self._started = True
+        threading.Thread(target=self.watch, name="revwatch-watchdog", daemon=True).start()
+
+    def _open(self) -> None:
         store_engine = self._store_engine = create_engine(self.engine.url, pool_size=2, max_overflow=2,
-                                                          pool_pre_ping=True)
+                                                          pool_pre_ping=True, pool_recycle=600)
         executor = ThreadPoolExecutor(self.threads, pool_kwargs={
             "initializer": _bind, "initargs": (self,), "thread_name_prefix": "revwatch-job"})
         scheduler = self.scheduler = _Scheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=store_engine, tablename=TABLE)},
             executors={"default": executor},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
-            timezone=UTC,
+            timezone=UTC, jobstore_retry_interval=STORE_RETRY_SECONDS,
         )
         try:
-            with _session(self.engine) as conn:
+            with locks.lock_session(self.engine) as conn:
                 conn.execute(text(f"SELECT pg_advisory_lock({START_LOCK_KEY})"))  # the table is created once
                 try:
                     closed = abandon_dead_runs(self.engine)
@@ -262,22 +222,24 @@ class Worker:
                 finally:
                     conn.execute(text(f"SELECT pg_advisory_unlock({START_LOCK_KEY})"))
         except BaseException:
+            self.scheduler = None
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             store_engine.dispose()
             raise
         if closed:
-            log.warning("%d run(s) left running by a stopped worker marked abandoned", closed)
+            log.warning("%d run(s) left running by a process that stopped marked abandoned", closed)
+        self.opened()
         scheduler.resume()
 
-    def _started(self) -> _Scheduler:
+    def _scheduler(self) -> _Scheduler:
         """The APScheduler scheduler, once start() made it."""
         if self.scheduler is None:
             raise RuntimeError("the worker's schedule is not started (call start() first)")
         return self.scheduler
 
     def _schedule(self) -> None:
-        scheduler = self._started()
+        scheduler = self._scheduler()
         now = clock.wall()  # APScheduler's timers run on the real clock
         # A new job runs now. New jobs queue up most frequent first, then in catalogue order: with
         # the defaults the billing ingest, the compute jobs over it, then the slower sources.
@@ -308,7 +270,7 @@ class Worker:
                 scheduler.remove_job(job.id)
 
     def next_run_times(self) -> dict[str, datetime | None]:
-        return {job.id: job.next_run_time for job in self._started().get_jobs()}
+        return {job.id: job.next_run_time for job in self._scheduler().get_jobs()}
 
     def stop(self, timeout: float | None = None) -> bool:
         """Take no new runs; wait up to `timeout` s (WORKER_SHUTDOWN_SECONDS) for the current ones.
@@ -318,10 +280,12 @@ class Worker:
         """
         self.stopping.set()
         timeout = self.cfg.worker_shutdown_seconds if timeout is None else timeout
+        with self._control:
+            scheduler = self.scheduler
         finished = True
-        if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.pause()
-            stopper = threading.Thread(target=self.scheduler.shutdown, name="revwatch-worker-stop", daemon=True)
+        if scheduler is not None and scheduler.running:
+            scheduler.pause()
+            stopper = threading.Thread(target=scheduler.shutdown, name="revwatch-worker-stop", daemon=True)
             stopper.start()
             stopper.join(timeout)
             finished = not stopper.is_alive()
@@ -334,7 +298,7 @@ class Worker:
     def _abandon_inflight(self) -> None:
         with self._inflight_lock:
             inflight = dict(self._inflight)
-        with _session(self.engine) as conn:
+        with locks.lock_session(self.engine) as conn:
             for name, since in inflight.items():
                 if mark_abandoned(conn, name, since):
                     log.warning("%s: still running at shutdown, abandoned (its transaction rolls back)", name)

@@ -1,8 +1,11 @@
 """Audit: who did what, when (every human action and every job run), and whether the hash
-chain is intact. Reads only through `metrics.figures.audit_log` (no SQL here)."""
+chain is intact, compared with its anchors outside the database (the anchor file, the weekly
+reports: revwatch/audit_anchors.py). Reads only through `metrics.figures.audit_log` (no SQL here);
+writes no anchor (`revwatch audit verify` and the weekly report do)."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -12,16 +15,19 @@ from metrics.figures import audit_log as q
 from metrics.figures.query import snapshot
 from pages.common import engine as _engine
 from pages.common import load_or_stop
+from revwatch.audit import VerifyResult
 from revwatch.settings import load_settings
 
+MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|~$"})
 ALL = "(everyone)"
 ANY = "(any action)"
 
 
 @st.cache_data(ttl=60, show_spinner="Verifying the audit chain…")
-def load_status(db_key: str | None) -> tuple:
+def load_status(db_key: str | None, anchor_path: str) -> VerifyResult:
+    anchors = q.anchor_file(Path(anchor_path))  # before the snapshot: no anchor is then past its head
     with snapshot(_engine(db_key)) as conn:
-        return tuple(q.chain_status(conn))
+        return q.chain_status(conn, anchors)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -36,19 +42,29 @@ def load_entries(db_key: str | None, search: q.Search) -> pd.DataFrame:
         return q.search(conn, search)
 
 
-def status_banner(status: tuple) -> None:
-    ok, checked, first_bad, problem, message = status
-    if ok:
-        st.success(f"Chain intact: {checked:,} entries verified (checked at most once a minute).",
+def plain(text: str) -> str:
+    """`text` shown as it is by Markdown (anchor files and databases name things the page does not choose)."""
+    return text.translate(MARKDOWN)
+
+
+def status_banner(status: VerifyResult) -> None:
+    if status.ok:
+        st.success(f"Chain intact: {status.checked:,} entries verified (checked at most once a minute).",
                    icon=":material/verified:")
     else:
-        st.error(f"Chain broken at entry {first_bad} ({problem}): {message}", icon=":material/gpp_bad:")
+        where = "" if status.first_bad_seq is None else f" at entry {status.first_bad_seq}"
+        st.error(plain(f"Chain broken{where} ({status.problem}): {status.message}"), icon=":material/gpp_bad:")
+    for note in status.notes:
+        st.warning(plain(note), icon=":material/warning:")
+    if status.against:
+        st.caption(plain("Checked against: " + "; ".join(status.against)))
 
 
 def main() -> None:
     st.title("Audit")
-    db_key = load_settings().database_url
-    status = load_or_stop(load_status, db_key)
+    cfg = load_settings()
+    db_key = cfg.database_url
+    status = load_or_stop(load_status, db_key, str(cfg.audit_anchor_path))
     actors, actions = load_or_stop(load_options, db_key)
     status_banner(status)
 

@@ -14,8 +14,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from metrics.catalogue import help_text, label
+from metrics.catalogue import STALE_AFTER_INTERVALS, help_text, label
 from metrics.figures import health as q
+from metrics.figures.health.gateway_access import ObjectAccess, gateway_access
+from metrics.figures.health.jobs import WorkerActivity, worker_activity
 from metrics.figures.query import snapshot
 from pages.common import csv_button, load_or_stop
 from pages.common import engine as _engine
@@ -40,7 +42,8 @@ def load_health(db_key: str | None, schedule: dict[str, int]) -> dict:
     with snapshot(_engine(db_key)) as conn:
         return {"as_of": as_of, "jobs": q.job_health(conn, as_of, schedule), "freshness": q.source_freshness(conn, as_of),
                 "sync_state": q.sync_states(conn), "quarantine": q.quarantine_counts(conn, as_of),
-                "quarantined": q.latest_quarantined(conn), "known_jobs": q.known_jobs(conn)}
+                "quarantined": q.latest_quarantined(conn), "known_jobs": q.known_jobs(conn),
+                "worker": worker_activity(conn, as_of, schedule), "access": gateway_access(conn)}
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -122,6 +125,19 @@ def summary(jobs: tuple[q.JobHealth, ...], fresh: tuple[q.SourceFreshness, ...],
                 border=True, help=help_text("quarantined"))
 
 
+def worker_banner(worker: WorkerActivity) -> None:
+    """The worker as a whole: stuck when no job at all started for STALE_AFTER_INTERVALS of the smallest interval."""
+    if worker.status == "stuck":
+        idle, after = (d.total_seconds() if d else None for d in (worker.idle, worker.stuck_after))
+        st.error(f"**The worker is stuck**: no job has started for {seconds_text(idle)} (the last: "
+                 f"{md.text(worker.last_job or '')} at {newest_text(worker.last_start)}), more than {seconds_text(after)}"
+                 f" ({STALE_AFTER_INTERVALS} × the smallest interval, {seconds_text(worker.interval_seconds)}). Every "
+                 "figure is going stale: check that `revwatch worker` runs, and its log (`revwatch up` restarts a "
+                 "worker that gave up).", icon=":material/error:")
+    elif worker.status == "never run":
+        st.info("No job has run yet: start the worker (`revwatch worker`, or `revwatch up`).", icon=":material/info:")
+
+
 def jobs_section(jobs: tuple[q.JobHealth, ...]) -> None:
     st.subheader(label("jobs"), help=f"{help_text('jobs')} p50/p95 over the last {q.DURATION_SAMPLE} succeeded runs; "
                                      f"the last failure is looked for over {q.FAILURE_LOOKBACK.days} days.")
@@ -169,6 +185,19 @@ def freshness_section(fresh: tuple[q.SourceFreshness, ...], sync_state: pd.DataF
     with st.expander("Every watermark and job cutoff (sync_state)"):
         st.dataframe(sync_state, hide_index=True, width="stretch", key="table_sync_state", column_config={
             "watermark": st.column_config.DatetimeColumn("watermark (UTC)", format=WHEN)})
+
+
+def access_section(access: tuple[ObjectAccess, ...]) -> None:
+    """Which gateway object types the newest ingest could read: a restricted key shows here (and makes
+    the run `partial`), never as a silent gap in the figures that need the type."""
+    refused = [a for a in access if a.refused]
+    for a in refused:
+        st.warning(f"**{md.text(a.gateway)} {md.text(a.object_type)}** not read since {a.since:%Y-%m-%d %H:%M} UTC: "
+                   f"{md.text(a.reason or a.state)}", icon=":material/block:")
+    if access:
+        with st.expander(f"Gateway object types: {len(access) - len(refused)} of {len(access)} read"):
+            st.dataframe(pd.DataFrame([a.__dict__ for a in access]), hide_index=True, width="stretch",
+                         key="table_access")
 
 
 def quarantine_section(counts: pd.DataFrame, latest: pd.DataFrame) -> None:
@@ -247,10 +276,12 @@ def main() -> None:
     db_key = cfg.database_url
     data = load_or_stop(load_health, db_key, schedule)
     st.caption(f"As of {data['as_of']:%Y-%m-%d %H:%M:%S} UTC (figures cached for 30 s).")
+    worker_banner(data["worker"])
     summary(data["jobs"], data["freshness"], data["quarantine"])
     jobs_section(data["jobs"])
     durations_section(db_key)
     freshness_section(data["freshness"], data["sync_state"])
+    access_section(data["access"])
     quarantine_section(data["quarantine"], data["quarantined"])
     run_log_section(db_key, data["known_jobs"])
     database_section(db_key)

@@ -27,7 +27,7 @@ from pages.common.recon_close import close_section, export_section
 from pages.common.recon_format import money_columns, month_label
 from pages.common.recon_payouts import payouts_section
 from revwatch import clock
-from revwatch.money import to_decimal
+from revwatch.money import chart_amount
 from revwatch.settings import load_settings
 
 DEFAULT_MONTHS = 3
@@ -96,7 +96,7 @@ def funnel_section(fun: pd.DataFrame) -> None:
         st.plotly_chart(fig, width="stretch", key="chart_funnel_items")
     with right:
         st.markdown("**Amounts per stage** (major units, one panel per currency)")
-        amounts = long.assign(amount=[float(to_decimal(int(v), c)) for v, c in zip(long["minor"], long["currency"], strict=True)])
+        amounts = long.assign(amount=[float(chart_amount(int(v), c)) for v, c in zip(long["minor"], long["currency"], strict=True)])
         fig = px.bar(amounts, x="stage", y="amount", color="status", facet_col="currency", height=340,
                      color_discrete_map=STATUS_COLORS, labels={"amount": "amount", "stage": ""},
                      category_orders={"status": list(q.STATUSES), "stage": list(q.STAGES)})

@@ -9,7 +9,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from revwatch.money import CURRENCY_EXPONENTS
@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
     report_recipients: str = Field("", description="comma-separated e-mail addresses of the weekly report")
     report_timezone: str = Field("UTC", description="time zone of the Monday 07:00 weekly report build")
+    # the audit log (revwatch/audit.py, revwatch/audit_anchors.py); the key is read from the environment
+    # by revwatch.audit.hmac_key() and never stored: here it is only validated at start
+    audit_hmac_key: SecretStr | None = Field(None, description="key of the audit log's keyed hashes and anchors "
+                                                               "(HMAC-SHA256); unset = plain sha256")
+    audit_anchor_file: Path | None = Field(None, description="append-only file of the audit log's anchors; "
+                                                             "unset = $REVWATCH_DATA_DIR/audit-anchors.jsonl")
 
     @field_validator("database_url", "billing_database_url", "dashboard_database_url")
     @classmethod
@@ -140,6 +146,15 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("must be an IANA time zone, e.g. Europe/Amsterdam") from None
         return value.strip()
+
+    @field_validator("audit_hmac_key")
+    @classmethod
+    def _audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
 
     @field_validator("reporting_currency")
     @classmethod
@@ -179,6 +194,10 @@ class Settings(BaseSettings):
     def demo_dir(self) -> Path:
         return self.revwatch_data_dir / "demo"
 
+    @property
+    def audit_anchor_path(self) -> Path:
+        return self.audit_anchor_file or self.revwatch_data_dir / "audit-anchors.jsonl"
+
 
 def load_settings(**overrides) -> Settings:
     """Read and validate the environment; a bad value ends in a SettingsError naming it."""
@@ -188,7 +207,7 @@ def load_settings(**overrides) -> Settings:
         lines = []
         for err in exc.errors():
             name = str(err["loc"][0]).upper() if err["loc"] else "?"
-            lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})" if name not in {"DATABASE_URL", "BILLING_DATABASE_URL", "STRIPE_API_KEY"} else f"  {name}: {err['msg']}")
+            lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})" if name not in {"DATABASE_URL", "BILLING_DATABASE_URL", "STRIPE_API_KEY", "AUDIT_HMAC_KEY"} else f"  {name}: {err['msg']}")
         raise SettingsError("Invalid configuration:\n" + "\n".join(lines)) from None
 
 

@@ -5,7 +5,7 @@
 #
 #   bash scripts/test.sh                      everything
 #   bash scripts/test.sh -k ingest            the gate, then pytest with these arguments only
-#   REVWATCH_NOW=2027-01-01T00:30:00Z bash scripts/test.sh -m 'not bench'
+#   REVWATCH_NOW=2027-01-01T00:30:00Z bash scripts/test.sh -m 'not bench and not trial'
 #                                             the suite as of another instant (revwatch/clock.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."

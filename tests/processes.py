@@ -74,3 +74,12 @@ def chromium_page(url: str) -> Iterator[tuple[Any, list[str]]]:
             yield page, errors
         finally:
             browser.close()
+
+
+def wait_for(condition, timeout: float, what: str, poll: float = 0.1):
+    """condition()'s first truthy value, polled every `poll` s; fails naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(poll)
+    return value

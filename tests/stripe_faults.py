@@ -1,5 +1,6 @@
 """Test helpers at the network boundary (stdlib only): a tiny Stripe-style list server and a
-proxy that injects faults (500, 429, connections dropped mid-response) in front of a server."""
+proxy that injects faults (500, 429, 403, 404, connections dropped mid-response, bodies cut
+short) in front of a server."""
 from __future__ import annotations
 
 import http.client
@@ -91,9 +92,20 @@ class FakeStripe:
         self.server.server_close()
 
 
+REFUSALS = {  # Stripe's own wording for a restricted key, and for a path it does not serve
+    "403": lambda path: {"error": {"type": "invalid_request_error", "message": (
+        "The provided key 'rk_test_*********************************************Xy9z' does not have the required"
+        " permissions for this endpoint on account 'acct_1ParkCo'. Having the 'rak_dispute_read' permission would"
+        f" allow this request to continue ({path}).")}},
+    "404": lambda path: {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL (GET: {path})."}},
+}
+
+
 class FaultProxy:
     """Forwards GETs to `upstream`; `fault(n, path)` may answer request n (1-based) with
-    "500", "429" or "drop" (headers and half the body, then the connection is cut).
+    "500", "429", "403" (what Stripe answers a restricted key without access to the resource),
+    "404" (a server without that resource), "drop" (headers and half the body, then the
+    connection is cut) or "truncate" (half the body, sent as if it were all of it).
     `adapt(path)` may rewrite the path, or answer with a dict itself (for servers that lack
     an endpoint or a filter)."""
 
@@ -140,6 +152,8 @@ class FaultProxy:
                     return self._send(500, b'{"error": {"type": "api_error", "message": "injected"}}')
                 if what == "429":
                     return self._send(429, b'{"error": {"type": "rate_limit_error", "code": "rate_limit", "message": "injected"}}')
+                if what in ("403", "404"):
+                    return self._send(int(what), json.dumps(REFUSALS[what](urlsplit(self.path).path)).encode())
                 target = proxy.adapt(self.path) if method == "GET" else self.path
                 if isinstance(target, dict):
                     return self._send(200, json.dumps(target).encode())
@@ -149,7 +163,7 @@ class FaultProxy:
                 resp = conn.getresponse()
                 data = resp.read()
                 conn.close()
-                self._send(resp.status, data, cut=what == "drop")
+                self._send(resp.status, data[: len(data) // 2] if what == "truncate" else data, cut=what == "drop")
 
             def do_GET(self):
                 self._forward("GET")

@@ -2,7 +2,6 @@
 and a file that fails half-way leaves nothing behind. The test writes its own files (SOURCES §3)."""
 from __future__ import annotations
 
-import csv
 import io
 import shutil
 from datetime import UTC, datetime
@@ -10,34 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from collectors.ingest import adyen as adyen_ingest
+from collectors.ingest import files as files_ingest
 from collectors.ingest.adyen import ingest, run_job
-
-# Adyen's columns in a shuffled order, with one column we do not use.
-HEADER = ["Merchant Account", "Type", "Psp Reference", "Company Account", "Merchant Reference", "Payment Method",
-          "Creation Date", "TimeZone", "Booking Date", "Modification Reference", "Gross Currency", "Gross Debit (GC)",
-          "Gross Credit (GC)", "Exchange Rate", "Net Currency", "Net Debit (NC)", "Net Credit (NC)",
-          "Commission (NC)", "Markup (NC)", "Scheme Fees (NC)", "Interchange (NC)", "Batch Number"]
-
-
-def line(type_: str, date: str = "2026-11-20 14:03:11", tz: str = "CET", gc: str = "USD", gd: str = "", gcr: str = "",
-         nc: str = "USD", nd: str = "", ncr: str = "", fees: tuple[str, str, str, str] = ("", "", "", ""),
-         psp: str = "", ref: str = "", batch: str = "42", rate: str = "1") -> dict:
-    return {"Merchant Account": "ParkCo_US", "Type": type_, "Psp Reference": psp, "Company Account": "ParkCo",
-            "Merchant Reference": ref, "Payment Method": "visa" if psp else "", "Creation Date": date, "TimeZone": tz,
-            "Booking Date": date, "Modification Reference": f"mod-{psp}" if psp else "", "Gross Currency": gc,
-            "Gross Debit (GC)": gd, "Gross Credit (GC)": gcr, "Exchange Rate": rate if gc else "", "Net Currency": nc,
-            "Net Debit (NC)": nd, "Net Credit (NC)": ncr, "Commission (NC)": fees[0], "Markup (NC)": fees[1],
-            "Scheme Fees (NC)": fees[2], "Interchange (NC)": fees[3], "Batch Number": batch}
-
-
-def write(path, rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, HEADER, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(out.getvalue(), encoding="utf-8")
-    return out.getvalue()
+from tests.worlds.source_files import adyen_line as line
+from tests.worlds.source_files import write_adyen as write
 
 
 def utc(*args) -> datetime:
@@ -143,7 +118,7 @@ def test_a_file_whose_read_fails_half_way_leaves_nothing(make_world, tmp_path, m
             return Failing(real_open(path, "rb"), **kw)
         return real_open(path, mode, **kw)
 
-    monkeypatch.setattr(adyen_ingest, "open", flaky_open, raising=False)
+    monkeypatch.setattr(files_ingest, "open", flaky_open, raising=False)  # a read error is the machine's, not data
     with pytest.raises(OSError, match="Input/output error"):
         ingest(world.engine, tmp_path, {})
     assert world.sql("SELECT file_name FROM source_files") == [("a.csv",)]  # a.csv went in before

@@ -10,6 +10,7 @@ import pytest
 
 from collectors.ingest.bank import ingest, payout_refs, run_job
 from collectors.jobs import JOBS
+from tests.worlds.source_files import CAMT, bai2
 
 D20, D21 = date(2026, 11, 20), date(2026, 11, 21)
 CONSUMERS = {"bank_lines": ["reconcile"]}
@@ -34,16 +35,6 @@ BAI2 = """01,121000358,PARKCO,261120,2330,20261120,80,,2/
 
 ROW_SQL = ("SELECT line_number, format, account, currency, bank_date, value_date, type_code, direction, amount_minor,"
            " bank_reference, customer_reference, text, payout_refs, payout_candidate FROM bank_lines")
-
-
-def bai2(*details: str, total_fix: int = 0) -> str:
-    """One USD account; trailers as the bank computes them over every 16 record whose amount is an integer."""
-    amounts = [int(d.split(",")[2]) for d in details if d.startswith("16,") and d.split(",")[2].isdigit()]
-    total = 1000 + sum(amounts) + total_fix
-    body = ["03,4401237788,USD,010,1000,,/", *details]
-    lines = ["01,121000358,PARKCO,261120,2330,1,80,,2/", "02,PARKCO,121000358,1,261120,2400,USD,4/", *body,
-             f"49,{total},{len(body) + 1}/", f"98,{total},1,{len(body) + 3}/", f"99,{total},1,{len(body) + 5}/"]
-    return "\n".join(lines) + "\n"
 
 
 def utc(d: date) -> datetime:
@@ -90,58 +81,7 @@ def test_payout_type_codes_come_from_the_settings(make_world, tmp_path):
     assert world.sql("SELECT type_code FROM bank_lines WHERE payout_candidate ORDER BY line_number") == [("301",)]
 
 
-CAMT = """<?xml version="1.0" encoding="UTF-8"?>
-<c:Document xmlns:c="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">
- <c:BkToCstmrStmt>
-  <c:GrpHdr><c:MsgId>M1</c:MsgId><c:CreDtTm>2026-11-21T06:00:00</c:CreDtTm></c:GrpHdr>
-  <c:Stmt>
-   <c:Id>S1</c:Id>
-   <c:Acct><c:Id><c:IBAN>DE89370400440532013000</c:IBAN></c:Id><c:Ccy>EUR</c:Ccy></c:Acct>
-   <c:Ntry>
-    <c:NtryRef>E1</c:NtryRef><c:Amt Ccy="EUR">1234.5</c:Amt><c:CdtDbtInd>CRDT</c:CdtDbtInd>
-    <c:Sts><c:Cd>BOOK</c:Cd></c:Sts><c:BookgDt><c:Dt>2026-11-20</c:Dt></c:BookgDt><c:ValDt><c:Dt>2026-11-21</c:Dt></c:ValDt>
-    <c:AcctSvcrRef>BANKREF1</c:AcctSvcrRef>
-    <c:BkTxCd><c:Domn><c:Cd>PMNT</c:Cd><c:Fmly><c:Cd>RCDT</c:Cd><c:SubFmlyCd>ESCT</c:SubFmlyCd></c:Fmly></c:Domn></c:BkTxCd>
-    <c:NtryDtls><c:TxDtls><c:Refs><c:EndToEndId>NOTPROVIDED</c:EndToEndId></c:Refs>
-     <c:RmtInf><c:Ustrd>adyen batch 0077</c:Ustrd></c:RmtInf></c:TxDtls></c:NtryDtls>
-    <c:AddtlNtryInf>ADYEN N.V.</c:AddtlNtryInf>
-   </c:Ntry>
-   <c:Ntry>
-    <c:NtryRef>E2</c:NtryRef><c:Amt Ccy="EUR">2.5</c:Amt><c:CdtDbtInd>DBIT</c:CdtDbtInd><c:Sts><c:Cd>BOOK</c:Cd></c:Sts>
-    <c:BookgDt><c:Dt>2026-11-20</c:Dt></c:BookgDt>
-    <c:BkTxCd><c:Domn><c:Cd>ACMT</c:Cd><c:Fmly><c:Cd>MDOP</c:Cd><c:SubFmlyCd>CHRG</c:SubFmlyCd></c:Fmly></c:Domn></c:BkTxCd>
-    <c:AddtlNtryInf>ACCOUNT FEE</c:AddtlNtryInf>
-   </c:Ntry>
-   <c:Ntry>
-    <c:Amt Ccy="EUR">12.345</c:Amt><c:CdtDbtInd>DBIT</c:CdtDbtInd><c:BookgDt><c:Dt>2026-11-20</c:Dt></c:BookgDt>
-   </c:Ntry>
-   <c:Ntry>
-    <c:Amt Ccy="EUR">80.00</c:Amt><c:CdtDbtInd>CRDT</c:CdtDbtInd><c:BookgDt><c:Dt>2026-11-20</c:Dt></c:BookgDt>
-    <c:BkTxCd><c:Prtry><c:Cd>301</c:Cd><c:Issr>BAI</c:Issr></c:Prtry></c:BkTxCd>
-    <c:AddtlNtryInf>COUNTER DEPOSIT</c:AddtlNtryInf>
-   </c:Ntry>
-   <c:Ntry>
-    <c:Amt Ccy="EUR">99.99</c:Amt><c:CdtDbtInd>CRDT</c:CdtDbtInd><c:BookgDt><c:Dt>2026-11-20</c:Dt></c:BookgDt>
-    <c:BkTxCd><c:Prtry><c:Cd>301</c:Cd></c:Prtry></c:BkTxCd>
-    <c:NtryDtls><c:TxDtls><c:Refs><c:EndToEndId>po_1Q2w3E</c:EndToEndId></c:Refs></c:TxDtls></c:NtryDtls>
-   </c:Ntry>
-  </c:Stmt>
-  <c:Stmt>
-   <c:Acct><c:Id><c:Othr><c:Id>0038812047</c:Id></c:Othr></c:Id></c:Acct>
-   <c:Ntry>
-    <c:NtryRef>J1</c:NtryRef><c:Amt Ccy="JPY">1500</c:Amt><c:CdtDbtInd>CRDT</c:CdtDbtInd><c:Sts>BOOK</c:Sts>
-    <c:BookgDt><c:DtTm>2026-11-21T09:30:00+09:00</c:DtTm></c:BookgDt>
-    <c:BkTxCd><c:Prtry><c:Cd>165</c:Cd></c:Prtry></c:BkTxCd><c:AddtlNtryInf>TRANSFER</c:AddtlNtryInf>
-   </c:Ntry>
-   <c:Ntry><c:Amt Ccy="JPY">15.5</c:Amt><c:CdtDbtInd>CRDT</c:CdtDbtInd><c:BookgDt><c:Dt>2026-11-21</c:Dt></c:BookgDt></c:Ntry>
-   <c:Ntry><c:Amt Ccy="JPY">15</c:Amt><c:CdtDbtInd>CRDT</c:CdtDbtInd><c:Sts>PDNG</c:Sts>
-    <c:BookgDt><c:Dt>2026-11-21</c:Dt></c:BookgDt></c:Ntry>
-   <c:Ntry><c:Amt Ccy="JPY">15</c:Amt><c:CdtDbtInd>CRDT</c:CdtDbtInd><c:BookgDt><c:Dt>2026-02-30</c:Dt></c:BookgDt></c:Ntry>
-   <c:Ntry><c:Amt Ccy="JPY">15</c:Amt><c:CdtDbtInd>XX</c:CdtDbtInd><c:BookgDt><c:Dt>2026-11-21</c:Dt></c:BookgDt></c:Ntry>
-  </c:Stmt>
- </c:BkToCstmrStmt>
-</c:Document>
-"""
+
 
 
 def test_camt053_entries_land_exactly_numbered_by_entry(make_world, tmp_path):
@@ -231,11 +171,14 @@ def test_unreadable_files_are_quarantined_once_with_nothing_loaded(make_world, t
     stats = ingest(world.engine, tmp_path, {})
     assert (stats.outcome, stats.rows_read, stats.rows_written) == ("succeeded", 4, 0)
     rows = world.sql("SELECT file_name, line_number, reason, record FROM quarantine ORDER BY file_name")
-    assert [(r[0], r[1]) for r in rows] == [("broken.xml", 3), ("cut.txt", 7), ("notes.csv", 0), ("report.xml", 0)]
-    assert rows[0][2].startswith("XML not well formed: mismatched tag") and rows[0][3] == "<a></b></Document>"
-    assert rows[1][2].startswith("not a readable BAI2 file: it ends before its trailers") and rows[1][3] == cut[6]
-    assert rows[2][2:] == ("neither BAI2 (a file starting with record 01) nor camt.053 XML", "hello,world")
-    assert rows[3][2] == "not a camt.053 statement: <Document> holds no BkToCstmrStmt"
+    # a file refused whole: line 0, the reason says where reading failed
+    assert [(r[0], r[1]) for r in rows] == [("broken.xml", 0), ("cut.txt", 0), ("notes.csv", 0), ("report.xml", 0)]
+    assert rows[0][2].startswith("file not loaded: XML not well formed (at line 3): mismatched tag")
+    assert rows[0][3] == "<a></b></Document>"
+    assert rows[1][2].startswith("file not loaded: not a readable BAI2 file (at line 7): it ends before its trailers")
+    assert rows[1][3] == cut[6]
+    assert rows[2][2:] == ("file not loaded: neither BAI2 (a file starting with record 01) nor camt.053 XML", "hello,world")
+    assert rows[3][2] == "file not loaded: not a camt.053 statement: <Document> holds no BkToCstmrStmt"
     assert world.sql("SELECT file_name, lines_read, lines_loaded, lines_quarantined FROM source_files ORDER BY 1") == [
         ("broken.xml", 1, 0, 1), ("cut.txt", 1, 0, 1), ("notes.csv", 1, 0, 1), ("report.xml", 1, 0, 1)]
     again = ingest(world.engine, tmp_path, {})  # not retried forever

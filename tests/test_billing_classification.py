@@ -67,6 +67,27 @@ def test_late_invoice_is_queued_and_reclassifies(world):
     assert _findings(world)["M"][:3] == ("correct", 660, 0)
 
 
+def test_a_negative_invoice_total_is_flagged_not_under_billed(world):
+    """Issue 15, point 10: an invoice with a negative total was classified under-billed, no flag."""
+    for sid, invoices in (("NEG", [("NEG-0", -600, -60, -660)]),  # billed minus the price
+                          ("NEG2", [("NEG2-0", 600, 60, 660), ("NEG2-1", 0, 0, -5)])):  # beside a right one
+        world.sql("INSERT INTO parking_sessions (session_id, site_id, entered_at, exited_at, updated_at)"
+                  " VALUES (%s, 'S1', %s, %s, %s)", (sid, T, T + 2 * H, T + 2 * H))
+        for inv, sub, tax, total in invoices:
+            world.sql("INSERT INTO invoices VALUES (%s, %s, 'USD', %s, %s, %s, %s, 'paid', %s)",
+                      (inv, sid, sub, tax, total, T + 2 * H, T + 2 * H))
+    bc.run_job(world.engine)
+    got = {r[0]: r[1:] for r in world.sql(
+        "SELECT session_id, class, problem, billable, billed_total_minor, difference_minor FROM billing_findings"
+        " WHERE session_id LIKE 'NEG%'")}
+    assert got == {
+        "NEG": ("negative_invoice", "invoice NEG-0 has a negative total: -660 minor units", True, -660, -1320),
+        "NEG2": ("negative_invoice", "invoice NEG2-1 has a negative total: -5 minor units", True, 655, -5),
+    }
+    assert "negative_invoice" in bc.CLASSES
+    assert {s: r[:3] for s, r in _findings(world).items() if s in WANT} == WANT  # the others as ever
+
+
 def test_metrics_over_findings(world):
     bc.run_job(world.engine)
     f = Filters(date(2026, 3, 1), date(2026, 3, 1))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from metrics.catalogue import EXPORTER_HELP, METRICS, exporter_help, help_text, label
+from metrics.catalogue import METRICS, help_text, label
+from metrics.catalogue.prometheus import EXPORTER_HELP, exporter_help
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 # Pages whose every st.metric card reads its help from the catalogue (the others follow as they move theirs); a

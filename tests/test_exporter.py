@@ -85,6 +85,10 @@ FAMILY_LABELS = {
     "revwatch_job_last_run_timestamp_seconds": {"job"},
     "revwatch_job_last_success_timestamp_seconds": {"job"},
     "revwatch_job_interval_seconds": {"job"},
+    "revwatch_gateway_object_refused": {"gateway", "object"},
+    "revwatch_worker_last_job_start_timestamp_seconds": set(),
+    "revwatch_audit_head_seq": set(),
+    "revwatch_audit_head_digest": set(),
     "revwatch_exporter_up": set(),
     "revwatch_exporter_collect_duration_seconds": set(),
 }
@@ -588,15 +592,15 @@ def test_job_runs_are_read_incrementally_and_stay_exact(make_world):
         _insert(conn, "job_runs", [_run("reconcile", "failed", now - timedelta(hours=1), 0.7, 3, 0)])
     shown = _shown(registry, jobs)
     assert shown == _reference(world, jobs)
-    assert shown[("runs", "reconcile")] == {"succeeded": 0, "failed": 1, "skipped": 0, "abandoned": 0}
+    assert shown[("runs", "reconcile")] == {"succeeded": 0, "failed": 1, "skipped": 0, "abandoned": 0, "partial": 0}
 
 
 # ---------------------------------------------------------------- series bound
 def test_max_series_formula():
     j = len(JOBS)
     for r, c, n in ((4, 2, 6), (1, 1, 0), (10, 5, 6)):
-        assert max_series(r, c, n) == 12 * r + 16 * c + 2 * n + 20 * j + 54
-    assert max_series(4, 2, 6, jobs=15) == 446
+        assert max_series(r, c, n) == 12 * r + 16 * c + 2 * n + 21 * j + 62
+    assert max_series(4, 2, 6, jobs=15) == 469
 
 
 def test_demo_world_series_within_the_bound(demo_world):
@@ -615,3 +619,39 @@ def test_demo_world_series_within_the_bound(demo_world):
     assert sum(s.value for m, s in series if s.name == "revwatch_payment_attempts_total") == total
     for m, s in series:
         assert set(s.labels) - {"le"} == FAMILY_LABELS[m.name]
+
+
+def test_audit_head_refused_gateway_objects_and_partial_runs(make_world):
+    """The audit log's head, the object types a gateway refused, and a partial run's freshness, as the
+    figure functions give them (metrics/figures/audit_log.head, health.gateway_access, job_runs.DONE)."""
+    from metrics.figures.audit_log import head
+    from revwatch import audit
+
+    world = make_world()
+    now = db_now(world)
+    with world.engine.begin() as conn:
+        for n in range(3):
+            audit.append(conn, "ana", "break.comment", f"break:{n}", {"note": "seen"})
+    with psycopg.connect(world.libpq) as conn:
+        _insert(conn, "gateway_access", [
+            dict(gateway="stripe", object_type="disputes", state="refused", http_status=403, reason="refused",
+                 since=now, checked_at=now),
+            dict(gateway="stripe", object_type="payouts", state="read", http_status=None, reason=None,
+                 since=now, checked_at=now)])
+        _insert(conn, "job_runs", [_run("ingest-stripe", "succeeded", now - timedelta(hours=2), 1.0),
+                                   _run("ingest-stripe", "partial", now - timedelta(minutes=5), 2.0)])
+    registry = CollectorRegistry()
+    register(registry, world.engine, world.cfg)
+    with world.engine.connect() as conn:
+        top = head(conn)
+    assert top.seq >= 3
+    assert value(registry, "revwatch_audit_head_seq") == top.seq
+    assert value(registry, "revwatch_audit_head_digest") == top.digest
+    assert value(registry, "revwatch_gateway_object_refused", gateway="stripe", object="disputes") == 1
+    assert value(registry, "revwatch_gateway_object_refused", gateway="stripe", object="payouts") == 0
+    assert value(registry, "revwatch_job_runs_total", job="ingest-stripe", outcome="partial") == 1
+    # the worker's newest job start, Health's "worker stuck" figure
+    assert value(registry, "revwatch_worker_last_job_start_timestamp_seconds") == (now - timedelta(minutes=5)).timestamp()
+    # a partial run brought data: the newest success for freshness (CollectorStale) is its end
+    assert value(registry, "revwatch_job_last_success_timestamp_seconds", job="ingest-stripe") == (
+        now - timedelta(minutes=5) + timedelta(seconds=2)).timestamp()

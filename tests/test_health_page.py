@@ -251,3 +251,16 @@ def test_page_on_an_empty_database_lists_every_job_as_never_run(make_world, page
     assert len(jobs) == len(CATALOGUE) and set(jobs["status"]) == {"never run"}
     assert any("No run matches" in c.value for c in at.caption)
     assert any("tz database in use" in m.value for m in at.markdown)
+
+
+def test_page_names_a_gateway_object_type_the_key_may_not_read(make_world, page_for):
+    """A restricted key (issue 15, point 7): the run is partial and Health names the refused type."""
+    world = make_world()
+    now = clock.now()
+    world.sql("INSERT INTO gateway_access (gateway, object_type, state, http_status, reason, since, checked_at)"
+              " VALUES ('stripe', 'disputes', 'refused', 403, 'disputes refused (HTTP 403): the API key may not"
+              " read them', %s, %s), ('stripe', 'payouts', 'read', NULL, NULL, %s, %s)", (now, now, now, now))
+    at = page_for(world, PAGE)
+    shown = [w.value.replace("\\", "") for w in at.warning]
+    assert any("stripe disputes" in w and "HTTP 403" in w for w in shown), shown
+    assert not any("payouts" in w for w in shown)

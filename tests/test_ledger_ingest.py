@@ -10,20 +10,14 @@ from datetime import UTC, date, datetime
 
 from collectors.ingest.ledger import ingest
 from collectors.jobs import JOBS
+from tests.worlds.source_files import GL_HEADER as HEADER
+from tests.worlds.source_files import gl
 
-HEADER = ["journal_id", "line", "posted_date", "account", "account_name", "debit", "credit", "currency", "memo", "reference"]
 # the same columns shuffled, with one the product does not read
 SHUFFLED = ["line", "journal_id", "currency", "posted_date", "debit", "credit", "account", "account_name", "memo",
             "reference", "exported_by"]
 ROW_SQL = ("SELECT journal_id, line, posted_date, account, account_name, debit_minor, credit_minor, currency, memo,"
            " reference, file_line FROM gl_lines ORDER BY journal_id, line")
-
-
-def gl(journal: str, line, posted: str, account: str, debit: str = "", credit: str = "", currency: str = "USD",
-       memo: str = "", reference: str = "", name: str = "") -> dict:
-    return {"journal_id": journal, "line": str(line), "posted_date": posted, "account": account, "account_name": name,
-            "debit": debit, "credit": credit, "currency": currency, "memo": memo, "reference": reference,
-            "exported_by": "erp"}
 
 
 def write(path, rows: list[dict], header=HEADER) -> list[str]:

@@ -28,7 +28,7 @@ from revwatch.cli import main
 from revwatch.runlog import ABANDONED, RunStats, recorded_run, try_job_lock
 from revwatch.schedule import CATALOGUE, COMPUTE_SECONDS, REPORT_CRON, REPORT_JOB, intervals
 from revwatch.settings import SettingsError, load_settings
-from tests.processes import ROOT, free_port
+from tests.processes import ROOT, free_port, wait_for
 from tests.worlds.demo import SMALL_WORLD
 
 
@@ -51,13 +51,6 @@ def _cfg(world, schedule: str):
 OWN_ADVISORY_LOCKS = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
                       " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
 
-
-def _wait(condition, timeout: float, what: str, poll: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, what
-        time.sleep(poll)
-    return value
 
 
 def _runs(world, job: str) -> list[tuple]:
@@ -148,9 +141,9 @@ def test_the_schedule_is_persisted_and_shared_by_workers(make_world):
     second = None
     try:
         # new jobs run at once (the more frequent first), then every interval
-        _wait(lambda: world.sql("SELECT count(*) FROM job_runs WHERE outcome = 'succeeded'")[0][0] == 2, 15, "no first runs")
+        wait_for(lambda: world.sql("SELECT count(*) FROM job_runs WHERE outcome = 'succeeded'")[0][0] == 2, 15, "no first runs")
         assert world.sql("SELECT job FROM job_runs ORDER BY run_id") == [("tock",), ("tick",)]
-        _wait(lambda: all(t > clock.wall() + timedelta(seconds=50) for t in first.next_run_times().values()),
+        wait_for(lambda: all(t > clock.wall() + timedelta(seconds=50) for t in first.next_run_times().values()),
               5, "next runs not rescheduled")
         persisted = first.next_run_times()
         assert sorted(persisted) == ["tick", "tock"]
@@ -186,7 +179,7 @@ def test_two_workers_never_run_one_job_at_once(make_world):
         w.start()
     try:
         # besides their schedules racing, ask the second worker outright until it finds the job taken
-        _wait(lambda: workers[1].run("slow").outcome == "skipped", 10, "never found the job running", poll=0.05)
+        wait_for(lambda: workers[1].run("slow").outcome == "skipped", 10, "never found the job running", poll=0.05)
         time.sleep(5)
     finally:
         for w in workers:
@@ -252,7 +245,7 @@ def _slow_worker(world, sleep: float, shutdown: int) -> subprocess.Popen:
     world.sql("CREATE TABLE IF NOT EXISTS marks (n int)")
     proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKER, world.url, str(sleep), str(shutdown)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    _wait(lambda: _runs(world, "slow") or proc.poll() is not None, 20, "the slow job never started")
+    wait_for(lambda: _runs(world, "slow") or proc.poll() is not None, 20, "the slow job never started")
     assert proc.poll() is None, proc.stdout.read()
     time.sleep(0.5)  # inside its transaction by now
     return proc
@@ -264,7 +257,7 @@ def test_a_killed_worker_s_run_is_abandoned_at_the_next_start_and_its_work_rolle
     proc.kill()  # SIGKILL: no chance to record anything
     proc.communicate(timeout=10)
     assert [o for _, _, o, _ in _runs(world, "slow")] == ["running"]
-    _wait(lambda: world.sql(OWN_ADVISORY_LOCKS) == [(0,)], 10,
+    wait_for(lambda: world.sql(OWN_ADVISORY_LOCKS) == [(0,)], 10,
           "the killed worker's locks were never released")
     nxt = Worker(world.engine, _cfg(world, "*=600"), {"slow": _job("slow")})
     nxt.start()  # (its schedule is the killed worker's: the next run is ten minutes after the killed one began)
@@ -294,7 +287,7 @@ def test_sigterm_abandons_a_run_that_outlasts_the_shutdown_time(make_world):
     assert "abandoned" in output
     (_, finished, outcome, error), = _runs(world, "slow")
     assert (outcome, error) == ("abandoned", ABANDONED) and finished is not None
-    _wait(lambda: world.sql(OWN_ADVISORY_LOCKS) == [(0,)], 10, "locks held")
+    wait_for(lambda: world.sql(OWN_ADVISORY_LOCKS) == [(0,)], 10, "locks held")
     assert world.sql("SELECT count(*) FROM marks") == [(0,)]  # rolled back, not half-done
 
 
@@ -304,7 +297,7 @@ def test_a_misfire_is_coalesced_into_one_run(make_world):
     cfg = _cfg(world, "*=60")
     first = Worker(world.engine, cfg, jobs)
     first.start()
-    _wait(lambda: [o for _, _, o, _ in _runs(world, "tick")] == ["succeeded"], 10, "no first run")
+    wait_for(lambda: [o for _, _, o, _ in _runs(world, "tick")] == ["succeeded"], 10, "no first run")
     # the worker is away for five and a half intervals
     first.scheduler.pause()
     now = clock.wall()
@@ -390,7 +383,7 @@ def test_worker_runs_the_catalogue_serves_metrics_and_stops_on_sigterm(make_worl
             done = dict(world.sql("SELECT job, count(*) FROM job_runs WHERE outcome = 'succeeded' GROUP BY job"))
             return set(done) == set(JOBS) and done["ingest-billing"] >= 2
 
-        _wait(every_job_ran_and_billing_twice, 25, "the worker did not run every job, and billing again")
+        wait_for(every_job_ran_and_billing_twice, 25, "the worker did not run every job, and billing again")
         status, body = _get(f"http://127.0.0.1:{port}/metrics")
         assert status == 200 and ("process_" in body or "revwatch_" in body)
         proc.send_signal(signal.SIGTERM)

@@ -9,7 +9,11 @@ Classes (`CLASSES`), decided in this order:
 
 - `unrated`: the session cannot be shadow-rated (`problem` says why); `billable` is still true
   when a plan in force says the stay outlasted its grace (e.g. no tax rate in force): such a
-  session counts as billable and not correct, since nobody can say it was billed right;
+  session counts as billable and not correct, since nobody can say it was billed right. A site
+  whose timezone is not a zone (revwatch/rules/site_zones.sql) makes each of its sessions unrated
+  ('site timezone "Mars/Olympus" is not a time zone'), dated by the UTC day, and stops no other site;
+- `negative_invoice`: a non-void invoice with a negative total (`problem` names it): never a
+  price, so never judged under-billed; its difference is still counted (billed - expected);
 - not billable (within grace) and no non-void invoice: nothing to judge, no row;
 - `invoice_not_due`: not billable, yet a non-void invoice;
 - `voided_without_replacement`: billable, only void invoices;
@@ -21,7 +25,8 @@ Classes (`CLASSES`), decided in this order:
 - `over_billed` / `under_billed`: by total (by subtotal when totals agree but the split does not).
 
 Billed amounts sum the non-void invoices; `difference_minor` = billed total - expected total
-(NULL when currencies differ or the session is unrated). Leakage and overcharge are read-time
+(NULL when currencies differ or the session is unrated). `problem` joins the rating's problem and,
+when there is one, the negative invoice. Leakage and overcharge are read-time
 sums of its negative and positive parts (metrics/figures/billing_accuracy.py).
 
 Settle delay: billing writes an invoice shortly after the exit and ingest copies sessions and
@@ -42,14 +47,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, text
 
 from collectors.compute.windows import align, consume_pending, judged_until, mark_judged, pending_span
-from revwatch.rules import shadow_rating
+from revwatch.rules import shadow_rating, site_zones
 from revwatch.runlog import RunStats, recorded_run, try_job_lock
 
 JOB = "classify-billing"
 TARGET = "billing_findings"
 READS = ("parking_sessions", "invoices")
 CLASSES = ("correct", "missing_invoice", "duplicate_invoice", "over_billed", "under_billed", "tax_error",
-           "currency_mismatch", "invoice_not_due", "voided_without_replacement", "unrated")
+           "currency_mismatch", "invoice_not_due", "voided_without_replacement", "negative_invoice", "unrated")
 DEFAULT_SETTLE = timedelta(hours=2)
 HOUR = timedelta(hours=1)
 
@@ -85,19 +90,24 @@ FINDINGS_SQL = f"""
                coalesce(sum(i.tax_minor) FILTER (WHERE i.status <> 'void'), 0)::bigint AS tax,
                coalesce(sum(i.total_minor) FILTER (WHERE i.status <> 'void'), 0)::bigint AS total,
                min(i.currency) FILTER (WHERE i.status <> 'void') AS cur,
-               count(DISTINCT i.currency) FILTER (WHERE i.status <> 'void') AS n_cur
+               count(DISTINCT i.currency) FILTER (WHERE i.status <> 'void') AS n_cur,
+               min(i.invoice_id || ' has a negative total: ' || i.total_minor || ' minor units')
+                   FILTER (WHERE i.status <> 'void' AND i.total_minor < 0) AS negative
         FROM invoices i JOIN rated r ON r.session_id = i.session_id
         GROUP BY i.session_id),
     judged AS (
-        SELECT r.session_id AS session_id, r.site_id AS site_id, p.exited_at AS exited_at, st.timezone AS timezone,
-               r.currency AS currency, r.rate_plan_id AS rate_plan_id, r.billable AS billable, r.problem AS problem,
+        SELECT r.session_id AS session_id, r.site_id AS site_id, p.exited_at AS exited_at, st.zone AS zone,
+               r.currency AS currency, r.rate_plan_id AS rate_plan_id, r.billable AS billable,
+               nullif(concat_ws('; ', r.problem, 'invoice ' || v.negative), '') AS problem,
                r.subtotal_minor AS expected_subtotal_minor, r.tax_minor AS expected_tax_minor,
                r.total_minor AS expected_total_minor, v.cur AS billed_currency,
                coalesce(v.sub, 0) AS billed_subtotal_minor, coalesce(v.tax, 0) AS billed_tax_minor,
                coalesce(v.total, 0) AS billed_total_minor, coalesce(v.n, 0) AS invoices,
                coalesce(v.n_void, 0) AS void_invoices,
+               coalesce(v.n_cur, 0) > 1 OR v.cur <> r.currency AS other_currency,
                CASE
                    WHEN r.problem IS NOT NULL THEN 'unrated'
+                   WHEN v.negative IS NOT NULL THEN 'negative_invoice'
                    WHEN NOT r.billable THEN CASE WHEN coalesce(v.n, 0) > 0 THEN 'invoice_not_due' END
                    WHEN coalesce(v.n, 0) = 0 AND coalesce(v.n_void, 0) > 0 THEN 'voided_without_replacement'
                    WHEN coalesce(v.n, 0) = 0 THEN 'missing_invoice'
@@ -113,14 +123,17 @@ FINDINGS_SQL = f"""
         FROM rated r
         JOIN parking_sessions p ON p.session_id = r.session_id
         LEFT JOIN inv v ON v.session_id = r.session_id
-        LEFT JOIN sites st ON st.site_id = r.site_id),
+        LEFT JOIN (
+{site_zones.SQL}
+        ) st ON st.site_id = r.site_id),
     found AS (
         SELECT session_id, site_id, exited_at, date_trunc('hour', exited_at, 'UTC') AS hour,
-               (exited_at AT TIME ZONE coalesce(timezone, 'UTC'))::date AS local_date,
+               {site_zones.local_date('exited_at', 'judged')} AS local_date,
                currency, rate_plan_id, class, billable, problem, expected_subtotal_minor, expected_tax_minor,
                expected_total_minor, billed_currency, billed_subtotal_minor, billed_tax_minor, billed_total_minor,
                invoices, void_invoices,
                CASE WHEN class IN ('unrated', 'currency_mismatch') THEN NULL
+                    WHEN class = 'negative_invoice' AND other_currency THEN NULL
                     ELSE billed_total_minor - expected_total_minor END AS difference_minor
         FROM judged WHERE class IS NOT NULL),
     ins AS (

@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, text
 
 from collectors.compute.windows import align, consume_pending, judged_until, mark_judged, pending_span
+from revwatch.rules import site_zones
 from revwatch.runlog import RunStats, recorded_run, try_job_lock
 
 JOB = "match-gateway-payments"
@@ -101,21 +102,22 @@ FINDINGS_SQL = """
         SELECT g.gateway, g.ref AS gateway_reference,
                CASE WHEN a.attempt_id IS NULL THEN 'no_internal_attempt' ELSE 'unrecorded_success' END AS kind,
                g.occurred_at, date_trunc('hour', g.occurred_at, 'UTC') AS hour,
-               (g.occurred_at AT TIME ZONE coalesce(st.timezone, 'UTC'))::date AS local_date,
+               {local_date} AS local_date,
                a.attempt_id, g.gw_attempt AS gateway_attempt_id, i.invoice_id, p.site_id,
                g.currency, g.amount_minor, g.gateway_status, a.status AS billing_status
         FROM matched g
         LEFT JOIN payment_attempts a ON a.attempt_id = g.matched_attempt
         LEFT JOIN invoices i ON i.invoice_id = coalesce(a.invoice_id, g.gw_invoice)
         LEFT JOIN parking_sessions p ON p.session_id = i.session_id
-        LEFT JOIN sites st ON st.site_id = p.site_id
+        LEFT JOIN ({sites}) st ON st.site_id = p.site_id
         WHERE a.attempt_id IS NULL OR a.status IN ('failed', 'unknown')),
     ins AS (
         INSERT INTO gateway_mismatches AS m ({cols}) SELECT {cols} FROM found
         ON CONFLICT (gateway, gateway_reference) DO UPDATE SET ({cols}) = ROW({excluded})
         RETURNING 1)
     SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM ins)
-""".format(cols=_COLUMNS, excluded=", ".join(f"excluded.{c.strip()}" for c in _COLUMNS.split(",")))
+""".format(cols=_COLUMNS, excluded=", ".join(f"excluded.{c.strip()}" for c in _COLUMNS.split(",")),
+           local_date=site_zones.local_date("g.occurred_at", "st"), sites=site_zones.SQL)
 
 
 def cutoff(conn: Connection, delay: timedelta) -> datetime | None:

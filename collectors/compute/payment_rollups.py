@@ -1,7 +1,7 @@
 """Payment rollups beyond attempts: invoice outcomes (retry recovery), refunds, disputes.
 
 Same compute-job pattern and grain as collectors/compute/rollups.py (UTC hour + site local date +
-site, local date decided here in SQL). Counts and integer minor-unit sums only; every rate
+site, local date decided here in SQL; a site whose zone is not a zone is dated by the UTC day, as there). Counts and integer minor-unit sums only; every rate
 (first-attempt success, recovery, time to refund, dispute ratio) is a read-time ratio.
 
 Raw failure codes are stored, not decline classes: the taxonomy (metrics/figures/declines.py) is
@@ -9,7 +9,7 @@ applied at read time, so changing it needs no recompute.
 """
 from __future__ import annotations
 
-from collectors.compute.rollups import Rollup, hour_and_local_date
+from collectors.compute.rollups import Rollup, hour_and_local_date, site_join
 
 # The first attempt of an invoice: lowest attempt number, then earliest, then id (a tie-break
 # that never depends on storage order).
@@ -45,7 +45,7 @@ INVOICE_OUTCOMES = Rollup(
     FROM invoices i
     LEFT JOIN o ON o.invoice_id = i.invoice_id
     LEFT JOIN parking_sessions p ON p.session_id = i.session_id
-    LEFT JOIN sites st ON st.site_id = p.site_id
+    {site_join('p.site_id')}
     WHERE i.issued_at >= :start AND i.issued_at < :end
     GROUP BY 1, 2, 3, 4, 5, 6, 7
     """,
@@ -72,7 +72,7 @@ REFUNDS = Rollup(
     LEFT JOIN payment_attempts a ON a.attempt_id = r.attempt_id
     LEFT JOIN invoices i ON i.invoice_id = r.invoice_id
     LEFT JOIN parking_sessions p ON p.session_id = i.session_id
-    LEFT JOIN sites st ON st.site_id = p.site_id
+    {site_join('p.site_id')}
     WHERE r.created_at >= :start AND r.created_at < :end
     GROUP BY 1, 2, 3, 4, 5, 6, 7
     """,
@@ -122,7 +122,7 @@ DISPUTES = Rollup(
     FROM opened x
     LEFT JOIN invoices i ON i.invoice_id = x.invoice_id
     LEFT JOIN parking_sessions p ON p.session_id = i.session_id
-    LEFT JOIN sites st ON st.site_id = p.site_id
+    {site_join('p.site_id')}
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     """,
     also_reads=("adyen_settlement_lines",),

@@ -15,6 +15,7 @@ from revwatch.recon_keys import (
     REVENUE_REFERENCE_SQL,
     REVENUE_SITE_OF_REFERENCE_SQL,
 )
+from revwatch.rules import site_zones
 
 # GL postings grouped by reference: how many journals, their ids, currencies and first posting day
 GL_PER_REFERENCE = """reference, count(DISTINCT journal_id) AS journals,
@@ -76,13 +77,13 @@ WITH e AS (
     FROM gl_lines WHERE reference IN (SELECT reference FROM e) GROUP BY reference
 ), o AS (
     SELECT e.*, gl.journals, gl.journal_ids, gl.gl_currency, gl.posted, gl.gl_revenue, gl.gl_tax, gl.gl_clearing,
-           s.timezone, CASE
+           s.zone AS timezone, CASE
         WHEN gl.journals IS NULL THEN 'missing'
         WHEN gl.journals > 1 THEN 'duplicate'
         WHEN gl.gl_currencies > 1 OR gl.gl_currency <> e.currency THEN 'currency_mismatch'
         WHEN abs(gl.gl_revenue - e.subtotal) + abs(gl.gl_tax - e.tax) > :tol THEN 'amount_mismatch'
         ELSE 'matched' END AS outcome
-    FROM e LEFT JOIN gl USING (reference) LEFT JOIN sites s ON s.site_id = e.site_id
+    FROM e LEFT JOIN gl USING (reference) LEFT JOIN ({site_zones.SQL}) s ON s.site_id = e.site_id
 )
 SELECT {REVENUE_KEY_SQL} AS item_key, 'revenue_day' AS item_type, NULL AS gateway, site_id, currency,
        subtotal + tax AS amount_minor, gl_revenue + gl_tax AS counter_amount_minor,

@@ -3,10 +3,19 @@
 Each job owns a window of UTC hours and replaces its rollup rows for that window in one
 transaction (DESIGN.md's compute-job pattern). The local date of a row is decided here, in
 SQL, with the site's time zone, and nowhere else.
+
+A site whose `timezone` is not a zone (revwatch/rules/site_zones.sql) has no local day: its rows stay
+under the site, in their exact UTC hour, dated by the UTC day, as rows of an unknown site are, so no
+count or amount drops out of any total and the site scope still applies; the classify job marks each
+of its sessions `unrated` with the reason, where the Billing accuracy page and `show misbilled` list
+it. One such site never stops the rollup of the others (PostgreSQL raises on an unknown zone, so no
+rollup reads `sites.timezone` directly).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from revwatch.rules import site_zones
 
 
 @dataclass(frozen=True)
@@ -25,8 +34,14 @@ class Rollup:
 
 
 def hour_and_local_date(ts: str) -> str:
-    """The grain of every rollup: the UTC hour and the site's local date of timestamp column `ts`."""
-    return f"date_trunc('hour', {ts}, 'UTC') AS hour, ({ts} AT TIME ZONE coalesce(st.timezone, 'UTC'))::date AS local_date"
+    """The grain of every rollup: the UTC hour and the local date of timestamp column `ts` at site `st`
+    (joined with `site_join`; the UTC day when the site is unknown or its zone is not a zone)."""
+    return f"date_trunc('hour', {ts}, 'UTC') AS hour, {site_zones.local_date(ts, 'st')} AS local_date"
+
+
+def site_join(site_id: str) -> str:
+    """SQL: LEFT JOIN the site `st` (with its checked zone, revwatch/rules/site_zones.sql) of `site_id`."""
+    return f"LEFT JOIN (\n{site_zones.SQL}\n) st ON st.site_id = {site_id}"
 
 
 SESSIONS = Rollup(
@@ -37,7 +52,7 @@ SESSIONS = Rollup(
            count(p.exited_at) AS closed_sessions,
            coalesce(sum(ceil(extract(epoch FROM p.exited_at - p.entered_at) / 60)), 0)::bigint AS parked_minutes
     FROM parking_sessions p
-    LEFT JOIN sites st ON st.site_id = p.site_id
+    {site_join('p.site_id')}
     WHERE p.entered_at >= :start AND p.entered_at < :end
     GROUP BY 1, 2, 3
     """,
@@ -53,7 +68,7 @@ INVOICES = Rollup(
            sum(i.total_minor)::bigint AS total_minor
     FROM invoices i
     LEFT JOIN parking_sessions p ON p.session_id = i.session_id
-    LEFT JOIN sites st ON st.site_id = p.site_id
+    {site_join('p.site_id')}
     WHERE i.issued_at >= :start AND i.issued_at < :end
     GROUP BY 1, 2, 3, 4, 5
     """,
@@ -70,7 +85,7 @@ PAYMENTS = Rollup(
     FROM payment_attempts a
     LEFT JOIN invoices i ON i.invoice_id = a.invoice_id
     LEFT JOIN parking_sessions p ON p.session_id = i.session_id
-    LEFT JOIN sites st ON st.site_id = p.site_id
+    {site_join('p.site_id')}
     WHERE a.attempted_at >= :start AND a.attempted_at < :end
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
     """,

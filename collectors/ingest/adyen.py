@@ -1,15 +1,22 @@
 """Ingest of Adyen Settlement details reports (SOURCES.md §3) from ADYEN_REPORTS_DIR.
 
 Each file once, bad lines quarantined, one transaction per file (collectors/ingest/files.py).
-Columns are found by their header names, so order and extra columns do not matter. A line
-that cannot be exact money, a real time or a known type is quarantined; the rest goes in.
+Columns are found by their header names, so order and extra columns do not matter. A file that
+is not UTF-8 text, holds a NUL byte or whose header lacks a required column is refused whole
+(quarantine line 0). A line that cannot be exact money, a real time or a known type is
+quarantined; the rest goes in. Money checks at the door: currencies ISO 4217, amounts plain
+decimal strings that a bigint of minor units holds (revwatch/money.py parse_minor). Signs: the
+four Debit and Credit columns carry the direction in their name, so each is a magnitude and a
+negative one is quarantined; the fee columns (Commission, Markup, Scheme Fees, Interchange) keep
+their sign (a fee credited back is negative). The exchange rate is positive and fits
+numeric(18,10) exactly; a Creation Date outside files.DATE_RANGE is quarantined.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,14 +27,15 @@ from collectors.ingest.files import (
     FileResult,
     LineError,
     by_header,
-    csv_records,
+    csv_file,
     folder_files,
+    in_range,
     ingest_files,
     not_configured,
     required,
 )
 from revwatch.db import psycopg_connection
-from revwatch.money import MoneyError, exponent, parse_minor
+from revwatch.money import MoneyError, exponent, fits, parse_decimal, parse_minor
 from revwatch.runlog import RunStats
 
 SOURCE = "adyen"
@@ -43,6 +51,7 @@ class Column:
     name: str  # our column
     kind: str = "text"  # text, gross, net (money in that currency), rate, int, currency
     required: bool = False
+    magnitude: bool = False  # an amount whose direction is its column: never negative
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -54,12 +63,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("Type", "type", required=True),
     Column("Modification Reference", "modification_reference"),
     Column("Gross Currency", "gross_currency", "currency"),
-    Column("Gross Debit (GC)", "gross_debit_minor", "gross"),
-    Column("Gross Credit (GC)", "gross_credit_minor", "gross"),
+    Column("Gross Debit (GC)", "gross_debit_minor", "gross", magnitude=True),
+    Column("Gross Credit (GC)", "gross_credit_minor", "gross", magnitude=True),
     Column("Exchange Rate", "exchange_rate", "rate"),
     Column("Net Currency", "net_currency", "currency", required=True),
-    Column("Net Debit (NC)", "net_debit_minor", "net"),
-    Column("Net Credit (NC)", "net_credit_minor", "net"),
+    Column("Net Debit (NC)", "net_debit_minor", "net", magnitude=True),
+    Column("Net Credit (NC)", "net_credit_minor", "net", magnitude=True),
     Column("Commission (NC)", "commission_minor", "net"),
     Column("Markup (NC)", "markup_minor", "net"),
     Column("Scheme Fees (NC)", "scheme_fees_minor", "net"),
@@ -67,6 +76,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("Batch Number", "batch_number", "int", required=True),
 )
 TIME_COLUMNS = ("Creation Date", "TimeZone")  # together they make created_at
+REQUIRED_HEADERS = (*(c.header for c in COLUMNS if c.required), *TIME_COLUMNS)
+RATE_DECIMALS, RATE_DIGITS = 10, 18  # adyen_settlement_lines.exchange_rate is numeric(18,10)
 DB_COLUMNS = ("file_sha256", "line_number", "created_at", *(c.name for c in COLUMNS))
 
 
@@ -82,7 +93,7 @@ def _currency(value: str, header: str) -> str:
 def _created_at(date: str, zone: str) -> datetime:
     try:
         tz = ZoneInfo(ZONE_ALIASES.get(zone, zone))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a key naming a folder, or too long a name
         raise LineError(f"unknown TimeZone {zone!r}") from None
     try:
         local = datetime.fromisoformat(date)
@@ -90,13 +101,39 @@ def _created_at(date: str, zone: str) -> datetime:
         raise LineError(f"bad Creation Date {date!r}") from None
     if local.tzinfo is not None:
         raise LineError(f"Creation Date {date!r} carries its own offset; TimeZone says {zone!r}")
+    in_range(local.date(), "Creation Date")  # also keeps the conversion to UTC inside the calendar
     return local.replace(tzinfo=tz).astimezone(UTC)
+
+
+def _amount(text_value: str, col: Column, currency: str | None) -> int:
+    if currency is None:
+        raise LineError(f"{col.header!r} has an amount but Gross Currency is empty")
+    try:
+        minor = parse_minor(text_value, currency)
+    except MoneyError as exc:
+        raise LineError(f"{col.header!r}: {exc}") from None
+    if col.magnitude and minor < 0:
+        raise LineError(f"{col.header!r} {text_value!r} is negative: the column says the direction, the amount is a magnitude")
+    return minor
+
+
+def _rate(text_value: str, header: str) -> Decimal:
+    try:
+        rate = parse_decimal(text_value)
+    except MoneyError:
+        raise LineError(f"bad {header!r} {text_value!r}") from None
+    if rate <= 0:
+        raise LineError(f"bad {header!r} {text_value!r}: a rate is a positive number")
+    if not fits(rate, RATE_DECIMALS, RATE_DIGITS - RATE_DECIMALS):
+        raise LineError(f"{header!r} {text_value!r} does not fit {RATE_DECIMALS} decimals and "
+                        f"{RATE_DIGITS - RATE_DECIMALS} integer digits without rounding")
+    return rate
 
 
 def parse_line(fields: Mapping[str, str]) -> dict:
     """One report line (header name -> text) -> our column values; LineError says what is wrong."""
     value = {c.header: (fields.get(c.header) or "").strip() for c in COLUMNS}
-    required(fields, [*(c.header for c in COLUMNS if c.required), *TIME_COLUMNS])
+    required(fields, REQUIRED_HEADERS)
     row: dict = {"created_at": _created_at(fields["Creation Date"].strip(), fields["TimeZone"].strip())}
     if value["Type"] not in TYPES:
         raise LineError(f"unknown Type {value['Type']!r}")
@@ -111,23 +148,11 @@ def parse_line(fields: Mapping[str, str]) -> dict:
         elif not text_value:
             row[col.name] = None
         elif col.kind in ("gross", "net"):
-            amount_currency = currency[col.kind]
-            if amount_currency is None:
-                raise LineError(f"{col.header!r} has an amount but Gross Currency is empty")
-            try:
-                row[col.name] = parse_minor(text_value, amount_currency)
-            except MoneyError as exc:
-                raise LineError(f"{col.header!r}: {exc}") from None
+            row[col.name] = _amount(text_value, col, currency[col.kind])
         elif col.kind == "rate":
-            try:
-                rate = Decimal(text_value)
-            except InvalidOperation:
-                raise LineError(f"bad {col.header!r} {text_value!r}") from None
-            if not rate.is_finite() or rate <= 0:
-                raise LineError(f"bad {col.header!r} {text_value!r}")
-            row[col.name] = rate
+            row[col.name] = _rate(text_value, col.header)
         elif col.kind == "int":
-            if not text_value.isdigit() or int(text_value) > 2**31 - 1:
+            if not text_value.isascii() or not text_value.isdigit() or int(text_value) > 2**31 - 1:
                 raise LineError(f"bad {col.header!r} {text_value!r}")
             row[col.name] = int(text_value)
         else:
@@ -142,8 +167,7 @@ def _load_file(conn: Connection, path: Path, sha: str) -> FileResult:
     lines_copy = pg.cursor().copy(
         "COPY adyen_settlement_lines (" + ", ".join(DB_COLUMNS) + ") FROM STDIN"  # fixed names, no input
     )
-    with open(path, encoding="utf-8-sig", newline="") as f, lines_copy as copy:
-        header, records = csv_records(f)
+    with csv_file(path, REQUIRED_HEADERS) as (header, records), lines_copy as copy:
         for record in records:
             result.lines += 1
             try:

@@ -5,6 +5,16 @@ rows commit late; upserts keyed by the source ids write only rows that really ch
 re-run writes nothing. Rows stream source -> product with COPY (no Python loop over rows),
 land in a temporary stage, and are merged set-based in one product transaction together with
 the new watermark and the event-time windows the compute jobs must recompute.
+
+A row the product's schema cannot take never stops the others (issue 15): the stage has the
+table's types but none of its constraints, and a row with no value where the input contract
+(SOURCES.md §1, mirrored by the NOT NULL columns of our copy) requires one, or whose key the source
+holds twice, is set aside into `quarantine` (source 'billing', file_name the table, line 0, the
+reason, the row as JSON; `file_sha256` is the hash of the row's key, its identity across runs) while
+every other row goes through. A quarantined row is listed once however often it is read again, and
+leaves quarantine when it is taken (fixed at the source) or, for a table copied whole, when the
+source drops it. What the schema holds but the contract frowns on (a time zone PostgreSQL does not
+know, a code outside ISO 4217, a negative total) is taken and flagged where it is judged.
 """
 from __future__ import annotations
 
@@ -17,6 +27,7 @@ from psycopg import sql
 from sqlalchemy import Engine, text
 
 from collectors.compute.windows import queue_recompute, refresh_statistics
+from revwatch import clock
 from revwatch.db import fetch_one, libpq_url, psycopg_connection
 from revwatch.runlog import RunStats, recorded_run, try_job_lock
 
@@ -79,7 +90,9 @@ def _source_query(table: SourceTable, since: datetime | None) -> sql.Composable:
 
 def _stream(src: psycopg.Connection, dst: psycopg.Connection, table: SourceTable, since: datetime | None) -> int:
     """COPY the source rows into a temporary stage on the product side; return rows read."""
-    dst.execute(sql.SQL("CREATE TEMP TABLE stage (LIKE {t}) ON COMMIT DROP").format(t=sql.Identifier(table.name)))
+    # the table's types, none of its constraints: a row the table cannot take is set aside, not fatal
+    dst.execute(sql.SQL("CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT {cols} FROM {t} WITH NO DATA").format(
+        cols=_cols(table.columns), t=sql.Identifier(table.name)))
     copy_out = sql.SQL("COPY ({q}) TO STDOUT").format(q=_source_query(table, since))
     copy_in = sql.SQL("COPY stage ({cols}) FROM STDIN").format(cols=_cols(table.columns))
     with src.cursor().copy(copy_out) as out, dst.cursor().copy(copy_in) as inp:
@@ -154,12 +167,109 @@ def _merge(dst: psycopg.Connection, table: SourceTable, staged: int) -> int:
         tc=_cols(non_key, "t"), ec=_cols(non_key, "excluded"),
     )
     written = dst.execute(upsert).rowcount
-    if not table.incremental:  # a whole copy: rows gone at the source go here too
-        on = sql.SQL(" AND ").join(sql.SQL("s.{k} = t.{k}").format(k=sql.Identifier(k)) for k in table.key)
+    if not table.incremental:  # a whole copy: rows gone at the source go here too (one set aside keeps its copy)
         written += dst.execute(
-            sql.SQL("DELETE FROM {t} t WHERE NOT EXISTS (SELECT 1 FROM stage s WHERE {on})").format(t=target, on=on)
+            sql.SQL("DELETE FROM {t} t WHERE NOT EXISTS (SELECT 1 FROM stage s WHERE {on})"
+                    " AND NOT EXISTS (SELECT 1 FROM {bad} s WHERE {on})").format(
+                t=target, on=_key_match(table, "s", "t"), bad=sql.Identifier(BAD))
         ).rowcount
     return written
+
+
+# ---------------------------------------------------------------- rows set aside (quarantine)
+BAD = "stage_bad"  # the stage's rows the table cannot take: key, reason, the row as JSON, its identity
+
+
+def _key_match(table: SourceTable, a: str, b: str) -> sql.Composable:
+    return sql.SQL(" AND ").join(sql.SQL("{a}.{k} = {b}.{k}").format(a=sql.Identifier(a), b=sql.Identifier(b),
+                                                                    k=sql.Identifier(k)) for k in table.key)
+
+
+def _ident(table: SourceTable) -> sql.Composable:
+    """The identity of stage row `s` in quarantine: the hash of its table and key (of the whole row
+    when the key is incomplete), so a row read again is the same entry."""
+    null_key = sql.SQL(" OR ").join(sql.SQL("s.{k} IS NULL").format(k=sql.Identifier(k)) for k in table.key)
+    return sql.SQL(
+        "encode(sha256(convert_to(CASE WHEN {null_key} THEN row_to_json(s)::text"
+        " ELSE json_build_array({name}, {keys})::text END, 'UTF8')), 'hex')"
+    ).format(null_key=null_key, name=sql.Literal(table.name), keys=_cols(table.key, "s"))
+
+
+def _set_aside(dst: psycopg.Connection, table: SourceTable, using: sql.Composable, where: sql.Composable,
+               reason: sql.Composable) -> int:
+    """Move the stage rows `s` (joined with `using`) matching `where` into BAD with `reason`."""
+    gone = sql.SQL(
+        "WITH gone AS (DELETE FROM stage s {using} WHERE {where}"
+        " RETURNING {keys}, {reason} AS q_reason, row_to_json(s)::text AS q_record, {ident} AS q_ident)"
+        " INSERT INTO {bad} ({bare}, q_reason, q_record, q_ident) SELECT {bare}, q_reason, q_record, q_ident FROM gone"
+    ).format(using=using, where=where, keys=_cols(table.key, "s"), reason=reason, ident=_ident(table),
+             bad=sql.Identifier(BAD), bare=_cols(table.key))
+    return dst.execute(gone).rowcount
+
+
+def _set_aside_missing(dst: psycopg.Connection, table: SourceTable) -> int:
+    """Open BAD and move into it the stage rows with no value in a column our copy holds NOT NULL: the
+    columns SOURCES.md §1 does not mark NULL-able. Return how many."""
+    dst.execute(sql.SQL(
+        "CREATE TEMP TABLE {bad} ON COMMIT DROP AS SELECT {keys}, NULL::text AS q_reason, NULL::text AS q_record,"
+        " NULL::text AS q_ident FROM {t} WITH NO DATA").format(bad=sql.Identifier(BAD), keys=_cols(table.key),
+                                                               t=sql.Identifier(table.name)))
+    not_null = {r[0] for r in dst.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped AND attnotnull",
+        (table.name,)).fetchall()}
+    required = [c for c in table.columns if c in not_null]
+    if not required:
+        return 0
+    missing = sql.SQL(", ").join(sql.SQL("CASE WHEN s.{c} IS NULL THEN {n} END").format(c=sql.Identifier(c), n=sql.Literal(c))
+                                 for c in required)
+    return _set_aside(
+        dst, table, sql.SQL(""),
+        sql.SQL(" OR ").join(sql.SQL("s.{c} IS NULL").format(c=sql.Identifier(c)) for c in required),
+        sql.SQL("'no value for ' || concat_ws(', ', {missing}) || ' (the input contract requires one)'").format(missing=missing))
+
+
+def _set_aside_duplicates(dst: psycopg.Connection, table: SourceTable) -> int:
+    """Move every copy of a key the stage holds more than once into BAD: which one is right is not ours to guess."""
+    using = sql.SQL("USING (SELECT {keys}, count(*) AS n FROM stage GROUP BY {keys} HAVING count(*) > 1) d").format(
+        keys=_cols(table.key))
+    return _set_aside(dst, table, using, _key_match(table, "s", "d"),
+                      sql.SQL("'the source holds ' || d.n || ' rows with this key'"))
+
+
+def _merge_taking_what_it_can(dst: psycopg.Connection, table: SourceTable, staged: int) -> int:
+    """`_merge`, and when a key the source holds twice stops it, again without those rows."""
+    dst.execute("SAVEPOINT billing_merge")
+    try:
+        written = _merge(dst, table, staged)
+    except (psycopg.errors.UniqueViolation, psycopg.errors.CardinalityViolation):
+        dst.execute("ROLLBACK TO SAVEPOINT billing_merge")
+        _set_aside_duplicates(dst, table)
+        written = _merge(dst, table, staged)
+    dst.execute("RELEASE SAVEPOINT billing_merge")
+    return written
+
+
+def _record_quarantine(dst: psycopg.Connection, table: SourceTable) -> None:
+    """BAD into `quarantine`, each row once: entries no longer true (the row was taken, or is bad in
+    another way; for a table copied whole, also a row gone from the source) are removed, new ones added."""
+    mine = sql.SQL("q.source = {src} AND q.file_name = {t}").format(src=sql.Literal(SOURCE), t=sql.Literal(table.name))
+    bad = sql.Identifier(BAD)
+    same = sql.SQL("b.q_ident = q.file_sha256 AND b.q_reason = q.reason AND b.q_record = q.record")
+    if fetch_one(dst.execute(sql.SQL("SELECT EXISTS (SELECT FROM quarantine q WHERE {mine})").format(mine=mine)))[0]:
+        if table.incremental:  # only the rows read again can say anything about their entries
+            stale = sql.SQL(
+                "q.file_sha256 IN (SELECT {ident} FROM stage s) OR EXISTS (SELECT FROM {bad} b"
+                " WHERE b.q_ident = q.file_sha256 AND (b.q_reason, b.q_record) IS DISTINCT FROM (q.reason, q.record))"
+            ).format(ident=_ident(table), bad=bad)
+        else:
+            stale = sql.SQL("NOT EXISTS (SELECT FROM {bad} b WHERE {same})").format(bad=bad, same=same)
+        dst.execute(sql.SQL("DELETE FROM quarantine q WHERE {mine} AND ({stale})").format(mine=mine, stale=stale))
+    dst.execute(sql.SQL(
+        "INSERT INTO quarantine (source, file_name, file_sha256, line_number, reason, record, created_at)"
+        " SELECT DISTINCT {src}, {t}, b.q_ident, 0, b.q_reason, b.q_record, {at}::timestamptz FROM {bad} b"
+        " WHERE NOT EXISTS (SELECT FROM quarantine q WHERE {mine} AND {same})"
+    ).format(src=sql.Literal(SOURCE), t=sql.Literal(table.name), at=sql.Literal(clock.now()), bad=bad, mine=mine,
+             same=same))
 
 
 def ingest(
@@ -185,9 +295,11 @@ def ingest(
                 start = since if since is not None else (wm - lookback if wm else None)
                 staged = _stream(src, dst, table, start)
                 stats.rows_read += staged
+                _set_aside_missing(dst, table)
                 if table.event_column and consumers.get(table.name):
                     queue_recompute(conn, table.name, consumers[table.name], *_touched_span(dst, table))
-                written = _merge(dst, table, staged)
+                written = _merge_taking_what_it_can(dst, table, staged)
+                _record_quarantine(dst, table)
                 refresh_statistics(conn, table.name, written)
                 stats.rows_written += written
                 if table.incremental:
@@ -199,5 +311,5 @@ def ingest(
                         ),
                         {"s": SOURCE, "t": table.name},
                     )
-                dst.execute("DROP TABLE stage")
+                dst.execute(sql.SQL("DROP TABLE stage, {bad}").format(bad=sql.Identifier(BAD)))
     return stats

@@ -2,8 +2,12 @@
 at FX_RATES_PATH, taken again whenever its content differs from the last one taken (so a
 file restored to an earlier version is taken again too).
 
-Rates are exact Decimals that must fit numeric(20,10) without rounding; a rate for the
-reporting currency must be 1. A bad line is quarantined and the rest goes in. Rates are
+A file that is not UTF-8 text, holds a NUL byte or whose header lacks a column is refused whole
+(quarantine line 0). Rates are plain decimal strings (no exponent notation) that must fit
+numeric(20,10) without rounding; the currency must be an ISO 4217 code (one without a minor unit,
+such as XAU or XDR, included: a rate file lists more than is billed); a date must be within
+files.DATE_RANGE; a rate for the reporting currency must be 1. A bad line is quarantined and
+the rest goes in. Rates are
 upserted by (rate_date, currency), writing only the ones that changed; a rate the file no
 longer has is kept (a trimmed file does not erase history). When a date and currency appear
 twice, the last line wins and the earlier one is quarantined saying so.
@@ -12,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
@@ -22,12 +25,13 @@ from collectors.ingest.files import (
     FileResult,
     LineError,
     by_header,
-    csv_records,
+    csv_file,
     ingest_files,
     iso_date,
     not_configured,
     required,
 )
+from revwatch.money import MoneyError, fits, is_iso_4217, parse_decimal
 from revwatch.runlog import RunStats
 
 SOURCE = "fx"
@@ -41,18 +45,18 @@ def parse_line(fields: Mapping[str, str], reporting_currency: str) -> dict:
     """One rate line (header name -> text) -> (rate_date, currency, rate); LineError says what is wrong."""
     required(fields, COLUMNS)
     currency = fields["currency"].strip().upper()
-    if not re.fullmatch(r"[A-Z]{3}", currency):  # any ISO 4217-shaped code: a rate file lists more than we bill in
+    if not re.fullmatch(r"[A-Z]{3}", currency):
         raise LineError(f"bad currency {fields['currency']!r}")
+    if not is_iso_4217(currency):
+        raise LineError(f"unknown currency {fields['currency']!r}: not an ISO 4217 code")
     value = fields["rate_to_reporting"].strip()
     try:
-        rate = Decimal(value)
-    except InvalidOperation:
+        rate = parse_decimal(value)
+    except MoneyError:
         raise LineError(f"bad rate_to_reporting {value!r}") from None
-    if not rate.is_finite() or rate <= 0:
+    if rate <= 0:
         raise LineError(f"bad rate_to_reporting {value!r}: a rate is a positive number")
-    exact = rate.normalize()
-    exponent = exact.as_tuple().exponent  # an int for a finite rate ('n', 'N', 'F' are NaN and infinity)
-    if not isinstance(exponent, int) or -exponent > MAX_DECIMALS or exact.adjusted() >= MAX_DIGITS - MAX_DECIMALS:
+    if not fits(rate, MAX_DECIMALS, MAX_DIGITS - MAX_DECIMALS):
         raise LineError(f"rate_to_reporting {value!r} does not fit {MAX_DECIMALS} decimals and "
                         f"{MAX_DIGITS - MAX_DECIMALS} integer digits without rounding")
     if currency == reporting_currency and rate != 1:
@@ -73,8 +77,7 @@ UPSERT = text(
 def _load_file(conn: Connection, path: Path, sha: str, reporting_currency: str) -> FileResult:
     result = FileResult()
     latest: dict[tuple, tuple[int, str, dict]] = {}
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        header, records = csv_records(f)
+    with csv_file(path, COLUMNS) as (header, records):
         for record in records:
             result.lines += 1
             try:

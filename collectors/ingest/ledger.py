@@ -1,7 +1,10 @@
 """Ingest of general-ledger exports (SOURCES.md §5): every *.csv of GL_EXPORTS_DIR.
 
 Each file once, one transaction per file (collectors/ingest/files.py); columns found by header name.
-A line that is not exact money, a real date or a known currency is quarantined. A journal is
+A file that is not UTF-8 text, holds a NUL byte or whose header lacks a required column is refused
+whole (quarantine line 0). A line that is not exact money (a plain decimal string whose minor units
+a bigint holds, revwatch/money.py), a date within files.DATE_RANGE or an ISO 4217 currency is
+quarantined, and so is a negative debit or credit (the column is the direction). A journal is
 the unit that must balance: one whose remaining lines do not balance per currency is
 quarantined whole (each of its lines, the reason naming the journal and the imbalance), and
 the rest of the file goes in.
@@ -26,7 +29,7 @@ from collectors.ingest.files import (
     FileResult,
     LineError,
     by_header,
-    csv_records,
+    csv_file,
     folder_files,
     ingest_files,
     iso_date,
@@ -55,7 +58,7 @@ def _amount(value: str, currency: str, name: str) -> int:
     except MoneyError as exc:
         raise LineError(f"{name}: {exc}") from None
     if minor < 0:
-        raise LineError(f"{name} {value!r} is negative")
+        raise LineError(f"{name} {value!r} is negative")  # the column is the direction
     return minor
 
 
@@ -165,8 +168,7 @@ UPSERT = text(
 def _load_file(conn: Connection, path: Path, sha: str) -> FileResult:
     result = FileResult()
     entries: list[tuple[str, int, Read | None]] = []
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        header, records = csv_records(f)
+    with csv_file(path, (*REQUIRED, *AMOUNTS)) as (header, records):
         for record in records:
             result.lines += 1
             try:

@@ -7,12 +7,15 @@ whole type has been read. A crash therefore resumes from the old watermark, with
 and the upsert by id makes the re-read pages write nothing. Rows are written only when the
 object (raw jsonb) changed. Payouts that are not final yet are re-read on every run, with
 the balance transactions listed under them, because their status and contents still move.
+
+Every object is cut down to its type's allowlist (stripe_fields.py) the moment it is read, before
+it is normalized, written or could reach a log line: no cardholder or personal data is kept. An
+object type the key may not read (403) or the server does not have (404) is recorded so
+(gateway_access.py), the other types are read, and the run ends `partial`.
 """
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +27,10 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
 from collectors.compute.windows import queue_recompute, refresh_statistics
+from collectors.ingest.gateway_access import Access, Refused
+from collectors.ingest.stripe_client import Retry, get, make_client
+from collectors.ingest.stripe_fields import ALLOWLISTS, keep
+from revwatch import clock
 from revwatch.db import fetch_one, psycopg_connection
 from revwatch.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 
@@ -33,29 +40,7 @@ SOURCE = "stripe"
 JOB = "ingest-stripe"
 PAGE_SIZE = 100  # Stripe's maximum
 BATCH_OBJECTS = 2_000  # objects per upsert transaction
-NETWORK_RETRIES = 2  # the library's own retries: 5xx, 409 and failed connects
-
-
-@dataclass(frozen=True)
-class Retry:
-    """Our retries around one page fetch, for what the library does not retry itself:
-    429 rate limits and connections dropped mid-response. Bounded; then the run fails."""
-
-    attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-
-    def call(self, fetch: Callable[[], Any]) -> Any:
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return fetch()
-            except (stripe.RateLimitError, stripe.APIConnectionError) as exc:
-                if attempt == self.attempts:
-                    raise
-                delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-                log.info("stripe fetch failed (%s), retry %d in %.2fs", type(exc).__name__, attempt, delay)
-                time.sleep(delay)
-        raise AssertionError("unreachable")
+DEFAULT_RETRY = Retry()
 
 
 # ---------------------------------------------------------------- normalization
@@ -121,6 +106,10 @@ class Kind:
     def all_columns(self) -> tuple[str, ...]:
         return ("id", "created", "currency", *self.columns, "raw")
 
+    def keep(self, obj: dict) -> dict:
+        """The object cut down to what Revwatch keeps of this type (stripe_fields.ALLOWLISTS)."""
+        return keep(ALLOWLISTS[self.service], obj)
+
 
 CHARGES = Kind("stripe_charges", "charges", ("amount", "amount_refunded", "status", "failure_code", "outcome_type",
                "outcome_reason", "card_brand", "attempt_id", "invoice_id", "balance_transaction"), _charge)
@@ -139,12 +128,6 @@ KINDS: tuple[Kind, ...] = (CHARGES, REFUNDS, DISPUTES, BALANCE_TRANSACTIONS, PAY
 
 
 # ---------------------------------------------------------------- reading
-def make_client(api_key: str, api_base: str | None = None) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        api_key, base_addresses={"api": api_base} if api_base else None, max_network_retries=NETWORK_RETRIES
-    )
-
-
 def _pages(fetch: Callable[[dict], dict], params: Mapping[str, Any], retry: Retry) -> Iterator[list[dict]]:
     """Each page of a list as plain dicts, following `starting_after`; each fetch retried."""
     params = {**params, "limit": PAGE_SIZE}
@@ -238,10 +221,9 @@ class _Reader:
 
     def copy(self, kind: Kind, params: Mapping[str, Any], payout: str | None = None) -> tuple[datetime | None, list[dict]]:
         """Read a whole list, upserting page by page; return the newest `created` and the objects' summaries."""
-        # The library's raw request: its auth, encoding, errors and network retries, with the page
-        # kept as parsed JSON (building StripeObjects for every object was half the run time).
         def fetch(p: dict) -> dict:
-            return self.client.raw_request("get", f"/v1/{kind.service}", **p).data
+            page = get(self.client, kind.service, f"/v1/{kind.service}", p, listing=True)
+            return {**page, "data": [kind.keep(o) for o in page["data"]]}  # before anything else sees them
 
         newest: datetime | None = None
         seen: list[dict[str, Any]] = []
@@ -275,7 +257,7 @@ class _Reader:
             ).scalars())
 
     def refresh(self, kind: Kind, object_id: str) -> None:
-        obj = self.retry.call(lambda: self.client.raw_request("get", f"/v1/{kind.service}/{object_id}").data)
+        obj = kind.keep(self.retry.call(lambda: get(self.client, kind.service, f"/v1/{kind.service}/{object_id}")))
         self.stats.rows_read += 1
         self.stats.rows_written += _upsert(self.engine, kind, _rows(kind, [obj]), self.consumers.get(kind.table, ()))
 
@@ -289,30 +271,66 @@ class _Reader:
                 self.refresh(kind, object_id)
         return newest, seen, open_before
 
+    def payout_entries(self, payout_ids: Sequence[str], access: Access) -> bool:
+        """List each payout's balance transactions; False when the key may not read them (the payouts'
+        watermark then stays, so the entries of payouts paid meanwhile are listed once it may)."""
+        if BALANCE_TRANSACTIONS.service in access.refused:
+            return False
+        try:
+            for payout_id in dict.fromkeys(payout_ids):
+                self.copy(BALANCE_TRANSACTIONS, {"payout": payout_id}, payout=payout_id)
+        except Refused as refusal:
+            access.refuse(refusal)
+            return False
+        return True
+
+
+def _finish(engine: Engine, stats: RunStats, access: Access) -> None:
+    """Record what each type let us read; a run with a type refused is partial, with none read failed."""
+    with engine.begin() as conn:
+        access.record(conn, clock.now())
+    access.check()
+    if access.refused:
+        stats.outcome, stats.detail = "partial", access.summary()
+        log.warning("%s partial: %s", JOB, stats.detail)
+
+
 def ingest(
     engine: Engine,
     client: stripe.StripeClient,
     consumers: Mapping[str, Sequence[str]],
     lookback: timedelta,
     since: datetime | None = None,
-    retry: Retry = Retry(),
+    retry: Retry = DEFAULT_RETRY,
     kinds: Sequence[Kind] = KINDS,
     batch: int = BATCH_OBJECTS,
 ) -> RunStats:
-    """Copy every Stripe object type once; `since` re-reads from that time instead of the watermark."""
+    """Copy every Stripe object type once; `since` re-reads from that time instead of the watermark.
+    A type refused (403) or absent (404) is skipped and recorded, and the run ends `partial`."""
     with recorded_run(engine, JOB) as stats, engine.begin() as lock:
         try_job_lock(lock, JOB)  # held for the run; the pages commit on their own connections
         reader = _Reader(engine, client, consumers, retry, stats, batch)
+        access = Access(SOURCE)
         for kind in kinds:
             if kind is PAYOUTS:
                 continue
-            newest, _, _ = reader.copy_and_refresh(kind, reader.since(kind, since, lookback))
+            try:
+                newest, _, _ = reader.copy_and_refresh(kind, reader.since(kind, since, lookback))
+            except Refused as refusal:
+                access.refuse(refusal)  # no watermark: nothing of it was read
+                continue
+            access.ok(kind.service)
             _advance(engine, kind.table, newest)
         if PAYOUTS in kinds:
-            newest, seen, open_before = reader.copy_and_refresh(PAYOUTS, reader.since(PAYOUTS, since, lookback))
-            for payout_id in dict.fromkeys([*(p["id"] for p in seen), *open_before]):
-                reader.copy(BALANCE_TRANSACTIONS, {"payout": payout_id}, payout=payout_id)
-            _advance(engine, PAYOUTS.table, newest)  # only now: the payouts' transactions are in too
+            try:
+                newest, seen, open_before = reader.copy_and_refresh(PAYOUTS, reader.since(PAYOUTS, since, lookback))
+            except Refused as refusal:
+                access.refuse(refusal)
+            else:
+                access.ok(PAYOUTS.service)
+                if reader.payout_entries([*(p["id"] for p in seen), *open_before], access):
+                    _advance(engine, PAYOUTS.table, newest)  # only now: the payouts' transactions are in too
+        _finish(engine, stats, access)
     return stats
 
 

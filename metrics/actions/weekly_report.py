@@ -6,12 +6,15 @@ and store it, read builds back, e-mail one.
   report never fails for want of them.
 - `build(engine, iso_week, cfg, built_by, render)`: figures, rendered by `render` (the face,
   metrics/faces/weekly_report.py, passes its own: actions never import faces), stored as a new
-  `weekly_reports` row. Every build is kept; the newest per week is the current one.
+  `weekly_reports` row. Every build is kept; the newest per week is the current one. The figures
+  carry an anchor of the audit log's head, which is also appended to the anchor file
+  (revwatch/audit_anchors.py; a file that cannot be written is logged, the report still stored).
 - `send(engine, report, cfg)`: e-mails one stored build (metrics/clients/smtp.py) and records it.
 """
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -23,8 +26,10 @@ from sqlalchemy import Engine, Row, text
 from metrics.clients import alerting, smtp
 from metrics.figures import weekly_report as wf
 from metrics.figures.query import Db, read_frame, snapshot
-from revwatch import clock
+from revwatch import audit_anchors, clock
 from revwatch.settings import Settings
+
+log = logging.getLogger("revwatch.reports")
 
 
 class Rendered(NamedTuple):
@@ -87,7 +92,14 @@ def build(engine: Engine, iso_week: str, cfg: Settings, built_by: str, render: R
     its report_id."""
     with snapshot(engine) as conn:
         f = figures(conn, iso_week, cfg)
-    return store(engine, f, render(f), built_by)
+    report_id = store(engine, f, render(f), built_by)
+    if f.audit_head is not None:
+        try:
+            audit_anchors.append_file(cfg.audit_anchor_path, f.audit_head)
+        except OSError as exc:
+            log.warning("weekly report #%d: the audit log's head could not be anchored in %s: %s", report_id,
+                        cfg.audit_anchor_path, exc.strerror or exc)
+    return report_id
 
 
 # ---------------------------------------------------------------- read back

@@ -92,7 +92,8 @@ runs it saw still running (by key), the newest `settle_seconds` of runs re-read 
 Series bound
 ------------
 With gateways G = 2, methods M = 3, regions R, currencies C, stages S = 4, item statuses T = 3,
-decline classes K = 6, networks N, jobs J = len(JOBS), outcomes O = 4, histogram buckets B = 9:
+decline classes K = 6, networks N, jobs J = len(JOBS), outcomes O = 5, histogram buckets B = 9,
+gateway object types read (Stripe's) X = 5:
 
     attempts + successes            2 G M R        = 12 R
     failures                        G M K          = 36
@@ -102,17 +103,20 @@ decline classes K = 6, networks N, jobs J = len(JOBS), outcomes O = 4, histogram
     payouts missing (count, minor)  2 G C          =  4 C
     recon items                     S T            = 12
     disputes, card payments         2 N
-    job runs                        J O            =  4 J
+    job runs                        J O            =  5 J
     rows read, rows written         2 J
     duration histogram              J (B + 2)      = 11 J
     last run, last success, interval 3 J
+    gateway objects refused         X              =  5
+    worker's newest job start       1
+    audit head (seq, digest)        2
     up, collect duration            2
 
-    max series = 12 R + 16 C + 2 N + 20 J + 54
+    max series = 12 R + 16 C + 2 N + 21 J + 62
 
 R counts region label values (the sites' regions, plus '(unknown)' if a rollup row has an unknown
-site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 15 -> 48 + 32 + 12 + 300 + 54
-= 446 series (`max_series(4, 2, 6)`).
+site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 15 -> 48 + 32 + 12 + 315 + 62
+= 469 series (`max_series(4, 2, 6)`).
 """
 from __future__ import annotations
 
@@ -130,10 +134,13 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import Connection, Engine
 
-from metrics.catalogue import exporter_help
+from metrics.catalogue.prometheus import FAMILIES, exporter_help
 from metrics.figures import declines
+from metrics.figures.audit_log import head as audit_head
 from metrics.figures.billing_accuracy import ExitedSince, accuracy_totals
-from metrics.figures.job_runs import BUCKETS, OUTCOMES, TIMED_OUTCOMES, JobRunTally, JobTotals, RunAgg
+from metrics.figures.health.gateway_access import gateway_access, refused_series
+from metrics.figures.health.jobs import worker_activity
+from metrics.figures.job_runs import BUCKETS, DONE, OUTCOMES, TIMED_OUTCOMES, JobRunTally, JobTotals, RunAgg
 from metrics.figures.payment_totals import attempt_totals, disputes_this_month, site_currencies
 from metrics.figures.query import snapshot
 from metrics.figures.reconciliation import (
@@ -150,11 +157,12 @@ log = logging.getLogger(__name__)
 
 METHODS = ("card", "wallet", "ach")
 UNKNOWN = "(unknown)"
+GATEWAY_OBJECTS = 5  # object types a gateway ingest reads and records access to (Stripe: charges … payouts)
 BILLING_WINDOW = timedelta(hours=24)  # billing gauges: findings of the sessions exited this recently
 
 
 def max_series(regions: int, currencies: int, networks: int, jobs: int | None = None) -> int:
-    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 20 J + 54."""
+    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 21 J + 62."""
     g, m, k, s, t, o, b = len(GATEWAYS), len(METHODS), len(declines.CLASSES), len(STAGES), len(STATUSES), \
         len(OUTCOMES), len(BUCKETS) + 1
     j = len(schedule.CATALOGUE) if jobs is None else jobs
@@ -163,40 +171,14 @@ def max_series(regions: int, currencies: int, networks: int, jobs: int | None = 
     recon = 2 * s * currencies + s + 2 * g * currencies + s * t
     disputes = 2 * networks
     job_families = j * o + 2 * j + j * (b + 2) + 3 * j
-    return payments + billing + recon + disputes + job_families + 2
+    return payments + billing + recon + disputes + job_families + GATEWAY_OBJECTS + 1 + 2 + 2
 
 
 def _family_shapes() -> list[Metric]:
     """Every family with its type and labels, without samples: describe(), and each refresh fills a
-    fresh set. The HELP lines are the catalogue's (metrics/catalogue.py EXPORTER_HELP)."""
-    c, g, h = CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-    shapes: list[tuple[type, str, list[str]]] = [
-        (c, "revwatch_payment_attempts_total", ["gateway", "method", "region"]),
-        (c, "revwatch_payment_successes_total", ["gateway", "method", "region"]),
-        (c, "revwatch_payment_failures_total", ["gateway", "method", "decline_class"]),
-        (g, "revwatch_billing_sessions_judged", ["currency"]),
-        (g, "revwatch_billing_sessions_correct", ["currency"]),
-        (g, "revwatch_billing_leakage_minor", ["currency"]),
-        (g, "revwatch_billing_overcharge_minor", ["currency"]),
-        (g, "revwatch_recon_open_breaks", ["stage", "currency"]),
-        (g, "revwatch_recon_unreconciled_minor", ["stage", "currency"]),
-        (g, "revwatch_recon_oldest_open_break_age_seconds", ["stage"]),
-        (g, "revwatch_recon_payouts_missing_in_bank", ["gateway", "currency"]),
-        (g, "revwatch_recon_payouts_missing_in_bank_minor", ["gateway", "currency"]),
-        (g, "revwatch_recon_items", ["stage", "status"]),
-        (g, "revwatch_disputes_month", ["network"]),
-        (g, "revwatch_card_payments_month", ["network"]),
-        (c, "revwatch_job_runs_total", ["job", "outcome"]),
-        (c, "revwatch_job_rows_read_total", ["job"]),
-        (c, "revwatch_job_rows_written_total", ["job"]),
-        (h, "revwatch_job_duration_seconds", ["job"]),
-        (g, "revwatch_job_last_run_timestamp_seconds", ["job"]),
-        (g, "revwatch_job_last_success_timestamp_seconds", ["job"]),
-        (g, "revwatch_job_interval_seconds", ["job"]),
-        (g, "revwatch_exporter_up", []),
-        (g, "revwatch_exporter_collect_duration_seconds", []),
-    ]
-    return [kind(name, exporter_help(name), labels=labels) for kind, name, labels in shapes]
+    fresh set; names, types, labels and HELP lines are the catalogue's (metrics/catalogue/prometheus.py)."""
+    kinds = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily, "histogram": HistogramMetricFamily}
+    return [kinds[f.kind](f.name, f.help, labels=list(f.labels)) for f in FAMILIES]
 
 
 def _samples(fam: Mapping[str, Metric], name: str) -> CounterMetricFamily | GaugeMetricFamily:
@@ -356,6 +338,12 @@ class RevwatchCollector(Collector):
             _samples(fam, "revwatch_disputes_month").add_metric([network], disputes.get(network, 0))
             _samples(fam, "revwatch_card_payments_month").add_metric([network], card_payments.get(network, 0))
 
+        for gateway, obj, refused in refused_series(gateway_access(conn)):
+            _samples(fam, "revwatch_gateway_object_refused").add_metric([gateway, obj], refused)
+        top = audit_head(conn)
+        _samples(fam, "revwatch_audit_head_seq").add_metric([], top.seq)
+        _samples(fam, "revwatch_audit_head_digest").add_metric([], top.digest)
+
         # jobs
         totals, tally = self._tally.advance(conn, now)
         self._add_jobs(fam, totals)
@@ -364,6 +352,9 @@ class RevwatchCollector(Collector):
         except (Exception, SystemExit):  # SettingsError is a SystemExit: a bad WORKER_SCHEDULE
             log.exception("revwatch exporter: revwatch.schedule.intervals(cfg) failed; interval family left out")
             intervals = None
+        started = worker_activity(conn, now, intervals or dict.fromkeys(self.jobs, 0)).last_start
+        if started is not None:  # Health's "worker stuck" reads the same newest start
+            _samples(fam, "revwatch_worker_last_job_start_timestamp_seconds").add_metric([], started.timestamp())
         if intervals is None:
             del fam["revwatch_job_interval_seconds"]
         else:
@@ -387,9 +378,9 @@ class RevwatchCollector(Collector):
             _histogram(fam, "revwatch_job_duration_seconds").add_metric([job], list(zip(bounds, counts, strict=True)), timed.seconds)
             if job in totals.last_started:
                 _samples(fam, "revwatch_job_last_run_timestamp_seconds").add_metric([job], totals.last_started[job])
-            success = totals.by_outcome.get((job, "succeeded"))
-            if success is not None and success.last_finished is not None:
-                _samples(fam, "revwatch_job_last_success_timestamp_seconds").add_metric([job], success.last_finished)
+            done = [a.last_finished for o in DONE if (a := totals.by_outcome.get((job, o))) and a.last_finished]
+            if done:  # a partial run read what it could: fresh data, as Health judges it
+                _samples(fam, "revwatch_job_last_success_timestamp_seconds").add_metric([job], max(done))
 
 
 def register(registry: CollectorRegistry, engine: Engine, cfg: Any) -> RevwatchCollector:

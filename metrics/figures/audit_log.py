@@ -1,19 +1,26 @@
-"""Read queries for the Audit page: search the audit log, and its chain status.
+"""Read queries for the Audit page: search the audit log, and its chain status; the log's head
+for /metrics and the weekly report.
 
 Search by who (actor), what (an action prefix such as `break.` or `job.run`, and free text
 found in the target or the detail), and when (UTC dates, both ends included); newest first,
 at most `limit` rows (the `at` and action indexes serve it).
+
+`chain_status` verifies the chain against its anchors (revwatch/audit_anchors.py): the anchor
+file (read by `anchor_file` before the snapshot opens, so an anchor written meanwhile is never
+past the head the snapshot sees) and the weekly reports'. `head` is the newest entry as /metrics
+exports it; `head_anchor` the anchor a weekly report stores with its figures.
 """
 from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from revwatch import audit
+from revwatch import audit, audit_anchors
 
 COLUMNS = ["seq", "at", "actor", "action", "target", "detail", "entry_hash"]
 
@@ -70,5 +77,33 @@ def action_prefixes(conn: Connection) -> list[str]:
     return families + names
 
 
-def chain_status(conn: Connection) -> audit.VerifyResult:
-    return audit.verify(conn)
+def anchor_file(path: Path) -> audit_anchors.AnchorFile:
+    """The anchor file's anchors (read it before opening the snapshot `chain_status` runs in)."""
+    return audit_anchors.read_file(path, audit.hmac_key())
+
+
+def chain_status(conn: Connection, anchors: audit_anchors.AnchorFile | None = None) -> audit.VerifyResult:
+    """The chain verified (keyed entries with AUDIT_HMAC_KEY when this process has it) and compared with
+    the anchor file's anchors and the weekly reports'."""
+    return audit_anchors.check(conn, anchors, audit.hmac_key())
+
+
+class Head(NamedTuple):
+    """The audit log's newest entry as /metrics exports it: seq (0: empty), its time (None: empty), a
+    52-bit digest of (seq, hash), HMAC-keyed when AUDIT_HMAC_KEY is set, and whether the entry is keyed."""
+
+    seq: int
+    at: datetime | None
+    digest: int
+    keyed: bool
+
+
+def head(conn: Connection) -> Head:
+    top = audit.head(conn)
+    return Head(top.seq, top.at, audit_anchors.head_digest(top.seq, top.entry_hash, audit.hmac_key()),
+                audit.is_keyed(top.entry_hash))
+
+
+def head_anchor(conn: Connection, by: str = audit_anchors.BY_REPORT) -> dict[str, Any]:
+    """An anchor of the head as this connection sees it (keyed when AUDIT_HMAC_KEY is set)."""
+    return audit_anchors.current(conn, by, audit.hmac_key())

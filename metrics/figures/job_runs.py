@@ -15,8 +15,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-OUTCOMES = ("succeeded", "failed", "skipped", "abandoned")
-TIMED_OUTCOMES = ("succeeded", "failed", "skipped")  # runs that ended by themselves: the duration histogram
+# partial: the run did all it was allowed to (a gateway refused an object type: collectors/ingest/gateway_access.py)
+OUTCOMES = ("succeeded", "failed", "skipped", "abandoned", "partial")
+DONE = ("succeeded", "partial")  # runs that brought data: their end is a success for freshness
+TIMED_OUTCOMES = ("succeeded", "failed", "skipped", "partial")  # runs that ended by themselves: the duration histogram
 BUCKETS: tuple[float, ...] = (0.1, 0.5, 1, 5, 15, 60, 300, 900)  # and +Inf
 
 

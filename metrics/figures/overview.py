@@ -4,7 +4,8 @@ one site's hours, job freshness. The Overview's payment charts read metrics/figu
 Every query reads the additive rollups (`rollup_sessions`, `rollup_invoices`,
 `rollup_payments`) plus the small `sites` and `job_runs` tables, so a page costs the same
 at 10 M transactions as at 10 k. Values are bound parameters, never formatted into SQL.
-Local days are decided by PostgreSQL (`AT TIME ZONE sites.timezone`), never by Python.
+Local days are decided by PostgreSQL (`AT TIME ZONE` a site's checked zone, revwatch/rules/site_zones.sql),
+never by Python.
 Money stays integer minor units per currency; formatting is the page's job.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 
 from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, ratio, read_frame, read_rows
 from revwatch import clock
+from revwatch.rules import site_zones
 
 
 # ---------------------------------------------------------------- filter options
@@ -83,7 +85,7 @@ def revenue_to_date(db: Db, f: Filters, as_of: datetime | None = None) -> tuple[
                           (SELECT min(local_date) FROM rollup_invoices) AS first_day),
         zone_today AS (  -- one "today" per time zone in use (UTC for rows of an unknown site)
             SELECT z.tz, (a.t AT TIME ZONE z.tz)::date AS today
-            FROM (SELECT timezone AS tz FROM sites UNION SELECT 'UTC') z CROSS JOIN a),
+            FROM (SELECT coalesce(zone, 'UTC') AS tz FROM ({site_zones.SQL}) sz UNION SELECT 'UTC') z CROSS JOIN a),
         spans AS (  -- per zone and period: the span to date, its comparable span and that span's cut-off
             SELECT zt.tz, p.period, p.cur_from, zt.today AS cur_to, p.prev_from, p.prev_to, a.t - p.shift AS prev_cut
             FROM zone_today zt CROSS JOIN a
@@ -104,8 +106,8 @@ def revenue_to_date(db: Db, f: Filters, as_of: datetime | None = None) -> tuple[
                bool_and(sp.prev_from >= a.first_day) AS previous_complete
         FROM rollup_invoices r
         CROSS JOIN a
-        LEFT JOIN sites s ON s.site_id = r.site_id
-        JOIN spans sp ON sp.tz = coalesce(s.timezone, 'UTC')
+        LEFT JOIN ({site_zones.SQL}) s ON s.site_id = r.site_id
+        JOIN spans sp ON sp.tz = coalesce(s.zone, 'UTC')
              AND (r.local_date BETWEEN sp.cur_from AND sp.cur_to OR r.local_date BETWEEN sp.prev_from AND sp.prev_to)
         WHERE r.status <> 'void'
           AND r.local_date BETWEEN (SELECT min(prev_from) FROM spans) AND (SELECT max(cur_to) FROM spans)
@@ -191,8 +193,8 @@ def hourly_site_invoices(db: Db, f: Filters, site_id: str) -> pd.DataFrame:
     """hour (UTC), local_time (the hour's start on the site's wall clock), invoices, total_minor
     for one site: every hour of its local days in the range (up to the newest rolled-up hour),
     zero when nothing was invoiced, so a gap shows as zeros."""
-    sql = """
-        WITH s AS (SELECT timezone FROM sites WHERE site_id = :site_id),
+    sql = f"""
+        WITH s AS (SELECT coalesce(zone, 'UTC') AS timezone FROM ({site_zones.SQL}) sz WHERE site_id = :site_id),
         bounds AS (
             SELECT date_trunc('hour', CAST(:start AS date)::timestamp AT TIME ZONE s.timezone, 'UTC') AS lo,
                    (CAST(:end AS date) + 1)::timestamp AT TIME ZONE s.timezone AS hi,
@@ -215,9 +217,9 @@ def hourly_site_invoices(db: Db, f: Filters, site_id: str) -> pd.DataFrame:
 @dataclass(frozen=True)
 class JobFreshness:
     job: str
-    last_success_at: datetime | None  # finished_at of the newest successful run
+    last_success_at: datetime | None  # finished_at of the newest successful run (succeeded or partial)
     last_run_at: datetime             # started_at of the newest run
-    last_outcome: str                 # running, succeeded, failed, skipped
+    last_outcome: str                 # running, succeeded, partial, failed, skipped, abandoned
     last_error: str | None
 
 
@@ -229,6 +231,6 @@ def freshness(db: Db) -> tuple[JobFreshness, ...]:
               FROM job_runs ORDER BY job, started_at DESC, run_id DESC) l
         LEFT JOIN LATERAL (
             SELECT max(finished_at) AS finished_at FROM job_runs j
-            WHERE j.job = l.job AND j.outcome = 'succeeded') ok ON true
+            WHERE j.job = l.job AND j.outcome IN ('succeeded', 'partial')) ok ON true  -- health.jobs.DONE
         ORDER BY l.job"""
     return tuple(JobFreshness(*row) for row in read_rows(db, sql, {})[1])

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from metrics.figures import billing_accuracy, overview, payments, reconciliation
+from metrics.figures import audit_log, billing_accuracy, overview, payments, reconciliation
 from metrics.figures import disputes as dp
 from metrics.figures.query import Db, Filters, snapshot
 from revwatch import clock
@@ -127,6 +127,7 @@ class WeeklyFigures:
     incidents: tuple[str, ...]
     daily_revenue: tuple[tuple[date, str, int], ...]
     daily_success: tuple[tuple[date, int, int], ...]
+    audit_head: dict[str, Any] | None = None     # an anchor of the audit log's head (revwatch/audit_anchors.py)
 
     def to_json(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -248,7 +249,7 @@ def figures(db: Db, iso_week: str, cfg: Settings, as_of: datetime | None = None,
         disputes=disputes, open_breaks=open_breaks, alerts=alerts.lines, alerts_note=alerts.note,
         incidents=_incidents(open_breaks, alerts.lines, close, head, head_before),
         daily_revenue=tuple((d, str(c), int(t)) for d, c, t in daily[["local_date", "currency", "total_minor"]].itertuples(index=False)),
-        daily_success=daily_success)
+        daily_success=daily_success, audit_head=audit_log.head_anchor(db))
 
 
 def _incidents(open_breaks, alerts, close, head, head_before) -> tuple[str, ...]:

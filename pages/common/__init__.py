@@ -14,7 +14,7 @@ from metrics.faces.export import csv_bytes
 from metrics.figures import overview as ov
 from metrics.figures.query import Filters, snapshot
 from revwatch.db import product_engine
-from revwatch.money import CURRENCY_EXPONENTS, format_money
+from revwatch.money import format_money
 from revwatch.settings import load_settings
 
 NO_TABLES = ("The database has no Revwatch tables yet: run `revwatch db upgrade`, then `revwatch demo` "
@@ -123,8 +123,9 @@ def mask_customer(customer_id: str | None) -> str:
 
 
 def money(v, currency) -> str:
-    """Minor units as money of `currency`; "–" for no amount or no (known) currency."""
-    if v is None or not isinstance(currency, str) or currency not in CURRENCY_EXPONENTS:
+    """Minor units as money of `currency`; "–" for no amount or no currency. A code outside ISO 4217
+    shows its amount in minor units and says so (revwatch.money.format_money), never hidden."""
+    if v is None or not isinstance(currency, str) or not currency:
         return "–"
     try:
         if pd.isna(v):

@@ -79,18 +79,34 @@ def sources(cfg: Settings) -> Iterator[Settings]:
         yield cfg.model_copy(update=overrides)
 
 
-def run_jobs(cfg: Settings, product: Engine, names: list[str], start=None, end=None, progress: bool = True) -> list:
-    from collectors.jobs import JOBS
+# How long `revwatch collect` waits for a job's lock by default: a killed run's backend lets it go within
+# seconds (collectors/runlocks.py), a worker's run of the job may take longer.
+LOCK_WAIT_SECONDS = 60
 
+
+def run_jobs(cfg: Settings, product: Engine, names: list[str], start=None, end=None, progress: bool = True,
+             wait: float = LOCK_WAIT_SECONDS) -> list:
+    """Run each job (each day of a backfill) under its run lock, as a worker does, after closing the runs
+    killed processes left 'running'. A job whose lock stays taken for `wait` s, or that found it taken, is
+    an error naming the holder: never a `skipped` with nothing done."""
+    from collectors.jobs import JOBS
+    from collectors.runlocks import LockHeld, abandon_dead_runs, run_locked
+
+    abandon_dead_runs(product)
     steps = _steps(names, start, end)
     results = []
     with sources(cfg) as cfg, click.progressbar(steps, label="collect", show_pos=True, hidden=not progress,
                                                 item_show_func=lambda s: s and s[0]) as bar:
         for name, s, e in bar:
             try:
-                results.append((name, JOBS[name].run(product, cfg, s, e)))
+                stats = run_locked(product, JOBS[name], cfg, s, e, wait)
+            except LockHeld as exc:
+                raise click.ClickException(str(exc)) from None
             except Exception as exc:  # recorded in job_runs; the operator gets one readable line
                 raise click.ClickException(f"{name} failed: {str(exc).splitlines()[0]}") from exc
+            if stats.locked:  # its lock taken between our check and its start, by a process without the run lock
+                raise click.ClickException(f"{name} not run: another process took its lock (see job_runs)")
+            results.append((name, stats))
     return results
 
 
@@ -99,8 +115,13 @@ def run_jobs(cfg: Settings, product: Engine, names: list[str], start=None, end=N
 @click.option("--from", "start", type=click.DateTime(), help="Window start (UTC): backfill from here.")
 @click.option("--to", "end", type=click.DateTime(), help="Window end (UTC, exclusive); default now.")
 @click.option("--list", "list_jobs", is_flag=True, help="List the jobs and exit.")
-def collect(jobs: tuple[str, ...], start: datetime | None, end: datetime | None, list_jobs: bool) -> None:
-    """Run jobs once (all of them, in order, when none is named), e.g. a backfill with --from/--to."""
+@click.option("--wait", default=LOCK_WAIT_SECONDS, show_default=True, type=click.IntRange(0, 86400),
+              help="Seconds to wait for a job another process is running (or a killed run's backend still holds).")
+def collect(jobs: tuple[str, ...], start: datetime | None, end: datetime | None, list_jobs: bool, wait: int) -> None:
+    """Run jobs once (all of them, in order, when none is named), e.g. a backfill with --from/--to.
+
+    Runs left 'running' by a killed run are closed as abandoned first. A job another process holds is
+    waited for up to --wait seconds, then the command fails naming the holder (exit code 1)."""
     from collectors.jobs import JOBS
 
     if list_jobs:
@@ -117,8 +138,10 @@ def collect(jobs: tuple[str, ...], start: datetime | None, end: datetime | None,
         raise click.BadParameter("--to must be after --from")
     cfg = settings()
     product = engine(cfg)
+    from collectors.runlocks import name_connections
     from revwatch.migrate import upgrade
 
+    name_connections(product, "collect")
     upgrade(product)
     if start is not None and end is not None:  # a re-run or backfill is an operator's action: audit log first
         from revwatch import audit
@@ -128,7 +151,7 @@ def collect(jobs: tuple[str, ...], start: datetime | None, end: datetime | None,
                          {"jobs": list(jobs) or list(JOBS), "window_start": start.isoformat(),
                           "window_end": end.isoformat()})
     started = time.monotonic()
-    results = run_jobs(cfg, product, list(jobs) or list(JOBS), start, end)
+    results = run_jobs(cfg, product, list(jobs) or list(JOBS), start, end, wait=wait)
     for name, stats in results:
         click.echo(f"{name:18} {stats.outcome:9} read {stats.rows_read:>12,}  written {stats.rows_written:>12,}")
     click.echo(f"done in {time.monotonic() - started:.1f} s")

@@ -1,5 +1,6 @@
 """The long-running processes: `revwatch worker` (the collectors on their schedule, the weekly report,
-/metrics), `revwatch dashboard` (Streamlit) and `revwatch up` (both as children, stopped together)."""
+/metrics), `revwatch dashboard` (Streamlit) and `revwatch up` (both as children, stopped together; a worker
+that exits non-zero, e.g. its watchdog gave up after the database went away, is started again)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,9 +74,11 @@ def worker(once: bool) -> None:
     cfg = settings()
     schedule = checked_schedule(cfg)
     product = engine(cfg)
+    from collectors.runlocks import name_connections
     from collectors.scheduler import Worker
     from revwatch.migrate import upgrade
 
+    name_connections(product, "worker")
     upgrade(product)
     _logging()
     from revwatch import audit
@@ -102,8 +105,14 @@ def _once(work: Worker) -> None:
         raise click.ClickException(f"failed: {', '.join(failed)} (errors in job_runs)")
 
 
+# `revwatch worker`'s exit code when its watchdog gave up (the schedule stuck, in-place restarts did not help):
+# its supervisor (`revwatch up`, systemd's Restart=on-failure) starts it again.
+EXIT_STUCK = 3
+
+
 def run_scheduled(work: Worker, cfg: Settings, product: Engine, schedule: dict[str, int]) -> None:
-    """Serve /metrics and run the schedule until `work.stopping` is set; then let the current runs finish."""
+    """Serve /metrics and run the schedule until `work.stopping` is set; then let the current runs finish.
+    When the worker's watchdog gave up (`work.gave_up`), the process ends with EXIT_STUCK."""
     server = metrics_server(cfg, product)
     try:
         work.start()
@@ -118,12 +127,17 @@ def run_scheduled(work: Worker, cfg: Settings, product: Engine, schedule: dict[s
         if server is not None:
             server.shutdown()
             server.server_close()
-    if not finished:
+    if work.gave_up:
+        click.echo(f"worker stuck: {work.gave_up}; exiting (code {EXIT_STUCK}) for its supervisor to start it"
+                   " again", err=True)
+    elif not finished:
         click.echo(f"worker stopped: runs still going after {cfg.worker_shutdown_seconds} s"
                    " (WORKER_SHUTDOWN_SECONDS) were abandoned; their transactions roll back")
+    if work.gave_up or not finished:
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)  # the job threads cannot be interrupted; ending the process rolls their work back
+        # the job threads cannot be interrupted; ending the process rolls their work back
+        os._exit(EXIT_STUCK if work.gave_up else 0)
     click.echo("worker stopped")
 
 
@@ -237,10 +251,36 @@ def up(with_demo: bool) -> None:
     if with_demo and billing_is_empty(billing_engine(cfg)):
         click.echo("billing database is empty: generating the demo world (about a minute)")
         generate_demo(cfg, product, days=60, sites=40, scale=1.0, seed=7, end=None)
-    with _dashboard(cfg, url) as dash, _child(_worker_process(url), timeout=cfg.worker_shutdown_seconds + 15) as work:
+    with _dashboard(cfg, url) as dash:
         click.echo("the worker runs the collectors on their schedule (all at once on a first start);"
                    " the pages fill in as they finish")
-        while dash.poll() is None and work.poll() is None:
-            time.sleep(0.5)
-        if work.returncode:
-            raise click.ClickException(f"the worker stopped (exit code {work.returncode}); stopping the dashboard too")
+        keep_running(lambda: _worker_process(url), lambda: dash.poll() is None, cfg.worker_shutdown_seconds + 15)
+
+
+# A worker that fails is started again after RESTART_PAUSES[n] s for its n-th failure in a row (the last
+# pause repeats); a worker that ran STEADY_SECONDS before failing starts the count over.
+RESTART_PAUSES = (1, 2, 5, 10, 30, 60)
+STEADY_SECONDS = 300
+
+
+def keep_running(start: Callable[[], subprocess.Popen], wanted: Callable[[], bool], stop_timeout: float,
+                 pauses: tuple[float, ...] = RESTART_PAUSES) -> int:
+    """Run the process `start` makes while `wanted()`; each time it exits non-zero (its watchdog gave up, a
+    crash, a database not back yet, a kill) start it again after a growing pause. Returns how many restarts;
+    the process's exit code 0 (stopped on purpose) ends the watch."""
+    restarts = failures = 0
+    while wanted():
+        began = time.monotonic()
+        with _child(start(), timeout=stop_timeout) as proc:
+            while wanted() and proc.poll() is None:
+                time.sleep(0.5)
+        if proc.returncode == 0 or not wanted():
+            break
+        failures = 1 if time.monotonic() - began > STEADY_SECONDS else failures + 1
+        pause = pauses[min(failures, len(pauses)) - 1]
+        click.echo(f"the worker stopped (exit code {proc.returncode}); starting it again in {pause} s", err=True)
+        deadline = time.monotonic() + pause
+        while wanted() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        restarts += 1
+    return restarts

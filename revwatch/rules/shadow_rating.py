@@ -4,8 +4,8 @@ billing_classification.py) rates a window of exits with it; the billing drill-do
 (metrics/figures/billing_accuracy.py) rates one session with it, so the page explains exactly the
 figures the job judged by, and a site's local day is decided by PostgreSQL only (DESIGN.md).
 
-Sessions that cannot be rated get a `problem` (no site, no plan or several in force, no tax rate for
-a billable session, exit before entry) and NULL amounts from the first missing step. The property
+Sessions that cannot be rated get a `problem` (no site, a site timezone that is not a zone, no plan
+or several in force, no tax rate for a billable session, exit before entry) and NULL amounts from the first missing step. The property
 tests hold this SQL to the pure Python reference in tests/reference/shadow_rating.py.
 """
 from __future__ import annotations
@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, text
 
-from revwatch.rules import load
+from revwatch.rules import load, site_zones
 
-SQL = load("shadow_rating")  # binds :start, :end (exits in [start, end)) and :session_id (NULL: all)
+# binds :start, :end (exits in [start, end)) and :session_id (NULL: all); a site's day by site_zones.sql
+SQL = load("shadow_rating").replace("{site_zones}", site_zones.SQL)
 
 COLUMNS = ("session_id", "site_id", "currency", "rate_plan_id", "minutes", "local_entry_date", "tax_rate",
            "subtotal_minor", "tax_minor", "total_minor", "billable", "problem", "grace_minutes", "full_days",

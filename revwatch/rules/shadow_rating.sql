@@ -4,16 +4,21 @@
 --
 -- minutes = ceil(exact numeric epoch difference / 60) (microseconds kept, no float); the plan is the
 -- site's with effective_from <= entered_at < coalesce(effective_to, infinity); blocks and the daily
--- max are bigint arithmetic; the local entry date is `entered_at AT TIME ZONE sites.timezone` (the
+-- max are bigint arithmetic; the local entry date is `entered_at AT TIME ZONE` the site's zone (the
 -- one place a site's day is decided, DESIGN.md) and the tax rate is the one in force that day
 -- (effective_to exclusive); tax = round(subtotal * rate) on numeric: exact, halves away from zero.
-WITH s AS (
+-- A site whose timezone is not a zone (revwatch/rules/site_zones.sql) has no local day: its sessions
+-- are rated as far as the plan goes (minutes, blocks, subtotal) and carry that problem, no tax.
+-- The placeholder below (in braces) is replaced by site_zones.sql (revwatch/rules/shadow_rating.py).
+WITH st AS (
+{site_zones}
+), s AS (
     SELECT p.session_id, p.site_id, p.entered_at, p.exited_at,
-           st.currency, st.tax_jurisdiction,
-           (p.entered_at AT TIME ZONE st.timezone)::date AS local_entry_date,
+           st.currency, st.tax_jurisdiction, st.zone_problem,
+           (p.entered_at AT TIME ZONE st.zone)::date AS local_entry_date,
            ceil((extract(epoch FROM p.exited_at) - extract(epoch FROM p.entered_at)) / 60)::bigint AS minutes
     FROM parking_sessions p
-    LEFT JOIN sites st ON st.site_id = p.site_id
+    LEFT JOIN st ON st.site_id = p.site_id
     WHERE p.exited_at IS NOT NULL AND p.exited_at >= :start AND p.exited_at < :end
       AND (CAST(:session_id AS text) IS NULL OR p.session_id = CAST(:session_id AS text))
 ), planned AS (
@@ -46,6 +51,7 @@ WITH s AS (
     SELECT blocked.*,
            CASE
                WHEN currency IS NULL THEN 'unknown site'
+               WHEN zone_problem IS NOT NULL THEN zone_problem
                WHEN exited_at < entered_at THEN 'exited before it entered'
                WHEN n_plans = 0 THEN 'no rate plan in force'
                WHEN n_plans > 1 THEN 'several rate plans in force'

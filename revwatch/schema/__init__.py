@@ -14,6 +14,7 @@ from revwatch.schema.finance import BankLine, FxRate, GlLine
 from revwatch.schema.findings import BillingFinding, GatewayMismatch
 from revwatch.schema.gateways import (
     AdyenSettlementLine,
+    GatewayAccess,
     StripeBalanceTransaction,
     StripeCharge,
     StripeDispute,
@@ -42,6 +43,7 @@ __all__ = [
     "BillingFinding",
     "DisputeRollup",
     "FxRate",
+    "GatewayAccess",
     "GatewayMismatch",
     "GlLine",
     "Invoice",

@@ -1,4 +1,5 @@
-"""Copies of the gateways (SOURCES.md §2-3): Stripe objects beside their raw JSON, Adyen settlement lines."""
+"""Copies of the gateways (SOURCES.md §2-3): Stripe objects beside the allowlisted part of their JSON,
+Adyen settlement lines, and which object types each gateway lets the product read."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,7 +13,8 @@ from revwatch.schema.base import TS, Base
 
 
 class _StripeObject:
-    """Normalized columns beside the raw object as Stripe sent it (jsonb), keyed by Stripe's id.
+    """Normalized columns beside the object as Stripe sent it cut down to its allowlist (jsonb `raw`:
+    collectors/ingest/stripe_fields.py; no cardholder or personal data), keyed by Stripe's id.
     Amounts are Stripe's integer minor units; currencies upper-case ISO 4217."""
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -99,3 +101,18 @@ class AdyenSettlementLine(Base):
     scheme_fees_minor: Mapped[int | None] = mapped_column(BigInteger)
     interchange_minor: Mapped[int | None] = mapped_column(BigInteger)
     batch_number: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class GatewayAccess(Base):
+    """Per gateway and object type (the API's list name), what the newest run that asked was let
+    read: `read`, `refused` (HTTP 403: the API key may not) or `absent` (HTTP 404: no such list),
+    since when, and the reason (never the server's message). Written by collectors/ingest/gateway_access.py."""
+
+    __tablename__ = "gateway_access"
+    gateway: Mapped[str] = mapped_column(Text, primary_key=True)
+    object_type: Mapped[str] = mapped_column(Text, primary_key=True)
+    state: Mapped[str] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(TS)  # the first run that found the type in this state
+    checked_at: Mapped[datetime] = mapped_column(TS)  # the newest run that asked

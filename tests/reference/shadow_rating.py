@@ -130,15 +130,17 @@ def rate_session(
         return Expected(currency, problem="timestamps must be timezone-aware")
     if exited_at < entered_at:
         return Expected(currency, problem="exited before it entered")
+    local_date: date | None
     try:
-        local_date = entered_at.astimezone(ZoneInfo(site_timezone)).date()
-    except (KeyError, ValueError) as e:  # ZoneInfoNotFoundError is a KeyError
-        return Expected(currency, problem=f"unknown time zone {site_timezone!r}: {e}")
+        local_date, zone_problem = entered_at.astimezone(ZoneInfo(site_timezone)).date(), None
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        # no local day: rated as far as the plan goes, no tax (as revwatch/rules/site_zones.sql)
+        local_date, zone_problem = None, f'site timezone "{site_timezone}" is not a time zone'
     minutes = session_minutes(entered_at, exited_at)
     plan, problem = plan_in_force(plans, entered_at)
     if plan is None:
-        return Expected(currency, problem=problem, minutes=minutes, local_entry_date=local_date)
-    tax, tax_problem = tax_rate_on(tax_rates, local_date)
+        return Expected(currency, problem=zone_problem or problem, minutes=minutes, local_entry_date=local_date)
+    tax, tax_problem = tax_rate_on(tax_rates, local_date) if local_date is not None else (None, zone_problem)
     days, rem = divmod(minutes, MINUTES_PER_DAY)
     steps = Expected(
         currency, rate_plan_id=plan.rate_plan_id, minutes=minutes, grace_minutes=plan.grace_minutes,
@@ -147,8 +149,8 @@ def rate_session(
     )
     if minutes <= plan.grace_minutes:
         # Nothing to bill: the tax on a zero subtotal is zero whatever the rate (or its absence).
-        return replace(steps, within_grace=True, billable=False, blocks=0, blocks_minor=0,
-                       subtotal_minor=0, tax_minor=0, total_minor=0)
+        within = replace(steps, within_grace=True, billable=False, blocks=0, blocks_minor=0, subtotal_minor=0)
+        return replace(within, problem=zone_problem) if zone_problem else replace(within, tax_minor=0, total_minor=0)
     blocks, blocks_minor, subtotal = subtotal_for(minutes, plan)
     steps = replace(steps, within_grace=False, billable=True, blocks=blocks, blocks_minor=blocks_minor,
                     subtotal_minor=subtotal)

@@ -9,6 +9,8 @@ The job list is the job catalogue (revwatch/schedule.py), then any other job the
 "Stale" is one definition (metrics.catalogue.STALE_AFTER_INTERVALS): the last success is older than
 that many of the job's configured intervals (revwatch.schedule.intervals), the CollectorStale
 alert's condition. Each job's observed interval (median gap between recent starts) is shown beside.
+The worker as a whole is "stuck" when no job at all started for that many of the smallest interval
+(`worker_activity`, the WorkerStuck alert's condition).
 """
 from __future__ import annotations
 
@@ -20,12 +22,15 @@ from typing import Any
 import pandas as pd
 
 from metrics.catalogue import STALE_AFTER_INTERVALS
+from metrics.figures.job_runs import DONE
 from metrics.figures.query import Db, read_frame, read_rows
 from revwatch.schedule import CATALOGUE, intervals
 from revwatch.settings import load_settings
 
-OUTCOMES = ("running", "succeeded", "failed", "skipped", "abandoned")
+OUTCOMES = ("running", "succeeded", "failed", "skipped", "abandoned", "partial")
 FAILED = ("failed", "abandoned")  # a run that did not finish its work (abandoned: its worker died)
+# A run that did all it was allowed to: its data is fresh (last success, staleness, durations). Partial:
+# a source refused part of it (an object type a restricted key may not read): status "partial".
 DURATION_SAMPLE = 50              # p50/p95 and the observed interval over this many recent runs
 FAILURE_LOOKBACK = timedelta(days=30)  # the last failure is looked for this far back (bounded index scan)
 
@@ -67,13 +72,13 @@ class LastRun:
 @dataclass(frozen=True)
 class JobHealth:
     """One job as the run log shows it at `as_of`. Durations in seconds; p50/p95 over the
-    last `sampled_runs` succeeded runs (continuous percentiles, as numpy's default)."""
+    last `sampled_runs` succeeded or partial runs (DONE) (continuous percentiles, as numpy's default)."""
 
     job: str
     kind: str | None               # None: in the run log but not in the catalogue
     as_of: datetime
     last: LastRun | None           # the newest run started by as_of
-    last_success_at: datetime | None  # finished_at of the newest succeeded run
+    last_success_at: datetime | None  # finished_at of the newest succeeded (or partial: DONE) run
     last_failure_at: datetime | None  # started_at of the newest failed/abandoned run (FAILURE_LOOKBACK)
     last_failure_error: str | None
     runs_24h: int                  # runs started in (as_of - 24 h, as_of]
@@ -98,7 +103,7 @@ class JobHealth:
 
     @property
     def status(self) -> str:
-        """never run | running | failing | skipped | no success | stale | ok"""
+        """never run | running | failing | skipped | no success | stale | partial | ok"""
         if self.last is None:
             return "never run"
         if self.last.outcome == "running":
@@ -109,6 +114,8 @@ class JobHealth:
             return "skipped" if self.last.outcome == "skipped" else "no success"
         if self.stale:
             return "stale"
+        if self.last.outcome == "partial":
+            return "partial"  # neither ok nor failing: some of it was refused, the rest is fresh
         return "skipped" if self.last.outcome == "skipped" else "ok"
 
 
@@ -132,7 +139,7 @@ def job_health(db: Db, as_of: datetime, schedule: Mapping[str, int] | None = Non
             WHERE r.job = a.job AND r.started_at <= :as_of ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1) l ON true
         LEFT JOIN LATERAL (
             SELECT finished_at FROM job_runs r
-            WHERE r.job = a.job AND r.started_at <= :as_of AND r.outcome = 'succeeded'
+            WHERE r.job = a.job AND r.started_at <= :as_of AND r.outcome = ANY(CAST(:done AS text[]))
             ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1) ok ON true
         LEFT JOIN LATERAL (
             SELECT started_at, error FROM job_runs r
@@ -146,7 +153,7 @@ def job_health(db: Db, as_of: datetime, schedule: Mapping[str, int] | None = Non
             SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s.secs) AS p50,
                    percentile_cont(0.95) WITHIN GROUP (ORDER BY s.secs) AS p95, count(*) AS n
             FROM (SELECT extract(epoch FROM r.finished_at - r.started_at)::float8 AS secs FROM job_runs r
-                  WHERE r.job = a.job AND r.started_at <= :as_of AND r.outcome = 'succeeded'
+                  WHERE r.job = a.job AND r.started_at <= :as_of AND r.outcome = ANY(CAST(:done AS text[]))
                     AND r.finished_at IS NOT NULL
                   ORDER BY r.started_at DESC, r.run_id DESC LIMIT :sample) s) d ON true
         LEFT JOIN LATERAL (
@@ -158,7 +165,7 @@ def job_health(db: Db, as_of: datetime, schedule: Mapping[str, int] | None = Non
             WHERE y.gap IS NOT NULL) g ON true
         ORDER BY a.pos NULLS LAST, a.job"""
     params = {**_catalogue_params(), "as_of": as_of, "day_ago": as_of - timedelta(hours=24),
-              "failure_since": as_of - FAILURE_LOOKBACK, "failed": list(FAILED), "sample": sample}
+              "failure_since": as_of - FAILURE_LOOKBACK, "failed": list(FAILED), "done": list(DONE), "sample": sample}
     out = []
     for (job, kind, run_id, started, finished, outcome, read, written, error, ok_at, bad_at, bad_error,
          runs, failures, p50, p95, n, gap) in read_rows(db, sql, params)[1]:
@@ -166,6 +173,48 @@ def job_health(db: Db, as_of: datetime, schedule: Mapping[str, int] | None = Non
         out.append(JobHealth(job, kind, as_of, last, ok_at, bad_at, bad_error, int(runs), int(failures),
                              p50, p95, int(n), gap, schedule.get(job)))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class WorkerActivity:
+    """Is the worker starting jobs at all? The newest start of a run of any scheduled job by `as_of`, against the
+    smallest configured interval: "stuck" when none started for STALE_AFTER_INTERVALS of it (a worker alive
+    but idle, or no worker), the WorkerStuck alert's condition; /metrics carries the same newest start."""
+
+    as_of: datetime
+    last_start: datetime | None    # started_at of the newest run of a scheduled job (None: none ever ran)
+    last_job: str | None           # that run's job
+    interval_seconds: int | None   # the smallest configured interval (None: nothing scheduled)
+
+    @property
+    def idle(self) -> timedelta | None:
+        return self.as_of - self.last_start if self.last_start is not None else None
+
+    @property
+    def stuck_after(self) -> timedelta | None:
+        return None if self.interval_seconds is None else timedelta(seconds=STALE_AFTER_INTERVALS * self.interval_seconds)
+
+    @property
+    def status(self) -> str:
+        """never run | stuck | ok"""
+        if self.idle is None:
+            return "never run"
+        return "stuck" if self.stuck_after is not None and self.idle > self.stuck_after else "ok"
+
+
+def worker_activity(db: Db, as_of: datetime, schedule: Mapping[str, int] | None = None) -> WorkerActivity:
+    """The newest run started by `as_of` of a job of `schedule` (`revwatch.schedule.intervals(cfg)`; None reads
+    the environment's settings): one index probe per job on job_runs (job, started_at)."""
+    if schedule is None:
+        schedule = intervals(load_settings())
+    rows = read_rows(db, """
+        SELECT l.job, l.started_at FROM unnest(CAST(:jobs AS text[])) AS c(job)
+        CROSS JOIN LATERAL (
+            SELECT r.job, r.started_at FROM job_runs r WHERE r.job = c.job AND r.started_at <= :as_of
+            ORDER BY r.started_at DESC LIMIT 1) l
+        ORDER BY l.started_at DESC, l.job LIMIT 1""", {"jobs": list(schedule), "as_of": as_of})[1]
+    job, started = rows[0] if rows else (None, None)
+    return WorkerActivity(as_of, started, job, min(schedule.values()) if schedule else None)
 
 
 def known_jobs(db: Db) -> list[str]:

@@ -12,6 +12,7 @@ import pandas as pd
 from metrics.figures.query import Db
 from metrics.figures.reconciliation.scope import frame
 from revwatch.recon_keys import parse_bank_key, payout_reference
+from revwatch.rules import site_zones
 
 
 class Source(NamedTuple):
@@ -139,10 +140,11 @@ def day_invoices(db: Db, site_id: str, day: str, currency: str) -> pd.DataFrame:
         return pd.DataFrame()
     return rows(db, f"""
         SELECT {", ".join("i." + c for c in INVOICE_COLS)}
-        FROM invoices i JOIN parking_sessions p ON p.session_id = i.session_id JOIN sites s ON s.site_id = p.site_id
+        FROM invoices i JOIN parking_sessions p ON p.session_id = i.session_id
+        LEFT JOIN ({site_zones.SQL}) s ON s.site_id = p.site_id
         WHERE p.site_id = :site AND i.currency = :cur
           AND i.issued_at >= CAST(:d AS date) - 1 AND i.issued_at < CAST(:d AS date) + 2
-          AND (i.issued_at AT TIME ZONE s.timezone)::date = CAST(:d AS date)
+          AND {site_zones.local_date("i.issued_at", "s")} = CAST(:d AS date)
         ORDER BY i.issued_at, i.invoice_id LIMIT 1000""", site=site_id, cur=currency, d=d)
 
 

@@ -19,6 +19,7 @@ from revwatch.recon_keys import (
     revenue_reference,
     txn_key,
 )
+from revwatch.rules import site_zones
 
 
 def session_trace(db: Db, sid: str) -> list[Hop]:
@@ -32,10 +33,10 @@ def session_trace(db: Db, sid: str) -> list[Hop]:
                 "exited" if sess["exited_at"] else "parked", record=sess,
                 note=f"site {sess['site_id']}, entered {sess['entered_at']:%Y-%m-%d %H:%M} UTC")]
     finding = dicts(db, """SELECT * FROM billing_findings WHERE session_id = :s""", s=sid)
-    invoices = dicts(db, """SELECT i.invoice_id, i.session_id, i.status, i.currency, i.subtotal_minor, i.tax_minor,
-                                    i.total_minor, i.issued_at, (i.issued_at AT TIME ZONE t.timezone)::date AS local_date
+    invoices = dicts(db, f"""SELECT i.invoice_id, i.session_id, i.status, i.currency, i.subtotal_minor, i.tax_minor,
+                                    i.total_minor, i.issued_at, {site_zones.local_date("i.issued_at", "t")} AS local_date
                              FROM invoices i JOIN parking_sessions p ON p.session_id = i.session_id
-                             LEFT JOIN sites t ON t.site_id = p.site_id
+                             LEFT JOIN ({site_zones.SQL}) t ON t.site_id = p.site_id
                              WHERE i.session_id = :s ORDER BY i.issued_at, i.invoice_id""", s=sid)
     inv_ids = [i["invoice_id"] for i in invoices]
     attempts = dicts(db, """SELECT attempt_id, invoice_id, attempt_number, gateway, gateway_reference, status,

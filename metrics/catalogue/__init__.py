@@ -1,7 +1,7 @@
 """The metric catalogue: one place saying what each figure means, for every face that shows it.
 
 Pages read labels and help tooltips here (`METRICS`, `help_text`), the Prometheus exporter its
-families' HELP lines (`EXPORTER_HELP`, `exporter_help`), so a number and its definition never
+families (`prometheus.py`: name, type, labels, HELP line), so a number and its definition never
 drift apart. Thresholds that decide how a figure is judged live here too. Ratios are defined over
 additive counts and computed at read time, never stored or averaged.
 """
@@ -313,41 +313,3 @@ def help_text(key: str) -> str:
 def label(key: str) -> str:
     """A metric's name as the faces show it."""
     return METRICS[key].label
-
-
-# The HELP line of every family the Prometheus exporter serves, keyed by the name it is created
-# with (counters end in `_total`). Families are counts and sums only; ratios are recording rules.
-EXPORTER_HELP: dict[str, str] = {
-    "revwatch_payment_attempts_total": "Payment attempts, any status (rollup_payments).",
-    "revwatch_payment_successes_total": "Payment attempts with status succeeded.",
-    "revwatch_payment_failures_total": "Payment attempts with status failed, per decline class.",
-    "revwatch_billing_sessions_judged": "Billable sessions judged, exited in the last 24 h.",
-    "revwatch_billing_sessions_correct": "Billable sessions billed correctly, exited in the last 24 h.",
-    "revwatch_billing_leakage_minor": "Under-billing (expected - billed where positive), minor units, "
-                                      "sessions exited in the last 24 h.",
-    "revwatch_billing_overcharge_minor": "Over-billing (billed - expected where positive), minor units, "
-                                         "sessions exited in the last 24 h.",
-    "revwatch_recon_open_breaks": "Open reconciliation breaks.",
-    "revwatch_recon_unreconciled_minor": "Money at stake in open breaks, minor units.",
-    "revwatch_recon_oldest_open_break_age_seconds": "Age of the oldest open break (0 when none).",
-    "revwatch_recon_payouts_missing_in_bank": "Open S3 breaks: payouts no bank line carries.",
-    "revwatch_recon_payouts_missing_in_bank_minor": "Money of payouts missing in the bank, minor units.",
-    "revwatch_recon_items": "Reconciliation items per stage and status.",
-    "revwatch_disputes_month": "Disputes opened in the current UTC month, per card network.",
-    "revwatch_card_payments_month": "Successful card payments in the current UTC month, per card network.",
-    "revwatch_job_runs_total": "Finished job runs per outcome.",
-    "revwatch_job_rows_read_total": "Rows read by finished job runs.",
-    "revwatch_job_rows_written_total": "Rows written by finished job runs.",
-    "revwatch_job_duration_seconds": "Duration of finished job runs.",
-    "revwatch_job_last_run_timestamp_seconds": "Start of the newest run (unix seconds).",
-    "revwatch_job_last_success_timestamp_seconds": "End of the newest succeeded run (unix seconds).",
-    "revwatch_job_interval_seconds": "The worker's configured interval per job.",
-    "revwatch_exporter_up": "1 when the exporter could read the store, else 0.",
-    "revwatch_exporter_collect_duration_seconds": "Seconds the served snapshot took to read.",
-}
-
-
-def exporter_help(name: str) -> str:
-    """The HELP line of exporter family `name`: as created (`…_total` for a counter) or as
-    prometheus_client names the family (the counter's name without `_total`)."""
-    return EXPORTER_HELP[name] if name in EXPORTER_HELP else EXPORTER_HELP[f"{name}_total"]

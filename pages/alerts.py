@@ -14,6 +14,7 @@ import streamlit as st
 from metrics.catalogue import help_text, label
 from metrics.clients import alerting as al
 from metrics.faces import export
+from pages.common import markdown as md
 from revwatch import clock
 from revwatch.settings import load_settings
 
@@ -93,18 +94,18 @@ def alert_card(a: al.ManagedAlert | al.RuleAlert, now: datetime) -> None:
     labels, notes = a.labels, a.annotations
     with st.container(border=True):
         team = labels.get("team")
-        st.markdown(f"**{a.name or 'unnamed alert'}** · severity `{labels.get('severity', 'none')}`"
-                    + (f" · team **{team}**" if team else "")
+        st.markdown(f"**{md.text(a.name or 'unnamed alert')}** · severity {md.code(labels.get('severity', 'none'))}"
+                    + (f" · team **{md.text(team)}**" if team else "")
                     + f" · since {since_text(a.starts_at if isinstance(a, al.ManagedAlert) else a.active_at, now)}")
         if notes.get("summary"):
-            st.markdown(notes["summary"])
+            st.markdown(md.text(notes["summary"]))  # label values of the source's data are in it
         if notes.get("description"):
-            st.caption(notes["description"])
+            st.caption(md.text(notes["description"]))
         runbook = notes.get("runbook_url")
         st.markdown(f"Runbook: [{runbook}]({runbook})" if runbook else "Runbook: none given (every alert should have one)")
         other = {k: v for k, v in labels.items() if k not in ("alertname", "severity", "team")}
         if other:
-            st.caption("Labels: " + ", ".join(f"{k}={v}" for k, v in sorted(other.items())))
+            st.caption("Labels: " + ", ".join(f"{md.text(k)}={md.text(v)}" for k, v in sorted(other.items())))
 
 
 def firing_section(managed: tuple[al.ManagedAlert, ...] | al.Unavailable,
@@ -182,7 +183,8 @@ def pending_section(prom: tuple[al.RuleAlert, ...], now: datetime) -> None:
 def rules_section(rules: tuple[al.Rule, ...], now: datetime) -> None:
     st.subheader(label("alert_rules"), help=help_text("alert_rules"))
     for r in failing_of(rules):
-        st.error(f"Rule **{r.name}** ({r.group}) fails to evaluate: {r.last_error or 'no error text'}",
+        st.error(f"Rule **{md.text(r.name)}** ({md.text(r.group)}) fails to evaluate: "
+                 f"{md.text(r.last_error or 'no error text')}",
                  icon=":material/error:")
     kinds = st.radio("Show", ["alerting", "all"], horizontal=True, key="rules_kind",
                      format_func={"alerting": "Alerting rules", "all": "All rules"}.get)

@@ -12,6 +12,7 @@ from metrics.catalogue import help_text, label
 from metrics.faces import export
 from metrics.figures import reconciliation as q
 from pages.common import csv_button, money
+from pages.common import markdown as md
 from pages.common import recon_data as rd
 from pages.common.recon_format import money_columns, month_label
 
@@ -29,7 +30,7 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
     if c.ready:
         st.success(f"{month_label(month)} is ready to close.", icon=":material/task_alt:")
     else:
-        st.error(f"{month_label(month)} is not ready to close:\n\n" + "\n".join(f"- {r.text}" for r in c.reasons),
+        st.error(f"{month_label(month)} is not ready to close:\n\n" + "\n".join(f"- {md.text(r.text)}" for r in c.reasons),
                  icon=":material/block:")
     m = st.columns(3)
     m[0].metric(f"{label('unreconciled')} · {rep}", money(c.unreconciled_reporting_minor, rep), border=True,
@@ -74,7 +75,7 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
         stale = [cur for cur, r, ok in zip(c.unreconciled["currency"], c.unreconciled["rate"], c.unreconciled["exact_rate"], strict=True)
                  if r is not None and not ok]
         if stale:
-            st.warning(f"No rate of {c.rate_day} for {', '.join(stale)}: the latest earlier rate was used.",
+            st.warning(f"No rate of {c.rate_day} for {md.text(', '.join(stale))}: the latest earlier rate was used.",
                        icon=":material/warning:")
         csv_button(c.unreconciled, f"close_{month:%Y-%m}_unreconciled", key="csv_close_unreconciled")
         st.markdown(f"**{label('fx_gaps')}**", help=help_text("fx_gaps"))

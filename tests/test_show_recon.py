@@ -231,7 +231,9 @@ def test_close(recon, page_for):
     at = page_for(recon, PAGE)
     (verdict,) = [e.value for e in at.error]
     assert verdict.startswith("Oct 2026 is not ready to close")
-    assert [line[2:] for line in verdict.splitlines() if line.startswith("- ")] == [r["text"] for r in reasons]
+    from pages.common import markdown as md  # the page writes each sentence as literal text in its Markdown
+
+    assert [line[2:] for line in verdict.splitlines() if line.startswith("- ")] == [md.text(r["text"]) for r in reasons]
     total = sum(r["reporting_minor"] for r in by_currency)  # 55 + 1499
     assert {m.label: m.value for m in at.metric}["Unreconciled · USD"] == format_money(total, "USD") == "USD 15.54"
 

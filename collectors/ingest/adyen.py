@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,10 +31,11 @@ from collectors.ingest.files import (
     in_range,
     ingest_files,
     not_configured,
+    parse_rate,
     required,
 )
 from revwatch.db import psycopg_connection
-from revwatch.money import MoneyError, exponent, fits, parse_decimal, parse_minor
+from revwatch.money import MoneyError, exponent, parse_minor
 from revwatch.runlog import RunStats
 
 SOURCE = "adyen"
@@ -117,19 +117,6 @@ def _amount(text_value: str, col: Column, currency: str | None) -> int:
     return minor
 
 
-def _rate(text_value: str, header: str) -> Decimal:
-    try:
-        rate = parse_decimal(text_value)
-    except MoneyError:
-        raise LineError(f"bad {header!r} {text_value!r}") from None
-    if rate <= 0:
-        raise LineError(f"bad {header!r} {text_value!r}: a rate is a positive number")
-    if not fits(rate, RATE_DECIMALS, RATE_DIGITS - RATE_DECIMALS):
-        raise LineError(f"{header!r} {text_value!r} does not fit {RATE_DECIMALS} decimals and "
-                        f"{RATE_DIGITS - RATE_DECIMALS} integer digits without rounding")
-    return rate
-
-
 def parse_line(fields: Mapping[str, str]) -> dict:
     """One report line (header name -> text) -> our column values; LineError says what is wrong."""
     value = {c.header: (fields.get(c.header) or "").strip() for c in COLUMNS}
@@ -150,7 +137,7 @@ def parse_line(fields: Mapping[str, str]) -> dict:
         elif col.kind in ("gross", "net"):
             row[col.name] = _amount(text_value, col, currency[col.kind])
         elif col.kind == "rate":
-            row[col.name] = _rate(text_value, col.header)
+            row[col.name] = parse_rate(text_value, repr(col.header), RATE_DECIMALS, RATE_DIGITS)
         elif col.kind == "int":
             if not text_value.isascii() or not text_value.isdigit() or int(text_value) > 2**31 - 1:
                 raise LineError(f"bad {col.header!r} {text_value!r}")

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
@@ -40,6 +41,7 @@ from sqlalchemy.exc import DataError
 
 from collectors.compute.windows import queue_recompute, refresh_statistics
 from revwatch import clock
+from revwatch.money import MoneyError, fits, parse_decimal
 from revwatch.runlog import JobSkipped, RunStats, recorded_run, try_job_lock
 
 
@@ -48,6 +50,21 @@ class LineError(ValueError):
 
 
 FILE_LINE = 0  # quarantine.line_number of a record about the file as a whole
+
+
+def parse_rate(value: str, name: str, decimals: int, digits: int) -> Decimal:
+    """An exchange rate of a source line: a positive decimal that fits numeric(digits, decimals)
+    without rounding; anything else is a LineError naming `name` (the column as the file calls it)."""
+    try:
+        rate = parse_decimal(value)
+    except MoneyError:
+        raise LineError(f"bad {name} {value!r}") from None
+    if rate <= 0:
+        raise LineError(f"bad {name} {value!r}: a rate is a positive number")
+    if not fits(rate, decimals, digits - decimals):
+        raise LineError(f"{name} {value!r} does not fit {decimals} decimals and {digits - decimals} integer digits"
+                        " without rounding")
+    return rate
 REFUSED = "file not loaded: "  # how the reason of a refused file starts
 DATE_RANGE = (date(2000, 1, 1), date(2099, 12, 31))  # a date outside is no revenue of today's sources
 RECORD_CHARS = 2000  # of a refused file's record: enough to see what is wrong, not the whole file

@@ -29,9 +29,10 @@ from collectors.ingest.files import (
     ingest_files,
     iso_date,
     not_configured,
+    parse_rate,
     required,
 )
-from revwatch.money import MoneyError, fits, is_iso_4217, parse_decimal
+from revwatch.money import is_iso_4217
 from revwatch.runlog import RunStats
 
 SOURCE = "fx"
@@ -50,15 +51,7 @@ def parse_line(fields: Mapping[str, str], reporting_currency: str) -> dict:
     if not is_iso_4217(currency):
         raise LineError(f"unknown currency {fields['currency']!r}: not an ISO 4217 code")
     value = fields["rate_to_reporting"].strip()
-    try:
-        rate = parse_decimal(value)
-    except MoneyError:
-        raise LineError(f"bad rate_to_reporting {value!r}") from None
-    if rate <= 0:
-        raise LineError(f"bad rate_to_reporting {value!r}: a rate is a positive number")
-    if not fits(rate, MAX_DECIMALS, MAX_DIGITS - MAX_DECIMALS):
-        raise LineError(f"rate_to_reporting {value!r} does not fit {MAX_DECIMALS} decimals and "
-                        f"{MAX_DIGITS - MAX_DECIMALS} integer digits without rounding")
+    rate = parse_rate(value, "rate_to_reporting", MAX_DECIMALS, MAX_DIGITS)
     if currency == reporting_currency and rate != 1:
         raise LineError(f"the reporting currency {currency} must have rate 1, not {value}")
     return {"rate_date": iso_date(fields["date"], "date"), "currency": currency, "rate": rate}

@@ -30,6 +30,7 @@ class JobSpec:
     kind: Kind
     description: str
     every: int  # default seconds between runs; WORKER_SCHEDULE overrides it
+    inputs: tuple[str, ...] = ()  # the ingest jobs whose data a compute job reads: its figures wait for them
 
 
 class Scheduled(Protocol):
@@ -42,12 +43,15 @@ class Scheduled(Protocol):
     def every(self) -> int | None: ...
 
 
-def _job(name: str, kind: Kind, description: str, every: int | None = None) -> JobSpec:
-    return JobSpec(name, kind, description, KIND_SECONDS[kind] if every is None else every)
+def _job(name: str, kind: Kind, description: str, every: int | None = None, inputs: tuple[str, ...] = ()) -> JobSpec:
+    return JobSpec(name, kind, description, KIND_SECONDS[kind] if every is None else every, inputs)
 
 
-def _rollup(name: str, source: str, target: str) -> JobSpec:
-    return _job(name, "compute", f"hourly rollup of {source} into {target}")
+def _rollup(name: str, source: str, target: str, inputs: tuple[str, ...] = ("ingest-billing",)) -> JobSpec:
+    return _job(name, "compute", f"hourly rollup of {source} into {target}", inputs=inputs)
+
+
+INGESTS = ("ingest-billing", "ingest-stripe", "ingest-adyen", "ingest-bank", "ingest-ledger", "ingest-fx")
 
 
 # In run order: `revwatch collect` and `worker --once` run them so, ingest before the compute over it.
@@ -65,13 +69,16 @@ CATALOGUE: dict[str, JobSpec] = {
         _rollup("rollup-payments", "payment_attempts", "rollup_payments"),
         _rollup("rollup-invoice-outcomes", "invoices", "rollup_invoice_outcomes"),
         _rollup("rollup-refunds", "refunds", "rollup_refunds"),
-        _rollup("rollup-disputes", "stripe_disputes", "rollup_disputes"),
+        _rollup("rollup-disputes", "stripe_disputes", "rollup_disputes", inputs=("ingest-stripe",)),
         _job("match-gateway-payments", "compute",
-             "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)"),
+             "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)",
+             inputs=("ingest-billing", "ingest-stripe", "ingest-adyen")),
         _job("classify-billing", "compute",
-             "every closed session's invoices against its shadow-rated price (missing, duplicate, over/under-billed, tax...)"),
+             "every closed session's invoices against its shadow-rated price (missing, duplicate, over/under-billed, tax...)",
+             inputs=("ingest-billing",)),
         _job("reconcile", "compute",
-             "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow", every=300),
+             "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow", every=300,
+             inputs=INGESTS),
     )
 }
 

@@ -29,6 +29,10 @@ the same the Health page and the exporter's revwatch_job_interval_seconds read.
   transactional and locked) but a first load into an empty table (indexes dropped and rebuilt)
   can then deadlock with a job reading it, failing that run until its next interval.
 - A failing job is logged in one line and recorded in `job_runs`; it never stops the scheduler.
+- **A run that outlasts its interval** (a first load, a long reconcile): its next runs are skipped until it
+  ends. The worker says so once per run, at INFO ("ingest-stripe is still running (since 08:12 UTC): its next
+  runs are skipped until it ends"), instead of APScheduler's "maximum number of running instances reached"
+  WARNING at every interval (filtered out of the scheduler's own logger, `apscheduler.scheduler.revwatch`).
 - **The weekly report** is a cron job (REPORT_CRON) whose function the caller passes in
   (`report_job`): it reads figures, and collectors never import metrics; the CLI wires it.
 """
@@ -40,6 +44,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -58,6 +63,21 @@ from revwatch.schedule import REPORT_CRON, REPORT_JOB, intervals
 from revwatch.settings import Settings
 
 log = logging.getLogger("revwatch.worker")
+# the worker's schedulers log here (a child of APScheduler's own logger, so its level settings apply)
+SCHEDULER_LOG = logging.getLogger("apscheduler.scheduler.revwatch")
+MAX_INSTANCES_TEXT = "maximum number of running instances reached"  # APScheduler's WARNING at every skipped run
+
+
+class _SkippedRunFilter(logging.Filter):
+    """Drops APScheduler's "skipped: maximum number of running instances reached" WARNING: the worker says it once
+    per run itself (Worker._still_running)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return MAX_INSTANCES_TEXT not in str(record.msg)
+
+
+if not any(isinstance(f, _SkippedRunFilter) for f in SCHEDULER_LOG.filters):
+    SCHEDULER_LOG.addFilter(_SkippedRunFilter())
 
 TABLE = "apscheduler_jobs"
 START_LOCK_KEY = "hashtext('revwatch.worker.start'), 0"  # one worker at a time sets the schedule up
@@ -141,6 +161,7 @@ class Worker(Watchdog):
         self._store_engine: Engine | None = None
         self._inflight: dict[str, datetime] = {}  # job -> when (by the clock) its current run took the worker lock
         self._inflight_lock = threading.Lock()
+        self._overrun: set[str] = set()  # jobs whose current run outlasted its interval, already said so
         self._control = threading.Lock()  # start, restart and stop one at a time
         self.watch_init()
 
@@ -210,8 +231,9 @@ class Worker(Watchdog):
             jobstores={"default": SQLAlchemyJobStore(engine=store_engine, tablename=TABLE)},
             executors={"default": executor},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
-            timezone=UTC, jobstore_retry_interval=STORE_RETRY_SECONDS,
+            timezone=UTC, jobstore_retry_interval=STORE_RETRY_SECONDS, logger=SCHEDULER_LOG,
         )
+        scheduler.add_listener(self._still_running, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         try:
             with locks.lock_session(self.engine) as conn:
                 conn.execute(text(f"SELECT pg_advisory_lock({START_LOCK_KEY})"))  # the table is created once
@@ -231,6 +253,19 @@ class Worker(Watchdog):
             log.warning("%d run(s) left running by a process that stopped marked abandoned", closed)
         self.opened()
         scheduler.resume()
+
+    def _still_running(self, event: JobEvent) -> None:
+        """Once per run that outlasts its interval: INFO that its next runs are skipped until it ends."""
+        with self._inflight_lock:
+            if event.code != EVENT_JOB_MAX_INSTANCES:
+                self._overrun.discard(event.job_id)  # that run ended: a next overrun is said again
+                return
+            if event.job_id in self._overrun:
+                return
+            self._overrun.add(event.job_id)
+            since = self._inflight.get(event.job_id)
+        started = f" (since {since.astimezone(UTC):%H:%M} UTC)" if since is not None else ""
+        log.info("%s is still running%s: its next runs are skipped until it ends", event.job_id, started)
 
     def _scheduler(self) -> _Scheduler:
         """The APScheduler scheduler, once start() made it."""

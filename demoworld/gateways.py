@@ -20,7 +20,8 @@ Conventions (what readers may rely on, beyond SOURCES.md):
   midnight for debits. A payout on UTC day D (created D 04:00 + minutes) pays every
   transaction available by D not yet paid out, when their sum is positive (else it waits);
   `arrival_date` is the next business day; `paid` once that day is over, `in_transit` before. One payout fails and is credited back
-  (`payout_failure`), and the next payout carries it.
+  (`payout_failure`), and the next payout carries it. One other paid payout (stripe_objects.short_payout)
+  pays out less than its entries' nets: one charge listed with it was not paid.
 - Adyen: a succeeded attempt settles 1-6 h after it completed; the batch of UTC day D holds
   the lines created that day and closes with its `MerchantPayout` at D+1 02:00, so only days
   closed by the end of the world have a file. Fees per `Settled` line: commission 12 (ACH
@@ -205,6 +206,14 @@ class GatewayIncidents(NamedTuple):
     adyen_closed_until: int  # Adyen lines created before this are in a closed batch
 
 
+class ShortPayout(NamedTuple):
+    """The S2 incident: a paid Stripe payout short of the nets of the entries it lists."""
+
+    row: int  # row in Payouts, -1 = none
+    entry: bytes  # the balance transaction (a charge) listed with it whose net it did not pay
+    short: int  # minor units: its entries' nets - its amount
+
+
 class Gateways(NamedTuple):
     charges: Charges
     refunds: StripeRefunds
@@ -216,3 +225,4 @@ class Gateways(NamedTuple):
     malformed: Malformed
     incidents: GatewayIncidents
     failed_payout: int  # row in Payouts
+    short_payout: ShortPayout

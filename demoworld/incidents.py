@@ -6,6 +6,9 @@ even when a small world must reuse one site for several of them:
     outage day  <  old-price window (3 days)  <=  missed tax date  (then until the end)
     issuer-decline spike day  <  processing-error spike day  <  duplicate-invoice day  <  unknown-attempt day
 
+(each payment incident takes whole UTC hours, the busiest of its day; the timeouts those of their
+day or the next, so a weekend evening does not leave an hour of them nearly empty).
+
 The gateway-side incidents (gateway_incidents.py) pick attempts no other incident touched: disputes
 (a surge at one site over two days), successes billing recorded as failures, and charges the
 gateway made with no attempt behind them.

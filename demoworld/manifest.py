@@ -11,7 +11,7 @@ Each incident: `id`, `description`, `site_ids` (sites involved; [] for gateway-w
 incidents), `start`, `end`, `expected`. This module assembles the manifest; each incident
 family states its keys where it is counted: manifest_billing.py (pricing, invoicing and
 payment attempts), manifest_gateways.py (Stripe and Adyen, and `gateways`) and
-manifest_recon.py (bank, GL and FX, and `recon`).
+manifest_recon.py (Stripe payouts, bank, GL and FX, and `recon`).
 
 Incidents never share a session: each takes only sessions no earlier incident claimed
 (void/reissued invoices and refunds avoid them too), so each figure stands alone. The
@@ -61,5 +61,5 @@ def build(w: World, params_json: dict, g: Gateways, reports: list[Report], recon
         "conventions": CONVENTIONS,
         "incidents": [old_price(w), missed_tax(w), duplicates(w), outage(w), spike(w), unknown(w),
                       decline_spike(w), dispute_surge(w, g), unrecorded_success(w, g), double_charge(w, g),
-                      malformed_lines(w, g, reports), *recon_incidents(w, recon)],
+                      malformed_lines(w, g, reports), *recon_incidents(w, recon, g)],
     }

@@ -1,5 +1,13 @@
-"""The manifest's reconciliation side: the incidents seen in the bank statements, the GL exports
-and the FX rates, and what those sources hold. Each `expected`:
+"""The manifest's reconciliation side: the incidents seen in the Stripe payouts, the bank statements,
+the GL exports and the FX rates, and what those sources hold. Each `expected`:
+
+payout_short_of_entries -- (stage S2) a paid Stripe payout paid out less than the nets of the
+    balance entries listed with it (`payout=po_…`): one charge listed with it was not paid. The
+    bank credit and the GL journal carry the payout's (short) amount, so only the payout's
+    reconstruction breaks. start/end: the UTC day the payout was created. gateway ('stripe');
+    payout_reference; currency; payout_minor (its amount); entries_net_minor (the nets of its
+    entries); short_minor = entries_net_minor - payout_minor; entry (the balance transaction of
+    the charge not paid); entries (balance transactions listed with it, its own excluded).
 
 payout_missing_in_bank -- a paid Stripe payout never reached the bank (no credit on any
     bank file; its GL journal is booked as usual). start/end: the bank day it was due.
@@ -33,7 +41,7 @@ revenue_day_missing -- one site's local day of revenue has no GL journal. site_i
 fx_rate_missing -- one day's rate of one non-reporting currency is absent from the FX file
     (only in worlds with such a currency). start/end: that UTC day. currency; date.
 
-These seven incidents (picked in recon.py) take four different payouts (never the
+These eight incidents (picked in recon.py) take five different payouts (never the
 failed Stripe payout, the one carrying its amount back, or the malformed Adyen file's batch),
 a refund and a site-day no other incident touches, and an FX date none of them uses; each is
 picked in the middle third of the world where it can be (a world too small to hold one is left
@@ -50,6 +58,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from demoworld.bank import CAMT_CURRENCIES, account_number
+from demoworld.gateways import T_PAYOUT, Gateways
 from demoworld.ledger import ACCOUNTS, CASH, CLEARING, FEES, REFUNDS, REVENUE, TAX
 from demoworld.localtime import local_midnight
 from demoworld.params import DAY, iso
@@ -62,10 +71,25 @@ def _day(epoch_s: int) -> str:
     return (date(1970, 1, 1) + timedelta(days=int(epoch_s) // DAY)).isoformat()
 
 
-def recon_incidents(w: World, r: Recon) -> list[dict]:
+def short_of_entries(w: World, r: Recon, g: Gateways) -> dict:
+    s2, po, txns = g.short_payout, g.payouts, g.txns
+    row = r.plan.short_of_entries
+    listed = (txns.payout == po.payout_id[s2.row]) & (txns.type != T_PAYOUT)
+    net = int((txns.amount[listed] - txns.fee[listed]).sum())
+    day = int(po.created[s2.row]) // DAY * DAY
+    return {"id": "payout_short_of_entries",
+            "description": "A Stripe payout paid out less than the nets of the balance entries listed with it.",
+            "site_ids": [], "start": iso(day), "end": iso(day + DAY),
+            "expected": {"gateway": GATEWAYS[int(r.transfers.gateway[row])], "payout_reference": r.transfers.reference[row],
+                         "currency": w.currencies[int(po.currency[s2.row])], "payout_minor": int(po.amount[s2.row]),
+                         "entries_net_minor": net, "short_minor": s2.short, "entry": s2.entry.decode(),
+                         "entries": int(listed.sum())}}
+
+
+def recon_incidents(w: World, r: Recon, g: Gateways) -> list[dict]:
     t, p = r.transfers, r.plan
     refs = t.reference
-    out = []
+    out = [short_of_entries(w, r, g)] if p.short_of_entries >= 0 and g.short_payout.row >= 0 else []
 
     def payout(row: int) -> dict:
         return {"gateway": GATEWAYS[int(t.gateway[row])], "payout_reference": refs[row],

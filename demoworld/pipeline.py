@@ -69,7 +69,8 @@ def simulate_gateways(w: World, seed: int) -> gateways.Gateways:
     charges, refunds, disputes, txns, payouts, failed = stripe_objects.stripe_side(w, inc, stream(seed, "stripe"))
     lines, batches = adyen_lines.adyen_side(w, inc, settle, stream(seed, "adyen"))
     malformed = adyen_lines.pick_malformed(lines, batches, inc, w, stream(seed, "malformed"))
-    return gateways.Gateways(charges, refunds, disputes, txns, payouts, lines, batches, malformed, inc, failed)
+    return gateways.Gateways(charges, refunds, disputes, txns, payouts, lines, batches, malformed, inc, failed,
+                             gateways.ShortPayout(-1, b"", 0))  # recon.plan picks it (simulate_recon)
 
 
 def to_tables(w: World) -> list[Table]:
@@ -203,18 +204,24 @@ def to_gateway_tables(w: World, g: gateways.Gateways) -> list[Table]:
     ]
 
 
-def simulate_recon(w: World, g: gateways.Gateways, seed: int) -> Recon:
-    """Bank statements, GL exports and FX rates of the world (SOURCES.md §4-6), incidents in."""
+def simulate_recon(w: World, g: gateways.Gateways, seed: int) -> tuple[Recon, gateways.Gateways]:
+    """Bank statements, GL exports and FX rates of the world (SOURCES.md §4-6), incidents in; and the
+    gateways with the Stripe payout short of its entries (the S2 incident, picked with the others)."""
     starts = np.full(len(w.sites.site_id), w.period.start, dtype=np.int64)
     cal = transfers.calendar(w.period, int(local_day(w.clock, w.sites.zone, starts).min()))
     t = transfers.make_transfers(g)
     rev = ledger.revenue_days(w, cal)
     plan = recon.plan(w, g, t, rev, cal, seed)
+    if plan.short_of_entries >= 0:
+        row = int(np.flatnonzero(g.payouts.payout_id == t.payout_id[plan.short_of_entries])[0])
+        payouts, txns, short = stripe_objects.short_payout(g.payouts, g.txns, row, plan.short_entry)
+        g = g._replace(payouts=payouts, txns=txns, short_payout=short)
+        t = transfers.make_transfers(g)
     statements = bank.simulate(w.currencies, t, cal, plan, seed)
     led = ledger.simulate(w, t, rev, cal, plan, seed)
     rates = fx.simulate(w.currencies, cal, plan, seed)
     return Recon(cal, t, plan, rev, statements, bank.render(statements, w.currencies), led,
-                 ledger.render(led, cal, w.currencies), rates, fx.render(rates, w.currencies))
+                 ledger.render(led, cal, w.currencies), rates, fx.render(rates, w.currencies)), g
 
 
 def recon_rows(r: Recon) -> dict[str, list[tuple]]:
@@ -252,7 +259,7 @@ def generate(libpq_url: str, params: DemoParams, out_dir: Path | None = None,
     reports = adyen.render(g.lines, g.batches, g.malformed, w.currencies)
     say(f"gateways: {g.charges.charge_id.size:,} Stripe charges, {g.txns.txn_id.size:,} balance transactions, "
         f"{g.payouts.payout_id.size:,} payouts; {len(reports):,} Adyen files, {g.lines.batch.size:,} lines")
-    r = simulate_recon(w, g, params.seed)
+    r, g = simulate_recon(w, g, params.seed)
     say(f"bank: {len(r.bank_files):,} statement files; ledger: {r.ledger.journal_id.size:,} journals in "
         f"{len(r.exports):,} daily exports; {r.rates.day.size:,} FX rates")
     result = manifest.build(w, params.as_json(period.end), g, reports, r)

@@ -1,4 +1,4 @@
-"""Which payout, refund, site-day and rate the seven reconciliation incidents take.
+"""Which payout, refund, site-day and rate the eight reconciliation incidents take.
 
 Pure numpy, no I/O; bank.py, ledger.py and fx.py apply the picks, manifest_recon.py states them.
 Each pick prefers the middle third of the world (so every timing window has passed) and
@@ -14,10 +14,12 @@ falls back to the nearest day outside it only when a small world has nothing the
 5. refund_not_booked: one succeeded refund has no journal.
 6. revenue_day_missing: one site's local day of revenue has no journal.
 7. fx_rate_missing: one day's rate of one non-reporting currency is left out of the file.
+8. payout_short_of_entries (S2): a fifth paid Stripe payout pays out less than the nets of the
+   entries it lists, by one of its charges (stripe_objects.short_payout applies it).
 
-Payouts 1-4 are four different payouts, none the failed Stripe payout, the payout that carries
-its amount back, or the batch of the malformed Adyen file; 1-3 arrive on different (currency,
-bank day)s where the world allows. The refund and the site-day are outside every other
+Payouts 1-4 and 8 are five different payouts, none the failed Stripe payout, the payout that carries
+its amount back, or the batch of the malformed Adyen file (8 is picked last, where the world has one
+left); 1-3 arrive on different (currency, bank day)s where the world allows. The refund and the site-day are outside every other
 incident (claimed or duplicated sessions, incident windows and sites, gateway incidents) where
 the world has such (a one-site world may have none: then the nearest to the middle), the
 refund is not on the missing site-day, and the FX date is none of the other picks' days.
@@ -29,11 +31,12 @@ from typing import NamedTuple
 import numpy as np
 
 from demoworld.billing import DUPLICATE
+from demoworld.gateways import C_CHARGE
 from demoworld.ledger import SUCCEEDED, Revenue, invoice_local_days
 from demoworld.localtime import local_day
 from demoworld.params import DAY, stream
 from demoworld.payments import ADYEN, STRIPE
-from demoworld.transfers import PAID, Calendar, Transfers
+from demoworld.transfers import FAILED, PAID, Calendar, Transfers
 
 BANK_FEE = 1500  # minor units a bank keeps from the short deposit
 UNIQUE_DAYS = 5  # the unreferenced credit's amount is unique this many days either side
@@ -50,6 +53,8 @@ class ReconPlan(NamedTuple):
     revenue: int  # row in ledger.Revenue (6)
     fx_currency: int  # index into the world's currencies (7), -1 = none
     fx_day: int  # UTC midnight
+    short_of_entries: int = -1  # row in Transfers of the Stripe payout short of its entries' nets (S2), -1 = none
+    short_entry: int = -1  # row in the Stripe balance transactions: the charge listed with it, not paid
 
 
 def _ranked(rng, when: np.ndarray, ok: np.ndarray, lo: int, hi: int, prefer: np.ndarray | None = None) -> list[int]:
@@ -109,6 +114,23 @@ def _unique_amount(t: Transfers) -> np.ndarray:
     return same.sum(axis=1) == 1
 
 
+def _short_of_entries(rng, g, t: Transfers, ok: np.ndarray, prefer: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
+    """The payout short of its entries (S2) and the charge it does not pay: a Stripe payout where `ok`
+    (in [lo, hi) and `prefer`red first), one of its charges whose net leaves it positive and its amount
+    unique among the payouts of its currency within UNIQUE_DAYS days (so the bank still matches it
+    alone); (-1, -1) when the world has none."""
+    tx = g.txns
+    charges = np.flatnonzero((tx.category == C_CHARGE) & (tx.payout != b""))
+    net = tx.amount[charges] - tx.fee[charges]
+    for r in _ranked(rng, t.bank_day, ok, lo, hi, prefer):
+        mine = np.flatnonzero((tx.payout[charges] == t.payout_id[r]) & (net < t.amount[r]))
+        near = (t.currency == t.currency[r]) & (np.abs(t.bank_day - t.bank_day[r]) <= UNIQUE_DAYS * DAY)
+        free = [int(charges[k]) for k in rng.permutation(mine) if not (near & (t.amount == t.amount[r] - net[k])).any()]
+        if free:
+            return int(r), free[0]
+    return -1, -1
+
+
 # Every incident must be a break, not "expected", by the time the world ends: its other side's
 # window must be over at reconciliation's defaults (RECON_BANK_BUSINESS_DAYS 2: four calendar days
 # over a weekend; RECON_LEDGER_DAYS 5).
@@ -147,6 +169,9 @@ def plan(w, g, t: Transfers, rev: Revenue, cal: Calendar, seed: int) -> ReconPla
         missing = pick(base & stripe, None)
     short = pick(base & (t.amount > 10 * BANK_FEE), adyen)
     twice = pick(base & (t.bank_day + DAY <= cal.last_export_day), adyen, distinct_day=False)
+    # (S2 judges any payout paid out; one the bank and the ledger have too is preferred: they then match it)
+    free = stripe & ~t.carrier & (t.status != FAILED) & ~np.isin(np.arange(t.amount.size), taken)
+    short_of_entries, short_entry = _short_of_entries(rng, g, t, free, base, lo, hi)
 
     # --- the revenue site-day, then a refund off it
     # (a world whose every site-day some incident touches, e.g. one site, takes the nearest one)
@@ -189,4 +214,5 @@ def plan(w, g, t: Transfers, rev: Revenue, cal: Calendar, seed: int) -> ReconPla
         ok[0] = ok[-1] = days.size <= 2  # never the first or last day, where a reader's window starts or ends
         ranked = _ranked(rng, days, ok, lo, hi)
         fx_day = int(days[ranked[0]]) if ranked else int(days[days.size // 2])
-    return ReconPlan(missing, short, BANK_FEE, unreferenced, twice, refund, revenue, fx_currency, fx_day)
+    return ReconPlan(missing, short, BANK_FEE, unreferenced, twice, refund, revenue, fx_currency, fx_day,
+                     short_of_entries, short_entry)

@@ -41,6 +41,7 @@ from demoworld.gateways import (
     Disputes,
     GatewayIncidents,
     Payouts,
+    ShortPayout,
     StripeRefunds,
     Txns,
     stripe_fee,
@@ -244,6 +245,20 @@ def stripe_side(w, inc: GatewayIncidents, rng: np.random.Generator):
         fail_txn[po_fail_row] = txn_of[7][po_fail_row]
     payouts = Payouts(payout_id, po_created, po_arrival, po_amount, po_cur, po_status, txn_of[6], fail_txn)
     return charges, refunds, disputes, txns, payouts, po_fail_row
+
+
+def short_payout(payouts: Payouts, txns: Txns, row: int, entry: int) -> tuple[Payouts, Txns, ShortPayout]:
+    """The S2 incident (recon.plan picks it): payout `row` pays out less than the nets of the balance
+    entries it lists, by the net of the charge transaction `entry` listed with it. Its own payout
+    transaction moves the smaller amount, so the bank and the ledger (built from the payouts) see the
+    short payout and agree with it; only its reconstruction (a payout = the nets of its entries) breaks."""
+    short = int(txns.amount[entry] - txns.fee[entry])
+    amount = payouts.amount.copy()
+    amount[row] -= short
+    t_amount = txns.amount.copy()
+    t_amount[txns.txn_id == payouts.txn[row]] = -amount[row]
+    return (payouts._replace(amount=amount), txns._replace(amount=t_amount),
+            ShortPayout(row, bytes(txns.txn_id[entry]), short))
 
 
 def _group_sum(keys: np.ndarray, values: np.ndarray):

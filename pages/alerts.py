@@ -7,6 +7,7 @@ the page says so and shows what the other service gives; it never fails.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
 import pandas as pd
 import streamlit as st
@@ -16,10 +17,11 @@ from metrics.clients import alerting as al
 from metrics.faces import export
 from pages.common import markdown as md
 from revwatch import clock
+from revwatch.money import CURRENCY_EXPONENTS, format_money
 from revwatch.settings import load_settings
 
 SEVERITY_COLORS = {"page": "red", "critical": "red", "ticket": "orange", "warning": "yellow", "info": "blue"}
-WHEN = "YYYY-MM-DD HH:mm:ss"
+DASH = "–"
 
 
 # ---------------------------------------------------------------- data (cached briefly)
@@ -50,9 +52,40 @@ def since_text(when: datetime | None, now: datetime) -> str:
     return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({span} ago)"
 
 
+def when_text(when: datetime | None) -> str:
+    """A time for a table cell: "2026-11-20 08:13:05 UTC", or "–" when there is none."""
+    return DASH if when is None else f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def cell(text: str | None) -> str:
+    """A label or annotation for a table cell: "–" when the alert or rule has none."""
+    return text if text else DASH
+
+
+def value_text(value: str, query: str | None, labels: dict[str, str]) -> str:
+    """An alert's value as Prometheus gives it ("1.2345e+05") for people: money of the alert's currency when the
+    rule reads minor units (`*_minor` series), a percentage for a ratio, else a number with separators."""
+    try:
+        v = Decimal(value)
+    except (InvalidOperation, TypeError):
+        return value or DASH
+    if not v.is_finite():
+        return value
+    currency = labels.get("currency", "")
+    if query and "_minor" in query and currency.upper() in CURRENCY_EXPONENTS:
+        return format_money(int(v.to_integral_value()), currency)
+    if query and "ratio" in query:
+        pct = f"{v * 100:,.2f}".rstrip("0").rstrip(".")
+        return ("0" if pct in ("-0", "0") else pct) + " %"
+    if v == v.to_integral_value():
+        return f"{int(v):,}"
+    text = f"{v:,.4f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
 def duration_text(seconds: float | None) -> str:
     if seconds is None:
-        return ""
+        return DASH
     s = int(seconds)
     if s == 0:
         return "0s"
@@ -144,39 +177,39 @@ def suppressed_section(managed: tuple[al.ManagedAlert, ...]) -> None:
     if not quiet:
         st.caption("No alert is silenced or inhibited.")
         return
-    table = pd.DataFrame([{"alertname": a.name, "severity": a.severity, "team": a.team, "state": a.state,
-                           "silenced by": ", ".join(a.silenced_by), "inhibited by": ", ".join(a.inhibited_by),
-                           "summary": a.summary, "starts at": a.starts_at, "fingerprint": a.fingerprint}
-                          for a in quiet])
-    st.dataframe(table, hide_index=True, width="stretch", key="table_suppressed", column_config={
-        "starts at": st.column_config.DatetimeColumn("starts (UTC)", format=WHEN, timezone="UTC")})
+    table = pd.DataFrame([{"alertname": a.name, "severity": cell(a.severity), "team": cell(a.team), "state": a.state,
+                           "silenced by": cell(", ".join(a.silenced_by)), "inhibited by": cell(", ".join(a.inhibited_by)),
+                           "summary": cell(a.summary), "starts (UTC)": when_text(a.starts_at),
+                           "fingerprint": a.fingerprint} for a in quiet])
+    st.dataframe(table, hide_index=True, width="stretch", key="table_suppressed")
 
 
 def all_alerts_table(managed: tuple[al.ManagedAlert, ...]) -> None:
     if not managed:
         return
     with st.expander(f"Every alert Alertmanager holds ({len(managed)})"):
-        table = pd.DataFrame([{"alertname": a.name, "severity": a.severity, "team": a.team, "state": a.state,
-                               "silenced by": ", ".join(a.silenced_by), "inhibited by": ", ".join(a.inhibited_by),
-                               "receivers": ", ".join(a.receivers), "starts at": a.starts_at, "ends at": a.ends_at,
-                               "runbook_url": a.runbook_url, "fingerprint": a.fingerprint} for a in managed])
+        table = pd.DataFrame([{"alertname": a.name, "severity": cell(a.severity), "team": cell(a.team),
+                               "state": a.state, "silenced by": cell(", ".join(a.silenced_by)),
+                               "inhibited by": cell(", ".join(a.inhibited_by)),
+                               "receivers": cell(", ".join(a.receivers)), "starts (UTC)": when_text(a.starts_at),
+                               "ends unless re-sent (UTC)": when_text(a.ends_at), "runbook_url": a.runbook_url,
+                               "fingerprint": a.fingerprint} for a in managed])
         st.dataframe(table, hide_index=True, width="stretch", key="table_managed", column_config={
-            "starts at": st.column_config.DatetimeColumn("starts (UTC)", format=WHEN, timezone="UTC"),
-            "ends at": st.column_config.DatetimeColumn("ends unless re-sent (UTC)", format=WHEN, timezone="UTC"),
             "runbook_url": st.column_config.LinkColumn("runbook")})
         st.download_button("Download CSV", export.csv_bytes(table), file_name="alerts.csv", mime="text/csv",
                            key="csv_alerts", icon=":material/download:", on_click="ignore")
 
 
-def pending_section(prom: tuple[al.RuleAlert, ...], now: datetime) -> None:
+def pending_section(prom: tuple[al.RuleAlert, ...], queries: dict[str, str], now: datetime) -> None:
     pending = pending_of(prom)
     st.subheader(label("alerts_pending"), help=help_text("alerts_pending"))
     if not pending:
         st.caption("No alert is pending.")
         return
-    st.dataframe(pd.DataFrame([{"alertname": a.name, "severity": a.severity, "team": a.labels.get("team", ""),
-                                "active since": since_text(a.active_at, now), "value": a.value,
-                                "summary": a.annotations.get("summary", "")} for a in pending]),
+    st.dataframe(pd.DataFrame([{"alertname": a.name, "severity": cell(a.severity), "team": cell(a.team),
+                                "active since": since_text(a.active_at, now),
+                                "value": value_text(a.value, queries.get(a.name), a.labels),
+                                "summary": cell(a.summary)} for a in pending]),
                  hide_index=True, width="stretch", key="table_pending")
 
 
@@ -193,11 +226,11 @@ def rules_section(rules: tuple[al.Rule, ...], now: datetime) -> None:
         st.caption("No rule loaded.")
         return
     table = pd.DataFrame([{
-        "name": r.name, "type": r.type, "state": r.state or "", "health": r.health, "last error": r.last_error,
-        "severity": r.severity, "team": r.team, "for": duration_text(r.for_seconds),
+        "name": r.name, "type": r.type, "state": cell(r.state), "health": r.health, "last error": cell(r.last_error),
+        "severity": cell(r.severity), "team": cell(r.team), "for": duration_text(r.for_seconds),
         "active alerts": len(r.alerts), "group": r.group,
         "last evaluation": since_text(r.last_evaluation, now) if r.last_evaluation else "never",
-        "runbook_url": r.annotations.get("runbook_url", ""), "query": r.query} for r in shown])
+        "runbook_url": r.runbook_url, "query": r.query} for r in shown])
     st.dataframe(table, hide_index=True, width="stretch", key="table_rules",
                  column_config={"runbook_url": st.column_config.LinkColumn("runbook")})
 
@@ -215,7 +248,7 @@ def main() -> None:
     am = None if isinstance(managed, al.Unavailable) else managed
     pr = None if isinstance(prom, al.Unavailable) else prom
     ru = None if isinstance(rules, al.Unavailable) else rules
-    c = st.columns(4)
+    c = [*st.columns(2), *st.columns(2)]  # two by two: every label whole on a page of any width
     c[0].metric(label("alerts_firing"), "–" if am is None else len(firing_of(am)), border=True,
                 help=help_text("alerts_firing"))
     c[1].metric(label("alerts_suppressed"), "–" if am is None else len(suppressed_of(am)), border=True,
@@ -229,7 +262,7 @@ def main() -> None:
         suppressed_section(managed)
         all_alerts_table(managed)
     if not isinstance(prom, al.Unavailable):
-        pending_section(prom, now)
+        pending_section(prom, {} if ru is None else {r.name: r.query for r in ru}, now)
     if not isinstance(rules, al.Unavailable):
         rules_section(rules, now)
     st.caption(f"Alertmanager: {(cfg.alertmanager_url and al.public_url(cfg.alertmanager_url)) or 'not set'} · "

@@ -1,7 +1,9 @@
 """Audit: who did what, when (every human action and every job run), and whether the hash
 chain is intact, compared with its anchors outside the database (the anchor file, the weekly
 reports: revwatch/audit_anchors.py). Reads only through `metrics.figures.audit_log` (no SQL here);
-writes no anchor (`revwatch audit verify` and the weekly report do)."""
+writes no anchor (`revwatch audit verify` and the weekly report do). Entries read as key/value text
+with money formatted; each entry's stored JSON stays one click away, and the CSV download has every
+matching entry as stored."""
 from __future__ import annotations
 
 from datetime import date
@@ -15,6 +17,8 @@ from metrics.figures import audit_log as q
 from metrics.figures.query import snapshot
 from pages.common import engine as _engine
 from pages.common import load_or_stop
+from pages.common.recon_format import detail_pairs, detail_text, shown
+from pages.common.state import shown_of
 from revwatch.audit import VerifyResult
 from revwatch.settings import load_settings
 
@@ -37,9 +41,16 @@ def load_options(db_key: str | None) -> tuple[list[str], list[str]]:
 
 
 @st.cache_data(ttl=30, show_spinner="Searching the audit log…")
-def load_entries(db_key: str | None, search: q.Search) -> pd.DataFrame:
+def load_entries(db_key: str | None, search: q.Search) -> tuple[pd.DataFrame, int]:
+    """The newest `search.limit` matching entries, and how many match in all."""
     with snapshot(_engine(db_key)) as conn:
-        return q.search(conn, search)
+        return q.search(conn, search), q.count(conn, search)
+
+
+def all_entries_csv(db_key: str | None, search: q.Search) -> bytes:
+    """Every matching entry as stored (detail as JSON text), read when the download is clicked."""
+    with snapshot(_engine(db_key)) as conn:
+        return export.csv_bytes(q.search(conn, search._replace(limit=None)))
 
 
 def plain(text: str) -> str:
@@ -78,15 +89,39 @@ def main() -> None:
     day_to: date | None = when[-1] if when else None
     search = q.Search(actor=None if actor == ALL else actor, action_prefix=None if action == ANY else action,
                       text=words or None, day_from=day_from, day_to=day_to)
-    df = load_entries(db_key, search)
-    st.caption(f"{len(df):,} entries, newest first" + (f" (the newest {search.limit:,} shown)" if len(df) >= search.limit else ""))
+    df, total = load_entries(db_key, search)
     if df.empty:
         st.info("No audit entry matches.", icon=":material/search_off:")
         return
-    st.dataframe(df, hide_index=True, width="stretch",
-                 column_config={"at": st.column_config.DatetimeColumn("at (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS")})
-    st.download_button("Download CSV", export.csv_bytes(df), file_name="audit_log.csv", mime="text/csv",
-                       key="audit_csv")
+    c = st.columns([3, 1])
+    c[0].caption(shown_of(len(df), total, "entries, newest first"))
+    with c[1]:
+        st.download_button("Download CSV", lambda: all_entries_csv(db_key, search), file_name="audit_log.csv",
+                           mime="text/csv", key="audit_csv", icon=":material/download:", on_click="ignore",
+                           help="Every matching entry, its detail as the JSON that was hashed.")
+    st.dataframe(df.assign(target=[shown(t) for t in df["target"]], detail=[detail_text(d) for d in df["detail"]]),
+                 hide_index=True, width="stretch",
+                 key="audit_table", column_config={
+                     "seq": st.column_config.NumberColumn("entry", format="%d"),
+                     "at": st.column_config.DatetimeColumn("at (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
+                     "entry_hash": "entry hash"})
+    entry_in_full(df)
+
+
+def entry_in_full(df: pd.DataFrame) -> None:
+    """One entry as key/value lines, and its detail as stored (the JSON that was hashed) for auditors."""
+    rows = {int(r["seq"]): r for r in df.to_dict("records")}
+    seq = st.selectbox("Show an entry in full", [None, *rows], key="audit_entry",
+                       format_func=lambda n: "choose an entry…" if n is None else
+                       f"#{n} · {rows[n]['action']} · {shown(rows[n]['target'])}")
+    if seq is None:
+        return
+    r = rows[seq]
+    lines = [("at", f"{r['at']:%Y-%m-%d %H:%M:%S} UTC"), ("who", r["actor"]), ("what", r["action"]),
+             ("target", shown(r["target"])), *detail_pairs(r["detail"]), ("entry hash", r["entry_hash"])]
+    st.markdown("\n".join(f"- **{plain(k)}**: {plain(str(v))}" for k, v in lines))
+    with st.expander("Detail as stored (JSON)"):
+        st.json(r["detail"] or "null", expanded=True)
 
 
 main()

@@ -15,6 +15,7 @@ import plotly.express as px
 import streamlit as st
 
 from metrics.catalogue import STALE_AFTER_INTERVALS, help_text, label
+from metrics.faces.export import csv_bytes
 from metrics.figures import health as q
 from metrics.figures.health.gateway_access import ObjectAccess, gateway_access
 from metrics.figures.health.jobs import WorkerActivity, worker_activity
@@ -22,13 +23,13 @@ from metrics.figures.query import snapshot
 from pages.common import csv_button, load_or_stop
 from pages.common import engine as _engine
 from pages.common import markdown as md
+from pages.common.state import shown_of
 from revwatch import clock
-from revwatch.schedule import intervals
+from revwatch.schedule import REPORT_CRON, intervals
 from revwatch.settings import SettingsError, load_settings
 
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
 CHART_DAYS = {"24 hours": 1, "7 days": 7, "30 days": 30}
-WHEN = "YYYY-MM-DD HH:mm:ss"
 
 
 # ---------------------------------------------------------------- data (cached)
@@ -52,8 +53,15 @@ def load_durations(db_key: str | None, days: int) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def load_run_log(db_key: str | None, jobs: tuple[str, ...], outcomes: tuple[str, ...]) -> pd.DataFrame:
-    return q.run_log(_engine(db_key), jobs, outcomes)
+def load_run_log(db_key: str | None, jobs: tuple[str, ...], outcomes: tuple[str, ...]) -> tuple[pd.DataFrame, int]:
+    """The newest RUN_LOG_SHOWN runs, and how many there are in all (one snapshot: the two agree)."""
+    with snapshot(_engine(db_key)) as conn:
+        return q.run_log(conn, jobs, outcomes), q.run_log_count(conn, jobs, outcomes)
+
+
+def all_runs_csv(db_key: str | None, jobs: tuple[str, ...], outcomes: tuple[str, ...]) -> bytes:
+    """Every run of the chosen jobs and outcomes as CSV, read when the download is clicked."""
+    return csv_bytes(q.run_log(_engine(db_key), jobs, outcomes, limit=None))
 
 
 @st.cache_data(ttl=600, show_spinner=False)
@@ -73,14 +81,31 @@ def age_text(d: timedelta | None) -> str:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours} h {minutes} min"
-    return f"{hours // 24} d {hours % 24} h"
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} d {hours % 24} h" if hours % 24 else f"{hours // 24} d"
 
 
 def seconds_text(s: float | None) -> str:
+    """A duration for people: '0.25 s', '4.2 s', '43 s', '5 min', '2 h 5 min'; '–' when there is none."""
     if s is None or s != s:
         return "–"
-    return age_text(timedelta(seconds=s)) if s >= 120 else f"{s:.0f} s" if s >= 10 else f"{s:.2f} s"
+    return age_text(timedelta(seconds=s)) if s >= 120 else f"{s:.0f} s" if s >= 10 else \
+        f"{s:.1f} s" if s >= 1 else f"{s:.2f} s"
+
+
+def count_text(n: int | None) -> str:
+    return "–" if n is None else f"{n:,}"
+
+
+def when_text(v: datetime | None) -> str:
+    return "–" if v is None else f"{v:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def interval_text(j: q.JobHealth, report_timezone: str) -> str:
+    if j.kind == q.REPORT_KIND:
+        return f"weekly, {str(REPORT_CRON['day_of_week']).title()} {REPORT_CRON['hour']:02}:{REPORT_CRON['minute']:02} " \
+               f"{report_timezone}"
+    return seconds_text(j.interval_seconds)
 
 
 def newest_text(v: datetime | date | None) -> str:
@@ -89,31 +114,60 @@ def newest_text(v: datetime | date | None) -> str:
     return f"{v:%Y-%m-%d %H:%M} UTC" if isinstance(v, datetime) else f"{v:%Y-%m-%d}"
 
 
-def jobs_frame(jobs: tuple[q.JobHealth, ...]) -> pd.DataFrame:
+def jobs_frame(jobs: tuple[q.JobHealth, ...], report_timezone: str = "UTC") -> pd.DataFrame:
+    """One row per job, every cell text for people ("–" where there is nothing, never "None"): durations and
+    counts rounded, instants in UTC."""
     rows = []
     for j in jobs:
         last = j.last
         rows.append({
             "job": j.job, "kind": j.kind or "not in catalogue", "status": j.status,
-            "last start": last.started_at if last else None,
-            "last duration (s)": last.duration.total_seconds() if last and last.duration else None,
+            "last start": when_text(last.started_at if last else None),
+            "last duration": seconds_text(last.duration.total_seconds() if last and last.duration else None),
             "last outcome": last.outcome if last else "never run",
-            "rows read": last.rows_read if last else None, "rows written": last.rows_written if last else None,
-            "last success": j.last_success_at, "success age": age_text(j.success_age) if j.last_success_at else "never",
+            "rows read": count_text(last.rows_read if last else None),
+            "rows written": count_text(last.rows_written if last else None),
+            "last success": when_text(j.last_success_at),
+            "success age": age_text(j.success_age) if j.last_success_at else "never",
             "runs 24h": j.runs_24h, "failures 24h": j.failures_24h,
-            "p50 (s)": j.p50_seconds, "p95 (s)": j.p95_seconds, "sampled runs": j.sampled_runs,
-            "interval": seconds_text(j.interval_seconds),
+            "p50": seconds_text(j.p50_seconds), "p95": seconds_text(j.p95_seconds), "sampled runs": j.sampled_runs,
+            "interval": interval_text(j, report_timezone),
             "observed interval": seconds_text(j.observed_interval_seconds),
-            "last failure": j.last_failure_at, "last failure error": j.last_failure_error or "",
+            "last failure": when_text(j.last_failure_at), "last failure error": j.last_failure_error or "",
             "last note": (last.error or "") if last and last.outcome == "skipped" else "",
         })
     return pd.DataFrame(rows)
+
+
+def for_people(df: pd.DataFrame) -> pd.DataFrame:
+    """A table without empty cells: instants as UTC text, and a column with a missing value as text with "–"
+    there (a number column keeps its numbers when none is missing)."""
+    out = df.copy()
+    for col in df.columns:
+        values = list(df[col])
+        if any(isinstance(v, datetime) for v in values):
+            out[col] = [when_text(None if pd.isna(v) else pd.Timestamp(v).to_pydatetime()) for v in values]
+        elif df[col].isna().any():
+            out[col] = ["–" if pd.isna(v) else f"{v:,}" if isinstance(v, int) else str(v) for v in values]
+    return out
+
+
+def run_log_frame(log: pd.DataFrame) -> pd.DataFrame:
+    """The run log for people: instants in UTC, durations rounded, "–" where there is nothing (a run still going
+    has no end; a scheduled run no window)."""
+    out = log.copy()
+    for col in ("started_at", "finished_at", "window_start", "window_end"):
+        out[col] = [when_text(None if pd.isna(v) else pd.Timestamp(v).to_pydatetime()) for v in log[col]]
+    out["seconds"] = [seconds_text(None if pd.isna(v) else float(v)) for v in log["seconds"]]
+    out["error"] = log["error"].fillna("")
+    return out.rename(columns={"seconds": "duration", "started_at": "started", "finished_at": "finished"})
 
 
 # ---------------------------------------------------------------- sections
 def summary(jobs: tuple[q.JobHealth, ...], fresh: tuple[q.SourceFreshness, ...], quarantine: pd.DataFrame) -> None:
     by = pd.Series([j.status for j in jobs]).value_counts()
     c = st.columns(5)
+    # "running" is a job running again after a recent success; a first run ("first run") has not succeeded: not ok
     c[0].metric(label("jobs_ok"), f"{int(by.get('ok', 0) + by.get('running', 0))} of {len(jobs)}", border=True,
                 help=help_text("jobs_ok"))
     c[1].metric(label("jobs_failing"), int(by.get("failing", 0) + by.get("no success", 0)), border=True,
@@ -138,23 +192,17 @@ def worker_banner(worker: WorkerActivity) -> None:
         st.info("No job has run yet: start the worker (`revwatch worker`, or `revwatch up`).", icon=":material/info:")
 
 
-def jobs_section(jobs: tuple[q.JobHealth, ...]) -> None:
+def jobs_section(jobs: tuple[q.JobHealth, ...], report_timezone: str) -> None:
     st.subheader(label("jobs"), help=f"{help_text('jobs')} p50/p95 over the last {q.DURATION_SAMPLE} succeeded runs; "
                                      f"the last failure is looked for over {q.FAILURE_LOOKBACK.days} days.")
     for j in jobs:
         if j.status == "failing" and j.last is not None:  # failing: there is a last run
             st.warning(f"**{md.text(j.job)}**: the last run ({newest_text(j.last.started_at)}) {j.last.outcome}: "
                        f"{md.text(j.last.error or j.last_failure_error or 'no error text')}", icon=":material/warning:")
-    table = jobs_frame(jobs)
-    st.dataframe(table, hide_index=True, width="stretch", key="table_jobs", height=35 * (len(table) + 1) + 3,
-                 column_config={
-        "last start": st.column_config.DatetimeColumn("last start (UTC)", format=WHEN),
-        "last success": st.column_config.DatetimeColumn("last success (UTC)", format=WHEN),
-        "last failure": st.column_config.DatetimeColumn("last failure (UTC)", format=WHEN),
-        "last duration (s)": st.column_config.NumberColumn(format="%.2f"),
-        "p50 (s)": st.column_config.NumberColumn(format="%.2f"),
-        "p95 (s)": st.column_config.NumberColumn(format="%.2f")})
-    st.caption(help_text("job_intervals"))
+    table = jobs_frame(jobs, report_timezone)
+    st.dataframe(table, hide_index=True, width="stretch", key="table_jobs", height=35 * (len(table) + 1) + 3)
+    st.caption(help_text("job_intervals") + " A job on its first run (\"first run\") is not counted as ok until "
+               "it has succeeded once.")
 
 
 def durations_section(db_key: str | None) -> None:
@@ -183,8 +231,7 @@ def freshness_section(fresh: tuple[q.SourceFreshness, ...], sync_state: pd.DataF
                            "detail": f.detail or ""} for f in fresh])
     st.dataframe(table, hide_index=True, width="stretch", key="table_freshness")
     with st.expander("Every watermark and job cutoff (sync_state)"):
-        st.dataframe(sync_state, hide_index=True, width="stretch", key="table_sync_state", column_config={
-            "watermark": st.column_config.DatetimeColumn("watermark (UTC)", format=WHEN)})
+        st.dataframe(for_people(sync_state), hide_index=True, width="stretch", key="table_sync_state")
 
 
 def access_section(access: tuple[ObjectAccess, ...]) -> None:
@@ -196,7 +243,7 @@ def access_section(access: tuple[ObjectAccess, ...]) -> None:
                    f"{md.text(a.reason or a.state)}", icon=":material/block:")
     if access:
         with st.expander(f"Gateway object types: {len(access) - len(refused)} of {len(access)} read"):
-            st.dataframe(pd.DataFrame([a.__dict__ for a in access]), hide_index=True, width="stretch",
+            st.dataframe(for_people(pd.DataFrame([a.__dict__ for a in access])), hide_index=True, width="stretch",
                          key="table_access")
 
 
@@ -208,32 +255,34 @@ def quarantine_section(counts: pd.DataFrame, latest: pd.DataFrame) -> None:
         if counts.empty:
             st.caption("Nothing quarantined in the last 7 days.")
         else:
-            st.dataframe(counts, hide_index=True, width="stretch", key="table_quarantine_counts", column_config={
-                "newest": st.column_config.DatetimeColumn("newest (UTC)", format=WHEN)})
+            st.dataframe(for_people(counts), hide_index=True, width="stretch", key="table_quarantine_counts")
     with right:
         st.markdown("**Latest quarantined lines**")
         if latest.empty:
             st.caption("The quarantine is empty.")
         else:
-            st.dataframe(latest, hide_index=True, width="stretch", key="table_quarantined", column_config={
-                "created_at": st.column_config.DatetimeColumn("quarantined (UTC)", format=WHEN)})
+            st.dataframe(for_people(latest).rename(columns={"created_at": "quarantined"}), hide_index=True,
+                         width="stretch", key="table_quarantined")
             csv_button(latest, "quarantine_latest", key="csv_quarantine")
 
 
 def run_log_section(db_key: str | None, known: list[str]) -> None:
-    st.subheader("Run log", help="The newest 500 runs of the chosen jobs and outcomes, newest first.")
+    st.subheader("Run log", help=f"The newest {q.RUN_LOG_SHOWN} runs of the chosen jobs and outcomes, newest first; "
+                                 "the download carries every one of them.")
     c = st.columns(2)
     jobs = c[0].multiselect("Jobs", known, key="log_jobs", placeholder="All jobs")
     outcomes = c[1].multiselect("Outcomes", q.OUTCOMES, key="log_outcomes", placeholder="All outcomes")
-    log = load_run_log(db_key, tuple(jobs), tuple(outcomes))
+    log, total = load_run_log(db_key, tuple(jobs), tuple(outcomes))
     if log.empty:
         st.caption("No run matches.")
         return
-    st.dataframe(log, hide_index=True, width="stretch", height=360, key="table_run_log", column_config={
-        "started_at": st.column_config.DatetimeColumn("started (UTC)", format=WHEN),
-        "finished_at": st.column_config.DatetimeColumn("finished (UTC)", format=WHEN),
-        "seconds": st.column_config.NumberColumn("duration (s)", format="%.2f")})
-    csv_button(log, "job_runs", key="csv_runs")
+    st.dataframe(run_log_frame(log), hide_index=True, width="stretch", height=360, key="table_run_log",
+                 column_config={c: st.column_config.NumberColumn(format="localized")
+                                for c in ("rows_read", "rows_written")})
+    st.caption(shown_of(len(log), total, "runs"))
+    chosen = (tuple(jobs), tuple(outcomes))
+    st.download_button("Download CSV", lambda: all_runs_csv(db_key, *chosen), file_name="job_runs.csv",
+                       mime="text/csv", key="csv_runs", icon=":material/download:", on_click="ignore")
 
 
 def database_section(db_key: str | None) -> None:
@@ -278,7 +327,7 @@ def main() -> None:
     st.caption(f"As of {data['as_of']:%Y-%m-%d %H:%M:%S} UTC (figures cached for 30 s).")
     worker_banner(data["worker"])
     summary(data["jobs"], data["freshness"], data["quarantine"])
-    jobs_section(data["jobs"])
+    jobs_section(data["jobs"], cfg.report_timezone)
     durations_section(db_key)
     freshness_section(data["freshness"], data["sync_state"])
     access_section(data["access"])

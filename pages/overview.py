@@ -5,19 +5,21 @@ definition comes from the metric catalogue; formats money only here, at the edge
 """
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import UTC, datetime, time, timedelta
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from metrics.catalogue import MIN_RATE_ATTEMPTS, help_text, label
+from metrics.figures import health, payments
 from metrics.figures import overview as q
-from metrics.figures import payments
 from metrics.figures.query import Filters, snapshot
+from metrics.figures.readiness import Readiness, jobs_of
 from pages.common import engine as _engine
-from pages.common import markdown as md
 from pages.common import options_or_notice, percent, pp, sidebar_filters, signed_money
+from pages.common.state import no_data_yet, pending_banner, topic_state
 from revwatch import clock
 from revwatch.money import chart_amount, format_money
 from revwatch.settings import load_settings
@@ -28,7 +30,6 @@ EMPTY_HINT = (
 )
 PERIOD_LABELS = {"today": ("Today", "vs yesterday"), "wtd": ("Week to date", "vs last week"),
                  "mtd": ("Month to date", "vs last month")}
-DEFAULT_DAYS = 30
 NO_COMPARISON = "no comparison"
 SERIES_COLORS = ("#1f5fbf", "#f28e2b", "#2a9d8f", "#8e6bbf")  # as the theme (revwatch/streamlit.toml)
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
@@ -36,8 +37,11 @@ LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
 
 # ---------------------------------------------------------------- data (cached)
 @st.cache_data(ttl=60, show_spinner=False)
-def load_freshness(db_key: str | None) -> tuple[q.JobFreshness, ...]:
-    return q.freshness(_engine(db_key))
+def load_freshness(db_key: str | None) -> tuple[tuple[health.JobHealth, ...], tuple[health.SourceFreshness, ...]]:
+    """Every job as the Health page judges it, and each source's newest data, at now."""
+    now = clock.now()
+    with snapshot(_engine(db_key)) as conn:
+        return health.job_health(conn, now), health.source_freshness(conn, now)
 
 
 @st.cache_data(ttl=60, show_spinner="Loading figures…")
@@ -64,50 +68,110 @@ def signed_count(n: int) -> str | int:
     return f"{n:+,}" if n else 0
 
 
-def ago(when: datetime | None, now: datetime) -> str:
-    if when is None:
-        return "never"
-    minutes = int((now - when).total_seconds() // 60)
-    if minutes < 1:
-        return "just now"
-    if minutes < 120:
-        return f"{minutes} min ago"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h ago"
-    return f"{minutes // 1440} days ago"
-
-
 def major(minor_series: pd.Series, currencies: pd.Series) -> list[float]:
     """Minor units -> major units, for chart axes only (never for arithmetic)."""
     return [float(chart_amount(int(m), c)) for m, c in zip(minor_series, currencies, strict=True)]
 
 
 # ---------------------------------------------------------------- sections
-def _freshness_text(j: q.JobFreshness, now: datetime) -> str:
-    if j.last_outcome == "skipped" and j.last_success_at is None:
-        return f"{j.job}: not configured"
-    text = f"{j.job}: last success {ago(j.last_success_at, now)}"
-    return text + f" (running, started {ago(j.last_run_at, now)})" if j.last_outcome == "running" else text
+SOURCE_LABELS = {"billing": "billing", "stripe": "Stripe", "adyen": "Adyen reports", "bank": "bank statements",
+                 "gl": "GL exports", "fx": "exchange rates"}
+OK_STATUSES = ("ok", "running")  # the Health page's "Jobs ok"
+
+
+def age(f: health.SourceFreshness) -> str:
+    """How old a source's newest data is: minutes or hours, days for a date-only source and past two days."""
+    d = f.age or timedelta()
+    minutes = int(d.total_seconds() // 60)
+    if isinstance(f.newest, datetime) and minutes < 48 * 60:
+        return f"{max(minutes, 0)} min" if minutes < 120 else f"{minutes // 60} h"
+    return "1 day" if d.days == 1 else f"{d.days} days"
+
+
+def job_groups(not_ok: list[health.JobHealth], names_up_to: int = 3) -> str:
+    """'ingest-billing failing, 9 stale': the jobs of a status named while they are few, counted beyond."""
+    by: dict[str, list[str]] = {}
+    for j in not_ok:
+        by.setdefault(j.status, []).append(j.job)
+    return ", ".join(f"{' and '.join(names)} {status}" if len(names) <= names_up_to else f"{len(names)} {status}"
+                     for status, names in by.items())
+
+
+def freshness_summary(jobs: tuple[health.JobHealth, ...], sources: tuple[health.SourceFreshness, ...]) -> tuple[str, str]:
+    """('Data as of 08:41 UTC · oldest source: bank statements 2 days · all 15 jobs ok', '') or, with jobs not ok as
+    the Health page counts them, (that line, '3 of 15 jobs not ok: reconcile failing, 2 stale'): one line each."""
+    by_name = {j.job: j for j in jobs}
+    overview = [by_name[n] for n in jobs_of("overview") if n in by_name]
+    done = [j.last_success_at for j in overview if j.last_success_at is not None]
+    parts = [f"Data as of {min(done):%d %b %H:%M} UTC" if jobs and len(done) == len(overview)
+             else "Data: not computed yet"]
+    aged = [f for f in sources if f.age is not None]
+    if aged:
+        oldest = max(aged, key=lambda f: f.age or timedelta())
+        stale = " (stale)" if oldest.badge == "stale" else ""
+        parts.append(f"oldest source: {SOURCE_LABELS.get(oldest.source, oldest.source)} {age(oldest)}{stale}")
+    not_ok = [j for j in jobs if j.status not in OK_STATUSES]
+    if not jobs:
+        parts.append("no collector run recorded yet")
+    elif not_ok:
+        parts.append(f"{len(not_ok)} of {len(jobs)} jobs not ok")
+    else:
+        parts.append(f"all {len(jobs)} jobs ok")
+    problems = f"{len(not_ok)} of {len(jobs)} jobs not ok: {job_groups(not_ok)}" if not_ok else ""
+    return " · ".join(parts), problems
 
 
 def freshness_line(db_key: str | None) -> None:
-    jobs = load_freshness(db_key)
-    if not jobs:
-        st.caption("Data freshness: no collector run recorded yet.")
-        return
-    now = clock.now()
-    st.caption("Data freshness · " + " · ".join(_freshness_text(j, now) for j in jobs))
-    for j in jobs:
-        if j.last_outcome == "failed":
-            st.warning(f"**{md.text(j.job)}**: the last run ({ago(j.last_run_at, now)}) failed: "
-                       f"{md.text(j.last_error or 'no error text')}",
-                       icon=":material/warning:")
+    line, problems = freshness_summary(*load_freshness(db_key))
+    left, right = st.columns([6, 1], vertical_alignment="center")
+    left.caption(line)
+    with right:
+        st.page_link("pages/health.py", label="Health", icon=":material/monitor_heart:")
+    if problems:
+        st.warning(problems + ". The Health page says why.", icon=":material/warning:")
 
 
-def revenue_cards(revenue: tuple[q.PeriodRevenue, ...]) -> None:
+def none_in_range(state: Readiness, text: str) -> None:
+    """`text` ("No invoices in the selected days.") only once the figures are known."""
+    st.caption(text if state.known else "Not computed yet: see the note above.")
+
+
+def signed_percent(rate: float) -> str:
+    """'+1.2%', '-3.4%'; a change that rounds to nothing is '0.0%', never '-0.0%'."""
+    v = round(rate * 100, 1)
+    return f"{v:+.1f}%" if v else "0.0%"
+
+
+DAY_MS = 86_400_000
+# an hourly series: hours under a day's zoom, days above it, written as the daily charts write them
+HOUR_TICKS = [dict(dtickrange=[None, DAY_MS - 1], value="%H:%M<br>%d %b"), dict(dtickrange=[DAY_MS, None], value="%d %b")]
+
+
+def day_axis(fig, f: Filters, max_ticks: int = 8) -> None:
+    """A daily series: one tick per day (every few days on a long range), never hours; exactly the selected days."""
+    step = max(1, math.ceil(f.days / max_ticks))
+    fig.update_xaxes(dtick=step * DAY_MS, tickformat="%d %b", ticklabelmode="instant",
+                     range=[datetime.combine(f.start, time()) - timedelta(hours=12),
+                            datetime.combine(f.end, time()) + timedelta(hours=12)])
+
+
+def hour_range(f: Filters, hours: pd.Series) -> list[datetime]:
+    """The selected days in UTC hours (naive UTC, as the chart draws them), widened only to hours the sites'
+    local days reach past midnight UTC."""
+    lo, hi = datetime.combine(f.start, time()), datetime.combine(f.end + timedelta(days=1), time())
+    if not hours.empty:
+        lo, hi = min(lo, hours.min().to_pydatetime()), max(hi, hours.max().to_pydatetime() + timedelta(hours=1))
+    return [lo, hi]
+
+
+def naive_utc(s: pd.Series) -> pd.Series:
+    return s.dt.tz_convert(UTC).dt.tz_localize(None) if s.dt.tz is not None else s
+
+
+def revenue_cards(revenue: tuple[q.PeriodRevenue, ...], state: Readiness) -> None:
     st.subheader("Invoiced revenue", help=help_text("invoiced_revenue"))
     if not revenue:
-        st.caption("No invoices today, this week or this month for the selected sites.")
+        none_in_range(state, "No invoices today, this week or this month for the selected sites.")
         return
     by_key = {(r.period, r.currency): r for r in revenue}
     for currency in sorted({r.currency for r in revenue}):
@@ -123,7 +187,7 @@ def revenue_cards(revenue: tuple[q.PeriodRevenue, ...]) -> None:
                 continue
             delta: str | int = 0
             if fig.change_minor and fig.change_rate is not None:
-                delta = f"{signed_money(fig.change_minor, currency)} ({fig.change_rate * 100:+.1f}%)"
+                delta = f"{signed_money(fig.change_minor, currency)} ({signed_percent(fig.change_rate)})"
             col.metric(f"{name} · {currency}", format_money(fig.total_minor, currency), delta=delta,
                        delta_description=versus, border=True, help=help_text("invoiced_revenue"))
 
@@ -151,69 +215,80 @@ def range_cards(k: q.RangeKpis, f: Filters, rng: q.DataRange) -> None:
     card(c4, "failed_attempts", f"{cur.failed:,}", signed_count(cur.failed - prev.failed), delta_color="inverse")
 
 
-def revenue_chart(df: pd.DataFrame) -> None:
+def revenue_chart(df: pd.DataFrame, f: Filters, state: Readiness) -> None:
     st.markdown("**Invoiced revenue per day**", help=help_text("invoiced_revenue"))
     if df.empty:
-        st.caption("No invoices in the selected days.")
+        none_in_range(state, "No invoices in the selected days.")
         return
-    df = df.assign(amount=major(df["total_minor"], df["currency"]))
-    fig = px.bar(df, x="local_date", y="amount", facet_row="currency", color="currency",
+    df = df.assign(amount=major(df["total_minor"], df["currency"]),
+                   money=[format_money(int(m), c) for m, c in zip(df["total_minor"], df["currency"], strict=True)])
+    fig = px.bar(df, x="local_date", y="amount", facet_row="currency", color="currency", custom_data=["money"],
                  labels={"local_date": "local day", "amount": ""}, height=170 + 150 * df["currency"].nunique())
+    fig.update_traces(hovertemplate="%{x|%d %b %Y}: %{customdata[0]}<extra></extra>")
     fig.update_yaxes(matches=None, tickformat=",")
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    day_axis(fig, f)
     fig.update_layout(showlegend=False, margin=dict(l=10, r=10, t=10, b=10))
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(fig, width="stretch", key="chart_revenue")
 
 
-def sessions_chart(df: pd.DataFrame) -> None:
+def sessions_chart(df: pd.DataFrame, f: Filters, state: Readiness) -> None:
     st.markdown("**Sessions per day**", help=help_text("sessions"))
     if df.empty:
-        st.caption("No sessions in the selected days.")
+        none_in_range(state, "No sessions in the selected days.")
         return
     fig = px.bar(df, x="local_date", y="sessions", labels={"local_date": "local day", "sessions": "sessions"}, height=320)
+    fig.update_traces(hovertemplate="%{x|%d %b %Y}: %{y:,} sessions<extra></extra>")
+    fig.update_yaxes(tickformat=",")
+    day_axis(fig, f)
     fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(fig, width="stretch", key="chart_sessions")
 
 
-def failure_rate_chart(df: pd.DataFrame, colors: dict[str, str]) -> None:
+def failure_rate_chart(df: pd.DataFrame, colors: dict[str, str], f: Filters, state: Readiness) -> None:
     st.markdown("**Payment failure rate per hour, by gateway** (UTC hours)", help=help_text("payment_failure_rate"))
     if df.empty:
-        st.caption("No payment attempts in the selected days.")
+        none_in_range(state, "No payment attempts in the selected days.")
         return
     # Hours with too few attempts get no rate (a gap in the line): 1 failure of 2 is not 50 %.
-    df = df.assign(rate=df["failure_rate"].where(df["attempts"] >= MIN_RATE_ATTEMPTS),
+    df = df.assign(hour=naive_utc(df["hour"]), rate=df["failure_rate"].where(df["attempts"] >= MIN_RATE_ATTEMPTS),
                    ge_share=df["gateway_error_share"].fillna(0))
+    x_range = hour_range(f, df["hour"])
     fig = px.line(df, x="hour", y="rate", color="gateway", color_discrete_map=colors, height=360,
                   custom_data=["failed", "attempts", "ge_share"],
                   labels={"hour": "hour (UTC)", "rate": "failure rate", "gateway": ""})
     fig.update_traces(line_width=1.5, hovertemplate="%{x|%d %b %H:00} UTC: %{y:.0%} failed"
-                      " (%{customdata[0]}/%{customdata[1]}), %{customdata[2]:.0%} gateway errors")
+                      " (%{customdata[0]:,}/%{customdata[1]:,}), %{customdata[2]:.0%} gateway errors")
     rated = df.dropna(subset=["rate"])
     if not rated.empty:
         worst = rated.loc[rated.sort_values(["rate", "failed"]).index[-1]]
+        left_half = worst["hour"] - x_range[0] < (x_range[1] - x_range[0]) / 2  # the label runs into the chart
         fig.add_annotation(
-            x=worst["hour"], y=worst["rate"], showarrow=True, arrowhead=2, ax=-40, ay=-4, xanchor="right",
-            text=(f"<b>max</b>: {worst['gateway']} {worst['hour']:%d %b %H:00} UTC, {int(worst['failed'])}/"
-                  f"{int(worst['attempts'])} failed, {worst['ge_share']:.0%} gateway errors"),
+            x=worst["hour"], y=worst["rate"], showarrow=True, arrowhead=2, ax=40 if left_half else -40, ay=-4,
+            xanchor="left" if left_half else "right",
+            text=(f"<b>max</b>: {worst['gateway']} {worst['hour']:%d %b %H:00} UTC, {int(worst['failed']):,}/"
+                  f"{int(worst['attempts']):,} failed, {worst['ge_share']:.0%} gateway errors"),
             bgcolor="rgba(255,255,255,0.85)")
+    fig.update_xaxes(range=x_range, tickformatstops=HOUR_TICKS)  # the selected days, never widened by the annotation
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(fig, width="stretch", key="chart_failure_rate")
 
 
-def failure_codes_chart(df: pd.DataFrame, colors: dict[str, str]) -> None:
+def failure_codes_chart(df: pd.DataFrame, colors: dict[str, str], state: Readiness) -> None:
     st.markdown("**Top failure codes**", help=help_text("failed_attempts_by_code"))
     if df.empty:
-        st.caption("No failed attempts in the selected days.")
+        none_in_range(state, "No failed attempts in the selected days.")
         return
     fig = px.bar(df.iloc[::-1], x="failed", y="label", color="gateway", orientation="h", height=360,
                  color_discrete_map=colors, labels={"failed": "failed attempts", "label": "", "gateway": ""},
                  hover_data=["failure_code", "decline_class"])
+    fig.update_xaxes(tickformat=",")
     fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(fig, width="stretch", key="chart_failure_codes")
 
 
-def site_hours_chart(db_key: str | None, f: Filters, sites: pd.DataFrame) -> None:
+def site_hours_chart(db_key: str | None, f: Filters, sites: pd.DataFrame, state: Readiness) -> None:
     in_scope = sites[sites["site_id"].isin(f.site_ids)] if f.site_ids else (
         sites[sites["region"].isin(f.regions)] if f.regions else sites)
     if in_scope.empty:
@@ -224,14 +299,15 @@ def site_hours_chart(db_key: str | None, f: Filters, sites: pd.DataFrame) -> Non
     site_id = st.selectbox("Site", list(names), format_func=lambda s: f"{names[s]} ({s})", key="hours_site")
     df = load_site_hours(db_key, f, site_id)
     if df.empty:
-        st.caption("No hours to show.")
+        none_in_range(state, "No hours to show.")
         return
     grid = df.assign(day=df["local_time"].dt.date, hour=df["local_time"].dt.hour).pivot_table(
         index="hour", columns="day", values="invoices", aggfunc="sum")
     fig = px.imshow(grid, aspect="auto", color_continuous_scale="Blues", origin="lower", height=330,
                     labels={"x": "local day", "y": "local hour", "color": "invoices"})
+    day_axis(fig, f)
     fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(fig, width="stretch", key="chart_site_hours")
 
 
 # ---------------------------------------------------------------- page
@@ -244,25 +320,27 @@ def main() -> None:
     sites, rng = options
     freshness_line(db_key)
     if rng is None:
-        st.info(EMPTY_HINT, icon=":material/info:")
+        no_data_yet(db_key, EMPTY_HINT)
         return
-    f = sidebar_filters(sites, rng, DEFAULT_DAYS)
+    f = sidebar_filters(sites, rng)
+    state = topic_state(db_key, "overview", f.start)
+    pending_banner(state)
     data = load_figures(db_key, f)
-    revenue_cards(data["revenue"])
+    revenue_cards(data["revenue"], state)
     range_cards(data["kpis"], f, rng)
     left, right = st.columns(2)
     with left:
-        revenue_chart(data["daily_revenue"])
+        revenue_chart(data["daily_revenue"], f, state)
     with right:
-        sessions_chart(data["daily_sessions"])
+        sessions_chart(data["daily_sessions"], f, state)
     gateways = sorted(set(data["hourly_payments"]["gateway"]) | set(data["failure_codes"]["gateway"]))
     colors = {g: SERIES_COLORS[i % len(SERIES_COLORS)] for i, g in enumerate(gateways)}
-    failure_rate_chart(data["hourly_payments"], colors)
+    failure_rate_chart(data["hourly_payments"], colors, f, state)
     left, right = st.columns(2)
     with left:
-        failure_codes_chart(data["failure_codes"], colors)
+        failure_codes_chart(data["failure_codes"], colors, state)
     with right:
-        site_hours_chart(db_key, f, sites)
+        site_hours_chart(db_key, f, sites, state)
 
 
 main()

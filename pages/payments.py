@@ -8,6 +8,7 @@ away. Money and customer ids are formatted (masked) only here, at the edge.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, time, timedelta
 
 import pandas as pd
 import plotly.express as px
@@ -18,15 +19,18 @@ from metrics.figures import gateway_mismatches as gm
 from metrics.figures import payments as q
 from metrics.figures.declines import CLASS_LABELS
 from metrics.figures.query import Filters, snapshot
+from metrics.figures.readiness import Readiness
 from pages.common import csv_button, filtered_page, mask_customer, money_by_currency, percent, pp, with_money
 from pages.common import engine as _engine
 from pages.common import markdown as md
+from pages.common.recon_data import download_all
+from pages.common.state import nothing_found, pending_banner, shown_of, topic_state
 from revwatch.money import format_money
 
-DEFAULT_DAYS = 14
 SERIES_COLORS = {"adyen": "#1f5fbf", "stripe": "#f28e2b"}  # as the Overview page
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
 EMPTY_HINT = "No payment data yet: run `revwatch demo` and `revwatch collect`."
+PAGE_ROWS = 500  # rows a list shows; its download gives all of them
 
 
 # ---------------------------------------------------------------- data (cached)
@@ -46,7 +50,7 @@ def load_figures(db_key: str | None, f: Filters) -> dict:
             "recovery": q.recovery_by_class(conn, f),
             "by_gateway": q.outcomes_by_gateway(conn, f),
             "mismatch_totals": gm.mismatch_by_currency(conn, f),
-            "mismatches": gm.mismatches(conn, f, limit=500),
+            "mismatches": gm.mismatches(conn, f, limit=PAGE_ROWS),
         }
 
 
@@ -54,7 +58,19 @@ def load_figures(db_key: str | None, f: Filters) -> dict:
 def load_window(db_key: str | None, f: Filters, ep: q.Episode, gateway: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     with snapshot(_engine(db_key)) as conn:
         return (q.failed_cost(conn, f, ep.start, ep.end, gateway),
-                q.failed_attempts(conn, f, ep.start, ep.end, gateway, limit=500))
+                q.failed_attempts(conn, f, ep.start, ep.end, gateway, limit=PAGE_ROWS))
+
+
+def all_failed(db_key: str | None, f: Filters, ep: q.Episode, total: int) -> pd.DataFrame:
+    """Every failed attempt of the window (`total` of them, failed_cost's count: the same rows), for a download."""
+    with snapshot(_engine(db_key)) as conn:
+        return masked(q.failed_attempts(conn, f, ep.start, ep.end, ep.gateway, limit=max(total, 1)))
+
+
+def all_mismatches(db_key: str | None, f: Filters) -> pd.DataFrame:
+    """Every finding of the selection, for a download."""
+    with snapshot(_engine(db_key)) as conn:
+        return masked(gm.mismatches(conn, f, limit=None))
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -65,8 +81,20 @@ def load_trail(db_key: str | None, attempt_id: str) -> q.AttemptTrail | None:
 # ---------------------------------------------------------------- formatting (the edge)
 def episode_label(e: q.Episode) -> str:
     span = f"{e.start:%d %b %H:00}–{e.end:%H:00} UTC"
-    return (f"{span} · {e.gateway} · {e.failed:,} failed of {e.attempts:,}"
-            f" ({percent(e.failure_rate, 0)}) · {e.gateway_errors:,} gateway errors")
+    usual = f" vs {percent(e.baseline_rate, 1)} usually" if e.baseline_rate is not None and e.expected else ""
+    return (f"{span} · {e.gateway} · {e.failures:,} failed of {e.attempts:,}"
+            f" ({percent(e.failures / e.attempts if e.attempts else None, 0)}){usual}"
+            f" · {e.gateway_errors:,} gateway errors")
+
+
+def masked(df: pd.DataFrame) -> pd.DataFrame:
+    """customer_id masked (a download, like the screen, never names a customer); money stays in minor units."""
+    return df.assign(customer_id=[mask_customer(c) for c in df["customer_id"]])
+
+
+def none_in_range(state: Readiness, text: str) -> None:
+    """`text` ("No attempts in the selected days.") only once the figures are known."""
+    st.caption(text if state.known else "Not computed yet: see the note above.")
 
 
 # ---------------------------------------------------------------- sections
@@ -94,34 +122,54 @@ def headline_cards(now: q.Headline, before: q.Headline, compare: bool) -> None:
                                                            "earlier are before the first data"))
 
 
-def trend_chart(hourly: pd.DataFrame, episodes: tuple[q.Episode, ...]) -> None:
+def hour_range(f: Filters, hours: pd.Series) -> list[datetime]:
+    """The selected days in UTC hours (naive UTC, as the chart draws them), widened only to hours the sites'
+    local days reach past midnight UTC: never by an annotation."""
+    lo, hi = datetime.combine(f.start, time()), datetime.combine(f.end + timedelta(days=1), time())
+    if not hours.empty:
+        lo, hi = min(lo, hours.min().to_pydatetime()), max(hi, hours.max().to_pydatetime() + timedelta(hours=1))
+    return [lo, hi]
+
+
+def naive(t: datetime) -> datetime:  # Plotly draws naive times: UTC ones, here
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
+def trend_chart(hourly: pd.DataFrame, episodes: tuple[q.Episode, ...], f: Filters, state: Readiness) -> None:
     st.markdown("**Attempt success rate per hour, by gateway** (UTC hours; shaded: the worst windows)",
                 help=help_text("attempt_success_rate"))
     if hourly.empty:
-        st.caption("No attempts in the selected days.")
+        none_in_range(state, "No attempts in the selected days.")
         return
-    df = hourly.assign(rate=hourly["success_rate"].where(hourly["attempts"] >= MIN_RATE_ATTEMPTS))
+    hours = pd.to_datetime(hourly["period"], utc=True).dt.tz_localize(None)
+    df = hourly.assign(period=hours, rate=hourly["success_rate"].where(hourly["attempts"] >= MIN_RATE_ATTEMPTS))
+    x_range = hour_range(f, hours)
     fig = px.line(df, x="period", y="rate", color="gateway", color_discrete_map=SERIES_COLORS, height=380,
                   custom_data=["succeeded", "attempts", "gateway_errors"],
                   labels={"period": "hour (UTC)", "rate": "success rate", "gateway": ""})
     fig.update_traces(line_width=1.5, hovertemplate="%{x|%d %b %H:00} UTC: %{y:.1%} succeeded"
-                      " (%{customdata[0]}/%{customdata[1]}), %{customdata[2]} gateway errors")
+                      " (%{customdata[0]:,}/%{customdata[1]:,}), %{customdata[2]:,} gateway errors")
     for i, e in enumerate(episodes[:3]):
-        fig.add_vrect(x0=e.start, x1=e.end, fillcolor="#d62728", opacity=0.25 if i == 0 else 0.1, line_width=0)
+        fig.add_vrect(x0=naive(e.start), x1=naive(e.end), fillcolor="#d62728", opacity=0.25 if i == 0 else 0.1,
+                      line_width=0)
     if episodes:
         e = episodes[0]
-        fig.add_annotation(x=e.start, y=0.02, yref="paper", xanchor="right", showarrow=False,
-                           text=f"<b>{e.gateway}</b> {e.start:%d %b %H:00} UTC: {e.gateway_errors} gateway errors",
+        left_half = naive(e.start) - x_range[0] < (x_range[1] - x_range[0]) / 2  # the label runs into the chart
+        fig.add_annotation(x=naive(e.end) if left_half else naive(e.start), y=0.02, yref="paper",
+                           xanchor="left" if left_half else "right", showarrow=False,
+                           text=f"<b>{e.gateway}</b> {e.start:%d %b %H:00} UTC: {e.gateway_errors:,} gateway errors",
                            font=dict(color="#b2182b"), bgcolor="rgba(255,255,255,0.85)")
+    fig.update_xaxes(range=x_range, tickformatstops=[dict(dtickrange=[None, 86_400_000 - 1], value="%H:%M<br>%d %b"),
+                                                     dict(dtickrange=[86_400_000, None], value="%d %b")])
     fig.update_yaxes(tickformat=".0%")
     fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(fig, width="stretch", key="chart_trend")
 
 
-def bad_window(db_key: str | None, f: Filters, episodes: tuple[q.Episode, ...]) -> None:
+def bad_window(db_key: str | None, f: Filters, episodes: tuple[q.Episode, ...], state: Readiness) -> None:
     st.subheader("Worst windows and what they cost", help=help_text("failed_window_cost"))
     if not episodes:
-        st.caption(f"No hour with at least {MIN_RATE_ATTEMPTS} attempts in the selected days.")
+        nothing_found(state, "Nothing found: no gateway failed far above its usual rate in the selected days.")
         return
     options = list(range(min(len(episodes), 10)))
     i = st.selectbox("Window (worst first)", options, format_func=lambda k: episode_label(episodes[k]), key="episode",
@@ -136,6 +184,20 @@ def bad_window(db_key: str | None, f: Filters, episodes: tuple[q.Episode, ...]) 
                 help=help_text("gateway_errors"))
     c[2].metric(label("window_recovered"), f"{n['recovered']:,}", border=True, help=help_text("window_recovered"))
     c[3].metric(label("window_unpaid"), f"{n['unpaid']:,}", border=True, help=help_text("window_unpaid"))
+    if ep.expected:  # how far the window stands above its usual rate (incident_windows.py)
+        b = st.columns(4)
+        b[0].metric("Usual failure rate", percent(ep.baseline_rate, 1), border=True,
+                    help="The failure rate these hours usually have (the same gateway's same hours in the weeks "
+                         "before, or a wider pool when those are too few): the baseline the window is judged by.")
+        b[1].metric("Failure rate in window", percent(ep.failures / ep.attempts if ep.attempts else None, 1),
+                    border=True, help="Failed attempts and attempts the gateway never answered, of all attempts.")
+        b[2].metric("Failures above usual", f"{max(ep.excess_failures, 0):,.0f}", border=True,
+                    help=f"Failures beyond the {ep.expected:,.1f} the usual rate predicts for "
+                         f"{ep.attempts:,} attempts.")
+        b[3].metric("No answer (timeouts)", f"{ep.unknown:,}", border=True,
+                    help="Attempts the gateway never answered: a failure the customer sees.")
+        st.caption(f"The chance of {ep.failures:,} or more failures in {ep.attempts:,} attempts at the usual rate: "
+                   f"{chance(ep.p_value)}.")
     for row in cost.itertuples(index=False):  # money per currency, never added across currencies
         m = st.columns(3)
         m[0].metric(f"Amount failed · {row.currency}", format_money(int(row.failed_minor), row.currency), border=True,
@@ -144,24 +206,46 @@ def bad_window(db_key: str | None, f: Filters, episodes: tuple[q.Episode, ...]) 
                     border=True, help=help_text("failed_window_cost"))
         m[2].metric(f"{label('window_unpaid')} · {row.currency}", format_money(int(row.unpaid_minor), row.currency),
                     border=True, help=help_text("failed_window_cost"))
-    st.markdown(f"**Failed attempts, {md.text(ep.gateway)}, {ep.start:%d %b %H:00}–{ep.end:%H:00} UTC** "
-                f"(newest first, up to 500)")
-    failed_list(db_key, failed, key="window")
+    st.markdown(f"**Failed attempts, {md.text(ep.gateway)}, {ep.start:%d %b %H:00}–{ep.end:%H:00} UTC** (newest first)")
+    failed_list(db_key, failed, n["failed"], lambda: all_failed(db_key, f, ep, n["failed"]), key="window")
 
 
-def failed_list(db_key: str | None, failed: pd.DataFrame, key: str) -> None:
+def chance(p: float) -> str:
+    """A probability for people: '1 in 3,400', 'less than 1 in a trillion'."""
+    return f"{p:.0%}" if p >= 0.5 else "less than 1 in a trillion" if p < 1e-12 else f"1 in {round(1 / p):,}"
+
+
+def failed_list(db_key: str | None, failed: pd.DataFrame, total: int, fetch_all, key: str) -> None:
     if failed.empty:
         st.caption("No failed attempts.")
         return
-    shown = with_money(failed, "amount_minor").assign(customer=[mask_customer(c) for c in failed["customer_id"]])
-    shown = shown.drop(columns=["customer_id"]).rename(columns={"amount_minor": "amount"})
-    st.dataframe(shown, hide_index=True, height=260, width="stretch",
-                 column_config={"attempted_at": st.column_config.DatetimeColumn("attempted (UTC)", format="DD MMM HH:mm:ss")})
-    csv_button(shown, "failed_attempts", key=f"csv_{key}")
+    shown = failed.assign(customer_id=[mask_customer(c) for c in failed["customer_id"]],
+                          decline_class=[CLASS_LABELS.get(c, c) for c in failed["decline_class"]])
+    show_table(shown.drop(columns=["failure_code"]), {"amount_minor": "amount"}, names={"customer_id": "customer",
+               "label": "failure", "decline_class": "class"}, height=260, attempted_at=
+               st.column_config.DatetimeColumn("attempted (UTC)", format="DD MMM HH:mm:ss"))
+    c = st.columns([3, 1])
+    c[0].caption(shown_of(len(failed), total, "failed attempts"))
+    with c[1]:
+        download_all(fetch_all, "failed_attempts", key=f"csv_{key}")
     attempt = st.selectbox("Drill down to an attempt", [None, *failed["attempt_id"]], key=f"drill_{key}",
                            format_func=lambda a: "choose an attempt…" if a is None else a)
     if attempt:
         trail_view(load_trail(db_key, attempt))
+
+
+def show_table(df: pd.DataFrame, money: dict[str, str] | None = None, rates: tuple[str, ...] = (),
+               names: dict[str, str] | None = None, height: int | None = None, **config) -> None:
+    """A table for people: `money` ({minor column: name}) in each row's currency, `rates` as '97.12%', counts with
+    thousands separators, "–" for a missing value (never None, NaN or -0.0%); `names` renames the rest."""
+    have = {c: n for c, n in (money or {}).items() if c in df.columns}
+    shown = with_money(df, *have).assign(**{c: [percent(v) for v in df[c]] for c in rates})
+    shown = shown.rename(columns={**have, **(names or {})})
+    gaps = [c for c in shown.columns if shown[c].isna().any()]
+    shown = shown.assign(**{c: shown[c].astype(object).where(shown[c].notna(), "–") for c in gaps})
+    counts = {c: st.column_config.NumberColumn(format="%,d") for c in shown.columns
+              if pd.api.types.is_integer_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c])}
+    st.dataframe(shown, hide_index=True, width="stretch", height=height or "auto", column_config={**counts, **config})
 
 
 def trail_view(t: q.AttemptTrail | None) -> None:
@@ -178,74 +262,76 @@ def trail_view(t: q.AttemptTrail | None) -> None:
                     f"{md.text(inv.get('issued_at', '–'))}")
         st.markdown(f"**Session** {md.code(sess.get('session_id', '–'))} at {md.text((t.site or {}).get('name', '–'))}"
                     f" · customer {md.text(mask_customer(sess.get('customer_id')) or '–')}")
-        st.dataframe(t.attempts, hide_index=True, width="stretch")
+        show_table(t.attempts, {"amount_minor": "amount"})
         if not t.refunds.empty:
-            st.dataframe(t.refunds, hide_index=True, width="stretch")
+            show_table(t.refunds, {"amount_minor": "amount"})
     with right:
         if t.stripe_charge is not None:
             st.markdown("**Stripe charge, as Stripe sent it**")
             st.json(json.loads(json.dumps(t.stripe_charge, default=str)), expanded=False)
         if not t.adyen_lines.empty:
             st.markdown("**Adyen settlement report lines**")
-            st.dataframe(t.adyen_lines, hide_index=True, width="stretch")
+            show_table(t.adyen_lines)
         if t.stripe_charge is None and t.adyen_lines.empty:
             st.caption("No gateway object copied for this attempt (yet).")
 
 
-def breakdown_table(df: pd.DataFrame) -> None:
+def breakdown_table(df: pd.DataFrame, state: Readiness) -> None:
     st.subheader("Breakdown: gateway × method × card brand × region × currency", help=help_text("attempt_success_rate"))
     if df.empty:
-        st.caption("No attempts.")
+        none_in_range(state, "No attempts.")
         return
-    shown = with_money(df, "amount_minor", "succeeded_minor").rename(
-        columns={"amount_minor": "attempted amount", "succeeded_minor": "succeeded amount"})
-    st.dataframe(shown, hide_index=True, height=300, width="stretch",
-                 column_config={"success_rate": st.column_config.NumberColumn(
-                     "success rate", format="percent", help=help_text("attempt_success_rate"))})
+    show_table(df, {"amount_minor": "attempted amount", "succeeded_minor": "succeeded amount"}, ("success_rate",),
+               {"card_brand": "card brand", "success_rate": "success rate"}, height=300)
     csv_button(df, "payment_breakdown", key="csv_breakdown")
 
 
-def declines_section(classes: pd.DataFrame, codes: pd.DataFrame) -> None:
+def declines_section(classes: pd.DataFrame, codes: pd.DataFrame, state: Readiness) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Failed attempts by decline class**", help=help_text("decline_class"))
         if classes.empty:
-            st.caption("No failed attempts.")
+            none_in_range(state, "No failed attempts.")
         else:
             df = classes.assign(decline=[CLASS_LABELS.get(c, c) for c in classes["decline_class"]])
             fig = px.bar(df, x="failed", y="decline", color="gateway", orientation="h", height=300,
                          color_discrete_map=SERIES_COLORS, labels={"failed": "failed attempts", "decline": ""})
+            fig.update_xaxes(tickformat=",")
             fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
-            st.plotly_chart(fig, width="stretch")
+            st.plotly_chart(fig, width="stretch", key="chart_declines")
     with right:
         st.markdown("**Top failure codes**", help=help_text("failed_attempts_by_code"))
-        st.dataframe(codes, hide_index=True, height=300, width="stretch")
-        if not codes.empty:
+        if codes.empty:
+            none_in_range(state, "No failed attempts.")
+        else:
+            shown = codes.assign(decline_class=[CLASS_LABELS.get(c, c) for c in codes["decline_class"]])
+            show_table(shown.drop(columns=["failure_code"]), names={"label": "failure", "decline_class": "class"},
+                       height=300)  # the gateway's own code: in the download
             csv_button(codes, "failure_codes", key="csv_codes")
 
 
-def retry_section(funnel: pd.DataFrame, recovery: pd.DataFrame, by_gateway: pd.DataFrame) -> None:
+def retry_section(funnel: pd.DataFrame, recovery: pd.DataFrame, by_gateway: pd.DataFrame, state: Readiness) -> None:
     st.subheader("Retries: first try, eventually, recovered", help=help_text("retry_recovered"))
     left, right = st.columns(2)
     with left:
-        fig = px.funnel(funnel, x="invoices", y="stage", height=340)
+        fig = px.funnel(funnel, x="invoices", y="stage", height=340, labels={"stage": ""})
+        fig.update_traces(texttemplate="%{value:,}", hovertemplate="%{y}: %{x:,} invoices<extra></extra>")
         fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
-        st.plotly_chart(fig, width="stretch")
+        st.plotly_chart(fig, width="stretch", key="chart_funnel")
     with right:
-        st.markdown("**Per gateway of the first attempt**")
-        st.dataframe(by_gateway, hide_index=True, width="stretch", column_config={
-            "first_attempt_rate": st.column_config.NumberColumn(
-                "paid first try", format="percent", help=help_text("invoice_first_attempt_rate")),
-            "eventual_rate": st.column_config.NumberColumn(
-                "paid eventually", format="percent", help=help_text("invoice_eventual_rate"))})
-        st.markdown("**Recovery by class of the first failure**")
+        st.markdown("**Per gateway of the first attempt**", help=f"Paid first try: {help_text('invoice_first_attempt_rate')}"
+                    f" Paid eventually: {help_text('invoice_eventual_rate')}")
+        show_table(by_gateway, rates=("first_attempt_rate", "eventual_rate"), names={
+            "attempted": "charged invoices", "first_succeeded": "paid first try", "succeeded": "paid eventually",
+            "recovered": "recovered by retry", "first_attempt_rate": "paid first try (%)",
+            "eventual_rate": "paid eventually (%)"})
+        st.markdown("**Recovery by class of the first failure**", help=help_text("retry_recovered"))
         if recovery.empty:
-            st.caption("No invoice failed its first attempt.")
+            none_in_range(state, "No invoice failed its first attempt.")
         else:
-            shown = with_money(recovery, "recovered_minor").rename(columns={"recovered_minor": "recovered amount"})
-            st.dataframe(shown, hide_index=True, width="stretch", column_config={
-                "recovery_rate": st.column_config.NumberColumn(
-                    "recovery rate", format="percent", help=help_text("retry_recovered"))})
+            shown = recovery.assign(decline_class=[CLASS_LABELS.get(c, c) for c in recovery["decline_class"]])
+            show_table(shown, {"recovered_minor": "recovered amount"}, ("recovery_rate",), {
+                "decline_class": "first failure", "failed_first": "failed first try", "recovery_rate": "recovery rate"})
             csv_button(recovery, "retry_recovery", key="csv_recovery")
 
 
@@ -253,25 +339,31 @@ MISMATCH_METRICS = {"unrecorded_success": "mismatch_unrecorded_success",  # find
                     "no_internal_attempt": "mismatch_no_internal_attempt"}
 
 
-def mismatch_section(db_key: str | None, totals: pd.DataFrame, found: pd.DataFrame) -> None:
+def mismatch_section(db_key: str | None, f: Filters, totals: pd.DataFrame, found: pd.DataFrame) -> None:
     st.subheader(label("gateway_mismatches"), help=help_text("gateway_mismatches"))
+    state = topic_state(db_key, "gateway_mismatches", f.start)
     if totals.empty:
-        st.caption("Nothing found: every gateway charge in the selected days has its attempt in billing.")
+        nothing_found(state, "Nothing found: every gateway charge in the selected days has its attempt in billing.")
         return
+    pending_banner(state)
     for cur, rows in totals.groupby("currency", sort=True):  # money per currency, never added across currencies
         by = {r.kind: r for r in rows.itertuples(index=False)}
-        c = st.columns(4)
-        for i, kind in enumerate(gm.MISMATCH_KINDS):
+        c = st.columns(len(gm.MISMATCH_KINDS))
+        for col, kind in zip(c, gm.MISMATCH_KINDS, strict=True):  # the amount, and how many charges it is
             r, metric = by[kind], MISMATCH_METRICS[kind]
-            c[2 * i].metric(f"{label(metric)} · {cur}", f"{int(r.findings):,}", border=True, help=help_text(metric))
-            c[2 * i + 1].metric(f"{label(metric)}, amount · {cur}", format_money(int(r.amount_minor), cur),
-                                border=True, help=help_text(metric))
-    shown = with_money(found, "amount_minor").assign(customer=[mask_customer(c) for c in found["customer_id"]])
-    shown = shown.drop(columns=["customer_id"]).rename(columns={"amount_minor": "amount"})
-    st.dataframe(shown, hide_index=True, height=260, width="stretch",
-                 column_config={"occurred_at": st.column_config.DatetimeColumn("at the gateway (UTC)",
-                                                                               format="DD MMM HH:mm:ss")})
-    csv_button(shown, "charged_not_in_billing", key="csv_mismatches")
+            n = int(r.findings)
+            col.metric(f"{label(metric)} · {cur}", format_money(int(r.amount_minor), cur), border=True,
+                       delta=f"{n:,} {'charge' if n == 1 else 'charges'}", delta_color="off", delta_arrow="off",
+                       help=help_text(metric))
+    shown = found.assign(customer_id=[mask_customer(c) for c in found["customer_id"]],
+                         kind=[label(MISMATCH_METRICS.get(k, k)) for k in found["kind"]])
+    show_table(shown, {"amount_minor": "amount"}, names={"customer_id": "customer"}, height=260,
+               occurred_at=st.column_config.DatetimeColumn(
+        "at the gateway (UTC)", format="DD MMM HH:mm:ss"))
+    c = st.columns([3, 1])
+    c[0].caption(shown_of(len(found), int(totals["findings"].sum()), "charges"))
+    with c[1]:
+        download_all(lambda: all_mismatches(db_key, f), "charged_not_in_billing", key="csv_mismatches")
     with_attempt = [a for a in found["attempt_id"] if isinstance(a, str) and a]
     if with_attempt:
         attempt = st.selectbox("Drill down to billing's attempt", [None, *with_attempt], key="drill_mismatch",
@@ -282,18 +374,21 @@ def mismatch_section(db_key: str | None, totals: pd.DataFrame, found: pd.DataFra
 
 # ---------------------------------------------------------------- page
 def main() -> None:
-    page = filtered_page("Payments", DEFAULT_DAYS, EMPTY_HINT)
+    page = filtered_page("Payments", EMPTY_HINT)
     if page is None:
         return
     db_key, rng, f = page
+    state = topic_state(db_key, "payments", f.start)
+    pending_banner(state)
     data = load_figures(db_key, f)
     headline_cards(data["now"], data["before"], compare=rng.holds(q.week_earlier(f)))
-    trend_chart(data["hourly"], data["episodes"])
-    bad_window(db_key, f, data["episodes"])
-    declines_section(data["classes"], data["codes"])
-    retry_section(data["funnel"], data["recovery"], data["by_gateway"])
-    mismatch_section(db_key, data["mismatch_totals"], data["mismatches"])
-    breakdown_table(data["breakdown"])
+    trend_chart(data["hourly"], data["episodes"], f, state)
+    bad_window(db_key, f, data["episodes"], state)
+    declines = topic_state(db_key, "declines", f.start)
+    declines_section(data["classes"], data["codes"], declines)
+    retry_section(data["funnel"], data["recovery"], data["by_gateway"], state)
+    mismatch_section(db_key, f, data["mismatch_totals"], data["mismatches"])
+    breakdown_table(data["breakdown"], state)
 
 
 main()

@@ -15,26 +15,32 @@ from datetime import date
 
 import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 from sqlalchemy.exc import ProgrammingError
 
 from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
+from metrics.figures.readiness import Readiness
 from pages.common import NO_TABLES, csv_button, options_or_notice, percent
 from pages.common import recon_data as rd
 from pages.common.recon_breaks import breaks_section
 from pages.common.recon_close import close_section, export_section
-from pages.common.recon_format import money_columns, month_label
+from pages.common.recon_format import STATUS_LABELS, money_columns, month_label, table_config, words
 from pages.common.recon_payouts import payouts_section
+from pages.common.state import nothing_found, pending_banner, topic_state
 from revwatch import clock
 from revwatch.money import chart_amount
 from revwatch.settings import load_settings
 
 DEFAULT_MONTHS = 3
-EMPTY_HINT = ("No reconciliation yet: run `revwatch collect` (incl. the `reconcile` job) once bank statements, "
-              "GL exports and FX rates are configured.")
-STATUS_COLORS = {"matched": "#2a9d8f", "expected": "#e9c46a", "break": "#d62728"}
-LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
+TOPIC = "reconciliation"  # metrics/figures/readiness.py: the reconcile job and the ingests it reads
+NOTHING_YET = ("Nothing found: the reconciliation has run and found nothing to reconcile in any month (no payment, "
+               "payout, bank line or journal taken in yet).")
+STATUS_COLORS = {"Matched": "#2a9d8f", "Expected": "#e9c46a", "Break": "#d62728"}
+# the legend under the plot (never over a facet's title or the bars), whatever the chart's width
+LEGEND = dict(orientation="h", yref="container", yanchor="bottom", y=0.0, x=0, title_text="")
+MARGIN = dict(l=10, r=40, t=30, b=80)
 
 
 # ---------------------------------------------------------------- sidebar
@@ -66,47 +72,88 @@ def sidebar(db_key: str | None, sites: pd.DataFrame, months: list[date]) -> tupl
 
 
 # ---------------------------------------------------------------- sections
+def funnel_long(fun: pd.DataFrame) -> pd.DataFrame:
+    """One row per stage, currency and status (Matched, Expected, Break): items `n` and amount `minor`."""
+    return pd.concat([fun.assign(status=STATUS_LABELS[s], n=fun[f"{s}_items"], minor=fun[f"{s}_minor"])
+                      for s in q.STATUSES], ignore_index=True)
+
+
+def stage_axis(stage: str) -> str:
+    """A stage's label on lines short enough to sit level under its bars at any width: "S1<br>billing ↔<br>gateway"."""
+    return q.STAGE_LABELS.get(stage, stage).replace(" ", "<br>", 1).replace("↔ ", "↔<br>")
+
+
+def items_chart(long: pd.DataFrame) -> go.Figure:
+    """Items per stage and status, every currency: bars side by side on a log axis, so a stage of a few hundred
+    items (S3, S4) shows beside one of a million (S1); each bar labelled with its count."""
+    items = long.groupby(["stage", "status"], as_index=False)["n"].sum()
+    items = items[items["n"] > 0].assign(stage=lambda d: [stage_axis(s) for s in d["stage"]])
+    fig = px.bar(items, x="stage", y="n", color="status", color_discrete_map=STATUS_COLORS, barmode="group",
+                 log_y=True, text="n", height=360,
+                 category_orders={"status": list(STATUS_COLORS), "stage": [stage_axis(s) for s in q.STAGES]},
+                 labels={"n": "items (log scale)", "stage": "", "status": ""})
+    fig.update_traces(texttemplate="%{y:,}", textposition="outside", cliponaxis=False, textfont_size=11,
+                      hovertemplate="%{x}<br>%{y:,} items<extra>%{fullData.name}</extra>")
+    fig.update_yaxes(dtick=1, tickformat=",", rangemode="tozero")
+    fig.update_xaxes(tickangle=0)
+    # a count wider than its bar (a narrow page) is left to the hover rather than drawn over its neighbour's
+    fig.update_layout(margin=MARGIN, legend=LEGEND, uniformtext=dict(minsize=9, mode="hide"))
+    return fig
+
+
+def amounts_chart(long: pd.DataFrame) -> go.Figure:
+    """Amounts per stage and status in major units, one row per currency (never added across currencies), each
+    row with its own axis of full numbers; the currency named beside its row, the legend under the plot."""
+    currencies = sorted(set(long["currency"]))
+    amounts = long.assign(amount=[float(chart_amount(int(v), c)) for v, c in zip(long["minor"], long["currency"],
+                                                                                 strict=True)],
+                          stage=[stage_axis(s) for s in long["stage"]])
+    height = 160 * len(currencies) + 130
+    fig = px.bar(amounts, x="stage", y="amount", color="status", facet_row="currency", height=height,
+                 facet_row_spacing=60 / height,  # 60 px between rows: room for a row's top tick, any number of rows
+                 color_discrete_map=STATUS_COLORS, labels={"amount": "", "stage": "", "status": ""},
+                 custom_data=["currency"],
+                 category_orders={"status": list(STATUS_COLORS), "stage": [stage_axis(s) for s in q.STAGES],
+                                  "currency": currencies})
+    fig.update_traces(hovertemplate="%{x}<br>%{customdata[0]} %{y:,.2f}<extra>%{fullData.name}</extra>")
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1], font_size=13))
+    fig.update_yaxes(matches=None, showticklabels=True, tickformat=",.0f", rangemode="tozero")
+    fig.update_xaxes(tickangle=0)
+    fig.update_layout(margin=MARGIN, legend=LEGEND)
+    return fig
+
+
 def stage_cards(fun: pd.DataFrame) -> None:
     cols = st.columns(len(q.STAGES))
     for col, stage in zip(cols, q.STAGES, strict=True):
         rows = fun[fun["stage"] == stage]
         items = int(rows["items"].sum())
         done = int((rows["matched_items"] + rows["resolved_items"] + rows["written_off_items"]).sum())
-        col.metric(q.STAGE_LABELS[stage], percent(done / items if items else None), border=True,
-                   help=help_text("recon_reconciled_share"))
-        col.caption(f"{items:,} items · {int(rows['expected_items'].sum()):,} expected · "
+        code, _, words_ = q.STAGE_LABELS[stage].partition(" ")
+        col.metric(f"{code} reconciled", percent(done / items if items else None), border=True,  # short: never cut
+                   help=f"{q.STAGE_LABELS[stage]}: {help_text('recon_reconciled_share')}")
+        col.caption(f"{words_} · {items:,} items · {int(rows['expected_items'].sum()):,} expected · "
                     f"{int(rows['open_items'].sum()):,} open breaks")
 
 
-def funnel_section(fun: pd.DataFrame) -> None:
+def funnel_section(fun: pd.DataFrame, state: Readiness) -> None:
     st.subheader(label("recon_funnel"), help=help_text("recon_funnel"))
     if fun.empty:
-        st.caption("No items in the selection.")
+        nothing_found(state, "Nothing found: no reconciliation item in the selection.")
         return
     stage_cards(fun)
-    long = pd.concat([fun.assign(status=s, n=fun[f"{s}_items"], minor=fun[f"{s}_minor"]) for s in q.STATUSES])
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Items per stage** (counts, every currency)")
-        items = long.groupby(["stage", "status"], as_index=False)["n"].sum()
-        fig = px.bar(items, x="stage", y="n", color="status", color_discrete_map=STATUS_COLORS, height=340,
-                     category_orders={"status": list(q.STATUSES), "stage": list(q.STAGES)},
-                     labels={"n": "items", "stage": ""})
-        fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
-        st.plotly_chart(fig, width="stretch", key="chart_funnel_items")
-    with right:
-        st.markdown("**Amounts per stage** (major units, one panel per currency)")
-        amounts = long.assign(amount=[float(chart_amount(int(v), c)) for v, c in zip(long["minor"], long["currency"], strict=True)])
-        fig = px.bar(amounts, x="stage", y="amount", color="status", facet_col="currency", height=340,
-                     color_discrete_map=STATUS_COLORS, labels={"amount": "amount", "stage": ""},
-                     category_orders={"status": list(q.STATUSES), "stage": list(q.STAGES)})
-        fig.update_yaxes(matches=None, showticklabels=True)
-        fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND)
-        st.plotly_chart(fig, width="stretch", key="chart_funnel_amounts")
-    table = money_columns(fun, dict.fromkeys(("amount_minor", "matched_minor", "expected_minor", "break_minor", "open_minor", "resolved_minor", "written_off_minor", "at_stake_minor")))
-    st.dataframe(table, hide_index=True, width="stretch", key="table_funnel")
+    long = funnel_long(fun)
+    # one above the other, each as wide as the page: side by side they are too narrow to read below ~1200 px
+    st.markdown("**Items per stage** (every currency, log scale)")
+    st.plotly_chart(items_chart(long), width="stretch", key="chart_funnel_items")
+    st.markdown("**Amounts per stage** (one panel per currency)")
+    st.plotly_chart(amounts_chart(long), width="stretch", key="chart_funnel_amounts")
+    amounts = ("matched_minor", "expected_minor", "break_minor", "open_minor", "resolved_minor", "written_off_minor")
+    table = money_columns(fun, dict.fromkeys(("amount_minor", *amounts, "at_stake_minor")))
+    st.dataframe(table, hide_index=True, width="stretch", key="table_funnel", column_config=table_config(
+        table, {"stage": "stage", **{words(c.removesuffix("_minor")): f"{words(c.removesuffix('_minor'))} amount"
+                                     for c in amounts}}))
     csv_button(fun, "recon_funnel", key="csv_funnel")
-
 
 
 # ---------------------------------------------------------------- page
@@ -124,23 +171,25 @@ def main() -> None:
         st.info(NO_TABLES, icon=":material/info:")
         return
     if not months:
-        st.info(EMPTY_HINT, icon=":material/info:")
+        nothing_found(topic_state(db_key, TOPIC), NOTHING_YET)
         return
     actor, f = sidebar(db_key, sites, months)
+    state = topic_state(db_key, TOPIC, f.first_month)
+    pending_banner(state)
     as_of = clock.now().replace(second=0, microsecond=0)
     data = rd.load_overview(db_key, f)
     run = data["last_run"]
     if run is not None:
-        st.caption(f"Last reconciliation {run.started_at:%d %b %Y %H:%M} UTC · {run.outcome} · "
+        st.caption(f"Last reconciliation run {run.started_at:%d %b %Y %H:%M} UTC · {run.outcome} · "
                    f"{run.rows_written:,} rows written")
     flash = st.session_state.pop("_recon_flash", None)
     if flash:
         st.success(flash, icon=":material/check_circle:")
-    funnel_section(data["funnel"])
-    found = breaks_section(db_key, f, cfg.reporting_currency, as_of, actor)
-    payouts_section(db_key, data["payouts"])
-    c = close_section(db_key, months, q.CloseThresholds.of(cfg), as_of)
-    export_section(f, data["funnel"], found, data["payouts"], c, as_of)
+    funnel_section(data["funnel"], state)
+    bf = breaks_section(db_key, f, cfg.reporting_currency, as_of, actor, state)
+    payouts_section(db_key, f, data["payouts"], data["payouts_total"], state)
+    c = close_section(db_key, months, q.CloseThresholds.of(cfg), as_of, state)
+    export_section(db_key, f, bf, data["funnel"], c, as_of)
 
 
 main()

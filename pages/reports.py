@@ -1,5 +1,6 @@
-"""Reports: the weekly leadership report. Pick a week, preview its newest build, download the
-HTML or PDF, see every build of it (who, when, e-mailed to whom), build it now.
+"""Reports: the weekly leadership report. Pick a week, preview its newest build (the whole report,
+in a frame sized to it), download the HTML or PDF, see every build of it (who, when, e-mailed to
+whom), build it now.
 
 Reads and builds only through `metrics.faces.weekly_report` (no SQL here)."""
 from __future__ import annotations
@@ -7,7 +8,6 @@ from __future__ import annotations
 import getpass
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from metrics.faces import weekly_report as wr
 from pages.common import engine as _engine
@@ -42,10 +42,12 @@ def main() -> None:
                          key="report_html")
     right.download_button("Download PDF", rep.pdf, file_name=f"weekly-{rep.iso_week}.pdf", mime="application/pdf",
                           key="report_pdf")
-    components.html(rep.html, height=900, scrolling=True)
+    # the whole report, sized to its content (a fixed height cut the second chart off); the HTML is the
+    # report's own rendering (metrics/faces/weekly_report.py, every value escaped), stored by `build`
+    st.iframe(rep.html, width="stretch", height="content")
 
     st.subheader("Builds of this week")
-    st.dataframe(wr.history(engine, week), hide_index=True, use_container_width=True, column_config={
+    st.dataframe(wr.history(engine, week), hide_index=True, width="stretch", column_config={
         "report_id": "Build", "iso_week": "Week", "built_at": st.column_config.DatetimeColumn("Built at (UTC)"),
         "built_by": "By", "emailed_to": "E-mailed to", "emailed_at": st.column_config.DatetimeColumn("E-mailed at")})
 

@@ -17,15 +17,21 @@ import streamlit as st
 from metrics.catalogue import help_text
 from metrics.figures import trace as q
 from metrics.figures.query import snapshot
+from metrics.figures.readiness import Readiness
 from pages.common import engine as _engine
 from pages.common import load_or_stop
 from pages.common import markdown as md
+from pages.common.state import PENDING_ICON, nothing_found, pending_banner, topic_state
 from revwatch.money import format_money
 from revwatch.settings import load_settings
 
-ICONS = {"session": "🚗", "finding": "🧮", "invoice": "🧾", "attempt": "💳", "stripe_charge": "⚡",
-         "adyen_settled": "⚡", "balance": "⚖️", "payout": "💸", "entries": "📚", "bank": "🏦", "journal": "📒",
-         "revenue_journal": "📒", "refund": "↩️", "gateway_refund": "↩️", "refund_journal": "📒", "dispute": "⚠️"}
+# Streamlit's own Material icons: emoji are drawn by the system's fonts, and a machine without an emoji font
+# shows them as empty boxes.
+ICONS = {"session": "directions_car", "finding": "calculate", "invoice": "receipt_long", "attempt": "credit_card",
+         "stripe_charge": "bolt", "adyen_settled": "bolt", "balance": "balance", "payout": "payments",
+         "entries": "format_list_bulleted", "bank": "account_balance", "journal": "menu_book",
+         "revenue_journal": "menu_book", "refund": "undo", "gateway_refund": "undo", "refund_journal": "menu_book",
+         "dispute": "gavel"}
 LINK_BADGES = {"matched": ":green-background[matched]", "expected": ":gray-background[expected]",
                "break": ":red-background[break]"}
 
@@ -37,19 +43,30 @@ def load_trace(db_key: str | None, identifier: str) -> q.Trace | None:
 
 
 def money(minor: int | None, currency: str | None) -> str:
-    return "—" if minor is None or not currency else format_money(int(minor), currency)
+    return "–" if minor is None or not currency else format_money(int(minor), currency)
+
+
+def icon(kind: str) -> str:
+    return f":material/{ICONS.get(kind, 'radio_button_unchecked')}:"
+
+
+def a_or_an(noun: str) -> str:
+    """'an invoice', 'an Adyen PSP reference', 'a session', 'a GL journal'."""
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 def _when(t) -> str:
-    if t is None:
-        return "—"
+    if t is None or pd.isna(t):
+        return "–"
     return f"{t:%Y-%m-%d %H:%M} UTC" if hasattr(t, "hour") else f"{t:%Y-%m-%d}"
 
 
 def hop_line(h: q.Hop) -> str:
     badge = LINK_BADGES.get(h.link or "", "")
-    text = (f"{ICONS.get(h.kind, '•')} **{h.label}** `{h.id or '—'}` · {_when(h.time)} · "
-            f"{money(h.amount_minor, h.currency)} · {h.status or '—'}")
+    parts = [_when(h.time) if h.time is not None else "",  # what a hop has: a session has no amount, a
+             money(h.amount_minor, h.currency) if h.amount_minor is not None else "",  # missing record no id or time
+             md.text(h.status) if h.status else ""]
+    text = f"{icon(h.kind)} **{h.label}** {md.code(h.id) if h.id else ''} · " + " · ".join(p for p in parts if p)
     if h.link == "break":
         text += f" {badge} :red[**{h.break_type}** {money(h.break_amount_minor, h.currency)} at {h.stage}]"
     elif badge:
@@ -60,7 +77,7 @@ def hop_line(h: q.Hop) -> str:
 def _record(h: q.Hop) -> None:
     rec = h.record or {}
     if isinstance(rec.get("lines"), list):
-        st.dataframe(pd.DataFrame(rec["lines"]), hide_index=True, width="stretch")
+        st.dataframe(blank(pd.DataFrame(rec["lines"])), hide_index=True, width="stretch")
     elif rec:
         st.json(json.loads(json.dumps(rec, default=str)), expanded=True)
     else:
@@ -69,8 +86,9 @@ def _record(h: q.Hop) -> None:
         st.caption(h.note)
 
 
-def show(t: q.Trace) -> None:
-    st.caption(f"{md.code(t.identifier)} is a {md.text(t.found_as)}; "
+def show(t: q.Trace, reconciled: Readiness) -> None:
+    """The chain; `reconciled`: whether the reconciliation its links come from has run over the data."""
+    st.caption(f"{md.code(t.identifier)} is {md.text(a_or_an(t.found_as))}; "
                + ("the chain of its parking session." if t.scope == "session" else
                   "the payout-level chain (many sessions): a sample of its charges is below." if t.scope == "payout"
                   else f"{t.scope} only."), help=help_text("trace_link"))
@@ -79,8 +97,8 @@ def show(t: q.Trace) -> None:
         st.error("The chain breaks at: " + "; ".join(
             f"{h.label} ({h.stage} {h.break_type} {money(h.break_amount_minor, h.currency)})" for h in broken),
             icon=":material/link_off:")
-    else:
-        st.success("Every reconciled link of this chain is matched or still expected.", icon=":material/link:")
+    else:  # an all-clear only once reconcile has run over the data
+        nothing_found(reconciled, "Every reconciled link of this chain is matched or still expected.")
     for branch in ("main", "finding", "revenue", "refund", "dispute"):
         hops = [h for h in t.hops if h.branch == branch]
         if not hops:
@@ -97,20 +115,31 @@ def show(t: q.Trace) -> None:
                 box.markdown(hop_line(h))
             with box.expander("Raw record"):
                 _record(h)
-    table = t.table()
-    table["time"] = [_when(t) for t in table["time"]]
-    table["amount"] = [money(None if pd.isna(m) else int(m), c) for m, c in zip(table["amount_minor"], table["currency"], strict=True)]
-    table["break amount"] = ["" if pd.isna(m) else money(int(m), c) for m, c in
-                             zip(table["break_amount_minor"], table["currency"], strict=True)]
     with st.expander("As a table"):
-        st.dataframe(table.drop(columns=["amount_minor", "break_amount_minor"]), hide_index=True, width="stretch",
-                     key="trace_table")
+        st.dataframe(hop_table(t), hide_index=True, width="stretch", key="trace_table")
     if not t.sample.empty:
         st.markdown("##### Sample of the payout's charges")
         s = t.sample.copy()
         for c in ("amount_minor", "fee_minor", "net_minor"):
             s[c.replace("_minor", "")] = [money(None if pd.isna(m) else int(m), cur) for m, cur in zip(s[c], s["currency"], strict=True)]
-        st.dataframe(s.drop(columns=["amount_minor", "fee_minor", "net_minor"]), hide_index=True, width="stretch")
+        st.dataframe(blank(s.drop(columns=["amount_minor", "fee_minor", "net_minor"])), hide_index=True, width="stretch")
+
+
+def blank(df: pd.DataFrame) -> pd.DataFrame:
+    """Missing values shown as "–", never as "None" or "NaT" (complete columns keep their type)."""
+    gaps = [c for c in df.columns if df[c].isna().any()]
+    return df.assign(**{c: df[c].astype(object).where(df[c].notna(), "–") for c in gaps})
+
+
+def hop_table(t: q.Trace) -> pd.DataFrame:
+    """One row per hop, money in major units with its currency (display only)."""
+    table = t.table()
+    table["time"] = [_when(x) for x in table["time"]]
+    table["amount"] = [money(None if pd.isna(m) else int(m), c) for m, c in
+                       zip(table["amount_minor"], table["currency"], strict=True)]
+    table["break amount"] = ["" if pd.isna(m) else money(int(m), c) for m, c in
+                             zip(table["break_amount_minor"], table["currency"], strict=True)]
+    return blank(table.drop(columns=["amount_minor", "break_amount_minor"]))
 
 
 st.title("Trace")
@@ -129,7 +158,11 @@ if not ident:
     st.info("Enter an identifier to follow it from the parking session to the general ledger.", icon=":material/search:")
     st.stop()
 found = load_or_stop(load_trace, db_key, ident)
-if found is None:
+taken_in = load_or_stop(topic_state, db_key, "trace")
+pending_banner(taken_in)
+if found is not None:
+    show(found, load_or_stop(topic_state, db_key, "reconciliation"))
+elif taken_in.known:
     st.warning(f"Not found: nothing has the identifier {md.code(ident)}.", icon=":material/search_off:")
-else:
-    show(found)
+else:  # the sources are still being taken in: it may be there once they are
+    st.info(f"{md.code(ident)} is not in what has been taken in so far. {taken_in.message}", icon=PENDING_ICON)

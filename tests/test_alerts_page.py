@@ -317,3 +317,37 @@ def test_page_names_alerts_prometheus_fires_but_alertmanager_lacks(make_world, p
     at = page_for(make_world(), PAGE)
     assert any("Firing in Prometheus but not (yet) in Alertmanager: BillingIngestStale" in c.value for c in at.caption)
     assert [t for t in _texts(at) if t.startswith("#### ")] == ["#### :orange-badge[ticket] · 1"]
+
+
+def test_page_tables_read_for_people_no_empty_cells_money_not_minor_units(make_world, page_for, monkeypatch, monitoring,
+                                                                          now):
+    """An alert's value in the words of its rule (money of its currency for a `*_minor` series, a percentage for a
+    ratio, a number with separators otherwise); a cell with nothing to say says "–", never None or blank."""
+    pending = {"labels": {"alertname": "UnreconciledAmountHigh", "severity": "ticket", "stage": "S3",
+                          "currency": "USD"},
+               "annotations": {"summary": "S3: USD unreconciled amount above threshold"}, "state": "pending",
+               "activeAt": _go_time(now - timedelta(minutes=5)), "value": "1.2345e+05"}
+    monitoring.answers["/api/v1/alerts"]["data"]["alerts"].append(pending)
+    monitoring.answers["/api/v1/rules"]["data"]["groups"][1]["rules"].append(
+        {"state": "pending", "name": "UnreconciledAmountHigh", "health": "ok", "type": "alerting", "duration": 3600,
+         "query": 'max by (stage, currency) (revwatch_recon_unreconciled_minor{currency="USD"}) > 100000',
+         "labels": {"severity": "ticket"}, "annotations": {}, "alerts": [pending], "evaluationTime": 0.001,
+         "lastEvaluation": _go_time(now)})
+    monkeypatch.setenv("ALERTMANAGER_URL", monitoring.url)
+    monkeypatch.setenv("PROMETHEUS_URL", monitoring.url)
+    at = page_for(make_world(), PAGE)
+    assert not at.exception
+    values = _table(at, "alertname", "active since", "value").set_index("alertname")["value"]
+    assert values.to_dict() == {"PaymentFailureRateHigh": "9.1 %", "UnreconciledAmountHigh": "USD 1,234.50"}
+
+    at.radio(key="rules_kind").set_value("all").run()
+    rules = _table(at, "name", "type", "state", "health", "last error", "for").set_index("name")
+    recording = rules.loc["gateway:revwatch_payment_attempts:rate5m"]
+    assert recording[["state", "for", "severity", "team", "last error"]].tolist() == ["–", "–", "–", "–", "–"]
+    for table in (rules.drop(columns=["runbook_url"]), _table(at, "silenced by", "inhibited by", "summary"),
+                  _table(at, "receivers", "fingerprint").drop(columns=["runbook_url"])):
+        cells = table.astype(str).to_numpy().ravel().tolist()
+        assert not table.isna().any().any() and "" not in cells and "None" not in cells
+    managed = _table(at, "receivers", "fingerprint").set_index("alertname")
+    assert managed.loc["AdyenReportMissing", "inhibited by"] == "–"
+    assert managed.loc["BillingIngestStale", "starts (UTC)"].endswith(" UTC")

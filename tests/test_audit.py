@@ -4,9 +4,12 @@ detected (altered, deleted, reordered), the append-only trigger, the CLI, what w
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 from datetime import UTC, datetime, timezone
 from itertools import pairwise
 
+import pandas as pd
 import psycopg
 import pytest
 from click.testing import CliRunner
@@ -16,6 +19,7 @@ from metrics.figures import audit_log as q
 from revwatch import audit, clock
 from revwatch.cli import main
 from revwatch.runlog import recorded_run
+from tests.test_recon_trust import downloads  # noqa: F401  (every download button's data, by key)
 from tests.worlds.recon import add_break, add_item, t
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
@@ -265,6 +269,10 @@ def test_search_filters(world):
         today = clock.now().date()
         assert len(q.search(conn, q.Search(day_from=today, day_to=today))) == 7
         assert q.search(conn, q.Search(day_to=date_before(today))).empty
+        # a cut search and how many match in all (the page's "first N of M"); no limit: every entry
+        assert list(q.search(conn, q.Search(limit=2))["seq"]) == [7, 6] and q.count(conn, q.Search(limit=2)) == 7
+        assert q.count(conn, q.Search(actor="ana")) == 1 and q.count(conn, q.Search(text="nothing like it")) == 0
+        assert len(q.search(conn, q.Search(limit=None))) == 7
         assert "break." in q.action_prefixes(conn) and q.actors(conn) == ["ana", "user0", "user1"]
 
 
@@ -292,3 +300,29 @@ def test_audit_page_shows_a_broken_chain(world, page_for):
     _tamper(world, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
     at = page_for(world, "pages/audit.py")
     assert any("broken at entry 2 (altered)" in e.value for e in at.error)
+
+
+def test_audit_page_reads_entries_for_people_says_first_n_of_m_and_downloads_all(world, page_for, downloads):  # noqa: F811
+    """More entries match than the page draws: it says "first 1,000 of 1,003" and the CSV has all 1,003. Details
+    read as key/value text with money formatted; the stored JSON is one click away."""
+    with world.engine.begin() as conn:
+        for i in range(1002):
+            audit.append(conn, "bot", "test.bulk", f"thing:{i}", {"i": i})
+        audit.append(conn, "ana", "break.write_off", "break:7", {"amount_minor": 123456, "currency": "USD",
+                                                                 "category": "bank_fee", "note": None,
+                                                                 "rate": "0.7327380000"})
+    at = page_for(world, "pages/audit.py")
+    assert not at.exception
+    assert "First 1,000 of 1,003 entries, newest first: the download gives all of them." in [c.value for c in at.caption]
+    table = at.dataframe[0].value
+    assert len(table) == 1000
+    assert table["detail"].iloc[0] == "amount: USD 1,234.56 · category: bank fee · rate: 0.732738"  # no note: left out
+    assert not table["detail"].str.contains("amount_minor|None|{", regex=True).any()
+
+    csv = pd.read_csv(io.BytesIO(downloads["audit_csv"]()))
+    assert len(csv) == 1003 and json.loads(csv["detail"].iloc[0])["amount_minor"] == 123456  # as stored
+
+    at.selectbox(key="audit_entry").set_value(1003).run()
+    assert not at.exception
+    assert any("**amount**: USD 1,234.56" in m.value and "**note**: –" in m.value for m in at.markdown)
+    assert any("amount_minor" in str(j.value) for j in at.json)

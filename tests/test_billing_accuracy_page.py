@@ -7,10 +7,19 @@ total, the same SQL run for one session) and, step by step, the Python reference
 """
 from __future__ import annotations
 
+import base64
+import csv
+import io
+import json
+from datetime import datetime, time, timedelta
+
+import numpy as np
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from collectors.jobs import JOBS
+from metrics.figures.billing_accuracy import CLASS_LABELS
 from revwatch.money import format_money
 from tests.reference.shadow_rating import Plan, TaxRate, rate_session
 from tests.worlds.demo import SMALL_WORLD
@@ -24,9 +33,37 @@ def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+@pytest.fixture
+def downloads(monkeypatch):
+    """The deferred CSV downloads a page offers, by file name: each callable, as the click would call it."""
+    found: dict = {}
+    add = MediaFileManager.add_deferred
+
+    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        found[file_name] = data_callable
+        return add(self, data_callable, mimetype, coordinates, file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+    return found
+
+
+def _csv_rows(download) -> list[dict]:
+    data = download()
+    return list(csv.DictReader(io.StringIO(data.decode() if isinstance(data, bytes) else data)))
+
+
+def _values(v) -> list:
+    """A Plotly array as the spec carries it: a list, or typed binary ({"dtype", "bdata"})."""
+    if isinstance(v, dict) and "bdata" in v:
+        return list(np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]))
+    return list(v)
+
+
 def _class_rows(at: AppTest) -> dict[tuple[str, str], dict]:
+    """The class table's rows by (class code, currency); the table names each class once, by its label."""
     table = next(t.value for t in at.dataframe if "net difference" in t.value.columns)
-    return {(r["class"], r["currency"]): r for r in table.to_dict("records")}
+    code = {v: k for k, v in CLASS_LABELS.items()}
+    return {(code[r["class"]], r["currency"]): r for r in table.to_dict("records")}
 
 
 def test_headline_equals_sql_and_drill_down_equals_rate_session(demo_world, page_for):
@@ -113,5 +150,42 @@ def test_demo_incidents_as_the_manifest_says_to_the_cent(settled_world, page_for
 
 
 def test_page_on_an_empty_database(make_world, page_for):
-    at = page_for(make_world(), PAGE)
-    assert any("revwatch collect" in i.value for i in at.info)
+    at = page_for(make_world(), PAGE)  # nothing has run: what is being waited for
+    assert any("Not computed yet" in i.value and "ingest-billing has not run yet" in i.value for i in at.info)
+
+
+def test_money_in_major_units_classes_once_and_every_mis_billed_session(demo_world, page_for, downloads):
+    """Issue 16: the leakage chart was in minor units; each class was shown twice ("correct / Correct"); the
+    mis-billed list stopped at 500 rows without saying so."""
+    at = page_for(demo_world, PAGE)
+    start, end = at.sidebar.date_input(key="days").value
+    money = next(spec for spec in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+                 if any(t.get("name") == "leakage" for t in spec["data"]))
+    layout = money["layout"]
+    titles = [str(v.get("title", {}).get("text", "")) for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))]
+    assert not [t for t in titles if "minor" in t.lower()], titles
+    facets = {a["text"] for a in layout.get("annotations", [])}
+    leak = demo_world.sql("SELECT currency, local_date, sum(greatest(-difference_minor, 0)) FROM billing_findings"
+                          " WHERE local_date BETWEEN %s AND %s AND currency IS NOT NULL GROUP BY 1, 2", (start, end))
+    assert facets == {c for c, _, _ in leak}  # one chart per currency, named by it
+    drawn = {(str(d)[:10], round(float(y), 2)) for t in money["data"] if t["name"] == "leakage"
+             for d, y in zip(_values(t["x"]), _values(t["y"]), strict=True)}
+    for cur, day, minor in leak:
+        assert (str(day), float(minor) / 100) in drawn, (cur, day, minor)  # the demo's currencies have cents
+    for axis in (v for k, v in layout.items() if k.startswith("xaxis")):  # the selected days, ticked by day
+        assert axis["tickformat"] == "%d %b" and axis["range"] == [
+            str(datetime.combine(start, time()) - timedelta(hours=12)).replace(" ", "T"),
+            str(datetime.combine(end, time()) + timedelta(hours=12)).replace(" ", "T")]
+
+    classes = next(t.value for t in at.dataframe if "net difference" in t.value.columns)
+    assert "label" not in classes.columns and set(classes["class"]) <= set(CLASS_LABELS.values())
+    assert not any(c.endswith("_minor") for t in at.dataframe for c in t.value.columns)
+
+    (total,) = demo_world.sql("SELECT count(*) FROM billing_findings WHERE class <> 'correct'"
+                              " AND local_date BETWEEN %s AND %s", (start, end))[0]
+    assert total > 500, "the demo world lists more mis-billed sessions than the page shows"
+    assert f"First 500 of {total:,} mis-billed sessions: the download gives all of them." in [c.value for c in at.caption]
+    listed = next(t.value for t in at.dataframe if "expected" in t.value.columns and "billed" in t.value.columns)
+    assert len(listed) == 500 and not [c for c in listed.columns if listed[c].isna().any()]
+    rows = _csv_rows(downloads["mis_billed_sessions.csv"])
+    assert len(rows) == total and {"expected_total_minor", "billed_total_minor"} <= set(rows[0])

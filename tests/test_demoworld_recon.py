@@ -44,7 +44,7 @@ GL_HEADER = ["journal_id", "line", "posted_date", "account", "account_name", "de
              "reference"]
 CREDIT_CODES, DEBIT_CODES, PAYOUT_CODES = {"165", "169", "301", "399"}, {"475", "495", "698"}, {"165", "169"}
 NS = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"}
-RECON_IDS = ["payout_missing_in_bank", "deposit_short_bank_fee", "bank_credit_without_reference",
+RECON_IDS = ["payout_short_of_entries", "payout_missing_in_bank", "deposit_short_bank_fee", "bank_credit_without_reference",
              "payout_booked_twice", "refund_not_booked", "revenue_day_missing", "fx_rate_missing"]
 
 
@@ -471,19 +471,31 @@ def test_fx_rates_start_on_the_first_local_day_of_a_world_that_starts_at_midnigh
 def test_recon_incidents_in_the_manifest(world, journals, stripe_payouts, adyen_payouts):
     url, manifest, _ = world
     ids = [i["id"] for i in manifest["incidents"]]
-    assert ids[-7:] == RECON_IDS and len(set(ids)) == len(ids)
+    assert ids[-8:] == RECON_IDS and len(set(ids)) == len(ids)
     start = datetime.fromisoformat(manifest["period"]["start"])
     end = datetime.fromisoformat(manifest["period"]["end"])
     for name in RECON_IDS:
         inc = incident(manifest, name)
         lo, hi = datetime.fromisoformat(inc["start"]), datetime.fromisoformat(inc["end"])
         assert start + timedelta(days=2) <= lo < hi <= end - timedelta(days=1), name  # well inside the world
-    refs = [incident(manifest, n)["expected"]["payout_reference"] for n in RECON_IDS[:4]]
-    assert len(set(refs)) == 4 and incident(manifest, RECON_IDS[0])["expected"]["gateway"] == "stripe"
+    refs = [incident(manifest, n)["expected"]["payout_reference"] for n in RECON_IDS[:5]]
+    assert len(set(refs)) == 5 and incident(manifest, RECON_IDS[1])["expected"]["gateway"] == "stripe"
     assert manifest["gateways"]["stripe"]["failed_payout"] not in refs
-    # the payout booked twice, the missing one, the short one and the unreferenced one are all in the GL
+    # the payout short of its entries, the missing one, the short deposit's one, the unreferenced one and the
+    # one booked twice are all in the GL
     booked = Counter(j["reference"] for j in journals.values())
-    assert [booked[r] for r in refs] == [1, 1, 1, 2]
+    assert [booked[r] for r in refs] == [1, 1, 1, 1, 2]
+    # the payout short of its entries is paid, and booked, as Stripe paid it: only its entries disagree
+    e = incident(manifest, "payout_short_of_entries")["expected"]
+    assert e["gateway"] == "stripe" and e["short_minor"] == e["entries_net_minor"] - e["payout_minor"] > 0
+    ((amount, status, net, entries),) = q(
+        url, """SELECT p.amount, p.status, sum(t.amount - t.fee) FILTER (WHERE t.type <> 'payout'),
+                       count(*) FILTER (WHERE t.type <> 'payout')
+                FROM demo.stripe_payouts p JOIN demo.stripe_balance_transactions t ON t.payout = p.id
+                WHERE p.id = %s GROUP BY 1, 2""", e["payout_reference"])
+    assert (amount, status, net, entries) == (e["payout_minor"], "paid", e["entries_net_minor"], e["entries"])
+    journal = next(j for j in journals.values() if j["reference"] == e["payout_reference"])
+    assert journal["debit"]["1010"] == e["payout_minor"]
     # the missing refund succeeded; the missing revenue day is not booked at all
     e = incident(manifest, "refund_not_booked")["expected"]
     assert q(url, "SELECT status, amount_minor FROM billing.refunds WHERE refund_id = %s", e["refund_id"]) == \

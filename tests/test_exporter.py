@@ -35,8 +35,12 @@ recon_items / recon_breaks:
   S3 5 d, S4 6 h; payouts missing in bank (stripe,USD) 1/10000, others 0; items S1 matched 3,
   expected 1, break 2; S2 break 1; S3 break 3; S4 break 1; others 0.
 job_runs: reconcile succeeded 0.05 s, 2 s, 70 s and failed 0.3 s (rows read 10+20+30+5, written
-  1+2+3+0); ingest-billing skipped 0.01 s and abandoned after an hour; rollup-sessions running;
-  'not-a-job' ignored.
+  1+2+3+0); ingest-billing succeeded 2 s six hours ago, then abandoned after an hour and skipped 0.01 s;
+  every other ingest succeeded 1 s six hours ago, rollup-payments, rollup-disputes and classify-billing 3 s
+  four hours ago (none wrote rows); rollup-sessions running (its first run); 'not-a-job' ignored.
+  -> figures computed (revwatch_figure_computed 1): payments, declines, billing_accuracy, reconciliation,
+     disputes, trace (its ingests succeeded); not yet (0): overview (rollup-sessions on its first run, the other
+     rollups never ran), gateway_mismatches (match-gateway-payments never ran), refunds, weekly_report.
 """
 from __future__ import annotations
 
@@ -56,6 +60,7 @@ from metrics.faces.exporter import BUCKETS, OUTCOMES, RevwatchCollector, max_ser
 from metrics.figures import billing_accuracy
 from metrics.figures.declines import CLASSES
 from metrics.figures.query import Filters
+from metrics.figures.readiness import TOPIC_JOBS
 from revwatch import clock
 from revwatch.schedule import CATALOGUE
 
@@ -89,6 +94,7 @@ FAMILY_LABELS = {
     "revwatch_worker_last_job_start_timestamp_seconds": set(),
     "revwatch_audit_head_seq": set(),
     "revwatch_audit_head_digest": set(),
+    "revwatch_figure_computed": {"topic"},
     "revwatch_exporter_up": set(),
     "revwatch_exporter_collect_duration_seconds": set(),
 }
@@ -210,7 +216,12 @@ def build(world) -> dict:
             _run("ingest-billing", "skipped", now - timedelta(hours=3), 0.01),
             _run("ingest-billing", "abandoned", now - timedelta(hours=5), 3600),
             _run("rollup-sessions", "running", now - timedelta(minutes=10)),
-            _run("not-a-job", "succeeded", now - timedelta(hours=1), 1, 7, 7)])
+            _run("not-a-job", "succeeded", now - timedelta(hours=1), 1, 7, 7),
+            _run("ingest-billing", "succeeded", now - timedelta(hours=6), 2),
+            *(_run(j, "succeeded", now - timedelta(hours=6), 1)
+              for j in ("ingest-stripe", "ingest-adyen", "ingest-bank", "ingest-ledger", "ingest-fx")),
+            *(_run(j, "succeeded", now - timedelta(hours=4), 3)
+              for j in ("rollup-payments", "rollup-disputes", "classify-billing"))])
     return {"now": now}
 
 
@@ -302,6 +313,75 @@ def test_reconciliation_gauges(built):
     assert items == want
 
 
+def test_figure_computed_per_topic(built):
+    _, registry, _, _ = built
+    computed = {s.labels["topic"]: s.value for m, s in samples(registry) if s.name == "revwatch_figure_computed"}
+    assert computed == {"payments": 1, "declines": 1, "billing_accuracy": 1, "reconciliation": 1, "disputes": 1,
+                        "trace": 1, "overview": 0, "gateway_mismatches": 0, "refunds": 0, "weekly_report": 0}
+    assert set(computed) == set(TOPIC_JOBS)
+
+
+GATED_FAMILIES = ("revwatch_payment_attempts", "revwatch_payment_successes", "revwatch_payment_failures",
+                  "revwatch_card_payments_month", "revwatch_billing_sessions_judged", "revwatch_billing_sessions_correct",
+                  "revwatch_billing_leakage_minor", "revwatch_billing_overcharge_minor", "revwatch_recon_open_breaks",
+                  "revwatch_recon_unreconciled_minor", "revwatch_recon_oldest_open_break_age_seconds",
+                  "revwatch_recon_payouts_missing_in_bank", "revwatch_recon_payouts_missing_in_bank_minor",
+                  "revwatch_recon_items", "revwatch_disputes_month")
+
+
+def test_figures_not_computed_yet_have_no_series_never_zeros(make_world):
+    """Rows in the store but no job has run: every figure family of a topic not computed yet is left out (not
+    served as the partial or zero values it would read), its topic's computed gauge says 0; the job families
+    (every job at 0 runs), the audit head and the exporter's own are served."""
+    world = make_world()
+    now = db_now(world)
+    with psycopg.connect(world.libpq) as conn:
+        _insert(conn, "rollup_payments", [
+            _payment(now.replace(minute=0, second=0, microsecond=0), "s", "USD", "stripe", "card", "visa", "succeeded", "", 3)])
+        _insert(conn, "job_runs", [_run("ingest-billing", "succeeded", now - timedelta(minutes=5), 2, 10, 10)])
+    registry = _registry(RevwatchCollector(world.engine, world.cfg, cache_seconds=0))
+    names = {m.name for m in registry.collect() if m.samples}
+    assert not names & set(GATED_FAMILIES), names & set(GATED_FAMILIES)
+    assert {"revwatch_job_runs", "revwatch_audit_head_seq", "revwatch_figure_computed", "revwatch_exporter_up"} <= names
+    computed = {s.labels["topic"]: s.value for m, s in samples(registry) if s.name == "revwatch_figure_computed"}
+    assert computed == dict.fromkeys(TOPIC_JOBS, 0)
+    assert value(registry, "revwatch_job_runs_total", job="ingest-billing", outcome="succeeded") == 1
+    # rollup-payments runs after the billing data arrived: the payment families appear, whole
+    with psycopg.connect(world.libpq) as conn:
+        _insert(conn, "job_runs", [_run("rollup-payments", "succeeded", now - timedelta(minutes=1), 1)])
+    assert value(registry, "revwatch_figure_computed", topic="payments") == 1
+    assert value(registry, "revwatch_payment_attempts_total", gateway="stripe", method="card", region="(unknown)") == 3
+    assert value(registry, "revwatch_recon_items", stage="S1", status="matched") is None  # reconcile never ran
+
+
+def test_a_statement_timeout_leaves_one_section_out_in_one_line(built, caplog):
+    """A busy store (here: reconcile's table locked, as a long first load or reconcile holds it): the
+    reconciliation section runs into the statement timeout; its families are left out of those scrapes with one
+    log line (not one a scrape) and no traceback, every other family is served, and once the store answers
+    again the families are back and a line says so."""
+    import logging
+
+    world = built[0]
+    collector = RevwatchCollector(world.engine, world.cfg, cache_seconds=0, statement_timeout_ms=300)
+    registry = _registry(collector)
+    caplog.set_level(logging.INFO)
+    with psycopg.connect(world.libpq) as locker:
+        locker.execute("LOCK TABLE recon_items IN ACCESS EXCLUSIVE MODE")
+        caplog.clear()
+        names = {m.name for m in registry.collect() if m.samples}
+        assert not {m.name for m in registry.collect() if m.samples} & {"revwatch_recon_items"}  # a second scrape
+    lines = [r for r in caplog.records if "not exported this scrape" in r.getMessage()]
+    assert [r.getMessage() for r in lines] == [
+        "revwatch exporter: reconciliation figures not exported this scrape: statement timeout"]
+    assert all(r.exc_info is None for r in caplog.records) and "Traceback" not in caplog.text
+    assert not names & {n for n in GATED_FAMILIES if n.startswith("revwatch_recon_")}
+    assert {"revwatch_payment_attempts", "revwatch_billing_sessions_judged", "revwatch_disputes_month",
+            "revwatch_job_runs", "revwatch_figure_computed"} <= names
+    assert value(registry, "revwatch_exporter_up") == 1
+    assert value(registry, "revwatch_recon_open_breaks", stage="S1", currency="USD") == 1  # lock released
+    assert "revwatch exporter: reconciliation figures exported again" in caplog.text
+
+
 def test_month_gauges_per_card_network(built):
     _, registry, _, _ = built
     disputes = {s.labels["network"]: s.value for m, s in samples(registry) if s.name == "revwatch_disputes_month"}
@@ -316,6 +396,9 @@ def test_job_families(built):
     runs = {(s.labels["job"], s.labels["outcome"]): s.value for m, s in samples(registry)
             if s.name == "revwatch_job_runs_total"}
     want = {(j, o): 0 for j in JOBS for o in OUTCOMES}
+    want.update({(j, "succeeded"): 1 for j in ("ingest-billing", "ingest-stripe", "ingest-adyen", "ingest-bank",
+                                                "ingest-ledger", "ingest-fx", "rollup-payments", "rollup-disputes",
+                                                "classify-billing")})
     want.update({("reconcile", "succeeded"): 3, ("reconcile", "failed"): 1, ("ingest-billing", "skipped"): 1,
                  ("ingest-billing", "abandoned"): 1})
     assert runs == want  # every job of the catalogue, before its first run too; never 'not-a-job'
@@ -330,10 +413,10 @@ def test_job_families(built):
     assert [bucket("reconcile", le) for le in les] == [1, 2, 2, 3, 3, 3, 4, 4, 4]
     assert value(registry, "revwatch_job_duration_seconds_count", job="reconcile") == 4
     assert value(registry, "revwatch_job_duration_seconds_sum", job="reconcile") == pytest.approx(72.35)
-    # the abandoned hour is not a duration: only the skipped run is timed
-    assert [bucket("ingest-billing", le) for le in les] == [1] * 9
-    assert value(registry, "revwatch_job_duration_seconds_sum", job="ingest-billing") == pytest.approx(0.01)
-    assert [bucket("classify-billing", le) for le in les] == [0] * 9
+    # the abandoned hour is not a duration: only the skipped and the succeeded runs are timed
+    assert [bucket("ingest-billing", le) for le in les] == [1, 1, 1, 2, 2, 2, 2, 2, 2]
+    assert value(registry, "revwatch_job_duration_seconds_sum", job="ingest-billing") == pytest.approx(2.01)
+    assert [bucket("rollup-refunds", le) for le in les] == [0] * 9
 
     def ts(name, job):
         return value(registry, f"revwatch_job_{name}_timestamp_seconds", job=job)
@@ -343,8 +426,8 @@ def test_job_families(built):
     assert ts("last_run", "rollup-sessions") == pytest.approx((now - timedelta(minutes=10)).timestamp())
     assert ts("last_success", "rollup-sessions") is None  # no sample before a first success
     assert ts("last_run", "ingest-billing") == pytest.approx((now - timedelta(hours=3)).timestamp())
-    assert ts("last_success", "ingest-billing") is None
-    assert ts("last_run", "classify-billing") is None  # no sample before a first run
+    assert ts("last_success", "ingest-billing") == pytest.approx((now - timedelta(hours=6, seconds=-2)).timestamp())
+    assert ts("last_run", "rollup-refunds") is None  # no sample before a first run
 
 
 def test_types_labels_no_ids_and_counters_non_negative(built):
@@ -365,7 +448,7 @@ def test_types_labels_no_ids_and_counters_non_negative(built):
     assert not values & ids
     allowed = ({"stripe", "adyen", "card", "wallet", "ach", "us-east", "ca-west", "(unknown)", "USD", "CAD",
                 "S1", "S2", "S3", "S4", "matched", "expected", "break", "visa", "mastercard", "amex"}
-               | set(CLASSES) | set(JOBS) | set(OUTCOMES))
+               | set(CLASSES) | set(JOBS) | set(OUTCOMES) | set(TOPIC_JOBS))
     assert values <= allowed, values - allowed
 
 
@@ -599,8 +682,8 @@ def test_job_runs_are_read_incrementally_and_stay_exact(make_world):
 def test_max_series_formula():
     j = len(JOBS)
     for r, c, n in ((4, 2, 6), (1, 1, 0), (10, 5, 6)):
-        assert max_series(r, c, n) == 12 * r + 16 * c + 2 * n + 21 * j + 62
-    assert max_series(4, 2, 6, jobs=15) == 469
+        assert max_series(r, c, n) == 12 * r + 16 * c + 2 * n + 21 * j + 72
+    assert max_series(4, 2, 6, jobs=15) == 479
 
 
 def test_demo_world_series_within_the_bound(demo_world):

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from metrics.catalogue import STALE_AFTER_INTERVALS
 from metrics.figures import health as h
 from revwatch import clock
-from revwatch.schedule import CATALOGUE, intervals
+from revwatch.schedule import CATALOGUE, REPORT_JOB, intervals
 from revwatch.settings import load_settings
 from tests.worlds.ops import BILLING_ERROR, RECON_ERROR, SCHEDULE, build
 
@@ -49,9 +49,11 @@ def test_job_figures_equal_the_rows(world):
     now, exp = world.now, world.expect
     with world.engine.connect() as conn:
         jobs = {j.job: j for j in h.job_health(conn, now, CONFIGURED)}
-    # every catalogue job, in catalogue order, then the job only the run log knows
-    assert list(jobs) == [*CATALOGUE, "legacy-export"]
+    # every catalogue job, in catalogue order, the weekly report's job, then the job only the run log knows
+    assert list(jobs) == [*CATALOGUE, REPORT_JOB, "legacy-export"]
     assert jobs["legacy-export"].kind is None and jobs["ingest-billing"].kind == "ingest"
+    report = jobs[REPORT_JOB]
+    assert (report.kind, report.status, report.interval_seconds) == ("report", "never run", 7 * 86400)
 
     b = jobs["ingest-billing"]
     assert (b.last.started_at, b.last.outcome, b.last.rows_read, b.last.rows_written) == (
@@ -200,12 +202,17 @@ def test_page_shows_the_figures(world, page_for, monkeypatch):
     monkeypatch.setenv("WORKER_SCHEDULE", SCHEDULE)
     at = page_for(world, PAGE)
     assert at.title[0].value == "Health"
-    jobs = _table(at, "job", "status", "p95 (s)").set_index("job")
-    assert list(jobs.index) == [*CATALOGUE, "legacy-export"]
+    jobs = _table(at, "job", "status", "p95").set_index("job")
+    assert list(jobs.index) == [*CATALOGUE, REPORT_JOB, "legacy-export"]
     b = jobs.loc["ingest-billing"]
     assert (b["runs 24h"], b["failures 24h"], b["last failure error"]) == (12, 1, BILLING_ERROR)
-    assert b["p95 (s)"] == pytest.approx(pct(world.expect["billing_ok"], 0.95))
-    assert jobs.loc["classify-billing", "success age"] == "10 h 0 min"
+    p95 = pct(world.expect["billing_ok"], 0.95)
+    assert 10 <= p95 < 120 and b["p95"] == f"{p95:.0f} s"  # rounded for people
+    assert b["last duration"] == "2.5 s" and b["rows read"] == "100"
+    assert b["last start"] == f"{world.now - timedelta(minutes=5):%Y-%m-%d %H:%M:%S} UTC"
+    assert (jobs.loc[REPORT_JOB, "kind"], jobs.loc[REPORT_JOB, "interval"]) == ("report", "weekly, Mon 07:00 UTC")
+    assert jobs.loc["rollup-sessions", "last duration"] == "–"  # running: no duration yet
+    assert jobs.loc["classify-billing", "success age"] == "10 h"  # rounded for people: not "10 h 0 min"
     assert jobs.loc["classify-billing", "status"] == "stale"
     assert (jobs.loc["classify-billing", "interval"], jobs.loc["ingest-billing", "interval"]) == ("60 min", "5 min")
     assert jobs.loc["ingest-billing", "observed interval"] == "5 min"
@@ -235,6 +242,7 @@ def test_page_shows_the_figures(world, page_for, monkeypatch):
     assert not at.exception
     log = _table(at, "run_id", "outcome", "rows_read")
     assert set(log["outcome"]) == {"failed"} and len(log) == 3
+    assert any(c.value == "All 3 runs." for c in at.caption)
     at.multiselect(key="log_jobs").set_value(["reconcile"]).run()
     assert set(_table(at, "run_id", "outcome", "rows_read")["job"]) == {"reconcile"}
     assert "csv_runs" in {b.key for b in at.get("download_button")}
@@ -247,8 +255,9 @@ def world_tz(world) -> h.TzSide:
 
 def test_page_on_an_empty_database_lists_every_job_as_never_run(make_world, page_for):
     at = page_for(make_world(), PAGE)
-    jobs = _table(at, "job", "status", "p95 (s)")
-    assert len(jobs) == len(CATALOGUE) and set(jobs["status"]) == {"never run"}
+    jobs = _table(at, "job", "status", "p95")
+    assert len(jobs) == len(CATALOGUE) + 1 and set(jobs["status"]) == {"never run"}
+    assert set(jobs["p95"]) == set(jobs["last start"]) == {"–"}  # nothing to show, never "None"
     assert any("No run matches" in c.value for c in at.caption)
     assert any("tz database in use" in m.value for m in at.markdown)
 
@@ -264,3 +273,64 @@ def test_page_names_a_gateway_object_type_the_key_may_not_read(make_world, page_
     shown = [w.value.replace("\\", "") for w in at.warning]
     assert any("stripe disputes" in w and "HTTP 403" in w for w in shown), shown
     assert not any("payouts" in w for w in shown)
+
+
+def _no_empty_cells(at: AppTest) -> None:
+    """Every table of the page says something in every cell: "–" where there is nothing, never None/NaN."""
+    for d in at.dataframe:
+        df = d.value
+        assert not df.isna().any().any(), df.columns[df.isna().any()].tolist()
+        assert not df.astype(str).isin(["None", "nan", "NaT"]).any().any(), df
+
+
+def test_page_has_no_empty_cells(world, page_for, monkeypatch):
+    monkeypatch.setenv("WORKER_SCHEDULE", SCHEDULE)
+    at = page_for(world, PAGE)
+    _no_empty_cells(at)
+    for expander in at.expander:  # the sync state and gateway access tables too
+        for d in expander.dataframe:
+            assert not d.value.isna().any().any()
+
+
+def test_a_first_run_is_not_ok_until_it_succeeded(make_world, page_for):
+    """A job running its first load (running, never succeeded) is "first run", never counted ok; once it has
+    succeeded, a later run in progress is "running" (ok while its last success is recent)."""
+    world = make_world()
+    now = clock.now().replace(microsecond=0)
+    world.sql("INSERT INTO job_runs (job, started_at, outcome) VALUES ('ingest-stripe', %s, 'running')",
+              (now - timedelta(hours=2),))
+    with world.engine.connect() as conn:
+        stripe = next(j for j in h.job_health(conn, now, CONFIGURED) if j.job == "ingest-stripe")
+    assert stripe.status == "first run"
+    at = page_for(world, PAGE)
+    assert {m.label: m.value for m in at.metric}["Jobs ok"] == f"0 of {len(CATALOGUE) + 1}"
+    assert _table(at, "job", "status", "p95").set_index("job").loc["ingest-stripe", "status"] == "first run"
+    _no_empty_cells(at)
+    # it succeeded once; the next run is going: running, and ok
+    world.sql("INSERT INTO job_runs (job, started_at, finished_at, outcome) VALUES ('ingest-stripe', %s, %s,"
+              " 'succeeded')", (now - timedelta(hours=3), now - timedelta(minutes=3)))
+    with world.engine.connect() as conn:
+        stripe = next(j for j in h.job_health(conn, now, CONFIGURED) if j.job == "ingest-stripe")
+    assert stripe.status == "running"
+    with world.engine.connect() as conn:  # … unless that success is older than two intervals: stale
+        later = next(j for j in h.job_health(conn, now + timedelta(hours=1), CONFIGURED) if j.job == "ingest-stripe")
+    assert later.status == "stale"
+
+
+def test_run_log_says_first_n_of_m_and_the_download_carries_all(make_world, page_for):
+    world = make_world()
+    now = clock.now().replace(microsecond=0)
+    n = h.RUN_LOG_SHOWN + 20
+    world.sql("INSERT INTO job_runs (job, started_at, finished_at, outcome, rows_read) SELECT 'ingest-fx',"
+              " %s - k * interval '1 minute', %s - k * interval '1 minute' + interval '1.5 seconds', 'succeeded', k"
+              " FROM generate_series(1, %s) AS k", (now, now, n))
+    with world.engine.connect() as conn:
+        assert len(h.run_log(conn)) == h.RUN_LOG_SHOWN and h.run_log_count(conn) == n
+        assert len(h.run_log(conn, limit=None)) == n  # what the download carries
+        assert h.run_log_count(conn, ("ingest-fx",), ("failed",)) == 0
+    at = page_for(world, PAGE)
+    log = _table(at, "run_id", "outcome", "rows_read")
+    assert len(log) == h.RUN_LOG_SHOWN and set(log["duration"]) == {"1.5 s"}
+    assert any(c.value == f"First {h.RUN_LOG_SHOWN} of {n:,} runs: the download gives all of them."
+               for c in at.caption)
+    assert "csv_runs" in {b.key for b in at.get("download_button")}

@@ -5,7 +5,8 @@ from tests/worlds/references.py), before and after a sidebar filter changes.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import psycopg
@@ -13,12 +14,15 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from metrics.figures import health
+from metrics.figures.readiness import jobs_of
 from revwatch import clock
 from revwatch.money import format_money
 from tests.worlds.references import reference_payments, reference_range, reference_revenue, reference_sessions
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
+OVERVIEW_JOBS = jobs_of("overview")
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
@@ -90,6 +94,15 @@ def test_overview_shows_the_sql_figures_and_follows_the_region_filter(demo_world
     assert len(at.get("plotly_chart")) >= 4
 
 
+def _layouts(at: AppTest) -> list[dict]:
+    """The layout of each Plotly chart, in page order: revenue, sessions, failure rate, failure codes, site hours."""
+    return [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
+
+
+def _day_ticks(layout: dict) -> list[dict]:
+    return [v for k, v in layout.items() if k.startswith("xaxis")]
+
+
 def test_a_shorter_range_is_compared_with_the_days_before(demo_world, app_for):
     at = app_for(demo_world)
     _, last = reference_range(demo_world)
@@ -104,6 +117,29 @@ def test_a_shorter_range_is_compared_with_the_days_before(demo_world, app_for):
     now, before = reference_payments(demo_world, start, last), reference_payments(demo_world, *prev)
     change = (now.succeeded / now.attempts - before.succeeded / before.attempts) * 100
     assert cards["Payment success rate"].delta == f"{change:+.2f} pp"
+    assert not any(m.delta and "-0.0%" in str(m.delta) for m in at.metric)
+
+
+def test_charts_span_exactly_the_selected_days_with_day_ticks(demo_world, app_for):
+    """Issue 16: the failure chart began nine days before a range (the max annotation widened the axis), and two
+    selected days gave the daily bars "12:00 / 00:00" ticks. Each chart's x-axis is the selected days; a daily
+    chart ticks days, whatever the range."""
+    at = app_for(demo_world)
+    _, last = reference_range(demo_world)
+    for start in (last - timedelta(days=1), last - timedelta(days=9)):
+        at.sidebar.date_input(key="days").set_value((start, last)).run()
+        assert not at.exception, [e.value for e in at.exception]
+        revenue, sessions, failure, _codes, site_hours = _layouts(at)
+        for daily in (revenue, sessions, site_hours):
+            for axis in _day_ticks(daily):
+                assert axis["tickformat"] == "%d %b" and axis["dtick"] % 86_400_000 == 0, axis
+                assert axis["range"] == [f"{start - timedelta(days=1)}T12:00:00", f"{last}T12:00:00"], axis
+        assert all(a["dtick"] == 86_400_000 for a in _day_ticks(sessions)) or start < last - timedelta(days=1)
+        lo, hi = (datetime.fromisoformat(x) for x in failure["xaxis"]["range"])
+        # the selected days in UTC hours, widened only by the hours the sites' local days reach past midnight UTC
+        assert datetime.combine(start, time()) - timedelta(hours=14) <= lo <= datetime.combine(start, time()), lo
+        assert datetime.combine(last + timedelta(days=1), time()) <= hi, hi
+        assert hi <= datetime.combine(last + timedelta(days=1), time()) + timedelta(hours=14), hi
 
 
 def test_empty_database_renders_an_info_box(make_world, app_for):
@@ -116,14 +152,38 @@ def test_empty_database_renders_an_info_box(make_world, app_for):
                      " ('ingest-adyen', %s, 'skipped')", (now - timedelta(minutes=5), now))
     at = app_for(world)
     assert not at.exception, [e.value for e in at.exception]
-    assert any("revwatch demo" in i.value and "revwatch collect" in i.value for i in at.info)
-    shown = [w.value.replace("\\", "") for w in at.warning]  # the Markdown source, its escapes taken out
-    assert any("ingest-billing" in w and "connection refused" in w for w in shown)
-    freshness = " ".join(c.value for c in at.caption)
-    assert "ingest-stripe: last success never (running, started 5 min ago)" in freshness
-    assert "ingest-adyen: not configured" in freshness
+    # not "run revwatch demo" while the billing ingest is failing: what is being waited for, and why
+    assert any("Not computed yet" in i.value and "ingest-billing" in i.value and "connection refused" in i.value
+               for i in at.info), [i.value for i in at.info]
+    shown = [w.value.replace("\\", "") for w in at.warning]
+    assert any("jobs not ok" in w and "ingest-billing failing" in w for w in shown), shown
+    freshness = " · ".join(c.value for c in at.caption)
+    assert "Data: not computed yet" in freshness and "jobs not ok" in freshness, freshness
+    assert [p.proto.label for p in at.get("page_link")] == ["Health"]
     assert not at.metric
     assert not at.get("plotly_chart")
+
+
+def test_freshness_is_one_line_not_a_wall_of_jobs(demo_world, app_for, pin_clock):
+    """Issue 16: the freshness line named all 15 jobs. Now: data as of, the oldest source, how many jobs are not ok
+    as the Health page counts them (just after the collection: those the demo never ran), and a link to Health."""
+    (finished,) = demo_world.sql("SELECT max(finished_at) FROM job_runs")[0]
+    now = pin_clock(finished + timedelta(seconds=30))
+    at = app_for(demo_world)
+    assert not at.exception, [e.value for e in at.exception]
+    (line,) = [c.value for c in at.caption if c.value.startswith("Data as of")]
+    (as_of,) = demo_world.sql("SELECT min(t) FROM (SELECT max(finished_at) AS t FROM job_runs WHERE job = ANY(%s)"
+                              " AND outcome IN ('succeeded', 'partial') GROUP BY job) x", (list(OVERVIEW_JOBS),))[0]
+    assert line.startswith(f"Data as of {as_of:%d %b %H:%M} UTC · oldest source: bank statements "), line
+    jobs = health.job_health(demo_world.engine, now)
+    not_ok = [j.job for j in jobs if j.status not in ("ok", "running")]
+    assert len(not_ok) < 3, not_ok  # the demo collects every job but the weekly report
+    assert line.endswith(f" · {len(not_ok)} of {len(jobs)} jobs not ok" if not_ok else f" · all {len(jobs)} jobs ok")
+    assert "ingest-" not in line and "rollup-" not in line, line
+    warned = [w.value.replace("\\", "") for w in at.warning if "not ok" in w.value]
+    assert len(warned) == (1 if not_ok else 0) and all(j.replace("-", "") in warned[0].replace("-", "") for j in not_ok)
+    assert [p.proto.label for p in at.get("page_link")] == ["Health"]
+    assert not any("Not computed yet" in w.value for w in at.warning)
 
 
 def test_invalid_settings_are_shown_not_raised(monkeypatch):

@@ -5,18 +5,30 @@ first window offered, and its gateway errors the manifest's count.
 """
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timedelta
 
 import pytest
+import streamlit as st
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
+from metrics.figures import disputes
+from metrics.figures.query import Filters
 from revwatch.money import format_money
+from tests.worlds.demo import SMALL_WORLD
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
 
 def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
+
+
+def _table(at: AppTest, column: str):
+    """The first table shown with `column`."""
+    return next(t.value for t in at.dataframe if column in t.value.columns)
 
 
 def _days(world, days: int):
@@ -35,7 +47,7 @@ _ATTEMPTS_BY_LOCAL_DAY = """
 def test_payments_page_shows_sql_figures_and_the_spike_with_its_cost(demo_world, page_for):
     at = page_for(demo_world, "pages/payments.py")
     assert at.title[0].value == "Payments"
-    start, end = _days(demo_world, 14)
+    start, end = _days(demo_world, 30)
     attempts, ok, failed = demo_world.sql(_ATTEMPTS_BY_LOCAL_DAY, (start, end))[0]
     shown = _metrics(at)
     assert shown["Attempt success rate"] == f"{ok / attempts * 100:.2f}%"
@@ -87,7 +99,7 @@ def test_payments_page_follows_the_region_filter(demo_world, page_for):
     region = demo_world.sql("SELECT region FROM sites ORDER BY region LIMIT 1")[0][0]
     at.sidebar.multiselect(key="regions").set_value([region]).run()
     assert not at.exception, [e.value for e in at.exception]
-    start, end = _days(demo_world, 14)
+    start, end = _days(demo_world, 30)
     _attempts, _ok, failed = demo_world.sql(_ATTEMPTS_BY_LOCAL_DAY + " AND s.region = %s", (start, end, region))[0]
     assert _metrics(at)["Failed attempts"] == f"{failed:,}"
 
@@ -117,5 +129,102 @@ def test_refunds_disputes_page_shows_sql_figures(demo_world, page_for):
 def test_pages_on_an_empty_database(make_world, page_for):
     world = make_world()
     for page in ("pages/payments.py", "pages/refunds_disputes.py"):
-        at = page_for(world, page)
-        assert any("revwatch collect" in i.value for i in at.info)
+        at = page_for(world, page)  # nothing has run: what is being waited for, not "run revwatch demo"
+        assert any("Not computed yet" in i.value and "ingest-billing has not run yet" in i.value for i in at.info)
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """The deferred CSV downloads a page offers, by file name: each callable, as the click would call it."""
+    found: dict = {}
+    add = MediaFileManager.add_deferred
+
+    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        found[file_name] = data_callable
+        return add(self, data_callable, mimetype, coordinates, file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+    return found
+
+
+def csv_rows(download) -> list[dict]:
+    data = download()
+    return list(csv.DictReader(io.StringIO(data.decode() if isinstance(data, bytes) else data)))
+
+
+@pytest.fixture(scope="module")
+def crowded_world(make_world):
+    """The demo world with 600 more failed attempts in the processing-error spike and 600 more charges billing
+    does not know: lists longer than a page shows."""
+    world = make_world(demo=SMALL_WORLD)
+    spike = next(i for i in world.manifest["incidents"] if i["id"] == "processing_error_spike")
+    gateway, s0 = spike["expected"]["gateway"], datetime.fromisoformat(spike["start"])
+    world.sql("""
+        INSERT INTO payment_attempts (attempt_id, invoice_id, attempt_number, gateway, gateway_reference, idempotency_key,
+                                      amount_minor, currency, status, failure_code, payment_method_type, card_brand,
+                                      attempted_at, updated_at)
+        SELECT 'pa_bulk_' || g, a.invoice_id, a.attempt_number, a.gateway, NULL, 'bulk-' || g, a.amount_minor,
+               a.currency, 'failed', a.failure_code, a.payment_method_type, a.card_brand,
+               %s + g * interval '1 second', a.updated_at
+        FROM (SELECT * FROM payment_attempts WHERE status = 'failed' AND gateway = %s AND attempted_at >= %s
+              ORDER BY attempted_at LIMIT 1) a CROSS JOIN generate_series(1, 600) g""", (s0, gateway, s0))
+    world.sql("""
+        INSERT INTO gateway_mismatches (gateway, gateway_reference, kind, occurred_at, hour, local_date, attempt_id,
+                                        gateway_attempt_id, invoice_id, site_id, currency, amount_minor, gateway_status,
+                                        billing_status)
+        SELECT m.gateway, 'bulk_' || g, 'no_internal_attempt', m.occurred_at, m.hour, m.local_date, NULL, NULL,
+               m.invoice_id, m.site_id, m.currency, m.amount_minor, m.gateway_status, NULL
+        FROM (SELECT * FROM gateway_mismatches ORDER BY occurred_at DESC LIMIT 1) m CROSS JOIN generate_series(1, 600) g""")
+    return world
+
+
+def test_long_lists_say_first_n_of_m_and_download_all(crowded_world, page_for, downloads):
+    """Issue 16: the failed attempts of a window and the charges billing does not know were cut at 500 rows, silently.
+    Now the list says "First 500 of M" and its download gives all M rows."""
+    world = crowded_world
+    at = page_for(world, "pages/payments.py")
+    spike = next(i for i in world.manifest["incidents"] if i["id"] == "processing_error_spike")
+    gateway, s0, s1 = (spike["expected"]["gateway"], datetime.fromisoformat(spike["start"]),
+                       datetime.fromisoformat(spike["end"]))
+    (failed,) = world.sql("SELECT count(*) FROM payment_attempts WHERE status = 'failed' AND gateway = %s"
+                          " AND attempted_at >= %s AND attempted_at < %s", (gateway, s0, s1))[0]
+    start, end = _days(world, 30)
+    (charges,) = world.sql("SELECT count(*) FROM gateway_mismatches WHERE local_date BETWEEN %s AND %s", (start, end))[0]
+    assert failed > 500 and charges > 500
+    captions = [c.value for c in at.caption]
+    assert f"First 500 of {failed:,} failed attempts: the download gives all of them." in captions, captions
+    assert f"First 500 of {charges:,} charges: the download gives all of them." in captions, captions
+    assert len(_table(at, "invoice_outcome")) == 500 and len(_table(at, "gateway_status")) == 500
+    rows = csv_rows(downloads["failed_attempts.csv"])
+    assert len(rows) == failed and {r["attempt_id"] for r in rows} >= {f"pa_bulk_{g}" for g in range(1, 601)}
+    assert all(r["customer_id"] == "" or "…" in r["customer_id"] for r in rows)  # masked in the download too
+    assert len(csv_rows(downloads["charged_not_in_billing.csv"])) == charges
+
+    # the matching job has not run over these days: no "Nothing found", the page says what it waits for
+    world.sql("DELETE FROM gateway_mismatches")
+    world.sql("DELETE FROM job_runs WHERE job = 'match-gateway-payments'")
+    st.cache_data.clear()
+    at = page_for(world, "pages/payments.py")
+    said = [e.value for kind in ("success", "info", "warning", "caption") for e in getattr(at, kind)]
+    assert not any("Nothing found" in t for t in said), said
+    assert any("Not computed yet: match-gateway-payments has not run yet" in i.value for i in at.info), said
+
+
+def test_mismatch_tiles_are_short_and_dispute_reasons_are_money(demo_world, page_for):
+    """Issue 16: "Charged, billing says failed, amount · CAD" was cut off in its tile; the disputes-by-reason table
+    showed amount_minor 396093."""
+    at = page_for(demo_world, "pages/payments.py")
+    tiles = [m for m in at.metric if m.label.startswith("Charged")]
+    assert tiles and all(len(m.label) <= 40 and "amount" not in m.label for m in tiles), [m.label for m in tiles]
+    assert all(m.delta.endswith(("charge", "charges")) for m in tiles)
+    at = page_for(demo_world, "pages/refunds_disputes.py")
+    for table in at.dataframe:
+        df = table.value
+        assert not [c for c in df.columns if c.endswith("_minor")], list(df.columns)
+        assert not [c for c in df.columns if df[c].isna().any()], "cells shown as None"
+    start, end = at.sidebar.date_input(key="days").value
+    want = disputes.disputes_by_reason(demo_world.engine, Filters(start, end))
+    assert not want.empty
+    shown = _table(at, "amount lost")
+    for col, minor in (("amount", "amount_minor"), ("amount lost", "lost_minor")):
+        assert list(shown[col]) == [format_money(int(v), c) for v, c in zip(want[minor], want["currency"], strict=True)]

@@ -28,6 +28,8 @@ def _expected_breaks(world) -> dict[tuple[str, str], tuple]:
     """(stage, item key) -> (break type, missing side, amount at stake, currency) from the manifest."""
     inc = _incidents(world)
     out = {}
+    e = inc["payout_short_of_entries"]
+    out[("S2", _payout_key(e["payout_reference"]))] = ("amount_mismatch", None, e["short_minor"], e["currency"])
     e = inc["payout_missing_in_bank"]
     out[("S3", _payout_key(e["payout_reference"]))] = ("missing", "bank", e["amount_minor"], e["currency"])
     e = inc["deposit_short_bank_fee"]
@@ -57,6 +59,27 @@ def test_each_incident_is_one_break_of_the_right_stage_type_and_amount(demo_worl
         key = _payout_key(inc[name]["payout_reference"])
         assert demo_world.sql("SELECT status FROM recon_items WHERE stage = 'S4' AND item_key = %s", (key,)) == [
             ("matched",)], name
+
+
+def test_reconcile_opens_exactly_the_s2_break_of_the_payout_short_of_its_entries(demo_world):
+    """S2 (payouts against the entries they itemize) finds the injected payout, short by the injected
+    amount, and nothing else; the bank and the ledger took the payout as paid, so S3 and S4 match it.
+    With it every stage S1-S4 has a break on the demo world."""
+    e = _incidents(demo_world)["payout_short_of_entries"]
+    key = _payout_key(e["payout_reference"])
+    rows = demo_world.sql("SELECT item_key, break_type, break_amount_minor, amount_minor, counter_amount_minor,"
+                          " (detail ->> 'net_minor')::bigint, (detail ->> 'entries')::int, currency"
+                          " FROM recon_items WHERE stage = 'S2' AND status = 'break'")
+    assert rows == [(key, "amount_mismatch", e["short_minor"], e["payout_minor"], e["entries_net_minor"],
+                     e["entries_net_minor"], e["entries"], e["currency"])]
+    assert demo_world.sql("SELECT item_key, state FROM recon_breaks WHERE stage = 'S2'") == [(key, "open")]
+    assert demo_world.sql("SELECT status FROM recon_items WHERE stage = 'S2' AND item_key = %s",
+                          (f"txn:{e['entry']}",)) == [("matched",)]  # the unpaid charge is listed with the payout
+    for stage in ("S3", "S4"):
+        assert demo_world.sql("SELECT status FROM recon_items WHERE stage = %s AND item_key = %s",
+                              (stage, key)) == [("matched",)], stage
+    stages = demo_world.sql("SELECT DISTINCT stage FROM recon_breaks WHERE state = 'open' ORDER BY 1")
+    assert [s for (s,) in stages] == ["S1", "S2", "S3", "S4"]
 
 
 def test_the_unreferenced_deposit_matches_on_amount_and_date(demo_world):

@@ -103,6 +103,11 @@ def test_breaks_sort_by_age_and_filters(world):
     octo = q.breaks(eng, q.BreakFilters.of(q.ReconFilters(OCT, OCT)), "USD", AS_OF)
     assert ids["a9"] not in _ids(octo) and len(octo) == 3
     assert _ids(q.breaks(eng, q.BreakFilters(limit=1), "USD", AS_OF)) == [ids["bank9"]]
+    # how many the list has uncut: its "first N of M"
+    assert q.breaks_total(eng, q.BreakFilters(limit=1), AS_OF) == 4
+    assert q.breaks_total(eng, q.BreakFilters(states=(), limit=1), AS_OF) == 7
+    assert q.breaks_total(eng, q.BreakFilters.of(q.ReconFilters(OCT, OCT)), AS_OF) == 3
+    assert q.breaks_total(eng, q.BreakFilters(min_age_days=30), AS_OF) == 1
     with pytest.raises(ValueError, match="min_amount must be a Decimal or an int, not a float"):
         q.BreakFilters(min_amount=5.0)
     with pytest.raises(ValueError, match="cannot sort breaks by 'size'"):
@@ -144,6 +149,10 @@ def test_payout_view_side_by_side(world):
     po = rows["payout:stripe:po_1"]
     assert (po["reference"], po["s2_status"], po["s3_status"], po["s4_status"]) == ("po_1", "matched", "matched", None)
     assert rows["payout:adyen:7"]["s2_break"] == "amount_mismatch"
+    assert q.payout_count(world.engine, q.ReconFilters(OCT, OCT)) == 2
+    assert len(q.payouts(world.engine, q.ReconFilters(OCT, OCT), limit=1)) == 1
+    assert len(q.payouts(world.engine, q.ReconFilters(OCT, OCT), limit=None)) == 2
+    assert q.payout_count(world.engine, q.ReconFilters(OCT, OCT, gateways=("adyen",))) == 1
     ady = q.payout_view(world.engine, "payout:adyen:7")
     assert list(ady.payout["type"]) == ["MerchantPayout"] and list(ady.entries["psp_reference"]) == ["PSP4"]
     assert q.payout_view(world.engine, "payout:stripe:po_nope") is None
@@ -191,12 +200,16 @@ def test_close_readiness_shares_ages_fx_and_verdict(world):
     }
     assert "2026-10-31" in reasons[("fx_rate", "EUR")].text and "rate of 2026-10-30" in reasons[("fx_rate", "EUR")].text
     r = reasons[("close_min_matched_share", "S1 USD")]
-    assert r.measured == Fraction(3, 5) and "60%" in r.text and "close_min_matched_share 99.9%" in r.text
-    assert "(3 of 5)" in r.text
+    assert r.measured == Fraction(3, 5) and r.text == (
+        "S1 billing ↔ gateway, USD: at least 99.9 % of items must be matched or explained; 60 % are (3 of 5)")
     a = reasons[("close_min_amount_share", "S1 EUR")]
-    assert a.measured == Fraction(3000, 3700) and "EUR 30.00 of EUR 37.00" in a.text
+    assert a.measured == Fraction(3000, 3700) and a.text == (
+        "S1 billing ↔ gateway, EUR: at least 99.99 % of the amount must be matched or explained; 81.1 % is "
+        "(EUR 30.00 of EUR 37.00)")
     age = reasons[("close_max_break_age_days", "2026-10")]
-    assert (age.measured, age.limit) == (35, 30) and "35 days" in age.text
+    assert (age.measured, age.limit) == (35, 30)
+    assert age.text == "No open break may be older than 30 days; the oldest is 35 days old"
+    assert not [r.text for r in c.reasons if "close_" in r.text]  # sentences for people: no setting names
 
 
 def test_close_thresholds_each_named_with_the_measured_value(world):
@@ -209,7 +222,8 @@ def test_close_thresholds_each_named_with_the_measured_value(world):
                                 AS_OF)
     by = {r.check: r for r in tighter.reasons}
     assert by["close_max_unreconciled_minor"].measured == 1554
-    assert "USD 15.54" in by["close_max_unreconciled_minor"].text and "USD 15.53" in by["close_max_unreconciled_minor"].text
+    assert by["close_max_unreconciled_minor"].text == (
+        "At most USD 15.53 may stay unreconciled in open breaks (converted to USD); USD 15.54 is")
     assert by["close_max_break_age_days"].measured == 35
     # judged later, the oldest break is older
     later = q.close_readiness(world.engine, OCT, loose, AS_OF + timedelta(days=2))
@@ -237,7 +251,7 @@ def test_close_fx_exact_rate_and_missing_rate(make_world):
     assert un["GBP"]["rate"] is None and un["GBP"]["reporting_minor"] is None
     assert c.unreconciled_reporting_minor is None
     assert [(r.check, r.scope) for r in c.reasons] == [("fx_rate", "GBP")]
-    assert "no FX rate for GBP on or before 2026-09-30" in c.reasons[0].text
+    assert "No FX rate for GBP on or before 2026-09-30" in c.reasons[0].text
     # gaps from each currency's first item of the month: EUR 10-28 Sep, GBP 29-30 Sep
     assert len(c.fx_gaps[c.fx_gaps["currency"] == "EUR"]) == 19 and len(c.fx_gaps[c.fx_gaps["currency"] == "GBP"]) == 2
     # an earlier GBP rate converts, but stale: the close names it
@@ -253,6 +267,19 @@ def test_close_fx_exact_rate_and_missing_rate(make_world):
         add_rate(conn, date(2026, 9, 30), "GBP", "1.26")
     ok = q.close_readiness(w.engine, sep, th, datetime(2026, 10, 1, tzinfo=UTC))
     assert ok.ready and ok.reasons == () and ok.unreconciled_reporting_minor == 365 + 126
+
+
+def test_a_share_just_below_its_threshold_never_reads_as_the_threshold(make_world):
+    """99.899 % of the amount against 99.9 %: the reason says 99.899 %, not "99.9 % must be; 99.9 % is"."""
+    w = make_world()
+    with w.engine.begin() as conn:
+        add_item(conn, "S1", "k:ok", "payment", "matched", "USD", 99899, t("2026-09-10"))
+        add_item(conn, "S1", "k:brk", "payment", "break", "USD", 101, t("2026-09-10"), break_type="missing")
+    th = q.CloseThresholds(Decimal("0.5"), Decimal("0.999"), 10**9, 1000, "USD")
+    c = q.close_readiness(w.engine, date(2026, 9, 1), th, datetime(2026, 10, 1, tzinfo=UTC))
+    (amount,) = [r for r in c.reasons if r.check == "close_min_amount_share"]
+    assert amount.text == ("S1 billing ↔ gateway, USD: at least 99.9 % of the amount must be matched or explained; "
+                           "99.899 % is (USD 998.99 of USD 1,000.00)")
 
 
 def test_close_of_an_empty_month_is_not_ready(world):
@@ -295,7 +322,10 @@ def test_excel_workbook_has_a_sheet_per_table_and_the_figures(world):
     verdict = records("close_verdict")
     assert verdict[0]["measured"] == "not ready" and len(verdict) == 1 + len(c.reasons)
     assert {r["payout_key"] for r in records("payouts")} == {"payout:stripe:po_1", "payout:adyen:7"}
-    assert dict(r for r in wb["about"].iter_rows(min_row=2, values_only=True))["reporting currency"] == "USD"
+    about = dict(r for r in wb["about"].iter_rows(min_row=2, values_only=True))
+    assert about["reporting currency"] == "USD"
+    assert {k: v for k, v in about.items() if k.startswith("rows in sheet")} == {
+        f"rows in sheet {name}": len(df) for name, df in sheets.items()}  # every row of every table, and says so
 
 
 def test_export_helpers():

@@ -49,7 +49,7 @@ def test_funnel_and_breaks_shown_and_a_resolve_through_the_page(world, page_for)
     assert (s1["items"], s1["matched_items"], s1["expected_items"], s1["break_items"]) == (5, 2, 1, 2)
     assert (s1["amount"], s1["at stake"]) == (format_money(5000, "USD"), format_money(500, "USD"))
     assert fun[("S1", "JPY")]["at stake"] == "JPY 700"  # the November break: both months are in the default range
-    assert {m.label: m.value for m in at.metric}["S1 billing ↔ gateway"] == "50.00%"  # 2 + 1 matched, 1 resolved of 8 items
+    assert {m.label: m.value for m in at.metric}["S1 reconciled"] == "50.00%"  # 2 + 1 matched, 1 resolved of 8 items
 
     shown = _table(at, "break_id", "assignee", "age_days")
     ids = world.ids
@@ -96,7 +96,8 @@ def test_month_close_payout_and_exports_on_the_page(world, page_for):
     _ok(at)
     (verdict,) = [e.value.replace("\\", "") for e in at.error]  # the Markdown source, its escapes taken out
     assert "Oct 2026 is not ready to close" in verdict and "S4 ledger: no items in 2026-10" in verdict
-    assert "S1 USD: 60% of items matched or explained (3 of 5)" in verdict
+    assert "S1 billing ↔ gateway, USD: at least 99.9 % of items must be matched or explained; 60 % are (3 of 5)" \
+        in verdict
     un = {r["currency"]: r for r in _table(at, "currency", "rate to USD").to_dict("records")}
     assert un["EUR"]["unreconciled"] == "EUR 0.50" and un["EUR"]["in USD"] == "USD 0.55"
     assert un["EUR"]["rate to USD"] == "1.09 of 2026-10-30 (not 2026-10-31: latest earlier)"
@@ -116,10 +117,13 @@ def test_month_close_payout_and_exports_on_the_page(world, page_for):
 
 
 def test_page_on_an_empty_database(make_world, page_for):
+    """Nothing reconciled and nothing run: the page says which jobs have not run yet, never "nothing found"."""
     at = page_for(make_world(), PAGE)
     _ok(at)
     assert at.title[0].value == "Reconciliation"
-    assert any("revwatch collect" in i.value and "reconcile" in i.value for i in at.info)
+    (info,) = [i.value for i in at.info]
+    assert info.startswith("Not computed yet: ") and "reconcile has not run yet" in info
+    assert not at.success
 
 
 def test_every_break_and_payout_drills_down_and_a_refusal_is_shown(world, page_for):

@@ -28,6 +28,7 @@ from metrics.figures import refunds as rf
 from metrics.figures.query import Filters
 from revwatch.cli import main
 from revwatch.money import format_money
+from tests.worlds.computed import all_computed
 from tests.worlds.payments import build as build_payments
 from tests.worlds.payments import t
 
@@ -41,10 +42,10 @@ def cli(world, monkeypatch):
         result = CliRunner().invoke(main, ["show", *args, "--format", fmt])
         assert result.exit_code == 0, result.output
         if fmt == "json":
-            return json.loads(result.output)
+            return json.loads(result.stdout)
         if fmt == "csv":
-            return list(csv.DictReader(io.StringIO(result.output)))
-        return result.output
+            return list(csv.DictReader(io.StringIO(result.stdout)))
+        return result.stdout
 
     return run
 
@@ -62,8 +63,10 @@ def show(world, monkeypatch):
 @pytest.fixture(scope="module")
 def hand(make_world):
     """tests/worlds/payments.py's world: 2 sites (W1 Los Angeles USD, E1 Toronto CAD), six
-    invoices issued on 10 Nov 2026, eight attempts, three refunds, four disputes."""
-    return build_payments(make_world())
+    invoices issued on 10 Nov 2026, eight attempts, three refunds, four disputes; its figures known."""
+    world = build_payments(make_world())
+    all_computed(world)
+    return world
 
 
 @pytest.fixture
@@ -239,10 +242,10 @@ def test_hand_pages_show_the_same_figures(hand, show_hand, page_for):
         assert shown[f"Refunded · {cur}"] == format_money(r["amount_minor"], cur)
         assert shown[f"Refunds · {cur}"] == f"{r['refunds']:,}"
         assert shown[f"Failed refunds · {cur}"] == f"{r['failed']:,}"
-    ratios = next(d.value for d in at.dataframe if "card_payments" in d.value.columns)
+    ratios = next(d.value for d in at.dataframe if "card payments" in d.value.columns)  # text for people
     cli_ratios = show_hand("disputes")
-    assert [(r["card_brand"], r["card_payments"]) for r in cli_ratios] == list(
-        zip(ratios["card_brand"], ratios["card_payments"], strict=True))
+    assert [(r["card_brand"], f"{r['card_payments']:,}") for r in cli_ratios] == list(
+        zip(ratios["network"], ratios["card payments"], strict=True))
 
 
 def _range(world):
@@ -255,12 +258,12 @@ def _args(f):
 
 
 def _check_formats(show, topic, args, rows):
-    """csv carries the same rows (as text), table prints one line per row plus the header."""
+    """csv carries the same rows (as text), table (--wide) prints one line per row plus the header."""
     as_csv = show(topic, *args, fmt="csv")
     assert len(as_csv) == len(rows)
     for c, j in zip(as_csv, rows, strict=True):
         assert c == {k: ("" if v is None else str(v)) for k, v in j.items()}
-    table = show(topic, *args, fmt="table")
+    table = show(topic, *args, "--wide", fmt="table")
     assert len(table.strip().splitlines()) == (len(rows) + 2 if rows else 1)
 
 
@@ -493,14 +496,24 @@ def test_database_problems_are_one_line(server_url, make_db, monkeypatch):
 
 
 def test_every_topic_runs_on_an_empty_database(make_world, monkeypatch):
-    run = cli(make_world(), monkeypatch)
+    """Nothing ran: every topic prints its (empty) rows, says on stderr that they are not computed yet and exits
+    EXIT_NOT_COMPUTED; health needs no computation (tests/test_show_states.py has the three states)."""
+    from revwatch.cli.common import EXIT_NOT_COMPUTED
+
+    world = make_world()
+    monkeypatch.setenv("DATABASE_URL", world.url)
     for topic in sh.TOPICS:
         for by in (None, *sh.GROUPINGS.get(topic, ())):
-            args = [topic, *(["--by", by] if by else [])]
-            assert isinstance(run(*args), list)
-            assert run(*args, fmt="table")
-    assert run("payments", fmt="table").strip() == "(no rows)"
-    assert {r["status"] for r in run("health")} == {"never run"}
+            args = ["show", topic, *(["--by", by] if by else [])]
+            result = CliRunner().invoke(main, [*args, "--format", "json"])
+            assert isinstance(json.loads(result.stdout), list)
+            code = 0 if topic == "health" else EXIT_NOT_COMPUTED
+            assert result.exit_code == code, (args, result.output)
+            assert ("Not computed yet: " in result.stderr) == (code != 0), (args, result.stderr)
+            assert CliRunner().invoke(main, args).stdout
+    table = CliRunner().invoke(main, ["show", "payments"]).stdout
+    assert table.strip() == show_format.NOT_COMPUTED_YET
+    assert {r["status"] for r in cli(world, monkeypatch)("health")} == {"never run"}
 
 
 def test_readme_documents_every_topic_grouping_and_column(world, show):

@@ -20,13 +20,15 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
+from metrics.faces import show_format
 from metrics.figures import health as hl
 from metrics.figures import reconciliation as rc
 from revwatch import clock
 from revwatch.cli import main
 from revwatch.money import format_money
-from revwatch.schedule import CATALOGUE, intervals
+from revwatch.schedule import CATALOGUE, REPORT_JOB, intervals
 from revwatch.settings import load_settings
+from tests.worlds.computed import all_computed
 from tests.worlds.ops import SCHEDULE, build
 from tests.worlds.recon import AS_OF, october_world
 
@@ -49,7 +51,9 @@ def bucket(days: int) -> str:
 
 @pytest.fixture(scope="module")
 def recon_world(make_world):
-    return october_world(make_world)
+    world = october_world(make_world)
+    all_computed(world)  # its figures known (tests/test_show_states.py: not computed yet)
+    return world
 
 
 @pytest.fixture
@@ -78,21 +82,25 @@ def show(world, *args):
     result = invoke(world, *args, "--format", "json")
     after = clock.now()
     assert result.exit_code == 0, result.output
-    return json.loads(result.output), before, after
+    return json.loads(result.stdout), before, after
 
 
 def check_formats(world, args, rows, clock=()):
-    """csv: the json rows as text; table: header, rule and one line per row (or "(no rows)").
+    """csv: the json rows as text; table (--wide): header, rule and one line per row (or "(nothing found)"), the
+    header of money and durations without `_minor` and `_seconds`.
     `clock`: columns measured against the command's own clock.now, which moves between invocations."""
     def text(r):
         return {k: "" if v is None else str(v) for k, v in r.items() if k not in clock}
-    as_csv = list(csv.DictReader(io.StringIO(invoke(world, *args, "--format", "csv").output)))
+    as_csv = list(csv.DictReader(io.StringIO(invoke(world, *args, "--format", "csv").stdout)))
     assert [text(r) for r in as_csv] == [text(r) for r in rows]
-    lines = invoke(world, *args, "--format", "table").output.rstrip("\n").splitlines()
+    lines = invoke(world, *args, "--format", "table", "--wide").stdout.rstrip("\n").splitlines()
     if not rows:
-        assert lines == ["(no rows)"]
+        assert lines == ["(nothing found)"]
         return
-    assert len(lines) == len(rows) + 2 and lines[0].split() == list(rows[0])
+    cols = list(rows[0])
+    assert len(lines) == len(rows) + 2
+    assert lines[0].split() == [show_format.header(c, cols, money=c.endswith("_minor")) for c in cols]
+    assert not any(h.endswith(("_minor", "_seconds")) for h in lines[0].split())
     assert set(lines[1].replace(" ", "")) == {"-"}
 
 
@@ -171,19 +179,22 @@ def expected_reasons(now):
     items, amount = "close_min_matched_share", "close_min_amount_share"
     return [
         r("items", "S4", 0, None, "S4 ledger: no items in 2026-10"),
-        r(items, "S1 EUR", 0.5, 0.999, "S1 EUR: 50% of items matched or explained (1 of 2) < close_min_matched_share 99.9%"),
-        r(amount, "S1 EUR", 30 / 37, 0.9999, "S1 EUR: 81.081% of the amount matched or explained (EUR 30.00 of EUR 37.00)"
-                                             " < close_min_amount_share 99.99%"),
-        r(items, "S1 USD", 0.6, 0.999, "S1 USD: 60% of items matched or explained (3 of 5) < close_min_matched_share 99.9%"),
-        r(amount, "S1 USD", 0.84, 0.9999, "S1 USD: 84% of the amount matched or explained (USD 42.00 of USD 50.00)"
-                                          " < close_min_amount_share 99.99%"),
-        r(items, "S3 USD", 0.5, 0.999, "S3 USD: 50% of items matched or explained (1 of 2) < close_min_matched_share 99.9%"),
-        r(amount, "S3 USD", 2700 / 3699, 0.9999, "S3 USD: 72.993% of the amount matched or explained (USD 27.00 of"
-                                                 " USD 36.99) < close_min_amount_share 99.99%"),
-        r("fx_rate", "EUR", "2026-10-31", None, "no EUR rate for 2026-10-31, the day the close converts at: converted"
+        r(items, "S1 EUR", 0.5, 0.999, "S1 billing ↔ gateway, EUR: at least 99.9 % of items must be matched or explained;"
+                                       " 50 % are (1 of 2)"),
+        r(amount, "S1 EUR", 30 / 37, 0.9999, "S1 billing ↔ gateway, EUR: at least 99.99 % of the amount must be matched or"
+                                             " explained; 81.1 % is (EUR 30.00 of EUR 37.00)"),
+        r(items, "S1 USD", 0.6, 0.999, "S1 billing ↔ gateway, USD: at least 99.9 % of items must be matched or explained;"
+                                       " 60 % are (3 of 5)"),
+        r(amount, "S1 USD", 0.84, 0.9999, "S1 billing ↔ gateway, USD: at least 99.99 % of the amount must be matched or"
+                                          " explained; 84 % is (USD 42.00 of USD 50.00)"),
+        r(items, "S3 USD", 0.5, 0.999, "S3 payout ↔ bank, USD: at least 99.9 % of items must be matched or explained;"
+                                       " 50 % are (1 of 2)"),
+        r(amount, "S3 USD", 2700 / 3699, 0.9999, "S3 payout ↔ bank, USD: at least 99.99 % of the amount must be matched"
+                                                 " or explained; 73 % is (USD 27.00 of USD 36.99)"),
+        r("fx_rate", "EUR", "2026-10-31", None, "No EUR rate for 2026-10-31, the day the close converts at: converted"
                                                 " at the rate of 2026-10-30"),
         r("close_max_break_age_days", "2026-10", oldest, 30,
-          f"the oldest open break is {oldest} days old > close_max_break_age_days 30"),  # a3, 1 Oct
+          f"No open break may be older than 30 days; the oldest is {oldest} days old"),  # a3, 1 Oct
     ]
 
 
@@ -257,7 +268,7 @@ def expected_jobs(now, as_of):
         "legacy-export": (now - 72 * h, "succeeded", 5.0, now - 72 * h + timedelta(seconds=5), 0, 0, "ok"),  # 3 days ago
     }
     out = []
-    for job, kind in [*((s.name, s.kind) for s in CATALOGUE.values()), ("legacy-export", None)]:
+    for job, kind in [*((s.name, s.kind) for s in CATALOGUE.values()), (REPORT_JOB, "report"), ("legacy-export", None)]:
         started, outcome, secs, ok, runs, fails, status = ran.get(job, (None, None, None, None, 0, 0, "never run"))
         out.append(dict(job=job, kind=kind, status=status, last_started_at=started, last_outcome=outcome,
                         last_duration_seconds=secs, last_success_at=ok,

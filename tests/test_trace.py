@@ -80,7 +80,7 @@ def test_a_normal_paid_invoice_is_traced_from_session_to_ledger_all_matched(demo
 def test_different_identifiers_of_one_chain_give_the_same_chain(demo_world):
     session, invoice, attempt, charge, payout = _normal_stripe_payment(demo_world)
     chains = {i: trace(demo_world.engine, i) for i in (session, invoice, attempt, charge)}
-    assert {c.found_as for c in chains.values()} == {"session", "invoice", "attempt", "stripe charge"}
+    assert {c.found_as for c in chains.values()} == {"session", "invoice", "attempt", "Stripe charge"}
     first = chains[session].hops
     assert all(c.hops == first for c in chains.values()), "one chain whatever the starting identifier"
     # the payout, its bank line and its journal all give the payout-level chain
@@ -180,6 +180,17 @@ def test_the_trace_page_highlights_the_broken_hop(demo_world, page_for):
     broken = [x.value for x in at.error if "amount_mismatch" in x.value]
     assert broken and any(fee in v and "Bank credit" in v for v in broken), [x.value for x in at.error]
     assert any("Payout" in s.value for s in at.success)  # the matched hops are green
+    # issue 16: "is a attempt"; hop icons were emoji, empty boxes where the system has no emoji font
+    attempt = _normal_stripe_payment(demo_world)[2]
+    at.text_input(key="trace_id").set_value(attempt).run()
+    assert any("is an attempt; the chain of its parking session" in c.value for c in at.caption), [
+        c.value for c in at.caption]
+    hops = [e.value for kind in ("success", "error", "markdown") for e in getattr(at, kind)
+            if "**" in e.value and " · " in e.value]
+    assert len(hops) >= 8 and all(":material/" in h for h in hops), hops
+    shown = " ".join(e.value for kind in ("success", "error", "markdown", "caption") for e in getattr(at, kind))
+    assert not [ch for ch in shown if ord(ch) > 0x2FFF], "no emoji: Material icons or plain text"
+    at.text_input(key="trace_id").set_value(e["payout_reference"]).run()
     assert at.query_params.get("id") in (e["payout_reference"], [e["payout_reference"]])
     at.text_input(key="trace_id").set_value("no-such-id").run()
     assert any("Not found" in w.value for w in at.warning)

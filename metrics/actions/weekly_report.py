@@ -3,7 +3,7 @@ and store it, read builds back, e-mail one.
 
 - `figures(db, iso_week, cfg)`: the week's figures (metrics/figures/weekly_report.py) with the
   alerts Alertmanager holds for the week (metrics/clients/alerting.py), when it is configured: the
-  report never fails for want of them.
+  report never fails for want of them, and says why they are missing.
 - `build(engine, iso_week, cfg, built_by, render)`: figures, rendered by `render` (the face,
   metrics/faces/weekly_report.py, passes its own: actions never import faces), stored as a new
   `weekly_reports` row. Every build is kept; the newest per week is the current one. The figures
@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -55,25 +55,37 @@ class StoredReport:
 
 
 # ---------------------------------------------------------------- figures with alerts
-def week_alerts(cfg: Settings, iso_week: str) -> wf.Alerts:
-    """The alerts that fired during the week or were still firing when it began, one line each."""
+def week_alerts(cfg: Settings, iso_week: str, as_of: datetime | None = None) -> wf.Alerts:
+    """The alerts that fired during the week or were still firing when it began, one line each,
+    as Alertmanager holds them at `as_of` (default now); without ALERTMANAGER_URL, or when
+    Alertmanager cannot be read, no lines and a note saying why (the report never fails for them)."""
     if not cfg.alertmanager_url:
         return wf.NO_ALERTS
     got = alerting.managed_alerts(cfg.alertmanager_url)
     if isinstance(got, alerting.Unavailable):
-        return wf.Alerts(None, f"Alertmanager could not be read: {got}")
-    week_open, week_close = datetime.combine(wf.parse_week(iso_week), time(), UTC), wf.week_close(iso_week)
+        return wf.Alerts(None, f"The alerts of the week cannot be listed: {got.message}")
+    as_of = as_of or clock.now()
+    week_open, week_close = wf.week_open(iso_week), wf.week_close(iso_week)
     fired = [a for a in got if a.starts_at is None or week_open <= a.starts_at < week_close
              or (a.starts_at < week_open and (a.ends_at is None or a.ends_at >= week_open))]
-    lines = tuple(f"{a.name} ({a.severity or 'no severity'}) fired"
-                  f"{' on ' + a.starts_at.strftime('%a %d %b %H:%M UTC') if a.starts_at else ''}"
-                  f"{': ' + a.summary if a.summary else ''}." for a in fired)
-    return wf.Alerts(lines, f"{len(lines)} alert(s) from Alertmanager.")
+    fired.sort(key=lambda a: (alerting.severity_rank(a.severity), a.starts_at or week_open, a.name))
+
+    def line(a: alerting.ManagedAlert) -> str:
+        when = f" on {a.starts_at:%a %d %b %H:%M} UTC" if a.starts_at else ""
+        ended = (f", resolved {a.ends_at:%a %d %b %H:%M} UTC" if a.ends_at is not None and a.ends_at <= as_of
+                 else ", still firing")
+        return f"{a.name} ({a.severity or 'no severity'}) fired{when}{ended}{': ' + a.summary if a.summary else ''}."
+
+    return wf.Alerts(tuple(line(a) for a in fired),
+                     f"{len(fired)} alert(s) from Alertmanager ({alerting.public_url(cfg.alertmanager_url)}). "
+                     "Alertmanager keeps only the alerts firing or recently resolved when the report is built: "
+                     "one that fired and resolved long before is not listed.")
 
 
 def figures(db: Db, iso_week: str, cfg: Settings, as_of: datetime | None = None) -> wf.WeeklyFigures:
-    """Every figure of the report for `iso_week`, alerts included."""
-    return wf.figures(db, iso_week, cfg, as_of, week_alerts(cfg, iso_week))
+    """Every figure of the report for `iso_week`, alerts included; states judged at `as_of` (default now)."""
+    as_of = as_of or clock.now()
+    return wf.figures(db, iso_week, cfg, as_of, week_alerts(cfg, iso_week, as_of))
 
 
 # ---------------------------------------------------------------- build and store

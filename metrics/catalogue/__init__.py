@@ -19,6 +19,19 @@ DISPUTE_RATIO_THRESHOLDS: dict[str, float] = {"visa": 0.009, "mastercard": 0.015
 # rate on the charts and are never a "worst hour" (1 failure of 2 is not 50 %).
 MIN_RATE_ATTEMPTS = 10
 
+# Windows that find incidents (metrics/figures/incident_windows.py, read by payments.worst_hours): an
+# hour's failures (failed + unknown) against its baseline, the gateway's same hour of the week over the
+# range and BASELINE_WEEKS weeks before it (when that pool holds MIN_BASELINE_ATTEMPTS attempts; else the
+# other gateways in that hour, the gateway's same hour of the day, all its hours). An hour stands out when
+# its one-sided exact binomial tail is below HOUR_SIGNIFICANCE; adjacent ones form a window, an incident
+# when it has MIN_INCIDENT_ATTEMPTS attempts and a tail below INCIDENT_SIGNIFICANCE (about one false
+# window in a thousand two-week ranges of two gateways: 672 hours tested).
+BASELINE_WEEKS = 4
+MIN_BASELINE_ATTEMPTS = 200
+HOUR_SIGNIFICANCE = 1e-3
+INCIDENT_SIGNIFICANCE = 1e-6
+MIN_INCIDENT_ATTEMPTS = 20
+
 # A job is stale when its last success is older than this many of its configured intervals
 # (revwatch.schedule.intervals: the catalogue's defaults under WORKER_SCHEDULE). The Health page
 # and the CollectorStale alert (alerts/alerting_rules.yml; a test keeps its factor equal) judge so.

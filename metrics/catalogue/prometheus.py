@@ -70,6 +70,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("revwatch_audit_head_digest", "gauge", (),
            "52-bit digest of the newest audit entry's (seq, hash), HMAC-SHA256 with AUDIT_HMAC_KEY when set; it "
            "changes only with the sequence unless the log was rewritten."),
+    Family("revwatch_figure_computed", "gauge", ("topic",),
+           "1 when the topic's figures are computed (every job they come from succeeded after its data arrived), "
+           "0 while they are not computed yet: then the topic's figure families have no series."),
     Family("revwatch_exporter_up", "gauge", (),
            "1 when the exporter could read the store, else 0."),
     Family("revwatch_exporter_collect_duration_seconds", "gauge", (),

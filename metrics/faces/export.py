@@ -91,19 +91,22 @@ def sheet_name(name: str, taken: set[str]) -> str:
 
 def workbook(sheets: Mapping[str, pd.DataFrame], about: Mapping[str, Any] | None = None,
              reporting_currency: str | None = None) -> bytes:
-    """One .xlsx: an `about` sheet first when given (key/value lines), then one sheet per table in
-    order, header row frozen and filterable, money columns doubled in major units."""
+    """One .xlsx: an `about` sheet first (the `about` key/value lines, then how many rows each sheet
+    holds: every sheet holds every row of its table), then one sheet per table in order, header row
+    frozen and filterable, money columns doubled in major units."""
     wb = Workbook()
     wb.remove(wb.active)
     taken: set[str] = set()
-    if about:
-        ws = wb.create_sheet(sheet_name("about", taken))
-        ws.append(["item", "value"])
-        for k, v in about.items():
-            ws.append([str(k), _cell(v)])
-        _finish(ws, 2)
-    for name, df in sheets.items():
-        ws = wb.create_sheet(sheet_name(name, taken))
+    ws = wb.create_sheet(sheet_name("about", taken))
+    names = [sheet_name(name, taken) for name in sheets]
+    ws.append(["item", "value"])
+    for k, v in (about or {}).items():
+        ws.append([str(k), _cell(v)])
+    for title, df in zip(names, sheets.values(), strict=True):
+        ws.append([f"rows in sheet {title}", len(df)])
+    _finish(ws, 2)
+    for title, df in zip(names, sheets.values(), strict=True):
+        ws = wb.create_sheet(title)
         table = major_units(df, reporting_currency)
         ws.append([str(c) for c in table.columns])
         for row in table.itertuples(index=False, name=None):

@@ -70,9 +70,16 @@ Jobs, from `job_runs`, for every job of the job catalogue (revwatch/schedule.py;
   no sample before the job's first success.
 - revwatch_job_interval_seconds{job} gauge: the worker's configured interval
   (revwatch.schedule.intervals(cfg)); the family is left out while WORKER_SCHEDULE names an unknown job.
+Figures computed yet (metrics/faces/exporter_figures.py):
+- revwatch_figure_computed{topic} gauge: 1 when the readiness topic's figures are known
+  (metrics/figures/readiness.py TOPIC_JOBS), 0 while they are not computed yet. The payment, billing,
+  reconciliation and dispute families of a topic not computed yet are left out (no series, never zeros);
+  the job, gateway-object, worker and audit families are always served.
 The exporter itself:
 - revwatch_exporter_up gauge: 1 when the snapshot was read, 0 when the store could not be read
-  (then no other family but the duration is served; the error is logged, never raised).
+  (then no other family but the duration is served; one log line, never raised). A section whose query
+  runs into the statement timeout is left out of that scrape (one log line: "… not exported this scrape:
+  statement timeout"); the others are served, up stays 1.
 - revwatch_exporter_collect_duration_seconds gauge: how long the served snapshot took to read.
 
 Cost, bounded per scrape (at most one refresh per `cache_seconds`)
@@ -93,7 +100,7 @@ Series bound
 ------------
 With gateways G = 2, methods M = 3, regions R, currencies C, stages S = 4, item statuses T = 3,
 decline classes K = 6, networks N, jobs J = len(JOBS), outcomes O = 5, histogram buckets B = 9,
-gateway object types read (Stripe's) X = 5:
+gateway object types read (Stripe's) X = 5, readiness topics F = len(TOPIC_JOBS) = 10:
 
     attempts + successes            2 G M R        = 12 R
     failures                        G M K          = 36
@@ -110,59 +117,53 @@ gateway object types read (Stripe's) X = 5:
     gateway objects refused         X              =  5
     worker's newest job start       1
     audit head (seq, digest)        2
+    figure computed                 F              = 10
     up, collect duration            2
 
-    max series = 12 R + 16 C + 2 N + 21 J + 62
+    max series = 12 R + 16 C + 2 N + 21 J + 72
 
 R counts region label values (the sites' regions, plus '(unknown)' if a rollup row has an unknown
-site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 15 -> 48 + 32 + 12 + 315 + 62
-= 469 series (`max_series(4, 2, 6)`).
+site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 15 -> 48 + 32 + 12 + 315 + 72
+= 479 series (`max_series(4, 2, 6)`).
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from metrics.catalogue.prometheus import FAMILIES, exporter_help
+from metrics.faces.exporter_figures import BILLING_WINDOW, METHODS, UNKNOWN, Timeouts, guarded, read_figures, samples
 from metrics.figures import declines
-from metrics.figures.audit_log import head as audit_head
-from metrics.figures.billing_accuracy import ExitedSince, accuracy_totals
-from metrics.figures.health.gateway_access import gateway_access, refused_series
 from metrics.figures.health.jobs import worker_activity
 from metrics.figures.job_runs import BUCKETS, DONE, OUTCOMES, TIMED_OUTCOMES, JobRunTally, JobTotals, RunAgg
-from metrics.figures.payment_totals import attempt_totals, disputes_this_month, site_currencies
 from metrics.figures.query import snapshot
-from metrics.figures.reconciliation import (
-    GATEWAYS,
-    STAGES,
-    STATUSES,
-    item_counts,
-    open_break_totals,
-    payouts_missing_in_bank,
-)
+from metrics.figures.readiness import TOPIC_JOBS
+from metrics.figures.reconciliation import GATEWAYS, STAGES, STATUSES
 from revwatch import clock, schedule
 
 log = logging.getLogger(__name__)
 
-METHODS = ("card", "wallet", "ach")
-UNKNOWN = "(unknown)"
+__all__ = ["BILLING_WINDOW", "BUCKETS", "METHODS", "OUTCOMES", "TIMED_OUTCOMES", "UNKNOWN", "RevwatchCollector",
+           "max_series", "register"]
 GATEWAY_OBJECTS = 5  # object types a gateway ingest reads and records access to (Stripe: charges … payouts)
-BILLING_WINDOW = timedelta(hours=24)  # billing gauges: findings of the sessions exited this recently
+JOB_FAMILIES = ("revwatch_job_runs", "revwatch_job_rows_read", "revwatch_job_rows_written", "revwatch_job_duration_seconds",
+                "revwatch_job_last_run_timestamp_seconds", "revwatch_job_last_success_timestamp_seconds",
+                "revwatch_job_interval_seconds", "revwatch_worker_last_job_start_timestamp_seconds")
 
 
 def max_series(regions: int, currencies: int, networks: int, jobs: int | None = None) -> int:
-    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 21 J + 62."""
+    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 21 J + 72."""
     g, m, k, s, t, o, b = len(GATEWAYS), len(METHODS), len(declines.CLASSES), len(STAGES), len(STATUSES), \
         len(OUTCOMES), len(BUCKETS) + 1
     j = len(schedule.CATALOGUE) if jobs is None else jobs
@@ -171,7 +172,7 @@ def max_series(regions: int, currencies: int, networks: int, jobs: int | None = 
     recon = 2 * s * currencies + s + 2 * g * currencies + s * t
     disputes = 2 * networks
     job_families = j * o + 2 * j + j * (b + 2) + 3 * j
-    return payments + billing + recon + disputes + job_families + GATEWAY_OBJECTS + 1 + 2 + 2
+    return payments + billing + recon + disputes + job_families + GATEWAY_OBJECTS + 1 + 2 + len(TOPIC_JOBS) + 2
 
 
 def _family_shapes() -> list[Metric]:
@@ -179,14 +180,6 @@ def _family_shapes() -> list[Metric]:
     fresh set; names, types, labels and HELP lines are the catalogue's (metrics/catalogue/prometheus.py)."""
     kinds = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily, "histogram": HistogramMetricFamily}
     return [kinds[f.kind](f.name, f.help, labels=list(f.labels)) for f in FAMILIES]
-
-
-def _samples(fam: Mapping[str, Metric], name: str) -> CounterMetricFamily | GaugeMetricFamily:
-    """The counter or gauge family `name` of `fam`, to add samples to."""
-    family = fam[name]
-    if not isinstance(family, CounterMetricFamily | GaugeMetricFamily):
-        raise TypeError(f"{name} is a {type(family).__name__}, not a counter or gauge family")
-    return family
 
 
 def _histogram(fam: Mapping[str, Metric], name: str) -> HistogramMetricFamily:
@@ -221,6 +214,7 @@ class RevwatchCollector(Collector):
         self._tally = JobRunTally(self.jobs, float(settle_seconds))
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._timeouts = Timeouts()  # each section timing out is said once
 
     # ------------------------------------------------------------ Collector protocol
     def describe(self) -> Iterable[Metric]:
@@ -244,10 +238,15 @@ class RevwatchCollector(Collector):
         try:
             with snapshot(self.engine, self.statement_timeout_ms) as conn:
                 families, tally = self._read(conn)
-        except Exception:  # unreachable store, timeout, anything: a scrape never raises
+        except OperationalError as exc:  # unreachable store, a timeout outside any section: one line, no traceback
+            log.warning("revwatch exporter: reading the store failed (%s); serving revwatch_exporter_up 0",
+                        " ".join(str(exc.orig or exc).split())[:200])
+            return self._finish([], up=False, started=started)
+        except Exception:  # anything else is a bug: its traceback is logged; a scrape never raises
             log.exception("revwatch exporter: reading the store failed; serving revwatch_exporter_up 0")
             return self._finish([], up=False, started=started)
-        self._tally = tally  # only a complete read moves the job tally on
+        if tally is not None:
+            self._tally = tally  # only a complete jobs read moves the job tally on
         return self._finish(families, up=True, started=started)
 
     def _finish(self, families: list[Metric], up: bool, started: float) -> Snapshot:
@@ -259,92 +258,18 @@ class RevwatchCollector(Collector):
                                       exporter_help("revwatch_exporter_collect_duration_seconds"), value=duration)]
         return Snapshot(tuple(families), up, duration, time.monotonic())
 
-    def _read(self, conn: Connection) -> tuple[list[Metric], JobRunTally]:
+    def _read(self, conn: Connection) -> tuple[list[Metric], JobRunTally | None]:
+        """Every family, section by section (metrics/faces/exporter_figures.py): a section that runs into the
+        statement timeout is left out of this scrape, and a topic not computed yet has no series. The job tally
+        (None: its section timed out) moves on only with a complete jobs section."""
         shapes = {m.name: m for m in _family_shapes()}
         fam = {name: m for name, m in shapes.items() if not name.startswith("revwatch_exporter_")}
         now = clock.now()
+        read_figures(conn, fam, now, self._timeouts)
+        read, tally = guarded(conn, fam, "job figures", JOB_FAMILIES, lambda: self._jobs(conn, fam, now), self._timeouts)
+        return list(fam.values()), tally if read else None
 
-        # payments: attempts and successes per (gateway, method, region); failures per (gateway, method, class)
-        attempts: dict[tuple[str, str, str], int] = defaultdict(int)
-        successes: dict[tuple[str, str, str], int] = defaultdict(int)
-        failures: dict[tuple[str, str, str], int] = {
-            (g, m, c): 0 for g in GATEWAYS for m in METHODS for c in declines.CLASSES}
-        networks: set[str] = set()
-        card_payments: dict[str, int] = defaultdict(int)
-        for gateway, method, region, status, code, brand, n, n_month in attempt_totals(conn, now, UNKNOWN):
-            if brand:  # a card attempt's brand
-                networks.add(brand)
-                card_payments[brand] += n_month if status == "succeeded" else 0
-            key = (gateway, method, region)
-            attempts[key] += n
-            successes[key] += n if status == "succeeded" else 0
-            if status == "failed":
-                for c in declines.CLASSES:
-                    failures.setdefault((gateway, method, c), 0)
-                cls = declines.classify(gateway, code).decline_class
-                failures[(gateway, method, cls)] += n
-        for key in sorted(attempts):
-            _samples(fam, "revwatch_payment_attempts").add_metric(list(key), attempts[key])
-            _samples(fam, "revwatch_payment_successes").add_metric(list(key), successes[key])
-        for key in sorted(failures):
-            _samples(fam, "revwatch_payment_failures").add_metric(list(key), failures[key])
-
-        currencies = set(site_currencies(conn))
-
-        # billing accuracy, trailing 24 h of exits
-        billing = dict.fromkeys(currencies, (0, 0, 0, 0))
-        for t in accuracy_totals(conn, ExitedSince(now - BILLING_WINDOW)):  # the figure's one definition
-            billing[t.currency or UNKNOWN] = (t.billable, t.correct, t.leakage_minor, t.overcharge_minor)
-        for currency in sorted(billing):
-            judged, correct, leakage, overcharge = billing[currency]
-            _samples(fam, "revwatch_billing_sessions_judged").add_metric([currency], judged)
-            _samples(fam, "revwatch_billing_sessions_correct").add_metric([currency], correct)
-            _samples(fam, "revwatch_billing_leakage_minor").add_metric([currency], leakage)
-            _samples(fam, "revwatch_billing_overcharge_minor").add_metric([currency], overcharge)
-
-        # reconciliation: open breaks, money at stake, age, payouts missing in the bank (the figures' one definition)
-        open_rows = open_break_totals(conn, now)
-        missing_rows = payouts_missing_in_bank(conn, now)
-        recon_currencies = currencies | {r.currency for r in open_rows}
-        breaks = {(s, c): [0, 0] for s in STAGES for c in recon_currencies}
-        oldest = dict.fromkeys(STAGES, 0.0)
-        missing = {(g, c): [0, 0] for g in GATEWAYS for c in recon_currencies}
-        for r in open_rows:
-            cell = breaks.setdefault((r.stage, r.currency), [0, 0])
-            cell[0] += r.breaks
-            cell[1] += r.at_stake_minor
-            oldest[r.stage] = max(oldest.get(r.stage, 0.0), r.oldest_age_seconds)
-        for m in missing_rows:
-            cell = missing.setdefault((m.gateway or UNKNOWN, m.currency), [0, 0])
-            cell[0] += m.breaks
-            cell[1] += m.at_stake_minor
-        for cell_key in sorted(breaks):
-            _samples(fam, "revwatch_recon_open_breaks").add_metric(list(cell_key), breaks[cell_key][0])
-            _samples(fam, "revwatch_recon_unreconciled_minor").add_metric(list(cell_key), breaks[cell_key][1])
-        for stage in sorted(oldest):
-            _samples(fam, "revwatch_recon_oldest_open_break_age_seconds").add_metric([stage], oldest[stage])
-        for cell_key in sorted(missing):
-            _samples(fam, "revwatch_recon_payouts_missing_in_bank").add_metric(list(cell_key), missing[cell_key][0])
-            _samples(fam, "revwatch_recon_payouts_missing_in_bank_minor").add_metric(list(cell_key), missing[cell_key][1])
-        items = {(s, t): 0 for s in STAGES for t in STATUSES}
-        for count in item_counts(conn):
-            items[(count.stage, count.status)] = items.get((count.stage, count.status), 0) + count.items
-        for item_key in sorted(items):
-            _samples(fam, "revwatch_recon_items").add_metric(list(item_key), items[item_key])
-
-        # disputes and successful card payments of the current UTC month, per network
-        disputes = disputes_this_month(conn, now)
-        for network in sorted(networks):
-            _samples(fam, "revwatch_disputes_month").add_metric([network], disputes.get(network, 0))
-            _samples(fam, "revwatch_card_payments_month").add_metric([network], card_payments.get(network, 0))
-
-        for gateway, obj, refused in refused_series(gateway_access(conn)):
-            _samples(fam, "revwatch_gateway_object_refused").add_metric([gateway, obj], refused)
-        top = audit_head(conn)
-        _samples(fam, "revwatch_audit_head_seq").add_metric([], top.seq)
-        _samples(fam, "revwatch_audit_head_digest").add_metric([], top.digest)
-
-        # jobs
+    def _jobs(self, conn: Connection, fam: dict[str, Metric], now: datetime) -> JobRunTally:
         totals, tally = self._tally.advance(conn, now)
         self._add_jobs(fam, totals)
         try:
@@ -354,14 +279,14 @@ class RevwatchCollector(Collector):
             intervals = None
         started = worker_activity(conn, now, intervals or dict.fromkeys(self.jobs, 0)).last_start
         if started is not None:  # Health's "worker stuck" reads the same newest start
-            _samples(fam, "revwatch_worker_last_job_start_timestamp_seconds").add_metric([], started.timestamp())
+            samples(fam, "revwatch_worker_last_job_start_timestamp_seconds").add_metric([], started.timestamp())
         if intervals is None:
             del fam["revwatch_job_interval_seconds"]
         else:
             for job in self.jobs:
                 if job in intervals:
-                    _samples(fam, "revwatch_job_interval_seconds").add_metric([job], intervals[job])
-        return list(fam.values()), tally
+                    samples(fam, "revwatch_job_interval_seconds").add_metric([job], intervals[job])
+        return tally
 
     def _add_jobs(self, fam: dict[str, Metric], totals: JobTotals) -> None:
         bounds = [floatToGoString(b) for b in BUCKETS] + ["+Inf"]
@@ -371,16 +296,16 @@ class RevwatchCollector(Collector):
                 agg = totals.by_outcome.get((job, outcome), RunAgg())
                 per_job = per_job + agg
                 timed = timed + agg if outcome in TIMED_OUTCOMES else timed
-                _samples(fam, "revwatch_job_runs").add_metric([job, outcome], agg.runs)
-            _samples(fam, "revwatch_job_rows_read").add_metric([job], per_job.rows_read)
-            _samples(fam, "revwatch_job_rows_written").add_metric([job], per_job.rows_written)
+                samples(fam, "revwatch_job_runs").add_metric([job, outcome], agg.runs)
+            samples(fam, "revwatch_job_rows_read").add_metric([job], per_job.rows_read)
+            samples(fam, "revwatch_job_rows_written").add_metric([job], per_job.rows_written)
             counts = [*timed.buckets, timed.timed]
             _histogram(fam, "revwatch_job_duration_seconds").add_metric([job], list(zip(bounds, counts, strict=True)), timed.seconds)
             if job in totals.last_started:
-                _samples(fam, "revwatch_job_last_run_timestamp_seconds").add_metric([job], totals.last_started[job])
+                samples(fam, "revwatch_job_last_run_timestamp_seconds").add_metric([job], totals.last_started[job])
             done = [a.last_finished for o in DONE if (a := totals.by_outcome.get((job, o))) and a.last_finished]
             if done:  # a partial run read what it could: fresh data, as Health judges it
-                _samples(fam, "revwatch_job_last_success_timestamp_seconds").add_metric([job], max(done))
+                samples(fam, "revwatch_job_last_success_timestamp_seconds").add_metric([job], max(done))
 
 
 def register(registry: CollectorRegistry, engine: Engine, cfg: Any) -> RevwatchCollector:

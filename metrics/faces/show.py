@@ -26,6 +26,7 @@ from metrics.figures import payments as pm
 from metrics.figures import reconciliation as rc
 from metrics.figures import refunds as rf
 from metrics.figures.query import Db, Filters, ratio_column
+from metrics.figures.readiness import Readiness, readiness
 from revwatch import clock
 from revwatch.schedule import intervals
 
@@ -43,6 +44,30 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
     "disputes": ("currency", "reason"),
     "close": ("currency", "age", "reasons", "fx_gaps"),
     "health": ("source",),
+}
+
+
+# each topic's figures come from the jobs of a readiness topic (metrics/figures/readiness.py TOPIC_JOBS); health
+# reads the run log itself and is always known
+READINESS: dict[str, str | None] = {
+    "overview": "overview", "payments": "payments", "declines": "declines", "billing": "billing_accuracy",
+    "misbilled": "billing_accuracy", "breaks": "reconciliation", "close": "reconciliation", "health": None,
+    "refunds": "refunds", "disputes": "disputes",
+}
+# `table` format: the columns left out first when a table is wider than the terminal, least important first
+# (csv and json always carry every column; `--wide` prints them all)
+LESS_IMPORTANT: dict[str, tuple[str, ...]] = {
+    "overview": ("unit", "previous_numerator", "previous_denominator"),
+    "payments": ("gateway_errors", "failed", "recovered", "eventually_succeeded", "first_succeeded", "succeeded",
+                 "invoices_charged"),
+    "misbilled": ("void_invoices", "invoices", "expected_subtotal_minor", "expected_tax_minor",
+                  "billed_subtotal_minor", "billed_tax_minor", "billed_currency", "site_id"),
+    "breaks": ("state", "item_status", "reporting_currency", "break_amount_minor", "accounting_month", "site_id",
+               "item_type", "right_ref"),
+    "close": ("matched_items", "matched_share", "reasons", "exact_rate", "rate_date"),
+    "health": ("runs_24h", "failures_24h", "last_success_at", "kind", "threshold_seconds"),
+    "refunds": ("timed_refunds", "refund_seconds", "previous_amount_minor", "previous_refunds", "pending"),
+    "disputes": ("previous_disputes",),
 }
 
 
@@ -77,6 +102,16 @@ def filters(db: Db, o: Options) -> Filters:
     start = o.start or max(rng.first if rng else end, end - timedelta(days=DEFAULT_DAYS - 1))
     start = min(start, end)
     return Filters(start, end, tuple(o.regions), tuple(o.site_ids))
+
+
+def state(db: Db, topic: str, o: Options) -> Readiness | None:
+    """Are the topic's figures known at `o.as_of` (now), or not computed yet (why)? None: the topic needs no
+    computation (health). The first selected day lets a first load say how far it has come."""
+    name = READINESS[topic]
+    if name is None:
+        return None
+    since = None if topic in ("breaks", "close") else filters(db, o).start
+    return readiness(db, name, o.as_of or clock.now(), since)
 
 
 def _in_currency(df: pd.DataFrame, o: Options) -> pd.DataFrame:

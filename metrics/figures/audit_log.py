@@ -3,7 +3,7 @@ for /metrics and the weekly report.
 
 Search by who (actor), what (an action prefix such as `break.` or `job.run`, and free text
 found in the target or the detail), and when (UTC dates, both ends included); newest first,
-at most `limit` rows (the `at` and action indexes serve it).
+at most `limit` rows (the `at` and action indexes serve it); `count` says how many match in all.
 
 `chain_status` verifies the chain against its anchors (revwatch/audit_anchors.py): the anchor
 file (read by `anchor_file` before the snapshot opens, so an anchor written meanwhile is never
@@ -31,17 +31,17 @@ class Search(NamedTuple):
     text: str | None = None
     day_from: date | None = None
     day_to: date | None = None
-    limit: int = 1000
+    limit: int | None = 1000  # None: every matching entry
 
 
 def _like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search(conn: Connection, s: Search) -> pd.DataFrame:
-    """Entries matching every given criterion, newest first; detail as compact JSON text."""
+def _where(s: Search) -> tuple[str, dict[str, Any]]:
+    """The search's WHERE clause (empty when it has no criterion) and its bound parameters."""
     where: list[str] = []
-    params: dict[str, Any] = {"n": int(s.limit)}
+    params: dict[str, Any] = {}
     if s.actor and s.actor.strip():
         where.append("actor = :actor")
         params["actor"] = s.actor.strip()
@@ -57,13 +57,25 @@ def search(conn: Connection, s: Search) -> pd.DataFrame:
     if s.day_to is not None:
         where.append("at < :t1")
         params["t1"] = datetime.combine(s.day_to + timedelta(days=1), time(), UTC)
-    sql = ("SELECT seq, at, actor, action, target, detail, entry_hash FROM audit_log"
-           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC LIMIT :n")
-    rows = conn.execute(text(sql), params).all()
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def search(conn: Connection, s: Search) -> pd.DataFrame:
+    """Entries matching every given criterion, newest first, up to `s.limit` (None: all); detail as compact
+    JSON text."""
+    where, params = _where(s)
+    sql = f"SELECT seq, at, actor, action, target, detail, entry_hash FROM audit_log{where} ORDER BY seq DESC LIMIT :n"
+    rows = conn.execute(text(sql), {**params, "n": None if s.limit is None else int(s.limit)}).all()
     df = pd.DataFrame(rows, columns=COLUMNS)
     if not df.empty:
         df["detail"] = df["detail"].map(lambda d: None if d is None else json.dumps(d, sort_keys=True, ensure_ascii=False))
     return df
+
+
+def count(conn: Connection, s: Search) -> int:
+    """How many entries match the search (its limit aside): the "of M" of a cut list."""
+    where, params = _where(s)
+    return int(conn.execute(text(f"SELECT count(*) FROM audit_log{where}"), params).scalar_one())
 
 
 def actors(conn: Connection) -> list[str]:

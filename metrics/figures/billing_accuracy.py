@@ -33,6 +33,13 @@ from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, ratio, read_rows
 from revwatch.rules import shadow_rating
 
 DIMENSIONS = ("site_id", "rate_plan_id", "class", "local_date")
+# What each class is called where people read it (the page, its tables and drill-down)
+CLASS_LABELS = {
+    "correct": "Correct", "under_billed": "Under-billed", "over_billed": "Over-billed",
+    "missing_invoice": "Never billed", "duplicate_invoice": "Duplicate invoice", "tax_error": "Tax error",
+    "currency_mismatch": "Currency mismatch", "invoice_not_due": "Invoice not due",
+    "voided_without_replacement": "Voided, not replaced", "unrated": "Unrated",
+}
 COUNTS = ("billable", "correct", "findings")
 
 # The one definition of the billing accuracy figures, over billing_findings rows `r`.

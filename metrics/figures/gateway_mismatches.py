@@ -35,8 +35,9 @@ def mismatch_by_currency(db: Db, f: Filters) -> pd.DataFrame:
     return out.astype({"findings": "int64", "amount_minor": "int64"})
 
 
-def mismatches(db: Db, f: Filters, kind: str | None = None, limit: int = 500) -> pd.DataFrame:
-    """The findings themselves, newest first, at most `limit`, with the keys to drill down:
+def mismatches(db: Db, f: Filters, kind: str | None = None, limit: int | None = 500) -> pd.DataFrame:
+    """The findings themselves, newest first, at most `limit` (None: all of them; how many there are
+    is the sum of `mismatch_totals`' findings), with the keys to drill down:
     gateway object (gateway, gateway_reference), billing attempt (attempt_id, NULL when billing
     has none), the attempt id the gateway carries, invoice, session, site. customer_id is raw
     here: the page masks it."""

@@ -1,5 +1,6 @@
-"""Payment attempts: success rates, breakdowns, declines, retries, the worst hours and what their
-failed attempts cost, and one attempt's trail (the Payments page, `revwatch show`, the weekly report).
+"""Payment attempts: success rates, breakdowns, declines, retries, the windows that stand out from
+their baseline (incident_windows.py judges them) and what their failed attempts cost, and one
+attempt's trail (the Payments page, `revwatch show`, the weekly report).
 
 Figures come from the additive rollups (`rollup_payments`, `rollup_invoice_outcomes`) plus
 `sites`; ratios are computed here from the sums. Only the drill-downs (the failed attempts of one
@@ -16,11 +17,18 @@ from typing import Any
 
 import pandas as pd
 
-from metrics.catalogue import MIN_RATE_ATTEMPTS
+from metrics.catalogue import (
+    BASELINE_WEEKS,
+    HOUR_SIGNIFICANCE,
+    INCIDENT_SIGNIFICANCE,
+    MIN_BASELINE_ATTEMPTS,
+    MIN_INCIDENT_ATTEMPTS,
+)
 from metrics.figures import declines
+from metrics.figures import incident_windows as windows
+from metrics.figures.incident_windows import Episode
 from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, ratio, ratio_column, read_frame, read_rows
 
-HOUR = timedelta(hours=1)
 _TAXONOMY = f"LEFT JOIN {declines.SQL_TAXONOMY} ON dc.gateway = r.gateway AND dc.code = lower(r.failure_code)"
 _RAW_SCOPE = SCOPE.replace("r.site_id", "p.site_id")  # the same site filter over raw rows joined to sessions
 WINDOW_COUNTS = ("failed", "gateway_errors", "recovered", "unpaid")  # the counts of `failed_cost`
@@ -207,53 +215,79 @@ def outcomes_by_gateway(db: Db, f: Filters, by: tuple[str, ...] = ()) -> pd.Data
 
 
 # ---------------------------------------------------------------- bad hours and their failed attempts
-def worst_hours(db: Db, f: Filters, limit: int = 12, min_attempts: int = MIN_RATE_ATTEMPTS) -> pd.DataFrame:
-    """The rows of `success_series` by hour (`period` named `hour`) with the highest failure rate
-    (at least `min_attempts` attempts), worst first."""
-    df = success_series(db, f, "hour")
-    df = df[df["attempts"] >= min_attempts].rename(columns={"period": "hour"})
-    return df.sort_values(["failure_rate", "failed"], ascending=False).head(limit).reset_index(drop=True)
+_HOURS = f"""
+    SELECT r.hour, r.gateway, r.currency,
+           extract(isodow FROM r.hour AT TIME ZONE 'UTC')::int * 24 + extract(hour FROM r.hour AT TIME ZONE 'UTC')::int
+               - 24 AS how,
+           extract(hour FROM r.hour AT TIME ZONE 'UTC')::int AS hod,
+           coalesce(sum(r.attempts) FILTER (WHERE r.local_date >= :start), 0)::bigint AS attempts,
+           coalesce(sum(r.attempts) FILTER (WHERE r.local_date >= :start AND r.status = 'succeeded'), 0)::bigint
+               AS succeeded,
+           coalesce(sum(r.attempts) FILTER (WHERE r.local_date >= :start AND r.status = 'failed'), 0)::bigint AS failed,
+           coalesce(sum(r.attempts) FILTER (WHERE r.local_date >= :start AND r.status = 'unknown'), 0)::bigint AS unknown,
+           coalesce(sum(r.attempts) FILTER (WHERE r.local_date >= :start AND r.status = 'failed'
+                                             AND dc.decline_class = 'gateway_error'), 0)::bigint AS gateway_errors,
+           coalesce(sum(r.amount_minor) FILTER (WHERE r.local_date >= :start AND r.status IN ('failed', 'unknown')), 0)
+               ::bigint AS cost_minor,
+           sum(r.attempts)::bigint AS pool_attempts,
+           coalesce(sum(r.attempts) FILTER (WHERE r.status IN ('failed', 'unknown')), 0)::bigint AS pool_failures
+    FROM rollup_payments r {_TAXONOMY}
+    WHERE r.local_date BETWEEN :history_start AND :end AND {SCOPE}
+    GROUP BY 1, 2, 3"""
+_COUNTS = ("attempts", "succeeded", "failed", "unknown", "gateway_errors", "pool_attempts", "pool_failures")
 
 
-@dataclass(frozen=True)
-class Episode:
-    """Consecutive bad hours of one gateway: [start, end) UTC."""
+def hourly_failures(db: Db, f: Filters, weeks: int = BASELINE_WEEKS) -> pd.DataFrame:
+    """Per UTC hour and gateway, from `weeks` weeks before the range to its end: how (hour of the
+    week, 0 = Monday 00:00 UTC), hod, the range's attempts, succeeded, failed, unknown, gateway_errors,
+    failures (failed + unknown) and cost_minor ({currency: minor units of its failed and unknown
+    attempts}), and the hour's whole counts (pool_attempts, pool_failures: every local day, the
+    baselines' pools). One set-based read of the rollups; counts are summed over currencies, money never."""
+    df = read_frame(db, _HOURS, _params(f, history_start=f.start - timedelta(weeks=weeks)))
+    if df.empty:
+        return df.drop(columns=["currency", "cost_minor"]).assign(failures=0, cost_minor=[])
+    money = df[df["cost_minor"] != 0].groupby(["hour", "gateway"])[["currency", "cost_minor"]].apply(
+        lambda g: {str(c): int(v) for c, v in zip(g["currency"], g["cost_minor"], strict=True)})
+    out = df.groupby(["hour", "gateway", "how", "hod"], as_index=False)[list(_COUNTS)].sum()
+    out["failures"] = out["failed"] + out["unknown"]
+    keys = pd.MultiIndex.from_frame(out[["hour", "gateway"]])
+    out["cost_minor"] = [m if isinstance(m, dict) else {} for m in money.reindex(keys)] if len(money) else [{}] * len(out)
+    return out
 
-    gateway: str
-    start: datetime
-    end: datetime
-    attempts: int
-    failed: int
-    gateway_errors: int
 
-    @property
-    def hours(self) -> int:
-        return int((self.end - self.start) / HOUR)
+def worst_hours(db: Db, f: Filters, limit: int = 12, min_attempts: int = MIN_INCIDENT_ATTEMPTS,
+                significance: float = INCIDENT_SIGNIFICANCE) -> pd.DataFrame:
+    """The gateway-hours of the range's incident windows (metrics/figures/incident_windows.py: hours
+    far above their baseline, adjacent ones merged, a window kept when it has at least `min_attempts`
+    attempts and its binomial tail is below `significance`): the hours of the `limit` worst windows
+    (a window never comes cut), worst window first (`episodes`' order), by hour within it. Columns:
+    those of `success_series` by hour (`period` named `hour`) and unknown, failures (failed + unknown),
+    cost_minor, baseline (its pool), baseline_attempts, baseline_failures, baseline_rate, expected,
+    excess_failures, p_value, score (-log10 p_value), window_start, window_end, window_p_value and
+    window_score. Empty when nothing stands out: a failure rate that is high as usual is no incident."""
+    hours = hourly_failures(db, f)
+    scored = windows.windows(windows.score_hours(hours, MIN_BASELINE_ATTEMPTS, HOUR_SIGNIFICANCE), min_attempts,
+                             significance)
+    df = scored[scored["incident"]]
+    ranked = [(e.gateway, pd.Timestamp(e.start)) for e in episodes(df)][:limit]
+    df = df.merge(pd.DataFrame(ranked, columns=["gateway", "window_start"]).reset_index(names="_rank"),
+                  on=["gateway", "window_start"]).sort_values(["_rank", "hour"])
+    df = ratio_column(df, "success_rate", "succeeded", "attempts")
+    df = ratio_column(ratio_column(df, "failure_rate", "failed", "attempts"), "gateway_error_share", "gateway_errors",
+                      "failed")
+    return df[list(_WORST_COLUMNS)].reset_index(drop=True)
 
-    @property
-    def failure_rate(self) -> float | None:
-        return ratio(self.failed, self.attempts)
+
+_WORST_COLUMNS = ("hour", "gateway", "attempts", "succeeded", "failed", "gateway_errors", "success_rate", "failure_rate",
+                  "gateway_error_share", "unknown", "failures", "cost_minor", "baseline", "baseline_attempts",
+                  "baseline_failures", "baseline_rate", "expected", "excess_failures", "p_value", "score",
+                  "window_start", "window_end", "window_p_value", "window_score")
 
 
 def episodes(hours: pd.DataFrame) -> tuple[Episode, ...]:
-    """Merge adjacent bad hours of the same gateway into one window; most failures first."""
-    out: list[Episode] = []
-    for gw, g in hours.sort_values("hour").groupby("gateway", sort=True):
-        cur: list = []
-        for row in g.itertuples(index=False):
-            h = row.hour.to_pydatetime()
-            if cur and h - cur[-1][0] != HOUR:
-                out.append(_episode(gw, cur))
-                cur = []
-            cur.append((h, row))
-        if cur:
-            out.append(_episode(gw, cur))
-    return tuple(sorted(out, key=lambda e: (-e.failed, -e.gateway_errors, e.start, e.gateway)))
-
-
-def _episode(gateway: str, hours: list) -> Episode:
-    return Episode(gateway, hours[0][0], hours[-1][0] + HOUR, sum(int(r.attempts) for _, r in hours),
-                   sum(int(r.failed) for _, r in hours), sum(int(r.gateway_errors) for _, r in hours))
+    """Merge adjacent hours of the same gateway (rows of `worst_hours`) into one window, worst first:
+    the failure rate furthest above its baseline (incident_windows.rank_key)."""
+    return windows.episodes(hours)
 
 
 _FAILED_IN_WINDOW = f"""

@@ -4,7 +4,16 @@ Every number comes from the figure functions the pages and `revwatch show` call 
 payments, disputes, billing_accuracy, reconciliation) over the week's local days Monday..Sunday,
 so no figure has a second definition here; this module only picks the week, the comparisons
 (the week before, the four weeks before) and the conversion to the reporting currency.
-Alerts are not read here (metrics/clients/alerting.py is a client): the caller passes them in.
+
+What is a state rather than a sum over the week (open breaks, their ages, the month close) is
+judged at `as_of`, the moment the report is built (revwatch/clock.py), as `revwatch show breaks`
+and `revwatch show close` judge it: one moment for every state, so ages and the close checks are
+those `show` gives (a close judged at the week's end with today's break states agreed with no face).
+
+The week's incidents are what happened in it: the breaks whose item occurred or which were
+detected (opened) in the week's UTC span, with their money at stake; the week's worst payment
+windows (`payments.worst_hours` / `episodes`) with what each cost (`payments.failed_cost`); and the
+alerts. Alerts are not read here (metrics/clients/alerting.py is a client): the caller passes them in.
 Rendering is metrics/faces/weekly_report.py; building, storing and sending metrics/actions/.
 """
 from __future__ import annotations
@@ -20,11 +29,14 @@ from sqlalchemy import Engine
 from metrics.figures import audit_log, billing_accuracy, overview, payments, reconciliation
 from metrics.figures import disputes as dp
 from metrics.figures.query import Db, Filters, snapshot
+from metrics.figures.reconciliation.break_list import BREAKS, BY_AMOUNT
+from metrics.figures.reconciliation.scope import exponent_params, frame
 from revwatch import clock
-from revwatch.money import format_money
+from revwatch.money import exponent
 from revwatch.settings import Settings
 
-TOP_BREAKS = 5
+TOP_BREAKS = 5      # the biggest open breaks (every month) the report lists
+WORST_WINDOWS = 3   # the week's worst payment windows the report costs (as the Payments page shades)
 
 
 # ---------------------------------------------------------------- weeks
@@ -49,6 +61,11 @@ def last_complete_week(today: date | None = None) -> str:
     """The ISO week before the one `today` (default: today, UTC, by the clock) is in."""
     today = today or clock.today()
     return week_of(today - timedelta(days=7))
+
+
+def week_open(iso_week: str) -> datetime:
+    """The instant the week begins: its Monday, 00:00 UTC."""
+    return datetime.combine(parse_week(iso_week), time(), UTC)
 
 
 def week_close(iso_week: str) -> datetime:
@@ -90,7 +107,33 @@ class Alerts:
     note: str
 
 
-NO_ALERTS = Alerts(None, "Alerting is not configured (set ALERTMANAGER_URL): no alerts listed.")
+NO_ALERTS = Alerts(None, "Alerting is not configured (set ALERTMANAGER_URL): the alerts of the week cannot be listed.")
+
+
+@dataclass(frozen=True)
+class WindowCost:
+    """What the failed attempts of one payment window cost, in one currency (`payments.failed_cost`)."""
+
+    currency: str
+    failed: int
+    failed_minor: int
+    recovered: int           # a later attempt succeeded
+    recovered_minor: int
+    unpaid: int              # the invoice is still not paid
+    unpaid_minor: int
+
+
+@dataclass(frozen=True)
+class FailureWindow:
+    """One of the week's worst payment windows (`payments.episodes`): [start, end) UTC, one gateway."""
+
+    gateway: str
+    start: datetime
+    end: datetime
+    attempts: int
+    failed: int
+    gateway_errors: int
+    cost: tuple[WindowCost, ...]
 
 
 @dataclass(frozen=True)
@@ -99,11 +142,13 @@ class WeeklyFigures:
     week_start: date
     week_end: date
     reporting_currency: str
+    as_of: datetime                              # states (breaks, their ages, the close) are judged then
     revenue: tuple[CurrencyRevenue, ...]
     revenue_reporting_minor: int | None          # None when some currency had no rate
     previous_reporting_minor: int | None
     average_4w_reporting_minor: int | None
     history_complete: bool                       # data reaches back four weeks before the week
+    previous_complete: bool                      # data reaches back to the week before's Monday
     attempts: int
     succeeded: int
     success_rate: float | None
@@ -121,10 +166,13 @@ class WeeklyFigures:
     close_reasons: tuple[str, ...]
     unreconciled_reporting_minor: int | None
     disputes: tuple[dict[str, Any], ...]         # per currency: disputes, amount, won, lost, open
-    open_breaks: tuple[dict[str, Any], ...]      # the biggest open breaks
+    open_breaks: tuple[dict[str, Any], ...]      # the TOP_BREAKS biggest open breaks of every month
+    open_breaks_total: int                       # how many breaks are open, every month
+    week_breaks: tuple[dict[str, Any], ...]      # every break that occurred or was opened in the week, biggest first
+    failure_windows: tuple[FailureWindow, ...]   # the WORST_WINDOWS worst payment windows, with their cost
+    failure_windows_total: int                   # how many windows the week's worst hours make
     alerts: tuple[str, ...] | None               # None: alerting not configured / unreachable
     alerts_note: str
-    incidents: tuple[str, ...]
     daily_revenue: tuple[tuple[date, str, int], ...]
     daily_success: tuple[tuple[date, int, int], ...]
     audit_head: dict[str, Any] | None = None     # an anchor of the audit log's head (revwatch/audit_anchors.py)
@@ -157,12 +205,21 @@ def _per_currency(df: pd.DataFrame, column: str = "total_minor") -> dict[str, in
     return {str(c): int(v) for c, v in df.groupby("currency")[column].sum().items()}
 
 
+def _missing(v: Any) -> bool:
+    """None, NaN, pd.NA or NaT: a cell with no value."""
+    return v is None or bool(pd.isna(v))
+
+
 def _str(v: Any) -> str | None:
-    return None if v is None or v != v else str(v)
+    return None if _missing(v) else str(v)
 
 
 def _int(v: Any) -> int:
-    return 0 if v is None or v != v else int(v)
+    return 0 if _missing(v) else int(v)
+
+
+def _when(v: Any) -> datetime | None:
+    return None if _missing(v) else pd.Timestamp(v).to_pydatetime()
 
 
 def _revenue(db: Db, week: Filters, rep: str) -> tuple[CurrencyRevenue, ...]:
@@ -191,7 +248,8 @@ def _total(revenue: tuple[CurrencyRevenue, ...], attr: str) -> int | None:
 
 def figures(db: Db, iso_week: str, cfg: Settings, as_of: datetime | None = None,
             alerts: Alerts = NO_ALERTS) -> WeeklyFigures:
-    """Every figure of the report for `iso_week`, through the metric query functions."""
+    """Every figure of the report for `iso_week`, through the metric query functions; states
+    (open breaks, ages, the month close) judged at `as_of` (default now, as `revwatch show`)."""
     if isinstance(db, Engine):
         with snapshot(db) as conn:
             return figures(conn, iso_week, cfg, as_of, alerts)
@@ -199,7 +257,7 @@ def figures(db: Db, iso_week: str, cfg: Settings, as_of: datetime | None = None,
     end = start + timedelta(days=6)
     rep = cfg.reporting_currency
     week = Filters(start, end)
-    as_of = as_of or min(clock.now(), week_close(iso_week))
+    as_of = as_of or clock.now()
 
     revenue = _revenue(db, week, rep)
     daily = overview.daily_revenue(db, week)
@@ -210,32 +268,30 @@ def figures(db: Db, iso_week: str, cfg: Settings, as_of: datetime | None = None,
     daily_success = () if days.empty else tuple(
         (p if isinstance(p, date) else p.date(), int(a), int(s))
         for p, a, s in days.groupby("period")[["attempts", "succeeded"]].sum().itertuples())
+    windows = payments.episodes(payments.worst_hours(db, week))
 
     billing = billing_accuracy.accuracy_totals(db, week)
 
-    # reconciliation and month close (the month of the week's Sunday)
+    # reconciliation and month close (the month of the week's Sunday), as `show close --month`
     month = reconciliation.month_start(end)
     fun = reconciliation.funnel(db, reconciliation.ReconFilters(month, month))
     stages = tuple({"stage": r.stage, "currency": r.currency, "items": _int(r.items), "matched": _int(r.matched_items),
                     "open": _int(r.open_items), "at_stake_minor": _int(r.at_stake_minor)}
                    for r in fun.itertuples()) if not fun.empty else ()
-    close = reconciliation.close_readiness(db, end, cfg, as_of=as_of)
+    close = reconciliation.close_readiness(db, month, cfg, as_of=as_of)
     brk = reconciliation.breaks(db, reconciliation.BreakFilters(states=("open",), limit=TOP_BREAKS), rep, as_of)
-    open_breaks = tuple({"break_id": int(b.break_id), "stage": b.stage, "break_type": _str(b.break_type),
-                         "gateway": _str(b.gateway), "site_id": _str(b.site_id), "currency": _str(b.currency) or rep,
-                         "at_stake_minor": _int(b.at_stake_minor), "age_days": _int(b.age_days),
-                         "item_key": _str(b.item_key)} for b in brk.itertuples())
 
     dk = dp.dispute_kpis(db, week)
     disputes = tuple({"currency": r.currency, "disputes": int(r.disputes), "amount_minor": int(r.amount_minor),
                       "won": int(r.won), "lost": int(r.lost), "open": int(r.open)} for r in dk.itertuples())
 
     return WeeklyFigures(
-        iso_week=week_of(start), week_start=start, week_end=end, reporting_currency=rep, revenue=revenue,
+        iso_week=week_of(start), week_start=start, week_end=end, reporting_currency=rep, as_of=as_of, revenue=revenue,
         revenue_reporting_minor=_total(revenue, "reporting_minor"),
         previous_reporting_minor=_total(revenue, "previous_reporting_minor"),
         average_4w_reporting_minor=_total(revenue, "average_4w_reporting_minor"),
         history_complete=bool(span and span.first <= start - timedelta(days=28)),
+        previous_complete=bool(span and span.holds(payments.week_earlier(week))),
         attempts=head.attempts, succeeded=head.succeeded, success_rate=head.success_rate,
         previous_success_rate=head_before.success_rate, recovered=head.recovered,
         recovered_minor=dict(sorted(head.recovered_minor.items())),
@@ -246,23 +302,45 @@ def figures(db: Db, iso_week: str, cfg: Settings, as_of: datetime | None = None,
         recon_month=month, recon_stages=stages, close_ready=close.ready,
         close_reasons=tuple(str(r) for r in close.reasons),
         unreconciled_reporting_minor=close.unreconciled_reporting_minor,
-        disputes=disputes, open_breaks=open_breaks, alerts=alerts.lines, alerts_note=alerts.note,
-        incidents=_incidents(open_breaks, alerts.lines, close, head, head_before),
+        disputes=disputes, open_breaks=tuple(_break(b, rep) for b in brk.itertuples()),
+        open_breaks_total=reconciliation.breaks_total(db, reconciliation.BreakFilters(states=("open",), limit=None), as_of),
+        week_breaks=week_breaks(db, iso_week, rep, as_of),
+        failure_windows=tuple(_window(db, week, w) for w in windows[:WORST_WINDOWS]),
+        failure_windows_total=len(windows), alerts=alerts.lines, alerts_note=alerts.note,
         daily_revenue=tuple((d, str(c), int(t)) for d, c, t in daily[["local_date", "currency", "total_minor"]].itertuples(index=False)),
         daily_success=daily_success, audit_head=audit_log.head_anchor(db))
 
 
-def _incidents(open_breaks, alerts, close, head, head_before) -> tuple[str, ...]:
-    out = []
-    for b in open_breaks:
-        where = " at ".join(x for x in (b["gateway"], b["site_id"]) if x)
-        out.append(f"Open {b['stage']} {str(b['break_type'] or 'break').replace('_', ' ')} break "
-                   f"of {format_money(b['at_stake_minor'], b['currency'])}{' (' + where + ')' if where else ''}, "
-                   f"{b['age_days']} day(s) old.")
-    if head.success_rate is not None and head_before.success_rate is not None \
-            and head.success_rate < head_before.success_rate - 0.01:
-        out.append(f"Payment success fell to {head.success_rate:.1%} from {head_before.success_rate:.1%} the week before.")
-    if not close.ready:
-        out.append(f"The month is not ready to close: {len(close.reasons)} check(s) missed.")
-    out.extend(alerts or ())
-    return tuple(out)
+def _break(b: Any, rep: str) -> dict[str, Any]:
+    """One row of `reconciliation.breaks` as the report keeps it."""
+    reporting = b.at_stake_reporting_minor
+    return {"break_id": int(b.break_id), "stage": b.stage, "item_type": _str(b.item_type),
+            "break_type": _str(b.break_type), "state": b.state, "gateway": _str(b.gateway), "site_id": _str(b.site_id),
+            "currency": _str(b.currency) or rep, "at_stake_minor": _int(b.at_stake_minor),
+            "at_stake_reporting_minor": None if _missing(reporting) else int(reporting),
+            "age_days": _int(b.age_days), "occurred_at": _when(b.occurred_at), "opened_at": _when(b.opened_at),
+            "item_key": _str(b.item_key)}
+
+
+# the break list (reconciliation.breaks: one definition of a break's columns, money at stake and age)
+# narrowed to the breaks whose item occurred, or which were opened, in [:lo, :hi)
+_WEEK_BREAKS = f"""{BREAKS}
+    AND (i.occurred_at >= CAST(:lo AS timestamptz) AND i.occurred_at < CAST(:hi AS timestamptz)
+         OR b.opened_at >= CAST(:lo AS timestamptz) AND b.opened_at < CAST(:hi AS timestamptz))
+    ORDER BY {BY_AMOUNT}"""
+
+
+def week_breaks(db: Db, iso_week: str, reporting_currency: str, as_of: datetime | None = None) -> tuple[dict[str, Any], ...]:
+    """Every break (any state) whose item occurred in the week's UTC span or which was opened
+    (detected) in it, biggest money at stake first, with the columns and ages of the break list."""
+    params = {**reconciliation.BreakFilters(states=(), limit=None).params(), "as_of": as_of or clock.now(),
+              "rep": reporting_currency, "rep_exp": exponent(reporting_currency), **exponent_params(),
+              "lo": week_open(iso_week), "hi": week_close(iso_week)}
+    return tuple(_break(b, reporting_currency) for b in frame(db, _WEEK_BREAKS, params).itertuples())
+
+
+def _window(db: Db, week: Filters, e: payments.Episode) -> FailureWindow:
+    cost = payments.failed_cost(db, week, e.start, e.end, e.gateway)
+    return FailureWindow(e.gateway, e.start, e.end, e.attempts, e.failed, e.gateway_errors, tuple(
+        WindowCost(str(r.currency), int(r.failed), int(r.failed_minor), int(r.recovered), int(r.recovered_minor),
+                   int(r.unpaid), int(r.unpaid_minor)) for r in cost.itertuples(index=False)))

@@ -61,24 +61,43 @@ def load_or_stop(load, *args):
     st.stop()
 
 
-def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange, default_days: int,
+DEFAULT_DAYS = 30  # every page opens on the last 30 local days; a range picked on one page holds on every page
+_KEEP = ("days", "regions", "sites")  # the sidebar's widget keys, kept across pages
+
+
+def _keep_across_pages(default_days: tuple[date, date]) -> None:
+    """Streamlit forgets a widget's value on a page that does not draw it: writing each key back keeps the
+    user's range, regions and sites when they switch pages (the documented pattern)."""
+    if "days" not in st.session_state:
+        st.session_state["days"] = default_days
+    for key in _KEEP:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def sidebar_filters(sites: pd.DataFrame, rng: ov.DataRange,
                     days_help: str = "Each site's own local days, both ends included.") -> Filters:
-    """Date range (the last `default_days` local days by default), regions, and sites within them."""
+    """Date range (the last DEFAULT_DAYS local days at first), regions, and sites within them; the
+    same on every page until the user changes them."""
     sb = st.sidebar
     sb.header("Filters")
-    start0 = max(rng.first, rng.last - timedelta(days=default_days - 1))
-    picked = sb.date_input("Local days", value=(start0, rng.last), min_value=rng.first, max_value=rng.last,
-                           key="days", help=days_help)
+    _keep_across_pages((max(rng.first, rng.last - timedelta(days=DEFAULT_DAYS - 1)), rng.last))
+    kept = st.session_state["days"]
+    if any(not rng.first <= d <= rng.last for d in kept):  # data moved on since it was picked: clamp to it
+        st.session_state["days"] = tuple(min(max(d, rng.first), rng.last) for d in kept)
+    picked = sb.date_input("Local days", min_value=rng.first, max_value=rng.last, key="days", help=days_help)
     days: tuple[date, ...] = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)  # one date while a range is picked
     regions = sb.multiselect("Regions", sorted(sites["region"].unique()), key="regions", placeholder="All regions")
     in_region = sites[sites["region"].isin(regions)] if regions else sites
     names = dict(zip(in_region["site_id"], in_region["name"], strict=True))
+    if "sites" in st.session_state:  # sites outside the chosen regions are no longer options
+        st.session_state["sites"] = [s for s in st.session_state["sites"] if s in names]
     site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
                               placeholder="All sites in the regions" if regions else "All sites")
     return Filters(days[0], days[-1], tuple(regions), tuple(site_ids))
 
 
-def filtered_page(title: str, default_days: int, empty_hint: str,
+def filtered_page(title: str, empty_hint: str,
                   days_help: str = "Each site's own local days, both ends included.",
                   ) -> tuple[str | None, ov.DataRange, Filters] | None:
     """A page's title, then its database, data range and sidebar filters; None once the user has been told why there
@@ -90,9 +109,11 @@ def filtered_page(title: str, default_days: int, empty_hint: str,
         return None
     sites, rng = options
     if rng is None:
-        st.info(empty_hint, icon=":material/info:")
+        from pages.common.state import no_data_yet  # state.py reads through this module's engine
+
+        no_data_yet(db_key, empty_hint)
         return None
-    return db_key, rng, sidebar_filters(sites, rng, default_days, days_help)
+    return db_key, rng, sidebar_filters(sites, rng, days_help)
 
 
 # ---------------------------------------------------------------- display (never stored, never exported)

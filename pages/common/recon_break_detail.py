@@ -2,6 +2,8 @@
 and the workflow actions (recorded with the actor's name from the sidebar)."""
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from metrics.actions import break_workflow as wf
@@ -10,7 +12,7 @@ from metrics.figures import reconciliation as q
 from pages.common import engine, money
 from pages.common import markdown as md
 from pages.common import recon_data as rd
-from pages.common.recon_format import STATE_LABELS, month_label, records_view
+from pages.common.recon_format import STATE_LABELS, detail_pairs, detail_text, missing, month_label, records_view, words
 
 ACTION_LABELS = {"assign": "Assign", "comment": "Comment", "resolve": "Resolve", "write_off": "Write off",
                  "reopen": "Reopen"}
@@ -28,10 +30,10 @@ def detail_view(db_key: str | None, d: q.BreakDetail | None, actor: str) -> None
     if not item:
         st.warning("The reconciliation no longer lists this item.")
     else:
-        st.caption(f"{str(item.get('break_type') or item.get('status')).replace('_', ' ')}"
+        st.caption(f"{words(item.get('break_type') or item.get('status'))}"
                    f"{' · missing on the ' + item['missing_side'] + ' side' if item.get('missing_side') else ''}"
                    f" · occurred {item['occurred_at']:%d %b %Y %H:%M} UTC · accounting month "
-                   f"{month_label(item['accounting_month'])} · rule {item.get('match_rule') or '–'}"
+                   f"{month_label(item['accounting_month'])} · match rule {words(item.get('match_rule'))}"
                    f"{' · resolved: ' + md.text(b['resolution_reason']) if b.get('resolution_reason') else ''}")
         c = st.columns(3)
         c[0].metric(label("break_amount"), money(item.get("amount_minor"), cur), border=True,
@@ -55,10 +57,20 @@ def detail_view(db_key: str | None, d: q.BreakDetail | None, actor: str) -> None
                     st.dataframe(records_view(s.rows), hide_index=True, width="stretch", key=f"src_{side}_{n}")
     if item.get("detail"):
         with st.expander("The reconciliation's figures (detail)"):
-            st.json(item["detail"])
+            st.markdown("\n".join(f"- {md.text(k)}: {md.text(v)}" for k, v in detail_pairs(item["detail"])))
+            st.caption("As stored (JSON):")
+            st.json(item["detail"], expanded=False)
     st.markdown("**History**")
-    st.dataframe(d.events, hide_index=True, width="stretch", key="table_events", column_config={
+    history = d.events.assign(action=[words(a) for a in d.events["action"]],
+                              note=[words(n) if who == "reconcile" or missing(n) else n  # the job writes codes
+                                    for n, who in zip(d.events["note"], d.events["actor"], strict=True)],
+                              detail=[detail_text(x) for x in d.events["detail"]])
+    st.dataframe(history, hide_index=True, width="stretch", key="table_events", column_config={
+        "event_id": st.column_config.NumberColumn("event", format="%d"),
         "at": st.column_config.DatetimeColumn("at (UTC)", format="DD MMM YYYY HH:mm:ss")})
+    with st.expander("History as stored (JSON, for auditors)"):
+        st.json([{**e, "at": str(e["at"]), "detail": json.loads(e["detail"]) if isinstance(e["detail"], str) else None}
+                 for e in d.events.to_dict("records")], expanded=False)
     actions(db_key, d, actor)
 
 

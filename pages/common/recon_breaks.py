@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-import pandas as pd
 import streamlit as st
 
 from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
-from pages.common import csv_button, money
+from metrics.figures.readiness import Readiness
+from pages.common import money
 from pages.common import recon_data as rd
 from pages.common.recon_break_detail import detail_view
-from pages.common.recon_format import STATE_LABELS, money_columns, words
+from pages.common.recon_format import STATE_LABELS, break_headers, breaks_view, words
+from pages.common.state import nothing_found, shown_of
 
 AGES = {"any age": (None, None), "0–7 days": (0, 7), "8–30 days": (8, 30), "31–60 days": (31, 60),
         "over 60 days": (61, None)}
@@ -31,14 +32,15 @@ def list_missing_payouts() -> None:
         st.session_state.pop(key, None)
 
 
-def missing_payouts_figure(db_key: str | None, as_of: datetime) -> None:
+def missing_payouts_figure(db_key: str | None, as_of: datetime, state: Readiness) -> None:
     rows = rd.load_missing_payouts(db_key, as_of)
-    c = st.columns([1, 3])
-    c[0].metric(label("payouts_missing_in_bank"), f"{sum(r.breaks for r in rows):,}", border=True,
-                help=help_text("payouts_missing_in_bank"))
+    c = st.columns([2, 3])  # wide enough for the metric's label on a page of any width
+    c[0].metric(label("payouts_missing_in_bank"), f"{sum(r.breaks for r in rows):,}" if rows or state.known else "–",
+                border=True, help=help_text("payouts_missing_in_bank"))
     with c[1]:
-        st.caption(" · ".join(f"{r.gateway or '–'}: {r.breaks:,} ({money(r.at_stake_minor, r.currency)}, "
-                              f"oldest {r.oldest_age_days} days)" for r in rows) or "None.")
+        none = "None: every payout due has reached the bank." if state.known else "Not known yet."
+        st.caption(" · ".join(f"{(r.gateway or '–').capitalize()}: {r.breaks:,} ({money(r.at_stake_minor, r.currency)}, "
+                              f"oldest {r.oldest_age_days} days)" for r in rows) or none)
         st.button("List them", key="list_missing_payouts", on_click=list_missing_payouts, disabled=not rows,
                   help="Sets the filters to S3, item type payout, break type missing, open, every month.")
 
@@ -64,23 +66,29 @@ def break_filters(f: q.ReconFilters) -> q.BreakFilters:
                              min_age_days=lo, max_age_days=hi, sort=sort)
 
 
-def breaks_section(db_key: str | None, f: q.ReconFilters, reporting: str, as_of: datetime, actor: str) -> pd.DataFrame:
+def breaks_section(db_key: str | None, f: q.ReconFilters, reporting: str, as_of: datetime, actor: str,
+                   state: Readiness) -> q.BreakFilters:
+    """The break list (the first rd.PAGE_ROWS, "first N of M", a download of all) and the drill-down;
+    returns the filters the list was read with (the workbook's breaks sheet reads all of them)."""
     st.subheader(label("recon_breaks"), help=f"{help_text('recon_breaks')} Reporting currency: {reporting}.")
-    missing_payouts_figure(db_key, as_of)
+    missing_payouts_figure(db_key, as_of, state)
     bf = break_filters(f)
-    found = rd.load_breaks(db_key, bf, reporting, as_of)
+    found, total = rd.load_breaks(db_key, bf, reporting, as_of)
     if found.empty:
-        st.caption("No break matches the filters.")
+        nothing_found(state, "Nothing found: no break matches the filters.")
     else:
-        shown = money_columns(found, {"amount_minor": None, "counter_amount_minor": None, "break_amount_minor": None,
-                                   "at_stake_minor": None, "at_stake_reporting_minor": reporting})
-        shown = shown.rename(columns={"at stake reporting": f"at stake ({reporting})"})
         when = "DD MMM YYYY HH:mm"
-        event = st.dataframe(shown, hide_index=True, height=320, width="stretch", key="table_breaks",
-                             on_select="rerun", selection_mode="single-row", column_config={
-                                 "occurred_at": st.column_config.DatetimeColumn("occurred (UTC)", format=when),
-                                 "opened_at": st.column_config.DatetimeColumn("opened (UTC)", format=when)})
-        csv_button(found, "recon_breaks", key="csv_breaks")
+        config: dict = dict(break_headers(reporting))
+        config |= {"occurred_at": st.column_config.DatetimeColumn(config["occurred_at"], format=when),
+                   "opened_at": st.column_config.DatetimeColumn(config["opened_at"], format=when),
+                   "break_id": st.column_config.NumberColumn(config["break_id"], format="%d"),
+                   "age_days": st.column_config.NumberColumn(config["age_days"], format="%d")}
+        event = st.dataframe(breaks_view(found, reporting), hide_index=True, height=320, width="stretch",
+                             key="table_breaks", on_select="rerun", selection_mode="single-row", column_config=config)
+        c = st.columns([3, 1])
+        c[0].caption(shown_of(len(found), total, "breaks"))
+        with c[1]:
+            rd.download_all(lambda: rd.all_breaks(db_key, bf, reporting, as_of), "recon_breaks", key="csv_breaks")
         picked = list(getattr(getattr(event, "selection", None), "rows", []) or [])
         chosen = int(found["break_id"].iloc[picked[0]]) if picked and picked[0] < len(found) else None
         if chosen != st.session_state.get("_breaks_table_choice"):  # a new row chosen in the table drives the drill-down
@@ -91,8 +99,8 @@ def breaks_section(db_key: str | None, f: q.ReconFilters, reporting: str, as_of:
     current = st.session_state.get("drill_break")
     if current is not None and current not in ids:  # keep showing a break acted on, though it left the list
         ids.append(int(current))
-    labels = {int(r["break_id"]): f"#{int(r['break_id'])} · {r['stage']} · {r['item_type']} · "
-                                  f"{words(r['break_type'])} · "
+    labels = {int(r["break_id"]): f"#{int(r['break_id'])} · {q.STAGE_LABELS.get(r['stage'], r['stage'])} · "
+                                  f"{words(r['item_type'])} · {words(r['break_type'])} · "
                                   f"{money(r['at_stake_minor'], r['currency'])} · "
                                   f"{STATE_LABELS.get(r['state'], r['state'])}"
               for r in found.to_dict("records")}
@@ -100,4 +108,4 @@ def breaks_section(db_key: str | None, f: q.ReconFilters, reporting: str, as_of:
                        format_func=lambda b: "choose a break (or a row above)…" if b is None else labels.get(b, f"#{b}"))
     if bid is not None:
         detail_view(db_key, rd.load_detail(db_key, int(bid)), actor)
-    return found
+    return bf

@@ -3,7 +3,6 @@ the auditors' workbook of every table the page shows."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 
 import pandas as pd
 import streamlit as st
@@ -11,14 +10,27 @@ import streamlit as st
 from metrics.catalogue import help_text, label
 from metrics.faces import export
 from metrics.figures import reconciliation as q
+from metrics.figures.readiness import Readiness
 from pages.common import csv_button, money
 from pages.common import markdown as md
 from pages.common import recon_data as rd
-from pages.common.recon_format import money_columns, month_label
+from pages.common.recon_format import money_columns, month_label, rate_text, table_config
+from pages.common.state import nothing_found
 
 
-def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds, as_of: datetime) -> q.CloseReadiness:
-    st.subheader(label("month_close"), help=help_text("month_close"))
+def thresholds_help(th: q.CloseThresholds) -> str:
+    """The close thresholds and the settings they come from (the verdict's sentences name no setting)."""
+    return (f"A month is ready to close when, per stage and currency, at least {rate_text(th.min_matched_share * 100)} % of "
+            f"items (CLOSE_MIN_MATCHED_SHARE) and {rate_text(th.min_amount_share * 100)} % of the amount "
+            f"(CLOSE_MIN_AMOUNT_SHARE) are matched or explained, at most "
+            f"{money(th.max_unreconciled_minor, th.reporting_currency)} stays unreconciled "
+            f"(CLOSE_MAX_UNRECONCILED_MINOR), no open break is older than {th.max_break_age_days} days "
+            "(CLOSE_MAX_BREAK_AGE_DAYS), and every currency has an FX rate for the month's last day.")
+
+
+def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds, as_of: datetime,
+                  state: Readiness) -> q.CloseReadiness:
+    st.subheader(label("month_close"), help=f"{help_text('month_close')}\n\n{thresholds_help(th)}")
     newest_first = list(reversed(months))
     first = q.default_close_month(months, as_of.date())
     if first is None:  # main() shows the empty hint instead when there is no month
@@ -27,8 +39,11 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
                          key="close_month", help="The latest month that has ended is chosen first.")
     c = rd.load_close(db_key, month, th, as_of)
     rep = c.reporting_currency
-    if c.ready:
+    if c.ready and state.known:
         st.success(f"{month_label(month)} is ready to close.", icon=":material/task_alt:")
+    elif c.ready:  # nothing missed so far, but the reconciliation has not judged everything yet
+        st.info(f"Whether {month_label(month)} is ready to close is not known yet. {state.message}",
+                icon=":material/hourglass_top:")
     else:
         st.error(f"{month_label(month)} is not ready to close:\n\n" + "\n".join(f"- {md.text(r.text)}" for r in c.reasons),
                  icon=":material/block:")
@@ -49,29 +64,32 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
                                       "item_share", "amount_minor", "reconciled_minor", "amount_share"]],
                             {"amount_minor": None, "reconciled_minor": None})
         st.dataframe(shares, hide_index=True, width="stretch", key="table_close_shares", column_config={
+            **table_config(shares, {"amount": "amount", "reconciled": "amount reconciled or explained"}),
             "matched_share": st.column_config.NumberColumn("matched", format="percent"),
             "item_share": st.column_config.NumberColumn("items reconciled", format="percent"),
             "amount_share": st.column_config.NumberColumn("amount reconciled", format="percent")})
         csv_button(c.shares, f"close_{month:%Y-%m}_shares", key="csv_close_shares")
         st.markdown(f"**{label('open_break_age')}**", help=help_text("open_break_age"))
         if c.age_buckets.empty:
-            st.caption("No open break in the month.")
+            nothing_found(state, "Nothing found: no open break in the month.")
         else:
-            st.dataframe(money_columns(c.age_buckets, {"at_stake_minor": None}), hide_index=True, width="stretch",
-                         key="table_close_ages")
+            ages = money_columns(c.age_buckets, {"at_stake_minor": None})
+            st.dataframe(ages, hide_index=True, width="stretch", key="table_close_ages",
+                         column_config=table_config(ages, {"bucket": "age (days)"}))
             csv_button(c.age_buckets, f"close_{month:%Y-%m}_ages", key="csv_close_ages")
     with right:
         st.markdown(f"**Unreconciled per currency and in {rep}**")
         u = c.unreconciled
         un = u.assign(
             unreconciled=[money(v, cur) for v, cur in zip(u["unreconciled_minor"], u["currency"], strict=True)],
-            rate_used=[("–" if r is None else f"{Decimal(r).normalize():f} of {d}"
+            rate_used=[("–" if r is None else f"{rate_text(r)} of {d}"
                         + ("" if ok else f" (not {c.rate_day}: latest earlier)"))
                        for r, d, ok in zip(u["rate"], u["rate_date"], u["exact_rate"], strict=True)],
             converted=[money(v, rep) for v in u["reporting_minor"]])
-        st.dataframe(un[["currency", "open_breaks", "unreconciled", "rate_used", "converted"]].rename(
-            columns={"converted": f"in {rep}", "rate_used": f"rate to {rep}"}), hide_index=True, width="stretch",
-            key="table_close_unreconciled")
+        un = un[["currency", "open_breaks", "unreconciled", "rate_used", "converted"]].rename(
+            columns={"converted": f"in {rep}", "rate_used": f"rate to {rep}"})
+        st.dataframe(un, hide_index=True, width="stretch", key="table_close_unreconciled",
+                     column_config=table_config(un))
         stale = [cur for cur, r, ok in zip(c.unreconciled["currency"], c.unreconciled["rate"], c.unreconciled["exact_rate"], strict=True)
                  if r is not None and not ok]
         if stale:
@@ -80,29 +98,41 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
         csv_button(c.unreconciled, f"close_{month:%Y-%m}_unreconciled", key="csv_close_unreconciled")
         st.markdown(f"**{label('fx_gaps')}**", help=help_text("fx_gaps"))
         if c.fx_gaps.empty:
-            st.caption("None: every day has a rate for every currency.")
+            nothing_found(state, "Nothing found: every day has a rate for every currency.")
         else:
-            st.dataframe(c.fx_gaps, hide_index=True, width="stretch", height=200, key="table_fx_gaps")
+            st.dataframe(c.fx_gaps, hide_index=True, width="stretch", height=200 if len(c.fx_gaps) > 5 else "auto",
+                         key="table_fx_gaps", column_config={
+                "rate_date": st.column_config.DateColumn("day without a rate", format="YYYY-MM-DD")})
             csv_button(c.fx_gaps, f"close_{month:%Y-%m}_fx_gaps", key="csv_fx_gaps")
     return c
 
 
-def export_section(f: q.ReconFilters, fun: pd.DataFrame, found: pd.DataFrame, pays: pd.DataFrame,
+def export_section(db_key: str | None, f: q.ReconFilters, bf: q.BreakFilters, fun: pd.DataFrame,
                    c: q.CloseReadiness, as_of: datetime) -> None:
+    """The auditors' workbook, built when it is downloaded: every break the list's filters give and every
+    payout of the selection (never the page's first rows), the about sheet saying how many rows each holds."""
     st.subheader("Export for auditors")
-    sheets = {"breaks": found, "funnel": fun, "close": c.shares, "close_verdict": q.verdict_table(c),
-              "close_age_buckets": c.age_buckets, "close_unreconciled": c.unreconciled, "close_fx_gaps": c.fx_gaps,
-              "payouts": pays}
     about = {"generated_at_utc": as_of, "accounting_months": f"{f.first_month:%Y-%m} to {f.last_month:%Y-%m}",
              "stages": ", ".join(f.stages) or "all", "currencies": ", ".join(f.currencies) or "all",
              "gateways": ", ".join(f.gateways) or "all", "sites": ", ".join(f.site_ids) or "all",
+             "break_states": ", ".join(bf.states) or "all",
+             "break_months": "every month" if bf.first_month is None else
+             f"{bf.first_month:%Y-%m} to {bf.last_month:%Y-%m}" if bf.last_month else f"from {bf.first_month:%Y-%m}",
              "close_month": f"{c.month:%Y-%m}", "close_verdict": "ready" if c.ready else "not ready",
              "reporting_currency": c.reporting_currency,
              "money": "*_minor columns are integer minor units of the row's currency; the column beside each is the "
                       "same in major units", "times": "UTC"}
-    st.download_button("Download Excel workbook", lambda: export.workbook(sheets, about, c.reporting_currency),
-                       file_name=f"revwatch_reconciliation_{c.month:%Y-%m}.xlsx", key="xlsx",
-                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+
+    def build() -> bytes:
+        sheets = {"breaks": rd.all_breaks(db_key, bf, c.reporting_currency, as_of), "funnel": fun, "close": c.shares,
+                  "close_verdict": q.verdict_table(c), "close_age_buckets": c.age_buckets,
+                  "close_unreconciled": c.unreconciled, "close_fx_gaps": c.fx_gaps,
+                  "payouts": rd.all_payouts(db_key, f)}
+        return export.workbook(sheets, about, c.reporting_currency)
+
+    st.download_button("Download Excel workbook", build, file_name=f"revwatch_reconciliation_{c.month:%Y-%m}.xlsx",
+                       key="xlsx", mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        icon=":material/table_view:", on_click="ignore",
-                       help="One sheet per table: breaks, funnel, close (shares, verdict, ages, unreconciled, FX gaps), "
-                            "payouts.")
+                       help="One sheet per table, every row: breaks (as the break list's filters give them), funnel, "
+                            "close (shares, verdict, ages, unreconciled, FX gaps), payouts. The about sheet says how "
+                            "many rows each holds.")

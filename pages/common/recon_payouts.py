@@ -6,24 +6,41 @@ import pandas as pd
 import streamlit as st
 
 from metrics.figures import reconciliation as q
-from pages.common import csv_button, money
+from metrics.figures.readiness import Readiness
 from pages.common import markdown as md
+from pages.common import money
 from pages.common import recon_data as rd
-from pages.common.recon_format import money_columns, records_view
+from pages.common.recon_format import STATUS_LABELS, dashes, missing, money_columns, records_view, words
+from pages.common.state import nothing_found, shown_of
 
 
-def payouts_section(db_key: str | None, found: pd.DataFrame) -> None:
+def _status(status: str | None, break_type: str | None) -> str:
+    """'Matched', 'Break · amount mismatch', or "–" (not reconciled at that stage)."""
+    if missing(status):
+        return "–"
+    return STATUS_LABELS.get(str(status), words(status)) + ("" if missing(break_type) else f" · {words(break_type)}")
+
+
+def payouts_section(db_key: str | None, f: q.ReconFilters, found: pd.DataFrame, total: int, state: Readiness) -> None:
     st.subheader("Payouts", help="One payout followed through S2 (rebuilt from its balance entries or batch lines), "
                                  "S3 (the bank deposit) and S4 (the journal).")
     if found.empty:
-        st.caption("No payout in the selection.")
+        nothing_found(state, "Nothing found: no payout in the selection.")
         return
-    st.dataframe(money_columns(found, {"amount_minor": None}), hide_index=True, height=220, width="stretch",
-                 key="table_payouts", column_config={
-                     "occurred_at": st.column_config.DatetimeColumn("created (UTC)", format="DD MMM YYYY HH:mm")})
-    csv_button(found, "recon_payouts", key="csv_payouts")
-    labels = {r["payout_key"]: f"{r['gateway']} {r['reference']} · {money(r['amount_minor'], r['currency'])} · "
-                               f"S2 {r['s2_status'] or '–'} · S3 {r['s3_status'] or '–'} · S4 {r['s4_status'] or '–'}"
+    view = found.assign(gateway=[words(g).capitalize() for g in found["gateway"]],
+                        **{f"s{n}_status": [_status(s, b) for s, b in zip(found[f"s{n}_status"], found[f"s{n}_break"],
+                                                                           strict=True)] for n in (2, 3, 4)})
+    view = dashes(money_columns(view.drop(columns=["s2_break", "s3_break", "s4_break"]), {"amount_minor": None}))
+    st.dataframe(view, hide_index=True, height=220, width="stretch", key="table_payouts", column_config={
+        "payout_key": "payout key", "s2_status": "S2 reconstruction", "s3_status": "S3 bank", "s4_status": "S4 ledger",
+        "occurred_at": st.column_config.DatetimeColumn("created (UTC)", format="DD MMM YYYY HH:mm")})
+    c = st.columns([3, 1])
+    c[0].caption(shown_of(len(found), total, "payouts"))
+    with c[1]:
+        rd.download_all(lambda: rd.all_payouts(db_key, f), "recon_payouts", key="csv_payouts")
+    labels = {r["payout_key"]: f"{words(r['gateway']).capitalize()} {r['reference']} · "
+                               f"{money(r['amount_minor'], r['currency'])} · S2 {_status(r['s2_status'], None)} · "
+                               f"S3 {_status(r['s3_status'], None)} · S4 {_status(r['s4_status'], None)}"
               for r in found.to_dict("records")}
     key = st.selectbox("Follow a payout", [None, *found["payout_key"]], key="payout",
                        format_func=lambda k: "choose a payout…" if k is None else labels.get(k, k))
@@ -42,8 +59,7 @@ def payout_view(v: q.PayoutView | None) -> None:
     for col, stage, title in ((c[0], "S2", "Reconstruction (S2)"), (c[1], "S3", "Bank deposit (S3)"),
                               (c[2], "S4", "Ledger (S4)")):
         r = status.get(stage)
-        state = (r["status"] + (" · " + r["break_type"] if r["break_type"] else "")) if r else "not reconciled"
-        col.markdown(f"**{title}** · {state}")
+        col.markdown(f"**{title}** · {_status(r['status'], r['break_type']) if r else 'not reconciled'}")
     with c[0]:
         rec = v.reconstruction_table()
         st.dataframe(rec.assign(amount=[money(m, cur) for m in rec["minor"]])[["component", "amount"]],
@@ -58,7 +74,7 @@ def payout_view(v: q.PayoutView | None) -> None:
                                               "file_sha256", "line_number"]]),
                          hide_index=True, width="stretch", key="table_bank")
         if v.bank_detail:
-            st.caption(f"Arrival date {v.bank_detail.get('arrival_date', '–')} · bank amount "
+            st.caption(f"Arrival date {v.bank_detail.get('arrival_date') or '–'} · bank amount "
                        f"{money(v.bank_detail.get('bank_amount_minor'), cur)}")
     with c[2]:
         if v.journal.empty:

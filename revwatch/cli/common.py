@@ -8,6 +8,11 @@ from sqlalchemy import Engine
 
 from revwatch.settings import Settings, SettingsError, load_settings
 
+# Exit codes of the `revwatch` commands: 0 done; 1 a failure (one line, `Error: …`); 2 a usage error; 3 the
+# worker's watchdog gave up (supervise.EXIT_STUCK, for its supervisor); 4 `show` printed figures that are not
+# computed yet (their jobs have not run over the data: the rows may be partial, stderr says why).
+EXIT_NOT_COMPUTED = 4
+
 
 def settings() -> Settings:
     """The environment's settings; an invalid one ends the command with click's one-line error."""

@@ -6,11 +6,37 @@ from datetime import date
 
 import click
 
-from revwatch.cli.common import engine, settings
+from revwatch.cli.common import EXIT_NOT_COMPUTED, engine, settings
 from revwatch.recon_keys import BREAK_TYPES, ITEM_TYPES
 
-SHOW_TOPICS = ("overview", "payments", "declines", "billing", "misbilled", "breaks", "close", "health", "refunds",
-               "disputes")
+# every topic and what it prints, one line each (`revwatch show --help`; README's "revwatch show" has the columns)
+SHOW_TOPICS: dict[str, str] = {
+    "overview": "the Overview KPIs: sessions, payment success, failures, revenue to date per currency",
+    "payments": "attempts and their success per day, gateway and currency; invoices paid first try or later",
+    "declines": "failed attempts per gateway and failure code, with each code's share",
+    "billing": "billing accuracy, leakage and overcharge per currency and error class",
+    "misbilled": "every mis-billed session, biggest difference first",
+    "breaks": "every open reconciliation break, most money at stake first",
+    "close": "month-close readiness per stage and currency (--month)",
+    "health": "each job's last run, outcome, duration and freshness; --by source: each source's newest data",
+    "refunds": "refunds per currency, with the week before",
+    "disputes": "dispute ratio per card network and month",
+}
+HELP = f"""Print a page's figures (the same metrics/ queries): table for people, csv or json for machines.
+
+\b
+Topics:
+{chr(10).join(f"  {name:10} {line}" for name, line in SHOW_TOPICS.items())}
+
+A table fits 120 columns: wider ones leave out their less important columns (stderr names them), --wide
+prints them all; csv and json always carry every row and column, money in integer minor units (`*_minor`).
+Figures whose jobs have not yet run over the data ("not computed yet") are still printed, but stderr says why
+and the command exits {EXIT_NOT_COMPUTED}; with no rows the table says "(nothing found)" only when they are
+known.
+
+\b
+Exit codes: 0 the figures; {EXIT_NOT_COMPUTED} the figures, not computed yet (may be partial);
+1 the database cannot be read; 2 a wrong argument."""
 
 
 def _date_option(ctx, param, value):
@@ -67,8 +93,8 @@ class _OneLineUsageErrors(click.Command):
             raise _Problem(exc.format_message()) from None
 
 
-@click.command(cls=_OneLineUsageErrors)
-@click.argument("topic", type=click.Choice(SHOW_TOPICS), metavar="TOPIC")
+@click.command(cls=_OneLineUsageErrors, help=HELP)
+@click.argument("topic", type=click.Choice(tuple(SHOW_TOPICS)), metavar="TOPIC")
 @click.option("--from", "start", callback=_date_option, help="First local day (YYYY-MM-DD); default 30 days before --to.")
 @click.option("--to", "end", callback=_date_option, help="Last local day, included (YYYY-MM-DD); default the last day with data.")
 @click.option("--site", "sites", multiple=True, help="Site id (repeatable).")
@@ -85,13 +111,13 @@ class _OneLineUsageErrors(click.Command):
               help="breaks: what the item is (repeatable); `--stage S3 --item-type payout --break-type missing` "
                    "lists the payouts missing in the bank, as the PayoutMissingInBank alert counts them.")
 @click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table", show_default=True)
-def show(topic, start, end, sites, regions, currency, by, month, stages, break_types, item_types, fmt) -> None:
-    """Print a page's figures (the same metrics/ queries): table for people, csv or json for machines."""
+@click.option("--wide", is_flag=True, help="table: every column, however wide (by default a table fits 120 columns).")
+def show(topic, start, end, sites, regions, currency, by, month, stages, break_types, item_types, fmt, wide) -> None:
     import psycopg
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from metrics.faces import show as sh
-    from metrics.faces.show_format import render
+    from metrics.faces import show_format
     from metrics.figures.query import snapshot
 
     if start is not None and end is not None and end < start:
@@ -115,6 +141,7 @@ def show(topic, start, end, sites, regions, currency, by, month, stages, break_t
     try:
         with snapshot(engine(cfg)) as conn:  # every figure of the command from one moment, read-only
             rows = sh.TOPICS[topic](conn, options)
+            state = sh.state(conn, topic, options)
     except ValueError as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     except OperationalError as exc:  # one line for a script's log, never a traceback
@@ -126,4 +153,16 @@ def show(topic, start, end, sites, regions, currency, by, month, stages, break_t
     if currency and "currency" not in rows.columns:
         raise click.BadParameter(f"{topic}{f' --by {by}' if by else ''} rows have no currency to narrow by",
                                  param_hint="--currency")
-    click.echo(render(rows, fmt))
+    known = state is None or state.known
+    if fmt != "table":
+        click.echo(show_format.render(rows, fmt))
+    else:
+        table = show_format.table(rows, None if wide else show_format.TABLE_WIDTH, sh.LESS_IMPORTANT.get(topic, ()),
+                                  show_format.NOTHING_FOUND if known else show_format.NOT_COMPUTED_YET)
+        click.echo(table.text)
+        if table.left_out:
+            click.echo(f"Left out to fit {show_format.TABLE_WIDTH} columns: {', '.join(table.left_out)}"
+                       " (--wide shows them; csv and json carry every column).", err=True)
+    if state is not None and not state.known:
+        click.echo(state.message + " The figures above may be incomplete until it has.", err=True)
+        raise click.exceptions.Exit(EXIT_NOT_COMPUTED)

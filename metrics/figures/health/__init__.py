@@ -9,7 +9,10 @@ from metrics.figures.health.jobs import (
     FAILURE_LOOKBACK,
     MAX_POINTS,
     OUTCOMES,
+    REPORT_KIND,
+    REPORT_SECONDS,
     RUN_LOG_COLUMNS,
+    RUN_LOG_SHOWN,
     JobHealth,
     LastRun,
     bucket_seconds,
@@ -17,6 +20,7 @@ from metrics.figures.health.jobs import (
     known_jobs,
     run_durations,
     run_log,
+    run_log_count,
 )
 from metrics.figures.health.sources import (
     SourceFreshness,
@@ -37,8 +41,10 @@ from metrics.figures.health.tz import (
 )
 
 __all__ = [
-    "DURATION_SAMPLE", "FAILED", "FAILURE_LOOKBACK", "MAX_POINTS", "OUTCOMES", "RUN_LOG_COLUMNS",
+    "DURATION_SAMPLE", "FAILED", "FAILURE_LOOKBACK", "MAX_POINTS", "OUTCOMES", "REPORT_KIND", "REPORT_SECONDS",
+    "RUN_LOG_COLUMNS", "RUN_LOG_SHOWN",
     "TZ_PROBES", "DatabaseInfo", "JobHealth", "LastRun", "SourceFreshness", "TzProbe", "TzSide", "bucket_seconds",
     "database_info", "job_health", "known_jobs", "latest_quarantined", "probe_table", "python_tz",
-    "quarantine_counts", "reflected_release", "run_durations", "run_log", "source_freshness", "sync_states",
+    "quarantine_counts", "reflected_release", "run_durations", "run_log", "run_log_count", "source_freshness",
+    "sync_states",
 ]

@@ -5,7 +5,8 @@ page costs the same at a million runs as at a hundred: per-job figures are LATER
 bounded by a LIMIT or a time range, never a scan of the whole log. Times are judged against an
 explicit `as_of` (the page passes now), so tests get exact figures.
 
-The job list is the job catalogue (revwatch/schedule.py), then any other job the run log names.
+The job list is the job catalogue (revwatch/schedule.py), then the weekly report's scheduled job (REPORT_JOB, a
+cron job of kind "report", judged against a week), then any other job the run log names ("not in catalogue").
 "Stale" is one definition (metrics.catalogue.STALE_AFTER_INTERVALS): the last success is older than
 that many of the job's configured intervals (revwatch.schedule.intervals), the CollectorStale
 alert's condition. Each job's observed interval (median gap between recent starts) is shown beside.
@@ -24,7 +25,7 @@ import pandas as pd
 from metrics.catalogue import STALE_AFTER_INTERVALS
 from metrics.figures.job_runs import DONE
 from metrics.figures.query import Db, read_frame, read_rows
-from revwatch.schedule import CATALOGUE, intervals
+from revwatch.schedule import CATALOGUE, REPORT_JOB, intervals
 from revwatch.settings import load_settings
 
 OUTCOMES = ("running", "succeeded", "failed", "skipped", "abandoned", "partial")
@@ -33,6 +34,8 @@ FAILED = ("failed", "abandoned")  # a run that did not finish its work (abandone
 # a source refused part of it (an object type a restricted key may not read): status "partial".
 DURATION_SAMPLE = 50              # p50/p95 and the observed interval over this many recent runs
 FAILURE_LOOKBACK = timedelta(days=30)  # the last failure is looked for this far back (bounded index scan)
+REPORT_KIND = "report"  # the weekly report's job: scheduled by cron (REPORT_CRON), not on an interval
+REPORT_SECONDS = 7 * 86400  # what the report's staleness is judged against: it runs once a week
 
 _ALL_JOBS = """
     WITH RECURSIVE seen(job) AS (  -- the distinct jobs of the run log, one index probe each
@@ -51,7 +54,8 @@ _ALL_JOBS = """
 
 
 def _catalogue_params() -> dict[str, Any]:
-    return {"jobs": list(CATALOGUE), "kinds": [spec.kind for spec in CATALOGUE.values()]}
+    """The jobs the product schedules, in order: the catalogue's, then the weekly report's."""
+    return {"jobs": [*CATALOGUE, REPORT_JOB], "kinds": [*(spec.kind for spec in CATALOGUE.values()), REPORT_KIND]}
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ class JobHealth:
     last `sampled_runs` succeeded or partial runs (DONE) (continuous percentiles, as numpy's default)."""
 
     job: str
-    kind: str | None               # None: in the run log but not in the catalogue
+    kind: str | None               # ingest | compute | report (REPORT_JOB); None: in the run log but not scheduled
     as_of: datetime
     last: LastRun | None           # the newest run started by as_of
     last_success_at: datetime | None  # finished_at of the newest succeeded (or partial: DONE) run
@@ -103,11 +107,16 @@ class JobHealth:
 
     @property
     def status(self) -> str:
-        """never run | running | failing | skipped | no success | stale | partial | ok"""
+        """never run | first run | running | failing | skipped | no success | stale | partial | ok.
+
+        "first run": running and never succeeded (a first load), never ok: nothing it brings is in yet;
+        "running": running after an earlier success that is still recent."""
         if self.last is None:
             return "never run"
         if self.last.outcome == "running":
-            return "running"
+            if self.last_success_at is None:
+                return "first run"
+            return "stale" if self.stale else "running"
         if self.last.outcome in FAILED:
             return "failing"
         if self.last_success_at is None:
@@ -170,8 +179,9 @@ def job_health(db: Db, as_of: datetime, schedule: Mapping[str, int] | None = Non
     for (job, kind, run_id, started, finished, outcome, read, written, error, ok_at, bad_at, bad_error,
          runs, failures, p50, p95, n, gap) in read_rows(db, sql, params)[1]:
         last = LastRun(run_id, started, finished, outcome, read, written, error) if run_id is not None else None
+        interval = REPORT_SECONDS if kind == REPORT_KIND else schedule.get(job)
         out.append(JobHealth(job, kind, as_of, last, ok_at, bad_at, bad_error, int(runs), int(failures),
-                             p50, p95, int(n), gap, schedule.get(job)))
+                             p50, p95, int(n), gap, interval))
     return tuple(out)
 
 
@@ -257,9 +267,13 @@ RUN_LOG_COLUMNS = ["run_id", "job", "started_at", "finished_at", "seconds", "out
                    "window_start", "window_end", "error"]
 
 
-def run_log(db: Db, jobs: tuple[str, ...] = (), outcomes: tuple[str, ...] = (), limit: int = 500) -> pd.DataFrame:
-    """The newest `limit` runs of the chosen jobs (empty: all) with the chosen outcomes (empty: all),
-    newest first; each job's runs read through its (job, started_at) index."""
+RUN_LOG_SHOWN = 500  # runs the Health page lists; its download carries all of them
+
+
+def run_log(db: Db, jobs: tuple[str, ...] = (), outcomes: tuple[str, ...] = (),
+            limit: int | None = RUN_LOG_SHOWN) -> pd.DataFrame:
+    """The newest `limit` runs (None: every run) of the chosen jobs (empty: all) with the chosen outcomes (empty:
+    all), newest first; each job's runs read through its (job, started_at) index."""
     sql = _ALL_JOBS + """
         SELECT r.run_id, a.job, r.started_at, r.finished_at,
                extract(epoch FROM r.finished_at - r.started_at)::float8 AS seconds, r.outcome,
@@ -273,3 +287,16 @@ def run_log(db: Db, jobs: tuple[str, ...] = (), outcomes: tuple[str, ...] = (), 
         WHERE cardinality(CAST(:chosen AS text[])) = 0 OR a.job = ANY(CAST(:chosen AS text[]))
         ORDER BY r.started_at DESC, r.run_id DESC LIMIT :limit"""
     return read_frame(db, sql, {**_catalogue_params(), "chosen": list(jobs), "outcomes": list(outcomes), "limit": limit})
+
+
+def run_log_count(db: Db, jobs: tuple[str, ...] = (), outcomes: tuple[str, ...] = ()) -> int:
+    """How many runs `run_log` has for these jobs and outcomes without a limit (the "of M" of "first N of M"):
+    one count per job through its (job, started_at) index."""
+    sql = _ALL_JOBS + """
+        SELECT coalesce(sum(n), 0)::bigint FROM all_jobs a
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS n FROM job_runs r
+            WHERE r.job = a.job
+              AND (cardinality(CAST(:outcomes AS text[])) = 0 OR r.outcome = ANY(CAST(:outcomes AS text[])))) r
+        WHERE cardinality(CAST(:chosen AS text[])) = 0 OR a.job = ANY(CAST(:chosen AS text[]))"""
+    return int(read_rows(db, sql, {**_catalogue_params(), "chosen": list(jobs), "outcomes": list(outcomes)})[1][0][0])

@@ -5,10 +5,10 @@ defined once in the module that says what it is:
 - scope: the vocabulary, ReconFilters / BreakFilters, what an open break and its money at stake are;
 - summary: `months`, `last_run`, `funnel` (per stage and currency: matched / expected / break,
   breaks split into open, resolved and written off);
-- break_list: `breaks` (the list people work), `open_break_totals`, `payouts_missing_in_bank` and
+- break_list: `breaks` (the list people work) and `breaks_total` (how many it has uncut), `open_break_totals`, `payouts_missing_in_bank` and
   `item_counts` (what the alerts fire on, every month);
 - break_drilldown: `break_detail` (one break's item, history and both sides' records);
-- payout_trail: `payouts`, `payout_view` (a payout's reconstruction, bank deposit and journal);
+- payout_trail: `payouts`, `payout_count`, `payout_view` (a payout's reconstruction, bank deposit and journal);
 - month_close: `close_readiness` (shares, ageing, unreconciled money converted with the rate
   shown, FX gaps, judged against the close thresholds).
 
@@ -26,6 +26,7 @@ from metrics.figures.reconciliation.break_list import (
     MissingPayouts,
     OpenBreaks,
     breaks,
+    breaks_total,
     item_counts,
     open_break_totals,
     payouts_missing_in_bank,
@@ -40,7 +41,7 @@ from metrics.figures.reconciliation.month_close import (
     to_reporting,
     verdict_table,
 )
-from metrics.figures.reconciliation.payout_trail import PayoutView, payout_view, payouts
+from metrics.figures.reconciliation.payout_trail import PayoutView, payout_count, payout_view, payouts
 from metrics.figures.reconciliation.scope import (
     AGE_BUCKETS,
     BREAK_STATES,
@@ -63,8 +64,8 @@ __all__ = [
     "AGE_BUCKETS", "BREAK_STATES", "BREAK_TYPES", "GATEWAYS", "ITEM_TYPES", "PAYOUT_MISSING_IN_BANK", "RECON_JOB",
     "SIDES", "SORTS", "STAGES", "STAGE_LABELS", "STATUSES", "BreakDetail", "BreakFilters", "BreakKind",
     "CloseReadiness", "CloseReason", "CloseThresholds", "ItemCount", "LastRun", "MissingPayouts", "OpenBreaks",
-    "PayoutView", "Rate", "ReconFilters", "Source", "break_detail", "breaks", "close_readiness",
+    "PayoutView", "Rate", "ReconFilters", "Source", "break_detail", "breaks", "breaks_total", "close_readiness",
     "default_close_month", "events", "funnel", "item_counts", "last_run", "month_end",
-    "month_start", "months", "open_break_totals", "payout_view", "payouts", "payouts_missing_in_bank", "rates_on",
+    "month_start", "months", "open_break_totals", "payout_count", "payout_view", "payouts", "payouts_missing_in_bank", "rates_on",
     "to_reporting", "verdict_table",
 ]

@@ -102,6 +102,16 @@ def breaks(db: Db, f: BreakFilters, reporting_currency: str = "USD", as_of: date
     return frame(db, SORTED[f.sort], params)
 
 
+def breaks_total(db: Db, f: BreakFilters, as_of: datetime | None = None) -> int:
+    """How many breaks `breaks(db, f, …)` lists without its limit (the "first N of M" of a cut list)."""
+    _, rows = read_rows(db, f"""
+        SELECT count(*) FROM recon_breaks b
+        LEFT JOIN recon_items i ON i.stage = b.stage AND i.item_key = b.item_key
+        LEFT JOIN {EXPONENTS} ON ex.currency = i.currency
+        WHERE {BREAK_WHERE}""", {**f.params(), "as_of": as_of or clock.now(), **exponent_params()})
+    return int(rows[0][0])
+
+
 class OpenBreaks(NamedTuple):
     """Open breaks of one stage and currency, every month."""
 

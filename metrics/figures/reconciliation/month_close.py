@@ -4,6 +4,7 @@ currency (Decimal, half up, with the rate and its date shown) and the days witho
 each judged against the CLOSE_* thresholds with the measured value named."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, localcontext
@@ -67,8 +68,8 @@ def rates_on(db: Db, currencies: list[str], day: date, reporting_currency: str) 
 
 
 class CloseReason(NamedTuple):
-    """One reason a month is not ready to close: the check (the setting's name), where, what was
-    measured and the limit, and a sentence saying so."""
+    """One reason a month is not ready to close: the check (the setting's name, for machines), where, what was
+    measured and the limit, and a sentence for people saying so (no setting names in it)."""
 
     check: str
     scope: str
@@ -135,8 +136,31 @@ def _share(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-def _pct(x: Fraction | Decimal | float) -> str:
-    return f"{float(x) * 100:.3f}".rstrip("0").rstrip(".") + "%"
+def _pct(x: Fraction | Decimal, digits: int = 9) -> str:
+    """A share as a percentage for people, exact (never through float), rounded half up to at most `digits`
+    decimals, trailing zeros dropped: Decimal("0.9995") -> "99.95 %", Fraction(3, 5) -> "60 %"."""
+    scaled = Fraction(x) * 100 * 10 ** digits
+    n = math.floor(scaled + Fraction(1, 2))
+    text = f"{Decimal(n).scaleb(-digits):f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + " %"
+
+
+def _pct_below(measured: Fraction, limit: Decimal) -> str:
+    """`measured` (below `limit`) with one decimal, or as many more as it takes to read below the limit:
+    99.899 % against 99.9 % is "99.899 %", never "99.9 %"."""
+    for digits in range(1, 7):
+        shown = Fraction(math.floor(measured * 100 * 10 ** digits + Fraction(1, 2)), 100 * 10 ** digits)
+        if shown < Fraction(limit):
+            return _pct(measured, digits)
+    cut = Fraction(math.floor(measured * 10 ** 8), 10 ** 8)  # below the limit by less than a millionth of a point
+    return _pct(cut, 6)
+
+
+def _share_reason(stage: str, currency: str, what: str, limit: Decimal, measured: Fraction, counted: str) -> str:
+    """'S1 billing ↔ gateway, USD: at least 99.9 % of items must be matched or explained; 60 % are (3 of 5)'."""
+    verb = "are" if what == "items" else "is"
+    return (f"{STAGE_LABELS.get(stage, stage)}, {currency}: at least {_pct(limit)} of {what} must be matched or "
+            f"explained; {_pct_below(measured, limit)} {verb} ({counted})")
 
 
 def close_readiness(db: Db, month: date, cfg: Settings | CloseThresholds, as_of: datetime | None = None) -> CloseReadiness:
@@ -197,7 +221,7 @@ def close_readiness(db: Db, month: date, cfg: Settings | CloseThresholds, as_of:
     reasons: list[CloseReason] = []
     if shares.empty:
         reasons.append(CloseReason("items", f"{m:%Y-%m}", 0, None,
-                                   f"no reconciliation items for {m:%Y-%m}: the reconciliation has not run for it"))
+                                   f"No reconciliation items for {m:%Y-%m}: the reconciliation has not run for it"))
     else:
         for stage in STAGES:
             if stage not in set(shares["stage"]):
@@ -210,25 +234,23 @@ def close_readiness(db: Db, month: date, cfg: Settings | CloseThresholds, as_of:
             share = Fraction(got, int(r.items))
             reasons.append(CloseReason(
                 "close_min_matched_share", scope, share, th.min_matched_share,
-                f"{scope}: {_pct(share)} of items matched or explained ({got:,} of {int(r.items):,}) "
-                f"< close_min_matched_share {_pct(th.min_matched_share)}"))
+                _share_reason(r.stage, r.currency, "items", th.min_matched_share, share, f"{got:,} of {int(r.items):,}")))
         got_minor = int(r.reconciled_minor)
         if r.amount_minor and Fraction(got_minor, int(r.amount_minor)) < thr_amount:
             share = Fraction(got_minor, int(r.amount_minor))
             reasons.append(CloseReason(
                 "close_min_amount_share", scope, share, th.min_amount_share,
-                f"{scope}: {_pct(share)} of the amount matched or explained ({format_money(got_minor, r.currency)} "
-                f"of {format_money(int(r.amount_minor), r.currency)}) < close_min_amount_share "
-                f"{_pct(th.min_amount_share)}"))
+                _share_reason(r.stage, r.currency, "the amount", th.min_amount_share, share,
+                              f"{format_money(got_minor, r.currency)} of {format_money(int(r.amount_minor), r.currency)}")))
     for cur in missing_rate:
         reasons.append(CloseReason(
             "fx_rate", cur, None, last,
-            f"no FX rate for {cur} on or before {last}: its unreconciled amount cannot be converted to {rep}"))
+            f"No FX rate for {cur} on or before {last}: its unreconciled amount cannot be converted to {rep}"))
     if total_or_none is not None and total_or_none > th.max_unreconciled_minor:
         reasons.append(CloseReason(
             "close_max_unreconciled_minor", rep, total_or_none, th.max_unreconciled_minor,
-            f"unreconciled {format_money(total_or_none, rep)} (open breaks, converted) > close_max_unreconciled_minor "
-            f"{format_money(th.max_unreconciled_minor, rep)}"))
+            f"At most {format_money(th.max_unreconciled_minor, rep)} may stay unreconciled in open breaks (converted "
+            f"to {rep}); {format_money(total_or_none, rep)} is"))
     # the close converts at the month's last rate: a gap there makes the conversion stale (a gap
     # mid-month is listed in fx_gaps, but converts nothing at close)
     closing_day = min(last, as_of.date())
@@ -238,11 +260,11 @@ def close_readiness(db: Db, month: date, cfg: Settings | CloseThresholds, as_of:
         fallback = f"converted at the rate of {used.rate_date:%Y-%m-%d}" if used else "nothing to convert with"
         reasons.append(CloseReason(
             "fx_rate", cur, closing_day, None,
-            f"no {cur} rate for {closing_day:%Y-%m-%d}, the day the close converts at: {fallback}"))
+            f"No {cur} rate for {closing_day:%Y-%m-%d}, the day the close converts at: {fallback}"))
     if oldest is not None and oldest > th.max_break_age_days:
         reasons.append(CloseReason(
             "close_max_break_age_days", f"{m:%Y-%m}", oldest, th.max_break_age_days,
-            f"the oldest open break is {oldest} days old > close_max_break_age_days {th.max_break_age_days}"))
+            f"No open break may be older than {th.max_break_age_days} days; the oldest is {oldest} days old"))
     return CloseReadiness(m, as_of, th, shares, age_buckets, unreconciled, total_or_none, oldest, gaps, tuple(reasons))
 
 

@@ -16,21 +16,30 @@ from metrics.figures.reconciliation import source_rows as src
 from metrics.figures.reconciliation.scope import ReconFilters
 from revwatch.recon_keys import PAYOUT_GATEWAY_OF_KEY_SQL, PAYOUT_REF_OF_KEY_SQL, parse_payout_key, split_refs
 
+# the payouts' items in the months of a ReconFilters (its currencies and gateways; a payout has no site)
+PAYOUT_ITEMS = f"""
+    FROM recon_items
+    WHERE accounting_month BETWEEN :m0 AND :m1 AND stage IN ('S2', 'S3', 'S4')
+      AND item_type IN ('payout', 'payout_journal') AND item_key LIKE 'payout:%'
+      AND (cardinality(CAST(:currencies AS text[])) = 0 OR currency = ANY(CAST(:currencies AS text[])))
+      AND (cardinality(CAST(:gateways AS text[])) = 0
+           OR coalesce(gateway, {PAYOUT_GATEWAY_OF_KEY_SQL}) = ANY(CAST(:gateways AS text[])))"""
 
-def payouts(db: Db, f: ReconFilters, limit: int = 500) -> pd.DataFrame:
-    """Payouts reconciled in the months (newest first): payout_key, gateway, reference, currency,
-    amount_minor, occurred_at, and per stage its status and break type (s2_/s3_/s4_)."""
+
+def payout_count(db: Db, f: ReconFilters) -> int:
+    """How many payouts `payouts(db, f, …)` lists without its limit (the "first N of M" of a cut list)."""
+    return int(src.rows(db, f"SELECT count(DISTINCT item_key) AS n {PAYOUT_ITEMS}", **f.params())["n"].iloc[0])
+
+
+def payouts(db: Db, f: ReconFilters, limit: int | None = 500) -> pd.DataFrame:
+    """Payouts reconciled in the months (newest first, up to `limit`; None: all): payout_key, gateway,
+    reference, currency, amount_minor, occurred_at, and per stage its status and break type (s2_/s3_/s4_)."""
     return src.rows(db, f"""
         WITH k AS (
             SELECT item_key, {PAYOUT_GATEWAY_OF_KEY_SQL} AS gateway, {PAYOUT_REF_OF_KEY_SQL} AS reference,
                    max(occurred_at) AS occurred_at
-            FROM recon_items
-            WHERE accounting_month BETWEEN :m0 AND :m1 AND stage IN ('S2', 'S3', 'S4')
-              AND item_type IN ('payout', 'payout_journal') AND item_key LIKE 'payout:%'
-              AND (cardinality(CAST(:currencies AS text[])) = 0 OR currency = ANY(CAST(:currencies AS text[])))
-              AND (cardinality(CAST(:gateways AS text[])) = 0
-                   OR coalesce(gateway, {PAYOUT_GATEWAY_OF_KEY_SQL}) = ANY(CAST(:gateways AS text[])))
-            GROUP BY item_key ORDER BY max(occurred_at) DESC, item_key LIMIT :limit)
+            {PAYOUT_ITEMS}
+            GROUP BY item_key ORDER BY max(occurred_at) DESC, item_key LIMIT CAST(:limit AS bigint))
         SELECT k.item_key AS payout_key, k.gateway, k.reference,
                coalesce(s2.currency, s3.currency, s4.currency) AS currency,
                coalesce(s2.amount_minor, s3.amount_minor, s4.amount_minor) AS amount_minor, k.occurred_at,
@@ -40,7 +49,7 @@ def payouts(db: Db, f: ReconFilters, limit: int = 500) -> pd.DataFrame:
         LEFT JOIN recon_items s2 ON s2.stage = 'S2' AND s2.item_key = k.item_key
         LEFT JOIN recon_items s3 ON s3.stage = 'S3' AND s3.item_key = k.item_key
         LEFT JOIN recon_items s4 ON s4.stage = 'S4' AND s4.item_key = k.item_key
-        ORDER BY k.occurred_at DESC, k.item_key""", **f.params(), limit=int(limit))
+        ORDER BY k.occurred_at DESC, k.item_key""", **f.params(), limit=None if limit is None else int(limit))
 
 
 @dataclass(frozen=True)

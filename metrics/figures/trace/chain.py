@@ -31,16 +31,16 @@ RESOLVE = f"""
         UNION ALL SELECT 'invoice', session_id, NULL FROM invoices WHERE invoice_id = :x
         UNION ALL SELECT 'attempt', i.session_id, NULL FROM payment_attempts a
                   JOIN invoices i ON i.invoice_id = a.invoice_id WHERE a.attempt_id = :x
-        UNION ALL SELECT CASE a.gateway WHEN 'stripe' THEN 'stripe charge' ELSE 'Adyen PSP reference' END,
+        UNION ALL SELECT CASE a.gateway WHEN 'stripe' THEN 'Stripe charge' ELSE 'Adyen PSP reference' END,
                          i.session_id, NULL FROM payment_attempts a
                   JOIN invoices i ON i.invoice_id = a.invoice_id WHERE a.gateway_reference = :x
-        UNION ALL SELECT 'stripe charge', i.session_id, NULL FROM stripe_charges c
+        UNION ALL SELECT 'Stripe charge', i.session_id, NULL FROM stripe_charges c
                   JOIN invoices i ON i.invoice_id = c.invoice_id WHERE c.id = :x
         UNION ALL SELECT 'refund', i.session_id, NULL FROM refunds r
                   JOIN invoices i ON i.invoice_id = r.invoice_id WHERE r.refund_id = :x
-        UNION ALL SELECT 'stripe refund', i.session_id, NULL FROM stripe_refunds r
+        UNION ALL SELECT 'Stripe refund', i.session_id, NULL FROM stripe_refunds r
                   JOIN stripe_charges c ON c.id = r.charge JOIN invoices i ON i.invoice_id = c.invoice_id WHERE r.id = :x
-        UNION ALL SELECT 'stripe dispute', i.session_id, NULL FROM stripe_disputes d
+        UNION ALL SELECT 'Stripe dispute', i.session_id, NULL FROM stripe_disputes d
                   JOIN stripe_charges c ON c.id = d.charge JOIN invoices i ON i.invoice_id = c.invoice_id WHERE d.id = :x
         UNION ALL SELECT 'Adyen ' || l.type || ' line', i.session_id, NULL FROM adyen_settlement_lines l
                   JOIN payment_attempts a ON a.gateway_reference = l.psp_reference AND a.gateway = 'adyen'
@@ -56,7 +56,7 @@ RESOLVE = f"""
                   LEFT JOIN stripe_charges c2 ON c2.id = coalesce(r.charge, d.charge)
                   LEFT JOIN invoices i ON i.invoice_id = coalesce(c.invoice_id, c2.invoice_id)
                   WHERE t.id = :x
-        UNION ALL SELECT 'stripe payout', NULL, {STRIPE_PAYOUT_KEY_SQL} FROM stripe_payouts p WHERE p.id = :x
+        UNION ALL SELECT 'Stripe payout', NULL, {STRIPE_PAYOUT_KEY_SQL} FROM stripe_payouts p WHERE p.id = :x
         UNION ALL (SELECT 'Adyen batch', NULL, {ADYEN_PAYOUT_KEY_SQL} FROM adyen_settlement_lines
                    WHERE batch_number = CAST(:batch AS int) AND type = 'MerchantPayout' LIMIT 1)
         UNION ALL SELECT 'bank line', NULL, b.payout_refs[1] FROM bank_lines b

@@ -20,15 +20,17 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from collectors.jobs import JOBS
 from demoworld import DemoParams, demo_sources, generate
 from revwatch import clock
+from revwatch.cli import streamlit_flags
 from revwatch.db import engine_for, libpq_url, sqlalchemy_url
 from revwatch.settings import Settings, load_settings
-from tests.processes import ROOT
+from tests.processes import ROOT, free_port, stop, wait_ready
 from tests.worlds.demo import SMALL_WORLD
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -231,3 +233,36 @@ def pin_clock():
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def dashboard(demo_world, artifacts):
+    """One dashboard per test module, served as `revwatch dashboard` serves it (the product's theme)."""
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=demo_world.url, PYTHONUNBUFFERED="1")
+    with open(artifacts / "streamlit-browser-test.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", *streamlit_flags(), "--server.port", str(port),
+             "--server.address", "127.0.0.1"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            log.flush()
+            wait_ready(f"http://127.0.0.1:{port}/_stcore/health", proc,
+                       (artifacts / "streamlit-browser-test.log").read_text)
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            stop(proc)
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Every download button's data by key, as the page hands it over (a callable runs when clicked)."""
+    got: dict[str, object] = {}
+    real = st.download_button
+
+    def record(label, data, *args, **kwargs):
+        got[kwargs.get("key")] = data
+        return real(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", record)
+    return got

@@ -19,7 +19,6 @@ from metrics.figures import audit_log as q
 from revwatch import audit, clock
 from revwatch.cli import main
 from revwatch.runlog import recorded_run
-from tests.test_recon_trust import downloads  # noqa: F401  (every download button's data, by key)
 from tests.worlds.recon import add_break, add_item, t
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
@@ -302,7 +301,7 @@ def test_audit_page_shows_a_broken_chain(world, page_for):
     assert any("broken at entry 2 (altered)" in e.value for e in at.error)
 
 
-def test_audit_page_reads_entries_for_people_says_first_n_of_m_and_downloads_all(world, page_for, downloads):  # noqa: F811
+def test_audit_page_reads_entries_for_people_says_first_n_of_m_and_downloads_all(world, page_for, downloads):
     """More entries match than the page draws: it says "first 1,000 of 1,003" and the CSV has all 1,003. Details
     read as key/value text with money formatted; the stored JSON is one click away."""
     with world.engine.begin() as conn:

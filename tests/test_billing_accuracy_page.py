@@ -15,7 +15,6 @@ from datetime import datetime, time, timedelta
 
 import numpy as np
 import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from collectors.jobs import JOBS
@@ -32,19 +31,6 @@ PAGE = "pages/billing_accuracy.py"
 def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
-
-@pytest.fixture
-def downloads(monkeypatch):
-    """The deferred CSV downloads a page offers, by file name: each callable, as the click would call it."""
-    found: dict = {}
-    add = MediaFileManager.add_deferred
-
-    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):
-        found[file_name] = data_callable
-        return add(self, data_callable, mimetype, coordinates, file_name, **kw)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
-    return found
 
 
 def _csv_rows(download) -> list[dict]:

@@ -5,38 +5,16 @@ Chromium must be installed (CI installs it); a missing browser fails, it does no
 """
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from contextlib import contextmanager
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
-from revwatch.cli import streamlit_flags
-from tests.processes import chromium_page, free_port, stop, wait_ready
+from tests.processes import chromium_page
 
 ROOT = Path(__file__).resolve().parent.parent
-
-@pytest.fixture(scope="module")
-def dashboard(demo_world, artifacts):
-    """One dashboard for the module, served as `revwatch dashboard` serves it (the product's theme)."""
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=demo_world.url, PYTHONUNBUFFERED="1")
-    with open(artifacts / "streamlit-browser-test.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", *streamlit_flags(), "--server.port", str(port),
-             "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        try:
-            log.flush()
-            wait_ready(f"http://127.0.0.1:{port}/_stcore/health", proc,
-                       (artifacts / "streamlit-browser-test.log").read_text)
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            stop(proc)
 
 
 @contextmanager

@@ -11,7 +11,6 @@ import re
 import pytest
 
 from tests.processes import chromium_page
-from tests.test_browser import dashboard  # noqa: F401  (the module's dashboard on the demo world)
 
 # Boxes drawn over each other in a Plotly chart: any tick label or facet title of one panel over another panel's
 # plot area, the legend over a facet title, a plot area or a tick label, two tick labels of one panel, two bar labels.
@@ -52,7 +51,7 @@ BAR_LABELS = """(plot) => [...plot.querySelectorAll('g.point')].map(p => {
 NO_NONE = re.compile(r"(?<![\w-])(None|nan|NaN|NaT)(?![\w-])")
 
 
-def _open(page, dashboard: str, name: str, wait_text: str) -> None:  # noqa: F811
+def _open(page, dashboard: str, name: str, wait_text: str) -> None:
     page.locator('[data-testid="stMetric"], [data-testid="stSidebarNav"]').first.wait_for(state="visible",
                                                                                          timeout=90_000)
     page.get_by_role("link", name=name, exact=True).first.click(timeout=60_000)
@@ -87,7 +86,7 @@ def _check_charts(page, width: int, every_bar_labelled: bool) -> None:
 
 
 @pytest.mark.browser
-def test_reconciliation_charts_keep_their_panels_apart_at_1440_and_900(dashboard, artifacts):  # noqa: F811
+def test_reconciliation_charts_keep_their_panels_apart_at_1440_and_900(dashboard, artifacts):
     with chromium_page(dashboard) as (page, errors):
         page.set_viewport_size({"width": 1440, "height": 900})
         _open(page, dashboard, "Reconciliation", "Export for auditors")

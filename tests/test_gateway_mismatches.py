@@ -213,13 +213,13 @@ def test_payments_page_section_equals_sql(world, payments_page):
     gm.run_job(world.engine, t("2026-11-10 00:00"), t("2026-11-12 00:00"))
     at = payments_page(world)
     assert any(s.value == "Charged at the gateway, not in billing" for s in at.subheader)
-    shown = {m.label: m.value for m in at.metric}
     rows = world.sql("SELECT currency, kind, count(*), sum(amount_minor) FROM gateway_mismatches GROUP BY 1, 2")
     assert rows
     label = {"unrecorded_success": "Charged, billing says failed", "no_internal_attempt": "Charged, no attempt in billing"}
     for cur, kind, n, amount in rows:
-        assert shown[f"{label[kind]} · {cur}"] == f"{n:,}"
-        assert shown[f"{label[kind]}, amount · {cur}"] == format_money(int(amount), cur)
+        tile = next(m for m in at.metric if m.label == f"{label[kind]} · {cur}")
+        assert tile.value == format_money(int(amount), cur)
+        assert tile.proto.delta == f"{n:,} charge{'s' if n != 1 else ''}", tile.proto.delta
     table = next(d.value for d in at.dataframe if "gateway_reference" in d.value.columns)
     assert set(table["gateway_reference"]) == {r[1] for r in EXPECTED}
     assert all(c == "" or "…" in c for c in table["customer"]) and "customer_id" not in table.columns

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 import pytest
 import streamlit as st
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from metrics.figures import disputes
@@ -132,19 +131,6 @@ def test_pages_on_an_empty_database(make_world, page_for):
         at = page_for(world, page)  # nothing has run: what is being waited for, not "run revwatch demo"
         assert any("Not computed yet" in i.value and "ingest-billing has not run yet" in i.value for i in at.info)
 
-
-@pytest.fixture
-def downloads(monkeypatch):
-    """The deferred CSV downloads a page offers, by file name: each callable, as the click would call it."""
-    found: dict = {}
-    add = MediaFileManager.add_deferred
-
-    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):
-        found[file_name] = data_callable
-        return add(self, data_callable, mimetype, coordinates, file_name, **kw)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
-    return found
 
 
 def csv_rows(download) -> list[dict]:

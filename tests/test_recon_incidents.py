@@ -107,7 +107,7 @@ def test_the_reconciliation_page_shows_each_incident_break(demo_world, page_for)
         table = next(d.value for d in at.dataframe if "item_key" in d.value.columns and "break_type" in d.value.columns)
         row = table[(table["stage"] == stage) & (table["item_key"] == key)]
         assert len(row) == 1, (stage, key)
-        assert row.iloc[0]["break_type"] == break_type and row.iloc[0]["currency"] == currency
+        assert row.iloc[0]["break_type"] == break_type.replace("_", " ") and row.iloc[0]["currency"] == currency
         assert row.iloc[0]["break amount"] == format_money(amount, currency)
 
 

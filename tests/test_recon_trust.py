@@ -15,7 +15,6 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
 from openpyxl import load_workbook
 from streamlit.testing.v1 import AppTest
 
@@ -36,19 +35,6 @@ def _as_of(pin_clock):
 def world(make_world):
     return october_world(make_world)
 
-
-@pytest.fixture
-def downloads(monkeypatch):
-    """Every download button's data by key, as the page hands it over (a callable runs when clicked)."""
-    got: dict[str, object] = {}
-    real = st.download_button
-
-    def record(label, data, *args, **kwargs):
-        got[kwargs.get("key")] = data
-        return real(label, data, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", record)
-    return got
 
 
 def ran(world, reconcile: str = "succeeded") -> None:

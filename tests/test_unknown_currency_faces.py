@@ -13,6 +13,7 @@ from collectors.jobs import JOBS
 from revwatch.cli import main
 from revwatch.money import format_money
 from tests.worlds.billing import H, T
+from tests.worlds.computed import all_computed
 from tests.worlds.odd_billing import add_unknown_currencies, build
 
 DAY = T.date()
@@ -26,6 +27,7 @@ def world(make_world):
     for job in JOBS.values():
         if job.kind == "compute":
             job.run(w.engine, w.cfg, T - 24 * H, T + 48 * H)
+    all_computed(w)
     return w
 
 
@@ -35,9 +37,9 @@ def show(world, monkeypatch):
     monkeypatch.setenv("REVWATCH_DATA_DIR", str(world.cfg.revwatch_data_dir))
 
     def run(*args):
-        result = CliRunner().invoke(main, ["show", *args])
+        result = CliRunner().invoke(main, ["show", *args, "--wide"])
         assert result.exit_code == 0, result.output
-        return result.output
+        return result.stdout
 
     return run
 
@@ -104,7 +106,7 @@ def test_billing_accuracy_page_shows_the_codes(world, page_for):
     assert (q2["expected"], q2["billed"]) == (QQQ_660, "QQQ 330 (minor units, unknown currency)")
     assert q2["difference"] == "QQQ -330 (minor units, unknown currency)"
     xq = _row(at, "billed", "session_id", "XQ")
-    assert (xq["class"], xq["expected"], xq["billed"]) == ("currency_mismatch", "USD 6.60", XXQ_660)
+    assert (xq["class"], xq["expected"], xq["billed"]) == ("Currency mismatch", "USD 6.60", XXQ_660)
 
 
 def test_payments_page_shows_the_codes(world, page_for):

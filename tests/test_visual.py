@@ -10,10 +10,9 @@ import re
 import pytest
 
 from tests.processes import chromium_page
-from tests.test_browser import dashboard  # noqa: F401  (the module's dashboard, served as `revwatch dashboard` serves it)
 
-PAGES = ("", "payments", "refunds_disputes", "billing_accuracy", "reconciliation", "trace", "alerts", "reports",
-         "health", "audit")
+PAGES = ("Overview", "Payments", "Refunds & disputes", "Billing accuracy", "Reconciliation", "Trace", "Alerts",
+         "Weekly report", "Health", "Audit")  # the navigation's titles (app.py)
 
 # Every element whose text is cut by CSS (text-overflow: ellipsis, or hidden overflow) where it is a label.
 CUT_LABELS = """() => Array.from(document.querySelectorAll(
@@ -51,7 +50,7 @@ def _settle(page) -> None:
 
 
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: p or "overview")
-def test_page_reads_right(dashboard, artifacts, path):  # noqa: F811
+def test_page_reads_right(dashboard, artifacts, path):
     with chromium_page(f"{dashboard}{path}") as (page, errors):
         page.locator('[data-testid="stSidebarNav"]').first.wait_for(state="visible", timeout=90_000)
         _settle(page)

@@ -152,8 +152,10 @@ METRICS: dict[str, Metric] = {
         # ------------------------------------------------------------ the worst windows and what they cost
         Metric(
             "worst_windows", "Worst windows", "count",
-            f"The gateway-hours with the highest failure rate (at least {MIN_RATE_ATTEMPTS} attempts), adjacent "
-            "bad hours of one gateway merged into one window; ranked by failed attempts, then gateway errors.",
+            "Gateway-hours whose failures (failed or timed out) stand far above their baseline (the gateway's same "
+            "hour of the week, else the other gateways that hour, its same hour of the day, all its hours): a "
+            "one-sided binomial tail below 0.001 an hour; adjacent ones form a window, kept with at least 20 attempts "
+            "and a tail below 1e-6; ranked by how far the failure rate stands above the baseline.",
         ),
         Metric(
             "failed_window_cost", "Cost of failed attempts", "money",
@@ -240,7 +242,8 @@ METRICS: dict[str, Metric] = {
         ),
         Metric("rules_failing", "Rules failing", "count", "Rules whose last evaluation failed (health 'err')."),
         Metric("jobs_ok", "Jobs ok", "count",
-               "Last run succeeded (or is running) and the last success is recent for its configured interval."),
+               "Last run succeeded, or is running after a recent success; a job on its first run is not ok until it has "
+               "succeeded once."),
         Metric("jobs_failing", "Failing", "count", "The last run failed or was abandoned, or the job never succeeded."),
         Metric("jobs", "Jobs", "count",
                "Every job of the catalogue, also those never run. p50/p95: durations of the last succeeded runs. "

@@ -87,14 +87,14 @@ def readiness(db: Db, topic: str, as_of: datetime, since: date | None = None) ->
         if j.success_started is None and not _not_configured(j):
             reasons.append(_never_succeeded(db, j, as_of, since))
     for name in TOPIC_JOBS[topic]:
-        j = jobs.get(name)
-        if j is None or j.success_started is None:
+        job = jobs.get(name)
+        if job is None or job.success_started is None:
             continue
-        late = [i for i in CATALOGUE[name].inputs if i in jobs and (jobs[i].first_data_finished or j.success_started)
-                > j.success_started]
+        ok = job.success_started
+        late = [i for i in CATALOGUE[name].inputs if i in jobs and (jobs[i].first_data_finished or ok) > ok]
         if late:
             reasons.append(f"{name} has not run since {_and(SOURCE_NAMES.get(i, i) for i in late)} arrived"
-                           + _running_since(j))
+                           + _running_since(job))
     return Readiness(topic, "not computed yet" if reasons else "known", tuple(reasons))
 
 

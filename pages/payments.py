@@ -186,16 +186,13 @@ def bad_window(db_key: str | None, f: Filters, episodes: tuple[q.Episode, ...], 
     c[3].metric(label("window_unpaid"), f"{n['unpaid']:,}", border=True, help=help_text("window_unpaid"))
     if ep.expected:  # how far the window stands above its usual rate (incident_windows.py)
         b = st.columns(4)
-        b[0].metric("Usual failure rate", percent(ep.baseline_rate, 1), border=True,
-                    help="The failure rate these hours usually have (the same gateway's same hours in the weeks "
-                         "before, or a wider pool when those are too few): the baseline the window is judged by.")
-        b[1].metric("Failure rate in window", percent(ep.failures / ep.attempts if ep.attempts else None, 1),
-                    border=True, help="Failed attempts and attempts the gateway never answered, of all attempts.")
-        b[2].metric("Failures above usual", f"{max(ep.excess_failures, 0):,.0f}", border=True,
-                    help=f"Failures beyond the {ep.expected:,.1f} the usual rate predicts for "
-                         f"{ep.attempts:,} attempts.")
-        b[3].metric("No answer (timeouts)", f"{ep.unknown:,}", border=True,
-                    help="Attempts the gateway never answered: a failure the customer sees.")
+        b[0].metric(label("window_baseline_rate"), percent(ep.baseline_rate, 1), border=True,
+                    help=help_text("window_baseline_rate"))
+        b[1].metric(label("window_failure_rate"), percent(ep.failures / ep.attempts if ep.attempts else None, 1),
+                    border=True, help=help_text("window_failure_rate"))
+        b[2].metric(label("window_excess"), f"{max(ep.excess_failures, 0):,.0f}", border=True,
+                    help=help_text("window_excess") + f" Expected here: {ep.expected:,.1f} of {ep.attempts:,}.")
+        b[3].metric(label("window_timeouts"), f"{ep.unknown:,}", border=True, help=help_text("window_timeouts"))
         st.caption(f"The chance of {ep.failures:,} or more failures in {ep.attempts:,} attempts at the usual rate: "
                    f"{chance(ep.p_value)}.")
     for row in cost.itertuples(index=False):  # money per currency, never added across currencies

@@ -266,3 +266,19 @@ def downloads(monkeypatch):
 
     monkeypatch.setattr(st, "download_button", record)
     return got
+
+
+@pytest.fixture
+def deferred_downloads(monkeypatch):
+    """The deferred CSV downloads a page offers, by file name: each callable, as the click would call it."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    found: dict = {}
+    add = MediaFileManager.add_deferred
+
+    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        found[file_name] = data_callable
+        return add(self, data_callable, mimetype, coordinates, file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+    return found

@@ -12,6 +12,7 @@ import pytest
 
 from collectors.jobs import JOBS
 from tests.worlds.billing import WANT, H, T, build
+from tests.worlds.computed import all_computed
 from tests.worlds.odd_billing import BAD_ZONE, add_zone_sites
 
 UTC_DAY, TOKYO_DAY = date(2026, 3, 1), date(2026, 3, 2)
@@ -23,6 +24,7 @@ PROBLEM = f'site timezone "{BAD_ZONE}" is not a time zone'
 def world(make_world):
     w = build(make_world())
     add_zone_sites(w)
+    all_computed(w)
     return w
 
 

@@ -140,7 +140,7 @@ def test_page_on_an_empty_database(make_world, page_for):
     assert any("Not computed yet" in i.value and "ingest-billing has not run yet" in i.value for i in at.info)
 
 
-def test_money_in_major_units_classes_once_and_every_mis_billed_session(demo_world, page_for, downloads):
+def test_money_in_major_units_classes_once_and_every_mis_billed_session(demo_world, page_for, deferred_downloads):
     """Issue 16: the leakage chart was in minor units; each class was shown twice ("correct / Correct"); the
     mis-billed list stopped at 500 rows without saying so."""
     at = page_for(demo_world, PAGE)
@@ -173,5 +173,5 @@ def test_money_in_major_units_classes_once_and_every_mis_billed_session(demo_wor
     assert f"First 500 of {total:,} mis-billed sessions: the download gives all of them." in [c.value for c in at.caption]
     listed = next(t.value for t in at.dataframe if "expected" in t.value.columns and "billed" in t.value.columns)
     assert len(listed) == 500 and not [c for c in listed.columns if listed[c].isna().any()]
-    rows = _csv_rows(downloads["mis_billed_sessions.csv"])
+    rows = _csv_rows(deferred_downloads["mis_billed_sessions.csv"])
     assert len(rows) == total and {"expected_total_minor", "billed_total_minor"} <= set(rows[0])

@@ -2,7 +2,7 @@
 figure computed. No page says "nothing found" or gives an all-clear before the jobs behind it have run over
 the data; each says what it is waiting for; once everything ran, no page says "not computed yet".
 
-The stages run the real jobs on a generated demo world (not collected), the clock moving a minute a stage,
+The stages run the real jobs on a generated demo world (not collected), the clock moving five seconds a step,
 so that "ran before the data arrived" is decided by the run log's times as in production.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def first_start(make_world, monkeypatch, pin_clock):
     step = iter(range(1, 1000))
 
     def advance() -> None:
-        pin_clock(start + timedelta(minutes=next(step)))
+        pin_clock(start + timedelta(seconds=5 * next(step)))  # well inside every job's interval
 
     advance()
     return world, advance

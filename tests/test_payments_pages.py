@@ -164,7 +164,7 @@ def crowded_world(make_world):
     return world
 
 
-def test_long_lists_say_first_n_of_m_and_download_all(crowded_world, page_for, downloads):
+def test_long_lists_say_first_n_of_m_and_download_all(crowded_world, page_for, deferred_downloads):
     """Issue 16: the failed attempts of a window and the charges billing does not know were cut at 500 rows, silently.
     Now the list says "First 500 of M" and its download gives all M rows."""
     world = crowded_world
@@ -181,10 +181,10 @@ def test_long_lists_say_first_n_of_m_and_download_all(crowded_world, page_for, d
     assert f"First 500 of {failed:,} failed attempts: the download gives all of them." in captions, captions
     assert f"First 500 of {charges:,} charges: the download gives all of them." in captions, captions
     assert len(_table(at, "invoice_outcome")) == 500 and len(_table(at, "gateway_status")) == 500
-    rows = csv_rows(downloads["failed_attempts.csv"])
+    rows = csv_rows(deferred_downloads["failed_attempts.csv"])
     assert len(rows) == failed and {r["attempt_id"] for r in rows} >= {f"pa_bulk_{g}" for g in range(1, 601)}
     assert all(r["customer_id"] == "" or "…" in r["customer_id"] for r in rows)  # masked in the download too
-    assert len(csv_rows(downloads["charged_not_in_billing.csv"])) == charges
+    assert len(csv_rows(deferred_downloads["charged_not_in_billing.csv"])) == charges
 
     # the matching job has not run over these days: no "Nothing found", the page says what it waits for
     world.sql("DELETE FROM gateway_mismatches")

@@ -166,6 +166,15 @@ METRICS: dict[str, Metric] = {
                "Failed attempts whose invoice a later attempt collected."),
         Metric("window_unpaid", "Still unpaid", "count",
                "Failed attempts whose invoice has no successful attempt yet."),
+        Metric("window_baseline_rate", "Usual failure rate", "ratio",
+               "The failure rate these hours usually have (the same gateway's same hours in the weeks before, or a "
+               "wider pool when those are too few): the baseline the window is judged by."),
+        Metric("window_failure_rate", "Failure rate in window", "ratio",
+               "Failed attempts and attempts the gateway never answered, of all attempts."),
+        Metric("window_excess", "Failures above usual", "count",
+               "Failures beyond what the usual rate predicts for the window's attempts."),
+        Metric("window_timeouts", "No answer (timeouts)", "count",
+               "Attempts the gateway never answered: a failure the customer sees."),
         Metric(
             "gateway_mismatches", "Charged at the gateway, not in billing", "money",
             "Succeeded Stripe charges and Adyen Settled lines whose billing attempt is failed or unknown "

@@ -270,8 +270,8 @@ def worst_hours(db: Db, f: Filters, limit: int = 12, min_attempts: int = MIN_INC
                              significance)
     df = scored[scored["incident"]]
     ranked = [(e.gateway, pd.Timestamp(e.start)) for e in episodes(df)][:limit]
-    df = df.merge(pd.DataFrame(ranked, columns=["gateway", "window_start"]).reset_index(names="_rank"),
-                  on=["gateway", "window_start"]).sort_values(["_rank", "hour"])
+    order = pd.DataFrame(ranked, columns=["gateway", "window_start"]).astype({"window_start": df["window_start"].dtype})
+    df = df.merge(order.reset_index(names="_rank"), on=["gateway", "window_start"]).sort_values(["_rank", "hour"])
     df = ratio_column(df, "success_rate", "succeeded", "attempts")
     df = ratio_column(ratio_column(df, "failure_rate", "failed", "attempts"), "gateway_error_share", "gateway_errors",
                       "failed")

@@ -16,6 +16,7 @@ import streamlit as st
 
 from metrics.catalogue import STALE_AFTER_INTERVALS, help_text, label
 from metrics.faces.export import csv_bytes
+from metrics.faces.show_format import duration_text
 from metrics.figures import health as q
 from metrics.figures.health.gateway_access import ObjectAccess, gateway_access
 from metrics.figures.health.jobs import WorkerActivity, worker_activity
@@ -72,25 +73,18 @@ def load_database(db_key: str | None) -> q.DatabaseInfo:
 
 # ---------------------------------------------------------------- formatting (the edge)
 def age_text(d: timedelta | None) -> str:
+    """An age for people: 'just now' under a minute, then show's durations ('5 min', '2 h 5 min', '3 d 4 h')."""
     if d is None:
         return "–"
-    minutes = int(d.total_seconds() // 60)
-    if minutes < 1:
+    s = d.total_seconds()
+    if s < 60:
         return "just now"
-    if minutes < 120:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours // 24} d {hours % 24} h" if hours % 24 else f"{hours // 24} d"
+    return "1 min" if s < 120 else duration_text(s)
 
 
 def seconds_text(s: float | None) -> str:
     """A duration for people: '0.25 s', '4.2 s', '43 s', '5 min', '2 h 5 min'; '–' when there is none."""
-    if s is None or s != s:
-        return "–"
-    return age_text(timedelta(seconds=s)) if s >= 120 else f"{s:.0f} s" if s >= 10 else \
-        f"{s:.1f} s" if s >= 1 else f"{s:.2f} s"
+    return "–" if s is None or s != s else duration_text(s)
 
 
 def count_text(n: int | None) -> str:

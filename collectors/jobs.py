@@ -59,19 +59,22 @@ def consumers() -> dict[str, list[str]]:
             by_table[table].append(r.name)
     for table in gateway_mismatches.READS:
         by_table[table].append(gateway_mismatches.JOB)
-    for table in billing_classification.READS:
-        by_table[table].append(billing_classification.JOB)
     for table in reconciliation.READS:
         by_table[table].append(reconciliation.JOB)
     return dict(by_table)
+
+
+def site_hour_consumers() -> dict[str, list[str]]:
+    """Billing tables -> the jobs that judge again the site-hours of exits a change makes stale."""
+    return {table: [billing_classification.JOB] for table in billing_classification.TOUCHED}
 
 
 def _ingest_billing(engine: Engine, cfg: Settings, start: datetime | None, end: datetime | None) -> RunStats:
     from revwatch.db import billing_url
 
     return billing_ingest.ingest(
-        engine, billing_url(cfg), consumers(), timedelta(minutes=cfg.ingest_lookback_minutes), since=start
-    )
+        engine, billing_url(cfg), consumers(), timedelta(minutes=cfg.ingest_lookback_minutes), since=start,
+        site_hour_consumers=site_hour_consumers())
 
 
 def _ingest_stripe(engine: Engine, cfg: Settings, start: datetime | None, end: datetime | None) -> RunStats:

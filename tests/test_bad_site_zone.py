@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 
 from collectors.jobs import JOBS
-from tests.worlds.billing import WANT, H, T, build
+from tests.worlds.billing import WANT, H, T, build, judged_rows
 from tests.worlds.computed import all_computed
 from tests.worlds.odd_billing import BAD_ZONE, add_zone_sites
 
@@ -63,9 +63,10 @@ def test_each_rollup_keeps_the_site_by_the_utc_day_and_the_others_by_theirs(worl
 
 def test_classify_marks_the_sessions_unrated_and_judges_every_other_site(world):
     _run(world, "classify-billing")
-    found = {r[0]: r[1:] for r in world.sql(
-        "SELECT session_id, class, problem, billable, expected_subtotal_minor, expected_total_minor, local_date,"
-        " billed_total_minor, difference_minor FROM billing_findings")}
+    cols = ("class", "problem", "billable", "expected_subtotal_minor", "expected_total_minor", "local_date",
+            "billed_total_minor", "difference_minor")
+    with world.engine.connect() as conn:  # findings, and the sessions counted correct judged again
+        found = {sid: tuple(r[c] for c in cols) for sid, r in judged_rows(conn).items()}
     assert found["Z1"] == ("unrated", PROBLEM, True, 600, None, UTC_DAY, 660, None)
     assert found["Z2"] == ("unrated", PROBLEM, True, 600, None, UTC_DAY, 0, None)
     assert found["K1"] == ("correct", None, True, 600, 660, TOKYO_DAY, 660, 0)

@@ -1,6 +1,6 @@
 """The Billing accuracy page, run headless through AppTest against real PostgreSQL.
 
-Headline figures must equal plain SQL over `billing_findings`; each demo pricing incident's
+Headline figures must equal plain SQL over `billing_findings` and `billing_correct`; each demo pricing incident's
 class figure must equal the manifest to the cent (judged with no settle delay, so that every
 incident is past it); the drill-down's expected price is the classify job's (the finding's expected
 total, the same SQL run for one session) and, step by step, the Python reference's `rate_session`.
@@ -21,6 +21,7 @@ from collectors.jobs import JOBS
 from metrics.figures.billing_accuracy import CLASS_LABELS
 from revwatch.money import format_money
 from tests.reference.shadow_rating import Plan, TaxRate, rate_session
+from tests.worlds.billing import EVERY_JUDGED
 from tests.worlds.demo import SMALL_WORLD
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
@@ -57,15 +58,15 @@ def test_headline_equals_sql_and_drill_down_equals_rate_session(demo_world, page
     assert at.title[0].value == "Billing accuracy"
     start, end = at.sidebar.date_input(key="days").value
     billable, correct = demo_world.sql(
-        "SELECT count(*) FILTER (WHERE billable), count(*) FILTER (WHERE class = 'correct') FROM billing_findings"
-        " WHERE local_date BETWEEN %s AND %s", (start, end))[0]
+        "SELECT sum(n) FILTER (WHERE billable), sum(n) FILTER (WHERE class = 'correct') FROM " + EVERY_JUDGED
+        + " WHERE local_date BETWEEN %s AND %s", (start, end))[0]
     assert billable > 0
     shown = _metrics(at)
     assert shown["Billing accuracy"] == f"{correct / billable * 100:.2f}%"
     assert shown["Billable sessions"] == f"{billable:,}"
     for cur, leak, over in demo_world.sql(
             "SELECT currency, sum(greatest(-difference_minor, 0)), sum(greatest(difference_minor, 0))"
-            " FROM billing_findings WHERE local_date BETWEEN %s AND %s AND currency IS NOT NULL GROUP BY 1",
+            " FROM " + EVERY_JUDGED + " WHERE local_date BETWEEN %s AND %s AND currency IS NOT NULL GROUP BY 1",
             (start, end)):
         assert shown[f"Leakage · {cur}"] == format_money(int(leak), cur)
         assert shown[f"Overcharge · {cur}"] == format_money(int(over), cur)

@@ -12,7 +12,7 @@ import pytest
 from collectors.compute import billing_classification as bc
 from metrics.figures import billing_accuracy as ba
 from metrics.figures.query import Filters
-from tests.worlds.billing import WANT, WM, H, T, build, set_watermark
+from tests.worlds.billing import WANT, WM, H, T, build, judged_rows, set_watermark
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
@@ -23,9 +23,10 @@ def world(make_world):
 
 
 def _findings(world):
-    return {r[0]: r[1:] for r in world.sql(
-        "SELECT session_id, class, billed_total_minor, difference_minor, expected_subtotal_minor, expected_tax_minor,"
-        " expected_total_minor, invoices, local_date, hour FROM billing_findings")}
+    cols = ("class", "billed_total_minor", "difference_minor", "expected_subtotal_minor", "expected_tax_minor",
+            "expected_total_minor", "invoices", "local_date", "hour")
+    with world.engine.connect() as conn:  # findings, and the sessions counted correct judged again
+        return {sid: tuple(r[c] for c in cols) for sid, r in judged_rows(conn).items()}
 
 
 def test_every_class_by_hand(world):
@@ -57,12 +58,11 @@ def test_settle_delay_and_reruns(world):
 
 
 def test_late_invoice_is_queued_and_reclassifies(world):
-    from collectors.compute.windows import queue_recompute
 
     bc.run_job(world.engine)
     world.sql("INSERT INTO invoices VALUES ('M-0', 'M', 'USD', 600, 60, 660, %s, 'paid', %s)", (WM, WM))
-    with world.engine.begin() as conn:  # ingest queues by issued_at (a day after the exit here)
-        queue_recompute(conn, "invoices", [bc.JOB], WM, WM)
+    with world.engine.begin() as conn:  # ingest queues the site-hour of the invoice's session's exit
+        conn.execute(bc.text("INSERT INTO pending_site_hours VALUES (:j, 'S1', :h)"), {"j": bc.JOB, "h": T + 2 * H})
     bc.run_job(world.engine)
     assert _findings(world)["M"][:3] == ("correct", 660, 0)
 
@@ -121,8 +121,8 @@ def test_demo_incidents_found_as_the_manifest_says(demo_world):
         trans = conn.begin()  # judged with no settle delay, then rolled back: the shared world stays as it was
         try:
             bc.replace_window(conn, datetime(2000, 1, 1, tzinfo=UTC), far, far)
-            rows = [r._mapping for r in conn.execute(bc.text(
-                "SELECT f.*, p.entered_at FROM billing_findings f JOIN parking_sessions p USING (session_id)"))]
+            entered = dict(conn.execute(bc.text("SELECT session_id, entered_at FROM parking_sessions")).all())
+            rows = [r | {"entered_at": entered[sid]} for sid, r in judged_rows(conn).items()]
         finally:
             trans.rollback()
     by_class = Counter(r["class"] for r in rows)

@@ -28,6 +28,7 @@ from metrics.figures import refunds as rf
 from metrics.figures.query import Filters
 from revwatch.cli import main
 from revwatch.money import format_money
+from tests.worlds.billing import EVERY_JUDGED
 from tests.worlds.computed import all_computed
 from tests.worlds.payments import build as build_payments
 from tests.worlds.payments import t
@@ -368,8 +369,8 @@ def test_billing(world, show):
     assert sum(t["correct"] for t in total) == int(overall["correct"].sum())
     assert sum(t["findings"] for t in total) == int(overall["findings"].sum())
     (billable, correct), = world.sql(
-        "SELECT count(*) FILTER (WHERE billable), count(*) FILTER (WHERE class = 'correct') FROM billing_findings"
-        " WHERE local_date BETWEEN %s AND %s", (f.start, f.end))
+        "SELECT sum(n) FILTER (WHERE billable), sum(n) FILTER (WHERE class = 'correct') FROM " + EVERY_JUDGED
+        + " WHERE local_date BETWEEN %s AND %s", (f.start, f.end))
     assert (sum(t["billable"] for t in total), sum(t["correct"] for t in total)) == (billable, correct)
     for cur, g in money.groupby("currency"):
         t = next(r for r in total if r["currency"] == cur)

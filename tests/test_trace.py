@@ -34,7 +34,10 @@ def _normal_stripe_payment(world) -> tuple[str, str, str, str, str]:
           AND NOT EXISTS (SELECT 1 FROM stripe_disputes d WHERE d.charge = a.gateway_reference)
           AND NOT (t.payout = ANY(%s))
           AND NOT (p.site_id = %s AND (i.issued_at AT TIME ZONE s.timezone)::date::text = %s)
-          AND EXISTS (SELECT 1 FROM billing_findings f WHERE f.session_id = i.session_id AND f.class = 'correct')
+          -- judged correct: counted in its site-hour, no finding of its own
+          AND EXISTS (SELECT 1 FROM billing_correct c WHERE c.site_id = p.site_id
+                      AND c.hour = date_trunc('hour', p.exited_at, 'UTC'))
+          AND NOT EXISTS (SELECT 1 FROM billing_findings f WHERE f.session_id = i.session_id)
           AND EXISTS (SELECT 1 FROM recon_items r WHERE r.stage = 'S3' AND r.item_key = 'payout:stripe:' || t.payout
                       AND r.status = 'matched')
         ORDER BY a.attempted_at, a.attempt_id LIMIT 1""",

@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, text
 
+from collectors.compute.billing_classification import queue_touched
 from collectors.compute.windows import queue_recompute, refresh_statistics
 from revwatch import clock
 from revwatch.db import fetch_one, libpq_url, psycopg_connection
@@ -102,13 +103,23 @@ def _stream(src: psycopg.Connection, dst: psycopg.Connection, table: SourceTable
     return int(fetch_one(dst.execute("SELECT count(*) FROM stage"))[0])
 
 
+def _joined(table: SourceTable, whole: bool = False) -> sql.Composable:
+    """The stage `s` beside our copy `t` by key; `whole` also keeps the copy's rows the stage lacks."""
+    on = _key_match(table, "s", "t")
+    join = sql.SQL("FULL JOIN") if whole else sql.SQL("LEFT JOIN")
+    return sql.SQL("stage s {join} {t} t ON {on}").format(join=join, t=sql.Identifier(table.name), on=on)
+
+
+def _differs(table: SourceTable, whole: bool = False) -> sql.Composable:
+    """Condition over _joined: the row is new or differs from what we hold (or, `whole`, is gone)."""
+    gone = sql.SQL("s.{k0} IS NULL OR ").format(k0=sql.Identifier(table.key[0])) if whole else sql.SQL("")
+    return sql.SQL("{gone}t.{k0} IS NULL OR ({sc}) IS DISTINCT FROM ({tc})").format(
+        gone=gone, k0=sql.Identifier(table.key[0]), sc=_cols(table.columns, "s"), tc=_cols(table.columns, "t"))
+
+
 def _changed(table: SourceTable) -> sql.Composable:
     """Stage rows that are new or differ from what we hold."""
-    on = sql.SQL(" AND ").join(sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in table.key)
-    return sql.SQL(
-        "FROM stage s LEFT JOIN {t} t ON {on} WHERE t.{k0} IS NULL OR ({sc}) IS DISTINCT FROM ({tc})"
-    ).format(t=sql.Identifier(table.name), on=on, k0=sql.Identifier(table.key[0]),
-             sc=_cols(table.columns, "s"), tc=_cols(table.columns, "t"))
+    return sql.SQL("FROM {joined} WHERE {differs}").format(joined=_joined(table), differs=_differs(table))
 
 
 def _touched_span(dst: psycopg.Connection, table: SourceTable) -> tuple[datetime | None, datetime | None]:
@@ -278,11 +289,15 @@ def ingest(
     consumers: Mapping[str, Sequence[str]],
     lookback: timedelta,
     since: datetime | None = None,
+    site_hour_consumers: Mapping[str, Sequence[str]] | None = None,
 ) -> RunStats:
     """Sync every billing table once; `since` re-reads from that time instead of the watermark.
 
-    `consumers` maps a table to the compute jobs that must recompute what its changes touch.
+    `consumers` maps a table to the compute jobs that must recompute the event-time windows its changes
+    touch; `site_hour_consumers` to those that recompute the site-hours of exits its changes make stale
+    (collectors/compute/billing_classification.py, TOUCHED).
     """
+    site_hour_consumers = site_hour_consumers or {}
     with recorded_run(product, JOB) as stats, product.begin() as conn:
         try_job_lock(conn, JOB)
         dst = psycopg_connection(conn)
@@ -298,6 +313,10 @@ def ingest(
                 _set_aside_missing(dst, table)
                 if table.event_column and consumers.get(table.name):
                     queue_recompute(conn, table.name, consumers[table.name], *_touched_span(dst, table))
+                if site_hour_consumers.get(table.name):
+                    whole = not table.incremental
+                    queue_touched(conn, table.name, _joined(table, whole).as_string(dst),
+                                  _differs(table, whole).as_string(dst), site_hour_consumers[table.name])
                 written = _merge_taking_what_it_can(dst, table, staged)
                 _record_quarantine(dst, table)
                 refresh_statistics(conn, table.name, written)

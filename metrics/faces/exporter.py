@@ -21,8 +21,9 @@ rows of an unknown site, as the pages do):
   failed, per class of metrics/figures/declines.py (soft, hard, fraud, authentication, gateway_error,
   unclassified; an unknown code is unclassified); every class of every gateway and method is
   present (0 when none). `method` lets the SLO leave ACH out of its bad events as of its attempts.
-Billing accuracy, from `billing_findings` whose `exited_at >= now - 24 h` (index on exited_at;
-sessions are judged only after the billing settle delay, so the newest ~2 h are not in yet); per
+Billing accuracy, of the sessions that exited since the start of the UTC hour 24 h ago (findings and
+the counts of correct sessions, by hour; sessions are judged only after the billing settle delay, so
+the newest ~2 h are not in yet); per
 currency ('(unknown)' when a finding has none); definitions of metrics/figures/billing_accuracy.py:
 - revwatch_billing_sessions_judged{currency} gauge: billable findings (`billable` true).
 - revwatch_billing_sessions_correct{currency} gauge: billable findings of class 'correct'.
@@ -87,8 +88,8 @@ Cost, bounded per scrape (at most one refresh per `cache_seconds`)
 Every read is a GROUP BY over a rollup or an indexed range, never over a raw event table:
 one pass over `rollup_payments`, pre-aggregated by site before `sites` is joined, gives attempts,
 successes, failures and this month's card payments (it grows with hours x dimensions, not with
-transactions); billing reads 24 h of `billing_findings` through its exited_at
-index; open breaks come through `recon_items` status 'break' (its partial and (status, stage)
+transactions); billing reads 24 h of `billing_findings` and `billing_correct` through their
+(site_id, hour) and hour indexes; open breaks come through `recon_items` status 'break' (its partial and (status, stage)
 indexes) joined to `recon_breaks` by key; disputes read one month of rollup_disputes through its
 local_date index; `recon_items{stage,status}` is one GROUP BY over recon_items (the one read
 that grows with the items themselves). `job_runs` (kept forever, a few rows a minute) is never

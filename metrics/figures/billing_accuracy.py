@@ -1,8 +1,10 @@
-"""Billing accuracy, over `billing_findings` (collectors/compute/billing_classification.py): the one
-definition every face reads (the Billing accuracy page, `revwatch show billing`, the exporter, the
+"""Billing accuracy, over the classify job's output (collectors/compute/billing_classification.py): the
+one definition every face reads (the Billing accuracy page, `revwatch show billing`, the exporter, the
 weekly report).
 
-One row per judged session, correct ones included, so every figure is an additive sum (`_SUMS`):
+Every judged session is a row of `billing_findings` or, when judged correct, counted in a row of
+`billing_correct`; `_JUDGED` reads both as one relation with a `sessions` weight, so every figure is an
+additive sum (`_SUMS`):
 
 - billable: judged sessions whose stay outlasted the grace period of the plan in force
   (`billable` true; an unrated session with a plan in force counts: nobody can say it was billed right);
@@ -15,8 +17,8 @@ One row per judged session, correct ones included, so every figure is an additiv
   across currencies.
 
 A range is a `Filters` (the sites' local exit dates, both ends included, sites in scope) or an
-`ExitedSince` (every finding whose exit is at or after an instant: the exporter's trailing 24 h,
-read through the exited_at index). Values are bound parameters; money is integer minor units.
+`ExitedSince` (every session that exited in the UTC hour of an instant or after: the exporter's
+trailing 24 h, read by hour, the grain correct sessions are counted at). Values are bound parameters; money is integer minor units.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, ratio, read_rows, snapshot
-from revwatch.rules import shadow_rating
+from revwatch.rules import billing_judgment, shadow_rating
 
 DIMENSIONS = ("site_id", "rate_plan_id", "class", "local_date")
 # What each class is called where people read it (the page, its tables and drill-down)
@@ -42,17 +44,26 @@ CLASS_LABELS = {
 }
 COUNTS = ("billable", "correct", "findings")
 
-# The one definition of the billing accuracy figures, over billing_findings rows `r`.
-_SUMS = """count(*) FILTER (WHERE r.billable) AS billable,
-           count(*) FILTER (WHERE r.billable AND r.class = 'correct') AS correct,
-           count(*) AS findings,
+# Every judged session: a finding is one session, a count of correct ones is `sessions` sessions (billable,
+# no difference).
+_JUDGED = """(
+    SELECT site_id, hour, local_date, rate_plan_id, currency, class, billable, difference_minor, 1 AS sessions
+    FROM billing_findings
+    UNION ALL
+    SELECT site_id, hour, local_date, rate_plan_id, currency, 'correct', true, 0, sessions
+    FROM billing_correct)"""
+
+# The one definition of the billing accuracy figures, over _JUDGED rows `r`.
+_SUMS = """coalesce(sum(r.sessions) FILTER (WHERE r.billable), 0)::bigint AS billable,
+           coalesce(sum(r.sessions) FILTER (WHERE r.billable AND r.class = 'correct'), 0)::bigint AS correct,
+           sum(r.sessions)::bigint AS findings,
            coalesce(sum(greatest(-r.difference_minor, 0)), 0)::bigint AS leakage_minor,
            coalesce(sum(greatest(r.difference_minor, 0)), 0)::bigint AS overcharge_minor"""
 
 
 @dataclass(frozen=True)
 class ExitedSince:
-    """The findings of the sessions that exited at or after `since` (aware), of every site."""
+    """The sessions that exited in the UTC hour of `since` (aware) or after, of every site."""
 
     since: datetime
 
@@ -90,7 +101,7 @@ def overall_accuracy(totals: Iterable[AccuracyTotals]) -> float | None:
 def _where(over: Range) -> tuple[str, dict[str, Any]]:
     if isinstance(over, Filters):
         return f"{IN_RANGE} AND {SCOPE}", over.params()
-    return "r.exited_at >= :since", {"since": over.since}
+    return "r.hour >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC')", {"since": over.since}
 
 
 def _column(name: str) -> str:
@@ -108,7 +119,7 @@ def _sums(db: Db, over: Range, names: tuple[str, ...]) -> pd.DataFrame:
     where, params = _where(over)
     cols, rows = read_rows(db, f"""
         SELECT {select}, {_SUMS}
-        FROM billing_findings r
+        FROM {_JUDGED} r
         WHERE {where}
         GROUP BY {keys} ORDER BY {keys}""", params)
     return pd.DataFrame(rows, columns=cols)
@@ -147,9 +158,9 @@ def leakage_overcharge(db: Db, filters: Filters, by: str = "site_id") -> pd.Data
 def class_counts(db: Db, filters: Filters) -> pd.DataFrame:
     """Per class and currency: sessions and the net difference (billed - expected)."""
     cols, rows = read_rows(db, f"""
-        SELECT r.class AS class, r.currency AS currency, count(*) AS sessions,
+        SELECT r.class AS class, r.currency AS currency, sum(r.sessions)::bigint AS sessions,
                coalesce(sum(r.difference_minor), 0)::bigint AS difference_minor
-        FROM billing_findings r
+        FROM {_JUDGED} r
         WHERE {IN_RANGE} AND {SCOPE}
         GROUP BY 1, 2 ORDER BY 1, 2""", filters.params())
     return pd.DataFrame(rows, columns=cols)
@@ -225,13 +236,34 @@ def _one(db: Db, sql: str, params: dict[str, Any]) -> dict:
     return dict(zip(cols, rows[0], strict=True)) if rows else {}
 
 
+def judged_session(db: Db, session_id: str) -> dict:
+    """One judged session as the classify job judged it: its finding, or for a session counted correct,
+    its judgment made again by the same statement (revwatch/rules/billing_judgment.py); {} when the job
+    has not judged it (still parked, exited after the cutoff, or nothing to judge)."""
+    if isinstance(db, Engine):
+        with snapshot(db) as conn:
+            return judged_session(conn, session_id)
+    p = {"sid": session_id}
+    finding = _one(db, "SELECT * FROM billing_findings WHERE session_id = :sid", p)
+    if finding:
+        return finding
+    counted = _one(db, """
+        SELECT p.exited_at FROM parking_sessions p
+        JOIN billing_correct c ON c.site_id = p.site_id AND c.hour = date_trunc('hour', p.exited_at, 'UTC')
+        WHERE p.session_id = :sid""", p)
+    if not counted:
+        return {}
+    judged = billing_judgment.judge_one(db, session_id, counted["exited_at"])
+    return dict(judged._mapping) if judged is not None and judged._mapping["class"] == "correct" else {}
+
+
 def session_detail(db: Db, session_id: str) -> SessionDetail | None:
-    """Everything the drill-down shows for one session; None when it has no finding."""
+    """Everything the drill-down shows for one session; None when it has not been judged."""
     if isinstance(db, Engine):
         with snapshot(db) as conn:
             return session_detail(conn, session_id)
     p = {"sid": session_id}
-    finding = _one(db, "SELECT * FROM billing_findings WHERE session_id = :sid", p)
+    finding = judged_session(db, session_id)
     if not finding:
         return None
     session = _one(db, "SELECT * FROM parking_sessions WHERE session_id = :sid", p)

@@ -16,8 +16,22 @@ from sqlalchemy import Connection, Row, text
 
 from revwatch.rules import load, site_zones
 
+# Which closed sessions are rated (a query of parking_sessions rows): the exits in [:start, :end), or only :session_id
+EXITED_IN = """SELECT p.session_id, p.site_id, p.entered_at, p.exited_at FROM parking_sessions p
+    WHERE p.exited_at IS NOT NULL AND p.exited_at >= :start AND p.exited_at < :end
+      AND (CAST(:session_id AS text) IS NULL OR p.session_id = CAST(:session_id AS text))"""
+
+
+def rating_sql(sessions: str = EXITED_IN, extra: str = "") -> str:
+    """The rating statement over the closed sessions `sessions` selects (session_id, site_id, entered_at,
+    exited_at of parking_sessions), each with COLUMNS and then `extra` (", <expr> AS <name>" over the rated
+    session: its exited_at, its site's zone, ...)."""
+    return (load("shadow_rating").replace("{site_zones}", site_zones.SQL).replace("{sessions}", sessions)
+            .replace("{extra}", extra))
+
+
 # binds :start, :end (exits in [start, end)) and :session_id (NULL: all); a site's day by site_zones.sql
-SQL = load("shadow_rating").replace("{site_zones}", site_zones.SQL)
+SQL = rating_sql()
 
 COLUMNS = ("session_id", "site_id", "currency", "rate_plan_id", "minutes", "local_entry_date", "tax_rate",
            "subtotal_minor", "tax_minor", "total_minor", "billable", "problem", "grace_minutes", "full_days",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from revwatch.schema.base import NAMING_CONVENTION, TS, Base
 from revwatch.schema.billing import Invoice, ParkingSession, PaymentAttempt, RatePlan, Refund, Site, TaxRate
 from revwatch.schema.finance import BankLine, FxRate, GlLine
-from revwatch.schema.findings import BillingFinding, GatewayMismatch
+from revwatch.schema.findings import BillingCorrect, BillingFinding, GatewayMismatch
 from revwatch.schema.gateways import (
     AdyenSettlementLine,
     GatewayAccess,
@@ -21,7 +21,7 @@ from revwatch.schema.gateways import (
     StripePayout,
     StripeRefund,
 )
-from revwatch.schema.plumbing import JobRun, PendingWindow, QuarantinedRecord, SourceFile, SyncState
+from revwatch.schema.plumbing import JobRun, PendingSiteHour, PendingWindow, QuarantinedRecord, SourceFile, SyncState
 from revwatch.schema.reconciliation import ReconBreak, ReconBreakEvent, ReconItem
 from revwatch.schema.records import AuditEntry, WeeklyReport
 from revwatch.schema.rollups import (
@@ -40,6 +40,7 @@ __all__ = [
     "AuditEntry",
     "BankLine",
     "Base",
+    "BillingCorrect",
     "BillingFinding",
     "DisputeRollup",
     "FxRate",
@@ -53,6 +54,7 @@ __all__ = [
     "ParkingSession",
     "PaymentAttempt",
     "PaymentRollup",
+    "PendingSiteHour",
     "PendingWindow",
     "QuarantinedRecord",
     "RatePlan",

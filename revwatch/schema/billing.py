@@ -48,7 +48,8 @@ class ParkingSession(Base):
     exited_at: Mapped[datetime | None] = mapped_column(TS)
     customer_id: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(TS)
-    __table_args__ = (Index(None, "entered_at"), Index(None, "site_id", "entered_at"), Index(None, "exited_at"))
+    __table_args__ = (Index(None, "entered_at"), Index(None, "site_id", "entered_at"), Index(None, "exited_at"),
+                      Index(None, "site_id", "exited_at"))
 
 
 class Invoice(Base):

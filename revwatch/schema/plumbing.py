@@ -31,6 +31,16 @@ class PendingWindow(Base):
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
 
 
+class PendingSiteHour(Base):
+    """A site's hour of exits whose judgment an ingest made stale (a session, an invoice, a plan, a tax
+    rate or the site changed), waiting for the compute job `consumer` (classify-billing) to judge it again."""
+
+    __tablename__ = "pending_site_hours"
+    consumer: Mapped[str] = mapped_column(Text, primary_key=True)
+    site_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(TS, primary_key=True)
+
+
 class JobRun(Base):
     """One row per job run: the run log of DESIGN.md. Outcome: running, succeeded, failed, skipped."""
 

@@ -68,3 +68,34 @@ def build(world):
     add_billed_site(world, "S1", "USD", SESSIONS)
     set_watermark(world, WM)
     return world
+
+
+_COUNTED = """SELECT p.session_id, p.site_id, p.entered_at, p.exited_at FROM parking_sessions p
+    WHERE p.exited_at IS NOT NULL
+      AND (p.site_id, date_trunc('hour', p.exited_at, 'UTC')) IN (SELECT site_id, hour FROM billing_correct)"""
+_KEY = ("site_id", "hour", "local_date", "rate_plan_id", "currency")
+
+
+def judged_rows(conn) -> dict[str, dict]:
+    """Every session the classify job judged, by id, as billing_judgment.COLUMNS: its billing_findings row,
+    or, for a session counted correct, its judgment made again by the job's own statement. Asserts that
+    the counts of billing_correct are exactly the sessions of their site-hours judged correct now."""
+    from collections import Counter
+
+    from sqlalchemy import text
+
+    from revwatch.rules import billing_judgment
+
+    rows = {r.session_id: dict(r._mapping) for r in conn.execute(text("SELECT * FROM billing_findings"))}
+    correct = [dict(r._mapping) for r in conn.execute(text(billing_judgment.judgment_sql(_COUNTED)))
+               if r._mapping["class"] == "correct"]
+    counted = {tuple(r[:5]): r[5] for r in conn.execute(text(f"SELECT {', '.join(_KEY)}, sessions FROM billing_correct"))}
+    assert Counter(tuple(r[k] for k in _KEY) for r in correct) == counted, "billing_correct counts other sessions"
+    assert not rows.keys() & {r["session_id"] for r in correct}, "a session both found wrong and counted correct"
+    return rows | {r["session_id"]: r for r in correct}
+
+
+# Every judged session in plain SQL, apart from the figure functions: a finding is one session, a row of
+# billing_correct `n` correct ones (billable, no difference).
+EVERY_JUDGED = """(SELECT local_date, currency, class, billable, difference_minor, 1 AS n FROM billing_findings
+    UNION ALL SELECT local_date, currency, 'correct', true, 0, sessions FROM billing_correct) j"""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from metrics.figures.billing_accuracy import judged_session
 from metrics.figures.query import Db
 from metrics.figures.trace.hops import Hop, as_int, dicts, distinct, link, recon_items
 from metrics.figures.trace.payout_chain import gl_lines, journals, payout_hops
@@ -32,7 +33,8 @@ def session_trace(db: Db, sid: str) -> list[Hop]:
     hops = [Hop("session", sid, sess["exited_at"] or sess["entered_at"], None, sess["currency"],
                 "exited" if sess["exited_at"] else "parked", record=sess,
                 note=f"site {sess['site_id']}, entered {sess['entered_at']:%Y-%m-%d %H:%M} UTC")]
-    finding = dicts(db, """SELECT * FROM billing_findings WHERE session_id = :s""", s=sid)
+    judged = judged_session(db, sid)
+    finding = [judged] if judged else []
     invoices = dicts(db, f"""SELECT i.invoice_id, i.session_id, i.status, i.currency, i.subtotal_minor, i.tax_minor,
                                     i.total_minor, i.issued_at, {site_zones.local_date("i.issued_at", "t")} AS local_date
                              FROM invoices i JOIN parking_sessions p ON p.session_id = i.session_id

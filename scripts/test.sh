@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: system packages the tests need, the project with its test extras, the
-# lint, type and import gate (ruff, mypy, lint-imports), then every test: the date-sensitive ones (marker `dates`) with
-# the clock set to each awkward instant of AWKWARD_DATES, beside the rest (one worker per core).
+# lint, type and import gate (ruff, mypy, lint-imports), then every test: all but the date-sensitive ones (one worker
+# per core), then those (marker `dates`) with the clock set to each awkward instant of AWKWARD_DATES.
 #
 #   bash scripts/test.sh                      everything
 #   bash scripts/test.sh -k ingest            the gate, then pytest with these arguments only
@@ -31,32 +31,30 @@ source scripts/venv.sh "[test]"
 echo "ruff …"
 .venv/bin/ruff check --quiet .
 echo "mypy …"
-.venv/bin/mypy
+.venv/bin/mypy --cache-dir "${XDG_CACHE_HOME:-$HOME/.cache}/revwatch/mypy"  # outside the checkout: a new clone starts warm
 echo "import contract …"
 .venv/bin/lint-imports --no-cache | tail -n +12  # the contracts, without the banner
 if [ $# -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"
 fi
-# Every test once: the date-sensitive ones (marker `dates`) as of each awkward instant of AWKWARD_DATES in two
-# lanes, one instant after another, beside every other test (a test file per worker, a worker per core); the
-# main run leaves them to the lanes, which cover them at four fixed instants rather than at whatever today is.
+# Every test once: every test but the date-sensitive ones (a test file per worker, a worker per core), then those
+# (marker `dates`) as of each awkward instant of AWKWARD_DATES, two runs at a time (one per core). They run at the
+# four instants only, not at whatever today is too: today is one more ordinary day.
+.venv/bin/python -m pytest -n auto --dist loadfile -m "not dates and not bench and not trial"
 mkdir -p test-artifacts
-lane() {
-  for ((i = $1; i < ${#AWKWARD_DATES[@]}; i += 2)); do
-    at=${AWKWARD_DATES[$i]}
-    log="test-artifacts/dates-$at.log"
-    if REVWATCH_NOW="$at" .venv/bin/python -m pytest -q -m dates -p no:cacheprovider >"$log" 2>&1; then
-      echo "as of $at: $(tail -n 1 "$log")"
-    else
-      echo "as of $at: FAILED" && cat "$log" && return 1
-    fi
-  done
-}
-lane 0 > test-artifacts/lane-0.out 2>&1 & lane0=$!
-lane 1 > test-artifacts/lane-1.out 2>&1 & lane1=$!
 failed=0
-.venv/bin/python -m pytest -n auto --dist loadfile -m "not dates and not bench and not trial" || failed=1
-wait $lane0 || failed=1
-wait $lane1 || failed=1
-cat test-artifacts/lane-0.out test-artifacts/lane-1.out
+for lane in 0 1; do
+  (
+    for ((i = lane; i < ${#AWKWARD_DATES[@]}; i += 2)); do
+      at=${AWKWARD_DATES[$i]}
+      log="test-artifacts/dates-$at.log"
+      if REVWATCH_NOW="$at" .venv/bin/python -m pytest -q -m dates -p no:cacheprovider >"$log" 2>&1; then
+        echo "as of $at: $(tail -n 1 "$log")"
+      else
+        echo "as of $at: FAILED" && cat "$log" && exit 1
+      fi
+    done
+  ) &
+done
+for lane in 0 1; do wait -n || failed=1; done
 exit $failed

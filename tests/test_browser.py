@@ -101,19 +101,6 @@ def test_payments_page_renders_in_chromium(dashboard, artifacts):
 
 
 @pytest.mark.browser
-def test_reconciliation_page_renders_in_chromium(dashboard, artifacts):
-    """The Reconciliation page: funnel charts drawn, breaks, payouts and the month close shown, no error."""
-    with _page(dashboard) as (page, errors):
-        page.get_by_role("link", name="Reconciliation", exact=True).first.click(timeout=60_000)
-        page.get_by_text("Stage funnel").first.wait_for(state="visible", timeout=60_000)
-        _settled(page, 2)
-        body = page.inner_text("body")
-        for section in ("Breaks", "Payouts", "Month close", "Export for auditors"):
-            assert section in body, section
-        _screenshot(page, artifacts / "reconciliation.png", errors)
-
-
-@pytest.mark.browser
 def test_health_page_renders_in_chromium(dashboard, artifacts):
     """The Health page: every job, source freshness and the durations chart, no error."""
     with _page(dashboard) as (page, errors):

@@ -95,6 +95,8 @@ def test_reconciliation_charts_keep_their_panels_apart_at_1440_and_900(dashboard
         assert not NO_NONE.search(main), NO_NONE.findall(main)
         assert "close_min" not in main and "-0.0%" not in main
         assert re.search(r"(All|First) [\d,]+ (of [\d,]+ )?breaks", main)
+        for section in ("Stage funnel", "Breaks", "Payouts", "Month close", "Export for auditors"):
+            assert section in main, section
         _shot(page, artifacts / "recon-1440.png")
         page.set_viewport_size({"width": 900, "height": 900})  # narrower: Plotly lays the charts out again
         page.wait_for_timeout(1500)

@@ -170,3 +170,32 @@ def test_job_killed_mid_window_leaves_the_previous_result(world):
     assert last == ("running", None)  # the log shows a run that never finished
     _collect(world, "rollup-invoices", start=start, end=end)
     assert _snapshot(world, "rollup_invoices") == before
+
+
+def test_queued_hours_far_apart_recompute_those_hours_not_the_days_between(world):
+    """Issue 17: a late change days back and the newest hour were one window spanning the days between."""
+    from collectors.compute.windows import queue_recompute
+
+    first, last = world.sql("SELECT min(attempted_at), max(attempted_at) FROM payment_attempts")[0]
+    with world.engine.begin() as conn:
+        for at in (first, last):
+            queue_recompute(conn, "payment_attempts", ["rollup-payments"], at, at)
+    stats = JOBS["rollup-payments"].run(world.engine, world.cfg, None, None)
+    hours = [t.replace(minute=0, second=0, microsecond=0) for t in (first, last)]
+    (in_those_hours,), = world.sql("SELECT count(*) FROM payment_attempts WHERE date_trunc('hour', attempted_at, 'UTC') = ANY(%s)",
+                                   (hours,))
+    assert stats.rows_read == in_those_hours > 0
+    assert (stats.window_start, stats.window_end) == (hours[0], hours[1] + timedelta(hours=1))
+    assert sorted(world.sql(ROLLUP_PAYMENTS)) == sorted(world.sql(RAW_PAYMENTS))
+    assert world.sql("SELECT count(*) FROM pending_windows WHERE consumer = 'rollup-payments'")[0][0] == 0
+
+
+def test_merge_ranges_gives_the_fewest_disjoint_ranges():
+    from collectors.compute.windows import merge_ranges
+
+    t = datetime(2026, 3, 1, tzinfo=UTC)
+    h = timedelta(hours=1)
+    assert merge_ranges([]) == []
+    assert merge_ranges([(t + 5 * h, t + 6 * h), (t, t + h), (t + h, t + 2 * h), (t + 4 * h, t + 6 * h)]) == [
+        (t, t + 2 * h), (t + 4 * h, t + 6 * h)]
+    assert merge_ranges([(t, t + 9 * h), (t + h, t + 2 * h)]) == [(t, t + 9 * h)]

@@ -52,11 +52,11 @@ INVOICE_OUTCOMES = Rollup(
     also_reads=("payment_attempts",),
     # Retries come hours to weeks after the invoice (the billing service decides, and an ACH
     # debit settles days later): attempts changing in the window move the outcome of invoices
-    # issued before it. Widen to the earliest such invoice, found through the indexed
-    # attempted_at range, instead of guessing a fixed lookback that a slow retry could outrun.
-    widen_sql="""
-    SELECT min(i.issued_at) FROM payment_attempts a JOIN invoices i ON i.invoice_id = a.invoice_id
-    WHERE a.attempted_at >= :start AND a.attempted_at < :end""",
+    # issued before it. Their issue hours are recomputed too (found through the indexed
+    # attempted_at range), instead of guessing a fixed lookback that a slow retry could outrun.
+    touched_sql="""
+    SELECT DISTINCT i.issued_at FROM payment_attempts a JOIN invoices i ON i.invoice_id = a.invoice_id
+    WHERE a.attempted_at >= :start AND a.attempted_at < :end AND i.issued_at < :start""",
 )
 
 REFUNDS = Rollup(
@@ -127,8 +127,8 @@ DISPUTES = Rollup(
     """,
     also_reads=("adyen_settlement_lines",),
     # A reversal (or a repeated chargeback line) arriving now changes a dispute opened earlier.
-    widen_sql="""
-    SELECT min(c.created_at) FROM adyen_settlement_lines c
+    touched_sql="""
+    SELECT DISTINCT c.created_at FROM adyen_settlement_lines c
     WHERE c.type = 'Chargeback' AND c.psp_reference IN (
         SELECT l.psp_reference FROM adyen_settlement_lines l
         WHERE l.type IN ('Chargeback', 'ChargebackReversed') AND l.created_at >= :start AND l.created_at < :end)""",

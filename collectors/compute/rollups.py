@@ -27,10 +27,10 @@ class Rollup:
     select_sql: str    # SELECT producing the target's columns for :start <= event time < :end
     # Further tables whose changes make this rollup stale (ingest queues windows for it too).
     also_reads: tuple[str, ...] = field(default=())
-    # Optional SELECT of one timestamptz: the earliest event time of this rollup's rows that
-    # source changes in [:start, :end) can alter, when that lies before :start (a retry made
-    # today changes the outcome of an invoice issued days ago). The window is widened to it.
-    widen_sql: str | None = None
+    # Optional SELECT of timestamptz rows: event times of this rollup's rows outside [:start, :end)
+    # that source changes in it can alter (a retry made today changes the outcome of an invoice
+    # issued days ago). Their hours are recomputed too, and only those.
+    touched_sql: str | None = None
 
 
 def hour_and_local_date(ts: str) -> str:

@@ -3,6 +3,7 @@ one transaction, recording the run. A crash leaves the previous answer; a re-run
 same answer; late data is absorbed because ingest queues the windows its changes touched."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
@@ -45,6 +46,25 @@ def queue_recompute(conn: Connection, table: str, consumers, lo: datetime | None
         ),
         {"t": table, "lo": lo, "hi": hi, "c": list(consumers)},
     )
+
+
+def merge_ranges(ranges: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """[start, end) ranges as the fewest disjoint ones covering the same instants, in order."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def pending_ranges(conn: Connection, job: str) -> tuple[list[tuple[datetime, datetime]], list[int]]:
+    """What ingest queued for `job`: the hours, as disjoint ranges (a late change days back and the newest
+    hour are two small ranges, not the days between), and the ids to consume."""
+    rows = conn.execute(text("SELECT pending_id, window_start, window_end FROM pending_windows WHERE consumer = :j"),
+                        {"j": job}).all()
+    return merge_ranges(align(r.window_start, r.window_end) for r in rows), [r.pending_id for r in rows]
 
 
 def pending_span(conn: Connection, job: str) -> tuple[datetime | None, datetime | None, list[int]]:
@@ -93,19 +113,26 @@ def replace_window(conn: Connection, rollup: Rollup, start: datetime, end: datet
 
 
 def run_rollup(engine: Engine, rollup: Rollup, start: datetime | None = None, end: datetime | None = None) -> RunStats:
-    """Recompute `rollup` over [start, end), or, with no window, over what ingest queued for it."""
+    """Recompute `rollup` over the hours [start, end), or, with no window, over the hours ingest queued
+    for it (and those its `touched_sql` names), each run of hours replaced on its own."""
     with recorded_run(engine, rollup.name) as stats, engine.begin() as conn:
         try_job_lock(conn, rollup.name)
         consumed: list[int] = []
         if start is None or end is None:
-            start, end, consumed = pending_span(conn, rollup.name)
-            if start is None or end is None:
-                return stats  # nothing changed since the last run
-        if rollup.widen_sql:
-            earliest = conn.execute(text(rollup.widen_sql), {"start": start, "end": end}).scalar()
-            start = min(start, earliest) if earliest is not None else start
-        start, end = align(start, end)
-        stats.window_start, stats.window_end = start, end
-        stats.rows_read, stats.rows_written = replace_window(conn, rollup, start, end)
+            ranges, consumed = pending_ranges(conn, rollup.name)
+        else:
+            ranges = [align(start, end)]
+        if rollup.touched_sql:
+            ranges = merge_ranges([*ranges, *((h, h + HOUR) for lo, hi in ranges for h in _touched_hours(conn, rollup, lo, hi))])
+        for lo, hi in ranges:
+            read, written = replace_window(conn, rollup, lo, hi)
+            stats.rows_read, stats.rows_written = stats.rows_read + read, stats.rows_written + written
+        if ranges:
+            stats.window_start, stats.window_end = ranges[0][0], ranges[-1][1]
         consume_pending(conn, consumed)
     return stats
+
+
+def _touched_hours(conn: Connection, rollup: Rollup, start: datetime, end: datetime) -> set[datetime]:
+    """The UTC hours of the event times `rollup.touched_sql` finds for changes in [start, end)."""
+    return {align(t, t)[0] for (t,) in conn.execute(text(rollup.touched_sql or ""), {"start": start, "end": end})}

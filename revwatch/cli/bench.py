@@ -21,7 +21,12 @@ from revwatch.cli.common import engine, settings
 @click.option("--sites", default=40, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.001, 1000))
 @click.option("--seed", default=7, show_default=True, type=int)
-def bench(days: int, sites: int, scale: float, seed: int) -> None:
+@click.option("--sessions", type=click.IntRange(1000), default=None,
+              help="A synthetic world of this many sessions instead of the demo world, timed at a tenth and "
+                   "at all of that history (revwatch/cli/bench_sessions.py).")
+@click.option("--per-day", default=27_400, show_default=True, type=click.IntRange(100),
+              help="With --sessions: sessions a day (the traffic; the history is sessions / per-day days).")
+def bench(days: int, sites: int, scale: float, seed: int, sessions: int | None, per_day: int) -> None:
     """Benchmark (not a test): demo world at a scale, then ingest and rollups timed, rows/s printed.
 
     Uses the configured database: it REPLACES the billing schema and the product's copies.
@@ -31,7 +36,13 @@ def bench(days: int, sites: int, scale: float, seed: int) -> None:
     from revwatch.migrate import upgrade
 
     upgrade(product)
-    for line in run_benchmark(cfg, product, days=days, sites=sites, scale=scale, seed=seed):
+    if sessions is not None:
+        from revwatch.cli.bench_sessions import run_sessions_benchmark
+
+        lines = run_sessions_benchmark(cfg, product, sessions=sessions, per_day=per_day, sites=sites)
+    else:
+        lines = run_benchmark(cfg, product, days=days, sites=sites, scale=scale, seed=seed)
+    for line in lines:
         click.echo(line)
 
 

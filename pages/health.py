@@ -224,6 +224,8 @@ def freshness_section(fresh: tuple[q.SourceFreshness, ...], sync_state: pd.DataF
                            "threshold": age_text(f.threshold), "badge": f.badge,
                            "detail": f.detail or ""} for f in fresh])
     st.dataframe(table, hide_index=True, width="stretch", key="table_freshness")
+    for advice in sync_state["advice"].dropna() if "advice" in sync_state else ():
+        st.warning(md.text(advice), icon=":material/speed:")
     with st.expander("Every watermark and job cutoff (sync_state)"):
         st.dataframe(for_people(sync_state), hide_index=True, width="stretch", key="table_sync_state")
 

@@ -9,9 +9,11 @@
 #                                             the suite as of another instant (revwatch/clock.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The 1st of a month 00:30 UTC (the evening before in America/*), the last day of a month 23:30 UTC,
-# the hour America/Los_Angeles repeats when summer time ends, and New Year (ISO week 2026-W53).
-AWKWARD_DATES=(2026-12-01T00:30:00Z 2026-11-30T23:30:00Z 2026-11-01T09:30:00Z 2027-01-01T00:30:00Z)
+# Each instant puts several boundaries at once: New Year's Eve 23:30 UTC (the last day of a month and of a year in
+# UTC and America/*, already the 1st of January in Europe and Asia), New Year 00:30 UTC (the 1st of a month and a
+# year in UTC, still the evening before in America/*; ISO week 2026-W53), and the hour America/Los_Angeles repeats
+# when summer time ends (01:30 PST, the 1st of November there and in UTC).
+AWKWARD_DATES=(2026-12-31T23:30:00Z 2027-01-01T00:30:00Z 2026-11-01T09:30:00Z)
 
 apt_install() {  # Debian packages the tests drive; waits for another apt run rather than failing
   if [ "$(id -u)" = 0 ]; then
@@ -38,23 +40,20 @@ if [ $# -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"
 fi
 # Every test once: every test but the date-sensitive ones (a test file per worker, a worker per core), then those
-# (marker `dates`) as of each awkward instant of AWKWARD_DATES, two runs at a time (one per core). They run at the
-# four instants only, not at whatever today is too: today is one more ordinary day.
+# (marker `dates`) as of each awkward instant of AWKWARD_DATES, all at once. They run at those instants only, not at
+# whatever today is too: today is one more ordinary day.
 .venv/bin/python -m pytest -n auto --dist loadfile -m "not dates and not bench and not trial"
 mkdir -p test-artifacts
 failed=0
-for lane in 0 1; do
+for at in "${AWKWARD_DATES[@]}"; do
   (
-    for ((i = lane; i < ${#AWKWARD_DATES[@]}; i += 2)); do
-      at=${AWKWARD_DATES[$i]}
-      log="test-artifacts/dates-$at.log"
-      if REVWATCH_NOW="$at" .venv/bin/python -m pytest -q -m dates -p no:cacheprovider >"$log" 2>&1; then
-        echo "as of $at: $(tail -n 1 "$log")"
-      else
-        echo "as of $at: FAILED" && cat "$log" && exit 1
-      fi
-    done
+    log="test-artifacts/dates-$at.log"
+    if REVWATCH_NOW="$at" .venv/bin/python -m pytest -q -m dates -p no:cacheprovider >"$log" 2>&1; then
+      echo "as of $at: $(tail -n 1 "$log")"
+    else
+      echo "as of $at: FAILED" && cat "$log" && exit 1
+    fi
   ) &
 done
-for lane in 0 1; do wait -n || failed=1; done
+for _ in "${AWKWARD_DATES[@]}"; do wait -n || failed=1; done
 exit $failed

@@ -58,8 +58,23 @@ def wait_ready(url: str, proc: subprocess.Popen, log: Callable[[], str], timeout
 
 
 @contextmanager
-def chromium_page(url: str) -> Iterator[tuple[Any, list[str]]]:
-    """Headless Chromium (Playwright) on `url` at 1440x1000; yields (page, the JavaScript errors seen)."""
+def chromium_page(url: str, browser: Any = None) -> Iterator[tuple[Any, list[str]]]:
+    """Headless Chromium (Playwright) on `url` at 1440x1000; yields (page, the JavaScript errors seen). With a
+    `browser` (chromium_browser), a fresh context of it: launching Chromium is the slow part of a page check."""
+    if browser is not None:
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        try:
+            yield _open(context.new_page(), url)
+        finally:
+            context.close()
+        return
+    with chromium_browser() as launched:
+        yield _open(launched.new_page(viewport={"width": 1440, "height": 1000}), url)
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """Headless Chromium (Playwright), closed on exit."""
     assert Path(CHROMIUM).exists(), (
         f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium) or set REVWATCH_CHROMIUM")
     from playwright.sync_api import sync_playwright
@@ -67,13 +82,16 @@ def chromium_page(url: str) -> Iterator[tuple[Any, list[str]]]:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(url, wait_until="domcontentloaded")
-            yield page, errors
+            yield browser
         finally:
             browser.close()
+
+
+def _open(page: Any, url: str) -> tuple[Any, list[str]]:
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url, wait_until="domcontentloaded")
+    return page, errors
 
 
 def wait_for(condition, timeout: float, what: str, poll: float = 0.1):

@@ -23,8 +23,6 @@ from streamlit.testing.v1 import AppTest
 from metrics.clients import alerting as al
 from revwatch import clock
 
-pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
-
 PAGE = "pages/alerts.py"
 SILENCE_ID = "5029601d-6a6e-4e00-b993-bedb99df1dea"
 PAGE_FP = "b2d7b49c209ebe54"

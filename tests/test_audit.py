@@ -21,8 +21,6 @@ from revwatch.cli import main
 from revwatch.runlog import recorded_run
 from tests.worlds.recon import add_break, add_item, t
 
-pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
-
 
 # ---------------------------------------------------------------- the pure hash
 def test_entry_hash_known_vector():

@@ -24,8 +24,6 @@ from tests.reference.shadow_rating import Plan, TaxRate, rate_session
 from tests.worlds.billing import EVERY_JUDGED
 from tests.worlds.demo import SMALL_WORLD
 
-pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
-
 PAGE = "pages/billing_accuracy.py"
 
 

@@ -1,4 +1,5 @@
 """Billing ingest against a real demo world: complete, idempotent, incremental, crash-safe."""
+import time
 from datetime import timedelta
 
 import psycopg
@@ -143,3 +144,43 @@ def test_big_changes_refresh_planner_statistics(make_world):
     with world.engine.begin() as conn:
         refresh_statistics(conn, "invoices", BIG_CHANGE + 1)
     assert world.sql(last_analyze) == [(True,)]
+
+
+def _scans(world, table: str) -> tuple[int, int]:
+    """(sequential scans, index scans) of billing.`table` so far, as the statistics system has them."""
+    with psycopg.connect(world.libpq) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        return conn.execute("SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_user_tables"
+                            " WHERE schemaname = 'billing' AND relname = %s", (table,)).fetchone()
+
+
+def _after_ingest(world, table: str, before: tuple[int, int]) -> tuple[int, int]:
+    for _ in range(50):  # a backend reports its counters within a second of its transaction's end
+        now = _scans(world, table)
+        if now != before:
+            return now
+        time.sleep(0.1)
+    return before
+
+
+def test_an_incremental_read_goes_through_the_updated_at_index_and_a_table_without_one_is_named(make_world, page_for):
+    """Issue 17: each incremental read scanned the source table whole; a table missing the index said nothing."""
+    world = make_world(demo=SMALL_WORLD, collect=False)
+    _ingest(world)  # the first load reads every row: a scan is right
+    before = _scans(world, "parking_sessions")
+    _ingest(world)
+    seq, idx = _after_ingest(world, "parking_sessions", before)
+    assert (seq, idx > before[1]) == (before[0], True)  # from the watermark: through the index, no scan
+    assert world.sql("SELECT count(*) FROM sync_state WHERE source = 'billing' AND advice IS NOT NULL") == [(0,)]
+
+    with psycopg.connect(world.libpq) as conn:
+        (index,), = conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'billing'"
+                                 " AND tablename = 'invoices' AND indexdef LIKE '%(updated_at)'").fetchall()
+        conn.execute(f'DROP INDEX billing."{index}"')
+    _ingest(world)
+    advice = dict(world.sql("SELECT table_name, advice FROM sync_state WHERE source = 'billing' AND advice IS NOT NULL"))
+    assert advice == {"invoices": "billing.invoices has no index on updated_at: every incremental read scans the whole"
+                                  " table. Ask its owners for: CREATE INDEX ON billing.invoices (updated_at);"}
+    at = page_for(world, "pages/health.py")
+    shown = [w.value.replace("\\", "") for w in at.warning]  # markdown-escaped on the page
+    assert any(advice["invoices"] in w for w in shown), shown

@@ -21,8 +21,6 @@ from revwatch.schedule import CATALOGUE, REPORT_JOB, intervals
 from revwatch.settings import load_settings
 from tests.worlds.ops import BILLING_ERROR, RECON_ERROR, SCHEDULE, build
 
-pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
-
 PAGE = "pages/health.py"
 
 

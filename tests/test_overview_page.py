@@ -20,8 +20,6 @@ from revwatch import clock
 from revwatch.money import format_money
 from tests.worlds.references import reference_payments, reference_range, reference_revenue, reference_sessions
 
-pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
-
 OVERVIEW_JOBS = jobs_of("overview")
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
@@ -103,6 +101,7 @@ def _day_ticks(layout: dict) -> list[dict]:
     return [v for k, v in layout.items() if k.startswith("xaxis")]
 
 
+@pytest.mark.dates  # the selected days, counted back from revwatch.clock's now: run again as of awkward instants
 def test_a_shorter_range_is_compared_with_the_days_before(demo_world, app_for):
     at = app_for(demo_world)
     _, last = reference_range(demo_world)
@@ -120,6 +119,7 @@ def test_a_shorter_range_is_compared_with_the_days_before(demo_world, app_for):
     assert not any(m.delta and "-0.0%" in str(m.delta) for m in at.metric)
 
 
+@pytest.mark.dates  # the selected days, counted back from revwatch.clock's now: run again as of awkward instants
 def test_charts_span_exactly_the_selected_days_with_day_ticks(demo_world, app_for):
     """Issue 16: the failure chart began nine days before a range (the max annotation widened the axis), and two
     selected days gave the daily bars "12:00 / 00:00" ticks. Each chart's x-axis is the selected days; a daily

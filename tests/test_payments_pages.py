@@ -18,8 +18,6 @@ from metrics.figures.query import Filters
 from revwatch.money import format_money
 from tests.worlds.demo import SMALL_WORLD
 
-pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
-
 
 def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}

@@ -1,22 +1,24 @@
 """Every page of the dashboard as its user sees it: Chromium on the demo world, a screenshot of each page kept as a
 test artifact (test-artifacts/visual-*.png), and the defects a reader trips on asserted away: an exception, a
 metric or tab label cut off, "minor units" on a chart axis, a literal "None" or "nan" in the page's text, Plotly
-axis labels drawn over each other.
+axis labels drawn over each other; then what a page must also show (EXTRA), in the same page load.
 """
 from __future__ import annotations
 
 import re
+from datetime import datetime, time, timedelta
 
 import pytest
 
-from tests.processes import chromium_page
+from tests.processes import chromium_browser, chromium_page
 
 PAGES = ("Overview", "Payments", "Refunds & disputes", "Billing accuracy", "Reconciliation", "Trace", "Alerts",
          "Weekly report", "Health", "Audit")  # the navigation's titles (app.py)
 
 # Every element whose text is cut by CSS (text-overflow: ellipsis, or hidden overflow) where it is a label.
 CUT_LABELS = """() => Array.from(document.querySelectorAll(
-    '[data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div, button[role="tab"] p, '
+    '[data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div, [data-testid="stMetricDelta"] div, '
+    + 'button[role="tab"] p, '
     + '[data-testid="stWidgetLabel"] p, [data-testid="stExpander"] summary p'))
   .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
   .map(e => e.innerText)"""
@@ -49,11 +51,70 @@ def _settle(page) -> None:
     page.wait_for_timeout(2500)  # Plotly's first layout pass, the last fragments
 
 
+# Each drawn chart: its y-axis title, the x-axis range Plotly drew, and the x tick labels it wrote.
+CHARTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(p => ({
+    y: (p._fullLayout.yaxis.title || {}).text || '', x: p._fullLayout.xaxis.range,
+    ticks: [...p.querySelectorAll('g.xtick text')].map(t => t.textContent)}))"""
+
+
+def _overview(page, demo_world) -> None:
+    """Issue 16: the failure chart began days before the range (its max label widened the axis); daily bars got
+    hour ticks; a wall of job names stood for the data's freshness."""
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=60_000)
+    body = page.inner_text("body")
+    assert page.locator('[data-testid="stMetric"]').count() >= 7
+    (first, last), = demo_world.sql("SELECT min(local_date), max(local_date) FROM rollup_payments")
+    start = max(first, last - timedelta(days=29))
+    (failure,) = [c for c in page.evaluate(CHARTS) if c["y"] == "failure rate"]
+    lo, hi = (datetime.fromisoformat(x[:19]) for x in failure["x"])
+    assert datetime.combine(start, time()) - timedelta(hours=14) <= lo <= datetime.combine(start, time()), lo
+    assert hi <= datetime.combine(last + timedelta(days=1), time()) + timedelta(hours=14), hi
+    daily = [c for c in page.evaluate(CHARTS) if c["y"] in ("sessions", "local hour")]
+    assert len(daily) == 2 and all(c["ticks"] for c in daily)
+    assert all(re.fullmatch(r"\d\d [A-Z][a-z]{2}", t) for c in daily for t in c["ticks"]), daily
+    freshness = next(line for line in body.splitlines() if line.startswith("Data as of"))
+    assert len(freshness) < 160 and "rollup-" not in freshness, freshness
+    assert page.get_by_role("link", name="Health").count() >= 2  # the sidebar's and the freshness line's
+
+
+def _payments(page, demo_world) -> None:
+    """The worst window (the processing-error spike) is selected and costed on arrival; issue 16: "Charged,
+    billing says failed, am…" was cut in its tile."""
+    page.get_by_text("Gateway errors in window").first.wait_for(state="visible", timeout=60_000)
+    body = page.inner_text("body")
+    assert "Worst windows and what they cost" in body and "Still unpaid" in body
+    assert page.get_by_role("link", name="Refunds & disputes", exact=True).count() == 1  # the app's router
+    assert page.get_by_text("Charged, billing says failed ·").count() >= 1
+
+
+def _health(page, demo_world) -> None:
+    """Every job, source freshness and the durations chart."""
+    body = page.inner_text("body")
+    for section in ("Source freshness", "Jobs", "Job durations", "Quarantine", "Run log", "Database and time zones"):
+        assert section in body, section
+    assert "reconcile" in body and "ingest-bank" in body
+
+
+EXTRA = {"Overview": _overview, "Payments": _payments, "Health": _health}  # what each page must also show
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium_browser() as launched:  # one Chromium for every page: a page gets a fresh context
+        yield launched
+
+
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: p or "overview")
-def test_page_reads_right(dashboard, artifacts, path):
-    with chromium_page(f"{dashboard}{path}") as (page, errors):
-        page.locator('[data-testid="stSidebarNav"]').first.wait_for(state="visible", timeout=90_000)
+def test_page_reads_right(dashboard, demo_world, artifacts, browser, path):
+    with chromium_page(dashboard, browser) as (page, errors):
+        nav = page.locator('[data-testid="stSidebarNav"]').first
+        nav.wait_for(state="visible", timeout=90_000)
+        if path != PAGES[0]:  # as its user gets there: the navigation's link (a path of the title is no route)
+            _settle(page)
+            nav.get_by_role("link", name=path, exact=True).click(timeout=60_000)
+            page.wait_for_url(lambda url: url.rstrip("/") != dashboard.rstrip("/"), timeout=60_000)
         _settle(page)
+        assert "Page not found" not in page.inner_text("body")
         page.screenshot(path=str(artifacts / f"visual-{path or 'overview'}.png"), full_page=True)
         main = page.locator('[data-testid="stMain"]')
         assert page.locator('[data-testid="stException"]').count() == 0, main.inner_text()
@@ -65,3 +126,5 @@ def test_page_reads_right(dashboard, artifacts, path):
         axes = page.evaluate(AXIS_TEXTS)
         assert not [a for a in axes if "minor" in a.lower()], axes
         assert page.evaluate(OVERLAPPING_TICKS) == []
+        if path in EXTRA:
+            EXTRA[path](page, demo_world)

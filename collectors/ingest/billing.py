@@ -82,6 +82,22 @@ def _cols(names: Sequence[str], prefix: str | None = None) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(prefix, n) if prefix else sql.Identifier(n) for n in names)
 
 
+# The incremental tables whose updated_at leads an index at the source (SOURCES.md §1 asks for one each)
+_INDEXED = """
+    SELECT DISTINCT c.relname FROM pg_index x
+    JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = x.indkey[0]
+    WHERE n.nspname = %s AND a.attname = 'updated_at' AND x.indisvalid"""
+
+
+def advice(table: SourceTable, indexed: bool) -> str | None:
+    """What to ask the source's owners for `table`: the index on updated_at it lacks, else nothing."""
+    if not table.incremental or indexed:
+        return None
+    return (f"{SOURCE}.{table.name} has no index on updated_at: every incremental read scans the whole table. "
+            f"Ask its owners for: CREATE INDEX ON {SOURCE}.{table.name} (updated_at);")
+
+
 def _source_query(table: SourceTable, since: datetime | None) -> sql.Composable:
     query = sql.SQL("SELECT {cols} FROM {src}").format(cols=_cols(table.columns), src=sql.Identifier(SOURCE, table.name))
     if table.incremental and since is not None:
@@ -89,13 +105,17 @@ def _source_query(table: SourceTable, since: datetime | None) -> sql.Composable:
     return query
 
 
-def _stream(src: psycopg.Connection, dst: psycopg.Connection, table: SourceTable, since: datetime | None) -> int:
-    """COPY the source rows into a temporary stage on the product side; return rows read."""
+def _stream(src: psycopg.Connection, dst: psycopg.Connection, table: SourceTable, since: datetime | None,
+            by_index: bool = False) -> int:
+    """COPY the source rows into a temporary stage on the product side; return rows read. `by_index`: read
+    through the source's updated_at index (a source table's statistics may be stale, and a planner that
+    takes the newest minutes for a third of the table scans it all)."""
     # the table's types, none of its constraints: a row the table cannot take is set aside, not fatal
     dst.execute(sql.SQL("CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT {cols} FROM {t} WITH NO DATA").format(
         cols=_cols(table.columns), t=sql.Identifier(table.name)))
     copy_out = sql.SQL("COPY ({q}) TO STDOUT").format(q=_source_query(table, since))
     copy_in = sql.SQL("COPY stage ({cols}) FROM STDIN").format(cols=_cols(table.columns))
+    src.execute("SET LOCAL enable_seqscan = " + ("off" if by_index else "on"))
     with src.cursor().copy(copy_out) as out, dst.cursor().copy(copy_in) as inp:
         for block in out:
             inp.write(block)
@@ -303,12 +323,15 @@ def ingest(
         dst = psycopg_connection(conn)
         with psycopg.connect(libpq_url(billing_url)) as src:
             src.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")  # one snapshot for all tables
+            indexed = {r[0] for r in src.execute(_INDEXED, (SOURCE,)).fetchall()}
             for table in TABLES:
                 wm = conn.execute(
                     text("SELECT watermark FROM sync_state WHERE source = :s AND table_name = :t"), {"s": SOURCE, "t": table.name}
                 ).scalar()
                 start = since if since is not None else (wm - lookback if wm else None)
-                staged = _stream(src, dst, table, start)
+                # from the watermark: the newest minutes, through the index; a first load or a backfill: the planner's call
+                staged = _stream(src, dst, table, start, by_index=since is None and start is not None
+                                 and table.name in indexed)
                 stats.rows_read += staged
                 _set_aside_missing(dst, table)
                 if table.event_column and consumers.get(table.name):
@@ -324,11 +347,12 @@ def ingest(
                 if table.incremental:
                     conn.execute(
                         text(
-                            "INSERT INTO sync_state (source, table_name, watermark) SELECT :s, :t, max(updated_at) FROM stage"
+                            "INSERT INTO sync_state (source, table_name, watermark, advice)"
+                            " SELECT :s, :t, max(updated_at), :advice FROM stage"
                             " ON CONFLICT (source, table_name) DO UPDATE"
-                            " SET watermark = greatest(sync_state.watermark, excluded.watermark)"
+                            " SET watermark = greatest(sync_state.watermark, excluded.watermark), advice = excluded.advice"
                         ),
-                        {"s": SOURCE, "t": table.name},
+                        {"s": SOURCE, "t": table.name, "advice": advice(table, table.name in indexed)},
                     )
                 dst.execute(sql.SQL("DROP TABLE stage, {bad}").format(bad=sql.Identifier(BAD)))
     return stats

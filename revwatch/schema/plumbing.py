@@ -11,12 +11,14 @@ from revwatch.schema.base import TS, Base
 
 
 class SyncState(Base):
-    """Per source table: the newest `updated_at` already copied (the watermark)."""
+    """Per source table: the newest `updated_at` already copied (the watermark), and what the reader asks of
+    the source's owners (`advice`: e.g. the index on updated_at it lacks; NULL when nothing)."""
 
     __tablename__ = "sync_state"
     source: Mapped[str] = mapped_column(Text, primary_key=True)
     table_name: Mapped[str] = mapped_column(Text, primary_key=True)
     watermark: Mapped[datetime | None] = mapped_column(TS)
+    advice: Mapped[str | None] = mapped_column(Text)
 
 
 class PendingWindow(Base):

@@ -82,8 +82,9 @@ def _newest_file(db: Db, source: str) -> tuple[datetime | None, str | None]:
 
 
 def sync_states(db: Db) -> pd.DataFrame:
-    """source, table_name, watermark: every watermark and job cutoff kept in sync_state."""
-    return read_frame(db, "SELECT source, table_name, watermark FROM sync_state ORDER BY source, table_name", {})
+    """source, table_name, watermark, advice: every watermark and job cutoff kept in sync_state, and what
+    ingest asks of the source's owners for each table (an index it lacks; empty when nothing)."""
+    return read_frame(db, "SELECT source, table_name, watermark, advice FROM sync_state ORDER BY source, table_name", {})
 
 
 # ---------------------------------------------------------------- quarantine

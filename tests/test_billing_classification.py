@@ -12,7 +12,9 @@ import pytest
 from collectors.compute import billing_classification as bc
 from metrics.figures import billing_accuracy as ba
 from metrics.figures.query import Filters
+from revwatch import clock
 from tests.worlds.billing import WANT, WM, H, T, build, judged_rows, set_watermark
+from tests.worlds.demo import SMALL_WORLD
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
@@ -164,3 +166,54 @@ def test_demo_incidents_found_as_the_manifest_says(demo_world):
         assert sum(r["billed_total_minor"] - r["expected_total_minor"] for r in mine) == want["total_minor"], cur
     # nothing else is wrong in the demo: every other judged session is correct
     assert set(by_class) <= {"correct", "under_billed", "tax_error", "missing_invoice", "duplicate_invoice"}
+
+
+def _pending(world) -> set[tuple]:
+    return set(world.sql("SELECT site_id, hour FROM pending_site_hours WHERE consumer = 'classify-billing'"))
+
+
+def _hours(world, where: str, params=()) -> set[tuple]:
+    return set(world.sql("SELECT DISTINCT site_id, date_trunc('hour', exited_at, 'UTC') FROM parking_sessions"
+                         f" WHERE exited_at IS NOT NULL AND {where}", params))
+
+
+def test_ingest_queues_exactly_the_site_hours_a_change_makes_stale(make_world):
+    """Issue 17: classify re-rated a day of sessions to judge a few, and a changed plan re-judged nothing."""
+    from collectors.jobs import JOBS
+
+    world = make_world(demo=SMALL_WORLD)  # collected: judged, nothing queued
+    ingest = JOBS["ingest-billing"]
+    assert _pending(world) == set()
+    # a long stay's exit corrected at the source: its old and its new site-hour, nothing else
+    (sid, site, old_exit), = world.sql(
+        "SELECT session_id, site_id, exited_at FROM billing.parking_sessions WHERE exited_at - entered_at > interval '1 day'"
+        " AND exited_at < (SELECT max(exited_at) - interval '1 day' FROM billing.parking_sessions) ORDER BY session_id LIMIT 1")
+    world.sql("UPDATE billing.parking_sessions SET exited_at = exited_at - interval '3 hours', updated_at = %s"
+              " WHERE session_id = %s", (clock.now(), sid))
+    ingest.run(world.engine, world.cfg, None, None)
+    old_hour = old_exit.replace(minute=0, second=0, microsecond=0)
+    assert _pending(world) == {(site, old_hour), (site, old_hour - 3 * H)}
+    stats = bc.run_job(world.engine)  # the settle cutoff has not moved: only the queued site-hours
+    (rated,), = world.sql("SELECT count(*) FROM parking_sessions WHERE site_id = %s AND exited_at IS NOT NULL"
+                          " AND date_trunc('hour', exited_at, 'UTC') = ANY(%s)", (site, [old_hour, old_hour - 3 * H]))
+    assert stats.rows_read == rated > 0 and _pending(world) == set()
+    # a plan's price raised at the source: the sessions it governs, every one of them, and no other site's
+    (plan, plan_site, frm, to), = world.sql("SELECT rate_plan_id, site_id, effective_from, effective_to FROM billing.rate_plans"
+                                            " ORDER BY rate_plan_id LIMIT 1")
+    with world.engine.connect() as conn:
+        before = judged_rows(conn)
+    world.sql("UPDATE billing.rate_plans SET increment_price_minor = increment_price_minor + 100 WHERE rate_plan_id = %s",
+              (plan,))
+    ingest.run(world.engine, world.cfg, None, None)
+    governed = _hours(world, "site_id = %s AND entered_at >= %s AND (%s::timestamptz IS NULL OR entered_at < %s)",
+                      (plan_site, frm, to, to))
+    assert governed and _pending(world) == governed
+    bc.run_job(world.engine)
+    with world.engine.connect() as conn:
+        judged = judged_rows(conn)
+    assert {k: r for k, r in judged.items() if r["rate_plan_id"] != plan} == {
+        k: r for k, r in before.items() if r["rate_plan_id"] != plan}  # every other plan's sessions as they were
+    moved = [(before.get(k), r) for k, r in judged.items() if r["rate_plan_id"] == plan and before.get(k) != r]
+    assert moved  # billed at the old price, judged at the new: more expected, so less (or more negative) difference
+    assert all(r["expected_total_minor"] > (b or {}).get("expected_total_minor", 0) for b, r in moved)
+    assert _pending(world) == set()

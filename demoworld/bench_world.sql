@@ -36,7 +36,8 @@ INSERT INTO billing.invoices (invoice_id, session_id, currency, subtotal_minor, 
 SELECT 'I' || substr(session_id, 2), session_id, currency, subtotal, round(subtotal * rate)::bigint,
        subtotal + round(subtotal * rate)::bigint, exited_at + interval '1 minute',
        CASE WHEN g %% 17 = 0 AND exited_at + interval '1 day' > %(end)s THEN 'open' ELSE 'paid' END,
-       least(exited_at + CASE WHEN g %% 17 = 0 THEN interval '1 day' ELSE interval '1 minute' END, %(end)s)
+       CASE WHEN g %% 17 = 0 AND exited_at + interval '1 day' <= %(end)s THEN exited_at + interval '1 day'
+            ELSE exited_at + interval '1 minute' END  -- its last change: paid on the retry, else issued
 FROM priced;
 
 INSERT INTO billing.payment_attempts (attempt_id, invoice_id, attempt_number, gateway, gateway_reference, idempotency_key,

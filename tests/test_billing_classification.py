@@ -12,7 +12,6 @@ import pytest
 from collectors.compute import billing_classification as bc
 from metrics.figures import billing_accuracy as ba
 from metrics.figures.query import Filters
-from revwatch import clock
 from tests.worlds.billing import WANT, WM, H, T, build, judged_rows, set_watermark
 from tests.worlds.demo import SMALL_WORLD
 
@@ -188,12 +187,13 @@ def test_ingest_queues_exactly_the_site_hours_a_change_makes_stale(make_world):
     (sid, site, old_exit), = world.sql(
         "SELECT session_id, site_id, exited_at FROM billing.parking_sessions WHERE exited_at - entered_at > interval '1 day'"
         " AND exited_at < (SELECT max(exited_at) - interval '1 day' FROM billing.parking_sessions) ORDER BY session_id LIMIT 1")
-    world.sql("UPDATE billing.parking_sessions SET exited_at = exited_at - interval '3 hours', updated_at = %s"
-              " WHERE session_id = %s", (clock.now(), sid))
+    # changed as of the source's newest change: its watermark stays, so the settle cutoff does too
+    world.sql("UPDATE billing.parking_sessions SET exited_at = exited_at - interval '3 hours',"
+              " updated_at = (SELECT max(updated_at) FROM billing.parking_sessions) WHERE session_id = %s", (sid,))
     ingest.run(world.engine, world.cfg, None, None)
     old_hour = old_exit.replace(minute=0, second=0, microsecond=0)
     assert _pending(world) == {(site, old_hour), (site, old_hour - 3 * H)}
-    stats = bc.run_job(world.engine)  # the settle cutoff has not moved: only the queued site-hours
+    stats = bc.run_job(world.engine)  # only the queued site-hours
     (rated,), = world.sql("SELECT count(*) FROM parking_sessions WHERE site_id = %s AND exited_at IS NOT NULL"
                           " AND date_trunc('hour', exited_at, 'UTC') = ANY(%s)", (site, [old_hour, old_hour - 3 * H]))
     assert stats.rows_read == rated > 0 and _pending(world) == set()

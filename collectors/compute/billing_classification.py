@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, text
 
 from collectors.compute.windows import align, judged_until, mark_judged
-from revwatch.rules import billing_judgment
+from revwatch.rules import billing_judgment, shadow_rating
 from revwatch.runlog import RunStats, recorded_run, try_job_lock
 
 JOB = "classify-billing"
@@ -117,7 +117,7 @@ def _store_sql(sessions: str) -> str:
            (SELECT count(*) FROM findings) + (SELECT count(*) FROM counted) AS written"""
 
 
-_STORE_RANGE = _store_sql(billing_judgment.shadow_rating.EXITED_IN)
+_STORE_RANGE = _store_sql(shadow_rating.EXITED_IN)
 _STORE_SITE_HOURS = _store_sql(_IN_SITE_HOURS)
 
 
@@ -190,9 +190,8 @@ def run_job(engine: Engine, start: datetime | None = None, end: datetime | None 
         if cut is None:
             return stats  # billing has no data yet
         if judged is None:  # first run: every exit before the cutoff; nothing queued is left to do
-            for table in (TARGET, COUNTS, "pending_site_hours"):
-                conn.execute(text(f"DELETE FROM {table}" + (" WHERE consumer = :job" if table.startswith("pending") else "")),
-                             {"job": JOB})
+            conn.execute(text(f"DELETE FROM {TARGET}; DELETE FROM {COUNTS}"))
+            conn.execute(text("DELETE FROM pending_site_hours WHERE consumer = :job"), {"job": JOB})
             first = conn.execute(text("SELECT min(exited_at) FROM parking_sessions")).scalar() or cut
             stats.window_start, stats.window_end = align(min(first, cut), cut)
             stats.rows_read, stats.rows_written = replace_window(conn, first, cut, cut)

@@ -339,3 +339,58 @@ def test_every_rule_names_the_judged_columns(world):
                 columns = tuple(conn.execute(text(f"SELECT * FROM ({rule}) AS j LIMIT 0"), {**params, "stage": stage}).keys())
                 assert columns == JUDGED, stage
         conn.rollback()
+
+
+def _queued_run(world, table: str, at: datetime):
+    """Ingest's part done by hand: `table` changed at `at`; then the job's incremental run. Every Adyen line
+    here is in batch 9, which has not paid out: S2 judges that open payout again on every run (1 item)."""
+    with world.engine.begin() as conn:
+        queue_recompute(conn, table, [rc.JOB], at, at)
+    stats = rc.run_job(world.engine, POLICY)
+    assert stats.outcome == "succeeded"
+    return stats
+
+
+def test_an_open_item_is_judged_again_only_when_its_other_side_changes_or_its_window_passes(make_world):
+    """Issue 17: at a million breaks whose gateway side never came, judging every open item on every run
+    cost minutes. An item outside the changed span is judged again when its other side changes (found by
+    reference, however far apart the two sides' times are) or when that side's coverage passes its window."""
+    w = make_world()
+    b = Builder(w.libpq)
+    b.attempt("a_old", "stripe", "ch_old", 100, "succeeded", t("2026-10-01 10:00"))  # never charged: a break
+    b.attempt("a_late", "adyen", "PSP_L", 200, "succeeded", t("2026-10-01 11:00"))   # settles days later
+    b.attempt("a_dup", "adyen", "PSP_D", 300, "succeeded", t("2026-10-01 12:00"))
+    b.adyen(9, 2, "Settled", t("2026-10-01 20:00"), psp="PSP_D", gross_credit=300, net_credit=300)
+    b.attempt("a_wait", "stripe", "ch_w", 400, "succeeded", t("2026-10-19 12:00"))   # inside its window
+    b.charge("ch_ghost", 500, "succeeded", t("2026-10-02 09:00"))                     # no billing record yet
+    b.charge("ch_last", 1, "failed", t("2026-10-20 00:00"))                           # Stripe coverage
+    b.adyen(9, 1, "Fee", t("2026-10-20 00:00"), net_debit=1)                          # Adyen coverage
+    _run(w)
+    assert {k[1]: v[:3] for k, v in _items(w).items() if k[0] == "S1"} == {
+        "attempt:a_old": ("break", "missing", "gateway"), "attempt:a_late": ("break", "missing", "gateway"),
+        "attempt:a_dup": ("matched", None, None), "attempt:a_wait": ("expected", None, None),
+        "stripe:ch_ghost": ("break", "missing", "billing")}
+
+    # the Settled line of a_late comes four days after it: a_late alone is judged, and matches
+    b.adyen(9, 3, "Settled", t("2026-10-05 08:00"), psp="PSP_L", gross_credit=200, net_credit=200)
+    assert _queued_run(w, "adyen_settlement_lines", t("2026-10-05 08:00")).rows_read == 1 + 1
+    assert _items(w)[("S1", "attempt:a_late")][0] == "matched"
+    # PSP_D settles a second time, in a later file: the matched a_dup is judged again, a duplicate
+    b.adyen(9, 4, "Settled", t("2026-10-06 08:00"), psp="PSP_D", gross_credit=300, net_credit=300)
+    assert _queued_run(w, "adyen_settlement_lines", t("2026-10-06 08:00")).rows_read == 1 + 1
+    assert _items(w)[("S1", "attempt:a_dup")][:2] == ("break", "duplicate")
+    # the billing record of ch_ghost comes, dated days after the charge: the gateway-only item is gone, its
+    # break cleared, and the attempt matches
+    b.attempt("a_g", "stripe", "ch_ghost", 500, "succeeded", t("2026-10-04 09:00"))
+    assert _queued_run(w, "payment_attempts", t("2026-10-04 09:00")).rows_read == 1 + 1
+    items = _items(w)
+    assert ("S1", "stripe:ch_ghost") not in items and items[("S1", "attempt:a_g")][0] == "matched"
+    assert w.sql("SELECT state FROM recon_breaks WHERE item_key = 'stripe:ch_ghost'") == [("cleared",)]
+    # Stripe's coverage moves past a_wait's window (19 Oct + 2 days): a_wait alone is judged, now a break
+    b.charge("ch_next", 1, "failed", t("2026-10-22 00:00"))
+    assert _queued_run(w, "stripe_charges", t("2026-10-22 00:00")).rows_read == 1 + 1
+    assert _items(w)[("S1", "attempt:a_wait")][:3] == ("break", "missing", "gateway")
+    # through it all a_old, whose gateway side never came, was judged once: at the first run
+    assert _items(w)[("S1", "attempt:a_old")][:2] == ("break", "missing")
+    assert w.sql("SELECT count(*) FROM recon_break_events e JOIN recon_breaks USING (break_id)"
+                 " WHERE item_key = 'attempt:a_old'") == [(1,)]

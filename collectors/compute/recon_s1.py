@@ -13,7 +13,7 @@ WITH a AS (
     SELECT * FROM payment_attempts WHERE attempted_at >= :lo AND attempted_at < :hi
     UNION
     SELECT * FROM payment_attempts WHERE attempt_id IN (
-        SELECT left_ref FROM recon_items WHERE stage = 'S1' AND item_type = 'payment' AND status <> 'matched')
+        SELECT left_ref FROM recon_rejudge WHERE stage = 'S1' AND item_type = 'payment')
 ), s AS (
     SELECT c.id, c.amount, c.currency, c.status FROM stripe_charges c
     WHERE c.id IN (SELECT gateway_reference FROM a WHERE gateway = 'stripe')
@@ -76,16 +76,15 @@ WITH g AS (
     FROM stripe_charges c
     WHERE c.status = 'succeeded'
       AND c.id IN (SELECT id FROM stripe_charges WHERE created >= :lo AND created < :hi
-                   UNION SELECT right_ref FROM recon_items WHERE stage = 'S1' AND item_type = 'gateway_payment'
-                                                             AND status <> 'matched')
+                   UNION SELECT right_ref FROM recon_rejudge WHERE stage = 'S1' AND item_type = 'gateway_payment')
     UNION ALL
     SELECT 'adyen', psp_reference, sum(gross_credit_minor), min(gross_currency), min(created_at), min(merchant_reference)
     FROM adyen_settlement_lines
     WHERE type = 'Settled'
       AND psp_reference IN (SELECT psp_reference FROM adyen_settlement_lines
                             WHERE type = 'Settled' AND (created_at >= :lo AND created_at < :hi)
-                            UNION SELECT right_ref FROM recon_items WHERE stage = 'S1'
-                            AND item_type = 'gateway_payment' AND status <> 'matched')
+                            UNION SELECT right_ref FROM recon_rejudge WHERE stage = 'S1'
+                                                                        AND item_type = 'gateway_payment')
     GROUP BY psp_reference
 )
 SELECT g.gateway || ':' || g.ref AS item_key, 'gateway_payment' AS item_type, g.gateway, NULL AS site_id, g.currency,
@@ -106,7 +105,7 @@ WITH r AS (
     SELECT * FROM refunds WHERE created_at >= :lo AND created_at < :hi
     UNION
     SELECT * FROM refunds WHERE refund_id IN (
-        SELECT left_ref FROM recon_items WHERE stage = 'S1' AND item_type = 'refund' AND status <> 'matched')
+        SELECT left_ref FROM recon_rejudge WHERE stage = 'S1' AND item_type = 'refund')
 ), s AS (
     SELECT id, amount, currency, status FROM stripe_refunds
     WHERE id IN (SELECT gateway_reference FROM r WHERE gateway = 'stripe')
@@ -162,8 +161,7 @@ WITH g AS (
     FROM stripe_refunds sr
     WHERE sr.status = 'succeeded'
       AND (sr.created >= :lo AND sr.created < :hi
-           OR sr.id IN (SELECT right_ref FROM recon_items
-                        WHERE stage = 'S1' AND item_type = 'gateway_refund' AND status <> 'matched'))
+           OR sr.id IN (SELECT right_ref FROM recon_rejudge WHERE stage = 'S1' AND item_type = 'gateway_refund'))
       AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.gateway = 'stripe' AND r.gateway_reference = sr.id)
     UNION ALL
     SELECT 'adyen', l.merchant_reference, sum(l.gross_debit_minor), min(l.gross_currency), min(l.created_at)
@@ -171,8 +169,8 @@ WITH g AS (
     WHERE l.type = 'Refunded'
       AND l.merchant_reference IN (SELECT merchant_reference FROM adyen_settlement_lines
                                    WHERE type = 'Refunded' AND created_at >= :lo AND created_at < :hi
-                                   UNION SELECT right_ref FROM recon_items WHERE stage = 'S1'
-                                   AND item_type = 'gateway_refund' AND status <> 'matched')
+                                   UNION SELECT right_ref FROM recon_rejudge WHERE stage = 'S1'
+                                                                               AND item_type = 'gateway_refund')
       AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.refund_id = l.merchant_reference)
     GROUP BY l.merchant_reference
 )
@@ -184,4 +182,45 @@ SELECT g.gateway || ':' || g.ref AS item_key, 'gateway_refund' AS item_type, g.g
        'missing' AS outcome, 'billing' AS missing_side,
        CAST(:billing_cov AS timestamptz) IS NULL OR g.created + :settle > :billing_cov AS waiting
 FROM g
+"""
+
+# The items of S1 judged again beyond the changed span (collectors/compute/reconciliation.py: recon_rejudge).
+# An item waits for its other side: it is judged again when that side changed in the span (a gateway object
+# names its billing record by reference, and back), or when the side's coverage has passed its window and a
+# waiting item becomes a break. A break whose other side never comes is not judged again run after run.
+REJUDGE = """
+INSERT INTO recon_rejudge (stage, item_type, item_key, left_ref, right_ref)
+SELECT stage, item_type, item_key, left_ref, right_ref FROM recon_items
+WHERE stage = 'S1' AND status = 'expected' AND item_type IN ('payment', 'refund') AND gateway = 'stripe'
+  AND due_at <= CAST(:stripe_cov AS timestamptz)
+UNION ALL
+SELECT stage, item_type, item_key, left_ref, right_ref FROM recon_items
+WHERE stage = 'S1' AND status = 'expected' AND item_type IN ('payment', 'refund') AND gateway = 'adyen'
+  AND due_at <= CAST(:adyen_cov AS timestamptz)
+UNION ALL
+SELECT stage, item_type, item_key, left_ref, right_ref FROM recon_items
+WHERE stage = 'S1' AND status = 'expected' AND item_type IN ('gateway_payment', 'gateway_refund')
+  AND due_at <= CAST(:billing_cov AS timestamptz)
+UNION ALL  -- attempts whose gateway side changed, or that share a reference with an attempt that did
+SELECT 'S1', 'payment', 'attempt:' || a.attempt_id, a.attempt_id, a.gateway_reference FROM payment_attempts a
+WHERE a.gateway_reference IN (
+    SELECT id FROM stripe_charges WHERE created >= :lo AND created < :hi
+    UNION SELECT psp_reference FROM adyen_settlement_lines WHERE type = 'Settled' AND created_at >= :lo AND created_at < :hi
+    UNION SELECT gateway_reference FROM payment_attempts WHERE attempted_at >= :lo AND attempted_at < :hi)
+UNION ALL  -- gateway payments whose billing side changed (it may have come)
+SELECT 'S1', 'gateway_payment', gateway || ':' || gateway_reference, NULL, gateway_reference FROM payment_attempts
+WHERE attempted_at >= :lo AND attempted_at < :hi AND gateway_reference IS NOT NULL
+UNION ALL  -- refunds whose gateway side changed
+SELECT 'S1', 'refund', 'refund:' || refund_id, refund_id, NULL FROM refunds
+WHERE gateway = 'stripe' AND gateway_reference IN (SELECT id FROM stripe_refunds WHERE created >= :lo AND created < :hi)
+UNION ALL
+SELECT 'S1', 'refund', 'refund:' || refund_id, refund_id, NULL FROM refunds
+WHERE refund_id IN (SELECT merchant_reference FROM adyen_settlement_lines
+                    WHERE type = 'Refunded' AND created_at >= :lo AND created_at < :hi)
+UNION ALL  -- gateway refunds whose billing side changed
+SELECT 'S1', 'gateway_refund', 'stripe:' || gateway_reference, NULL, gateway_reference FROM refunds
+WHERE created_at >= :lo AND created_at < :hi AND gateway = 'stripe' AND gateway_reference IS NOT NULL
+UNION ALL
+SELECT 'S1', 'gateway_refund', 'adyen:' || refund_id, NULL, refund_id FROM refunds
+WHERE created_at >= :lo AND created_at < :hi
 """

@@ -4,10 +4,12 @@ The rules are named SQL (collectors/compute/recon_stages.py lists them per stage
 runs them. One run, in one transaction under the job's advisory lock, for each stage:
 
 1. scope: the span ingest queued for this job (any source table it reads changed there),
-   widened by the stage's own reach (an Adyen line settles hours after its attempt; a bank
-   credit lands days after its payout), plus every item the last run left unmatched. The
+   widened by the stage's own reach (a bank credit lands days after its payout), plus the
+   items the stage's `rejudge` names (recon_stages.py): in S1, those whose other side changed
+   in the span or whose window has passed; in the later stages, every unmatched one. The
    first run has no previous answer and takes all of history. So a run's cost follows new
-   data and open items, not history, and a re-run with nothing new does nothing.
+   data, not history nor the breaks that wait for ever, and a re-run with nothing new does
+   nothing.
 2. judge the items in scope into a temporary table (status, break type, amounts, refs);
 3. merge into `recon_items`, writing only what changed, and drop in-scope items whose
    source is gone;
@@ -67,9 +69,9 @@ class Policy:
 
     def reach(self, stage: str) -> tuple[timedelta, timedelta]:
         """How far before and after a changed span a stage must look for the items it touches."""
-        # S1/S2: an item waiting for its other side stays open and is judged every run, and a
-        # payout is reached through its changed entries, so the span needs only a margin;
-        # payouts, deposits and postings are days apart: look well around
+        # S1: an item is reached through its other side's changes (recon_s1.REJUDGE); S2: a payout
+        # through its changed entries; so the span needs only a margin. Payouts, deposits and
+        # postings are days apart: look well around
         far = timedelta(days=45)
         return {"S1": (HOUR, HOUR), "S2": (HOUR, HOUR), "S3": (far, far), "S4": (far, far)}[stage]
 
@@ -134,9 +136,12 @@ WITH up AS (
 """
 
 _DELETE_GONE = """
-WITH gone AS (
-    DELETE FROM recon_items r
-    WHERE r.stage = :stage AND (r.occurred_at >= :lo AND r.occurred_at < :hi OR r.status <> 'matched')
+WITH scope AS (
+    SELECT item_key FROM recon_items WHERE stage = :stage AND occurred_at >= :lo AND occurred_at < :hi
+    UNION SELECT item_key FROM recon_rejudge WHERE stage = :stage
+), gone AS (
+    DELETE FROM recon_items r USING scope
+    WHERE r.stage = :stage AND r.item_key = scope.item_key
       AND NOT EXISTS (SELECT 1 FROM recon_candidates c WHERE c.stage = r.stage AND c.item_key = r.item_key)
     RETURNING r.item_key
 ) INSERT INTO recon_gone SELECT :stage, item_key FROM gone
@@ -178,13 +183,11 @@ _LIFECYCLE = (
        FROM old JOIN b USING (break_id)""",
     # an open break whose data now matches (or is back inside its window, or gone) is cleared
     """WITH c AS (
-        SELECT x.break_id, coalesce(c.status, 'gone') AS status
-        FROM recon_breaks x
-        LEFT JOIN recon_candidates c ON c.stage = x.stage AND c.item_key = x.item_key
-        WHERE x.stage = :stage AND x.state = 'open'
-          AND (c.status <> 'break'
-               OR c.item_key IS NULL AND EXISTS (SELECT 1 FROM recon_gone g WHERE g.stage = x.stage
-                                                 AND g.item_key = x.item_key))
+        SELECT x.break_id, c.status
+        FROM (SELECT stage, item_key, status FROM recon_candidates WHERE stage = :stage AND status <> 'break'
+              UNION ALL SELECT stage, item_key, 'gone' FROM recon_gone WHERE stage = :stage) c
+        JOIN recon_breaks x ON x.stage = c.stage AND x.item_key = c.item_key
+        WHERE x.state = 'open'
     ), b AS (
         UPDATE recon_breaks x SET state = 'cleared' FROM c WHERE x.break_id = c.break_id
         RETURNING x.break_id, c.status)
@@ -199,6 +202,9 @@ def run_stage(conn: Connection, stage: str, policy: Policy, cover: dict, lo: dat
     lo = max(lo - before, BEGINNING) if lo > BEGINNING else lo
     hi = min(hi + after, END_OF_TIME) if hi < END_OF_TIME else hi
     params = {**policy.params(), **cover, "lo": lo, "hi": hi, "stage": stage, "actor": ACTOR, "now": clock.now()}
+    if (lo, hi) != (BEGINNING, END_OF_TIME):  # all of history is in scope by its span
+        conn.execute(text(STAGES[stage].rejudge), params)
+        conn.execute(text("ANALYZE recon_rejudge"))
     for step in STAGES[stage].steps:
         conn.execute(text(step), params)
     for judge in _JUDGE[stage]:
@@ -224,11 +230,13 @@ def reconcile(conn: Connection, policy: Policy, lo: datetime, hi: datetime) -> t
 
 
 def scratch_tables(conn: Connection) -> None:
-    """The run's working tables, gone at commit: judged candidates, in-scope items whose source is gone, and the
-    payouts a stage judges (recon_stages.SCRATCH)."""
+    """The run's working tables, gone at commit: judged candidates, in-scope items whose source is gone, the items
+    judged again beyond the span, and the payouts a stage judges (recon_stages.SCRATCH)."""
     conn.execute(text("CREATE TEMP TABLE recon_candidates (LIKE recon_items INCLUDING DEFAULTS INCLUDING INDEXES)"
                       " ON COMMIT DROP"))
     conn.execute(text("CREATE TEMP TABLE recon_gone (stage text, item_key text) ON COMMIT DROP"))
+    conn.execute(text("CREATE TEMP TABLE recon_rejudge (stage text, item_type text, item_key text, left_ref text,"
+                      " right_ref text) ON COMMIT DROP"))
     for statement in SCRATCH:
         conn.execute(text(statement))
 

@@ -47,7 +47,10 @@ class ReconItem(Base):
     fingerprint: Mapped[str] = mapped_column(Text)
     examined_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     __table_args__ = (Index(None, "accounting_month", "stage", "status"), Index(None, "status", "stage"),
-                      Index("ix_recon_items_open", "stage", "item_type", postgresql_where=text("status <> 'matched'")))
+                      Index("ix_recon_items_open", "stage", "item_type", postgresql_where=text("status <> 'matched'")),
+                      Index("ix_recon_items_occurred", "stage", "occurred_at"),
+                      Index("ix_recon_items_waiting", "stage", "item_type", "gateway", "due_at",
+                            postgresql_where=text("status = 'expected'")))
 
 
 class ReconBreak(Base):

@@ -114,6 +114,25 @@ def test_changes_queue_recompute_windows_for_their_hours(world):
         assert start <= issued < end and end - start == timedelta(hours=1)
 
 
+def test_changes_far_apart_queue_their_hours_not_the_days_between(world):
+    """Issue 17: one invoice of last week changing beside the newest one queued the whole week for every
+    consumer; each consumer gets the two hours."""
+    _ingest(world)
+    world.sql("DELETE FROM pending_windows")
+    with psycopg.connect(world.libpq) as conn:
+        issued = [r[0] for r in conn.execute(
+            "UPDATE billing.invoices SET status = 'uncollectible', updated_at = %s WHERE invoice_id IN"
+            " ((SELECT min(invoice_id) FROM billing.invoices), (SELECT max(invoice_id) FROM billing.invoices))"
+            " RETURNING issued_at", (clock.now(),)).fetchall()]
+    assert max(issued) - min(issued) > timedelta(days=2)
+    _ingest(world)
+    windows = world.sql("SELECT window_start, window_end FROM pending_windows"
+                        " WHERE table_name = 'invoices' AND consumer = 'rollup-invoices' ORDER BY 1")
+    hour = timedelta(hours=1)
+    assert windows == [(at.replace(minute=0, second=0, microsecond=0),
+                        at.replace(minute=0, second=0, microsecond=0) + hour) for at in sorted(issued)]
+
+
 def test_a_failed_run_changes_nothing_and_the_next_one_resumes(world):
     _ingest(world)
     before = world.sql("SELECT table_name, watermark FROM sync_state ORDER BY 1")

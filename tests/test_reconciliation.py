@@ -168,7 +168,7 @@ def world(make_world):
 
 def _run(world, lo=None, hi=None):
     with world.engine.begin() as conn:
-        return rc.reconcile(conn, POLICY, lo or rc.BEGINNING, hi or rc.END_OF_TIME)
+        return rc.reconcile(conn, POLICY, [(lo or rc.BEGINNING, hi or rc.END_OF_TIME)])
 
 
 def _items(world) -> dict[tuple[str, str], tuple]:
@@ -246,7 +246,7 @@ def _judged_with(world, policy, stage, key) -> str:
     """The status `key` gets when `stage` is judged under `policy` (rolled back afterwards)."""
     with world.engine.begin() as conn:
         rc.scratch_tables(conn)
-        rc.run_stage(conn, stage, policy, rc.coverage(conn), rc.BEGINNING, rc.END_OF_TIME)
+        rc.run_stage(conn, stage, policy, rc.coverage(conn), [(rc.BEGINNING, rc.END_OF_TIME)])
         status = conn.execute(text("SELECT status FROM recon_items WHERE stage = :s AND item_key = :k"),
                               {"s": stage, "k": key}).scalar_one()
         conn.rollback()
@@ -390,7 +390,12 @@ def test_an_open_item_is_judged_again_only_when_its_other_side_changes_or_its_wi
     b.charge("ch_next", 1, "failed", t("2026-10-22 00:00"))
     assert _queued_run(w, "stripe_charges", t("2026-10-22 00:00")).rows_read == 1 + 1
     assert _items(w)[("S1", "attempt:a_wait")][:3] == ("break", "missing", "gateway")
-    # through it all a_old, whose gateway side never came, was judged once: at the first run
+    # a change a fortnight back and one now are two small spans, not the days between: a_old and a_late
+    # (10:00 and 11:00 on 1 Oct, within an hour of the first) and a_wait (19 Oct); a_dup at 12:00 is not reached
+    with w.engine.begin() as conn:
+        queue_recompute(conn, "payment_attempts", [rc.JOB], t("2026-10-01 10:30"), t("2026-10-01 10:30"))
+    assert _queued_run(w, "payment_attempts", t("2026-10-19 12:00")).rows_read == 3 + 1
+    # through it all a_old, whose gateway side never came, was judged only when its own span changed
     assert _items(w)[("S1", "attempt:a_old")][:2] == ("break", "missing")
     assert w.sql("SELECT count(*) FROM recon_break_events e JOIN recon_breaks USING (break_id)"
                  " WHERE item_key = 'attempt:a_old'") == [(1,)]

@@ -201,9 +201,9 @@ UNION ALL
 SELECT stage, item_type, item_key, left_ref, right_ref FROM recon_items
 WHERE stage = 'S1' AND status = 'expected' AND item_type IN ('gateway_payment', 'gateway_refund')
   AND due_at <= CAST(:billing_cov AS timestamptz)
-UNION ALL  -- attempts whose gateway side changed, or that share a reference with an attempt that did
+UNION ALL  -- attempts beyond the span whose gateway side changed, or that share a reference with one that did
 SELECT 'S1', 'payment', 'attempt:' || a.attempt_id, a.attempt_id, a.gateway_reference FROM payment_attempts a
-WHERE a.gateway_reference IN (
+WHERE NOT (a.attempted_at >= :lo AND a.attempted_at < :hi) AND a.gateway_reference IN (
     SELECT id FROM stripe_charges WHERE created >= :lo AND created < :hi
     UNION SELECT psp_reference FROM adyen_settlement_lines WHERE type = 'Settled' AND created_at >= :lo AND created_at < :hi
     UNION SELECT gateway_reference FROM payment_attempts WHERE attempted_at >= :lo AND attempted_at < :hi)

@@ -39,11 +39,13 @@ class Stage(NamedTuple):
     steps: tuple[str, ...]
     rules: tuple[str, ...]
     rejudge: str = ALL_OPEN
+    by_range: bool = False  # judged in each changed range apart (a late change days back and the newest hour
+    # are two small spans); else in one span from the first to the last, its working tables filled once
 
 
 STAGES: dict[str, Stage] = {
     "S1": Stage((), (recon_s1.PAYMENTS, recon_s1.GATEWAY_PAYMENTS, recon_s1.REFUNDS, recon_s1.GATEWAY_REFUNDS),
-                recon_s1.REJUDGE),
+                recon_s1.REJUDGE, by_range=True),
     "S2": Stage(recon_payouts.S2_STEPS, (recon_payouts.S2_ENTRIES, recon_payouts.S2_PAYOUTS)),
     "S3": Stage(recon_s3.STEPS, (recon_s3.PAYOUT_DEPOSITS, recon_s3.UNMATCHED_CREDITS)),
     "S4": Stage(recon_s4.STEPS, (recon_s4.PAYOUT_JOURNALS, recon_s4.REVENUE_DAYS, recon_s4.REFUND_JOURNALS,

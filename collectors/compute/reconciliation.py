@@ -3,8 +3,9 @@
 The rules are named SQL (collectors/compute/recon_stages.py lists them per stage); this module
 runs them. One run, in one transaction under the job's advisory lock, for each stage:
 
-1. scope: the span ingest queued for this job (any source table it reads changed there),
-   widened by the stage's own reach (a bank credit lands days after its payout), plus the
+1. scope: the hours ingest queued for this job (any source table it reads changed there), as
+   disjoint ranges, widened by the stage's own reach (a bank credit lands days after its
+   payout; the later stages take one span from the first range to the last), plus the
    items the stage's `rejudge` names (recon_stages.py): in S1, those whose other side changed
    in the span or whose window has passed; in the later stages, every unmatched one. The
    first run has no previous answer and takes all of history. So a run's cost follows new
@@ -28,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, text
 
 from collectors.compute.recon_stages import SCRATCH, STAGES
-from collectors.compute.windows import consume_pending, pending_span
+from collectors.compute.windows import consume_pending, merge_ranges, pending_ranges, refresh_statistics
 from revwatch import clock
 from revwatch.runlog import RunStats, recorded_run, try_job_lock
 from revwatch.settings import Settings
@@ -86,7 +87,8 @@ class Policy:
 _COVERAGE = """
 SELECT (SELECT max(created) FROM stripe_charges) AS stripe_cov,
        (SELECT max(created_at) FROM adyen_settlement_lines) AS adyen_cov,
-       (SELECT max(updated_at) FROM payment_attempts) AS billing_cov,
+       coalesce((SELECT watermark FROM sync_state WHERE source = 'billing' AND table_name = 'payment_attempts'),
+                (SELECT max(updated_at) FROM payment_attempts)) AS billing_cov,  -- the same figure, by its key
        (SELECT max(created) FROM stripe_payouts) AS payout_cov,
        (SELECT max(posted_date) FROM gl_lines) AS gl_cov
 """
@@ -103,7 +105,8 @@ def coverage(conn: Connection) -> dict:
 
 def judge_statement(rule: str) -> str:
     """The INSERT filing one rule's rows (recon_stages.JUDGED, read by name) as candidates of `:stage`:
-    status, break type and stake from outcome and waiting; the accounting month from the accounting day."""
+    status, break type and stake from outcome and waiting; the accounting month from the accounting day. An item
+    already filed (judged in an earlier span of the run, on the same data) is not filed twice."""
     return f"""
         INSERT INTO recon_candidates ({", ".join(_CANDIDATE_COLUMNS)})
         SELECT :stage AS stage, j.item_key, j.item_type,
@@ -116,7 +119,8 @@ def judge_statement(rule: str) -> str:
                CAST(date_trunc('month', CAST(j.accounting_day AS timestamp)) AS date) AS accounting_month,
                CASE WHEN j.outcome <> 'matched' THEN CAST(j.due_at AS timestamptz) END AS due_at,
                CAST(j.detail AS jsonb) AS detail, md5(j.fp) AS fingerprint
-        FROM ({rule}) AS j"""
+        FROM ({rule}) AS j
+        ON CONFLICT (stage, item_key) DO NOTHING"""
 
 
 # every stage's rules, each wrapped in its INSERT once
@@ -135,17 +139,20 @@ WITH up AS (
 ) SELECT count(*) FROM up
 """
 
+# In-scope items no rule filed (their source is gone): asked for their keys first, then deleted by key, so
+# that a run whose scope is a few hours never weighs a join against every item a stage has
+_GONE_KEYS = """
+SELECT item_key FROM recon_items WHERE stage = :stage AND occurred_at >= :lo AND occurred_at < :hi
+UNION SELECT item_key FROM recon_rejudge WHERE stage = :stage
+EXCEPT SELECT item_key FROM recon_candidates WHERE stage = :stage
+"""
+
 _DELETE_GONE = """
-WITH scope AS (
-    SELECT item_key FROM recon_items WHERE stage = :stage AND occurred_at >= :lo AND occurred_at < :hi
-    UNION SELECT item_key FROM recon_rejudge WHERE stage = :stage
-), gone AS (
-    DELETE FROM recon_items r USING scope
-    WHERE r.stage = :stage AND r.item_key = scope.item_key
-      AND NOT EXISTS (SELECT 1 FROM recon_candidates c WHERE c.stage = r.stage AND c.item_key = r.item_key)
-    RETURNING r.item_key
+WITH gone AS (
+    DELETE FROM recon_items WHERE stage = :stage AND item_key = ANY(CAST(:keys AS text[])) RETURNING item_key
 ) INSERT INTO recon_gone SELECT :stage, item_key FROM gone
 """
+
 
 # The break workflow kept in step with the data (each statement logs its own events).
 _LIFECYCLE = (
@@ -196,36 +203,52 @@ _LIFECYCLE = (
 )
 
 
-def run_stage(conn: Connection, stage: str, policy: Policy, cover: dict, lo: datetime, hi: datetime) -> tuple[int, int]:
-    """Judge and merge one stage over [lo, hi) plus its open items; return (items judged, rows changed)."""
+Range = tuple[datetime, datetime]
+
+
+def spans(stage: str, policy: Policy, ranges: list[Range]) -> list[Range]:
+    """The spans a stage judges: each changed range widened by the stage's reach, as the fewest disjoint ones; one
+    span from the first to the last for a stage that is not judged by range. All of history stays all of history."""
     before, after = policy.reach(stage)
-    lo = max(lo - before, BEGINNING) if lo > BEGINNING else lo
-    hi = min(hi + after, END_OF_TIME) if hi < END_OF_TIME else hi
-    params = {**policy.params(), **cover, "lo": lo, "hi": hi, "stage": stage, "actor": ACTOR, "now": clock.now()}
-    if (lo, hi) != (BEGINNING, END_OF_TIME):  # all of history is in scope by its span
-        conn.execute(text(STAGES[stage].rejudge), params)
-        conn.execute(text("ANALYZE recon_rejudge"))
-    for step in STAGES[stage].steps:
-        conn.execute(text(step), params)
-    for judge in _JUDGE[stage]:
-        conn.execute(text(judge), params)
-    judged = conn.execute(text("SELECT count(*) FROM recon_candidates WHERE stage = :stage"), params).scalar_one()
+    widened = merge_ranges((max(lo - before, BEGINNING) if lo > BEGINNING else lo,
+                            min(hi + after, END_OF_TIME) if hi < END_OF_TIME else hi) for lo, hi in ranges)
+    return widened if STAGES[stage].by_range else [(widened[0][0], widened[-1][1])]
+
+
+def run_stage(conn: Connection, stage: str, policy: Policy, cover: dict, ranges: list[Range]) -> tuple[int, int]:
+    """Judge and merge one stage over the changed ranges plus the items its `rejudge` names; return (items judged,
+    rows changed). An item judged in two spans is judged the same: the second is dropped (ON CONFLICT)."""
+    base = {**policy.params(), **cover, "stage": stage, "actor": ACTOR, "now": clock.now()}
+    judged_in = spans(stage, policy, ranges)
+    for lo, hi in judged_in:
+        params = {**base, "lo": lo, "hi": hi}
+        if (lo, hi) != (BEGINNING, END_OF_TIME):  # all of history is in scope by its span
+            conn.execute(text(STAGES[stage].rejudge), params)
+            conn.execute(text("ANALYZE recon_rejudge"))
+        for step in STAGES[stage].steps:
+            conn.execute(text(step), params)
+        for judge in _JUDGE[stage]:
+            conn.execute(text(judge), params)
+    judged = conn.execute(text("SELECT count(*) FROM recon_candidates WHERE stage = :stage"), base).scalar_one()
     conn.execute(text("ANALYZE recon_candidates"))  # a temporary table has no statistics until told
-    conn.execute(text(_DELETE_GONE), params)
-    changed = conn.execute(text(_UPSERT), params).scalar_one()
+    gone = {key for lo, hi in judged_in for key in conn.execute(text(_GONE_KEYS), {**base, "lo": lo, "hi": hi}).scalars()}
+    if gone:
+        conn.execute(text(_DELETE_GONE), {**base, "keys": sorted(gone)})
+    changed = conn.execute(text(_UPSERT), base).scalar_one()
     for statement in _LIFECYCLE:
-        conn.execute(text(statement), params)
+        conn.execute(text(statement), base)
     return judged, changed
 
 
-def reconcile(conn: Connection, policy: Policy, lo: datetime, hi: datetime) -> tuple[int, int]:
-    """All four stages over [lo, hi) (plus open items), in the caller's transaction."""
+def reconcile(conn: Connection, policy: Policy, ranges: list[Range]) -> tuple[int, int]:
+    """All four stages over the changed ranges (plus the items judged again), in the caller's transaction."""
     scratch_tables(conn)
     cover = coverage(conn)
     judged = changed = 0
     for stage in STAGES:
-        j, c = run_stage(conn, stage, policy, cover, lo, hi)
+        j, c = run_stage(conn, stage, policy, cover, ranges)
         judged, changed = judged + j, changed + c
+    refresh_statistics(conn, "recon_items", changed)  # after a first run, the next one's plans need them
     return judged, changed
 
 
@@ -251,13 +274,15 @@ def run_job(engine: Engine, policy: Policy, start: datetime | None = None, end: 
         try_job_lock(conn, JOB)
         consumed: list[int] = []
         if start is None or end is None:
-            start, end, consumed = pending_span(conn, JOB)
+            ranges, consumed = pending_ranges(conn, JOB)
             if not _has_run(conn):
-                start, end = BEGINNING, END_OF_TIME
-            elif start is None or end is None:
+                ranges = [(BEGINNING, END_OF_TIME)]
+            elif not ranges:
                 return stats  # nothing changed since the last run
-        stats.window_start = start if start > BEGINNING else None
-        stats.window_end = end if end < END_OF_TIME else None
-        stats.rows_read, stats.rows_written = reconcile(conn, policy, start, end)
+        else:
+            ranges = [(start, end)]
+        stats.window_start = ranges[0][0] if ranges[0][0] > BEGINNING else None
+        stats.window_end = ranges[-1][1] if ranges[-1][1] < END_OF_TIME else None
+        stats.rows_read, stats.rows_written = reconcile(conn, policy, ranges)
         consume_pending(conn, consumed)
     return stats

@@ -48,6 +48,21 @@ def queue_recompute(conn: Connection, table: str, consumers, lo: datetime | None
     )
 
 
+def queue_hours(conn: Connection, table: str, consumers, hours: Iterable[datetime]) -> None:
+    """Ingest's half of the protocol, hour by hour: the compute jobs reading `table` must redo these UTC hours,
+    queued as runs of consecutive hours (one late change a day back and the newest hour are two small windows,
+    not the day between)."""
+    runs = merge_ranges((h, h + HOUR) for h in hours)
+    if not runs or not consumers:
+        return
+    conn.execute(
+        text("INSERT INTO pending_windows (table_name, consumer, window_start, window_end)"
+             " SELECT :t, c, r.lo, r.hi FROM unnest(CAST(:c AS text[])) c"
+             " CROSS JOIN unnest(CAST(:lo AS timestamptz[]), CAST(:hi AS timestamptz[])) AS r(lo, hi)"),
+        {"t": table, "c": list(consumers), "lo": [r[0] for r in runs], "hi": [r[1] for r in runs]},
+    )
+
+
 def merge_ranges(ranges: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
     """[start, end) ranges as the fewest disjoint ones covering the same instants, in order."""
     merged: list[tuple[datetime, datetime]] = []

@@ -27,7 +27,7 @@ from psycopg import sql
 from sqlalchemy import Engine, text
 
 from collectors.compute.billing_classification import queue_touched
-from collectors.compute.windows import queue_recompute, refresh_statistics
+from collectors.compute.windows import queue_hours, refresh_statistics
 from revwatch import clock
 from revwatch.db import fetch_one, libpq_url, psycopg_connection
 from revwatch.runlog import RunStats, recorded_run, try_job_lock
@@ -142,14 +142,15 @@ def _changed(table: SourceTable) -> sql.Composable:
     return sql.SQL("FROM {joined} WHERE {differs}").format(joined=_joined(table), differs=_differs(table))
 
 
-def _touched_span(dst: psycopg.Connection, table: SourceTable) -> tuple[datetime | None, datetime | None]:
-    """Event-time span of changed rows, old and new values both (a moved row dirties two places)."""
+def _touched_hours(dst: psycopg.Connection, table: SourceTable) -> list[datetime]:
+    """The UTC hours of the changed rows' event times, old and new values both (a moved row dirties two places)."""
     if table.event_column is None:
-        raise ValueError(f"{table.name} has no event column to span")
+        raise ValueError(f"{table.name} has no event column to place its changes")
     ev = sql.Identifier(table.event_column)
-    query = sql.SQL("SELECT min(least(s.{ev}, t.{ev})), max(greatest(s.{ev}, t.{ev})) ").format(ev=ev) + _changed(table)
-    lo, hi = fetch_one(dst.execute(query))
-    return lo, hi
+    query = (sql.SQL("SELECT h FROM (SELECT date_trunc('hour', s.{ev}, 'UTC') AS new, date_trunc('hour', t.{ev}, 'UTC')"
+                     " AS old ").format(ev=ev) + _changed(table)
+             + sql.SQL(") c CROSS JOIN LATERAL (VALUES (c.new), (c.old)) v(h) WHERE h IS NOT NULL GROUP BY h"))
+    return [row[0] for row in dst.execute(query).fetchall()]
 
 
 def _bulk_load(dst: psycopg.Connection, table: SourceTable) -> int:
@@ -335,7 +336,7 @@ def ingest(
                 stats.rows_read += staged
                 _set_aside_missing(dst, table)
                 if table.event_column and consumers.get(table.name):
-                    queue_recompute(conn, table.name, consumers[table.name], *_touched_span(dst, table))
+                    queue_hours(conn, table.name, consumers[table.name], _touched_hours(dst, table))
                 if site_hour_consumers.get(table.name):
                     whole = not table.incremental
                     queue_touched(conn, table.name, _joined(table, whole).as_string(dst),

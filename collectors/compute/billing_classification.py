@@ -63,7 +63,8 @@ TOUCHED = {
         WHERE ({{differs}}) AND v.exited_at IS NOT NULL""",
     "invoices": f"""
         SELECT p.site_id, {_HOUR.format('p.exited_at')} FROM {{joined}}
-        JOIN parking_sessions p ON p.session_id IN (s.session_id, t.session_id)
+        CROSS JOIN LATERAL (VALUES (s.session_id), (t.session_id)) v (session_id)
+        JOIN parking_sessions p ON p.session_id = v.session_id
         WHERE ({{differs}}) AND p.exited_at IS NOT NULL""",
     "rate_plans": f"""
         SELECT p.site_id, {_HOUR.format('p.exited_at')} FROM {{joined}}
@@ -131,6 +132,10 @@ def queue_touched(conn: Connection, table: str, joined: str, differs: str, consu
     """Ingest's half: queue for `consumers` the site-hours the change of `table` makes stale, from
     `joined` (stage `s` beside the copy `t`) where `differs` (see TOUCHED)."""
     if table not in TOUCHED or not consumers:
+        return
+    # most runs change no site, plan or tax rate: asked first, as a join of every session to a stage that
+    # turns out unchanged can be planned as a scan of every session
+    if not conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {joined} WHERE {differs})")).scalar_one():
         return
     conn.execute(text(f"""
         INSERT INTO pending_site_hours (consumer, site_id, hour)

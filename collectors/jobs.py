@@ -24,7 +24,7 @@ from collectors.ingest import fx as fx_ingest
 from collectors.ingest import ledger as ledger_ingest
 from collectors.ingest import stripe as stripe_ingest
 from revwatch.runlog import RunStats
-from revwatch.schedule import CATALOGUE, JobSpec
+from revwatch.schedule import CATALOGUE, DEFAULT_LANE, JobSpec
 from revwatch.settings import Settings
 
 RunJob = Callable[[Engine, Settings, datetime | None, datetime | None], RunStats]
@@ -39,6 +39,7 @@ class Job:
     description: str
     run: RunJob
     every: int | None = None
+    lane: str = DEFAULT_LANE  # revwatch/schedule.py LANES: the worker runs each lane on threads of its own
 
 
 def bind(catalogue: Mapping[str, JobSpec], runs: Mapping[str, RunJob]) -> dict[str, Job]:
@@ -49,7 +50,8 @@ def bind(catalogue: Mapping[str, JobSpec], runs: Mapping[str, RunJob]) -> dict[s
         raise RuntimeError("the job catalogue (revwatch/schedule.py) and collectors/jobs.py disagree:"
                            + (f" no run function for {', '.join(unbound)};" if unbound else "")
                            + (f" not in the catalogue: {', '.join(uncatalogued)}" if uncatalogued else ""))
-    return {name: Job(name, spec.kind, spec.description, runs[name], spec.every) for name, spec in catalogue.items()}
+    return {name: Job(name, spec.kind, spec.description, runs[name], spec.every, spec.lane)
+            for name, spec in catalogue.items()}
 
 
 def consumers() -> dict[str, list[str]]:

@@ -92,6 +92,18 @@ def record_skipped(engine: Engine, job: str, why: str) -> RunStats:
     return stats
 
 
+def first_loads_running(engine: Engine, jobs: tuple[str, ...]) -> list[str]:
+    """Those of `jobs` (ingests) whose first load is running now: a run in progress and none succeeded yet."""
+    if not jobs:
+        return []
+    with engine.connect() as conn:
+        return list(conn.execute(text(
+            "SELECT j FROM unnest(CAST(:jobs AS text[])) j"
+            " WHERE EXISTS (SELECT 1 FROM job_runs r WHERE r.job = j AND r.finished_at IS NULL)"
+            " AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job = j AND r.outcome = 'succeeded')"),
+            {"jobs": list(jobs)}).scalars())
+
+
 def abandon_dead_runs(engine: Engine) -> int:
     """Close every run left 'running' whose job nobody holds a lock on (a runner's start)."""
     closed = 0

@@ -24,10 +24,14 @@ the same the Health page and the exporter's revwatch_job_interval_seconds read.
   current ones; each job's work is transactional (commits or rolls back whole). Runs still going
   after that are recorded `abandoned` and the caller ends the process, which rolls them back.
   Runs that were due but had not started wait for their next interval.
-- **One job at a time** per worker by default (WORKER_THREADS=1); jobs due together run most
-  frequent first. More threads run different jobs at once, which is safe (each job is
-  transactional and locked) but a first load into an empty table (indexes dropped and rebuilt)
-  can then deadlock with a job reading it, failing that run until its next interval.
+- **Lanes** (revwatch/schedule.py LANES): billing, gateways, files and reconcile each run on threads of
+  their own, WORKER_THREADS a lane (1 by default; jobs due together run most frequent first), so the
+  present stays fresh while the past loads: the Stripe first load or a full reconcile never holds back
+  the billing ingest and the computes over it. Jobs of two lanes running at once is safe (each is
+  transactional and locked); a first load into an empty table drops and rebuilds its indexes, which a
+  job of another lane reading those tables could deadlock with, so a compute job whose input's first
+  load is running is recorded `skipped`, saying it waits for that load, and tries again within
+  WAIT_RETRY_SECONDS (its interval may be minutes).
 - A failing job is logged in one line and recorded in `job_runs`; it never stops the scheduler.
 - **A run that outlasts its interval** (a first load, a long reconcile): its next runs are skipped until it
   ends. The worker says so once per run, at INFO ("ingest-stripe is still running (since 08:12 UTC): its next
@@ -50,6 +54,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, create_engine, text
 
@@ -59,7 +64,7 @@ from collectors.runlocks import abandon_dead_runs
 from collectors.watchdog import Watchdog, first_line
 from revwatch import clock
 from revwatch.runlog import RunStats, mark_abandoned
-from revwatch.schedule import REPORT_CRON, REPORT_JOB, intervals
+from revwatch.schedule import CATALOGUE, DEFAULT_LANE, REPORT_CRON, REPORT_JOB, intervals
 from revwatch.settings import Settings
 
 log = logging.getLogger("revwatch.worker")
@@ -84,6 +89,7 @@ START_LOCK_KEY = "hashtext('revwatch.worker.start'), 0"  # one worker at a time 
 # How late a run may still start (waiting for a thread, or for a worker to come back): an hour, or
 # one interval when longer. With coalescing the run handed over is the latest one due, so an
 # overdue job always runs once as soon as a worker gets to it.
+WAIT_RETRY_SECONDS = 10  # a compute job that waited for its input's first load tries again this soon
 MISFIRE_GRACE_SECONDS = 3600
 STORE_RETRY_SECONDS = 2     # the job store failed (its database away): the scheduler's loop tries again after this
 
@@ -186,6 +192,12 @@ class Worker(Watchdog):
                     return stats
                 try:
                     locks.sweep(lock, name, since - locks.RECENT)
+                    loading = locks.first_loads_running(self.engine, CATALOGUE[name].inputs if name in CATALOGUE else ())
+                    if loading:
+                        why = f"waiting for the first load of {', '.join(loading)}: {name} runs once its data is in"
+                        log.info("%s skipped: %s", name, why)
+                        self._run_soon(name)
+                        return locks.record_skipped(self.engine, name, why)
                     with self._inflight_lock:
                         self._inflight[name] = since
                     try:
@@ -202,6 +214,19 @@ class Worker(Watchdog):
         log.info("%s %s in %.1f s: read %d, written %d", name, stats.outcome, time.monotonic() - began,
                  stats.rows_read, stats.rows_written)
         return stats
+
+    def _run_soon(self, name: str) -> None:
+        """Run `name` once more within WAIT_RETRY_SECONDS (its interval may be minutes: reconcile's is five), as a
+        one-off job of its lane (`<name> retry`): the interval job's next run time is the scheduler's to set."""
+        scheduler = self.scheduler
+        if scheduler is None or not scheduler.running:
+            return
+        try:
+            scheduler.add_job(scheduled_run, DateTrigger(clock.wall() + timedelta(seconds=WAIT_RETRY_SECONDS)),
+                              args=[name], id=f"{name} retry", name=f"{name} retry", replace_existing=True,
+                              executor=self.jobs[name].lane, misfire_grace_time=MISFIRE_GRACE_SECONDS)
+        except Exception as exc:  # the job store unreachable: it runs at its interval instead
+            log.debug("%s: could not schedule a retry: %s", name, first_line(exc))
 
     def run_once(self) -> list[tuple[str, RunStats]]:
         """Every job once, in catalogue order (stops early when `stopping` is set)."""
@@ -225,11 +250,12 @@ class Worker(Watchdog):
     def _open(self) -> None:
         store_engine = self._store_engine = create_engine(self.engine.url, pool_size=2, max_overflow=2,
                                                           pool_pre_ping=True, pool_recycle=600)
-        executor = ThreadPoolExecutor(self.threads, pool_kwargs={
-            "initializer": _bind, "initargs": (self,), "thread_name_prefix": "revwatch-job"})
+        lanes = sorted({DEFAULT_LANE, *(job.lane for job in self.jobs.values())})
         scheduler = self.scheduler = _Scheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=store_engine, tablename=TABLE)},
-            executors={"default": executor},
+            executors={lane: ThreadPoolExecutor(self.threads, pool_kwargs={
+                "initializer": _bind, "initargs": (self,), "thread_name_prefix": f"revwatch-{lane}"})
+                for lane in lanes},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
             timezone=UTC, jobstore_retry_interval=STORE_RETRY_SECONDS, logger=SCHEDULER_LOG,
         )
@@ -292,7 +318,8 @@ class Worker(Watchdog):
                 else:
                     first = min(existing.next_run_time, now + trigger.interval)
             scheduler.add_job(scheduled_run, trigger, args=[name], id=name, name=name, replace_existing=True,
-                              next_run_time=first, misfire_grace_time=max(seconds, MISFIRE_GRACE_SECONDS))
+                              next_run_time=first, misfire_grace_time=max(seconds, MISFIRE_GRACE_SECONDS),
+                              executor=self.jobs[name].lane)
         reporting = self.report_job is not None
         if reporting:
             from zoneinfo import ZoneInfo
@@ -301,7 +328,8 @@ class Worker(Watchdog):
                               id=REPORT_JOB, name=REPORT_JOB, replace_existing=True,
                               misfire_grace_time=MISFIRE_GRACE_SECONDS)
         for job in scheduler.get_jobs():
-            if job.id not in self.intervals and not (reporting and job.id == REPORT_JOB):  # a job the catalogue dropped
+            retry = job.id.endswith(" retry") and job.id.removesuffix(" retry") in self.intervals
+            if job.id not in self.intervals and not retry and not (reporting and job.id == REPORT_JOB):  # dropped
                 scheduler.remove_job(job.id)
 
     def next_run_times(self) -> dict[str, datetime | None]:

@@ -24,6 +24,13 @@ REPORT_JOB = "weekly-report"
 REPORT_CRON: dict[str, str | int] = {"day_of_week": "mon", "hour": 7, "minute": 0}
 
 
+# The worker's lanes (issue 17): each runs its jobs on threads of its own, so a long run in one (the Stripe
+# first load, a full reconcile) never holds back another's. A source's ingest shares its lane with the
+# computes over it, which need its data anyway.
+LANES = ("billing", "gateways", "files", "reconcile")
+DEFAULT_LANE = "default"  # a test's own job, and the weekly report
+
+
 @dataclass(frozen=True)
 class JobSpec:
     name: str
@@ -31,6 +38,7 @@ class JobSpec:
     description: str
     every: int  # default seconds between runs; WORKER_SCHEDULE overrides it
     inputs: tuple[str, ...] = ()  # the ingest jobs whose data a compute job reads: its figures wait for them
+    lane: str = DEFAULT_LANE
 
 
 class Scheduled(Protocol):
@@ -43,12 +51,14 @@ class Scheduled(Protocol):
     def every(self) -> int | None: ...
 
 
-def _job(name: str, kind: Kind, description: str, every: int | None = None, inputs: tuple[str, ...] = ()) -> JobSpec:
-    return JobSpec(name, kind, description, KIND_SECONDS[kind] if every is None else every, inputs)
+def _job(name: str, kind: Kind, description: str, lane: str, every: int | None = None,
+         inputs: tuple[str, ...] = ()) -> JobSpec:
+    return JobSpec(name, kind, description, KIND_SECONDS[kind] if every is None else every, inputs, lane)
 
 
-def _rollup(name: str, source: str, target: str, inputs: tuple[str, ...] = ("ingest-billing",)) -> JobSpec:
-    return _job(name, "compute", f"hourly rollup of {source} into {target}", inputs=inputs)
+def _rollup(name: str, source: str, target: str, inputs: tuple[str, ...] = ("ingest-billing",),
+            lane: str = "billing") -> JobSpec:
+    return _job(name, "compute", f"hourly rollup of {source} into {target}", lane, inputs=inputs)
 
 
 INGESTS = ("ingest-billing", "ingest-stripe", "ingest-adyen", "ingest-bank", "ingest-ledger", "ingest-fx")
@@ -58,26 +68,29 @@ INGESTS = ("ingest-billing", "ingest-stripe", "ingest-adyen", "ingest-bank", "in
 CATALOGUE: dict[str, JobSpec] = {
     spec.name: spec
     for spec in (
-        _job("ingest-billing", "ingest", "sync the billing database (watermark + lookback)", every=60),
-        _job("ingest-stripe", "ingest", "copy Stripe charges, refunds, disputes, balance transactions, payouts"),
-        _job("ingest-adyen", "ingest", "take in new Adyen settlement detail reports (each file once)"),
-        _job("ingest-bank", "ingest", "take in new bank statements, BAI2 or camt.053 (each file once)"),
-        _job("ingest-ledger", "ingest", "take in new general-ledger exports (a journal exported again replaces itself)"),
-        _job("ingest-fx", "ingest", "take in the exchange-rate file whenever its content changed"),
+        _job("ingest-billing", "ingest", "sync the billing database (watermark + lookback)", "billing", every=60),
+        _job("ingest-stripe", "ingest", "copy Stripe charges, refunds, disputes, balance transactions, payouts",
+             "gateways"),
+        _job("ingest-adyen", "ingest", "take in new Adyen settlement detail reports (each file once)", "gateways"),
+        _job("ingest-bank", "ingest", "take in new bank statements, BAI2 or camt.053 (each file once)", "files"),
+        _job("ingest-ledger", "ingest", "take in new general-ledger exports (a journal exported again replaces itself)",
+             "files"),
+        _job("ingest-fx", "ingest", "take in the exchange-rate file whenever its content changed", "files"),
         _rollup("rollup-sessions", "parking_sessions", "rollup_sessions"),
         _rollup("rollup-invoices", "invoices", "rollup_invoices"),
         _rollup("rollup-payments", "payment_attempts", "rollup_payments"),
         _rollup("rollup-invoice-outcomes", "invoices", "rollup_invoice_outcomes"),
         _rollup("rollup-refunds", "refunds", "rollup_refunds"),
-        _rollup("rollup-disputes", "stripe_disputes", "rollup_disputes", inputs=("ingest-stripe",)),
+        _rollup("rollup-disputes", "stripe_disputes", "rollup_disputes", inputs=("ingest-stripe",), lane="gateways"),
         _job("match-gateway-payments", "compute",
-             "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)",
+             "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)", "gateways",
              inputs=("ingest-billing", "ingest-stripe", "ingest-adyen")),
         _job("classify-billing", "compute",
              "every closed session's invoices against its shadow-rated price (missing, duplicate, over/under-billed, tax...)",
-             inputs=("ingest-billing",)),
+             "billing", inputs=("ingest-billing",)),
         _job("reconcile", "compute",
-             "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow", every=300,
+             "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow", "reconcile",
+             every=300,
              inputs=INGESTS),
     )
 }

@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     close_max_break_age_days: int = Field(30, ge=0, description="no open break older than this")
     # the worker (collectors/scheduler.py): how often each job runs, where /metrics is served
     worker_schedule: str = Field("", description="job=seconds overrides, comma-separated; *=seconds for every job")
-    worker_threads: int = Field(1, ge=1, le=64, description="jobs one worker runs at the same time (each job at most once)")
+    worker_threads: int = Field(1, ge=1, le=64, description="jobs each lane of a worker runs at the same time (each job at most once)")
     worker_shutdown_seconds: int = Field(25, ge=0, le=3600, description="on SIGTERM, how long the current runs may take to finish before they are abandoned")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9464, ge=0, le=65535, description="port /metrics is served on; 0 = not served")

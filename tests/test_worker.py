@@ -394,7 +394,68 @@ def test_worker_runs_the_catalogue_serves_metrics_and_stops_on_sigterm(make_worl
     assert proc.returncode == 0, output
     assert f"Revwatch metrics: http://127.0.0.1:{port}/metrics" in output and "worker stopped" in output
     assert world.sql("SELECT count(*) FROM job_runs WHERE finished_at IS NULL") == [(0,)]
-    assert world.sql("SELECT job, error FROM job_runs WHERE outcome NOT IN ('succeeded')") == []
+    # lanes run at once: a compute job may find its input's first load still running, and wait for it
+    assert world.sql("SELECT job, outcome, error FROM job_runs WHERE outcome <> 'succeeded'"
+                     " AND NOT (outcome = 'skipped' AND error LIKE 'waiting for the first load of %%')") == []
     assert world.sql("SELECT count(*) FROM parking_sessions")[0][0] == world.manifest["totals"]["sessions"]
     assert _get(f"http://127.0.0.1:{port}/metrics")[0] == 0  # no longer served
     assert "Traceback" not in output
+
+
+# ------------------------------------------------------------------ lanes
+def test_every_catalogue_job_has_a_lane_shared_with_the_ingest_it_reads():
+    from revwatch.schedule import LANES
+
+    assert {spec.lane for spec in CATALOGUE.values()} == set(LANES)
+    for name, spec in CATALOGUE.items():
+        assert JOBS[name].lane == spec.lane
+        if spec.kind == "compute" and len(spec.inputs) == 1:  # the computes over one source run in its lane
+            assert spec.lane == CATALOGUE[spec.inputs[0]].lane, name
+    assert CATALOGUE["reconcile"].lane == "reconcile"  # reads every source: a lane of its own
+
+
+def test_a_long_run_in_one_lane_does_not_hold_back_another(make_world):
+    """Issue 17: the single worker thread ran the Stripe first load and skipped the billing ingest for 15 minutes."""
+    world = make_world()
+    slow = Job("slow", "ingest", "a first load", _job("slow", 6.0).run, lane="gateways")
+    tick = Job("tick", "ingest", "the billing ingest", _job("tick").run, lane="billing")
+    worker = Worker(world.engine, _cfg(world, "slow=600,tick=1"), {"slow": slow, "tick": tick})
+    worker.start()
+    try:
+        wait_for(lambda: len(_runs(world, "tick")) >= 3, 20, "tick to run three times")
+        assert [r[2] for r in _runs(world, "slow")] == ["running"]  # all while the first load went on
+    finally:
+        worker.stop(timeout=15)
+
+
+def test_a_compute_job_waits_for_its_input_s_first_load(make_world):
+    """A first load drops and rebuilds its table's indexes; a compute job of another lane reading those tables
+    meanwhile could deadlock with it. It is recorded skipped, saying why, and runs once the load is in."""
+    world = make_world()
+    worker = Worker(world.engine, _cfg(world, ""), {"classify-billing": _job("classify-billing")})
+    world.sql("INSERT INTO job_runs (job, started_at) VALUES ('ingest-billing', now())")  # the first load, running
+    assert worker.run("classify-billing").outcome == "skipped"
+    assert _runs(world, "classify-billing")[-1][2:] == (
+        "skipped", "waiting for the first load of ingest-billing: classify-billing runs once its data is in")
+    world.sql("UPDATE job_runs SET outcome = 'succeeded', finished_at = now() WHERE job = 'ingest-billing'")
+    world.sql("INSERT INTO job_runs (job, started_at) VALUES ('ingest-billing', now())")  # a later run: no wait
+    assert worker.run("classify-billing").outcome == "succeeded"
+
+
+def test_a_job_that_waited_for_a_first_load_tries_again_within_seconds(make_world):
+    from collectors import runlocks
+
+    world = make_world()
+    world.sql("INSERT INTO job_runs (job, started_at) VALUES ('ingest-billing', now())")  # the first load, running
+    worker = Worker(world.engine, _cfg(world, "classify-billing=600"), {"classify-billing": _job("classify-billing")})
+    with runlocks.lock_session(world.engine) as held:  # its runner holds its lock: the start does not abandon it
+        assert runlocks.try_lock(held, runlocks.WORKER_LOCK_KEY, "ingest-billing")
+        worker.start()
+    try:
+        wait_for(lambda: _runs(world, "classify-billing"), 10, "classify-billing to run at the start")
+        world.sql("UPDATE job_runs SET outcome = 'succeeded', finished_at = now() WHERE job = 'ingest-billing'")
+        # its interval is ten minutes; it comes back within WAIT_RETRY_SECONDS
+        wait_for(lambda: len(_runs(world, "classify-billing")) >= 2, 20, "classify-billing to try again")
+        assert [r[2] for r in _runs(world, "classify-billing")] == ["skipped", "succeeded"]
+    finally:
+        worker.stop(timeout=15)

@@ -86,3 +86,13 @@ def test_stripe_first_load_says_how_far_it_has_come(world):
     # reached 17 Nov 20:05 of a range from 10 Nov 00:00 to 20 Nov 08:05: 60 of 248.08 hours, 24 %
     assert "ingest-stripe is running its first load, back to 17 Nov 2026, 24 % of the selected days " \
            "(running since 20 Nov 08:00 UTC)" in r.reasons
+
+
+def test_a_compute_job_waiting_for_a_first_load_says_so(world):
+    _run(world, "ingest-billing", 0, outcome="running")
+    _run(world, "classify-billing", 1, outcome="skipped",
+         error="waiting for the first load of ingest-billing: classify-billing runs once its data is in")
+    r = readiness(world.engine, "billing_accuracy", T0 + timedelta(minutes=3))
+    assert r.reasons == ("ingest-billing is running its first load (running since 20 Nov 08:00 UTC)",
+                         "classify-billing has not succeeded yet (waiting for the first load of ingest-billing:"
+                         " classify-billing runs once its data is in)")

@@ -111,6 +111,8 @@ def _never_succeeded(db: Db, j: _Job, as_of: datetime, since: date | None) -> st
     if j.last_outcome in ("failed", "abandoned"):
         first_line = (j.last_error or "no error recorded").splitlines()[0][:160]
         return f"{j.name} has not succeeded yet (its last run {j.last_outcome}: {first_line})"
+    if j.last_outcome == "skipped" and j.last_error:  # e.g. waiting for its input's first load (another lane)
+        return f"{j.name} has not succeeded yet ({j.last_error.splitlines()[0][:160]})"
     return f"{j.name} has not succeeded yet (its last run was {j.last_outcome})"
 
 

@@ -153,12 +153,14 @@ class Worker(Watchdog):
     """Runs `jobs` (the catalogue) on `engine` with `cfg`: on a schedule after `start()`, or once each by `run_once()`.
 
     `report_job`, when given, is also scheduled as REPORT_JOB (REPORT_CRON in REPORT_TIMEZONE); without
-    it a worker leaves that job out of the shared schedule."""
+    it a worker leaves that job out of the shared schedule. `after_run`, when given, is called with a job's
+    name after each run of it that succeeded (the CLI keeps the /metrics figures with it); it must not raise."""
 
     def __init__(self, engine: Engine, cfg: Settings, jobs: Mapping[str, Job] | None = None, threads: int | None = None,
-                 report_job: ReportJob | None = None):
+                 report_job: ReportJob | None = None, after_run: Callable[[str], None] | None = None):
         self.engine, self.cfg = engine, cfg
         self.report_job = report_job
+        self.after_run = after_run
         self.jobs = dict(JOBS if jobs is None else jobs)
         self.intervals = intervals(cfg, self.jobs)
         self.threads = threads or cfg.worker_threads
@@ -213,6 +215,8 @@ class Worker(Watchdog):
             return RunStats(outcome="failed")
         log.info("%s %s in %.1f s: read %d, written %d", name, stats.outcome, time.monotonic() - began,
                  stats.rows_read, stats.rows_written)
+        if self.after_run is not None and stats.outcome == "succeeded":
+            self.after_run(name)
         return stats
 
     def _run_soon(self, name: str) -> None:

@@ -738,3 +738,60 @@ def test_audit_head_refused_gateway_objects_and_partial_runs(make_world):
     # a partial run brought data: the newest success for freshness (CollectorStale) is its end
     assert value(registry, "revwatch_job_last_success_timestamp_seconds", job="ingest-stripe") == (
         now - timedelta(minutes=5) + timedelta(seconds=2)).timestamp()
+
+
+# ---------------------------------------------------------------- the kept figure sections (issue 17)
+def _figures(world) -> dict:
+    """The gated figure families of a fresh scrape: {(sample name, labels): value}."""
+    from metrics.faces.exporter_figures import GATED
+
+    names = {name for _, families in GATED.values() for name in families}
+    collector = RevwatchCollector(world.engine, world.cfg, cache_seconds=0)
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for m in collector.collect() if m.name in names for s in m.samples}
+
+
+def test_kept_figures_are_served_while_current_and_read_live_once_not(make_world, pin_clock):
+    """The worker keeps the figure sections after the jobs that feed them (metrics/faces/exporter_snapshot.py): a
+    cold scrape then reads one row a section. A kept section says what a live read says; it is served until a
+    run of a job it reads finishes, a break event comes (reconciliation) or the hour turns."""
+    from metrics.faces import exporter_snapshot
+
+    world = make_world()
+    now = pin_clock(db_now(world).replace(minute=10, second=0, microsecond=0))
+    build(world)
+    live = _figures(world)  # nothing kept yet: read live
+    assert exporter_snapshot.refresh(world.engine) == list(exporter_snapshot.SECTION_JOBS)
+    assert _figures(world) == live
+    attempts = ("revwatch_payment_attempts_total", (("gateway", "adyen"), ("method", "wallet"), ("region", "ca-west")))
+    judged = ("revwatch_billing_sessions_judged", (("currency", "CAD"),))
+    opened = ("revwatch_recon_open_breaks", (("currency", "USD"), ("stage", "S1")))
+    assert (live[attempts], live[judged], live[opened]) == (7, 1, 1)
+
+    # rows changed by hand, no job run recorded: the kept figures are what a scrape serves
+    world.sql("UPDATE rollup_payments SET attempts = attempts + 100 WHERE site_id = 'site-b' AND payment_method_type = 'wallet'")
+    world.sql("UPDATE billing_findings SET currency = 'CAD' WHERE session_id = 'sess-3'")
+    world.sql("UPDATE recon_breaks SET state = 'resolved' WHERE item_key = 'attempt:b1'")
+    assert (_figures(world)[attempts], _figures(world)[judged], _figures(world)[opened]) == (7, 1, 1)
+    # the break's age moves on with the clock, as a live read's would
+    age = ("revwatch_recon_oldest_open_break_age_seconds", (("stage", "S1"),))
+    pin_clock(now + timedelta(minutes=20))
+    assert _figures(world)[age] == live[age] + 20 * 60
+
+    # rollup-payments finishes a run: payments (and disputes) are read live; billing stays kept
+    world.sql("INSERT INTO job_runs (job, started_at, finished_at, outcome) VALUES"
+              " ('rollup-payments', now(), now(), 'succeeded')")
+    assert (_figures(world)[attempts], _figures(world)[judged]) == (107, 1)
+    # a person resolves a break (the workflow appends an event): reconciliation is read live
+    (break_id,) = world.sql("SELECT break_id FROM recon_breaks WHERE item_key = 'attempt:b1'")[0]
+    world.sql("INSERT INTO recon_break_events (break_id, at, actor, action, note) VALUES (%s, now(), 'ana', 'resolved', 'x')",
+              (break_id,))
+    assert _figures(world)[opened] == 0
+    # the next hour: every section is read live (the billing window starts at an hour)
+    pin_clock(now + timedelta(hours=1))
+    assert _figures(world)[judged] == 2
+    # kept again after the jobs ran: served from the snapshot once more
+    exporter_snapshot.refresh(world.engine)
+    world.sql("UPDATE billing_findings SET currency = 'USD' WHERE session_id = 'sess-3'")
+    assert _figures(world)[judged] == 2
+

@@ -346,6 +346,20 @@ def test_the_report_job_is_the_callable_given_and_runs_on_the_worker(make_world)
         assert plain.stop(10)
 
 
+def test_after_run_is_called_after_each_run_that_succeeded(make_world):
+    world = make_world()
+
+    def fails(engine, cfg, start, end):
+        with recorded_run(engine, "broken"):
+            raise RuntimeError("no")
+
+    called: list[str] = []
+    jobs = {"tick": _job("tick"), "broken": Job("broken", "compute", "fails", fails)}
+    worker = Worker(world.engine, _cfg(world, ""), jobs, after_run=called.append)
+    assert [worker.run(name).outcome for name in ("tick", "broken", "tick")] == ["succeeded", "failed", "succeeded"]
+    assert called == ["tick", "tick"]
+
+
 def test_the_cli_wires_the_weekly_report_into_the_worker():
     """The worker command passes the report job; collectors never import metrics themselves."""
     from metrics.faces import weekly_report
@@ -398,6 +412,10 @@ def test_worker_runs_the_catalogue_serves_metrics_and_stops_on_sigterm(make_worl
     assert world.sql("SELECT job, outcome, error FROM job_runs WHERE outcome <> 'succeeded'"
                      " AND NOT (outcome = 'skipped' AND error LIKE 'waiting for the first load of %%')") == []
     assert world.sql("SELECT count(*) FROM parking_sessions")[0][0] == world.manifest["totals"]["sessions"]
+    # the command keeps the /metrics figure sections after the jobs that feed them (metrics/faces/exporter_snapshot.py)
+    from metrics.faces.exporter_snapshot import SECTION_JOBS
+
+    assert [r[0] for r in world.sql("SELECT section FROM figure_snapshots ORDER BY 1")] == sorted(SECTION_JOBS)
     assert _get(f"http://127.0.0.1:{port}/metrics")[0] == 0  # no longer served
     assert "Traceback" not in output
 

@@ -144,6 +144,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from metrics.catalogue.prometheus import FAMILIES, exporter_help
+from metrics.faces import exporter_snapshot
 from metrics.faces.exporter_figures import BILLING_WINDOW, METHODS, UNKNOWN, Timeouts, guarded, read_figures, samples
 from metrics.figures import declines
 from metrics.figures.health.jobs import worker_activity
@@ -266,7 +267,8 @@ class RevwatchCollector(Collector):
         shapes = {m.name: m for m in _family_shapes()}
         fam = {name: m for name, m in shapes.items() if not name.startswith("revwatch_exporter_")}
         now = clock.now()
-        read_figures(conn, fam, now, self._timeouts)
+        _, kept = guarded(conn, fam, "kept figures", [], lambda: exporter_snapshot.current(conn, now), self._timeouts)
+        read_figures(conn, fam, now, self._timeouts, kept)
         read, tally = guarded(conn, fam, "job figures", JOB_FAMILIES, lambda: self._jobs(conn, fam, now), self._timeouts)
         return list(fam.values()), tally if read else None
 

@@ -26,9 +26,11 @@ from typing import TypeVar
 
 import psycopg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.samples import Sample
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
+from metrics.catalogue.prometheus import FAMILIES
 from metrics.figures import declines
 from metrics.figures.audit_log import head as audit_head
 from metrics.figures.billing_accuracy import ExitedSince, accuracy_totals
@@ -118,9 +120,47 @@ def guarded(conn: Connection, fam: Families, what: str, families: Iterable[str],
     return True, result
 
 
-def read_figures(conn: Connection, fam: Families, now: datetime, timeouts: Timeouts | None = None) -> None:
-    """Fill the figure families of `fam` (gated by readiness), the gateway-object and the audit families."""
+def figure_shapes() -> Families:
+    """The gated figure families (GATED), without samples."""
+    kinds = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}
+    names = {name for _, families in GATED.values() for name in families}
+    shapes = (kinds[f.kind](f.name, f.help, labels=list(f.labels)) for f in FAMILIES if f.kind in kinds)
+    return {m.name: m for m in shapes if m.name in names}  # a counter's family name drops its _total
+
+
+def read_section(conn: Connection, fam: Families, what: str, now: datetime, networks: set[str] | None = None):
+    """Read one gated section (a GATED key) into `fam`; the payment figures return the card networks, which the
+    dispute figures need."""
+    if what == "payment figures":
+        return _payments(conn, fam, now)
+    if what == "billing figures":
+        return _billing(conn, fam, now)
+    if what == "reconciliation figures":
+        return _reconciliation(conn, fam, now)
+    if what == "dispute figures":
+        return _disputes(conn, fam, now, networks or set())
+    raise ValueError(f"no such section: {what}")
+
+
+def networks_of(fam: Families) -> set[str]:
+    """The card networks a payment section holds (its card payments this month are per network, 0 included)."""
+    return {s.labels["network"] for s in fam["revwatch_card_payments_month"].samples}
+
+
+def load_kept(fam: Families, families: Mapping[str, list]) -> None:
+    """Put a kept section's samples ([sample name, labels, value], …) into the scrape's families."""
+    for name, kept in families.items():
+        if name in fam:
+            fam[name].samples = [Sample(n, labels, value) for n, labels, value in kept]
+
+
+def read_figures(conn: Connection, fam: Families, now: datetime, timeouts: Timeouts | None = None,
+                 kept: Mapping[str, Mapping[str, list]] | None = None) -> None:
+    """Fill the figure families of `fam` (gated by readiness), the gateway-object and the audit families. A
+    section in `kept` (metrics/faces/exporter_snapshot.py: kept by the worker, still current) is served from
+    there instead of read."""
     timeouts = timeouts or Timeouts()
+    kept = kept or {}
     _, computed = guarded(conn, fam, "figure readiness", [COMPUTED],
                           lambda: {t: readiness(conn, t, now).known for t in TOPIC_JOBS}, timeouts)
     for topic, known in sorted((computed or {}).items()):
@@ -132,9 +172,14 @@ def read_figures(conn: Connection, fam: Families, now: datetime, timeouts: Timeo
             for name in families:
                 fam.pop(name, None)
             return False, None
+        if what in kept:
+            load_kept(fam, kept[what])
+            return True, None
         return guarded(conn, fam, what, families, read, timeouts)
 
     paid, networks = section("payment figures", lambda: _payments(conn, fam, now))
+    if paid and networks is None:  # served as kept
+        networks = networks_of(fam)
     section("billing figures", lambda: _billing(conn, fam, now))
     section("reconciliation figures", lambda: _reconciliation(conn, fam, now))
     if paid and networks is not None:

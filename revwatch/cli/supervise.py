@@ -86,12 +86,20 @@ def worker(once: bool) -> None:
     with product.begin() as conn:  # a changed configuration is recorded once, a restart with the same adds nothing
         audit.record_settings(conn, cfg)
     with sources(cfg) as cfg:
-        work = Worker(product, cfg, report_job=report_job())
+        work = Worker(product, cfg, report_job=report_job(), after_run=keep_figures(product))
         with stop_on_signals(work.stopping):
             if once:
                 _once(work)
             else:
                 run_scheduled(work, cfg, product, schedule)
+
+
+def keep_figures(product: Engine) -> Callable[[str], None]:
+    """The worker's `after_run`: keep the /metrics figure sections the job feeds (metrics/faces/exporter_snapshot.py),
+    so a scrape reads them in one small read; collectors never import metrics, the CLI wires it."""
+    from metrics.faces import exporter_snapshot
+
+    return lambda job: exporter_snapshot.refresh_after(product, job)
 
 
 def _once(work: Worker) -> None:

@@ -21,7 +21,15 @@ from revwatch.schema.gateways import (
     StripePayout,
     StripeRefund,
 )
-from revwatch.schema.plumbing import JobRun, PendingSiteHour, PendingWindow, QuarantinedRecord, SourceFile, SyncState
+from revwatch.schema.plumbing import (
+    FigureSnapshot,
+    JobRun,
+    PendingSiteHour,
+    PendingWindow,
+    QuarantinedRecord,
+    SourceFile,
+    SyncState,
+)
 from revwatch.schema.reconciliation import ReconBreak, ReconBreakEvent, ReconItem
 from revwatch.schema.records import AuditEntry, WeeklyReport
 from revwatch.schema.rollups import (
@@ -43,6 +51,7 @@ __all__ = [
     "BillingCorrect",
     "BillingFinding",
     "DisputeRollup",
+    "FigureSnapshot",
     "FxRate",
     "GatewayAccess",
     "GatewayMismatch",

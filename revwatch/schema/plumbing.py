@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, Text, func
+from sqlalchemy import BigInteger, Index, Integer, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from revwatch.schema.base import TS, Base
@@ -57,7 +58,22 @@ class JobRun(Base):
     rows_written: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     outcome: Mapped[str] = mapped_column(Text, default="running", server_default="running")
     error: Mapped[str | None] = mapped_column(Text)
-    __table_args__ = (Index(None, "job", "started_at"),)
+    __table_args__ = (Index(None, "job", "started_at"),
+                      Index("ix_job_runs_running", "run_id", postgresql_where=text("finished_at IS NULL")))
+
+
+class FigureSnapshot(Base):
+    """A section of the exporter's figure families as the worker last computed it (metrics/faces/
+    exporter_snapshot.py): current while no run of the jobs it reads finished after `frontier` (a run id)
+    and, for reconciliation, no break event came after `last_event`; `families` maps a family name to its
+    samples ([sample name, labels, value], …)."""
+
+    __tablename__ = "figure_snapshots"
+    section: Mapped[str] = mapped_column(Text, primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(TS)
+    frontier: Mapped[int] = mapped_column(BigInteger)
+    last_event: Mapped[int] = mapped_column(BigInteger)
+    families: Mapped[dict] = mapped_column(JSONB)
 
 
 class SourceFile(Base):

@@ -1,0 +1,120 @@
+"""The exporter's figure sections kept between scrapes, so that /metrics answers cold with small reads (issue 17).
+
+The payment, dispute, billing and reconciliation families are sums over rollups and items that grow with
+history: at millions of sessions a cold scrape read for seconds. The worker keeps each section in
+`figure_snapshots` after every run of a job that feeds it (`refresh`, wired by the CLI as the worker's
+`after_run`, and run by `revwatch collect` at its end); a scrape serves a section from there when it is
+current (`current`), else reads it as before. The values are the same functions' (exporter_figures.py),
+computed in one REPEATABLE READ snapshot, so a kept section is what a live read would have said then.
+
+A kept section is current while
+- no run of a job it reads (`SECTION_JOBS`) finished after it was taken. Its `frontier` is a run id: the
+  first of those jobs' runs still running when it was taken, less one, else the newest run. A run that
+  finishes later has a larger id, whether it was running then or started after;
+- for reconciliation, no break event came after it (`last_event`): people resolve and reopen breaks
+  between the job's runs;
+- the scrape falls in the UTC hour it was taken in: the billing window starts at an hour and this
+  month's figures change with the month. The oldest open break's age, the one figure that moves
+  with the clock within the hour, is served aged by the time since.
+A section whose sites change (a new site's currency at 0) follows at the next run of its job.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, text
+
+from metrics.faces import exporter_figures as ef
+from metrics.figures.query import READ_TIMEOUT_MS
+from revwatch import clock
+
+log = logging.getLogger(__name__)
+
+SECTION_JOBS: dict[str, tuple[str, ...]] = {
+    "payment figures": ("rollup-payments",),
+    "dispute figures": ("rollup-disputes", "rollup-payments"),  # the networks are the payments' card brands
+    "billing figures": ("classify-billing",),
+    "reconciliation figures": ("reconcile",),
+}
+AGING = "revwatch_recon_oldest_open_break_age_seconds"
+
+Kept = dict[str, dict[str, list]]  # section -> family name -> [[sample name, labels, value], …]
+
+_FRONTIER = """
+    SELECT coalesce((SELECT min(run_id) - 1 FROM job_runs WHERE finished_at IS NULL AND job = ANY(CAST(:jobs AS text[]))),
+                    (SELECT max(run_id) FROM job_runs), 0)"""
+_LAST_EVENT = "SELECT coalesce(max(event_id), 0) FROM recon_break_events"
+_KEEP = """
+    INSERT INTO figure_snapshots (section, taken_at, frontier, last_event, families)
+    VALUES (:section, :taken_at, :frontier, :last_event, CAST(:families AS jsonb))
+    ON CONFLICT (section) DO UPDATE SET taken_at = excluded.taken_at, frontier = excluded.frontier,
+        last_event = excluded.last_event, families = excluded.families"""
+# the kept sections still current: no run of their jobs finished after the frontier, no break event after
+_CURRENT = """
+    SELECT s.section, s.taken_at, s.families FROM figure_snapshots s
+    JOIN unnest(CAST(:sections AS text[]), CAST(:jobs AS text[])) AS j(section, jobs) ON j.section = s.section
+    WHERE s.taken_at >= :hour
+      AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.run_id > s.frontier AND r.finished_at IS NOT NULL
+                        AND r.job = ANY(string_to_array(j.jobs, ',')))
+      AND (s.section <> 'reconciliation figures' OR s.last_event >= (SELECT coalesce(max(event_id), 0)
+                                                                        FROM recon_break_events))"""
+
+
+def sections_fed_by(job: str | None) -> list[str]:
+    """The sections a run of `job` changes (every section for None)."""
+    return [s for s, jobs in SECTION_JOBS.items() if job is None or job in jobs]
+
+
+def refresh(engine: Engine, job: str | None = None, timeout_ms: int = READ_TIMEOUT_MS) -> list[str]:
+    """Compute and keep the sections `job` feeds (all for None), each in one snapshot; return their names."""
+    sections = sections_fed_by(job)
+    for section in sections:
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                conn.execute(text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(int(timeout_ms))})
+                frontier = conn.execute(text(_FRONTIER), {"jobs": list(SECTION_JOBS[section])}).scalar_one()
+                last_event = conn.execute(text(_LAST_EVENT)).scalar_one()
+                now = clock.now()
+                families = _compute(conn, section, now)
+                conn.execute(text(_KEEP), {"section": section, "taken_at": now, "frontier": frontier,
+                                           "last_event": last_event, "families": json.dumps(families)})
+    return sections
+
+
+def refresh_after(engine: Engine, job: str) -> None:
+    """The worker's `after_run`: keep the sections `job` feeds; a failure is one log line (the scrape then reads
+    the section live, as the kept one is no longer current)."""
+    try:
+        refresh(engine, job)
+    except Exception as exc:
+        log.warning("revwatch exporter: keeping the figures %s feeds failed (%s); /metrics reads them live",
+                    job, " ".join(str(exc).split())[:200])
+
+
+def current(conn: Connection, now: datetime) -> Kept:
+    """The kept sections still current at `now`, read in the scrape's snapshot; the age of the oldest open
+    break moved on by the time since each was taken."""
+    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    rows = conn.execute(text(_CURRENT), {"sections": list(SECTION_JOBS), "hour": hour,
+                                         "jobs": [",".join(jobs) for jobs in SECTION_JOBS.values()]}).all()
+    kept: Kept = {}
+    for section, taken_at, families in rows:
+        since = max((now - taken_at).total_seconds(), 0.0)
+        if AGING in families:
+            families[AGING] = [[n, labels, value + since if value > 0 else value] for n, labels, value in families[AGING]]
+        kept[section] = families
+    return kept
+
+
+def _compute(conn: Connection, section: str, now: datetime) -> dict[str, list]:
+    """A section's families as the scrape would read them live (exporter_figures.py), whatever the readiness."""
+    fam = ef.figure_shapes()
+    if section == "dispute figures":
+        ef.read_section(conn, fam, "dispute figures", now, networks=ef.read_section(conn, ef.figure_shapes(),
+                                                                                   "payment figures", now))
+    else:
+        ef.read_section(conn, fam, section, now)
+    return {name: [[s.name, dict(s.labels), s.value] for s in fam[name].samples] for name in ef.GATED[section][1]}

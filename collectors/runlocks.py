@@ -104,6 +104,14 @@ def first_loads_running(engine: Engine, jobs: tuple[str, ...]) -> list[str]:
             {"jobs": list(jobs)}).scalars())
 
 
+def last_run(engine: Engine, job: str) -> tuple[str, str | None] | None:
+    """(outcome, error) of `job`'s newest run, None before its first."""
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT outcome, error FROM job_runs WHERE job = :j ORDER BY started_at DESC, run_id DESC"
+                                " LIMIT 1"), {"j": job}).first()
+    return None if row is None else (row[0], row[1])
+
+
 def abandon_dead_runs(engine: Engine) -> int:
     """Close every run left 'running' whose job nobody holds a lock on (a runner's start)."""
     closed = 0

@@ -24,14 +24,14 @@ the same the Health page and the exporter's revwatch_job_interval_seconds read.
   current ones; each job's work is transactional (commits or rolls back whole). Runs still going
   after that are recorded `abandoned` and the caller ends the process, which rolls them back.
   Runs that were due but had not started wait for their next interval.
-- **Lanes** (revwatch/schedule.py LANES): billing, gateways, files and reconcile each run on threads of
-  their own, WORKER_THREADS a lane (1 by default; jobs due together run most frequent first), so the
-  present stays fresh while the past loads: the Stripe first load or a full reconcile never holds back
+- **Lanes** (revwatch/schedule.py LANES): billing, stripe, files and across (the computes over several
+  sources) each run on threads of their own, WORKER_THREADS a lane (1 by default; jobs due together
+  run most frequent first), so the present stays fresh while the past loads: the Stripe first load or a full reconcile never holds back
   the billing ingest and the computes over it. Jobs of two lanes running at once is safe (each is
   transactional and locked); a first load into an empty table drops and rebuilds its indexes, which a
   job of another lane reading those tables could deadlock with, so a compute job whose input's first
-  load is running is recorded `skipped`, saying it waits for that load, and tries again within
-  WAIT_RETRY_SECONDS (its interval may be minutes).
+  load is running is recorded `skipped` (once a wait), saying it waits for that load, and tries again
+  within WAIT_RETRY_SECONDS (its interval may be minutes).
 - A failing job is logged in one line and recorded in `job_runs`; it never stops the scheduler.
 - **A run that outlasts its interval** (a first load, a long reconcile): its next runs are skipped until it
   ends. The worker says so once per run, at INFO ("ingest-stripe is still running (since 08:12 UTC): its next
@@ -197,8 +197,10 @@ class Worker(Watchdog):
                     loading = locks.first_loads_running(self.engine, CATALOGUE[name].inputs if name in CATALOGUE else ())
                     if loading:
                         why = f"waiting for the first load of {', '.join(loading)}: {name} runs once its data is in"
-                        log.info("%s skipped: %s", name, why)
                         self._run_soon(name)
+                        if locks.last_run(self.engine, name) == ("skipped", why):
+                            return RunStats(outcome="skipped")  # said once a wait: one line in the run log
+                        log.info("%s skipped: %s", name, why)
                         return locks.record_skipped(self.engine, name, why)
                     with self._inflight_lock:
                         self._inflight[name] = since

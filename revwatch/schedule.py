@@ -25,9 +25,10 @@ REPORT_CRON: dict[str, str | int] = {"day_of_week": "mon", "hour": 7, "minute": 
 
 
 # The worker's lanes (issue 17): each runs its jobs on threads of its own, so a long run in one (the Stripe
-# first load, a full reconcile) never holds back another's. A source's ingest shares its lane with the
-# computes over it, which need its data anyway.
-LANES = ("billing", "gateways", "files", "reconcile")
+# first load through its API, a full reconcile) never holds back another's. A source's ingest shares its
+# lane with the computes over it, which need its data anyway; the file sources are quick and share one; the
+# computes over several sources (reconcile, the gateway mismatches) have their own.
+LANES = ("billing", "stripe", "files", "across")
 DEFAULT_LANE = "default"  # a test's own job, and the weekly report
 
 
@@ -70,8 +71,8 @@ CATALOGUE: dict[str, JobSpec] = {
     for spec in (
         _job("ingest-billing", "ingest", "sync the billing database (watermark + lookback)", "billing", every=60),
         _job("ingest-stripe", "ingest", "copy Stripe charges, refunds, disputes, balance transactions, payouts",
-             "gateways"),
-        _job("ingest-adyen", "ingest", "take in new Adyen settlement detail reports (each file once)", "gateways"),
+             "stripe"),
+        _job("ingest-adyen", "ingest", "take in new Adyen settlement detail reports (each file once)", "files"),
         _job("ingest-bank", "ingest", "take in new bank statements, BAI2 or camt.053 (each file once)", "files"),
         _job("ingest-ledger", "ingest", "take in new general-ledger exports (a journal exported again replaces itself)",
              "files"),
@@ -81,15 +82,15 @@ CATALOGUE: dict[str, JobSpec] = {
         _rollup("rollup-payments", "payment_attempts", "rollup_payments"),
         _rollup("rollup-invoice-outcomes", "invoices", "rollup_invoice_outcomes"),
         _rollup("rollup-refunds", "refunds", "rollup_refunds"),
-        _rollup("rollup-disputes", "stripe_disputes", "rollup_disputes", inputs=("ingest-stripe",), lane="gateways"),
+        _rollup("rollup-disputes", "stripe_disputes", "rollup_disputes", inputs=("ingest-stripe",), lane="stripe"),
         _job("match-gateway-payments", "compute",
-             "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)", "gateways",
+             "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)", "across",
              inputs=("ingest-billing", "ingest-stripe", "ingest-adyen")),
         _job("classify-billing", "compute",
              "every closed session's invoices against its shadow-rated price (missing, duplicate, over/under-billed, tax...)",
              "billing", inputs=("ingest-billing",)),
         _job("reconcile", "compute",
-             "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow", "reconcile",
+             "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow", "across",
              every=300,
              inputs=INGESTS),
     )

@@ -429,13 +429,15 @@ def test_every_catalogue_job_has_a_lane_shared_with_the_ingest_it_reads():
         assert JOBS[name].lane == spec.lane
         if spec.kind == "compute" and len(spec.inputs) == 1:  # the computes over one source run in its lane
             assert spec.lane == CATALOGUE[spec.inputs[0]].lane, name
-    assert CATALOGUE["reconcile"].lane == "reconcile"  # reads every source: a lane of its own
+    # the computes over several sources share a lane of their own; the Stripe API's first load has its own
+    assert CATALOGUE["reconcile"].lane == CATALOGUE["match-gateway-payments"].lane == "across"
+    assert [n for n, spec in CATALOGUE.items() if spec.kind == "ingest" and spec.lane == "stripe"] == ["ingest-stripe"]
 
 
 def test_a_long_run_in_one_lane_does_not_hold_back_another(make_world):
     """Issue 17: the single worker thread ran the Stripe first load and skipped the billing ingest for 15 minutes."""
     world = make_world()
-    slow = Job("slow", "ingest", "a first load", _job("slow", 6.0).run, lane="gateways")
+    slow = Job("slow", "ingest", "a first load", _job("slow", 6.0).run, lane="stripe")
     tick = Job("tick", "ingest", "the billing ingest", _job("tick").run, lane="billing")
     worker = Worker(world.engine, _cfg(world, "slow=600,tick=1"), {"slow": slow, "tick": tick})
     worker.start()
@@ -455,6 +457,8 @@ def test_a_compute_job_waits_for_its_input_s_first_load(make_world):
     assert worker.run("classify-billing").outcome == "skipped"
     assert _runs(world, "classify-billing")[-1][2:] == (
         "skipped", "waiting for the first load of ingest-billing: classify-billing runs once its data is in")
+    assert worker.run("classify-billing").outcome == "skipped"  # still waiting: said once in the run log
+    assert len(_runs(world, "classify-billing")) == 1
     world.sql("UPDATE job_runs SET outcome = 'succeeded', finished_at = now() WHERE job = 'ingest-billing'")
     world.sql("INSERT INTO job_runs (job, started_at) VALUES ('ingest-billing', now())")  # a later run: no wait
     assert worker.run("classify-billing").outcome == "succeeded"

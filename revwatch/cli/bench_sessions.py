@@ -181,9 +181,19 @@ def _reads(cfg: Settings, engine: Engine) -> Iterator[Row]:
         return lambda: (len(figures(engine, show.Options(cfg=cfg))), "rows")  # type: ignore[arg-type]
     for name, figures in show.TOPICS.items():
         yield _timed(f"show {name}", topic(figures))
-    collector = exporter.RevwatchCollector(engine, cfg, cache_seconds=0)
+    from metrics.faces import exporter_snapshot
 
-    def scrape() -> tuple[int | None, str]:
-        return len(collector.snapshot().families), "families"
+    def keep() -> tuple[int | None, str]:
+        return len(exporter_snapshot.refresh(engine)), "sections kept (the worker, after the jobs feeding them)"
+
+    def scrape(label: str) -> Callable[[], tuple[int | None, str]]:
+        def read() -> tuple[int | None, str]:  # a new collector: nothing in memory, as after a restart
+            collector = exporter.RevwatchCollector(engine, cfg, cache_seconds=0)
+            return len(collector.snapshot().families), label
+        return read
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM figure_snapshots")
+    yield _timed("/metrics scrape, nothing kept (read live)", scrape("families"))
+    yield _timed("keep the /metrics figure sections", keep)
     for which in ("cold", "warm"):
-        yield _timed(f"/metrics scrape, {which}", scrape)
+        yield _timed(f"/metrics scrape, {which}", scrape("families, from the kept sections"))

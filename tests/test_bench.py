@@ -29,9 +29,10 @@ def test_the_sessions_bench_runs_every_step_on_a_small_world(make_world):
     steps = [line.split("  ")[0].strip() for line in lines[2:]]
     for size in ("0.0004 M", "0.004 M"):
         assert f"{size}: first ingest-billing" in steps and f"{size}: first reconcile" in steps
+        assert f"{size} cycle, +5 minutes of traffic, first after the load: every billing job" in steps
         assert f"{size} cycle, +5 minutes of traffic: every billing job" in steps
         assert f"{size} cycle, nothing new: every billing job" in steps
-    assert any(line.startswith("a cycle of 5 minutes of traffic at 0.004 M history / at 0.0004 M:") for line in lines)
+    assert any(line.startswith("a cycle of 5 minutes of traffic (the second) at 0.004 M history / at 0.0004 M:") for line in lines)
     assert {"/metrics scrape, nothing kept (read live)", "keep the /metrics figure sections", "/metrics scrape, cold",
             "/metrics scrape, warm"} <= set(steps)
     assert sum(step.startswith("show ") for step in steps) >= 5

@@ -365,7 +365,10 @@ def test_an_open_item_is_judged_again_only_when_its_other_side_changes_or_its_wi
     b.charge("ch_ghost", 500, "succeeded", t("2026-10-02 09:00"))                     # no billing record yet
     b.charge("ch_last", 1, "failed", t("2026-10-20 00:00"))                           # Stripe coverage
     b.adyen(9, 1, "Fee", t("2026-10-20 00:00"), net_debit=1)                          # Adyen coverage
-    _run(w)
+    indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'recon_items' ORDER BY 1"
+    before = w.sql(indexes)
+    _run(w)  # the first run fills recon_items with its indexes set aside, and builds them again after
+    assert w.sql(indexes) == before and len(before) == 6
     assert {k[1]: v[:3] for k, v in _items(w).items() if k[0] == "S1"} == {
         "attempt:a_old": ("break", "missing", "gateway"), "attempt:a_late": ("break", "missing", "gateway"),
         "attempt:a_dup": ("matched", None, None), "attempt:a_wait": ("expected", None, None),

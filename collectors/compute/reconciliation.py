@@ -23,6 +23,7 @@ Tolerances and windows come from settings (`RECON_*`), GL account roles from `GL
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +32,8 @@ from sqlalchemy import Connection, Engine, text
 from collectors.compute.recon_stages import SCRATCH, STAGES
 from collectors.compute.windows import consume_pending, merge_ranges, pending_ranges, refresh_statistics
 from revwatch import clock
+from revwatch.bulk import indexes_set_aside
+from revwatch.db import psycopg_connection
 from revwatch.runlog import RunStats, recorded_run, try_job_lock
 from revwatch.settings import Settings
 
@@ -147,6 +150,12 @@ UNION SELECT item_key FROM recon_rejudge WHERE stage = :stage
 EXCEPT SELECT item_key FROM recon_candidates WHERE stage = :stage
 """
 
+# A first run into an empty recon_items (its indexes set aside): every candidate is new
+_INSERT_ALL = f"""
+INSERT INTO recon_items ({", ".join(_CANDIDATE_COLUMNS)}, examined_at)
+SELECT {", ".join(_CANDIDATE_COLUMNS)}, CAST(:now AS timestamptz) FROM recon_candidates WHERE stage = :stage
+"""
+
 _DELETE_GONE = """
 WITH gone AS (
     DELETE FROM recon_items WHERE stage = :stage AND item_key = ANY(CAST(:keys AS text[])) RETURNING item_key
@@ -215,9 +224,11 @@ def spans(stage: str, policy: Policy, ranges: list[Range]) -> list[Range]:
     return widened if STAGES[stage].by_range else [(widened[0][0], widened[-1][1])]
 
 
-def run_stage(conn: Connection, stage: str, policy: Policy, cover: dict, ranges: list[Range]) -> tuple[int, int]:
+def run_stage(conn: Connection, stage: str, policy: Policy, cover: dict, ranges: list[Range],
+              empty: bool = False) -> tuple[int, int]:
     """Judge and merge one stage over the changed ranges plus the items its `rejudge` names; return (items judged,
-    rows changed). An item judged in two spans is judged the same: the second is dropped (ON CONFLICT)."""
+    rows changed). An item judged in two spans is judged the same: the second is dropped (ON CONFLICT). `empty`:
+    recon_items holds nothing yet (a first run, its indexes set aside): every candidate is inserted."""
     base = {**policy.params(), **cover, "stage": stage, "actor": ACTOR, "now": clock.now()}
     judged_in = spans(stage, policy, ranges)
     for lo, hi in judged_in:
@@ -231,23 +242,30 @@ def run_stage(conn: Connection, stage: str, policy: Policy, cover: dict, ranges:
             conn.execute(text(judge), params)
     judged = conn.execute(text("SELECT count(*) FROM recon_candidates WHERE stage = :stage"), base).scalar_one()
     conn.execute(text("ANALYZE recon_candidates"))  # a temporary table has no statistics until told
-    gone = {key for lo, hi in judged_in for key in conn.execute(text(_GONE_KEYS), {**base, "lo": lo, "hi": hi}).scalars()}
-    if gone:
-        conn.execute(text(_DELETE_GONE), {**base, "keys": sorted(gone)})
-    changed = conn.execute(text(_UPSERT), base).scalar_one()
+    if empty:
+        changed = conn.execute(text(_INSERT_ALL), base).rowcount
+    else:
+        gone = {key for lo, hi in judged_in
+                for key in conn.execute(text(_GONE_KEYS), {**base, "lo": lo, "hi": hi}).scalars()}
+        if gone:
+            conn.execute(text(_DELETE_GONE), {**base, "keys": sorted(gone)})
+        changed = conn.execute(text(_UPSERT), base).scalar_one()
     for statement in _LIFECYCLE:
         conn.execute(text(statement), base)
     return judged, changed
 
 
 def reconcile(conn: Connection, policy: Policy, ranges: list[Range]) -> tuple[int, int]:
-    """All four stages over the changed ranges (plus the items judged again), in the caller's transaction."""
+    """All four stages over the changed ranges (plus the items judged again), in the caller's transaction. Into
+    an empty recon_items (a first run: millions of items at once), with its indexes set aside (revwatch/bulk.py)."""
     scratch_tables(conn)
     cover = coverage(conn)
     judged = changed = 0
-    for stage in STAGES:
-        j, c = run_stage(conn, stage, policy, cover, ranges)
-        judged, changed = judged + j, changed + c
+    empty = not _has_run(conn)
+    with indexes_set_aside(psycopg_connection(conn), "recon_items") if empty else nullcontext():
+        for stage in STAGES:
+            j, c = run_stage(conn, stage, policy, cover, ranges, empty)
+            judged, changed = judged + j, changed + c
     refresh_statistics(conn, "recon_items", changed)  # after a first run, the next one's plans need them
     return judged, changed
 

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, text
 from collectors.compute.billing_classification import queue_touched
 from collectors.compute.windows import queue_hours, refresh_statistics
 from revwatch import clock
+from revwatch.bulk import indexes_set_aside
 from revwatch.db import fetch_one, libpq_url, psycopg_connection
 from revwatch.runlog import RunStats, recorded_run, try_job_lock
 
@@ -154,34 +155,10 @@ def _touched_hours(dst: psycopg.Connection, table: SourceTable) -> list[datetime
 
 
 def _bulk_load(dst: psycopg.Connection, table: SourceTable) -> int:
-    """First load into an empty table: plain insert with the indexes dropped and rebuilt after.
-
-    Building a b-tree once from sorted input is several times faster than maintaining it row by
-    row over random text keys; DDL is transactional, so a crash still leaves the table as it was.
-    """
-    target = sql.Identifier(table.name)
-    indexes = dst.execute(
-        "SELECT i.relname, pg_get_indexdef(i.oid), c.conname, pg_get_constraintdef(c.oid)"
-        " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
-        " LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid"
-        " WHERE x.indrelid = %s::regclass",
-        (table.name,),
-    ).fetchall()
-    for index, _, constraint, _ in indexes:
-        if constraint:
-            dst.execute(sql.SQL("ALTER TABLE {t} DROP CONSTRAINT {c}").format(t=target, c=sql.Identifier(constraint)))
-        else:
-            dst.execute(sql.SQL("DROP INDEX {i}").format(i=sql.Identifier(index)))
-    written = dst.execute(
-        sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM stage").format(t=target, cols=_cols(table.columns))
-    ).rowcount
-    for _, index_def, constraint, constraint_def in indexes:
-        if constraint:  # definitions come from the catalog itself, not from outside input
-            dst.execute(sql.SQL("ALTER TABLE {t} ADD CONSTRAINT {c} ").format(t=target, c=sql.Identifier(constraint))
-                        + sql.SQL(constraint_def))
-        else:
-            dst.execute(sql.SQL(index_def))
-    return written
+    """First load into an empty table: plain insert with the indexes set aside (revwatch/bulk.py)."""
+    with indexes_set_aside(dst, table.name):
+        return dst.execute(sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM stage").format(
+            t=sql.Identifier(table.name), cols=_cols(table.columns))).rowcount
 
 
 def _merge(dst: psycopg.Connection, table: SourceTable, staged: int) -> int:

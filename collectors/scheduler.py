@@ -24,9 +24,9 @@ the same the Health page and the exporter's revwatch_job_interval_seconds read.
   current ones; each job's work is transactional (commits or rolls back whole). Runs still going
   after that are recorded `abandoned` and the caller ends the process, which rolls them back.
   Runs that were due but had not started wait for their next interval.
-- **Lanes** (revwatch/schedule.py LANES): billing, stripe, files and across (the computes over several
-  sources) each run on threads of their own, WORKER_THREADS a lane (1 by default; jobs due together
-  run most frequent first), so the present stays fresh while the past loads: the Stripe first load or a full reconcile never holds back
+- **Lanes** (revwatch/schedule.py LANES): billing, stripe, files and reconcile each run on threads of
+  their own, WORKER_THREADS a lane (1 by default; jobs due together run most frequent first), so the
+  present stays fresh while the past loads: the Stripe first load or a full reconcile never holds back
   the billing ingest and the computes over it. Jobs of two lanes running at once is safe (each is
   transactional and locked); a first load into an empty table drops and rebuilds its indexes, which a
   job of another lane reading those tables could deadlock with, so a compute job whose input's first

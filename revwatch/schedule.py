@@ -26,9 +26,9 @@ REPORT_CRON: dict[str, str | int] = {"day_of_week": "mon", "hour": 7, "minute": 
 
 # The worker's lanes (issue 17): each runs its jobs on threads of its own, so a long run in one (the Stripe
 # first load through its API, a full reconcile) never holds back another's. A source's ingest shares its
-# lane with the computes over it, which need its data anyway; the file sources are quick and share one; the
-# computes over several sources (reconcile, the gateway mismatches) have their own.
-LANES = ("billing", "stripe", "files", "across")
+# lane with the computes over it, which need its data anyway (the gateway mismatches ride with Stripe's charges);
+# the file sources are quick and share one; reconcile, over every source and minutes long, has its own.
+LANES = ("billing", "stripe", "files", "reconcile")
 DEFAULT_LANE = "default"  # a test's own job, and the weekly report
 
 
@@ -84,13 +84,13 @@ CATALOGUE: dict[str, JobSpec] = {
         _rollup("rollup-refunds", "refunds", "rollup_refunds"),
         _rollup("rollup-disputes", "stripe_disputes", "rollup_disputes", inputs=("ingest-stripe",), lane="stripe"),
         _job("match-gateway-payments", "compute",
-             "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)", "across",
+             "gateway charges billing did not record (failed/unknown attempt, or no attempt at all)", "stripe",
              inputs=("ingest-billing", "ingest-stripe", "ingest-adyen")),
         _job("classify-billing", "compute",
              "every closed session's invoices against its shadow-rated price (missing, duplicate, over/under-billed, tax...)",
              "billing", inputs=("ingest-billing",)),
         _job("reconcile", "compute",
-             "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow", "across",
+             "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow", "reconcile",
              every=300,
              inputs=INGESTS),
     )

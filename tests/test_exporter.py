@@ -780,12 +780,12 @@ def test_kept_figures_are_served_while_current_and_read_live_once_not(make_world
 
     # rollup-payments finishes a run: payments (and disputes) are read live; billing stays kept
     world.sql("INSERT INTO job_runs (job, started_at, finished_at, outcome) VALUES"
-              " ('rollup-payments', now(), now(), 'succeeded')")
+              " ('rollup-payments', %s, %s, 'succeeded')", (now, now))
     assert (_figures(world)[attempts], _figures(world)[judged]) == (107, 1)
     # a person resolves a break (the workflow appends an event): reconciliation is read live
     (break_id,) = world.sql("SELECT break_id FROM recon_breaks WHERE item_key = 'attempt:b1'")[0]
-    world.sql("INSERT INTO recon_break_events (break_id, at, actor, action, note) VALUES (%s, now(), 'ana', 'resolved', 'x')",
-              (break_id,))
+    world.sql("INSERT INTO recon_break_events (break_id, at, actor, action, note) VALUES (%s, %s, 'ana', 'resolved', 'x')",
+              (break_id, now))
     assert _figures(world)[opened] == 0
     # the next hour: every section is read live (the billing window starts at an hour)
     pin_clock(now + timedelta(hours=1))

@@ -453,14 +453,14 @@ def test_a_compute_job_waits_for_its_input_s_first_load(make_world):
     meanwhile could deadlock with it. It is recorded skipped, saying why, and runs once the load is in."""
     world = make_world()
     worker = Worker(world.engine, _cfg(world, ""), {"classify-billing": _job("classify-billing")})
-    world.sql("INSERT INTO job_runs (job, started_at) VALUES ('ingest-billing', now())")  # the first load, running
+    world.sql("INSERT INTO job_runs (job, started_at) VALUES ('ingest-billing', %s)", (clock.now(),))  # the first load, running
     assert worker.run("classify-billing").outcome == "skipped"
     assert _runs(world, "classify-billing")[-1][2:] == (
         "skipped", "waiting for the first load of ingest-billing: classify-billing runs once its data is in")
     assert worker.run("classify-billing").outcome == "skipped"  # still waiting: said once in the run log
     assert len(_runs(world, "classify-billing")) == 1
-    world.sql("UPDATE job_runs SET outcome = 'succeeded', finished_at = now() WHERE job = 'ingest-billing'")
-    world.sql("INSERT INTO job_runs (job, started_at) VALUES ('ingest-billing', now())")  # a later run: no wait
+    world.sql("UPDATE job_runs SET outcome = 'succeeded', finished_at = %s WHERE job = 'ingest-billing'", (clock.now(),))
+    world.sql("INSERT INTO job_runs (job, started_at) VALUES ('ingest-billing', %s)", (clock.now(),))  # a later run: no wait
     assert worker.run("classify-billing").outcome == "succeeded"
 
 
@@ -468,14 +468,14 @@ def test_a_job_that_waited_for_a_first_load_tries_again_within_seconds(make_worl
     from collectors import runlocks
 
     world = make_world()
-    world.sql("INSERT INTO job_runs (job, started_at) VALUES ('ingest-billing', now())")  # the first load, running
+    world.sql("INSERT INTO job_runs (job, started_at) VALUES ('ingest-billing', %s)", (clock.now(),))  # the first load, running
     worker = Worker(world.engine, _cfg(world, "classify-billing=600"), {"classify-billing": _job("classify-billing")})
     with runlocks.lock_session(world.engine) as held:  # its runner holds its lock: the start does not abandon it
         assert runlocks.try_lock(held, runlocks.WORKER_LOCK_KEY, "ingest-billing")
         worker.start()
     try:
         wait_for(lambda: _runs(world, "classify-billing"), 10, "classify-billing to run at the start")
-        world.sql("UPDATE job_runs SET outcome = 'succeeded', finished_at = now() WHERE job = 'ingest-billing'")
+        world.sql("UPDATE job_runs SET outcome = 'succeeded', finished_at = %s WHERE job = 'ingest-billing'", (clock.now(),))
         # its interval is ten minutes; it comes back within WAIT_RETRY_SECONDS
         wait_for(lambda: len(_runs(world, "classify-billing")) >= 2, 20, "classify-billing to try again")
         assert [r[2] for r in _runs(world, "classify-billing")] == ["skipped", "succeeded"]

@@ -89,9 +89,9 @@ START_LOCK_KEY = "hashtext('revwatch.worker.start'), 0"  # one worker at a time 
 # How late a run may still start (waiting for a thread, or for a worker to come back): an hour, or
 # one interval when longer. With coalescing the run handed over is the latest one due, so an
 # overdue job always runs once as soon as a worker gets to it.
-WAIT_RETRY_SECONDS = 10  # a compute job that waited for its input's first load tries again this soon
 MISFIRE_GRACE_SECONDS = 3600
 STORE_RETRY_SECONDS = 2     # the job store failed (its database away): the scheduler's loop tries again after this
+WAIT_RETRY_SECONDS = 10     # a compute job that waited for its input's first load tries again this soon
 
 # The weekly report's job, the scheduled report build (the CLI passes metrics.faces.weekly_report.run_job):
 # the worker runs it without importing metrics, which collectors never do.

@@ -129,17 +129,12 @@ def figure_shapes() -> Families:
 
 
 def read_section(conn: Connection, fam: Families, what: str, now: datetime, networks: set[str] | None = None):
-    """Read one gated section (a GATED key) into `fam`; the payment figures return the card networks, which the
-    dispute figures need."""
-    if what == "payment figures":
-        return _payments(conn, fam, now)
-    if what == "billing figures":
-        return _billing(conn, fam, now)
-    if what == "reconciliation figures":
-        return _reconciliation(conn, fam, now)
+    """Read one gated section (a GATED key) into `fam`, as a scrape and the kept sections both do; the payment
+    figures return the card networks, which the dispute figures need."""
     if what == "dispute figures":
         return _disputes(conn, fam, now, networks or set())
-    raise ValueError(f"no such section: {what}")
+    return {"payment figures": _payments, "billing figures": _billing, "reconciliation figures": _reconciliation}[what](
+        conn, fam, now)
 
 
 def networks_of(fam: Families) -> set[str]:
@@ -166,7 +161,7 @@ def read_figures(conn: Connection, fam: Families, now: datetime, timeouts: Timeo
     for topic, known in sorted((computed or {}).items()):
         samples(fam, COMPUTED).add_metric([topic], 1 if known else 0)
 
-    def section(what: str, read: Callable[[], T]) -> tuple[bool, T | None]:
+    def section(what: str, networks: set[str] | None = None) -> tuple[bool, set[str] | None]:
         topic, families = GATED[what]
         if not (computed or {}).get(topic, False):  # not computed yet (or unknown): no series, never zeros
             for name in families:
@@ -175,15 +170,15 @@ def read_figures(conn: Connection, fam: Families, now: datetime, timeouts: Timeo
         if what in kept:
             load_kept(fam, kept[what])
             return True, None
-        return guarded(conn, fam, what, families, read, timeouts)
+        return guarded(conn, fam, what, families, lambda: read_section(conn, fam, what, now, networks), timeouts)
 
-    paid, networks = section("payment figures", lambda: _payments(conn, fam, now))
+    paid, networks = section("payment figures")
     if paid and networks is None:  # served as kept
         networks = networks_of(fam)
-    section("billing figures", lambda: _billing(conn, fam, now))
-    section("reconciliation figures", lambda: _reconciliation(conn, fam, now))
+    section("billing figures")
+    section("reconciliation figures")
     if paid and networks is not None:
-        section("dispute figures", lambda: _disputes(conn, fam, now, networks))
+        section("dispute figures", networks)
     else:
         for name in DISPUTES:
             fam.pop(name, None)

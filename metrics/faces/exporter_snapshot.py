@@ -68,18 +68,19 @@ def sections_fed_by(job: str | None) -> list[str]:
 
 
 def refresh(engine: Engine, job: str | None = None, timeout_ms: int = READ_TIMEOUT_MS) -> list[str]:
-    """Compute and keep the sections `job` feeds (all for None), each in one snapshot; return their names."""
+    """Compute and keep the sections `job` feeds (all for None), in one snapshot; return their names."""
     sections = sections_fed_by(job)
-    for section in sections:
-        with engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                conn.execute(text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(int(timeout_ms))})
-                frontier = conn.execute(text(_FRONTIER), {"jobs": list(SECTION_JOBS[section])}).scalar_one()
-                last_event = conn.execute(text(_LAST_EVENT)).scalar_one()
-                now = clock.now()
-                families = _compute(conn, section, now)
-                conn.execute(text(_KEEP), {"section": section, "taken_at": now, "frontier": frontier,
+    if not sections:
+        return []
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            conn.execute(text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(int(timeout_ms))})
+            frontiers = {s: conn.execute(text(_FRONTIER), {"jobs": list(SECTION_JOBS[s])}).scalar_one() for s in sections}
+            last_event = conn.execute(text(_LAST_EVENT)).scalar_one()
+            now = clock.now()
+            for section, families in _compute(conn, sections, now).items():
+                conn.execute(text(_KEEP), {"section": section, "taken_at": now, "frontier": frontiers[section],
                                            "last_event": last_event, "families": json.dumps(families)})
     return sections
 
@@ -109,12 +110,14 @@ def current(conn: Connection, now: datetime) -> Kept:
     return kept
 
 
-def _compute(conn: Connection, section: str, now: datetime) -> dict[str, list]:
-    """A section's families as the scrape would read them live (exporter_figures.py), whatever the readiness."""
+def _compute(conn: Connection, sections: list[str], now: datetime) -> Kept:
+    """The sections' families as a live scrape reads them (exporter_figures.read_section), whatever the readiness;
+    the payments are read once, also for the card networks the disputes need."""
     fam = ef.figure_shapes()
-    if section == "dispute figures":
-        ef.read_section(conn, fam, "dispute figures", now, networks=ef.read_section(conn, ef.figure_shapes(),
-                                                                                   "payment figures", now))
-    else:
-        ef.read_section(conn, fam, section, now)
-    return {name: [[s.name, dict(s.labels), s.value] for s in fam[name].samples] for name in ef.GATED[section][1]}
+    needs_payments = {"payment figures", "dispute figures"} & set(sections)
+    networks = ef.read_section(conn, fam, "payment figures", now) if needs_payments else None
+    for section in sections:
+        if section != "payment figures":
+            ef.read_section(conn, fam, section, now, networks)
+    return {section: {name: [[s.name, dict(s.labels), s.value] for s in fam[name].samples]
+                      for name in ef.GATED[section][1]} for section in sections}

@@ -286,3 +286,18 @@ def test_bench_stripe_ingest_objects_per_second(make_world, capsys):
     with capsys.disabled():
         print(f"\nstripe ingest: {stats.rows_read} charges in {first:.2f}s = {stats.rows_read / first:,.0f} objects/s (first load);"
               f" re-read unchanged {again.rows_read} in {second:.2f}s = {again.rows_read / second:,.0f} objects/s")
+
+
+def test_changed_objects_days_apart_queue_their_hours_not_the_days_between(make_world):
+    """Issue 17: a batch holding a charge settled days after it was made and a new one queued every hour
+    between them for the rollups and reconcile; each consumer gets the two hours."""
+    world = make_world()
+    kind = stripe_ingest.CHARGES
+    rows = stripe_ingest._rows(kind, [charge(1, BASE), charge(2, BASE + 3 * 86400 + 1800)])
+    assert stripe_ingest._upsert(world.engine, kind, rows, ["reconcile"]) == 2
+    hour = timedelta(hours=1)
+    first, second = (_ts(BASE).replace(minute=0, second=0), _ts(BASE + 3 * 86400 + 1800).replace(minute=0, second=0))
+    assert world.sql("SELECT consumer, window_start, window_end FROM pending_windows ORDER BY 2") == [
+        ("reconcile", first, first + hour), ("reconcile", second, second + hour)]
+    assert stripe_ingest._upsert(world.engine, kind, rows, ["reconcile"]) == 0  # nothing changed: nothing queued
+    assert len(world.sql("SELECT 1 FROM pending_windows")) == 2

@@ -26,7 +26,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
-from collectors.compute.windows import queue_recompute, refresh_statistics
+from collectors.compute.windows import queue_hours, refresh_statistics
 from collectors.ingest.gateway_access import Access, Refused
 from collectors.ingest.stripe_client import Retry, get, make_client
 from collectors.ingest.stripe_fields import ALLOWLISTS, keep
@@ -159,7 +159,8 @@ def _idents(names: Sequence[str], prefix: str | None = None) -> sql.Composable:
 
 
 def _upsert(engine: Engine, kind: Kind, rows: Sequence[tuple], consumers: Sequence[str]) -> int:
-    """Upsert one batch in its own transaction; only rows whose content differs are written."""
+    """Upsert one batch in its own transaction; only rows whose content differs are written, and their hours
+    queued for `consumers`."""
     cols = kind.all_columns
     non_key = [c for c in cols if c != "id"]
     new = [
@@ -169,7 +170,8 @@ def _upsert(engine: Engine, kind: Kind, rows: Sequence[tuple], consumers: Sequen
     upsert = sql.SQL(
         "WITH w AS (INSERT INTO {t} AS t ({cols}) SELECT DISTINCT ON (id) {cols} FROM stage"
         " ON CONFLICT (id) DO UPDATE SET ({nk}) = ROW({new}) WHERE ({tnk}) IS DISTINCT FROM ({new})"
-        " RETURNING t.created) SELECT count(*), min(created), max(created) FROM w"
+        " RETURNING t.created)"
+        " SELECT count(*), coalesce(array_agg(DISTINCT date_trunc('hour', created, 'UTC')), '{{}}') FROM w"
     ).format(t=sql.Identifier(kind.table), cols=_idents(cols), nk=_idents(non_key), new=sql.SQL(", ").join(new),
              tnk=_idents(non_key, "t"))
     with engine.begin() as conn:
@@ -178,9 +180,8 @@ def _upsert(engine: Engine, kind: Kind, rows: Sequence[tuple], consumers: Sequen
         with pg.cursor().copy(sql.SQL("COPY stage ({cols}) FROM STDIN").format(cols=_idents(cols))) as copy:
             for row in rows:
                 copy.write_row(row)
-        written, lo, hi = fetch_one(pg.execute(upsert))
-        if written:
-            queue_recompute(conn, kind.table, consumers, lo, hi)
+        written, hours = fetch_one(pg.execute(upsert))
+        queue_hours(conn, kind.table, consumers, hours)  # each run of hours: an old charge settling is not a week
     return written
 
 

@@ -76,7 +76,7 @@ def _ingest_billing(engine: Engine, cfg: Settings, start: datetime | None, end: 
 
     return billing_ingest.ingest(
         engine, billing_url(cfg), consumers(), timedelta(minutes=cfg.ingest_lookback_minutes), since=start,
-        site_hour_consumers=site_hour_consumers())
+        site_hour_consumers=site_hour_consumers(), chunk_rows=cfg.ingest_chunk_rows)
 
 
 def _ingest_stripe(engine: Engine, cfg: Settings, start: datetime | None, end: datetime | None) -> RunStats:

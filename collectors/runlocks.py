@@ -93,14 +93,16 @@ def record_skipped(engine: Engine, job: str, why: str) -> RunStats:
 
 
 def first_loads_running(engine: Engine, jobs: tuple[str, ...]) -> list[str]:
-    """Those of `jobs` (ingests) whose first load is running now: a run in progress and none succeeded yet."""
+    """Those of `jobs` (ingests) whose first load is running now (a run in progress and none succeeded yet) or
+    stopped half way (load_progress unfinished: its copies may lack their indexes until it resumes)."""
     if not jobs:
         return []
     with engine.connect() as conn:
         return list(conn.execute(text(
             "SELECT j FROM unnest(CAST(:jobs AS text[])) j"
             " WHERE EXISTS (SELECT 1 FROM job_runs r WHERE r.job = j AND r.finished_at IS NULL)"
-            " AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job = j AND r.outcome = 'succeeded')"),
+            " AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job = j AND r.outcome = 'succeeded')"
+            " OR EXISTS (SELECT 1 FROM load_progress p WHERE p.job = j AND p.finished_at IS NULL)"),
             {"jobs": list(jobs)}).scalars())
 
 

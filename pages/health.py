@@ -45,7 +45,8 @@ def load_health(db_key: str | None, schedule: dict[str, int]) -> dict:
         return {"as_of": as_of, "jobs": q.job_health(conn, as_of, schedule), "freshness": q.source_freshness(conn, as_of),
                 "sync_state": q.sync_states(conn), "quarantine": q.quarantine_counts(conn, as_of),
                 "quarantined": q.latest_quarantined(conn), "known_jobs": q.known_jobs(conn),
-                "worker": worker_activity(conn, as_of, schedule), "access": gateway_access(conn)}
+                "worker": worker_activity(conn, as_of, schedule), "access": gateway_access(conn),
+                "loads": q.first_loads(conn, as_of)}
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -186,6 +187,28 @@ def worker_banner(worker: WorkerActivity) -> None:
         st.info("No job has run yet: start the worker (`revwatch worker`, or `revwatch up`).", icon=":material/info:")
 
 
+def load_text(load: q.FirstLoad) -> str:
+    """One first load in words: how far along, how fast, and what comes next."""
+    rate = f" at {load.rows_per_second:,.0f} rows/s" if load.rows_per_second else ""
+    if load.state == "finished":
+        return (f"**{md.text(load.job)}**: first load finished {newest_text(load.finished_at)}: "
+                f"{load.rows_loaded:,} rows in {seconds_text(load.elapsed.total_seconds())}{rate}.")
+    if load.state == "stopped":
+        return (f"**{md.text(load.job)}**: first load stopped after chunk {load.chunks_done}: {load.progress}. It "
+                f"resumes from there at the job's next run; until then the figures over this source wait for it.")
+    left = f", about {age_text(load.remaining)} left" if load.remaining is not None else ""
+    return (f"**{md.text(load.job)}**: first load running for {age_text(load.elapsed)}, chunk {load.chunks_done} "
+            f"committed: {load.progress}{rate}{left}. The figures over this source wait for it.")
+
+
+def loads_section(loads: tuple[q.FirstLoad, ...]) -> None:
+    """A first load under way (or stopped half way) on top of the page, with its progress; finished ones
+    in one line each under the jobs table."""
+    for load in loads:
+        if load.state != "finished":
+            st.progress(load.share, text=load_text(load))
+
+
 def jobs_section(jobs: tuple[q.JobHealth, ...], report_timezone: str) -> None:
     st.subheader(label("jobs"), help=f"{help_text('jobs')} p50/p95 over the last {q.DURATION_SAMPLE} succeeded runs; "
                                      f"the last failure is looked for over {q.FAILURE_LOOKBACK.days} days.")
@@ -322,8 +345,12 @@ def main() -> None:
     data = load_or_stop(load_health, db_key, schedule)
     st.caption(f"As of {data['as_of']:%Y-%m-%d %H:%M:%S} UTC (figures cached for 30 s).")
     worker_banner(data["worker"])
+    loads_section(data["loads"])
     summary(data["jobs"], data["freshness"], data["quarantine"])
     jobs_section(data["jobs"], cfg.report_timezone)
+    for load in data["loads"]:
+        if load.state == "finished":
+            st.caption(load_text(load))
     durations_section(db_key)
     freshness_section(data["freshness"], data["sync_state"])
     access_section(data["access"])

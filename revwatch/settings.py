@@ -64,6 +64,7 @@ class Settings(BaseSettings):
                           "unset = DATABASE_URL")
     revwatch_data_dir: Path = Field(default_factory=_default_data_dir)
     ingest_lookback_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
+    ingest_chunk_rows: int = Field(2_000_000, ge=100)
     gateway_settle_minutes: int = Field(120, ge=0, le=7 * 24 * 60)
     billing_settle_minutes: int = Field(120, ge=0, le=10080)
     dashboard_host: str = "127.0.0.1"

@@ -43,7 +43,7 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
     "refunds": ("reason", "day"),
     "disputes": ("currency", "reason"),
     "close": ("currency", "age", "reasons", "fx_gaps"),
-    "health": ("source",),
+    "health": ("source", "load"),
 }
 
 
@@ -301,10 +301,13 @@ def _plain_number(v: Any) -> Any:
 
 def health(db: Db, o: Options) -> pd.DataFrame:
     """Each job's last run, outcome, duration and freshness (the Health page's table);
-    `--by source`: each source's newest data, its age and whether it is stale."""
+    `--by source`: each source's newest data, its age and whether it is stale; `--by load`: each first load
+    in chunks, how far along (the Health page's progress bars)."""
     as_of = o.as_of or clock.now()
     if o.by == "source":
         return _source_freshness(db, as_of)
+    if o.by == "load":
+        return _first_loads(db, as_of)
     rows = []
     schedule = intervals(o.cfg) if o.cfg is not None else None  # the worker's intervals, as the page passes them
     for j in hl.job_health(db, as_of, schedule):
@@ -330,6 +333,19 @@ def _source_freshness(db: Db, as_of: datetime) -> pd.DataFrame:
             for s in hl.source_freshness(db, as_of)]
     return pd.DataFrame(rows, columns=["source", "what", "newest", "detail", "age_seconds", "threshold_seconds",
                                        "status"])
+
+
+def _first_loads(db: Db, as_of: datetime) -> pd.DataFrame:
+    rows = [dict(job=f.job, state=f.state, rows_loaded=f.rows_loaded, rows_expected=f.rows_expected,
+                 share=round(f.share, 4), chunks_done=f.chunks_done, loaded_to=f.loaded_to, started_at=f.started_at,
+                 elapsed_seconds=round(f.elapsed.total_seconds(), 1),
+                 rows_per_second=round(f.rows_per_second) if f.rows_per_second else None,
+                 remaining_seconds=round(f.remaining.total_seconds()) if f.remaining is not None else None,
+                 finished_at=f.finished_at)
+            for f in hl.first_loads(db, as_of)]
+    return pd.DataFrame(rows, columns=["job", "state", "rows_loaded", "rows_expected", "share", "chunks_done",
+                                       "loaded_to", "started_at", "elapsed_seconds", "rows_per_second",
+                                       "remaining_seconds", "finished_at"])
 
 
 def _with_previous(now: pd.DataFrame, before: pd.DataFrame, cols: list[str], compare: bool) -> pd.DataFrame:

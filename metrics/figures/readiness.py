@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Literal
 
+from metrics.figures.health.loads import first_loads
 from metrics.figures.job_runs import DONE
 from metrics.figures.query import Db, read_rows
 from revwatch.schedule import CATALOGUE
@@ -83,8 +84,13 @@ def readiness(db: Db, topic: str, as_of: datetime, since: date | None = None) ->
     """The topic's state at `as_of`; `since` (the first selected day) lets a Stripe first load say how far it is."""
     jobs = {j.name: j for j in _read_jobs(db, jobs_of(topic), as_of)}
     reasons: list[str] = []
+    loading = {load.job: load for load in first_loads(db, as_of, tuple(jobs), unfinished=True)}
     for j in jobs.values():
-        if j.success_started is None and not _not_configured(j):
+        if j.name in loading:  # a first load in chunks, begun again after a new source or stopped half way
+            load = loading[j.name]
+            reasons.append(f"{j.name} {'is running' if load.running else 'stopped half way through'} its first load:"
+                           f" {load.progress}" + ("" if load.running else "; it resumes at its next run"))
+        elif j.success_started is None and not _not_configured(j):
             reasons.append(_never_succeeded(db, j, as_of, since))
     for name in TOPIC_JOBS[topic]:
         job = jobs.get(name)

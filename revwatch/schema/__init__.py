@@ -24,6 +24,7 @@ from revwatch.schema.gateways import (
 from revwatch.schema.plumbing import (
     FigureSnapshot,
     JobRun,
+    LoadProgress,
     PendingSiteHour,
     PendingWindow,
     QuarantinedRecord,
@@ -60,6 +61,7 @@ __all__ = [
     "InvoiceOutcomeRollup",
     "InvoiceRollup",
     "JobRun",
+    "LoadProgress",
     "ParkingSession",
     "PaymentAttempt",
     "PaymentRollup",

@@ -22,6 +22,25 @@ class SyncState(Base):
     advice: Mapped[str | None] = mapped_column(Text)
 
 
+class LoadProgress(Base):
+    """An ingest job's first load, read in chunks each committed on its own (issue 17): how far it got, so a
+    stopped load resumes where it stopped and Health and the console can say how far along it is. `loaded_to`
+    is the exclusive upper bound of the source times (billing: `updated_at`) read so far; `finished_at` NULL
+    while the load runs or waits to be resumed."""
+
+    __tablename__ = "load_progress"
+    job: Mapped[str] = mapped_column(Text, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(TS)
+    span_from: Mapped[datetime] = mapped_column(TS)  # the oldest source time when the load began
+    span_to: Mapped[datetime] = mapped_column(TS)    # the newest source time when the load began
+    loaded_to: Mapped[datetime | None] = mapped_column(TS)
+    rows_expected: Mapped[int] = mapped_column(BigInteger)
+    rows_loaded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(TS)
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+
+
 class PendingWindow(Base):
     """Event-time span touched by an ingest, waiting for the compute jobs that read that table."""
 

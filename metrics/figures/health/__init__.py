@@ -22,6 +22,7 @@ from metrics.figures.health.jobs import (
     run_log,
     run_log_count,
 )
+from metrics.figures.health.loads import FirstLoad, first_loads
 from metrics.figures.health.sources import (
     SourceFreshness,
     latest_quarantined,
@@ -43,8 +44,8 @@ from metrics.figures.health.tz import (
 __all__ = [
     "DURATION_SAMPLE", "FAILED", "FAILURE_LOOKBACK", "MAX_POINTS", "OUTCOMES", "REPORT_KIND", "REPORT_SECONDS",
     "RUN_LOG_COLUMNS", "RUN_LOG_SHOWN",
-    "TZ_PROBES", "DatabaseInfo", "JobHealth", "LastRun", "SourceFreshness", "TzProbe", "TzSide", "bucket_seconds",
-    "database_info", "job_health", "known_jobs", "latest_quarantined", "probe_table", "python_tz",
+    "TZ_PROBES", "DatabaseInfo", "FirstLoad", "JobHealth", "LastRun", "SourceFreshness", "TzProbe", "TzSide", "bucket_seconds",
+    "database_info", "first_loads", "job_health", "known_jobs", "latest_quarantined", "probe_table", "python_tz",
     "quarantine_counts", "reflected_release", "run_durations", "run_log", "run_log_count", "source_freshness",
     "sync_states",
 ]

@@ -196,8 +196,8 @@ def load_text(load: q.FirstLoad) -> str:
     if load.state == "stopped":
         return (f"**{md.text(load.job)}**: first load stopped after chunk {load.chunks_done}: {load.progress}. It "
                 f"resumes from there at the job's next run; until then the figures over this source wait for it.")
-    left = f", about {age_text(load.remaining)} left" if load.remaining is not None else ""
-    return (f"**{md.text(load.job)}**: first load running for {age_text(load.elapsed)}, chunk {load.chunks_done} "
+    left = f", about {seconds_text(load.remaining.total_seconds())} left" if load.remaining is not None else ""
+    return (f"**{md.text(load.job)}**: first load running for {seconds_text(load.elapsed.total_seconds())}, chunk {load.chunks_done} "
             f"committed: {load.progress}{rate}{left}. The figures over this source wait for it.")
 
 

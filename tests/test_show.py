@@ -546,3 +546,21 @@ def test_render_is_pure():
     assert show_format.render(df, "csv").splitlines() == ["currency,amount_minor,success_rate,attempts", "USD,123456,0.5,2"]
     table = show_format.render(df, "table")
     assert "USD 1,234.56" in table and "50.00%" in table
+
+
+def test_show_overview_loads_no_pandas(hand):
+    """Issue 17: the CLI imports what a command needs. The Overview's figures are plain values: `revwatch show
+    overview` prints them without loading pandas (a second of imports), in every format."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom revwatch.cli import main\n"
+             "try:\n    main(sys.argv[1:], standalone_mode=False)\n"
+             "finally:\n    print('pandas loaded' if 'pandas' in sys.modules else 'no pandas', file=sys.stderr)\n")
+    for fmt in ("table", "csv", "json"):
+        run = subprocess.run([sys.executable, "-c", probe, "show", "overview", *NOV10_12, "--format", fmt],
+                             check=False, capture_output=True, text=True, env={**os.environ, "DATABASE_URL": hand.url},
+                             cwd=Path(__file__).resolve().parent.parent, timeout=60)
+        assert run.returncode == 0, run.stderr
+        assert "success_rate" in run.stdout and run.stderr.strip().splitlines()[-1] == "no pandas", (fmt, run.stderr)

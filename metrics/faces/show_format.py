@@ -20,15 +20,16 @@ import io
 import json
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Union
 
 from revwatch.money import format_money
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("table", "csv", "json")
 TABLE_WIDTH = 120  # characters: a terminal's width
@@ -40,6 +41,28 @@ NOT_COMPUTED_YET = "(nothing yet: not computed)"
 HEADERS = {"reporting_minor": "reporting_amount", "mean_seconds_to_refund": "mean_time_to_refund",
            "refund_seconds": "time_to_refund_total"}
 DURATIONS = ("mean_seconds_to_refund",)  # seconds, though the name does not end in `_seconds`
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows without pandas (a topic whose figures come as plain values: `overview`), printed as a DataFrame is."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    @classmethod
+    def of_dicts(cls, rows: Sequence[Mapping[str, Any]]) -> Rows:
+        columns = tuple(rows[0]) if rows else ()
+        return cls(columns, tuple(tuple(r[c] for c in columns) for r in rows))
+
+    def itertuples(self, index: bool = False, name: str | None = None) -> Iterable[tuple[Any, ...]]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+Frame = Union["pd.DataFrame", Rows]  # what a topic returns
 
 
 def _plain(v: Any) -> Any:
@@ -54,10 +77,15 @@ def _plain(v: Any) -> Any:
 
 def _scalar(v: Any) -> Any:
     """A Python value: numpy scalars to Python, NaN/NA/NaT to None, Timestamps to datetimes."""
-    if v is None or v is pd.NA or v is pd.NaT:
+    if v is None:
         return None
-    if isinstance(v, pd.Timestamp):
-        return v.to_pydatetime()
+    if type(v).__module__.startswith("pandas"):  # NA, NaT, Timestamp: only a frame holds them
+        import pandas as pd
+
+        if v is pd.NA or v is pd.NaT:
+            return None
+        if isinstance(v, pd.Timestamp):
+            return v.to_pydatetime()
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):
         v = v.item()
     if isinstance(v, float) and math.isnan(v):
@@ -65,7 +93,7 @@ def _scalar(v: Any) -> Any:
     return v
 
 
-def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+def records(df: Frame) -> list[dict[str, Any]]:
     return [{c: _plain(v) for c, v in zip(df.columns, row, strict=True)} for row in df.itertuples(index=False, name=None)]
 
 
@@ -165,7 +193,7 @@ class Table:
     wrapped: tuple[str, ...] = ()   # text columns (csv/json names) wrapped onto more lines to fit the width
 
 
-def table(df: pd.DataFrame, width: int | None = TABLE_WIDTH, drop: Sequence[str] = (),
+def table(df: Frame, width: int | None = TABLE_WIDTH, drop: Sequence[str] = (),
           empty: str = NOTHING_FOUND) -> Table:
     """The rows aligned for people, at most `width` characters wide (None: as wide as it takes): the columns of
     `drop` are left out first, in that order; then prose (text with spaces) is wrapped onto more lines at its
@@ -227,7 +255,7 @@ def _room(shown: list[str], prose: dict[str, bool], widths: dict[str, int], head
     return sum(max(0, widths[c] - max(MIN_TEXT, len(heads[c]))) for c in shown if prose[c])
 
 
-def render(df: pd.DataFrame, fmt: str, width: int | None = None, drop: Sequence[str] = (),
+def render(df: Frame, fmt: str, width: int | None = None, drop: Sequence[str] = (),
            empty: str = NOTHING_FOUND) -> str:
     """The rows as `table` (aligned, for people: see `table`), `csv` or `json` (minor units, plain ratios, every
     column)."""

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from metrics.figures.query import IN_RANGE, SCOPE, Db, Filters, ratio, read_frame, read_rows
 from revwatch import clock
 from revwatch.rules import site_zones
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 # ---------------------------------------------------------------- filter options

@@ -10,10 +10,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Connection, Engine, text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Db = Connection | Engine
 
@@ -86,6 +88,8 @@ def read_rows(db: Db, sql: str, params: Mapping[str, Any]) -> tuple[list[str], l
 def read_frame(db: Db, sql: str, params: Mapping[str, Any]) -> pd.DataFrame:
     """A read shaped as a DataFrame (columns kept even when there are no rows)."""
     columns, data = read_rows(db, sql, params)
+    import pandas as pd  # here, not at import: a face that reads no frame (show overview) never loads it
+
     return pd.DataFrame(data, columns=columns)
 
 

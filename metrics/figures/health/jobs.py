@@ -18,15 +18,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from metrics.catalogue import STALE_AFTER_INTERVALS
 from metrics.figures.job_runs import DONE
 from metrics.figures.query import Db, read_frame, read_rows
 from revwatch.schedule import CATALOGUE, REPORT_JOB, intervals
 from revwatch.settings import load_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OUTCOMES = ("running", "succeeded", "failed", "skipped", "abandoned", "partial")
 FAILED = ("failed", "abandoned")  # a run that did not finish its work (abandoned: its worker died)

@@ -9,11 +9,13 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,8 @@ def probe_table(info: DatabaseInfo) -> pd.DataFrame:
             return "unknown zone"
         minutes = int(d.total_seconds() // 60)
         return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+    import pandas as pd
 
     return pd.DataFrame([{"release": p.release, "change": p.change, "zone": p.zone, "at (UTC)": f"{p.at:%Y-%m-%d %H:%M}",
                           "with the change": show(p.offset), "PostgreSQL": show(a), "Python": show(b)}

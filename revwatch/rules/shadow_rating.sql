@@ -18,19 +18,16 @@
 -- rates over local dates. A span knows how many are in force (none or several: a problem).
 WITH st AS (
 {site_zones}
-), plan_edges AS NOT MATERIALIZED (
-    -- each site's start of time and the ends of its plans. The calendars are built so that PostgreSQL 15 may
-    -- join the sessions to them in parallel workers: no UNION (it plans no worker under one), no window
-    -- function (lead() would be parallel restricted), no CTE read twice (its scan is restricted too)
-    SELECT DISTINCT s.site_id, x.edge
-    FROM sites s
-    LEFT JOIN rate_plans r ON r.site_id = s.site_id
-    CROSS JOIN LATERAL unnest(ARRAY['-infinity'::timestamptz, r.effective_from, r.effective_to]) x (edge)
-    WHERE x.edge IS NOT NULL
+), plan_edges AS (
+    SELECT site_id, '-infinity'::timestamptz AS edge FROM sites
+    UNION
+    SELECT site_id, effective_from FROM rate_plans
+    UNION
+    SELECT site_id, effective_to FROM rate_plans WHERE effective_to IS NOT NULL
 ), plan_spans AS (
-    SELECT a.site_id, a.edge AS lo, coalesce(min(b.edge), 'infinity'::timestamptz) AS hi
-    FROM plan_edges a LEFT JOIN plan_edges b ON b.site_id = a.site_id AND b.edge > a.edge
-    GROUP BY a.site_id, a.edge
+    SELECT site_id, edge AS lo,
+           coalesce(lead(edge) OVER (PARTITION BY site_id ORDER BY edge), 'infinity'::timestamptz) AS hi
+    FROM plan_edges
 ), plan_counts AS (
     SELECT g.site_id, g.lo, g.hi, count(r.rate_plan_id) AS n_plans, min(r.rate_plan_id) AS rate_plan_id
     FROM plan_spans g
@@ -45,14 +42,14 @@ WITH st AS (
     FROM st
     JOIN plan_counts c ON c.site_id = st.site_id
     LEFT JOIN rate_plans rp ON rp.rate_plan_id = c.rate_plan_id AND c.n_plans = 1
-), tax_edges AS NOT MATERIALIZED (
-    SELECT DISTINCT t.jurisdiction, x.on_day
-    FROM tax_rates t CROSS JOIN LATERAL unnest(ARRAY[t.effective_from, t.effective_to]) x (on_day)
-    WHERE x.on_day IS NOT NULL
+), tax_edges AS (
+    SELECT jurisdiction, effective_from AS on_day FROM tax_rates
+    UNION
+    SELECT jurisdiction, effective_to FROM tax_rates WHERE effective_to IS NOT NULL
 ), tax_spans AS (
-    SELECT a.jurisdiction, a.on_day AS lo, coalesce(min(b.on_day), 'infinity'::date) AS hi
-    FROM tax_edges a LEFT JOIN tax_edges b ON b.jurisdiction = a.jurisdiction AND b.on_day > a.on_day
-    GROUP BY a.jurisdiction, a.on_day
+    SELECT jurisdiction, on_day AS lo,
+           coalesce(lead(on_day) OVER (PARTITION BY jurisdiction ORDER BY on_day), 'infinity'::date) AS hi
+    FROM tax_edges
 ), tax_calendar AS (
     SELECT g.jurisdiction, g.lo, g.hi, count(*) AS n, min(t.rate) AS rate
     FROM tax_spans g

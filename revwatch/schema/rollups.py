@@ -1,4 +1,8 @@
-"""Additive hourly rollups (counts and sums only; ratios are computed at read time)."""
+"""Additive hourly rollups (counts and sums only; ratios are computed at read time).
+
+Each is read by local date (the faces) and replaced by UTC hour (the compute jobs): an index on each, so
+replacing a few hours costs the same at a year of history as at a day (issue 17: without the hour index,
+each replaced range scanned the whole rollup, 0.15 s at 10 M sessions)."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -38,7 +42,7 @@ class InvoiceRollup(_HourGrain, Base):
     subtotal_minor: Mapped[int] = mapped_column(BigInteger)
     tax_minor: Mapped[int] = mapped_column(BigInteger)
     total_minor: Mapped[int] = mapped_column(BigInteger)
-    __table_args__ = (Index(None, "local_date"),)
+    __table_args__ = (Index(None, "local_date"), Index(None, "hour"))
 
 
 class PaymentRollup(_HourGrain, Base):
@@ -55,7 +59,7 @@ class PaymentRollup(_HourGrain, Base):
     is_retry: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     attempts: Mapped[int] = mapped_column(BigInteger)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
-    __table_args__ = (Index(None, "local_date"),)
+    __table_args__ = (Index(None, "local_date"), Index(None, "hour"))
 
 
 # payment rollups (collectors/compute/payment_rollups.py)
@@ -79,7 +83,7 @@ class InvoiceOutcomeRollup(_HourGrain, Base):
     recovered_minor: Mapped[int] = mapped_column(BigInteger)    # amount of those successful retries
     succeeded_minor: Mapped[int] = mapped_column(BigInteger)    # amount of the first successful attempt
     unpaid_minor: Mapped[int] = mapped_column(BigInteger)       # totals of invoices with no successful attempt
-    __table_args__ = (Index(None, "local_date"),)
+    __table_args__ = (Index(None, "local_date"), Index(None, "hour"))
 
 
 class RefundRollup(_HourGrain, Base):
@@ -95,7 +99,7 @@ class RefundRollup(_HourGrain, Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     timed_refunds: Mapped[int] = mapped_column(BigInteger)
     refund_seconds: Mapped[int] = mapped_column(BigInteger)
-    __table_args__ = (Index(None, "local_date"),)
+    __table_args__ = (Index(None, "local_date"), Index(None, "hour"))
 
 
 class DisputeRollup(_HourGrain, Base):
@@ -110,4 +114,4 @@ class DisputeRollup(_HourGrain, Base):
     outcome: Mapped[str] = mapped_column(Text, primary_key=True)
     disputes: Mapped[int] = mapped_column(BigInteger)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
-    __table_args__ = (Index(None, "local_date"),)
+    __table_args__ = (Index(None, "local_date"), Index(None, "hour"))

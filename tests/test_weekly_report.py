@@ -373,15 +373,24 @@ def test_incidents_are_the_weeks_breaks(demo_world, pin_clock):
         assert all(lo <= b["occurred_at"] < wf.week_close(week) or lo <= b["opened_at"] < wf.week_close(week)
                    for b in before.week_breaks)
         old = before.week_breaks[0]["break_id"]
+        month_ago = lo - timedelta(days=31)
+
+        def move(break_id: int, t: datetime) -> None:  # its item occurred, and it was opened, at t
+            conn.execute(text("""UPDATE recon_items i SET occurred_at = :t FROM recon_breaks b
+                                 WHERE b.break_id = :id AND i.stage = b.stage AND i.item_key = b.item_key"""),
+                         {"t": t, "id": break_id})
+            conn.execute(text("UPDATE recon_breaks SET opened_at = :t WHERE break_id = :id"), {"t": t, "id": break_id})
+
         outside = [int(x) for (x,) in conn.execute(text(
             "SELECT break_id FROM recon_breaks WHERE NOT (break_id = ANY(:ids)) ORDER BY break_id"), {"ids": list(ids)})]
-        assert outside, "the demo world has breaks outside its last complete week"
-        new = outside[0]
-        month_ago = lo - timedelta(days=31)
-        conn.execute(text("""UPDATE recon_items i SET occurred_at = :t FROM recon_breaks b
-                             WHERE b.break_id = :id AND i.stage = b.stage AND i.item_key = b.item_key"""),
-                     {"t": month_ago, "id": old})
-        conn.execute(text("UPDATE recon_breaks SET opened_at = :t WHERE break_id = :id"), {"t": month_ago, "id": old})
+        if outside:
+            new = outside[0]
+        else:  # on some weekdays every break of the small world is the week's: one is moved out first
+            assert len(ids) > 1, "the demo world has two breaks in its last complete week"
+            new = max(ids - {old})
+            move(new, month_ago)
+            ids -= {new}
+        move(old, month_ago)
         conn.execute(text("UPDATE recon_breaks SET opened_at = :t WHERE break_id = :id"),
                      {"t": lo + timedelta(days=2), "id": new})
         after = reports.figures(conn, week, demo_world.cfg)

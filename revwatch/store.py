@@ -12,7 +12,7 @@ SOURCE_COPIES = (
     "source_files", "quarantine", "adyen_settlement_lines",
     "sync_state", "pending_windows", "rollup_sessions", "rollup_invoices", "rollup_payments",
     "rollup_invoice_outcomes", "rollup_refunds", "rollup_disputes", "gateway_mismatches",
-    "billing_findings", "billing_correct", "pending_site_hours", "bank_lines", "gl_lines", "fx_rates", "recon_items", "recon_breaks", "gateway_access",
+    "billing_findings", "billing_correct", "pending_site_hours", "bank_lines", "gl_lines", "fx_rates", "recon_items", "recon_month_counts", "recon_breaks", "gateway_access",
     "figure_snapshots", "load_progress",
 )
 # Kept across a new source: history, not derived data (the run log, the breaks' audit trail).

@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 
 from metrics.faces import export
 from metrics.figures import reconciliation as q
+from metrics.figures.reconciliation import scope
 from tests.worlds.recon import AS_OF, OCT, add_item, add_rate, october_world, t
 
 TH = q.CloseThresholds(Decimal("0.999"), Decimal("0.9999"), 100_000, 30, "USD")
@@ -60,6 +61,67 @@ def test_funnel_filters(world):
     both = q.funnel(world.engine, q.ReconFilters(OCT, date(2026, 11, 1), stages=("S1",)))
     assert _by(both, "stage", "currency")[("S1", "JPY")]["at_stake_minor"] == 700
     assert q.months(world.engine) == [OCT, date(2026, 11, 1)]
+
+
+# Month counts beside the items they count: what the triggers keep must equal what the items say
+_COUNTED = """SELECT accounting_month, stage, currency, gateway, site_id, status, occurred_on, items, amount_minor
+              FROM recon_month_counts WHERE items <> 0 OR amount_minor <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"""
+_RECOUNTED = """SELECT accounting_month, stage, currency, coalesce(gateway, ''), coalesce(site_id, ''), status,
+                       (occurred_at AT TIME ZONE 'UTC')::date, count(*), sum(abs(amount_minor))
+                FROM recon_items GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7"""
+# the funnel as it read the items themselves before the month counts (issue 17), for every month
+_FUNNEL_OF_ITEMS = f"""
+    SELECT i.stage, i.currency, count(*) AS items, count(*) FILTER (WHERE i.status = 'matched') AS matched_items,
+           count(*) FILTER (WHERE i.status = 'expected') AS expected_items,
+           count(*) FILTER (WHERE i.status = 'break') AS break_items,
+           count(*) FILTER (WHERE {scope.CLASS} = 'open') AS open_items,
+           count(*) FILTER (WHERE {scope.CLASS} = 'resolved') AS resolved_items,
+           count(*) FILTER (WHERE {scope.CLASS} = 'written_off') AS written_off_items,
+           coalesce(sum(abs(i.amount_minor)), 0)::bigint AS amount_minor,
+           coalesce(sum(abs(i.amount_minor)) FILTER (WHERE i.status = 'matched'), 0)::bigint AS matched_minor,
+           coalesce(sum(abs(i.amount_minor)) FILTER (WHERE i.status = 'expected'), 0)::bigint AS expected_minor,
+           coalesce(sum(abs(i.amount_minor)) FILTER (WHERE i.status = 'break'), 0)::bigint AS break_minor,
+           coalesce(sum(abs(i.amount_minor)) FILTER (WHERE {scope.CLASS} = 'open'), 0)::bigint AS open_minor,
+           coalesce(sum(abs(i.amount_minor)) FILTER (WHERE {scope.CLASS} = 'resolved'), 0)::bigint AS resolved_minor,
+           coalesce(sum(abs(i.amount_minor)) FILTER (WHERE {scope.CLASS} = 'written_off'), 0)::bigint AS written_off_minor,
+           coalesce(sum({scope.AT_STAKE}) FILTER (WHERE {scope.CLASS} = 'open'), 0)::bigint AS at_stake_minor
+    FROM recon_items i {scope.BREAK_JOIN} WHERE i.accounting_month BETWEEN :m0 AND :m1 AND {scope.ITEM_SCOPE}
+    GROUP BY 1, 2 ORDER BY 1, 2"""
+
+
+def test_month_counts_follow_every_write_to_the_items_and_the_funnel_reads_them(make_world):
+    """recon_month_counts is kept by statement triggers on recon_items: after inserts, updates of status,
+    amount, gateway and month, and deletes, it equals the items counted again, and the funnel read from it
+    equals the funnel read from the items, under every filter."""
+    from sqlalchemy import text
+
+    world = october_world(make_world)
+    nov = date(2026, 11, 1)
+    filters = [q.ReconFilters(OCT, nov), q.ReconFilters(OCT, OCT, currencies=("EUR",)),
+               q.ReconFilters(OCT, nov, stages=("S1",), gateways=("stripe",)), q.ReconFilters(OCT, OCT, site_ids=("W1",))]
+
+    def agree() -> None:
+        assert world.sql(_COUNTED) == world.sql(_RECOUNTED)
+        for f in filters:
+            with world.engine.connect() as conn:
+                items = pd.read_sql(text(_FUNNEL_OF_ITEMS), conn, params=f.params())
+            pd.testing.assert_frame_equal(q.funnel(world.engine, f), items, check_dtype=False)
+
+    agree()
+    assert world.sql("SELECT count(*) FROM recon_month_counts")[0][0] > 0
+    for change in ("UPDATE recon_items SET status = 'break', break_amount_minor = 10"
+                   " WHERE item_key = (SELECT min(item_key) FROM recon_items WHERE status = 'matched')",
+                   "UPDATE recon_items SET amount_minor = amount_minor + 7, gateway = 'adyen' WHERE stage = 'S1'",
+                   "UPDATE recon_items SET accounting_month = DATE '2026-11-01', occurred_at = occurred_at + interval '31 days'"
+                   " WHERE currency = 'EUR'",
+                   "DELETE FROM recon_items WHERE item_key = (SELECT max(item_key) FROM recon_items)",
+                   "INSERT INTO recon_items SELECT stage, item_key || '-again', item_type, status, break_type, missing_side,"
+                   " gateway, site_id, currency, amount_minor, counter_amount_minor, break_amount_minor, left_ref, right_ref,"
+                   " match_rule, occurred_at, accounting_month, due_at, detail, fingerprint, examined_at FROM recon_items"):
+        world.sql(change)
+        agree()
+    world.sql("DELETE FROM recon_items")
+    assert world.sql(_COUNTED) == [] and q.funnel(world.engine, filters[0]).empty
 
 
 # ---------------------------------------------------------------- breaks

@@ -31,7 +31,7 @@ from revwatch.schema.plumbing import (
     SourceFile,
     SyncState,
 )
-from revwatch.schema.reconciliation import ReconBreak, ReconBreakEvent, ReconItem
+from revwatch.schema.reconciliation import ReconBreak, ReconBreakEvent, ReconItem, ReconMonthCount
 from revwatch.schema.records import AuditEntry, WeeklyReport
 from revwatch.schema.rollups import (
     DisputeRollup,
@@ -72,6 +72,7 @@ __all__ = [
     "ReconBreak",
     "ReconBreakEvent",
     "ReconItem",
+    "ReconMonthCount",
     "Refund",
     "RefundRollup",
     "SessionRollup",

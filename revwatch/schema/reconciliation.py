@@ -53,6 +53,24 @@ class ReconItem(Base):
                             postgresql_where=text("status = 'expected'")))
 
 
+class ReconMonthCount(Base):
+    """recon_items counted per accounting month, stage, currency, gateway, site, status and UTC day the item
+    occurred on (`''` for no gateway or site), with the magnitude of their amounts: the month close and the
+    stage funnel read a month here, not its 800 k items (issue 17). Kept by statement triggers on recon_items
+    (migration 0016), whatever writes the items; a group whose items all left keeps a row of zeros."""
+
+    __tablename__ = "recon_month_counts"
+    accounting_month: Mapped[date] = mapped_column(Date, primary_key=True)
+    stage: Mapped[str] = mapped_column(Text, primary_key=True)
+    currency: Mapped[str] = mapped_column(Text, primary_key=True)
+    gateway: Mapped[str] = mapped_column(Text, primary_key=True)
+    site_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(Text, primary_key=True)
+    occurred_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    items: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+
 class ReconBreak(Base):
     """The workflow side of a break, kept apart from the item so re-runs never lose it.
     state: open, resolved, written_off, cleared (the data now matches). `resolved_fingerprint`

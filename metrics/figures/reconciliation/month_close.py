@@ -273,9 +273,10 @@ def fx_gaps(db: Db, currencies: list[str], month: date, last: date) -> pd.DataFr
     first item in that currency (a world or a currency that starts mid-month needs no rate before)
     up to `last`."""
     df = frame(db, """
-        WITH c AS (
-            SELECT currency, min(occurred_at AT TIME ZONE 'UTC')::date AS first_day FROM recon_items
-            WHERE accounting_month = CAST(:m AS date) AND currency = ANY(CAST(:curs AS text[])) GROUP BY currency)
+        WITH c AS (  -- the UTC day of the month's first item in each currency, from the month counts
+            SELECT currency, min(occurred_on) AS first_day FROM recon_month_counts
+            WHERE accounting_month = CAST(:m AS date) AND currency = ANY(CAST(:curs AS text[])) AND items > 0
+            GROUP BY currency)
         SELECT c.currency, d::date AS rate_date, trim(to_char(d, 'Dy')) AS weekday
         FROM c CROSS JOIN LATERAL generate_series(greatest(c.first_day, CAST(:m AS date)), CAST(:d1 AS date),
                                                   interval '1 day') AS d

@@ -34,11 +34,16 @@ CLASS = """CASE WHEN i.status = 'matched' THEN 'matched' WHEN i.status = 'expect
 BREAK_JOIN = "LEFT JOIN recon_breaks b ON i.status = 'break' AND b.stage = i.stage AND b.item_key = i.item_key"
 OPEN = f"i.status = 'break' AND {CLASS} = 'open'"
 AGE = "greatest(0, floor(extract(epoch FROM (CAST(:as_of AS timestamptz) - i.occurred_at)) / 86400))::int"
-ITEM_SCOPE = """
-    (cardinality(CAST(:stages AS text[])) = 0 OR i.stage = ANY(CAST(:stages AS text[])))
-    AND (cardinality(CAST(:currencies AS text[])) = 0 OR i.currency = ANY(CAST(:currencies AS text[])))
-    AND (cardinality(CAST(:gateways AS text[])) = 0 OR i.gateway = ANY(CAST(:gateways AS text[])))
-    AND (cardinality(CAST(:site_ids AS text[])) = 0 OR i.site_id = ANY(CAST(:site_ids AS text[])))"""
+def item_scope(alias: str = "i") -> str:
+    """The filters' stages, currencies, gateways and sites over the items (or their month counts) `alias`."""
+    return f"""
+    (cardinality(CAST(:stages AS text[])) = 0 OR {alias}.stage = ANY(CAST(:stages AS text[])))
+    AND (cardinality(CAST(:currencies AS text[])) = 0 OR {alias}.currency = ANY(CAST(:currencies AS text[])))
+    AND (cardinality(CAST(:gateways AS text[])) = 0 OR {alias}.gateway = ANY(CAST(:gateways AS text[])))
+    AND (cardinality(CAST(:site_ids AS text[])) = 0 OR {alias}.site_id = ANY(CAST(:site_ids AS text[])))"""
+
+
+ITEM_SCOPE = item_scope()
 # the currencies' minor-unit exponents as a relation, for per-currency thresholds and conversion
 EXPONENTS = "unnest(CAST(:cur_codes AS text[]), CAST(:cur_exps AS int[])) AS ex(currency, exp)"
 

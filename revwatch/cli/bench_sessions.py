@@ -116,7 +116,7 @@ class Bench:
 
         def run() -> tuple[int | None, str]:
             stats: RunStats = JOBS[name].run(self.engine, self.cfg, None, None)
-            window = f" {stats.window_start:%d %b %H:%M}–{stats.window_end:%d %b %H:%M}" if stats.window_start else ""
+            window = f" {stats.window_start:%Y-%m-%d %H:%M}–{stats.window_end:%Y-%m-%d %H:%M}" if stats.window_start else ""
             return stats.rows_read, f"{stats.outcome}, written {stats.rows_written:,}{window}"
         return run
 

@@ -222,14 +222,19 @@ def _worker_process(database_url: str) -> subprocess.Popen:
 
 @contextmanager
 def _dashboard(cfg: Settings, database_url: str) -> Iterator[subprocess.Popen]:
-    """The dashboard as a child process for the duration of the block; Ctrl-C ends both cleanly."""
+    """The dashboard as a child process for the duration of the block; Ctrl-C ends both cleanly, and so does
+    SIGTERM (a service manager's stop, `docker stop`): by default it would end this process at once and leave
+    its children running."""
     proc = _dashboard_process(cfg, database_url)
     click.echo(f"Revwatch dashboard: http://{cfg.dashboard_host}:{cfg.dashboard_port}  (Ctrl-C stops)")
+    before = signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: KeyboardInterrupt
     try:
         with _child(proc, timeout=15):
             yield proc
     except KeyboardInterrupt:
         click.echo("stopping…")
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 @click.command()

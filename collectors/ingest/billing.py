@@ -121,11 +121,16 @@ def _touched_hours(dst: psycopg.Connection, table: SourceTable, only_new: bool =
     return [row[0] for row in dst.execute(query).fetchall()]
 
 
+def _insert_stage(dst: psycopg.Connection, table: SourceTable) -> int:
+    """Every stage row into the copy, as it is (no key compared): rows written."""
+    return dst.execute(sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM stage").format(
+        t=sql.Identifier(table.name), cols=cols(table.columns))).rowcount
+
+
 def _bulk_load(dst: psycopg.Connection, table: SourceTable) -> int:
     """First load into an empty table: plain insert with the indexes set aside (revwatch/bulk.py)."""
     with indexes_set_aside(dst, table.name):
-        return dst.execute(sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM stage").format(
-            t=sql.Identifier(table.name), cols=cols(table.columns))).rowcount
+        return _insert_stage(dst, table)
 
 
 def _merge(dst: psycopg.Connection, table: SourceTable, staged: int) -> int:
@@ -309,7 +314,6 @@ class _Sync:
                   if conn.execute(text("SELECT EXISTS (SELECT FROM sync_state WHERE source = :c)"), {"c": c}).scalar_one()]
         if judged:
             queue_touched(conn, table.name, _joined(table).as_string(dst), _differs(table).as_string(dst), judged)
-        written = dst.execute(sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM stage").format(
-            t=sql.Identifier(table.name), cols=cols(table.columns))).rowcount
+        written = _insert_stage(dst, table)
         record_quarantine(dst, table)
         return written

@@ -180,12 +180,11 @@ def _first_load(product: Engine, billing_url: str, chunk_rows: int) -> first_loa
     """The first load to begin or resume; None when there is none to do: it finished, or the copies were made
     before loads were recorded (a watermark is kept), or the source holds nothing yet."""
     with product.begin() as conn:
-        load = first_load.recorded(conn, JOB, chunk_rows)
-        if load is not False:
-            return load if isinstance(load, first_load.FirstLoad) else None
-        if conn.execute(text("SELECT EXISTS (SELECT FROM sync_state WHERE source = :s AND watermark IS NOT NULL)"),
-                        {"s": SOURCE}).scalar_one():
-            return None
+        load = first_load.unfinished(conn, JOB, chunk_rows)
+        if load is not None or first_load.recorded(conn, JOB) or conn.execute(
+                text("SELECT EXISTS (SELECT FROM sync_state WHERE source = :s AND watermark IS NOT NULL)"),
+                {"s": SOURCE}).scalar_one():
+            return load
         with psycopg.connect(libpq_url(billing_url)) as src:
             spans = src.execute(_SPAN).fetchall()
         if not any(r[0] for r in spans):

@@ -51,18 +51,21 @@ class FirstLoad:
                  f"{self.rows_loaded:,}", f"{min(self.loaded_to, self.span_to):%Y-%m-%d %H:%M} UTC")
 
 
-def recorded(conn: Connection, job: str, chunk_rows: int) -> FirstLoad | bool:
-    """`job`'s first load as recorded: to resume (a FirstLoad), finished (True), or never begun (False)."""
-    row = conn.execute(text("SELECT span_from, span_to, rows_expected, loaded_to, rows_loaded, chunks_done,"
-                            " finished_at IS NOT NULL FROM load_progress WHERE job = :j"), {"j": job}).first()
+def unfinished(conn: Connection, job: str, chunk_rows: int) -> FirstLoad | None:
+    """`job`'s first load begun and not finished (it resumes), else None."""
+    row = conn.execute(text("SELECT span_from, span_to, rows_expected, loaded_to, rows_loaded, chunks_done"
+                            " FROM load_progress WHERE job = :j AND finished_at IS NULL"), {"j": job}).first()
     if row is None:
-        return False
-    span_from, span_to, expected, loaded_to, loaded, chunks, finished = row
-    if finished:
-        return True
+        return None
+    span_from, span_to, expected, loaded_to, loaded, chunks = row
     log.info("%s first load resumed: %s of about %s rows were read before it stopped", job, f"{loaded:,}",
              f"{expected:,}")
     return _load(job, span_from, span_to, expected, loaded_to, loaded, chunks, chunk_rows)
+
+
+def recorded(conn: Connection, job: str) -> bool:
+    """Has `job` ever begun a first load (finished or not)?"""
+    return bool(conn.execute(text("SELECT EXISTS (SELECT FROM load_progress WHERE job = :j)"), {"j": job}).scalar_one())
 
 
 def begin(conn: Connection, job: str, span_from: datetime, span_to: datetime, expected: int,

@@ -44,9 +44,11 @@ COLUMNS = ("session_id", "site_id", "exited_at", "hour", "local_date", "currency
            "void_invoices", "difference_minor")
 
 
-def judgment_sql(sessions: str = shadow_rating.EXITED_IN) -> str:
+def judgment_sql(sessions: str = shadow_rating.EXITED_IN, every_invoice: bool = False) -> str:
     """SELECT COLUMNS of every closed session `sessions` selects (shadow_rating.rating_sql), class NULL
-    when there is nothing to judge (within grace, no invoice)."""
+    when there is nothing to judge (within grace, no invoice). `every_invoice`: the invoices are summed
+    whole rather than those of `sessions` only, cheaper when `sessions` is (nearly) every session."""
+    narrowed = "" if every_invoice else f"JOIN ({sessions}) p ON p.session_id = i.session_id  -- not `rated`: the planner can size this one"
     rated = shadow_rating.rating_sql(sessions, extra=",\n       exited_at AS exited_at, zone AS zone")
     return f"""
     WITH rated AS (
@@ -64,7 +66,7 @@ def judgment_sql(sessions: str = shadow_rating.EXITED_IN) -> str:
                min(i.invoice_id || ' has a negative total: ' || i.total_minor || ' minor units')
                    FILTER (WHERE i.status <> 'void' AND i.total_minor < 0) AS negative
         FROM invoices i
-        JOIN ({sessions}) p ON p.session_id = i.session_id  -- not `rated`: the planner can size this one
+        {narrowed}
         GROUP BY i.session_id),
     judged AS (
         SELECT r.session_id AS session_id, r.site_id AS site_id, r.exited_at AS exited_at, r.zone AS zone,

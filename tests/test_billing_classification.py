@@ -123,7 +123,7 @@ def test_demo_incidents_found_as_the_manifest_says(demo_world):
         try:
             bc.replace_window(conn, datetime(2000, 1, 1, tzinfo=UTC), far, far)
             entered = dict(conn.execute(bc.text("SELECT session_id, entered_at FROM parking_sessions")).all())
-            rows = [r | {"entered_at": entered[sid]} for sid, r in judged_rows(conn).items()]
+            rows = [r | {"entered_at": entered[sid]} for sid, r in judged_rows(conn, far).items()]
         finally:
             trans.rollback()
     by_class = Counter(r["class"] for r in rows)

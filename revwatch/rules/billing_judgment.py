@@ -95,7 +95,7 @@ def judgment_sql(sessions: str = shadow_rating.EXITED_IN, every_invoice: bool = 
                END AS class
         FROM rated r
         LEFT JOIN inv v ON v.session_id = r.session_id)
-    SELECT session_id, site_id, exited_at, date_trunc('hour', exited_at, 'UTC') AS hour,
+    SELECT session_id, site_id, exited_at, date_bin('1 hour', exited_at, timestamptz '2000-01-01 00:00+00') AS hour,
            {site_zones.local_date('exited_at', 'judged')} AS local_date,
            currency, rate_plan_id, class, billable, problem, expected_subtotal_minor, expected_tax_minor,
            expected_total_minor, billed_currency, billed_subtotal_minor, billed_tax_minor, billed_total_minor,

@@ -1,4 +1,4 @@
-"""Streamlit entry point: page config, settings check, and the page router. Nothing else.
+"""Streamlit entry point: page config, settings check, sign-in, and the page router. Nothing else.
 
 Pages live in pages/ and read through metrics/; add a page by appending to PAGES.
 """
@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import streamlit as st
 
+from pages.common import signin
 from revwatch.settings import SettingsError, load_settings
 
 st.set_page_config(page_title="Revwatch", layout="wide")
@@ -28,7 +29,7 @@ def _secrets_into_environment() -> None:
 
 _secrets_into_environment()
 try:
-    load_settings()
+    cfg = load_settings()
 except SettingsError as exc:
     st.error(f"Revwatch cannot start: fix the environment (or .streamlit/secrets.toml).\n\n```\n{exc}\n```",
              icon=":material/error:")
@@ -46,4 +47,6 @@ PAGES = [
     st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:"),
     st.Page("pages/audit.py", title="Audit", icon=":material/policy:"),
 ]
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+signin.person(cfg)  # the signed-in person (or local mode), in the sidebar; stops here for anyone who may not read
+page.run()

@@ -3,7 +3,7 @@
 Reads only through `metrics.figures.reconciliation` (no SQL here) and acts only through
 `metrics.actions.break_workflow`: the stage funnel (S1 billing ↔ gateway, S2 gateway ↔ payout, S3
 payout ↔ bank, S4 ledger), the breaks with a drill-down to both sides' records and the break's
-history, the workflow actions (the actor's name from the sidebar), the payouts missing in the bank
+history, the workflow actions (by the signed-in person, as their roles allow), the payouts missing in the bank
 (the alert's own figure), one payout followed from its entries to the bank and the journal, and
 the month-close verdict. The sections are in pages/common/recon_*.py. Money is formatted in major
 units per currency only at the edge, never added across currencies; the only converted figure
@@ -44,11 +44,8 @@ MARGIN = dict(l=10, r=40, t=30, b=80)
 
 
 # ---------------------------------------------------------------- sidebar
-def sidebar(db_key: str | None, sites: pd.DataFrame, months: list[date]) -> tuple[str, q.ReconFilters]:
+def sidebar(db_key: str | None, sites: pd.DataFrame, months: list[date]) -> q.ReconFilters:
     sb = st.sidebar
-    actor = sb.text_input("Your name", key="actor", placeholder="required to act on breaks",
-                          help="Recorded with every action you take on a break (assign, comment, resolve, write off, "
-                               "reopen).").strip()
     sb.header("Filters")
     if len(months) > 1:
         start = months[max(0, len(months) - DEFAULT_MONTHS)]
@@ -68,7 +65,7 @@ def sidebar(db_key: str | None, sites: pd.DataFrame, months: list[date]) -> tupl
     site_ids = sb.multiselect("Sites", list(names), format_func=lambda s: f"{names[s]} ({s})", key="sites",
                               placeholder="All sites",
                               help="Items without a site (payouts, bank credits) only show with none chosen.")
-    return actor, q.ReconFilters(m0, m1, tuple(stages), tuple(currencies), tuple(gateways), tuple(site_ids))
+    return q.ReconFilters(m0, m1, tuple(stages), tuple(currencies), tuple(gateways), tuple(site_ids))
 
 
 # ---------------------------------------------------------------- sections
@@ -173,7 +170,7 @@ def main() -> None:
     if not months:
         nothing_found(topic_state(db_key, TOPIC), NOTHING_YET)
         return
-    actor, f = sidebar(db_key, sites, months)
+    f = sidebar(db_key, sites, months)
     state = topic_state(db_key, TOPIC, f.first_month)
     pending_banner(state)
     as_of = clock.now().replace(second=0, microsecond=0)
@@ -186,7 +183,7 @@ def main() -> None:
     if flash:
         st.success(flash, icon=":material/check_circle:")
     funnel_section(data["funnel"], state)
-    bf = breaks_section(db_key, f, cfg.reporting_currency, as_of, actor, state)
+    bf = breaks_section(db_key, f, cfg.reporting_currency, as_of, state)
     payouts_section(db_key, f, data["payouts"], data["payouts_total"], state)
     c = close_section(db_key, months, q.CloseThresholds.of(cfg), as_of, state)
     export_section(db_key, f, bf, data["funnel"], c, as_of)

@@ -5,13 +5,11 @@ whom), build it now.
 Reads and builds only through `metrics.faces.weekly_report` (no SQL here)."""
 from __future__ import annotations
 
-import getpass
-
 import streamlit as st
 
 from metrics.faces import weekly_report as wr
 from pages.common import engine as _engine
-from pages.common import load_or_stop
+from pages.common import load_or_stop, signin
 from pages.common import markdown as md
 from revwatch.settings import load_settings
 
@@ -27,7 +25,7 @@ def main() -> None:
 
     if st.button("Build now", key="report_build", icon=":material/build:"):
         with st.spinner(f"Building the report for {week}…"):
-            wr.build(engine, week, cfg, built_by=f"dashboard:{getpass.getuser()}")
+            wr.build(engine, week, cfg, built_by=signin.current().actor)
         st.success(f"Built the report for {week}.")
 
     rep = wr.current(engine, week)

@@ -5,6 +5,7 @@ instead of failing later somewhere far from the cause.
 """
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -121,6 +122,30 @@ class Settings(BaseSettings):
                                                                "(HMAC-SHA256); unset = plain sha256")
     audit_anchor_file: Path | None = Field(None, description="append-only file of the audit log's anchors; "
                                                              "unset = $REVWATCH_DATA_DIR/audit-anchors.jsonl")
+
+    # sign-in and roles (revwatch/identity.py); the identity provider itself is configured for Streamlit
+    # (`[auth]` of .streamlit/secrets.toml); without it the dashboard runs in local mode on loopback
+    auth_roles: str = Field("", description='role -> groups or e-mails, JSON, e.g. {"analyst": ["finance"], '
+                                            '"controller": ["cfo@example.com"]}; roles: viewer, analyst, '
+                                            'controller, engineer, admin')
+    auth_groups_claim: str = Field("groups", description="the ID token claim that lists a person's groups")
+
+    @field_validator("auth_roles")
+    @classmethod
+    def _roles(cls, value: str) -> str:
+        from revwatch.identity import parse_role_map
+
+        try:
+            parse_role_map(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"must be JSON ({exc.msg} at character {exc.pos})") from None
+        return value.strip()
+
+    @property
+    def role_map(self) -> dict[str, frozenset[str]]:
+        from revwatch.identity import parse_role_map
+
+        return parse_role_map(self.auth_roles)
 
     @field_validator("database_url", "billing_database_url", "dashboard_database_url")
     @classmethod

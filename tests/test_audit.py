@@ -19,6 +19,7 @@ from metrics.figures import audit_log as q
 from revwatch import audit, clock
 from revwatch.cli import main
 from revwatch.runlog import recorded_run
+from tests.people import ANA, DANA
 from tests.worlds.recon import add_break, add_item, t
 
 
@@ -195,15 +196,15 @@ def test_a_break_action_writes_an_audit_entry(world):
                  break_amount_minor=500, fingerprint="fp-a3-v1")
         bid = add_break(conn, "S1", "attempt:a3", "open")
     with world.engine.begin() as conn:
-        wf.assign(conn, bid, "ana", "dana")
+        wf.assign(conn, bid, ANA, "dana")
     with world.engine.begin() as conn:
-        wf.resolve(conn, bid, "dana", wf.Reason("timing", "arrived on 3 Oct"))
+        wf.resolve(conn, bid, DANA, wf.Reason("timing", "arrived on 3 Oct"))
     # refused: nothing written, in the audit log neither
     with pytest.raises(wf.ActionRefused), world.engine.begin() as conn:
-        wf.resolve(conn, bid, "dana", "timing")
+        wf.resolve(conn, bid, DANA, "timing")
     rows = world.sql("SELECT actor, action, target, detail->>'category', detail->>'note' FROM audit_log ORDER BY seq")
-    assert rows == [("ana", "break.assign", f"break:{bid}", None, None),
-                    ("dana", "break.resolve", f"break:{bid}", "timing", "arrived on 3 Oct")]
+    assert rows == [(ANA.actor, "break.assign", f"break:{bid}", None, None),
+                    (DANA.actor, "break.resolve", f"break:{bid}", "timing", "arrived on 3 Oct")]
     assert _verify(world).ok
 
 

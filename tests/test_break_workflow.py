@@ -11,8 +11,10 @@ from sqlalchemy import text
 
 from metrics.actions import break_workflow as wf
 from revwatch import clock
+from tests.people import ANA, CARL, DANA, person
 from tests.worlds.recon import add_break, add_item, t
 
+KIM = person("kim", "controller")
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
 
@@ -49,32 +51,32 @@ def test_every_action_writes_its_event_with_actor_and_time(world):
     w, bid = world, world.open_id
     before = clock.now() - timedelta(seconds=1)
 
-    e = _act(w, wf.assign, bid, "ana", "dana")
-    assert (e.action, e.actor, e.break_id) == ("assigned", "ana", bid)
+    e = _act(w, wf.assign, bid, ANA, "dana")
+    assert (e.action, e.actor, e.break_id) == ("assigned", ANA.actor, bid)
     assert _break(w, bid)["assignee"] == "dana"
 
-    e = _act(w, wf.comment, bid, "dana", "  asked Stripe support  ")
+    e = _act(w, wf.comment, bid, DANA, "  asked Stripe support  ")
     assert (e.action, e.note) == ("commented", "asked Stripe support")
 
-    e = _act(w, wf.resolve, bid, "dana", wf.Reason("timing", "charge arrived on 3 Oct"))
+    e = _act(w, wf.resolve, bid, DANA, wf.Reason("timing", "charge arrived on 3 Oct"))
     b = _break(w, bid)
-    assert (b["state"], b["resolved_by"], b["resolution_reason"]) == ("resolved", "dana", "timing: charge arrived on 3 Oct")
+    assert (b["state"], b["resolved_by"], b["resolution_reason"]) == ("resolved", DANA.actor, "timing: charge arrived on 3 Oct")
     assert b["resolved_fingerprint"] == "fp-a3-v1" and b["resolved_at"] == e.at
 
-    e = _act(w, wf.reopen, bid, "kim", "not the same charge")
+    e = _act(w, wf.reopen, bid, KIM, "not the same charge")
     b = _break(w, bid)
     assert b["state"] == "open" and b["resolved_by"] is None and b["resolution_reason"] is None
     assert b["resolved_fingerprint"] is None and b["assignee"] == "dana"
 
-    e = _act(w, wf.write_off, bid, "kim", "immaterial: five dollars, not worth chasing")
+    e = _act(w, wf.write_off, bid, KIM, "immaterial: five dollars, not worth chasing")
     b = _break(w, bid)
     assert (b["state"], b["resolved_by"], b["resolution_reason"]) == (
-        "written_off", "kim", "immaterial: five dollars, not worth chasing")
+        "written_off", KIM.actor, "immaterial: five dollars, not worth chasing")
 
     events = _events(w, bid)
     assert [(a, act) for a, act, *_ in events] == [
-        ("reconcile", "opened"), ("ana", "assigned"), ("dana", "commented"), ("dana", "resolved"),
-        ("kim", "reopened"), ("kim", "written_off")]
+        ("reconcile", "opened"), (ANA.actor, "assigned"), (DANA.actor, "commented"), (DANA.actor, "resolved"),
+        (KIM.actor, "reopened"), (KIM.actor, "written_off")]
     after = clock.now() + timedelta(seconds=1)
     assert all(before <= at <= after for *_, at in events[1:])
     details = {act: (note, detail) for _, act, note, detail, _ in events}
@@ -83,7 +85,7 @@ def test_every_action_writes_its_event_with_actor_and_time(world):
     assert details["resolved"][1]["category"] == "timing" and details["resolved"][1]["fingerprint"] == "fp-a3-v1"
     assert details["reopened"] == ("not the same charge", {"from_state": "resolved",
                                                            "previous_reason": "timing: charge arrived on 3 Oct",
-                                                           "previous_resolved_by": "dana"})
+                                                           "previous_resolved_by": DANA.actor})
     assert details["written_off"][1]["category"] == "immaterial"
 
 
@@ -96,38 +98,35 @@ def _refused(w, bid, fn, *args, match: str):
 
 def test_senseless_actions_are_refused_and_write_nothing(world):
     w, bid = world, world.open_id
-    _refused(w, bid, wf.resolve, "", wf.Reason("timing"), match="actor's name is required")
-    _refused(w, bid, wf.resolve, "   ", wf.Reason("timing"), match="actor's name is required")
-    _refused(w, bid, wf.comment, "reconcile", "hi", match="job's name")
-    _refused(w, bid, wf.resolve, "ana", wf.Reason("because", "x"), match="category 'because' is not one of")
-    _refused(w, bid, wf.resolve, "ana", "no category here", match="is not one of")
-    _refused(w, bid, wf.write_off, "ana", wf.Reason("immaterial", "  "), match="reason text is required")
-    _refused(w, bid, wf.write_off, "ana", "immaterial", match="reason text is required")
-    _refused(w, bid, wf.comment, "ana", "", match="comment is empty")
-    _refused(w, bid, wf.assign, "ana", " ", match="assignee name is required")
-    _refused(w, bid, wf.reopen, "ana", "why not", match="already open")
-    _refused(w, 987654, wf.comment, "ana", "hello", match="no such break")
+    _refused(w, bid, wf.resolve, ANA, wf.Reason("because", "x"), match="category 'because' is not one of")
+    _refused(w, bid, wf.resolve, ANA, "no category here", match="is not one of")
+    _refused(w, bid, wf.write_off, CARL, wf.Reason("immaterial", "  "), match="reason text is required")
+    _refused(w, bid, wf.write_off, CARL, "immaterial", match="reason text is required")
+    _refused(w, bid, wf.comment, ANA, "", match="comment is empty")
+    _refused(w, bid, wf.assign, ANA, " ", match="assignee name is required")
+    _refused(w, bid, wf.reopen, ANA, "why not", match="already open")
+    _refused(w, 987654, wf.comment, ANA, "hello", match="no such break")
 
-    _refused(w, w.cleared_id, wf.resolve, "ana", wf.Reason("timing"), match="cleared: the data matches")
-    _refused(w, w.cleared_id, wf.write_off, "ana", wf.Reason("immaterial", "x"), match="cleared")
-    _refused(w, w.cleared_id, wf.reopen, "ana", "x", match="cleared")
-    _refused(w, w.cleared_id, wf.assign, "ana", "dana", match="cleared")
-    _act(w, wf.comment, w.cleared_id, "ana", "fine now")  # commenting is always possible
+    _refused(w, w.cleared_id, wf.resolve, ANA, wf.Reason("timing"), match="cleared: the data matches")
+    _refused(w, w.cleared_id, wf.write_off, CARL, wf.Reason("immaterial", "x"), match="cleared")
+    _refused(w, w.cleared_id, wf.reopen, ANA, "x", match="cleared")
+    _refused(w, w.cleared_id, wf.assign, ANA, "dana", match="cleared")
+    _act(w, wf.comment, w.cleared_id, ANA, "fine now")  # commenting is always possible
 
-    _refused(w, w.gone_id, wf.resolve, "ana", wf.Reason("timing"), match="no longer in recon_items")
+    _refused(w, w.gone_id, wf.resolve, ANA, wf.Reason("timing"), match="no longer in recon_items")
 
-    _act(w, wf.assign, bid, "ana", "dana")
-    _refused(w, bid, wf.assign, "ana", "dana", match="already assigned to dana")
-    _act(w, wf.write_off, bid, "ana", "immaterial: small")
-    _refused(w, bid, wf.write_off, "kim", "immaterial: again", match="already written off by ana")
-    _refused(w, bid, wf.resolve, "kim", "timing", match="written off; reopen it first")
-    _refused(w, bid, wf.assign, "kim", "kim", match="only open breaks are assigned")
-    _refused(w, bid, wf.reopen, "kim", "", match="say why")
-    _act(w, wf.reopen, bid, "kim", "bank says otherwise")
-    _act(w, wf.resolve, bid, "kim", "data_fix")  # category alone is enough to resolve
+    _act(w, wf.assign, bid, ANA, "dana")
+    _refused(w, bid, wf.assign, ANA, "dana", match="already assigned to dana")
+    _act(w, wf.write_off, bid, CARL, "immaterial: small")
+    _refused(w, bid, wf.write_off, KIM, "immaterial: again", match="already written off by carl@example.com")
+    _refused(w, bid, wf.resolve, KIM, "timing", match="written off; reopen it first")
+    _refused(w, bid, wf.assign, KIM, "kim", match="only open breaks are assigned")
+    _refused(w, bid, wf.reopen, KIM, "", match="say why")
+    _act(w, wf.reopen, bid, KIM, "bank says otherwise")
+    _act(w, wf.resolve, bid, KIM, "data_fix")  # category alone is enough to resolve
     assert _break(w, bid)["resolution_reason"] == "data_fix"
-    _refused(w, bid, wf.resolve, "kim", "data_fix", match="already resolved by kim")
-    _refused(w, bid, wf.write_off, "kim", "immaterial: x", match="resolved; reopen it first")
+    _refused(w, bid, wf.resolve, KIM, "data_fix", match="already resolved by kim@example.com")
+    _refused(w, bid, wf.write_off, KIM, "immaterial: x", match="resolved; reopen it first")
 
 
 def test_a_refusal_inside_a_transaction_leaves_earlier_actions_to_the_caller(world):
@@ -137,8 +136,8 @@ def test_a_refusal_inside_a_transaction_leaves_earlier_actions_to_the_caller(wor
 
     def assign_then_reopen() -> None:
         with w.engine.begin() as conn:
-            wf.assign(conn, bid, "ana", "dana")
-            wf.reopen(conn, bid, "ana", "x")  # refused: the break is open
+            wf.assign(conn, bid, ANA, "dana")
+            wf.reopen(conn, bid, ANA, "x")  # refused: the break is open
 
     with pytest.raises(wf.ActionRefused):
         assign_then_reopen()
@@ -159,13 +158,37 @@ def test_allowed_actions_and_reasons():
 
 def test_the_event_log_refuses_update_delete_and_truncate(world):
     w = world
-    _act(w, wf.comment, w.open_id, "ana", "keep me")
+    _act(w, wf.comment, w.open_id, ANA, "keep me")
     n = w.sql("SELECT count(*) FROM recon_break_events")[0][0]
     for statement in ("UPDATE recon_break_events SET actor = 'mallory'", "DELETE FROM recon_break_events",
                       "TRUNCATE recon_break_events"):
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             w.sql(statement)
         assert w.sql("SELECT count(*) FROM recon_break_events")[0][0] == n, statement
-    assert ("ana", "commented", "keep me") in [(a, act, note) for a, act, note, *_ in _events(w, w.open_id)]
+    assert (ANA.actor, "commented", "keep me") in [(a, act, note) for a, act, note, *_ in _events(w, w.open_id)]
     with pytest.raises(Exception, match="append-only"), w.engine.begin() as conn:
         conn.execute(text("UPDATE recon_break_events SET note = 'edited' WHERE actor = 'ana'"))
+
+
+def test_each_action_refuses_a_person_whose_roles_lack_it_and_writes_nothing(world):
+    """Issue 18: the page offers only what a role allows; the action functions refuse the rest themselves."""
+    from revwatch.identity import NotPermitted
+    from tests.people import ED, VERA
+
+    w, bid = world, world.open_id
+
+    def refused(fn, who, *args, match):
+        state, n = _break(w, bid), len(_events(w, bid))
+        with pytest.raises(NotPermitted, match=match):
+            _act(w, fn, bid, who, *args)
+        assert _break(w, bid) == state and len(_events(w, bid)) == n
+
+    for who in (VERA, ED, person("nobody")):
+        for fn, args in ((wf.assign, ("dana",)), (wf.comment, ("hi",)), (wf.resolve, ("timing",)),
+                         (wf.write_off, ("immaterial: x",)), (wf.reopen, ("x",))):
+            refused(fn, who, *args, match=f"{who.display} .* may not {fn.__name__.replace('_', ' ')} break {bid}")
+    refused(wf.write_off, ANA, "immaterial: small", match=r"\(analyst\) may not write off .* \(controller, admin\)")
+    e = _act(w, wf.write_off, bid, CARL, "immaterial: small")  # a controller writes off
+    assert e.actor == CARL.actor == "carl@example.com <https://idp.test/realms/revwatch|sub-carl>"
+    (actor, action, target), = w.sql("SELECT actor, action, target FROM audit_log WHERE action LIKE 'break.%'")
+    assert (actor, action, target) == (CARL.actor, "break.write_off", f"break:{bid}")

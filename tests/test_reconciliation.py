@@ -299,9 +299,10 @@ def test_a_resolved_break_reopens_when_its_data_changes_and_clears_when_it_match
     (break_id, fingerprint) = world.sql("SELECT b.break_id, i.fingerprint FROM recon_breaks b JOIN recon_items i"
                                         " USING (stage, item_key) WHERE b.item_key = %s", (key,))[0]
     from metrics.actions import break_workflow
+    from tests.people import ANA
 
     with world.engine.begin() as conn:
-        break_workflow.resolve(conn, break_id, "ana", ("gateway_error", "Stripe rounding, confirmed with support"))
+        break_workflow.resolve(conn, break_id, ANA, ("gateway_error", "Stripe rounding, confirmed with support"))
     _run(world)
     assert world.sql("SELECT state FROM recon_breaks WHERE break_id = %s", (break_id,)) == [("resolved",)]
     # the gateway amount changes: the resolved break reopens
@@ -311,7 +312,7 @@ def test_a_resolved_break_reopens_when_its_data_changes_and_clears_when_it_match
                      (break_id,)) == [("open", None, None)]
     (was,) = world.sql("SELECT detail FROM recon_break_events WHERE break_id = %s AND action = 'reopened'",
                        (break_id,))[0]
-    assert (was["was"], was["resolved_by"]) == ("resolved", "ana")
+    assert (was["was"], was["resolved_by"]) == ("resolved", ANA.actor)
     # then it is corrected: the break clears
     world.builder.conn.execute("UPDATE stripe_charges SET amount = 2000 WHERE id = 'ch_2'")
     _run(world)

@@ -1,7 +1,7 @@
 """The Reconciliation page, run headless through AppTest on the hand-built world of
 tests/worlds/recon.py (October 2026 plus one November break): the funnel and the breaks are shown
-with the figures worked out there, a resolve through the page writes its event with the actor
-from the sidebar, the month close shows its verdict, and an empty database gets the notice."""
+with the figures worked out there, a resolve through the page writes its event with the signed-in
+person as actor (local mode here: the operating-system user), the month close shows its verdict, and an empty database gets the notice."""
 from __future__ import annotations
 
 from datetime import date
@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from revwatch.identity import local_identity
 from revwatch.money import format_money
 from tests.worlds.recon import AS_OF, october_world
 
@@ -57,18 +58,16 @@ def test_funnel_and_breaks_shown_and_a_resolve_through_the_page(world, page_for)
     a5 = shown[shown["break_id"] == ids["a5"]].iloc[0]
     assert (a5["break amount"], a5["assignee"]) == (format_money(50, "EUR"), "dana")
 
-    # drill down: both sides' records and the history; no actions without a name
+    # drill down: both sides' records and the history; in local mode (no identity provider) the OS user acts
     at.selectbox(key="drill_break").set_value(ids["a5"]).run()
     _ok(at)
     assert list(_table(at, "attempt_id", "attempt_number")["attempt_id"]) == ["a5"]
     assert list(_table(at, "psp_reference", "gross_credit_minor")["psp_reference"]) == ["PSP5"]
     assert list(_table(at, "event_id", "actor", "action")["action"]) == ["opened"]
-    assert not [b for b in at.button if b.key == "apply"]
-    assert any("Your name" in i.value for i in at.info)
+    me = local_identity()
+    assert not [t for t in at.sidebar.text_input if t.key == "actor"]  # no typed name anywhere
 
-    # resolve as ana
-    at.sidebar.text_input(key="actor").set_value("ana").run()
-    _ok(at)
+    # resolve
     at.selectbox(key="action").set_value("resolve").run()
     at.selectbox(key="category_0").set_value("gateway_error").run()
     at.text_area(key="reason_0").set_value("Adyen settled 6.50; billing charged 7.00").run()
@@ -77,15 +76,15 @@ def test_funnel_and_breaks_shown_and_a_resolve_through_the_page(world, page_for)
     ((actor, action, note, detail),) = world.sql(
         "SELECT actor, action, note, detail FROM recon_break_events WHERE break_id = %s AND actor <> 'reconcile'",
         (ids["a5"],))
-    assert (actor, action, note, detail["category"]) == ("ana", "resolved", "Adyen settled 6.50; billing charged 7.00",
+    assert (actor, action, note, detail["category"]) == (me.actor, "resolved", "Adyen settled 6.50; billing charged 7.00",
                                                         "gateway_error")
     ((state, by, reason),) = world.sql("SELECT state, resolved_by, resolution_reason FROM recon_breaks WHERE break_id = %s",
                                        (ids["a5"],))
-    assert (state, by, reason) == ("resolved", "ana", "gateway_error: Adyen settled 6.50; billing charged 7.00")
+    assert (state, by, reason) == ("resolved", me.actor, "gateway_error: Adyen settled 6.50; billing charged 7.00")
     # the page read again: the break left the open list, its history shows the action, the flash says so
     assert ids["a5"] not in list(_table(at, "break_id", "assignee", "age_days")["break_id"])
     assert list(_table(at, "event_id", "actor", "action")["action"]) == ["opened", "resolved"]
-    assert any("resolved by ana" in s.value for s in at.success)
+    assert any(f"resolved by {me.display}" in s.value for s in at.success)
     # resolving again is not offered; a reopen is
     assert "resolve" not in at.selectbox(key="action").options and "Reopen" in at.selectbox(key="action").options
 
@@ -149,10 +148,9 @@ def test_every_break_and_payout_drills_down_and_a_refusal_is_shown(world, page_f
     assert want and list(shown["break_id"]) == [b for (b,) in want]  # oldest first, the page's clock
 
     # writing off without a reason text is refused on the page, and nothing is written
-    at.sidebar.text_input(key="actor").set_value("kim").run()
     at.selectbox(key="drill_break").set_value(world.ids["a3"]).run()
     at.selectbox(key="action").set_value("write_off").run()
     at.button(key="apply").click().run()
     _ok(at)
     assert any("a reason text is required" in e.value for e in at.error)
-    assert world.sql("SELECT count(*) FROM recon_break_events WHERE actor = 'kim'")[0][0] == 0
+    assert world.sql("SELECT count(*) FROM recon_break_events WHERE actor <> 'reconcile'")[0][0] == 0

@@ -17,6 +17,7 @@ from revwatch import audit
 from revwatch.cli import dashboard_environment, main
 from revwatch.db import engine_for, libpq_url
 from revwatch.roles import DASHBOARD_WRITES
+from tests.people import ANA
 
 PAGES = ["pages/overview.py", "pages/payments.py", "pages/refunds_disputes.py", "pages/billing_accuracy.py",
          "pages/reconciliation.py", "pages/trace.py", "pages/alerts.py", "pages/reports.py", "pages/health.py",
@@ -77,10 +78,10 @@ def test_cannot_change_what_the_dashboard_does_not_write(world, sql):
 def test_the_dashboard_actions_work_as_the_role(world):
     (break_id,) = world.sql("SELECT break_id FROM recon_breaks WHERE state = 'open' ORDER BY break_id LIMIT 1")[0]
     with world.dash.engine.begin() as conn:
-        wf.assign(conn, break_id, "ana", "ana")  # actor, assignee
-        wf.comment(conn, break_id, "ana", "looking at the bank file")
-        wf.resolve(conn, break_id, "ana", "timing: arrives tomorrow")
-        wf.reopen(conn, break_id, "ana", "it did not arrive")
+        wf.assign(conn, break_id, ANA, "ana")  # actor, assignee
+        wf.comment(conn, break_id, ANA, "looking at the bank file")
+        wf.resolve(conn, break_id, ANA, "timing: arrives tomorrow")
+        wf.reopen(conn, break_id, ANA, "it did not arrive")
     assert world.sql("SELECT state, assignee FROM recon_breaks WHERE break_id = %s", (break_id,)) == [("open", "ana")]
     assert world.sql("SELECT count(*) FROM recon_break_events WHERE break_id = %s", (break_id,))[0][0] >= 4
     week = world.sql("SELECT to_char(max(local_date) - 7, 'IYYY-\"W\"IW') FROM rollup_sessions")[0][0]

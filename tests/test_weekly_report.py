@@ -191,7 +191,10 @@ def test_reports_page_renders_a_built_report(demo_world, week, built, page_for):
     at.selectbox(key="report_week").set_value(week).run()
     assert not at.exception
     assert any("report_id" in str(df.value.columns.tolist()) or len(df.value) >= 2 for df in at.dataframe)
-    assert at.button(key="report_build")
+    at.button(key="report_build").click().run()  # built by the person using the page (local mode: the OS user)
+    assert not at.exception
+    from revwatch.identity import local_identity
+    assert reports.current(demo_world.engine, week).built_by == local_identity().actor
 
 
 def test_worker_schedules_the_report_monday_0700_in_report_timezone(make_world):

@@ -1,15 +1,17 @@
 """The human side of a reconciliation break: assign, comment, resolve, write off, reopen.
 
 Each action takes a SQLAlchemy Connection (the caller owns the transaction: `with
-engine.begin() as conn:`) and the acting person's name. It locks the break's row (`FOR
+engine.begin() as conn:`) and the acting person: a signed-in `revwatch.identity.Identity`, never a
+typed name (issue 18). The action refuses (`NotPermitted`) a person whose roles lack its permission,
+whatever the page offered; the history and the audit log record `Identity.actor`. It locks the break's row (`FOR
 UPDATE`, so two people, or a person and the reconciliation job, acting at once are
 serialised), checks that the action makes sense in the break's current state, updates
 `recon_breaks` and appends exactly one `recon_break_events` row (actor, action, note, detail;
 `at` is revwatch.clock's now, the same instant written to `resolved_at`). The events
 table is append-only: the database refuses UPDATE, DELETE and TRUNCATE on it.
 
-An action that makes no sense (resolving a cleared break, writing off twice, an empty actor,
-an unknown reason category) raises `ActionRefused` before anything is written; the page shows
+An action that makes no sense (resolving a cleared break, writing off twice, an unknown reason
+category) raises `ActionRefused` before anything is written; the page shows
 its message. `allowed_actions(state)` says beforehand which actions a state admits.
 
 Reasons are a category from the fixed `CATEGORIES` plus free text; `recon_breaks.resolution_reason`
@@ -24,6 +26,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, text
 
 from revwatch import audit, clock
+from revwatch.identity import Identity, Permission, require
 
 CATEGORIES: dict[str, str] = {
     "timing": "Timing difference: it will match later",
@@ -39,7 +42,9 @@ ACTIONS = ("assign", "comment", "resolve", "write_off", "reopen")
 # the action each function writes into recon_break_events.action (the schema's vocabulary)
 EVENT_NAMES = {"assign": "assigned", "comment": "commented", "resolve": "resolved", "write_off": "written_off",
                "reopen": "reopened"}
-RESERVED_ACTORS = frozenset({"reconcile"})  # the reconciliation job's own name in the history
+# what each action needs: writing off accepts a loss, a controller's call
+PERMISSIONS = {"assign": Permission.WORK_BREAKS, "comment": Permission.WORK_BREAKS, "resolve": Permission.WORK_BREAKS,
+               "write_off": Permission.APPROVE, "reopen": Permission.WORK_BREAKS}
 _ALLOWED: dict[str, frozenset[str]] = {
     "open": frozenset({"assign", "comment", "resolve", "write_off"}),
     "resolved": frozenset({"comment", "reopen"}),
@@ -102,22 +107,22 @@ def parse_reason(value: Reason | str | tuple, break_id: int | None = None, actio
 
 
 # ---------------------------------------------------------------- actions
-def assign(conn: Connection, break_id: int, actor: str, assignee: str) -> Event:
+def assign(conn: Connection, break_id: int, who: Identity, assignee: str) -> Event:
     """Give an open break to `assignee` (a non-empty name)."""
-    actor = _actor(break_id, "assign", actor)
-    who = (assignee or "").strip()
-    if not who:
+    actor = _actor(break_id, "assign", who)
+    to = (assignee or "").strip()
+    if not to:
         raise ActionRefused(break_id, "assign", "an assignee name is required")
     brk = _lock(conn, break_id, "assign")
-    if brk["assignee"] == who:
-        raise ActionRefused(break_id, "assign", f"it is already assigned to {who}")
-    _update(conn, break_id, "assignee = :who", who=who)
-    return _event(conn, break_id, actor, "assign", None, {"assignee": who, "previous": brk["assignee"]})
+    if brk["assignee"] == to:
+        raise ActionRefused(break_id, "assign", f"it is already assigned to {to}")
+    _update(conn, break_id, "assignee = :who", who=to)
+    return _event(conn, break_id, actor, "assign", None, {"assignee": to, "previous": brk["assignee"]})
 
 
-def comment(conn: Connection, break_id: int, actor: str, note: str) -> Event:
+def comment(conn: Connection, break_id: int, who: Identity, note: str) -> Event:
     """Add a note to the break's history (any state)."""
-    actor = _actor(break_id, "comment", actor)
+    actor = _actor(break_id, "comment", who)
     note = (note or "").strip()
     if not note:
         raise ActionRefused(break_id, "comment", "the comment is empty")
@@ -125,21 +130,21 @@ def comment(conn: Connection, break_id: int, actor: str, note: str) -> Event:
     return _event(conn, break_id, actor, "comment", note, {"state": brk["state"]})
 
 
-def resolve(conn: Connection, break_id: int, actor: str, reason: Reason | str | tuple) -> Event:
+def resolve(conn: Connection, break_id: int, who: Identity, reason: Reason | str | tuple) -> Event:
     """Explain an open break (category required, text optional): state resolved, with who, when,
     why and the item's current fingerprint (a later change of the data reopens it)."""
-    return _close(conn, break_id, actor, reason, "resolve", "resolved", text_required=False)
+    return _close(conn, break_id, who, reason, "resolve", "resolved", text_required=False)
 
 
-def write_off(conn: Connection, break_id: int, actor: str, reason: Reason | str | tuple) -> Event:
+def write_off(conn: Connection, break_id: int, who: Identity, reason: Reason | str | tuple) -> Event:
     """Accept an open break's money as lost or immaterial: state written_off; category and text required."""
-    return _close(conn, break_id, actor, reason, "write_off", "written_off", text_required=True)
+    return _close(conn, break_id, who, reason, "write_off", "written_off", text_required=True)
 
 
-def reopen(conn: Connection, break_id: int, actor: str, note: str) -> Event:
+def reopen(conn: Connection, break_id: int, who: Identity, note: str) -> Event:
     """Reopen a resolved or written-off break by hand (why, in `note`); the resolution is cleared
     from the break (the history keeps it)."""
-    actor = _actor(break_id, "reopen", actor)
+    actor = _actor(break_id, "reopen", who)
     note = (note or "").strip()
     if not note:
         raise ActionRefused(break_id, "reopen", "say why it is reopened")
@@ -152,13 +157,10 @@ def reopen(conn: Connection, break_id: int, actor: str, note: str) -> Event:
 
 
 # ---------------------------------------------------------------- plumbing
-def _actor(break_id: int | None, action: str, actor: str) -> str:
-    name = (actor or "").strip() if isinstance(actor, str) else ""
-    if not name:
-        raise ActionRefused(break_id, action, "the actor's name is required")
-    if name.lower() in RESERVED_ACTORS:
-        raise ActionRefused(break_id, action, f"{name!r} is the reconciliation job's name, not a person's")
-    return name
+def _actor(break_id: int | None, action: str, who: Identity) -> str:
+    """The actor to record for `who` doing `action`, once their roles allow it (NotPermitted otherwise)."""
+    require(who, PERMISSIONS[action], f"{action.replace('_', ' ')} break {break_id}")
+    return who.actor
 
 
 def _lock(conn: Connection, break_id: int, action: str) -> dict[str, Any]:
@@ -190,8 +192,8 @@ def _why_not(brk: dict[str, Any], action: str) -> str:
     return f"not allowed while {state}"
 
 
-def _close(conn: Connection, break_id: int, actor: str, reason, action: str, state: str, text_required: bool) -> Event:
-    actor = _actor(break_id, action, actor)
+def _close(conn: Connection, break_id: int, who: Identity, reason, action: str, state: str, text_required: bool) -> Event:
+    actor = _actor(break_id, action, who)
     why = parse_reason(reason, break_id, action, text_required=text_required)
     brk = _lock(conn, break_id, action)
     fingerprint = conn.execute(text("SELECT fingerprint FROM recon_items WHERE stage = :stage AND item_key = :key"),

@@ -1,5 +1,5 @@
 """The Reconciliation page's drill-down into one break: its item, both sides' records, its history,
-and the workflow actions (recorded with the actor's name from the sidebar)."""
+and the workflow actions the signed-in person's roles allow (recorded as their identity)."""
 from __future__ import annotations
 
 import json
@@ -9,16 +9,17 @@ import streamlit as st
 from metrics.actions import break_workflow as wf
 from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
-from pages.common import engine, money
+from pages.common import engine, money, signin
 from pages.common import markdown as md
 from pages.common import recon_data as rd
 from pages.common.recon_format import STATE_LABELS, detail_pairs, detail_text, missing, month_label, records_view, words
+from revwatch.identity import Identity, NotPermitted
 
 ACTION_LABELS = {"assign": "Assign", "comment": "Comment", "resolve": "Resolve", "write_off": "Write off",
                  "reopen": "Reopen"}
 
 
-def detail_view(db_key: str | None, d: q.BreakDetail | None, actor: str) -> None:
+def detail_view(db_key: str | None, d: q.BreakDetail | None) -> None:
     if d is None:
         st.warning("That break is no longer in the store.")
         return
@@ -71,16 +72,20 @@ def detail_view(db_key: str | None, d: q.BreakDetail | None, actor: str) -> None
     with st.expander("History as stored (JSON, for auditors)"):
         st.json([{**e, "at": str(e["at"]), "detail": json.loads(e["detail"]) if isinstance(e["detail"], str) else None}
                  for e in d.events.to_dict("records")], expanded=False)
-    actions(db_key, d, actor)
+    actions(db_key, d, signin.current())
 
 
-def actions(db_key: str | None, d: q.BreakDetail, actor: str) -> None:
+def actions(db_key: str | None, d: q.BreakDetail, who: Identity) -> None:
     st.markdown("**Act on this break**")
-    allowed = wf.allowed_actions(d.brk["state"])
-    if not actor:
-        st.info("Enter your name in the sidebar (**Your name**) to "
-                f"{', '.join(ACTION_LABELS[a].lower() for a in allowed)} this break.", icon=":material/badge:")
+    possible = wf.allowed_actions(d.brk["state"])
+    allowed = tuple(a for a in possible if who.can(wf.PERMISSIONS[a]))
+    if not allowed:
+        if possible:
+            st.info(f"Your roles ({', '.join(sorted(who.roles)) or 'none'}) allow no action on this break; "
+                    f"{', '.join(ACTION_LABELS[a].lower() for a in possible)} need an analyst or a controller.",
+                    icon=":material/lock:")
         return
+    actor = who.display
     nonce = st.session_state.get("_action_nonce", 0)  # fresh inputs after each action
     c = st.columns([1, 3])
     action = c[0].selectbox("Action", allowed, format_func=lambda a: ACTION_LABELS[a], key="action")
@@ -89,28 +94,28 @@ def actions(db_key: str | None, d: q.BreakDetail, actor: str) -> None:
     bid = int(d.brk["break_id"])
     with c[1]:
         if action == "assign":
-            who = st.text_input("Assign to", key=f"assignee_{nonce}", value=actor)
-            run = lambda conn: wf.assign(conn, bid, actor, who)
+            to = st.text_input("Assign to", key=f"assignee_{nonce}", value=who.email or actor)
+            run = lambda conn: wf.assign(conn, bid, who, to)
         elif action in ("comment", "reopen"):
             note = st.text_area("Comment" if action == "comment" else "Why reopen?", key=f"note_{nonce}", height=80)
-            run = (lambda conn: wf.comment(conn, bid, actor, note)) if action == "comment" else \
-                (lambda conn: wf.reopen(conn, bid, actor, note))
+            run = (lambda conn: wf.comment(conn, bid, who, note)) if action == "comment" else \
+                (lambda conn: wf.reopen(conn, bid, who, note))
         else:
             category = st.selectbox("Category", list(wf.CATEGORIES), format_func=lambda k: wf.CATEGORIES[k],
                                     key=f"category_{nonce}")
             reason = st.text_area("Reason" + (" (required)" if action == "write_off" else ""), key=f"reason_{nonce}",
                                   height=80)
             why = wf.Reason(category, reason)
-            run = (lambda conn: wf.resolve(conn, bid, actor, why)) if action == "resolve" else \
-                (lambda conn: wf.write_off(conn, bid, actor, why))
+            run = (lambda conn: wf.resolve(conn, bid, who, why)) if action == "resolve" else \
+                (lambda conn: wf.write_off(conn, bid, who, why))
     if st.button(f"{ACTION_LABELS[action]} as {actor}", key="apply", type="primary"):
         try:
             with engine(db_key).begin() as conn:
                 event = run(conn)
-        except wf.ActionRefused as exc:
+        except (wf.ActionRefused, NotPermitted) as exc:
             st.error(str(exc), icon=":material/block:")
             return
         rd.forget_cached_figures()
         st.session_state["_action_nonce"] = nonce + 1
-        st.session_state["_recon_flash"] = f"Break #{bid}: {event.action.replace('_', ' ')} by {event.actor}."
+        st.session_state["_recon_flash"] = f"Break #{bid}: {event.action.replace('_', ' ')} by {who.display}."
         st.rerun()

@@ -66,7 +66,7 @@ def break_filters(f: q.ReconFilters) -> q.BreakFilters:
                              min_age_days=lo, max_age_days=hi, sort=sort)
 
 
-def breaks_section(db_key: str | None, f: q.ReconFilters, reporting: str, as_of: datetime, actor: str,
+def breaks_section(db_key: str | None, f: q.ReconFilters, reporting: str, as_of: datetime,
                    state: Readiness) -> q.BreakFilters:
     """The break list (the first rd.PAGE_ROWS, "first N of M", a download of all) and the drill-down;
     returns the filters the list was read with (the workbook's breaks sheet reads all of them)."""
@@ -107,5 +107,5 @@ def breaks_section(db_key: str | None, f: q.ReconFilters, reporting: str, as_of:
     bid = st.selectbox("Drill down to a break", [None, *ids], key="drill_break",
                        format_func=lambda b: "choose a break (or a row above)…" if b is None else labels.get(b, f"#{b}"))
     if bid is not None:
-        detail_view(db_key, rd.load_detail(db_key, int(bid)), actor)
+        detail_view(db_key, rd.load_detail(db_key, int(bid)))
     return bf

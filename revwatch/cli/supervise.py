@@ -9,7 +9,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from sqlalchemy import Engine
 from revwatch.cli.collect import generate_demo, sources
 from revwatch.cli.common import engine, settings
 from revwatch.cli.metrics_server import metrics_server
+from revwatch.identity import local_mode_refusal
 from revwatch.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -188,7 +190,6 @@ def streamlit_flags() -> list[str]:
     `streamlit run` flags: Streamlit reads a config.toml only in the current directory's or the script's
     .streamlit/, and the dashboard runs in the user's directory. A list goes as JSON, as Streamlit parses it."""
     import json
-    import tomllib
     from importlib.resources import files
 
     def flags(prefix: str, table: dict[str, object]) -> list[str]:
@@ -206,6 +207,31 @@ def streamlit_flags() -> list[str]:
 # The dashboard and the worker run in the user's directory: its .streamlit/secrets.toml is the dashboard's, and
 # relative paths in the settings mean the same as for this process. -P keeps that directory off their import path,
 # where a metrics/ or app.py of the user's would shadow Revwatch's.
+def secrets_files() -> tuple[Path, ...]:
+    """Where Streamlit reads secrets from by default (`secrets.files`): the user's, then the directory's."""
+    return Path.home() / ".streamlit" / "secrets.toml", Path.cwd() / ".streamlit" / "secrets.toml"
+
+
+def provider_configured(paths: Sequence[Path] | None = None) -> bool:
+    """Whether the dashboard will have an identity provider: an `[auth]` table with a redirect URI and a
+    cookie secret in one of Streamlit's secrets files (what st.login needs before any provider's keys)."""
+    for path in secrets_files() if paths is None else paths:
+        try:
+            auth = tomllib.loads(path.read_text(encoding="utf-8")).get("auth")
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        if isinstance(auth, dict) and auth.get("redirect_uri") and auth.get("cookie_secret"):
+            return True
+    return False
+
+
+def refuse_open_local_mode(cfg: Settings) -> None:
+    """Stop before anything starts when the dashboard would serve the network without sign-in (issue 18)."""
+    refusal = local_mode_refusal(cfg.dashboard_host, provider_configured())
+    if refusal:
+        raise click.ClickException(refusal)
+
+
 def _dashboard_process(cfg: Settings, database_url: str) -> subprocess.Popen:
     env = dashboard_environment(cfg, database_url)
     cmd = [
@@ -241,6 +267,7 @@ def _dashboard(cfg: Settings, database_url: str) -> Iterator[subprocess.Popen]:
 def dashboard() -> None:
     """Serve the Streamlit dashboard."""
     cfg = settings()
+    refuse_open_local_mode(cfg)
     from revwatch.db import product_url
 
     with _dashboard(cfg, product_url(cfg)) as proc:
@@ -252,6 +279,7 @@ def dashboard() -> None:
 def up(with_demo: bool) -> None:
     """Everything at once: database, migrations, demo world if empty, the worker (collectors on their schedule, /metrics), dashboard."""
     cfg = settings()
+    refuse_open_local_mode(cfg)
     checked_schedule(cfg)
     from revwatch.db import billing_engine, product_url
     from revwatch.migrate import upgrade

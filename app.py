@@ -34,6 +34,7 @@ except SettingsError as exc:
     st.error(f"Revwatch cannot start: fix the environment (or .streamlit/secrets.toml).\n\n```\n{exc}\n```",
              icon=":material/error:")
     st.stop()
+signin.person(cfg)  # the signed-in person (or local mode), in the sidebar; stops here for anyone who may not read
 
 PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
@@ -47,6 +48,4 @@ PAGES = [
     st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:"),
     st.Page("pages/audit.py", title="Audit", icon=":material/policy:"),
 ]
-page = st.navigation(PAGES)
-signin.person(cfg)  # the signed-in person (or local mode), in the sidebar; stops here for anyone who may not read
-page.run()
+st.navigation(PAGES).run()

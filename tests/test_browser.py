@@ -58,6 +58,9 @@ def test_trace_page_follows_a_link_and_shows_where_the_chain_breaks(dashboard, d
         _settled(page, 0)
         body = page.inner_text("body")
         assert payout in body and "missing" in body
+        # issue 18: no identity provider configured: every page, this one too, says who acts and that nobody signed in
+        assert re.search(r"local mode: no sign-in.*operating-system user", page.locator('[data-testid="stSidebar"]')
+                         .inner_text(), re.S)
         # issue 16: "is a attempt"; emoji icons drawn as empty boxes without an emoji font: Material icons now
         assert re.search(r" is an? [A-Za-z]", body) and " is a a" not in body and " is a A" not in body
         assert not [ch for ch in body if ord(ch) > 0x2FFF], "no emoji in the chain"

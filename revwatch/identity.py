@@ -42,6 +42,17 @@ GRANTS: dict[str, frozenset[Permission]] = {
 LOCAL_ISSUER = "local"
 
 
+def roles_granting(permission: Permission) -> tuple[str, ...]:
+    """The roles that grant `permission`, in ROLES order."""
+    return tuple(r for r in ROLES if permission in GRANTS[r])
+
+
+def auth_configured(auth: object) -> bool:
+    """Whether Streamlit's `[auth]` table (a mapping, or None when absent) configures a sign-in: st.login needs
+    at least a redirect URI and a cookie secret. The one test of it for the dashboard and the CLI alike."""
+    return isinstance(auth, Mapping) and bool(auth.get("redirect_uri")) and bool(auth.get("cookie_secret"))
+
+
 class NotPermitted(PermissionError):
     """The person lacks the permission an action needs; nothing was written."""
 
@@ -49,7 +60,7 @@ class NotPermitted(PermissionError):
         self.who, self.permission, self.action = who, permission, action
         roles = ", ".join(sorted(who.roles)) or "no role"
         super().__init__(f"{who.display} ({roles}) may not {action}: it needs a role that may {permission.value}"
-                         f" ({', '.join(r for r in ROLES if permission in GRANTS[r])})")
+                         f" ({', '.join(roles_granting(permission))})")
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,15 @@ def test_each_role_grants_what_the_issue_lists_and_require_refuses_the_rest():
     require(who("viewer", "analyst"), Permission.WORK_BREAKS, "resolve break 7")
 
 
+def test_sign_in_is_configured_by_an_auth_table_with_a_redirect_uri_and_a_cookie_secret():
+    from revwatch.identity import auth_configured
+
+    full = {"redirect_uri": "https://r.example.com/oauth2callback", "cookie_secret": "s", "client_id": "c"}
+    assert auth_configured(full)
+    assert not auth_configured(None) and not auth_configured("auth") and not auth_configured({})
+    assert not auth_configured({**full, "cookie_secret": ""}) and not auth_configured({"cookie_secret": "s"})
+
+
 def test_local_mode_is_the_operating_system_user():
     me = local_identity()
     assert me.local and me.subject == getpass.getuser() and me.roles == set(ROLES)

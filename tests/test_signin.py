@@ -142,6 +142,7 @@ def test_a_viewer_is_offered_no_action_and_a_person_with_no_role_sees_nothing(si
             assert "Roles: viewer" in _sidebar(page)
             _reconciliation_break(page, signed_dashboard)
             page.get_by_text("Your roles (viewer) allow no action on this break").wait_for(timeout=30_000)
+            assert "write off needs a role of controller, admin" in page.locator('[data-testid="stMain"]').inner_text()
             assert page.get_by_role("button", name="Assign as Vera Viewer").count() == 0
         with chromium_page(signed_dashboard, browser) as (page, _):
             _sign_in(page, provider, "nora")

@@ -13,7 +13,7 @@ from pages.common import engine, money, signin
 from pages.common import markdown as md
 from pages.common import recon_data as rd
 from pages.common.recon_format import STATE_LABELS, detail_pairs, detail_text, missing, month_label, records_view, words
-from revwatch.identity import Identity, NotPermitted
+from revwatch.identity import Identity, NotPermitted, roles_granting
 
 ACTION_LABELS = {"assign": "Assign", "comment": "Comment", "resolve": "Resolve", "write_off": "Write off",
                  "reopen": "Reopen"}
@@ -81,8 +81,9 @@ def actions(db_key: str | None, d: q.BreakDetail, who: Identity) -> None:
     allowed = tuple(a for a in possible if who.can(wf.PERMISSIONS[a]))
     if not allowed:
         if possible:
-            st.info(f"Your roles ({', '.join(sorted(who.roles)) or 'none'}) allow no action on this break; "
-                    f"{', '.join(ACTION_LABELS[a].lower() for a in possible)} need an analyst or a controller.",
+            st.info(f"Your roles ({', '.join(sorted(who.roles)) or 'none'}) allow no action on this break: "
+                    + "; ".join(f"{ACTION_LABELS[a].lower()} needs a role of {', '.join(roles_granting(wf.PERMISSIONS[a]))}"
+                                for a in possible) + ".",
                     icon=":material/lock:")
         return
     actor = who.display

@@ -8,11 +8,9 @@ Streamlit holds the sign-in (`st.login` / `st.user`, OpenID Connect through Auth
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import streamlit as st
 
-from revwatch.identity import ROLES, Identity, Permission, from_claims, local_identity
+from revwatch.identity import ROLES, Identity, Permission, auth_configured, from_claims, local_identity
 from revwatch.settings import Settings
 
 _KEY = "_revwatch_identity"
@@ -20,9 +18,9 @@ LOCAL_MODE = "local mode: no sign-in"
 
 
 def provider_configured() -> bool:
-    """Whether an identity provider is configured for Streamlit (`[auth]` in secrets.toml)."""
+    """Whether an identity provider is configured for Streamlit (`[auth]` in secrets.toml, as the CLI judges it)."""
     try:
-        return isinstance(st.secrets.get("auth"), Mapping)
+        return auth_configured(st.secrets.get("auth"))
     except (FileNotFoundError, KeyError, ValueError):  # no secrets file at all
         return False
 

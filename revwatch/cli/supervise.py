@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from revwatch.cli.collect import generate_demo, sources
 from revwatch.cli.common import engine, settings
 from revwatch.cli.metrics_server import metrics_server
-from revwatch.identity import local_mode_refusal
+from revwatch.identity import auth_configured, local_mode_refusal
 from revwatch.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -213,14 +213,14 @@ def secrets_files() -> tuple[Path, ...]:
 
 
 def provider_configured(paths: Sequence[Path] | None = None) -> bool:
-    """Whether the dashboard will have an identity provider: an `[auth]` table with a redirect URI and a
-    cookie secret in one of Streamlit's secrets files (what st.login needs before any provider's keys)."""
+    """Whether the dashboard will have an identity provider: a sign-in `[auth]` table (identity.auth_configured)
+    in one of Streamlit's secrets files."""
     for path in secrets_files() if paths is None else paths:
         try:
             auth = tomllib.loads(path.read_text(encoding="utf-8")).get("auth")
         except (OSError, tomllib.TOMLDecodeError):
             continue
-        if isinstance(auth, dict) and auth.get("redirect_uri") and auth.get("cookie_secret"):
+        if auth_configured(auth):
             return True
     return False
 

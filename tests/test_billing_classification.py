@@ -217,3 +217,13 @@ def test_ingest_queues_exactly_the_site_hours_a_change_makes_stale(make_world):
     assert moved  # billed at the old price, judged at the new: more expected, so less (or more negative) difference
     assert all(r["expected_total_minor"] > (b or {}).get("expected_total_minor", 0) for b, r in moved)
     assert _pending(world) == set()
+
+
+def test_the_findings_table_holds_the_judged_columns_in_their_order(world):
+    """The job builds a finding as `ROW(COLUMNS)::billing_findings`, a cast by position: a column moved in either
+    would land its values in another column of the same type without an error."""
+    from revwatch.rules import billing_judgment
+
+    table = [c for (c,) in world.sql("SELECT attname FROM pg_attribute WHERE attrelid = 'billing_findings'::regclass"
+                                     " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")]
+    assert table == list(billing_judgment.COLUMNS)

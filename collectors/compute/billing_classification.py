@@ -160,15 +160,15 @@ def queue_touched(conn: Connection, table: str, joined: str, differs: str, consu
 
 
 def replace_window(conn: Connection, start: datetime, end: datetime, cut: datetime | None,
-                   everything: bool = False) -> tuple[int, int]:
+                   every_invoice: bool = False) -> tuple[int, int]:
     """Judge again the sessions exited in the hours [start, end) (before the cutoff), replacing those
-    hours' findings and counts; return (sessions rated, rows written). `everything`: the window holds
-    every exit (the first run), so every invoice is summed at once."""
+    hours' findings and counts; return (sessions rated, rows written). `every_invoice`: the window holds
+    every exit (the first run), so every invoice is summed at once (billing_judgment.judgment_sql)."""
     start, end = align(start, end)
     judge_end = start if cut is None else max(start, min(end, cut))
     for table in (TARGET, COUNTS):
         conn.execute(text(f"DELETE FROM {table} WHERE hour >= :start AND hour < :end"), {"start": start, "end": end})
-    got = conn.execute(text(_STORE_ALL if everything else _STORE_RANGE), {"start": start, "end": judge_end, "session_id": None}).one()
+    got = conn.execute(text(_STORE_ALL if every_invoice else _STORE_RANGE), {"start": start, "end": judge_end, "session_id": None}).one()
     return int(got.rated), int(got.written)
 
 
@@ -216,7 +216,7 @@ def run_job(engine: Engine, start: datetime | None = None, end: datetime | None 
             conn.execute(text("DELETE FROM pending_site_hours WHERE consumer = :job"), {"job": JOB})
             first = conn.execute(text("SELECT min(exited_at) FROM parking_sessions")).scalar() or cut
             stats.window_start, stats.window_end = align(min(first, cut), cut)
-            stats.rows_read, stats.rows_written = replace_window(conn, first, cut, cut, everything=True)
+            stats.rows_read, stats.rows_written = replace_window(conn, first, cut, cut, every_invoice=True)
         else:  # what was queued, and what the cutoff passed; a cutoff that went back judges no less than before
             stats.rows_read, stats.rows_written, first_hour, last_hour = replace_site_hours(conn, judged, max(cut, judged))
             if first_hour is not None and last_hour is not None:

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from sqlalchemy.exc import ProgrammingError
 
+from metrics.actions import break_workflow as wf
 from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
 from metrics.figures.readiness import Readiness
@@ -183,7 +184,7 @@ def main() -> None:
     if flash:
         st.success(flash, icon=":material/check_circle:")
     funnel_section(data["funnel"], state)
-    bf = breaks_section(db_key, f, cfg.reporting_currency, as_of, state)
+    bf = breaks_section(db_key, f, wf.ApprovalPolicy.of(cfg), as_of, state)
     payouts_section(db_key, f, data["payouts"], data["payouts_total"], state)
     c = close_section(db_key, months, q.CloseThresholds.of(cfg), as_of, state)
     export_section(db_key, f, bf, data["funnel"], c, as_of)

@@ -2,7 +2,7 @@
 
 The worker owns the schema: it migrates, bulk-loads and rebuilds indexes. The dashboard reads
 every product table and writes only what its own actions write: the break workflow (the state
-columns of `recon_breaks`, an event, an audit entry) and a weekly report build. A role granted
+columns of `recon_breaks`, an event, an approval request and its decision, an audit entry) and a weekly report build. A role granted
 here cannot change a copied source row, a rollup, a finding, a reconciliation item, a job run,
 the schedule or the audit trail, and cannot read the billing source. Roles are made by whoever
 administers the server (`CREATE ROLE … LOGIN PASSWORD …`): no password passes through Revwatch.
@@ -14,12 +14,16 @@ from sqlalchemy import Connection, text
 # What the dashboard's actions write (metrics/actions/break_workflow.py, revwatch/audit.py,
 # metrics/actions/weekly_report.py): columns where an UPDATE is needed, never whole rows.
 DASHBOARD_WRITES: tuple[tuple[str, str], ...] = (
-    ("recon_breaks", "UPDATE (assignee, state, resolution_reason, resolved_by, resolved_at, resolved_fingerprint)"),
+    ("recon_breaks", "UPDATE (assignee, state, resolution_reason, resolved_by, resolved_at, resolved_fingerprint,"
+                     " approved_by, approved_at)"),
     ("recon_break_events", "INSERT"),
+    ("recon_break_requests", "INSERT"),
+    ("recon_break_requests", "UPDATE (decision, decided_by, decided_at, decision_note)"),
     ("audit_log", "INSERT"),
     ("weekly_reports", "INSERT"),
 )
-DASHBOARD_SEQUENCES = ("recon_break_events_event_id_seq", "weekly_reports_report_id_seq")
+DASHBOARD_SEQUENCES = ("recon_break_events_event_id_seq", "recon_break_requests_request_id_seq",
+                       "weekly_reports_report_id_seq")
 
 
 class NoSuchRole(LookupError):

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     close_min_amount_share: float = Field(0.9999, ge=0, le=1, description="share of amount matched per stage")
     close_max_unreconciled_minor: int = Field(100_000, ge=0, description="open breaks, in reporting-currency minor units")
     close_max_break_age_days: int = Field(30, ge=0, description="no open break older than this")
+    # four eyes (metrics/actions/break_workflow.py)
+    approval_threshold_minor: int = Field(1_000_000, ge=0, description="resolving or writing off a break with at "
+                                          "least this much at stake (reporting-currency minor units) needs a "
+                                          "second person's approval, a controller's")
     # the worker (collectors/scheduler.py): how often each job runs, where /metrics is served
     worker_schedule: str = Field("", description="job=seconds overrides, comma-separated; *=seconds for every job")
     worker_threads: int = Field(1, ge=1, le=64, description="jobs each lane of a worker runs at the same time (each job at most once)")

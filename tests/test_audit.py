@@ -201,7 +201,7 @@ def test_a_break_action_writes_an_audit_entry(world):
         wf.resolve(conn, bid, DANA, wf.Reason("timing", "arrived on 3 Oct"))
     # refused: nothing written, in the audit log neither
     with pytest.raises(wf.ActionRefused), world.engine.begin() as conn:
-        wf.resolve(conn, bid, DANA, "timing")
+        wf.resolve(conn, bid, DANA, "timing: again")
     rows = world.sql("SELECT actor, action, target, detail->>'category', detail->>'note' FROM audit_log ORDER BY seq")
     assert rows == [(ANA.actor, "break.assign", f"break:{bid}", None, None),
                     (DANA.actor, "break.resolve", f"break:{bid}", "timing", "arrived on 3 Oct")]

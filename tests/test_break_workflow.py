@@ -85,7 +85,8 @@ def test_every_action_writes_its_event_with_actor_and_time(world):
     assert details["resolved"][1]["category"] == "timing" and details["resolved"][1]["fingerprint"] == "fp-a3-v1"
     assert details["reopened"] == ("not the same charge", {"from_state": "resolved",
                                                            "previous_reason": "timing: charge arrived on 3 Oct",
-                                                           "previous_resolved_by": DANA.actor})
+                                                           "previous_resolved_by": DANA.actor,
+                                                           "previous_approved_by": None})
     assert details["written_off"][1]["category"] == "immaterial"
 
 
@@ -100,6 +101,7 @@ def test_senseless_actions_are_refused_and_write_nothing(world):
     w, bid = world, world.open_id
     _refused(w, bid, wf.resolve, ANA, wf.Reason("because", "x"), match="category 'because' is not one of")
     _refused(w, bid, wf.resolve, ANA, "no category here", match="is not one of")
+    _refused(w, bid, wf.resolve, ANA, wf.Reason("timing", " "), match="reason text is required")
     _refused(w, bid, wf.write_off, CARL, wf.Reason("immaterial", "  "), match="reason text is required")
     _refused(w, bid, wf.write_off, CARL, "immaterial", match="reason text is required")
     _refused(w, bid, wf.comment, ANA, "", match="comment is empty")
@@ -107,13 +109,13 @@ def test_senseless_actions_are_refused_and_write_nothing(world):
     _refused(w, bid, wf.reopen, ANA, "why not", match="already open")
     _refused(w, 987654, wf.comment, ANA, "hello", match="no such break")
 
-    _refused(w, w.cleared_id, wf.resolve, ANA, wf.Reason("timing"), match="cleared: the data matches")
+    _refused(w, w.cleared_id, wf.resolve, ANA, wf.Reason("timing", "x"), match="cleared: the data matches")
     _refused(w, w.cleared_id, wf.write_off, CARL, wf.Reason("immaterial", "x"), match="cleared")
     _refused(w, w.cleared_id, wf.reopen, ANA, "x", match="cleared")
     _refused(w, w.cleared_id, wf.assign, ANA, "dana", match="cleared")
     _act(w, wf.comment, w.cleared_id, ANA, "fine now")  # commenting is always possible
 
-    _refused(w, w.gone_id, wf.resolve, ANA, wf.Reason("timing"), match="no longer in recon_items")
+    _refused(w, w.gone_id, wf.resolve, ANA, wf.Reason("timing", "x"), match="no longer in recon_items")
 
     _act(w, wf.assign, bid, ANA, "dana")
     _refused(w, bid, wf.assign, ANA, "dana", match="already assigned to dana")
@@ -123,9 +125,11 @@ def test_senseless_actions_are_refused_and_write_nothing(world):
     _refused(w, bid, wf.assign, KIM, "kim", match="only open breaks are assigned")
     _refused(w, bid, wf.reopen, KIM, "", match="say why")
     _act(w, wf.reopen, bid, KIM, "bank says otherwise")
-    _act(w, wf.resolve, bid, KIM, "data_fix")  # category alone is enough to resolve
-    assert _break(w, bid)["resolution_reason"] == "data_fix"
-    _refused(w, bid, wf.resolve, KIM, "data_fix", match="already resolved by kim@example.com")
+    _refused(w, bid, wf.resolve, KIM, "data_fix", match="reason text is required")  # a category alone explains nothing
+    _refused(w, bid, wf.resolve, KIM, "bank_fee: wire fee", match="'bank fee deducted' does not explain a missing break")
+    _act(w, wf.resolve, bid, KIM, "data_fix: billing corrected the attempt")
+    assert _break(w, bid)["resolution_reason"] == "data_fix: billing corrected the attempt"
+    _refused(w, bid, wf.resolve, KIM, "data_fix: again", match="already resolved by kim@example.com")
     _refused(w, bid, wf.write_off, KIM, "immaterial: x", match="resolved; reopen it first")
 
 
@@ -146,9 +150,14 @@ def test_a_refusal_inside_a_transaction_leaves_earlier_actions_to_the_caller(wor
 
 def test_allowed_actions_and_reasons():
     assert wf.allowed_actions("open") == ("assign", "comment", "resolve", "write_off")
+    assert wf.allowed_actions("open", awaiting_approval=True) == ("assign", "comment", "approve", "reject", "withdraw")
     assert wf.allowed_actions("resolved") == ("comment", "reopen")
     assert wf.allowed_actions("written_off") == ("comment", "reopen")
     assert wf.allowed_actions("cleared") == ("comment",)
+    assert wf.allowed_actions("cleared", awaiting_approval=True) == ("comment",)
+    assert wf.fitting_categories("duplicate") == ("duplicate_posting", "gateway_error", "data_fix", "immaterial", "other")
+    assert "timing" not in wf.fitting_categories("duplicate") and "bank_fee" in wf.fitting_categories("amount_mismatch")
+    assert wf.fitting_categories(None) == tuple(wf.CATEGORIES)
     assert wf.parse_reason("bank_fee: wire fee 25") == wf.Reason("bank_fee", "wire fee 25")
     assert wf.parse_reason(("gateway_error", " x ")) == wf.Reason("gateway_error", "x")
     assert str(wf.Reason("other", "see ticket 12")) == "other: see ticket 12"
@@ -184,10 +193,11 @@ def test_each_action_refuses_a_person_whose_roles_lack_it_and_writes_nothing(wor
         assert _break(w, bid) == state and len(_events(w, bid)) == n
 
     for who in (VERA, ED, person("nobody")):
-        for fn, args in ((wf.assign, ("dana",)), (wf.comment, ("hi",)), (wf.resolve, ("timing",)),
+        for fn, args in ((wf.assign, ("dana",)), (wf.comment, ("hi",)), (wf.resolve, ("timing: x",)),
                          (wf.write_off, ("immaterial: x",)), (wf.reopen, ("x",))):
             refused(fn, who, *args, match=f"{who.display} .* may not {fn.__name__.replace('_', ' ')} break {bid}")
-    refused(wf.write_off, ANA, "immaterial: small", match=r"\(analyst\) may not write off .* \(controller, admin\)")
+    for fn in (wf.approve, wf.reject):
+        refused(fn, ANA, "x", match=rf"\(analyst\) may not {fn.__name__} .* \(controller, admin\)")
     e = _act(w, wf.write_off, bid, CARL, "immaterial: small")  # a controller writes off
     assert e.actor == CARL.actor == "carl@example.com <https://idp.test/realms/revwatch|sub-carl>"
     (actor, action, target), = w.sql("SELECT actor, action, target FROM audit_log WHERE action LIKE 'break.%'")

@@ -313,13 +313,17 @@ def test_a_resolved_break_reopens_when_its_data_changes_and_clears_when_it_match
     (was,) = world.sql("SELECT detail FROM recon_break_events WHERE break_id = %s AND action = 'reopened'",
                        (break_id,))[0]
     assert (was["was"], was["resolved_by"]) == ("resolved", ANA.actor)
-    # then it is corrected: the break clears
+    with world.engine.begin() as conn:  # an analyst asks to write it off: a request, awaiting a controller
+        break_workflow.write_off(conn, break_id, ANA, ("gateway_error", "Stripe says 19.98"))
+    # then it is corrected: the break clears, and the request waiting on it is void
     world.builder.conn.execute("UPDATE stripe_charges SET amount = 2000 WHERE id = 'ch_2'")
     _run(world)
     assert world.sql("SELECT state FROM recon_breaks WHERE break_id = %s", (break_id,)) == [("cleared",)]
+    assert world.sql("SELECT decision, decided_by, decision_note FROM recon_break_requests WHERE break_id = %s",
+                     (break_id,)) == [("void", rc.JOB, "the break is cleared")]
     actions = [r[0] for r in world.sql("SELECT action FROM recon_break_events WHERE break_id = %s ORDER BY event_id",
                                        (break_id,))]
-    assert actions == ["opened", "resolved", "reopened", "cleared"]
+    assert actions == ["opened", "resolved", "reopened", "approval_requested", "cleared", "request_void"]
     with pytest.raises(Exception, match="append-only"):
         world.sql("DELETE FROM recon_break_events WHERE break_id = %s", (break_id,))
     assert fingerprint

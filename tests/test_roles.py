@@ -17,7 +17,7 @@ from revwatch import audit
 from revwatch.cli import dashboard_environment, main
 from revwatch.db import engine_for, libpq_url
 from revwatch.roles import DASHBOARD_WRITES
-from tests.people import ANA
+from tests.people import ANA, CARL
 
 PAGES = ["pages/overview.py", "pages/payments.py", "pages/refunds_disputes.py", "pages/billing_accuracy.py",
          "pages/reconciliation.py", "pages/trace.py", "pages/alerts.py", "pages/reports.py", "pages/health.py",
@@ -84,6 +84,12 @@ def test_the_dashboard_actions_work_as_the_role(world):
         wf.reopen(conn, break_id, ANA, "it did not arrive")
     assert world.sql("SELECT state, assignee FROM recon_breaks WHERE break_id = %s", (break_id,)) == [("open", "ana")]
     assert world.sql("SELECT count(*) FROM recon_break_events WHERE break_id = %s", (break_id,))[0][0] >= 4
+    with world.dash.engine.begin() as conn:  # four eyes: an analyst asks to write off, a controller approves
+        wf.write_off(conn, break_id, ANA, "gateway_error: the gateway lost it")
+        wf.approve(conn, break_id, CARL, "agreed")
+    assert world.sql("SELECT state, resolved_by, approved_by FROM recon_breaks WHERE break_id = %s",
+                     (break_id,)) == [("written_off", ANA.actor, CARL.actor)]
+    assert world.sql("SELECT decision FROM recon_break_requests WHERE break_id = %s", (break_id,)) == [("approved",)]
     week = world.sql("SELECT to_char(max(local_date) - 7, 'IYYY-\"W\"IW') FROM rollup_sessions")[0][0]
     report_id = wr.build(world.dash.engine, week, world.cfg, built_by="dashboard:test")
     assert world.sql("SELECT iso_week FROM weekly_reports WHERE report_id = %s", (report_id,)) == [(week,)]

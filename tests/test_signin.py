@@ -19,9 +19,11 @@ from tests.processes import ROOT, chromium_browser, chromium_page, free_port, st
 from tests.worlds.recon import AS_OF, october_world
 
 ROLES = {"analyst": ["finance-analysts"], "controller": ["cfo@example.com"], "viewer": ["staff"]}
+THRESHOLD = 100  # USD 1.00: every open break of the world is at or above it, so resolving one needs four eyes
 USERS = {  # sub -> the claims the provider puts in the ID token
     "ana": {"email": "ana@example.com", "name": "Ana Finance", "groups": ["finance-analysts", "staff"]},
     "vera": {"email": "vera@example.com", "name": "Vera Viewer", "groups": ["staff"]},
+    "carl": {"email": "cfo@example.com", "name": "Carl Controller", "groups": ["staff"]},
     "nora": {"email": "nora@example.com", "name": "Nora Nobody", "groups": ["elsewhere"]},
 }
 
@@ -52,7 +54,7 @@ client_secret = "revwatch-test-client-secret"
 server_metadata_url = "{provider}/.well-known/openid-configuration"
 ''')
     env = dict(os.environ, DATABASE_URL=world.url, AUTH_ROLES=json.dumps(ROLES), REVWATCH_NOW=AS_OF.isoformat(),
-               PYTHONUNBUFFERED="1")
+               APPROVAL_THRESHOLD_MINOR=str(THRESHOLD), PYTHONUNBUFFERED="1")
     log_path = artifacts / "streamlit-signin-test.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
@@ -72,11 +74,13 @@ def _sign_in(page, provider: str, sub: str) -> None:
     page.get_by_role("button", name=sub, exact=True).click()  # the provider's one-click user
 
 
-def _reconciliation_break(page, dashboard: str) -> None:
-    """Open the Reconciliation page and drill down to its first open break."""
+def _reconciliation_break(page, dashboard: str, break_id: int | None = None) -> None:
+    """Open the Reconciliation page and drill down to a break (`break_id`, or the first offered)."""
     page.get_by_role("link", name="Reconciliation", exact=True).first.click(timeout=60_000)
-    _choose(page, "Drill down to a break", "#")
+    _choose(page, "Drill down to a break", "#" if break_id is None else f"#{break_id} · ")
     page.get_by_text("Act on this break").first.wait_for(timeout=60_000)
+    if break_id is not None:
+        page.get_by_text(f"Break #{break_id}").first.wait_for(timeout=60_000)
 
 
 def _typed(page, label: str, text: str):
@@ -95,13 +99,29 @@ def _choose(page, label: str, text: str) -> None:
 
 
 def _options(page, label: str) -> list[str]:
-    offered = [o.inner_text() for o in _typed(page, label, "").all()]
+    offered = _typed(page, label, "").all_inner_texts()  # read at once: a rerun may redraw the list
     page.keyboard.press("Escape")
     return offered
 
 
 def _sidebar(page) -> str:
     return page.locator('[data-testid="stSidebar"]').inner_text()
+
+
+def _see(page, text: str) -> None:
+    """Wait until `text` shows on the page (a rerun may still be drawing it)."""
+    page.get_by_text(text).filter(visible=True).first.wait_for(timeout=60_000)
+
+
+def _act(page, action: str, who: str, box: str | None = None, text: str = "") -> None:
+    """Choose `action` for the drilled-down break, type `text` into its text box labelled `box`, apply it as `who`."""
+    _choose(page, "Action", action)
+    if box is not None:
+        box = page.get_by_label(box, exact=True).filter(visible=True).first
+        box.wait_for(timeout=60_000)  # drawn by the rerun the choice started
+        box.fill(text)
+        box.press("Tab")  # Streamlit takes a text area's value when it loses focus
+    page.get_by_role("button", name=f"{action} as {who}").click()
 
 
 def test_an_analyst_signs_in_acts_as_the_token_identity_and_signs_out(signed_dashboard, provider, world, artifacts):
@@ -116,7 +136,8 @@ def test_an_analyst_signs_in_acts_as_the_token_identity_and_signs_out(signed_das
         assert "local mode" not in side
 
         _reconciliation_break(page, signed_dashboard)
-        assert _options(page, "Action") == ["Assign", "Comment", "Resolve"]  # no write-off: a controller's
+        # above the threshold an analyst only asks; writing off is a controller's decision at any amount
+        assert _options(page, "Action") == ["Assign", "Comment", "Request resolution", "Request write-off"]
         page.get_by_role("button", name="Assign as Ana Finance").click()
         page.get_by_text("assigned by Ana Finance").first.wait_for(timeout=60_000)
         page.screenshot(path=str(artifacts / "signin-analyst.png"), full_page=True)
@@ -142,9 +163,54 @@ def test_a_viewer_is_offered_no_action_and_a_person_with_no_role_sees_nothing(si
             assert "Roles: viewer" in _sidebar(page)
             _reconciliation_break(page, signed_dashboard)
             page.get_by_text("Your roles (viewer) allow no action on this break").wait_for(timeout=30_000)
-            assert "write off needs a role of controller, admin" in page.locator('[data-testid="stMain"]').inner_text()
+            _see(page, "write off needs a role of analyst, controller, admin")
             assert page.get_by_role("button", name="Assign as Vera Viewer").count() == 0
         with chromium_page(signed_dashboard, browser) as (page, _):
             _sign_in(page, provider, "nora")
             page.get_by_text("no Revwatch role is mapped to your account").wait_for(timeout=90_000)
             assert "Reconciliation" not in _sidebar(page) and "Sign out" in _sidebar(page)
+
+
+def test_four_eyes_request_by_one_approval_by_another_and_no_self_approval(signed_dashboard, provider, world,
+                                                                           artifacts):
+    """An analyst asks to resolve the biggest open break; a controller approves it (it is resolved, by the analyst,
+    approved by the controller); the controller's own request is not theirs to approve."""
+    ana, carl = f"ana@example.com <{provider}|ana>", f"cfo@example.com <{provider}|carl>"
+    bank9, a3 = world.ids["bank9"], world.ids["a3"]
+    with chromium_browser() as browser:
+        with chromium_page(signed_dashboard, browser) as (page, errors):
+            _sign_in(page, provider, "ana")
+            _reconciliation_break(page, signed_dashboard, bank9)
+            _act(page, "Request resolution", "Ana Finance", "Reason (required)", "The credit is a Stripe payout keyed by hand: po_9")
+            page.get_by_text("asked for approval (awaiting approval by a controller) by Ana Finance").wait_for(
+                timeout=60_000)
+            page.get_by_text("Awaiting approval by a controller.").first.wait_for(timeout=30_000)
+            assert _options(page, "Action") == ["Assign", "Comment", "Withdraw request"]  # no approving for an analyst
+            assert world.sql("SELECT state FROM recon_breaks WHERE break_id = %s", (bank9,)) == [("open",)]
+            assert not errors, errors
+        with chromium_page(signed_dashboard, browser) as (page, errors):
+            _sign_in(page, provider, "carl")
+            _reconciliation_break(page, signed_dashboard, bank9)
+            _see(page, "Open · awaiting approval")
+            assert _options(page, "Action") == ["Assign", "Comment", "Approve", "Reject"]
+            _act(page, "Approve", "Carl Controller", "Note (optional)", "po_9 confirmed in the Stripe dashboard")
+            page.get_by_text("approved by Carl Controller").first.wait_for(timeout=60_000)
+            assert world.sql("SELECT state, resolved_by, approved_by FROM recon_breaks WHERE break_id = %s",
+                             (bank9,)) == [("resolved", ana, carl)]
+            # the controller asks to write off the next one: asking is all they can do, someone else decides
+            _choose(page, "Drill down to a break", f"#{a3} · ")
+            _see(page, f"Break #{a3}")
+            _act(page, "Request write-off", "Carl Controller", "Reason (required)", "Gateway never received it; customer gone")
+            page.get_by_text("asked for approval (awaiting approval by a controller) by Carl Controller").wait_for(
+                timeout=60_000)
+            page.get_by_text("you asked for this: a different controller approves or rejects it").wait_for(
+                timeout=30_000)
+            assert _options(page, "Action") == ["Assign", "Comment", "Withdraw request"]
+            page.screenshot(path=str(artifacts / "signin-four-eyes.png"), full_page=True)
+            assert not errors, errors
+    assert world.sql("SELECT actor, action FROM recon_break_events WHERE break_id IN (%s, %s) AND actor <> 'reconcile'"
+                     " ORDER BY event_id", (bank9, a3)) == [
+        (ana, "approval_requested"), (carl, "approved"), (carl, "approval_requested")]
+    assert world.sql("SELECT actor, action, target FROM audit_log WHERE action IN ('break.request', 'break.approve')"
+                     " ORDER BY seq") == [(ana, "break.request", f"break:{bank9}"), (carl, "break.approve", f"break:{bank9}"),
+                                          (carl, "break.request", f"break:{a3}")]

@@ -17,7 +17,8 @@ runs them. One run, in one transaction under the job's advisory lock, for each s
 4. keep the break workflow in step (`recon_breaks`, append-only `recon_break_events`, actor
    `reconcile`): a new break opens; a break whose data now matches is cleared; a cleared
    break that breaks again reopens, and so does a resolved or written-off break whose data
-   changed since it was resolved (its fingerprint differs).
+   changed since it was resolved (its fingerprint differs); a four-eyes request whose break cleared
+   under it is void.
 
 Tolerances and windows come from settings (`RECON_*`), GL account roles from `GL_ACCOUNT_*`.
 """
@@ -188,7 +189,7 @@ _LIFECYCLE = (
                OR x.state IN ('resolved', 'written_off') AND x.resolved_fingerprint IS DISTINCT FROM c.fingerprint)
     ), b AS (
         UPDATE recon_breaks x SET state = 'open', resolution_reason = NULL, resolved_by = NULL, resolved_at = NULL,
-                                  resolved_fingerprint = NULL
+                                  resolved_fingerprint = NULL, approved_by = NULL, approved_at = NULL
         FROM old WHERE x.break_id = old.break_id RETURNING x.break_id)
        INSERT INTO recon_break_events (break_id, at, actor, action, note, detail)
        SELECT old.break_id, CAST(:now AS timestamptz), :actor, 'reopened', 'the data changed: ' || old.break_type,
@@ -209,6 +210,16 @@ _LIFECYCLE = (
         RETURNING x.break_id, c.status)
        INSERT INTO recon_break_events (break_id, at, actor, action, note)
        SELECT break_id, CAST(:now AS timestamptz), :actor, 'cleared', 'now ' || status FROM b""",
+    # a four-eyes request whose break cleared under it is void: there is nothing left to approve
+    """WITH v AS (
+        UPDATE recon_break_requests r SET decision = 'void', decided_by = :actor, decided_at = CAST(:now AS timestamptz),
+                                          decision_note = 'the break is ' || x.state
+        FROM recon_breaks x
+        WHERE r.decision IS NULL AND x.break_id = r.break_id AND x.stage = :stage AND x.state <> 'open'
+        RETURNING r.break_id, r.request_id, r.action, x.state)
+       INSERT INTO recon_break_events (break_id, at, actor, action, note, detail)
+       SELECT break_id, CAST(:now AS timestamptz), :actor, 'request_void', 'the break is ' || state,
+              jsonb_build_object('request_id', request_id, 'requested', action) FROM v""",
 )
 
 

@@ -12,22 +12,26 @@ from metrics.figures import reconciliation as q
 from pages.common import engine, money, signin
 from pages.common import markdown as md
 from pages.common import recon_data as rd
-from pages.common.recon_format import STATE_LABELS, detail_pairs, detail_text, missing, month_label, records_view, words
+from pages.common.recon_format import detail_pairs, detail_text, missing, month_label, records_view, state_label, words
 from revwatch.identity import Identity, NotPermitted, roles_granting
 
 ACTION_LABELS = {"assign": "Assign", "comment": "Comment", "resolve": "Resolve", "write_off": "Write off",
-                 "reopen": "Reopen"}
+                 "approve": "Approve", "reject": "Reject", "withdraw": "Withdraw request", "reopen": "Reopen"}
 
 
-def detail_view(db_key: str | None, d: q.BreakDetail | None) -> None:
+def detail_view(db_key: str | None, d: q.BreakDetail | None, policy: wf.ApprovalPolicy) -> None:
     if d is None:
         st.warning("That break is no longer in the store.")
         return
     b, item = d.brk, d.item or {}
     cur = item.get("currency")
     st.markdown(f"**Break #{b['break_id']}** · {q.STAGE_LABELS.get(b['stage'], b['stage'])} · {md.code(b['item_key'])} · "
-                f"{md.text(item.get('item_type', '–'))} · **{STATE_LABELS.get(b['state'], b['state'])}**"
+                f"{md.text(item.get('item_type', '–'))} · **{state_label(b['state'], (d.request or {}).get('action'))}**"
                 f"{' · assigned to ' + md.text(b['assignee']) if b['assignee'] else ''}")
+    if d.request:
+        request_view(d.request)
+    if b.get("approved_by"):
+        st.caption(f"Approved by {md.text(b['approved_by'])} at {b['approved_at']:%d %b %Y %H:%M} UTC (four eyes).")
     if not item:
         st.warning("The reconciliation no longer lists this item.")
     else:
@@ -72,44 +76,81 @@ def detail_view(db_key: str | None, d: q.BreakDetail | None) -> None:
     with st.expander("History as stored (JSON, for auditors)"):
         st.json([{**e, "at": str(e["at"]), "detail": json.loads(e["detail"]) if isinstance(e["detail"], str) else None}
                  for e in d.events.to_dict("records")], expanded=False)
-    actions(db_key, d, signin.current())
+    actions(db_key, d, signin.current(), policy)
 
 
-def actions(db_key: str | None, d: q.BreakDetail, who: Identity) -> None:
+def request_view(req: dict) -> None:
+    """The four-eyes request a break awaits: what was asked, by whom, why it needs a controller."""
+    asked = "write it off" if req["action"] == "write_off" else "resolve it"
+    st.warning(f"**{wf.AWAITING.capitalize()}.** {md.text(req['requested_by'])} asked to {asked} at "
+               f"{req['requested_at']:%d %b %Y %H:%M} UTC: {md.text(wf.CATEGORIES.get(req['category'], req['category']))}"
+               f" · {md.text(req['reason'])}. Why a second person: {md.text(req['why_approval'])}.",
+               icon=":material/how_to_reg:")
+
+
+def _offered(d: q.BreakDetail, who: Identity) -> tuple[tuple[str, ...], list[str]]:
+    """The actions this person may take on the break, and why others that the state admits are not offered."""
+    req = d.request
+    possible = wf.allowed_actions(d.brk["state"], req is not None)
+    asked = req is not None and (req["requested_issuer"], req["requested_subject"]) == (who.issuer, who.subject)
+    offered, why_not = [], []
+    for a in possible:
+        if not who.can(wf.PERMISSIONS[a]):
+            why_not.append(f"{ACTION_LABELS[a].lower()} needs a role of {', '.join(roles_granting(wf.PERMISSIONS[a]))}")
+        elif a in ("approve", "reject") and asked:
+            why_not.append("you asked for this: a different controller approves or rejects it")
+        elif a == "approve" and who.local:
+            why_not.append("approvals need a configured identity provider (local mode is one person)")
+        elif a == "withdraw" and not asked:
+            continue  # only the one who asked may withdraw
+        else:
+            offered.append(a)
+    return tuple(offered), list(dict.fromkeys(why_not))
+
+
+def actions(db_key: str | None, d: q.BreakDetail, who: Identity, policy: wf.ApprovalPolicy) -> None:
     st.markdown("**Act on this break**")
-    possible = wf.allowed_actions(d.brk["state"])
-    allowed = tuple(a for a in possible if who.can(wf.PERMISSIONS[a]))
+    allowed, why_not = _offered(d, who)
+    if why_not:
+        st.caption("Not offered: " + "; ".join(why_not) + ".")
     if not allowed:
-        if possible:
-            st.info(f"Your roles ({', '.join(sorted(who.roles)) or 'none'}) allow no action on this break: "
-                    + "; ".join(f"{ACTION_LABELS[a].lower()} needs a role of {', '.join(roles_granting(wf.PERMISSIONS[a]))}"
-                                for a in possible) + ".",
+        if why_not:
+            st.info(f"Your roles ({', '.join(sorted(who.roles)) or 'none'}) allow no action on this break.",
                     icon=":material/lock:")
         return
     actor = who.display
     nonce = st.session_state.get("_action_nonce", 0)  # fresh inputs after each action
+    bid = int(d.brk["break_id"])
+    stake = q.break_at_stake(engine(db_key), bid, policy.reporting_currency) if d.item else None
+    labels = {a: _label(a, who, stake, policy) for a in allowed}
     c = st.columns([1, 3])
-    action = c[0].selectbox("Action", allowed, format_func=lambda a: ACTION_LABELS[a], key="action")
+    action = c[0].selectbox("Action", list(allowed), format_func=lambda a: labels[a], key="action")
     if action is None:  # no action applies to a break in this state
         return
-    bid = int(d.brk["break_id"])
     with c[1]:
         if action == "assign":
             to = st.text_input("Assign to", key=f"assignee_{nonce}", value=who.email or actor)
             run = lambda conn: wf.assign(conn, bid, who, to)
-        elif action in ("comment", "reopen"):
-            note = st.text_area("Comment" if action == "comment" else "Why reopen?", key=f"note_{nonce}", height=80)
-            run = (lambda conn: wf.comment(conn, bid, who, note)) if action == "comment" else \
-                (lambda conn: wf.reopen(conn, bid, who, note))
+        elif action in ("comment", "reopen", "approve", "reject", "withdraw"):
+            prompt = {"comment": "Comment", "reopen": "Why reopen?", "approve": "Note (optional)",
+                      "reject": "Why reject it?", "withdraw": "Note (optional)"}[action]
+            note = st.text_area(prompt, key=f"note_{nonce}", height=80)
+            fn = {"comment": wf.comment, "reopen": wf.reopen, "approve": wf.approve, "reject": wf.reject,
+                  "withdraw": wf.withdraw}[action]
+            run = lambda conn: fn(conn, bid, who, note)
         else:
-            category = st.selectbox("Category", list(wf.CATEGORIES), format_func=lambda k: wf.CATEGORIES[k],
-                                    key=f"category_{nonce}")
-            reason = st.text_area("Reason" + (" (required)" if action == "write_off" else ""), key=f"reason_{nonce}",
-                                  height=80)
+            fits = wf.fitting_categories((d.item or {}).get("break_type"))
+            category = st.selectbox("Category", fits, format_func=lambda k: wf.CATEGORIES[k], key=f"category_{nonce}",
+                                    help="Only the reasons that can explain this type of break.")
+            reason = st.text_area("Reason (required)", key=f"reason_{nonce}", height=80,
+                                  placeholder="What you found, and where (ticket, statement line, journal).")
+            needs = wf.approval_needed(action, who, stake, policy) if stake else None
+            if needs:
+                st.caption(f"This records a request: {needs}. The break stays open, {wf.AWAITING}.")
             why = wf.Reason(category, reason)
-            run = (lambda conn: wf.resolve(conn, bid, who, why)) if action == "resolve" else \
-                (lambda conn: wf.write_off(conn, bid, who, why))
-    if st.button(f"{ACTION_LABELS[action]} as {actor}", key="apply", type="primary"):
+            close = wf.resolve if action == "resolve" else wf.write_off
+            run = lambda conn: close(conn, bid, who, why, policy)
+    if st.button(f"{labels[action]} as {actor}", key="apply", type="primary"):
         try:
             with engine(db_key).begin() as conn:
                 event = run(conn)
@@ -118,5 +159,14 @@ def actions(db_key: str | None, d: q.BreakDetail, who: Identity) -> None:
             return
         rd.forget_cached_figures()
         st.session_state["_action_nonce"] = nonce + 1
-        st.session_state["_recon_flash"] = f"Break #{bid}: {event.action.replace('_', ' ')} by {who.display}."
+        done = (f"asked for approval ({wf.AWAITING})" if event.action == "approval_requested"
+                else event.action.replace("_", " "))
+        st.session_state["_recon_flash"] = f"Break #{bid}: {done} by {who.display}."
         st.rerun()
+
+
+def _label(action: str, who: Identity, stake: q.AtStake | None, policy: wf.ApprovalPolicy) -> str:
+    """An action's name; resolving or writing off says when it only asks for a controller's approval."""
+    if action in ("resolve", "write_off") and stake is not None and wf.approval_needed(action, who, stake, policy):
+        return "Request write-off" if action == "write_off" else "Request resolution"
+    return ACTION_LABELS[action]

@@ -8,13 +8,14 @@ from decimal import Decimal
 
 import streamlit as st
 
+from metrics.actions import break_workflow as wf
 from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
 from metrics.figures.readiness import Readiness
 from pages.common import money
 from pages.common import recon_data as rd
 from pages.common.recon_break_detail import detail_view
-from pages.common.recon_format import STATE_LABELS, break_headers, breaks_view, words
+from pages.common.recon_format import STATE_LABELS, break_headers, breaks_view, state_label, words
 from pages.common.state import nothing_found, shown_of
 
 AGES = {"any age": (None, None), "0–7 days": (0, 7), "8–30 days": (8, 30), "31–60 days": (31, 60),
@@ -53,23 +54,26 @@ def break_filters(f: q.ReconFilters) -> q.BreakFilters:
                              format_func=words)
     item_types = c[2].multiselect("Item type", q.ITEM_TYPES, key="item_types", placeholder="Every item type",
                                   format_func=words)
-    c = st.columns([1, 1, 1, 1])
+    c = st.columns([1, 1, 1, 1, 1])
     min_amount = c[0].number_input("Min. at stake", min_value=0, value=0, step=1, key="min_amount",
                                    help="In whole major units of each break's own currency.")
     age = c[1].selectbox("Age", list(AGES), key="age", help="Days since the item occurred.")
     sort = c[2].radio("Sort", q.SORTS, format_func=SORT_LABELS.get, key="sort")
     every_month = c[3].toggle("Every month", key="break_every_month",
                               help="Breaks of every accounting month, not only the months chosen in the sidebar.")
+    awaiting = c[4].toggle("Awaiting approval", key="break_awaiting",
+                           help="Only breaks whose resolution or write-off waits for a controller (four eyes).")
     lo, hi = AGES[age]
     return q.BreakFilters.of(f, every_month, break_types=tuple(types), states=tuple(states),
                              item_types=tuple(item_types), min_amount=Decimal(int(min_amount)) if min_amount else None,
-                             min_age_days=lo, max_age_days=hi, sort=sort)
+                             min_age_days=lo, max_age_days=hi, sort=sort, awaiting_approval=awaiting)
 
 
-def breaks_section(db_key: str | None, f: q.ReconFilters, reporting: str, as_of: datetime,
+def breaks_section(db_key: str | None, f: q.ReconFilters, policy: wf.ApprovalPolicy, as_of: datetime,
                    state: Readiness) -> q.BreakFilters:
     """The break list (the first rd.PAGE_ROWS, "first N of M", a download of all) and the drill-down;
     returns the filters the list was read with (the workbook's breaks sheet reads all of them)."""
+    reporting = policy.reporting_currency
     st.subheader(label("recon_breaks"), help=f"{help_text('recon_breaks')} Reporting currency: {reporting}.")
     missing_payouts_figure(db_key, as_of, state)
     bf = break_filters(f)
@@ -99,13 +103,22 @@ def breaks_section(db_key: str | None, f: q.ReconFilters, reporting: str, as_of:
     current = st.session_state.get("drill_break")
     if current is not None and current not in ids:  # keep showing a break acted on, though it left the list
         ids.append(int(current))
+        gone = rd.load_detail(db_key, int(current))
+        if gone is not None:  # labelled with its state now, not the state it had when it was listed
+            labels_extra = {int(current): f"#{int(current)} · {q.STAGE_LABELS.get(gone.brk['stage'], gone.brk['stage'])}"
+                                          f" · {state_label(gone.brk['state'], (gone.request or {}).get('action'))}"
+                                          " (not in the list's filters)"}
+        else:
+            labels_extra = {}
+    else:
+        labels_extra = {}
     labels = {int(r["break_id"]): f"#{int(r['break_id'])} · {q.STAGE_LABELS.get(r['stage'], r['stage'])} · "
                                   f"{words(r['item_type'])} · {words(r['break_type'])} · "
                                   f"{money(r['at_stake_minor'], r['currency'])} · "
-                                  f"{STATE_LABELS.get(r['state'], r['state'])}"
-              for r in found.to_dict("records")}
+                                  f"{state_label(r['state'], r['awaiting_approval'])}"
+              for r in found.to_dict("records")} | labels_extra
     bid = st.selectbox("Drill down to a break", [None, *ids], key="drill_break",
                        format_func=lambda b: "choose a break (or a row above)…" if b is None else labels.get(b, f"#{b}"))
     if bid is not None:
-        detail_view(db_key, rd.load_detail(db_key, int(bid)))
+        detail_view(db_key, rd.load_detail(db_key, int(bid)), policy)
     return bf

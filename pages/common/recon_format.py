@@ -35,7 +35,16 @@ BREAK_VIEW = (("break_id", "break_id", "break"), ("state", "state", "state"), ("
               ("accounting_month", "accounting_month", "month"), ("item_key", "item_key", "item key"),
               ("left_ref", "left_ref", "left reference"), ("right_ref", "right_ref", "right reference"),
               ("match_rule", "match_rule", "match rule"), ("resolution_reason", "resolution_reason", "resolution"),
-              ("resolved_by", "resolved_by", "resolved by"), ("resolved_at", "resolved_at", "resolved (UTC)"))
+              ("resolved_by", "resolved_by", "resolved by"), ("resolved_at", "resolved_at", "resolved (UTC)"),
+              ("approved_by", "approved_by", "approved by"),
+              ("awaiting_approval", "awaiting approval", "awaiting approval of"),
+              ("requested_by", "requested_by", "asked by"))
+
+
+def state_label(state: str, awaiting_approval: Any = None) -> str:
+    """A break's state in words; an open one with a four-eyes request pending says it awaits a controller."""
+    label = STATE_LABELS.get(state, words(state))
+    return f"{label} · awaiting approval" if state == "open" and not missing(awaiting_approval) else label
 
 
 def missing(v: Any) -> bool:
@@ -103,7 +112,10 @@ def breaks_view(found: pd.DataFrame, reporting: str) -> pd.DataFrame:
             cur = [reporting] * len(found) if "reporting" in col else list(found["currency"])
             out[name] = [money(v, c) for v, c in zip(values, cur, strict=True)]
         elif col == "state":
-            out[name] = [STATE_LABELS.get(v, words(v)) for v in values]
+            awaiting = list(found["awaiting_approval"]) if "awaiting_approval" in found.columns else [None] * len(values)
+            out[name] = [state_label(v, a) for v, a in zip(values, awaiting, strict=True)]
+        elif col == "awaiting_approval":
+            out[name] = [DASH if missing(v) else ("write-off" if v == "write_off" else "resolution") for v in values]
         elif col in ("item_type", "break_type", "missing_side", "match_rule"):
             out[name] = [words(v) for v in values]
         elif col == "gateway":

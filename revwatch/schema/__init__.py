@@ -31,7 +31,7 @@ from revwatch.schema.plumbing import (
     SourceFile,
     SyncState,
 )
-from revwatch.schema.reconciliation import ReconBreak, ReconBreakEvent, ReconItem, ReconMonthCount
+from revwatch.schema.reconciliation import ReconBreak, ReconBreakEvent, ReconBreakRequest, ReconItem, ReconMonthCount
 from revwatch.schema.records import AuditEntry, WeeklyReport
 from revwatch.schema.rollups import (
     DisputeRollup,
@@ -71,6 +71,7 @@ __all__ = [
     "RatePlan",
     "ReconBreak",
     "ReconBreakEvent",
+    "ReconBreakRequest",
     "ReconItem",
     "ReconMonthCount",
     "Refund",

@@ -87,6 +87,8 @@ class ReconBreak(Base):
     resolved_by: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None] = mapped_column(TS)
     resolved_fingerprint: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime | None] = mapped_column(TS)
     __table_args__ = (UniqueConstraint("stage", "item_key"), Index(None, "state"))
 
 
@@ -102,3 +104,34 @@ class ReconBreakEvent(Base):
     action: Mapped[str] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class ReconBreakRequest(Base):
+    """Four eyes (issue 18): a resolution or write-off that needs a second person, a controller other than
+    the requester. `action` is resolve or write_off; `category`/`reason` as the requester gave them;
+    `at_stake_reporting_minor` the money at stake in `reporting_currency` when asked (NULL: no rate, which
+    needs approval too) against `threshold_minor`; `fingerprint` the item's data when asked (an approval of
+    changed data is refused). `decision`: NULL while pending, then approved, rejected or void (the break
+    cleared or reopened under it), with who, when and why. One pending request a break at most."""
+
+    __tablename__ = "recon_break_requests"
+    request_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    break_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    why_approval: Mapped[str] = mapped_column(Text)
+    at_stake_reporting_minor: Mapped[int | None] = mapped_column(BigInteger)
+    reporting_currency: Mapped[str] = mapped_column(Text)
+    threshold_minor: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(Text)
+    requested_issuer: Mapped[str] = mapped_column(Text)
+    requested_subject: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(TS)
+    decision: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(TS)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("uq_recon_break_requests_pending", "break_id", unique=True,
+                            postgresql_where=text("decision IS NULL")),)

@@ -21,10 +21,12 @@ from __future__ import annotations
 from metrics.figures.reconciliation.break_drilldown import BreakDetail, break_detail, events
 from metrics.figures.reconciliation.break_list import (
     PAYOUT_MISSING_IN_BANK,
+    AtStake,
     BreakKind,
     ItemCount,
     MissingPayouts,
     OpenBreaks,
+    break_at_stake,
     breaks,
     breaks_total,
     item_counts,
@@ -62,9 +64,9 @@ from revwatch.recon_keys import BREAK_TYPES, GATEWAYS, ITEM_TYPES
 
 __all__ = [
     "AGE_BUCKETS", "BREAK_STATES", "BREAK_TYPES", "GATEWAYS", "ITEM_TYPES", "PAYOUT_MISSING_IN_BANK", "RECON_JOB",
-    "SIDES", "SORTS", "STAGES", "STAGE_LABELS", "STATUSES", "BreakDetail", "BreakFilters", "BreakKind",
+    "SIDES", "SORTS", "STAGES", "STAGE_LABELS", "STATUSES", "AtStake", "BreakDetail", "BreakFilters", "BreakKind",
     "CloseReadiness", "CloseReason", "CloseThresholds", "ItemCount", "LastRun", "MissingPayouts", "OpenBreaks",
-    "PayoutView", "Rate", "ReconFilters", "Source", "break_detail", "breaks", "breaks_total", "close_readiness",
+    "PayoutView", "Rate", "ReconFilters", "Source", "break_at_stake", "break_detail", "breaks", "breaks_total", "close_readiness",
     "default_close_month", "events", "funnel", "item_counts", "last_run", "month_end",
     "month_start", "months", "open_break_totals", "payout_count", "payout_view", "payouts", "payouts_missing_in_bank", "rates_on",
     "to_reporting", "verdict_table",

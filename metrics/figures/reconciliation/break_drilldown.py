@@ -30,7 +30,8 @@ Sides = tuple[tuple[Source, ...], tuple[Source, ...]]
 @dataclass(frozen=True)
 class BreakDetail:
     """One break: its workflow row, its item (None when the job no longer lists it), its
-    event history (oldest first), and the records on each side from the source copies."""
+    event history (oldest first), the records on each side from the source copies, and its pending
+    four-eyes request (recon_break_requests) if one awaits a controller."""
 
     brk: dict[str, Any]
     item: dict[str, Any] | None
@@ -39,6 +40,7 @@ class BreakDetail:
     right_side: str
     left: tuple[Source, ...] = ()
     right: tuple[Source, ...] = ()
+    request: dict[str, Any] | None = None  # the four-eyes request awaiting a controller, if any
 
 
 def _one_row(d: dict[str, Any] | None, title: str) -> Source:
@@ -189,4 +191,7 @@ def break_detail(db: Db, break_id: int) -> BreakDetail | None:
     item = dict(zip(cols, found[0], strict=True)) if found else None
     left_side, right_side = SIDES.get(brk["stage"], ("left", "right"))
     left, right = sides(db, item) if item else ((), ())
-    return BreakDetail(brk, item, events(db, break_id), left_side, right_side, left, right)
+    cols, found = read_rows(db, "SELECT * FROM recon_break_requests WHERE break_id = :id AND decision IS NULL",
+                            {"id": int(break_id)})
+    request = dict(zip(cols, found[0], strict=True)) if found else None
+    return BreakDetail(brk, item, events(db, break_id), left_side, right_side, left, right, request)

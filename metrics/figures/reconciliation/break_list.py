@@ -18,8 +18,10 @@ from metrics.figures.query import Db, read_rows
 from metrics.figures.reconciliation.scope import (
     AGE,
     AT_STAKE,
+    AT_STAKE_REPORTING,
     BREAK_JOIN,
     EXPONENTS,
+    LATEST_RATES,
     OPEN,
     BreakFilters,
     exponent_params,
@@ -49,12 +51,12 @@ BREAK_COLUMNS = f"""
     b.break_id, b.state, b.stage, b.item_key, i.item_type, i.status AS item_status, i.break_type, i.missing_side,
     i.gateway, i.site_id, i.currency, i.amount_minor, i.counter_amount_minor, i.break_amount_minor,
     {AT_STAKE} AS at_stake_minor,
-    CASE WHEN i.currency = :rep THEN {AT_STAKE}
-         WHEN fx.rate IS NOT NULL AND ex.exp IS NOT NULL
-         THEN round({AT_STAKE} * fx.rate * power(10::numeric, CAST(:rep_exp AS int) - ex.exp))::bigint END
-        AS at_stake_reporting_minor,
+    {AT_STAKE_REPORTING} AS at_stake_reporting_minor,
     i.left_ref, i.right_ref, i.match_rule, i.occurred_at, {AGE} AS age_days, i.accounting_month, i.due_at,
-    b.opened_at, b.assignee, b.resolution_reason, b.resolved_by, b.resolved_at"""
+    b.opened_at, b.assignee, b.resolution_reason, b.resolved_by, b.resolved_at, b.approved_by,
+    r.action AS awaiting_approval, r.requested_by, r.requested_at"""
+# a break's pending four-eyes request, if any (one at most: a partial unique index)
+PENDING_JOIN = "LEFT JOIN recon_break_requests r ON r.break_id = b.break_id AND r.decision IS NULL"
 
 BREAK_WHERE = f"""
     b.state = ANY(CAST(:states AS text[]))
@@ -69,21 +71,21 @@ BREAK_WHERE = f"""
     AND (CAST(:min_amount AS numeric) IS NULL
          OR {AT_STAKE} >= CAST(:min_amount AS numeric) * power(10::numeric, coalesce(ex.exp, 2)))
     AND (CAST(:min_age AS int) IS NULL OR {AGE} >= CAST(:min_age AS int))
-    AND (CAST(:max_age AS int) IS NULL OR {AGE} <= CAST(:max_age AS int))"""
+    AND (CAST(:max_age AS int) IS NULL OR {AGE} <= CAST(:max_age AS int))
+    AND (NOT CAST(:awaiting AS boolean) OR r.request_id IS NOT NULL)"""
 
 BY_AMOUNT = (f"at_stake_reporting_minor DESC NULLS LAST, {AT_STAKE} / power(10::numeric, coalesce(ex.exp, 2)) DESC "
              "NULLS LAST, b.break_id")
 BY_AGE = "i.occurred_at ASC NULLS LAST, b.break_id"
 
 BREAKS = f"""
-    WITH fx AS (
-        SELECT DISTINCT ON (currency) currency, rate_to_reporting AS rate FROM fx_rates
-        WHERE rate_date <= CAST(:as_of AS timestamptz)::date ORDER BY currency, rate_date DESC)
+    WITH {LATEST_RATES}
     SELECT {BREAK_COLUMNS}
     FROM recon_breaks b
     LEFT JOIN recon_items i ON i.stage = b.stage AND i.item_key = b.item_key
     LEFT JOIN fx ON fx.currency = i.currency
     LEFT JOIN {EXPONENTS} ON ex.currency = i.currency
+    {PENDING_JOIN}
     WHERE {BREAK_WHERE}"""
 SORTED = {"amount": f"{BREAKS} ORDER BY {BY_AMOUNT} LIMIT :limit",
           "age": f"{BREAKS} ORDER BY {BY_AGE} LIMIT :limit"}
@@ -96,7 +98,8 @@ def breaks(db: Db, f: BreakFilters, reporting_currency: str = "USD", as_of: date
     Columns: break_id, state, stage, item_key, item_type, item_status, break_type, missing_side,
     gateway, site_id, currency, amount_minor, counter_amount_minor, break_amount_minor,
     at_stake_minor, at_stake_reporting_minor, left_ref, right_ref, match_rule, occurred_at, age_days,
-    accounting_month, due_at, opened_at, assignee, resolution_reason, resolved_by, resolved_at."""
+    accounting_month, due_at, opened_at, assignee, resolution_reason, resolved_by, resolved_at, approved_by,
+    awaiting_approval (the action a pending four-eyes request asks for, else None), requested_by, requested_at."""
     params = {**f.params(), "as_of": as_of or clock.now(), "rep": reporting_currency,
               "rep_exp": exponent(reporting_currency), **exponent_params()}
     return frame(db, SORTED[f.sort], params)
@@ -108,8 +111,34 @@ def breaks_total(db: Db, f: BreakFilters, as_of: datetime | None = None) -> int:
         SELECT count(*) FROM recon_breaks b
         LEFT JOIN recon_items i ON i.stage = b.stage AND i.item_key = b.item_key
         LEFT JOIN {EXPONENTS} ON ex.currency = i.currency
+        {PENDING_JOIN}
         WHERE {BREAK_WHERE}""", {**f.params(), "as_of": as_of or clock.now(), **exponent_params()})
     return int(rows[0][0])
+
+
+class AtStake(NamedTuple):
+    """One break's money at stake (the break list's definition), and in the reporting currency."""
+
+    currency: str
+    minor: int
+    reporting_currency: str
+    reporting_minor: int | None  # None: its currency has no rate on or before as_of
+
+
+def break_at_stake(db: Db, break_id: int, reporting_currency: str, as_of: datetime | None = None) -> AtStake | None:
+    """The money at stake of one break as the break list shows it (None: no such break, or its item is gone)."""
+    _, rows = read_rows(db, f"""
+        WITH {LATEST_RATES}
+        SELECT i.currency, {AT_STAKE}, {AT_STAKE_REPORTING}
+        FROM recon_breaks b JOIN recon_items i ON i.stage = b.stage AND i.item_key = b.item_key
+        LEFT JOIN fx ON fx.currency = i.currency
+        LEFT JOIN {EXPONENTS} ON ex.currency = i.currency
+        WHERE b.break_id = :id""", {"id": int(break_id), "as_of": as_of or clock.now(), "rep": reporting_currency,
+                                   "rep_exp": exponent(reporting_currency), **exponent_params()})
+    if not rows:
+        return None
+    currency, minor, reporting = rows[0]
+    return AtStake(currency, int(minor), reporting_currency, None if reporting is None else int(reporting))
 
 
 class OpenBreaks(NamedTuple):

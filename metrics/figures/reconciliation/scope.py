@@ -46,6 +46,14 @@ def item_scope(alias: str = "i") -> str:
 ITEM_SCOPE = item_scope()
 # the currencies' minor-unit exponents as a relation, for per-currency thresholds and conversion
 EXPONENTS = "unnest(CAST(:cur_codes AS text[]), CAST(:cur_exps AS int[])) AS ex(currency, exp)"
+# each currency's latest rate to the reporting currency on or before :as_of (a CTE), and an item's money at stake
+# converted with it into :rep's minor units (:rep_exp); NULL when its currency has no rate yet
+LATEST_RATES = """fx AS (
+        SELECT DISTINCT ON (currency) currency, rate_to_reporting AS rate FROM fx_rates
+        WHERE rate_date <= CAST(:as_of AS timestamptz)::date ORDER BY currency, rate_date DESC)"""
+AT_STAKE_REPORTING = f"""CASE WHEN i.currency = :rep THEN {AT_STAKE}
+         WHEN fx.rate IS NOT NULL AND ex.exp IS NOT NULL
+         THEN round({AT_STAKE} * fx.rate * power(10::numeric, CAST(:rep_exp AS int) - ex.exp))::bigint END"""
 
 
 def frame(db: Db, sql: str, params: dict[str, Any]) -> pd.DataFrame:
@@ -118,6 +126,7 @@ class BreakFilters:
     last_month: date | None = None
     sort: str = "amount"
     limit: int | None = 500  # None: every break
+    awaiting_approval: bool = False  # only breaks with a resolution waiting for a controller (four eyes)
 
     def __post_init__(self) -> None:
         if self.sort not in SORTS:
@@ -149,6 +158,7 @@ class BreakFilters:
         return {"states": list(self.states) or list(BREAK_STATES), "stages": list(self.stages),
                 "break_types": list(self.break_types), "item_types": list(self.item_types),
                 "currencies": list(self.currencies), "gateways": list(self.gateways), "site_ids": list(self.site_ids),
+                "awaiting": self.awaiting_approval,
                 "m0": month_start(self.first_month) if self.first_month else None,
                 "m1": month_start(self.last_month) if self.last_month else None,
                 "min_amount": self.min_amount, "min_age": self.min_age_days, "max_age": self.max_age_days,

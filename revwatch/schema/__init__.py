@@ -32,7 +32,7 @@ from revwatch.schema.plumbing import (
     SyncState,
 )
 from revwatch.schema.reconciliation import ReconBreak, ReconBreakEvent, ReconBreakRequest, ReconItem, ReconMonthCount
-from revwatch.schema.records import AuditEntry, WeeklyReport
+from revwatch.schema.records import AuditEntry, MonthSignoff, WeeklyReport
 from revwatch.schema.rollups import (
     DisputeRollup,
     InvoiceOutcomeRollup,
@@ -62,6 +62,7 @@ __all__ = [
     "InvoiceRollup",
     "JobRun",
     "LoadProgress",
+    "MonthSignoff",
     "ParkingSession",
     "PaymentAttempt",
     "PaymentRollup",

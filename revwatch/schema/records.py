@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Index, LargeBinary, Text, func
+from sqlalchemy import BigInteger, Boolean, Date, Index, LargeBinary, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -46,3 +46,23 @@ class WeeklyReport(Base):
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
     emailed_to: Mapped[str | None] = mapped_column(Text)
     emailed_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class MonthSignoff(Base):
+    """A controller's sign-off of an accounting month's close (issue 18): append-only, the database refuses
+    UPDATE, DELETE and TRUNCATE. `snapshot` freezes the close figures as they stood (per stage and currency,
+    unreconciled money with the rates and dates used, open breaks by age, the month's billing accuracy, every
+    break of the month with its state); `snapshot_sha256` is its canonical hash, also written to the audit chain.
+    `ready` is the verdict then; `override` names each unmet check and why the controller signed anyway. A
+    month signed again (after adjustments were reviewed) has a newer row: the newest is the one compared."""
+
+    __tablename__ = "month_signoffs"
+    signoff_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    accounting_month: Mapped[date] = mapped_column(Date, index=True)
+    signed_at: Mapped[datetime] = mapped_column(TS)
+    signed_by: Mapped[str] = mapped_column(Text)
+    ready: Mapped[bool] = mapped_column(Boolean)
+    override: Mapped[list] = mapped_column(JSONB)
+    reporting_currency: Mapped[str] = mapped_column(Text)
+    snapshot: Mapped[dict] = mapped_column(JSONB)
+    snapshot_sha256: Mapped[str] = mapped_column(Text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from datetime import date, timedelta
+from datetime import date
 from itertools import pairwise
 
 import numpy as np
@@ -18,8 +18,7 @@ import pytest
 from openpyxl import load_workbook
 from streamlit.testing.v1 import AppTest
 
-from revwatch.schedule import INGESTS
-from tests.worlds.recon import AS_OF, add_item, add_rate, october_world, t
+from tests.worlds.recon import AS_OF, add_item, add_rate, october_world, ran, t
 
 PAGE = "pages/reconciliation.py"
 BREAKS = 620  # added to the world's 4 open breaks: 624, as the user found
@@ -35,18 +34,6 @@ def _as_of(pin_clock):
 def world(make_world):
     return october_world(make_world)
 
-
-
-def ran(world, reconcile: str = "succeeded") -> None:
-    """The run log of a reconciliation over its inputs: every ingest brought data, then reconcile ran
-    (or is still running)."""
-    t0 = AS_OF - timedelta(hours=3)
-    for job in INGESTS:
-        world.sql("INSERT INTO job_runs (job, started_at, finished_at, outcome, rows_written) VALUES (%s, %s, %s, "
-                  "'succeeded', 1)", (job, t0, t0 + timedelta(minutes=1)))
-    start = t0 + timedelta(minutes=30)
-    world.sql("INSERT INTO job_runs (job, started_at, finished_at, outcome, rows_written) VALUES ('reconcile', %s, %s, "
-              "%s, 5)", (start, None if reconcile == "running" else start + timedelta(minutes=2), reconcile))
 
 
 def _ok(at: AppTest) -> None:

@@ -154,3 +154,48 @@ def test_every_break_and_payout_drills_down_and_a_refusal_is_shown(world, page_f
     _ok(at)
     assert any("a reason text is required" in e.value for e in at.error)
     assert world.sql("SELECT count(*) FROM recon_break_events WHERE actor <> 'reconcile'")[0][0] == 0
+
+
+def test_a_month_is_signed_off_from_the_close_view_and_adjustments_show_after(world, page_for):
+    """Issue 18: October is not ready; the sign-off asks why for each unmet check, stores the snapshot and says who
+    signed; a break reopened afterwards shows as an after-close adjustment."""
+    from metrics.actions import break_workflow as wf
+    from tests.people import ANA
+    from tests.worlds.recon import ran
+
+    ran(world)
+    at = page_for(world, PAGE)
+    _ok(at)
+    assert at.selectbox(key="close_month").value == date(2026, 10, 1)
+    overrides = [t for t in at.text_input if t.key and t.key.startswith("override_")]
+    assert overrides and all(t.label for t in overrides)  # one per unmet check, labelled with it
+    at.button(key="sign_off").click().run()  # no reason given: refused, nothing stored
+    _ok(at)
+    assert any("say why for each unmet check" in e.value for e in at.error), [e.value for e in at.error]
+    assert world.sql("SELECT count(*) FROM month_signoffs")[0][0] == 0
+    for n, box in enumerate(overrides):
+        at.text_input(key=box.key).input(f"accepted by the CFO, point {n + 1}")
+    at.button(key="sign_off").click().run()
+    _ok(at)
+    me = local_identity()
+    assert world.sql("SELECT signed_by, ready, jsonb_array_length(override) FROM month_signoffs") == [
+        (me.actor, False, len(overrides))]
+    signed = [i.value for i in at.info if i.value.startswith("**Signed off** by")]
+    assert len(signed) == 1 and me.subject in signed[0] and "signed with an override of" in signed[0], signed
+    assert any("None: nothing has changed in the month since it was signed off." in s.value for s in at.success)
+    assert not [b for b in at.button if b.key == "sign_off"]  # signed, nothing to sign again
+
+    with world.engine.begin() as conn:
+        wf.reopen(conn, world.ids["ch_x"], ANA, "not re-keyed after all")
+    from pages.common import recon_data as rd
+
+    rd.forget_cached_figures()  # the page's figures are cached for a minute; a reopen elsewhere is seen after it
+    at.run()
+    _ok(at)
+    adj = _table(at, "area", "where", "figure", "at sign-off", "now", "change")
+    rows = {(r["where"], r["figure"]): (r["at sign-off"], r["now"], r["change"]) for r in adj.to_dict("records")}
+    assert rows[(f"break {world.ids['ch_x']}", "state")] == ("resolved", "open", "–")
+    assert rows[("USD", "unreconciled")] == ("USD 14.99", "USD 26.99", "USD 12.00")
+    assert any("figures changed since the sign-off; unreconciled money moved by USD 12.00" in w.value
+               for w in at.warning)
+    assert [b for b in at.button if b.key == "sign_off"]  # it may be signed again, having seen them

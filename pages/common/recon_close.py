@@ -15,6 +15,7 @@ from pages.common import csv_button, money
 from pages.common import markdown as md
 from pages.common import recon_data as rd
 from pages.common.recon_format import money_columns, month_label, rate_text, table_config
+from pages.common.recon_signoff import signoff_section
 from pages.common.state import nothing_found
 
 
@@ -47,6 +48,7 @@ def close_section(db_key: str | None, months: list[date], th: q.CloseThresholds,
     else:
         st.error(f"{month_label(month)} is not ready to close:\n\n" + "\n".join(f"- {md.text(r.text)}" for r in c.reasons),
                  icon=":material/block:")
+    signoff_section(db_key, month, th, c, as_of, state)
     m = st.columns(3)
     m[0].metric(f"{label('unreconciled')} · {rep}", money(c.unreconciled_reporting_minor, rep), border=True,
                 help=help_text("unreconciled"))

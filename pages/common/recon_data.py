@@ -75,7 +75,12 @@ def load_close(db_key: str | None, month: date, th: q.CloseThresholds, as_of: da
     return q.close_readiness(engine(db_key), month, th, as_of)
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def load_after_close(db_key: str | None, month: date, th: q.CloseThresholds, as_of: datetime) -> q.AfterClose | None:
+    return q.after_close(engine(db_key), month, th, as_of)
+
+
 def forget_cached_figures() -> None:
     """After a workflow action every figure that depends on a break's state is read again."""
-    for loader in (load_overview, load_breaks, load_missing_payouts, load_detail, load_close):
+    for loader in (load_overview, load_breaks, load_missing_payouts, load_detail, load_close, load_after_close):
         loader.clear()

@@ -27,10 +27,12 @@ JPY→USD 0.0065 on 2 Nov. Unreconciled October: USD 500 + 999 = 1499; EUR 50 at
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import text
+
+from revwatch.schedule import INGESTS
 
 OCT = date(2026, 10, 1)
 AS_OF = datetime(2026, 11, 5, 12, tzinfo=UTC)
@@ -177,3 +179,15 @@ def october_world(make_world):
         w.ids = build_october(conn)
         build_sources(conn)
     return w
+
+
+def ran(world, reconcile: str = "succeeded") -> None:
+    """The run log of a reconciliation over its inputs: every ingest brought data, then reconcile ran
+    (or is still running)."""
+    t0 = AS_OF - timedelta(hours=3)
+    for job in INGESTS:
+        world.sql("INSERT INTO job_runs (job, started_at, finished_at, outcome, rows_written) VALUES (%s, %s, %s, "
+                  "'succeeded', 1)", (job, t0, t0 + timedelta(minutes=1)))
+    start = t0 + timedelta(minutes=30)
+    world.sql("INSERT INTO job_runs (job, started_at, finished_at, outcome, rows_written) VALUES ('reconcile', %s, %s, "
+              "%s, 5)", (start, None if reconcile == "running" else start + timedelta(minutes=2), reconcile))

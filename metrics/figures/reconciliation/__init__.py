@@ -9,6 +9,8 @@ defined once in the module that says what it is:
   `item_counts` (what the alerts fire on, every month);
 - break_drilldown: `break_detail` (one break's item, history and both sides' records);
 - payout_trail: `payouts`, `payout_count`, `payout_view` (a payout's reconstruction, bank deposit and journal);
+- close_signoff: `close_snapshot` (a month's close figures frozen as JSON), `latest_signoff`, `after_close`
+  (a signed-off month's adjustments since), `signed_off_months`;
 - month_close: `close_readiness` (shares, ageing, unreconciled money converted with the rate
   shown, FX gaps, judged against the close thresholds).
 
@@ -32,6 +34,15 @@ from metrics.figures.reconciliation.break_list import (
     item_counts,
     open_break_totals,
     payouts_missing_in_bank,
+)
+from metrics.figures.reconciliation.close_signoff import (
+    Adjustment,
+    AfterClose,
+    Signoff,
+    after_close,
+    close_snapshot,
+    latest_signoff,
+    signed_off_months,
 )
 from metrics.figures.reconciliation.month_close import (
     CloseReadiness,
@@ -63,11 +74,59 @@ from metrics.figures.reconciliation.summary import LastRun, default_close_month,
 from revwatch.recon_keys import BREAK_TYPES, GATEWAYS, ITEM_TYPES
 
 __all__ = [
-    "AGE_BUCKETS", "BREAK_STATES", "BREAK_TYPES", "GATEWAYS", "ITEM_TYPES", "PAYOUT_MISSING_IN_BANK", "RECON_JOB",
-    "SIDES", "SORTS", "STAGES", "STAGE_LABELS", "STATUSES", "AtStake", "BreakDetail", "BreakFilters", "BreakKind",
-    "CloseReadiness", "CloseReason", "CloseThresholds", "ItemCount", "LastRun", "MissingPayouts", "OpenBreaks",
-    "PayoutView", "Rate", "ReconFilters", "Source", "break_at_stake", "break_detail", "breaks", "breaks_total", "close_readiness",
-    "default_close_month", "events", "funnel", "item_counts", "last_run", "month_end",
-    "month_start", "months", "open_break_totals", "payout_count", "payout_view", "payouts", "payouts_missing_in_bank", "rates_on",
-    "to_reporting", "verdict_table",
+    "AGE_BUCKETS",
+    "BREAK_STATES",
+    "BREAK_TYPES",
+    "GATEWAYS",
+    "ITEM_TYPES",
+    "PAYOUT_MISSING_IN_BANK",
+    "RECON_JOB",
+    "SIDES",
+    "SORTS",
+    "STAGES",
+    "STAGE_LABELS",
+    "STATUSES",
+    "Adjustment",
+    "AfterClose",
+    "AtStake",
+    "BreakDetail",
+    "BreakFilters",
+    "BreakKind",
+    "CloseReadiness",
+    "CloseReason",
+    "CloseThresholds",
+    "ItemCount",
+    "LastRun",
+    "MissingPayouts",
+    "OpenBreaks",
+    "PayoutView",
+    "Rate",
+    "ReconFilters",
+    "Signoff",
+    "Source",
+    "after_close",
+    "break_at_stake",
+    "break_detail",
+    "breaks",
+    "breaks_total",
+    "close_readiness",
+    "close_snapshot",
+    "default_close_month",
+    "events",
+    "funnel",
+    "item_counts",
+    "last_run",
+    "latest_signoff",
+    "month_end",
+    "month_start",
+    "months",
+    "open_break_totals",
+    "payout_count",
+    "payout_view",
+    "payouts",
+    "payouts_missing_in_bank",
+    "rates_on",
+    "signed_off_months",
+    "to_reporting",
+    "verdict_table",
 ]

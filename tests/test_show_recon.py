@@ -142,7 +142,8 @@ def share(stage, cur, items, matched, reconciled, amount, reconciled_minor):
     return dict(month="2026-10", stage=stage, currency=cur, items=items, matched_items=matched,
                 matched_share=matched / items, reconciled_items=reconciled, item_share=reconciled / items,
                 amount_minor=amount, reconciled_minor=reconciled_minor, amount_share=reconciled_minor / amount,
-                ready=False, reasons=9)
+                ready=False, reasons=9, signed_off_at=None, signed_off_by=None, items_at_sign_off=None,
+                reconciled_items_at_sign_off=None, amount_minor_at_sign_off=None, reconciled_minor_at_sign_off=None)
 
 
 CLOSE = [
@@ -247,6 +248,42 @@ def test_close(recon, page_for):
     assert [line[2:] for line in verdict.splitlines() if line.startswith("- ")] == [md.text(r["text"]) for r in reasons]
     total = sum(r["reporting_minor"] for r in by_currency)  # 55 + 1499
     assert {m.label: m.value for m in at.metric}["Unreconciled · USD"] == format_money(total, "USD") == "USD 15.54"
+
+
+def test_close_of_a_signed_off_month_shows_the_snapshot_beside_now_and_its_adjustments(make_world, pin_clock):
+    """Issue 18: after the sign-off a reopened break moves S1 USD; `show close` shows the frozen figures beside
+    today's, `--by adjustments` lists exactly what the page's after_close lists."""
+    from metrics.actions import break_workflow as wf
+    from metrics.actions import month_signoff as so
+    from tests.people import ANA, CARL
+
+    pin_clock(AS_OF)
+    w = october_world(make_world)
+    all_computed(w)
+    th = rc.CloseThresholds.of(w.cfg)
+    reasons = rc.close_snapshot(w.engine, date(2026, 10, 1), th, AS_OF)["reasons"]
+    with w.engine.begin() as conn:
+        signed = so.sign_off(conn, date(2026, 10, 1), CARL, th, {so.reason_key(r): "CFO: accepted" for r in reasons})
+    unchanged, _, _ = show(w, "close", "--month", "2026-10")
+    assert [(r["items"], r["items_at_sign_off"], r["reconciled_minor"], r["reconciled_minor_at_sign_off"])
+            for r in unchanged] == [(c["items"], c["items"], c["reconciled_minor"], c["reconciled_minor"]) for c in CLOSE]
+    assert {(r["signed_off_by"], r["signed_off_at"]) for r in unchanged} == {(CARL.actor, signed.signed_at.isoformat())}
+    assert show(w, "close", "--month", "2026-10", "--by", "adjustments")[0] == []
+
+    with w.engine.begin() as conn:
+        wf.reopen(conn, w.ids["ch_x"], ANA, "not re-keyed after all")
+    rows, _, _ = show(w, "close", "--month", "2026-10")
+    s1 = next(r for r in rows if (r["stage"], r["currency"]) == ("S1", "USD"))
+    assert (s1["reconciled_items"], s1["reconciled_items_at_sign_off"]) == (2, 3)
+    assert (s1["reconciled_minor"], s1["reconciled_minor_at_sign_off"]) == (3000, 4200)
+    check_formats(w, ["close", "--month", "2026-10"], rows)
+    adjusted, _, _ = show(w, "close", "--month", "2026-10", "--by", "adjustments")
+    page = rc.after_close(w.engine, date(2026, 10, 1), th, AS_OF)
+    assert [(r["area"], r["scope"], r["figure"], r["at_sign_off"], r["now"], r["change"], r["text"]) for r in adjusted] \
+        == [(a.area, a.scope, a.figure, a.at_sign_off, a.now, a.change, a.text) for a in page.adjustments]
+    assert ("break", f"break {w.ids['ch_x']}", "state", "resolved", "open") in [
+        (r["area"], r["scope"], r["figure"], r["at_sign_off"], r["now"]) for r in adjusted]
+    check_formats(w, ["close", "--month", "2026-10", "--by", "adjustments"], adjusted)
 
 
 # ---------------------------------------------------------------- health

@@ -37,7 +37,7 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
     "payments": ("method", "brand", "site", "region", "decline_class"),
     "refunds": ("reason", "day"),
     "disputes": ("currency", "reason"),
-    "close": ("currency", "age", "reasons", "fx_gaps"),
+    "close": ("currency", "age", "reasons", "fx_gaps", "adjustments"),
     "health": ("source", "load"),
 }
 

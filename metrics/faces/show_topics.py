@@ -162,10 +162,40 @@ def close(db: Db, o: Options) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=["month", "check", "scope", "measured", "limit", "text"], dtype=object)
     if o.by == "fx_gaps":
         return _in_currency(cr.fx_gaps.assign(month=label)[["month", *cr.fx_gaps.columns]], o)
+    ac = rc.after_close(db, month, rc.CloseThresholds.of(o.cfg), o.as_of) if o.cfg is not None else None
+    if o.by == "adjustments":
+        rows = [dict(month=label, area=a.area, scope=a.scope, figure=a.figure, currency=a.currency,
+                     at_sign_off=a.at_sign_off, now=a.now, change=a.change, text=a.text)
+                for a in (ac.adjustments if ac else ())]
+        return _in_currency(pd.DataFrame(rows, columns=["month", "area", "scope", "figure", "currency", "at_sign_off",
+                                                        "now", "change", "text"], dtype=object), o)
     cols = ["stage", "currency", "items", "matched_items", "matched_share", "reconciled_items", "item_share",
             "amount_minor", "reconciled_minor", "amount_share"]
     df = cr.shares[cols].assign(month=label, ready=cr.ready, reasons=len(cr.reasons))
-    return _in_currency(df[["month", *cols, "ready", "reasons"]], o)
+    return _in_currency(_beside_sign_off(df[["month", *cols, "ready", "reasons"]], ac), o)
+
+
+SIGNED_FIGURES = ("items", "reconciled_items", "amount_minor", "reconciled_minor")
+
+
+def _beside_sign_off(df: pd.DataFrame, ac: rc.AfterClose | None) -> pd.DataFrame:
+    """The close rows with who signed the month off and when, and each figure as the sign-off froze it beside it
+    (`<figure>_at_sign_off`; a stage and currency the snapshot did not have counts 0, one it had and now lacks is
+    a row of its own); None throughout for a month never signed off."""
+    later = [f"{f}_at_sign_off" for f in SIGNED_FIGURES]
+    if ac is None:
+        return df.assign(signed_off_at=None, signed_off_by=None, **dict.fromkeys(later))
+    then = pd.DataFrame([{"stage": r["stage"], "currency": r["currency"],
+                          **{f"{f}_at_sign_off": int(r.get(f) or 0) for f in SIGNED_FIGURES}}
+                         for r in ac.signoff.snapshot.get("stages", [])],
+                        columns=["stage", "currency", *later])
+    out = df.merge(then, on=["stage", "currency"], how="outer").sort_values(["stage", "currency"], ignore_index=True)
+    out["month"] = out["month"].fillna(df["month"].iloc[0] if not df.empty else f"{ac.signoff.month:%Y-%m}")
+    for c in (*later, "items", "matched_items", "reconciled_items", "amount_minor", "reconciled_minor"):
+        out[c] = out[c].fillna(0).astype("int64")
+    out["ready"] = out["ready"].fillna(df["ready"].iloc[0] if not df.empty else False).astype(bool)
+    out["reasons"] = out["reasons"].fillna(df["reasons"].iloc[0] if not df.empty else 0).astype("int64")
+    return out.assign(signed_off_at=ac.signoff.signed_at, signed_off_by=ac.signoff.signed_by)
 
 
 def _plain_number(v: Any) -> Any:

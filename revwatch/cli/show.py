@@ -17,7 +17,7 @@ SHOW_TOPICS: dict[str, str] = {
     "billing": "billing accuracy, leakage and overcharge per currency and error class",
     "misbilled": "every mis-billed session, biggest difference first",
     "breaks": "every open reconciliation break, most money at stake first",
-    "close": "month-close readiness per stage and currency (--month)",
+    "close": "month-close readiness per stage and currency (--month), beside its sign-off snapshot",
     "health": "each job's last run, outcome, duration and freshness; --by source: each source's newest data; --by load: each first load's progress",
     "refunds": "refunds per currency, with the week before",
     "disputes": "dispute ratio per card network and month",
@@ -101,7 +101,7 @@ class _OneLineUsageErrors(click.Command):
 @click.option("--region", "regions", multiple=True, help="Region name (repeatable).")
 @click.option("--currency", callback=_currency_option, help="Only rows in this ISO 4217 currency.")
 @click.option("--by", help="Another grouping: payments method|brand|site|region|decline_class; refunds "
-              "reason|day; disputes currency|reason; close currency|age|reasons|fx_gaps; health source|load.")
+              "reason|day; disputes currency|reason; close currency|age|reasons|fx_gaps|adjustments; health source|load.")
 @click.option("--month", callback=_month_option, help="close: accounting month (YYYY-MM).")
 @click.option("--stage", "stages", multiple=True, type=click.Choice(("S1", "S2", "S3", "S4")),
               help="breaks: reconciliation stage (repeatable).")

@@ -32,8 +32,8 @@ from metrics.figures.reconciliation.scope import AT_STAKE, STAGE_LABELS, month_e
 from revwatch import clock
 from revwatch.money import format_money
 
-STAGE_FIELDS = ("items", "matched_items", "resolved_items", "written_off_items", "expected_items", "open_items",
-                "amount_minor", "reconciled_minor")
+STAGE_FIELDS = ("items", "matched_items", "resolved_items", "written_off_items", "reconciled_items", "expected_items",
+                "open_items", "amount_minor", "reconciled_minor")
 UNRECONCILED_FIELDS = ("open_breaks", "unreconciled_minor", "rate", "rate_date", "reporting_minor")
 BILLING_FIELDS = ("billable", "correct", "findings", "leakage_minor", "overcharge_minor")
 BREAK_FIELDS = ("state", "at_stake_minor")

@@ -40,7 +40,7 @@ CONTRACT = {
     "revwatch_recon_oldest_open_break_age_seconds", "revwatch_recon_payouts_missing_in_bank", "revwatch_recon_items",
     "revwatch_disputes_month", "revwatch_card_payments_month", "revwatch_job_last_success_timestamp_seconds",
     "revwatch_job_last_run_timestamp_seconds", "revwatch_job_interval_seconds", "revwatch_exporter_up",
-    "revwatch_gateway_object_refused", "revwatch_audit_head_seq",
+    "revwatch_gateway_object_refused", "revwatch_audit_head_seq", "revwatch_close_adjustments",
 }
 PROMETHEUS_OWN = {"up", "ALERTS"}  # series Prometheus writes itself
 

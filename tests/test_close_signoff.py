@@ -152,3 +152,61 @@ def test_the_sign_off_table_is_append_only(world):
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             w.sql(statement)
     assert w.sql("SELECT count(*) FROM month_signoffs")[0][0] == 1
+
+
+def test_the_weekly_report_lists_what_moved_in_signed_off_months(world, pin_clock):
+    """The report's after-close section reads after_close: none signed, signed and unchanged, then changed."""
+    from metrics.faces import weekly_report as face
+    from metrics.figures import weekly_report as reports
+
+    pin_clock(AS_OF)
+    w, week = world, "2026-W45"
+
+    def report():
+        f = reports.figures(w.engine, week, w.cfg, AS_OF)
+        return f, face.render_html(f)
+
+    f, html = report()
+    assert (f.signed_off_months, f.after_close) == (0, ()) and "No month has been signed off yet." in html
+    reasons = cs.close_snapshot(w.engine, OCT, TH, AS_OF)["reasons"]
+    _sign(w, CARL, th=CloseThresholds.of(w.cfg), overrides=_why_all(reasons))
+    f, html = report()
+    assert f.after_close == () and "None: nothing has changed in the 1 signed-off month since their sign-off." in html
+    with w.engine.begin() as conn:
+        wf.reopen(conn, w.ids["ch_x"], ANA, "not re-keyed after all")
+    f, html = report()
+    ac = cs.after_close(w.engine, OCT, CloseThresholds.of(w.cfg), AS_OF)
+    (a,) = f.after_close
+    assert (a["month"], a["signed_by"], a["adjustments"], a["unreconciled_change_minor"]) == (
+        "2026-10", CARL.actor, len(ac.adjustments), 1200)
+    assert list(a["lines"]) == [x.text for x in ac.adjustments[:reports.AFTER_CLOSE_LINES]]
+    assert len(ac.adjustments) > reports.AFTER_CLOSE_LINES  # so the report says it lists the first ones
+    assert "<b>2026-10</b>, signed off by carl@example.com" in html
+    assert "unreconciled moved by USD 12.00" in html
+    assert f"The first {reports.AFTER_CLOSE_LINES} of {len(ac.adjustments)} changes" in html
+
+
+def test_metrics_count_the_adjustments_the_page_lists(world, pin_clock):
+    """/metrics: revwatch_close_adjustments{month} is len(after_close(...).adjustments), 0 once signed, none before."""
+    from prometheus_client import CollectorRegistry
+
+    from metrics.faces.exporter import register
+    from tests.worlds.recon import ran
+
+    pin_clock(AS_OF)
+    w = world
+    ran(w)  # the reconciliation's figures are known: its families are served
+
+    def gauge() -> dict[str, float]:
+        registry = CollectorRegistry()
+        register(registry, w.engine, w.cfg)
+        return {s.labels["month"]: s.value for m in registry.collect() for s in m.samples
+                if s.name == "revwatch_close_adjustments"}
+
+    assert gauge() == {}
+    reasons = cs.close_snapshot(w.engine, OCT, TH, AS_OF)["reasons"]
+    _sign(w, CARL, overrides=_why_all(reasons))
+    assert gauge() == {"2026-10": 0}
+    with w.engine.begin() as conn:
+        wf.reopen(conn, w.ids["ch_x"], ANA, "not re-keyed after all")
+    assert gauge() == {"2026-10": len(cs.after_close(w.engine, OCT, None, AS_OF).adjustments)} != {"2026-10": 0}

@@ -82,6 +82,7 @@ FAMILY_LABELS = {
     "revwatch_recon_payouts_missing_in_bank_minor": {"gateway", "currency"},
     "revwatch_recon_items": {"stage", "status"},
     "revwatch_disputes_month": {"network"},
+    "revwatch_close_adjustments": {"month"},
     "revwatch_card_payments_month": {"network"},
     "revwatch_job_runs": {"job", "outcome"},
     "revwatch_job_rows_read": {"job"},

@@ -40,6 +40,8 @@ FAMILIES: tuple[Family, ...] = (
            "Money of payouts missing in the bank, minor units."),
     Family("revwatch_recon_items", "gauge", ("stage", "status"),
            "Reconciliation items per stage and status."),
+    Family("revwatch_close_adjustments", "gauge", ("month",),
+           "Figures of a signed-off accounting month (YYYY-MM) that changed since its sign-off (0: none)."),
     Family("revwatch_disputes_month", "gauge", ("network",),
            "Disputes opened in the current UTC month, per card network."),
     Family("revwatch_card_payments_month", "gauge", ("network",),

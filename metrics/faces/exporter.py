@@ -56,6 +56,10 @@ brand: the dispute ratio is a card network's monitoring programme.
 - revwatch_disputes_month{network} gauge: Σ rollup_disputes.disputes opened this month.
 - revwatch_card_payments_month{network} gauge: Σ rollup_payments.attempts, method card, status
   succeeded, this month.
+Signed-off months (month_signoffs; follows `reconciliation`):
+- revwatch_close_adjustments{month} gauge: how many figures of the signed-off month (YYYY-MM) differ now from
+  the snapshot its newest sign-off froze (metrics/figures/reconciliation/close_signoff.py after_close, the
+  figure the Month close view, `revwatch show close --by adjustments` and the weekly report list); 0 when none.
 Jobs, from `job_runs`, for every job of the job catalogue (revwatch/schedule.py; rows of other job names ignored):
 - revwatch_job_runs_total{job,outcome} counter: finished runs per outcome (succeeded, failed,
   skipped, abandoned); every pair present, 0 before a job's first run. Runs still 'running' count
@@ -111,6 +115,7 @@ gateway object types read (Stripe's) X = 5, readiness topics F = len(TOPIC_JOBS)
     payouts missing (count, minor)  2 G C          =  4 C
     recon items                     S T            = 12
     disputes, card payments         2 N
+    close adjustments               M_s (signed-off months)
     job runs                        J O            =  5 J
     rows read, rows written         2 J
     duration histogram              J (B + 2)      = 11 J
@@ -121,11 +126,11 @@ gateway object types read (Stripe's) X = 5, readiness topics F = len(TOPIC_JOBS)
     figure computed                 F              = 10
     up, collect duration            2
 
-    max series = 12 R + 16 C + 2 N + 21 J + 72
+    max series = 12 R + 16 C + 2 N + 21 J + M_s + 72
 
 R counts region label values (the sites' regions, plus '(unknown)' if a rollup row has an unknown
 site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 15 -> 48 + 32 + 12 + 315 + 72
-= 479 series (`max_series(4, 2, 6)`).
+= 479 series (`max_series(4, 2, 6)`), and one a signed-off month.
 """
 from __future__ import annotations
 
@@ -164,8 +169,8 @@ JOB_FAMILIES = ("revwatch_job_runs", "revwatch_job_rows_read", "revwatch_job_row
                 "revwatch_job_interval_seconds", "revwatch_worker_last_job_start_timestamp_seconds")
 
 
-def max_series(regions: int, currencies: int, networks: int, jobs: int | None = None) -> int:
-    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 21 J + 72."""
+def max_series(regions: int, currencies: int, networks: int, jobs: int | None = None, signed_months: int = 0) -> int:
+    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 21 J + M_s + 72."""
     g, m, k, s, t, o, b = len(GATEWAYS), len(METHODS), len(declines.CLASSES), len(STAGES), len(STATUSES), \
         len(OUTCOMES), len(BUCKETS) + 1
     j = len(schedule.CATALOGUE) if jobs is None else jobs
@@ -174,7 +179,8 @@ def max_series(regions: int, currencies: int, networks: int, jobs: int | None = 
     recon = 2 * s * currencies + s + 2 * g * currencies + s * t
     disputes = 2 * networks
     job_families = j * o + 2 * j + j * (b + 2) + 3 * j
-    return payments + billing + recon + disputes + job_families + GATEWAY_OBJECTS + 1 + 2 + len(TOPIC_JOBS) + 2
+    return (payments + billing + recon + disputes + signed_months + job_families + GATEWAY_OBJECTS + 1 + 2
+            + len(TOPIC_JOBS) + 2)
 
 
 def _family_shapes() -> list[Metric]:

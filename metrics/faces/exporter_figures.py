@@ -12,7 +12,7 @@ serves them; its docstring says what each family means).
   out: Prometheus gets no series rather than zeros that are not true yet, and an alert can tell "not computed"
   (computed 0) from "nothing wrong" (computed 1, value 0). Per family: payments (attempts, successes, failures,
   this month's card payments) follow `payments`; billing follows `billing_accuracy`; every reconciliation
-  family follows `reconciliation`; disputes this month follow `disputes` (and need the payments' card
+  family follows `reconciliation`, and so do the after-close adjustments of signed-off months; disputes this month follow `disputes` (and need the payments' card
   networks). The job, gateway-object, worker and audit families describe the collectors themselves and are
   always served.
 """
@@ -41,9 +41,11 @@ from metrics.figures.reconciliation import (
     GATEWAYS,
     STAGES,
     STATUSES,
+    after_close,
     item_counts,
     open_break_totals,
     payouts_missing_in_bank,
+    signed_off_months,
 )
 
 log = logging.getLogger(__name__)
@@ -63,10 +65,12 @@ RECON = ("revwatch_recon_open_breaks", "revwatch_recon_unreconciled_minor",
          "revwatch_recon_oldest_open_break_age_seconds", "revwatch_recon_payouts_missing_in_bank",
          "revwatch_recon_payouts_missing_in_bank_minor", "revwatch_recon_items")
 DISPUTES = ("revwatch_disputes_month",)
+CLOSE = ("revwatch_close_adjustments",)
 # each gated section's readiness topic (metrics/figures/readiness.py TOPIC_JOBS) and families
 GATED: dict[str, tuple[str, tuple[str, ...]]] = {
     "payment figures": ("payments", PAYMENTS), "billing figures": ("billing_accuracy", BILLING),
     "reconciliation figures": ("reconciliation", RECON), "dispute figures": ("disputes", DISPUTES),
+    "close figures": ("reconciliation", CLOSE),
 }
 
 
@@ -133,8 +137,8 @@ def read_section(conn: Connection, fam: Families, what: str, now: datetime, netw
     figures return the card networks, which the dispute figures need."""
     if what == "dispute figures":
         return _disputes(conn, fam, now, networks or set())
-    return {"payment figures": _payments, "billing figures": _billing, "reconciliation figures": _reconciliation}[what](
-        conn, fam, now)
+    return {"payment figures": _payments, "billing figures": _billing, "reconciliation figures": _reconciliation,
+            "close figures": _close}[what](conn, fam, now)
 
 
 def networks_of(fam: Families) -> set[str]:
@@ -177,6 +181,7 @@ def read_figures(conn: Connection, fam: Families, now: datetime, timeouts: Timeo
         networks = networks_of(fam)
     section("billing figures")
     section("reconciliation figures")
+    section("close figures")
     if paid and networks is not None:
         section("dispute figures", networks)
     else:
@@ -262,6 +267,13 @@ def _reconciliation(conn: Connection, fam: Families, now: datetime) -> None:
         items[(count.stage, count.status)] = items.get((count.stage, count.status), 0) + count.items
     for item_key in sorted(items):
         samples(fam, "revwatch_recon_items").add_metric(list(item_key), items[item_key])
+
+
+def _close(conn: Connection, fam: Families, now: datetime) -> None:
+    """Per signed-off month, how many of its figures moved since the sign-off (after_close, the page's figure)."""
+    for month in signed_off_months(conn):
+        ac = after_close(conn, month, None, now)
+        samples(fam, "revwatch_close_adjustments").add_metric([f"{month:%Y-%m}"], len(ac.adjustments) if ac else 0)
 
 
 def _disputes(conn: Connection, fam: Families, now: datetime, networks: set[str]) -> None:

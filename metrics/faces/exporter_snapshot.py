@@ -11,8 +11,8 @@ A kept section is current while
 - no run of a job it reads (`SECTION_JOBS`) finished after it was taken. Its `frontier` is a run id: the
   first of those jobs' runs still running when it was taken, less one, else the newest run. A run that
   finishes later has a larger id, whether it was running then or started after;
-- for reconciliation, no break event came after it (`last_event`): people resolve and reopen breaks
-  between the job's runs;
+- for reconciliation and the close, no break event came after it (`last_event`): people resolve and reopen
+  breaks between the job's runs; for the close, no month was signed off since it was taken either;
 - the scrape falls in the UTC hour it was taken in: the billing window starts at an hour and this
   month's figures change with the month. The oldest open break's age, the one figure that moves
   with the clock within the hour, is served aged by the time since.
@@ -37,6 +37,8 @@ SECTION_JOBS: dict[str, tuple[str, ...]] = {
     "dispute figures": ("rollup-disputes", "rollup-payments"),  # the networks are the payments' card brands
     "billing figures": ("classify-billing",),
     "reconciliation figures": ("reconcile",),
+    # a signed-off month moves with the items, the billing judgment and the rates
+    "close figures": ("reconcile", "classify-billing", "ingest-fx"),
 }
 AGING = "revwatch_recon_oldest_open_break_age_seconds"
 
@@ -58,8 +60,10 @@ _CURRENT = """
     WHERE s.taken_at >= :hour
       AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.run_id > s.frontier AND r.finished_at IS NOT NULL
                         AND r.job = ANY(string_to_array(j.jobs, ',')))
-      AND (s.section <> 'reconciliation figures' OR s.last_event >= (SELECT coalesce(max(event_id), 0)
-                                                                        FROM recon_break_events))"""
+      AND (s.section NOT IN ('reconciliation figures', 'close figures')
+           OR s.last_event >= (SELECT coalesce(max(event_id), 0) FROM recon_break_events))
+      AND (s.section <> 'close figures'
+           OR NOT EXISTS (SELECT 1 FROM month_signoffs m WHERE m.signed_at >= s.taken_at))"""
 
 
 def sections_fed_by(job: str | None) -> list[str]:

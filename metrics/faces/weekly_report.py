@@ -210,6 +210,27 @@ def _incidents(f: WeeklyFigures) -> str:
             f"<h3>Worst payment windows</h3>{windows}<h3>Alerts</h3>{alerts}")
 
 
+def _after_close(f: WeeklyFigures) -> str:
+    """Signed-off months whose figures moved since their sign-off (a late bank line, a reopened break, a re-rated
+    session), each with its first lines: "first N of M"."""
+    e = _html.escape
+    if not f.signed_off_months:
+        return "<p class=note>No month has been signed off yet.</p>"
+    if not f.after_close:
+        return (f"<p>None: nothing has changed in the {f.signed_off_months:,} signed-off month"
+                f"{'s' if f.signed_off_months != 1 else ''} since their sign-off.</p>")
+    out = []
+    for a in f.after_close:
+        moved = a["unreconciled_change_minor"]
+        money = f"; unreconciled moved by {format_money(moved, a['reporting_currency'])}" if moved else ""
+        shown = _shown(len(a["lines"]), a["adjustments"], "changes", "in the order of revwatch show close --by adjustments")
+        signed_at = a["signed_at"] if isinstance(a["signed_at"], datetime) else datetime.fromisoformat(str(a["signed_at"]))
+        out.append(f"<p><b>{e(a['month'])}</b>, signed off by {e(a['signed_by'])} on {signed_at:%d %b %Y}: "
+                   f"{a['adjustments']:,} figures changed since{e(money)}.</p><ul>"
+                   + "".join(f"<li>{e(line)}</li>" for line in a["lines"]) + f"</ul><p class=note>{e(shown)}</p>")
+    return "".join(out)
+
+
 def render_html(f: WeeklyFigures) -> str:
     """A self-contained HTML page (inline CSS, charts as PNG data URIs)."""
     e = _html.escape
@@ -275,6 +296,7 @@ Leakage: {e(_money_map(f.leakage_minor))}. Overcharge: {e(_money_map(f.overcharg
 <h2>Reconciliation — {f.recon_month:%B %Y}</h2>
 <table><tr><th>Stage</th><th>Currency</th><th>Items</th><th>Matched</th><th>Open breaks</th><th>At stake</th></tr>{stage_rows}</table>
 <p>Month close: <b>{e(verdict)}</b>; unreconciled {e(unrec)}.</p><ul>{reasons}</ul>
+<h3>After-close adjustments</h3>{_after_close(f)}
 <h3>Biggest open breaks (every month)</h3>{biggest}
 <h2>Disputes</h2>
 {dispute_table}

@@ -36,6 +36,7 @@ from revwatch.money import exponent
 from revwatch.settings import Settings
 
 TOP_BREAKS = 5      # the biggest open breaks (every month) the report lists
+AFTER_CLOSE_LINES = 5  # the adjustments the report lists per signed-off month ("first N of M")
 WORST_WINDOWS = 3   # the week's worst payment windows the report costs (as the Payments page shades)
 
 
@@ -176,6 +177,8 @@ class WeeklyFigures:
     daily_revenue: tuple[tuple[date, str, int], ...]
     daily_success: tuple[tuple[date, int, int], ...]
     audit_head: dict[str, Any] | None = None     # an anchor of the audit log's head (revwatch/audit_anchors.py)
+    signed_off_months: int = 0                   # months signed off, ever
+    after_close: tuple[dict[str, Any], ...] = ()  # signed-off months changed since: who signed, what moved
 
     def to_json(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -281,6 +284,9 @@ def figures(db: Db, iso_week: str, cfg: Settings, as_of: datetime | None = None,
     close = reconciliation.close_readiness(db, month, cfg, as_of=as_of)
     brk = reconciliation.breaks(db, reconciliation.BreakFilters(states=("open",), limit=TOP_BREAKS), rep, as_of)
 
+    signed = reconciliation.signed_off_months(db)
+    after = (reconciliation.after_close(db, m, reconciliation.CloseThresholds.of(cfg), as_of) for m in signed)
+
     dk = dp.dispute_kpis(db, week)
     disputes = tuple({"currency": r.currency, "disputes": int(r.disputes), "amount_minor": int(r.amount_minor),
                       "won": int(r.won), "lost": int(r.lost), "open": int(r.open)} for r in dk.itertuples())
@@ -308,7 +314,18 @@ def figures(db: Db, iso_week: str, cfg: Settings, as_of: datetime | None = None,
         failure_windows=tuple(_window(db, week, w) for w in windows[:WORST_WINDOWS]),
         failure_windows_total=len(windows), alerts=alerts.lines, alerts_note=alerts.note,
         daily_revenue=tuple((d, str(c), int(t)) for d, c, t in daily[["local_date", "currency", "total_minor"]].itertuples(index=False)),
-        daily_success=daily_success, audit_head=audit_log.head_anchor(db))
+        daily_success=daily_success, audit_head=audit_log.head_anchor(db),
+        signed_off_months=len(signed), after_close=tuple(_after_close(ac) for ac in after if ac and ac.adjustments))
+
+
+def _after_close(ac: reconciliation.AfterClose) -> dict[str, Any]:
+    """A signed-off month that moved since: who signed it and when, how many figures moved, the unreconciled
+    money's change, and the first AFTER_CLOSE_LINES adjustments as sentences."""
+    s = ac.signoff
+    return {"month": f"{s.month:%Y-%m}", "signed_by": s.signed_by, "signed_at": s.signed_at,
+            "reporting_currency": s.reporting_currency, "adjustments": len(ac.adjustments),
+            "unreconciled_change_minor": ac.unreconciled_change_minor,
+            "lines": tuple(a.text for a in ac.adjustments[:AFTER_CLOSE_LINES])}
 
 
 def _break(b: Any, rep: str) -> dict[str, Any]:

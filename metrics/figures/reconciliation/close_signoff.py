@@ -202,15 +202,18 @@ class AfterClose:
         return None if a is None or b is None else int(b) - int(a)
 
 
-def after_close(db: Db, month: date, th: CloseThresholds, as_of: datetime | None = None) -> AfterClose | None:
-    """The month's newest sign-off compared with its figures now; None when the month was never signed off."""
+def after_close(db: Db, month: date, th: CloseThresholds | None = None,
+                as_of: datetime | None = None) -> AfterClose | None:
+    """The month's newest sign-off compared with its figures now (in the sign-off's reporting currency; the
+    thresholds only judge the verdict, which is not compared); None when the month was never signed off."""
     if isinstance(db, Engine):
         with snapshot(db) as conn:
             return after_close(conn, month, th, as_of)
     signed = latest_signoff(db, month)
     if signed is None:
         return None
-    th_then = CloseThresholds(th.min_matched_share, th.min_amount_share, th.max_unreconciled_minor,
-                              th.max_break_age_days, signed.reporting_currency)
+    th_then = (CloseThresholds(th.min_matched_share, th.min_amount_share, th.max_unreconciled_minor,
+                               th.max_break_age_days, signed.reporting_currency) if th is not None else
+               CloseThresholds(Decimal(0), Decimal(0), 0, 0, signed.reporting_currency))
     now = close_snapshot(db, month, th_then, as_of)
     return AfterClose(signed, now, tuple(adjustments(signed.snapshot, now)))

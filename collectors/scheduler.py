@@ -37,6 +37,9 @@ the same the Health page and the exporter's revwatch_job_interval_seconds read.
   ends. The worker says so once per run, at INFO ("ingest-stripe is still running (since 08:12 UTC): its next
   runs are skipped until it ends"), instead of APScheduler's "maximum number of running instances reached"
   WARNING at every interval (filtered out of the scheduler's own logger, `apscheduler.scheduler.revwatch`).
+- **Run now.** People with the engineer role ask for a job to run now on the Health page (a row of
+  `job_run_requests`); every REQUEST_POLL_SECONDS a worker takes the waiting requests (each once, whichever
+  worker first) and runs each job at once on its lane, under its run lock like any run.
 - **The weekly report** is a cron job (REPORT_CRON) whose function the caller passes in
   (`report_job`): it reads figures, and collectors never import metrics; the CLI wires it.
 """
@@ -60,6 +63,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from collectors import runlocks as locks
 from collectors.jobs import JOBS, Job
+from collectors.run_requests import take_requests
 from collectors.runlocks import abandon_dead_runs
 from collectors.watchdog import Watchdog, first_line
 from revwatch import clock
@@ -92,6 +96,8 @@ START_LOCK_KEY = "hashtext('revwatch.worker.start'), 0"  # one worker at a time 
 MISFIRE_GRACE_SECONDS = 3600
 STORE_RETRY_SECONDS = 2     # the job store failed (its database away): the scheduler's loop tries again after this
 WAIT_RETRY_SECONDS = 10     # a compute job that waited for its input's first load tries again this soon
+REQUESTS_JOB = "revwatch run requests"  # looks for jobs people asked to run now (the Health page)
+REQUEST_POLL_SECONDS = 5
 
 # The weekly report's job, the scheduled report build (the CLI passes metrics.faces.weekly_report.run_job):
 # the worker runs it without importing metrics, which collectors never do.
@@ -114,6 +120,14 @@ def scheduled_run(name: str) -> None:
         log.error("%s: called outside a worker's thread pool; not run", name)
         return
     worker.run(name)
+
+
+def scheduled_requests() -> None:
+    """The persisted job that takes people's "run now" requests: each job asked for runs at once on its lane."""
+    worker = getattr(_thread, "worker", None)
+    if worker is None or worker.stopping.is_set():
+        return
+    worker.take_requests()
 
 
 def scheduled_report() -> None:
@@ -221,14 +235,30 @@ class Worker(Watchdog):
             self.after_run(name)
         return stats
 
-    def _run_soon(self, name: str) -> None:
-        """Run `name` once more within WAIT_RETRY_SECONDS (its interval may be minutes: reconcile's is five), as a
+    def take_requests(self) -> list[str]:
+        """Take the waiting "run now" requests (collectors/run_requests.py) and run each job asked for at once, as a
+        one-off run of its lane; a request for a job this worker does not have is taken and logged. Never raises."""
+        try:
+            asked = take_requests(self.engine)
+        except Exception as exc:  # the database away: the requests wait for the next look
+            log.debug("run requests: %s", first_line(exc))
+            return []
+        for name in asked:
+            if name in self.jobs:
+                log.info("%s: run now, as asked on the Health page", name)
+                self._run_soon(name, seconds=0)
+            else:
+                log.warning("%s was asked to run now but is not in this worker's catalogue", name)
+        return asked
+
+    def _run_soon(self, name: str, seconds: float = WAIT_RETRY_SECONDS) -> None:
+        """Run `name` once more within `seconds` (its interval may be minutes: reconcile's is five), as a
         one-off job of its lane (`<name> retry`): the interval job's next run time is the scheduler's to set."""
         scheduler = self.scheduler
         if scheduler is None or not scheduler.running:
             return
         try:
-            scheduler.add_job(scheduled_run, DateTrigger(clock.wall() + timedelta(seconds=WAIT_RETRY_SECONDS)),
+            scheduler.add_job(scheduled_run, DateTrigger(clock.wall() + timedelta(seconds=seconds)),
                               args=[name], id=f"{name} retry", name=f"{name} retry", replace_existing=True,
                               executor=self.jobs[name].lane, misfire_grace_time=MISFIRE_GRACE_SECONDS)
         except Exception as exc:  # the job store unreachable: it runs at its interval instead
@@ -333,13 +363,18 @@ class Worker(Watchdog):
             scheduler.add_job(scheduled_report, CronTrigger(**REPORT_CRON, timezone=ZoneInfo(self.cfg.report_timezone)),
                               id=REPORT_JOB, name=REPORT_JOB, replace_existing=True,
                               misfire_grace_time=MISFIRE_GRACE_SECONDS)
+        scheduler.add_job(scheduled_requests, IntervalTrigger(seconds=REQUEST_POLL_SECONDS, timezone=UTC),
+                          id=REQUESTS_JOB, name=REQUESTS_JOB, replace_existing=True, executor=DEFAULT_LANE,
+                          misfire_grace_time=REQUEST_POLL_SECONDS)
         for job in scheduler.get_jobs():
             retry = job.id.endswith(" retry") and job.id.removesuffix(" retry") in self.intervals
-            if job.id not in self.intervals and not retry and not (reporting and job.id == REPORT_JOB):  # dropped
+            kept = job.id == REQUESTS_JOB or (reporting and job.id == REPORT_JOB)
+            if job.id not in self.intervals and not retry and not kept:  # dropped
                 scheduler.remove_job(job.id)
 
     def next_run_times(self) -> dict[str, datetime | None]:
-        return {job.id: job.next_run_time for job in self._scheduler().get_jobs()}
+        """The next run of each scheduled job (the look for "run now" requests, every few seconds, left out)."""
+        return {job.id: job.next_run_time for job in self._scheduler().get_jobs() if job.id != REQUESTS_JOB}
 
     def stop(self, timeout: float | None = None) -> bool:
         """Take no new runs; wait up to `timeout` s (WORKER_SHUTDOWN_SECONDS) for the current ones.

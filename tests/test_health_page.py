@@ -332,3 +332,49 @@ def test_run_log_says_first_n_of_m_and_the_download_carries_all(make_world, page
     assert any(c.value == f"First {h.RUN_LOG_SHOWN} of {n:,} runs: the download gives all of them."
                for c in at.caption)
     assert "csv_runs" in {b.key for b in at.get("download_button")}
+
+
+def test_an_engineer_asks_for_a_job_to_run_now_and_others_may_not(make_world):
+    """Issue 18: request_run writes one waiting request with the person and an audit entry; the roles that may not
+    operate jobs, a job outside the catalogue and a second request while one waits are refused, writing nothing."""
+    from metrics.actions import job_requests as jr
+    from revwatch.identity import NotPermitted
+    from tests.people import ANA, ED, VERA
+
+    world = make_world()
+
+    def ask(who, job="reconcile"):
+        with world.engine.begin() as conn:
+            return jr.request_run(conn, job, who)
+
+    for who in (VERA, ANA):
+        with pytest.raises(NotPermitted, match=r"may not run reconcile now: .* \(engineer, admin\)"):
+            ask(who)
+    with pytest.raises(jr.RunRefused, match="cannot run nightly-magic now: it is not a job"):
+        ask(ED, "nightly-magic")
+    assert world.sql("SELECT count(*) FROM job_run_requests")[0][0] == 0
+    request_id = ask(ED)
+    with pytest.raises(jr.RunRefused, match=r"ed@example.com .* asked for it at .* waits for a worker"):
+        ask(ED)
+    assert world.sql("SELECT request_id, job, requested_by, taken_at FROM job_run_requests") == [
+        (request_id, "reconcile", ED.actor, None)]
+    assert world.sql("SELECT actor, action, target FROM audit_log") == [(ED.actor, "job.run_now", "job:reconcile")]
+    assert list(h.waiting_requests(world.engine)) == ["reconcile"]
+    world.sql("UPDATE job_run_requests SET taken_at = now(), taken_by = 'w1:1'")  # a worker took it
+    assert h.waiting_requests(world.engine) == {} and ask(ED) > request_id  # asked again once taken
+
+
+def test_the_page_asks_for_a_run_and_says_it_waits_for_a_worker(make_world, page_for):
+    from revwatch.identity import local_identity
+
+    world = make_world()
+    at = page_for(world, PAGE)
+    assert not at.exception
+    at.selectbox(key="run_now_job").set_value("reconcile").run()
+    at.button(key="run_now").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert world.sql("SELECT job, requested_by FROM job_run_requests") == [("reconcile", local_identity().actor)]
+    assert any("reconcile: asked to run now by" in s.value for s in at.success)
+    assert any(i.value.startswith("**reconcile**:") and "waits for a worker to take it" in i.value for i in at.info)
+    at.button(key="run_now").click().run()  # asked twice: refused, said on the page
+    assert any("waits for a worker to take it" in e.value for e in at.error)

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from collectors.compute.payment_rollups import PAYMENT_ROLLUPS
 from collectors.compute.rollups import ROLLUPS
 from collectors.jobs import JOBS, RUNS, Job, bind
-from collectors.scheduler import Worker, abandon_dead_runs
+from collectors.scheduler import REQUEST_POLL_SECONDS, REQUESTS_JOB, Worker, abandon_dead_runs
 from revwatch import clock
 from revwatch.cli import main
 from revwatch.runlog import ABANDONED, RunStats, recorded_run, try_job_lock
@@ -147,7 +147,7 @@ def test_the_schedule_is_persisted_and_shared_by_workers(make_world):
               5, "next runs not rescheduled")
         persisted = first.next_run_times()
         assert sorted(persisted) == ["tick", "tock"]
-        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [("tick",), ("tock",)]
+        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [(REQUESTS_JOB,), ("tick",), ("tock",)]
 
         second = Worker(world.engine, cfg, jobs)  # another worker (or a restart) on the same database
         second.start()
@@ -163,7 +163,7 @@ def test_the_schedule_is_persisted_and_shared_by_workers(make_world):
     third = Worker(world.engine, _cfg(world, "tick=5"), {"tick": jobs["tick"]})
     third.start()
     try:
-        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [("tick",)]
+        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [(REQUESTS_JOB,), ("tick",)]
         assert third.next_run_times()["tick"] <= clock.wall() + timedelta(seconds=5)
     finally:
         third.stop(10)
@@ -331,7 +331,7 @@ def test_the_report_job_is_the_callable_given_and_runs_on_the_worker(make_world)
     worker = Worker(world.engine, cfg, {"tick": _job("tick")}, report_job=report)
     worker.start()
     try:
-        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [("tick",), (REPORT_JOB,)]
+        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [(REQUESTS_JOB,), ("tick",), (REPORT_JOB,)]
         assert worker.scheduler.get_job(REPORT_JOB).func.__module__ == "collectors.scheduler"  # by reference
         worker.scheduler.modify_job(REPORT_JOB, next_run_time=clock.wall())  # due now
         assert ran.wait(15), "the report job never ran"
@@ -341,7 +341,7 @@ def test_the_report_job_is_the_callable_given_and_runs_on_the_worker(make_world)
     plain = Worker(world.engine, cfg, {"tick": _job("tick")})  # without one: the report leaves the schedule
     plain.start()
     try:
-        assert world.sql("SELECT id FROM apscheduler_jobs") == [("tick",)]
+        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [(REQUESTS_JOB,), ("tick",)]
     finally:
         assert plain.stop(10)
 
@@ -481,3 +481,22 @@ def test_a_job_that_waited_for_a_first_load_tries_again_within_seconds(make_worl
         assert [r[2] for r in _runs(world, "classify-billing")] == ["skipped", "succeeded"]
     finally:
         worker.stop(timeout=15)
+
+
+def test_a_job_asked_for_on_the_health_page_runs_at_once(make_world):
+    """Issue 18: a request in job_run_requests (metrics/actions/job_requests.py writes it) is taken by the worker
+    within seconds and the job runs once, though its interval is an hour away."""
+    world = make_world()
+    worker = Worker(world.engine, _cfg(world, "tick=3600"), {"tick": _job("tick")})
+    worker.start()
+    try:
+        wait_for(lambda: world.sql("SELECT count(*) FROM job_runs WHERE job = 'tick'")[0][0] == 1, 15, "no first run")
+        world.sql("INSERT INTO job_run_requests (job, requested_by, requested_at) VALUES ('tick', 'ed', now())")
+        wait_for(lambda: world.sql("SELECT count(*) FROM job_runs WHERE job = 'tick'")[0][0] == 2, 30,
+                 "the job asked for did not run")
+        (taken_at, taken_by), = world.sql("SELECT taken_at, taken_by FROM job_run_requests")
+        assert taken_at is not None and taken_by.endswith(f":{os.getpid()}")
+        time.sleep(REQUEST_POLL_SECONDS + 1)
+        assert world.sql("SELECT count(*) FROM job_runs WHERE job = 'tick'")[0][0] == 2  # each request once
+    finally:
+        worker.stop(10)

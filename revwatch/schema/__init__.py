@@ -24,6 +24,7 @@ from revwatch.schema.gateways import (
 from revwatch.schema.plumbing import (
     FigureSnapshot,
     JobRun,
+    JobRunRequest,
     LoadProgress,
     PendingSiteHour,
     PendingWindow,
@@ -61,6 +62,7 @@ __all__ = [
     "InvoiceOutcomeRollup",
     "InvoiceRollup",
     "JobRun",
+    "JobRunRequest",
     "LoadProgress",
     "MonthSignoff",
     "ParkingSession",

@@ -81,6 +81,21 @@ class JobRun(Base):
                       Index("ix_job_runs_running", "run_id", postgresql_where=text("finished_at IS NULL")))
 
 
+class JobRunRequest(Base):
+    """A person asked for a job to run now (the Health page, an engineer; issue 18): the worker takes each request
+    (`taken_at`, `taken_by`: its host and process) within seconds and runs the job once, under the job's run lock
+    as a scheduled run; the run itself is in job_runs."""
+
+    __tablename__ = "job_run_requests"
+    request_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(TS)
+    taken_at: Mapped[datetime | None] = mapped_column(TS)
+    taken_by: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_job_run_requests_waiting", "job", postgresql_where=text("taken_at IS NULL")),)
+
+
 class FigureSnapshot(Base):
     """A section of the exporter's figure families as the worker last computed it (metrics/faces/
     exporter_snapshot.py): current while no run of the jobs it reads finished after `frontier` (a run id)

@@ -15,12 +15,14 @@ from metrics.figures.health.jobs import (
     RUN_LOG_SHOWN,
     JobHealth,
     LastRun,
+    RunRequest,
     bucket_seconds,
     job_health,
     known_jobs,
     run_durations,
     run_log,
     run_log_count,
+    waiting_requests,
 )
 from metrics.figures.health.loads import FirstLoad, first_loads
 from metrics.figures.health.sources import (
@@ -44,8 +46,8 @@ from metrics.figures.health.tz import (
 __all__ = [
     "DURATION_SAMPLE", "FAILED", "FAILURE_LOOKBACK", "MAX_POINTS", "OUTCOMES", "REPORT_KIND", "REPORT_SECONDS",
     "RUN_LOG_COLUMNS", "RUN_LOG_SHOWN",
-    "TZ_PROBES", "DatabaseInfo", "FirstLoad", "JobHealth", "LastRun", "SourceFreshness", "TzProbe", "TzSide", "bucket_seconds",
+    "TZ_PROBES", "DatabaseInfo", "FirstLoad", "JobHealth", "LastRun", "RunRequest", "SourceFreshness", "TzProbe", "TzSide", "bucket_seconds",
     "database_info", "first_loads", "job_health", "known_jobs", "latest_quarantined", "probe_table", "python_tz",
     "quarantine_counts", "reflected_release", "run_durations", "run_log", "run_log_count", "source_freshness",
-    "sync_states",
+    "sync_states", "waiting_requests",
 ]

@@ -301,3 +301,19 @@ def run_log_count(db: Db, jobs: tuple[str, ...] = (), outcomes: tuple[str, ...] 
               AND (cardinality(CAST(:outcomes AS text[])) = 0 OR r.outcome = ANY(CAST(:outcomes AS text[])))) r
         WHERE cardinality(CAST(:chosen AS text[])) = 0 OR a.job = ANY(CAST(:chosen AS text[]))"""
     return int(read_rows(db, sql, {**_catalogue_params(), "chosen": list(jobs), "outcomes": list(outcomes)})[1][0][0])
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A request to run a job now (metrics/actions/job_requests.py) that no worker has taken yet."""
+
+    job: str
+    requested_by: str
+    requested_at: datetime
+
+
+def waiting_requests(db: Db) -> dict[str, RunRequest]:
+    """Per job, its oldest request to run now that no worker has taken yet (the partial index of waiting ones)."""
+    _, rows = read_rows(db, """SELECT DISTINCT ON (job) job, requested_by, requested_at FROM job_run_requests
+                               WHERE taken_at IS NULL ORDER BY job, request_id""", {})
+    return {r[0]: RunRequest(*r) for r in rows}

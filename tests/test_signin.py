@@ -18,12 +18,13 @@ from revwatch.cli.supervise import streamlit_flags
 from tests.processes import ROOT, chromium_browser, chromium_page, free_port, stop, wait_ready
 from tests.worlds.recon import AS_OF, october_world
 
-ROLES = {"analyst": ["finance-analysts"], "controller": ["cfo@example.com"], "viewer": ["staff"]}
+ROLES = {"analyst": ["finance-analysts"], "controller": ["cfo@example.com"], "engineer": ["sre"], "viewer": ["staff"]}
 THRESHOLD = 100  # USD 1.00: every open break of the world is at or above it, so resolving one needs four eyes
 USERS = {  # sub -> the claims the provider puts in the ID token
     "ana": {"email": "ana@example.com", "name": "Ana Finance", "groups": ["finance-analysts", "staff"]},
     "vera": {"email": "vera@example.com", "name": "Vera Viewer", "groups": ["staff"]},
     "carl": {"email": "cfo@example.com", "name": "Carl Controller", "groups": ["staff"]},
+    "ed": {"email": "ed@example.com", "name": "Ed Engineer", "groups": ["sre"]},
     "nora": {"email": "nora@example.com", "name": "Nora Nobody", "groups": ["elsewhere"]},
 }
 
@@ -214,3 +215,28 @@ def test_four_eyes_request_by_one_approval_by_another_and_no_self_approval(signe
     assert world.sql("SELECT actor, action, target FROM audit_log WHERE action IN ('break.request', 'break.approve')"
                      " ORDER BY seq") == [(ana, "break.request", f"break:{bank9}"), (carl, "break.approve", f"break:{bank9}"),
                                           (carl, "break.request", f"break:{a3}")]
+
+
+def test_an_engineer_runs_a_job_now_from_health_and_works_no_break(signed_dashboard, provider, world):
+    """The engineer's page is Health: "Run now" records a request as the token's identity; on Reconciliation the
+    break actions are not theirs. Nobody else is offered "Run now"."""
+    ed = f"ed@example.com <{provider}|ed>"
+    with chromium_browser() as browser:
+        with chromium_page(signed_dashboard, browser) as (page, errors):
+            _sign_in(page, provider, "ed")
+            page.get_by_role("button", name="Sign out").wait_for(timeout=90_000)
+            assert "Roles: engineer" in _sidebar(page)
+            page.get_by_role("link", name="Health", exact=True).first.click(timeout=60_000)
+            _choose(page, "Run a job now", "reconcile")
+            page.get_by_role("button", name="Run now as Ed Engineer").click(timeout=60_000)
+            _see(page, "reconcile: asked to run now by Ed Engineer.")
+            assert world.sql("SELECT job, requested_by FROM job_run_requests") == [("reconcile", ed)]
+            assert world.sql("SELECT actor FROM audit_log WHERE action = 'job.run_now'") == [(ed,)]
+            _reconciliation_break(page, signed_dashboard)
+            _see(page, "Your roles (engineer) allow no action on this break")
+            assert not errors, errors
+        with chromium_page(signed_dashboard, browser) as (page, _):
+            _sign_in(page, provider, "vera")
+            page.get_by_role("link", name="Health", exact=True).first.click(timeout=60_000)
+            _see(page, "Running a job now needs a role of engineer, admin.")
+            assert page.get_by_role("button", name="Run now as Vera Viewer").count() == 0

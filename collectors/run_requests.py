@@ -2,12 +2,17 @@
 (metrics/actions/job_requests.py writes them), each once, whichever worker sees them first."""
 from __future__ import annotations
 
+import logging
 import os
 import socket
+from collections.abc import Callable, Container
 
 from sqlalchemy import Engine, text
 
+from collectors.watchdog import first_line
 from revwatch import clock
+
+log = logging.getLogger("revwatch.worker")
 
 TAKE = """
     UPDATE job_run_requests r SET taken_at = :now, taken_by = :by
@@ -22,3 +27,20 @@ def take_requests(engine: Engine) -> list[str]:
     with engine.begin() as conn:
         jobs = conn.execute(text(TAKE), {"now": clock.now(), "by": f"{socket.gethostname()}:{os.getpid()}"}).scalars()
         return sorted(set(jobs))
+
+
+def run_requested(engine: Engine, jobs: Container[str], run_now: Callable[[str], None]) -> list[str]:
+    """Take the waiting requests and `run_now` each job asked for that is in `jobs` (one not in them is taken and
+    logged); the jobs taken. Never raises: with the database away the requests wait for the next look."""
+    try:
+        asked = take_requests(engine)
+    except Exception as exc:
+        log.debug("run requests: %s", first_line(exc))
+        return []
+    for name in asked:
+        if name in jobs:
+            log.info("%s: run now, as asked on the Health page", name)
+            run_now(name)
+        else:
+            log.warning("%s was asked to run now but is not in this worker's catalogue", name)
+    return asked

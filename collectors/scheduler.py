@@ -63,7 +63,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from collectors import runlocks as locks
 from collectors.jobs import JOBS, Job
-from collectors.run_requests import take_requests
+from collectors.run_requests import run_requested
 from collectors.runlocks import abandon_dead_runs
 from collectors.watchdog import Watchdog, first_line
 from revwatch import clock
@@ -236,20 +236,8 @@ class Worker(Watchdog):
         return stats
 
     def take_requests(self) -> list[str]:
-        """Take the waiting "run now" requests (collectors/run_requests.py) and run each job asked for at once, as a
-        one-off run of its lane; a request for a job this worker does not have is taken and logged. Never raises."""
-        try:
-            asked = take_requests(self.engine)
-        except Exception as exc:  # the database away: the requests wait for the next look
-            log.debug("run requests: %s", first_line(exc))
-            return []
-        for name in asked:
-            if name in self.jobs:
-                log.info("%s: run now, as asked on the Health page", name)
-                self._run_soon(name, seconds=0)
-            else:
-                log.warning("%s was asked to run now but is not in this worker's catalogue", name)
-        return asked
+        """Run each job people asked for at once, as a one-off run of its lane (collectors/run_requests.py)."""
+        return run_requested(self.engine, self.jobs, lambda name: self._run_soon(name, seconds=0))
 
     def _run_soon(self, name: str, seconds: float = WAIT_RETRY_SECONDS) -> None:
         """Run `name` once more within `seconds` (its interval may be minutes: reconcile's is five), as a

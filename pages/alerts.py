@@ -16,6 +16,7 @@ from metrics.catalogue import help_text, label
 from metrics.clients import alerting as al
 from metrics.faces import export
 from pages.common import markdown as md
+from pages.common import signin
 from revwatch import clock
 from revwatch.money import CURRENCY_EXPONENTS, format_money
 from revwatch.settings import load_settings
@@ -270,4 +271,5 @@ def main() -> None:
                f"{now:%H:%M:%S} UTC, cached 15 s.")
 
 
+signin.gate()  # the person, also when Streamlit runs this page without app.py
 main()

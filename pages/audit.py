@@ -16,7 +16,7 @@ from metrics.faces import export
 from metrics.figures import audit_log as q
 from metrics.figures.query import snapshot
 from pages.common import engine as _engine
-from pages.common import load_or_stop
+from pages.common import load_or_stop, signin
 from pages.common.recon_format import detail_pairs, detail_text, shown
 from pages.common.state import shown_of
 from revwatch.audit import VerifyResult
@@ -124,4 +124,5 @@ def entry_in_full(df: pd.DataFrame) -> None:
         st.json(r["detail"] or "null", expanded=True)
 
 
+signin.gate()  # the person, also when Streamlit runs this page without app.py
 main()

@@ -21,7 +21,7 @@ from metrics.figures import billing_accuracy as q
 from metrics.figures.billing_accuracy import CLASS_LABELS
 from metrics.figures.query import Filters, snapshot
 from metrics.figures.readiness import Readiness
-from pages.common import csv_button, filtered_page, mask_customer, money, percent, with_money
+from pages.common import csv_button, filtered_page, mask_customer, money, percent, signin, with_money
 from pages.common import engine as _engine
 from pages.common import markdown as md
 from pages.common.recon_data import download_all
@@ -274,4 +274,5 @@ def main() -> None:
     mis_billed_section(db_key, f, data["mis_billed"], mis_billed, state)
 
 
+signin.gate()  # the person, also when Streamlit runs this page without app.py
 main()

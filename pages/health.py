@@ -395,4 +395,5 @@ def main() -> None:
     database_section(db_key)
 
 
+signin.gate()  # the person, also when Streamlit runs this page without app.py
 main()

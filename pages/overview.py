@@ -18,7 +18,7 @@ from metrics.figures import overview as q
 from metrics.figures.query import Filters, snapshot
 from metrics.figures.readiness import Readiness, jobs_of
 from pages.common import engine as _engine
-from pages.common import options_or_notice, percent, pp, sidebar_filters, signed_money
+from pages.common import options_or_notice, percent, pp, sidebar_filters, signed_money, signin
 from pages.common.state import no_data_yet, pending_banner, topic_state
 from revwatch import clock
 from revwatch.money import chart_amount, format_money
@@ -343,4 +343,5 @@ def main() -> None:
         site_hours_chart(db_key, f, sites, state)
 
 
+signin.gate()  # the person, also when Streamlit runs this page without app.py
 main()

@@ -20,7 +20,7 @@ from metrics.figures import payments as q
 from metrics.figures.declines import CLASS_LABELS
 from metrics.figures.query import Filters, snapshot
 from metrics.figures.readiness import Readiness
-from pages.common import csv_button, filtered_page, mask_customer, money_by_currency, percent, pp, with_money
+from pages.common import csv_button, filtered_page, mask_customer, money_by_currency, percent, pp, signin, with_money
 from pages.common import engine as _engine
 from pages.common import markdown as md
 from pages.common.recon_data import download_all
@@ -388,4 +388,5 @@ def main() -> None:
     breakdown_table(data["breakdown"], state)
 
 
+signin.gate()  # the person, also when Streamlit runs this page without app.py
 main()

@@ -23,7 +23,7 @@ from metrics.actions import break_workflow as wf
 from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
 from metrics.figures.readiness import Readiness
-from pages.common import NO_TABLES, csv_button, options_or_notice, percent
+from pages.common import NO_TABLES, csv_button, options_or_notice, percent, signin
 from pages.common import recon_data as rd
 from pages.common.recon_breaks import breaks_section
 from pages.common.recon_close import close_section, export_section
@@ -190,4 +190,5 @@ def main() -> None:
     export_section(db_key, f, bf, data["funnel"], c, as_of)
 
 
+signin.gate()  # the person, also when Streamlit runs this page without app.py
 main()

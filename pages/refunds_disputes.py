@@ -18,7 +18,7 @@ from metrics.figures import disputes, refunds
 from metrics.figures.payments import week_earlier
 from metrics.figures.query import Filters, snapshot
 from metrics.figures.readiness import Readiness
-from pages.common import csv_button, filtered_page, signed_money, with_money
+from pages.common import csv_button, filtered_page, signed_money, signin, with_money
 from pages.common import engine as _engine
 from pages.common.state import pending_banner, topic_state
 from revwatch.money import format_money
@@ -196,4 +196,5 @@ def main() -> None:
     disputes_section(data, compare, topic_state(db_key, "disputes", f.start))
 
 
+signin.gate()  # the person, also when Streamlit runs this page without app.py
 main()

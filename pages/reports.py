@@ -50,4 +50,5 @@ def main() -> None:
         "built_by": "By", "emailed_to": "E-mailed to", "emailed_at": st.column_config.DatetimeColumn("E-mailed at")})
 
 
+signin.gate()  # the person, also when Streamlit runs this page without app.py
 main()

@@ -19,7 +19,7 @@ from metrics.figures import trace as q
 from metrics.figures.query import snapshot
 from metrics.figures.readiness import Readiness
 from pages.common import engine as _engine
-from pages.common import load_or_stop
+from pages.common import load_or_stop, signin
 from pages.common import markdown as md
 from pages.common.state import PENDING_ICON, nothing_found, pending_banner, topic_state
 from revwatch.money import format_money
@@ -142,6 +142,7 @@ def hop_table(t: q.Trace) -> pd.DataFrame:
     return blank(table.drop(columns=["amount_minor", "break_amount_minor"]))
 
 
+signin.gate()  # the person, also when Streamlit runs this page without app.py
 st.title("Trace")
 cfg = load_settings()
 db_key = cfg.database_url

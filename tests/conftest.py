@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from collectors.jobs import JOBS
 from demoworld import DemoParams, demo_sources, generate
 from revwatch import clock
-from revwatch.cli import streamlit_flags
+from revwatch.cli.supervise import streamlit_command, streamlit_flags
 from revwatch.db import engine_for, libpq_url, sqlalchemy_url
 from revwatch.settings import Settings, load_settings
 from tests.processes import ROOT, free_port, stop, wait_ready
@@ -242,7 +242,7 @@ def dashboard(demo_world, artifacts):
     env = dict(os.environ, DATABASE_URL=demo_world.url, PYTHONUNBUFFERED="1")
     with open(artifacts / "streamlit-browser-test.log", "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", *streamlit_flags(), "--server.port", str(port),
+            [*streamlit_command(), "run", "app.py", *streamlit_flags(), "--server.port", str(port),
              "--server.address", "127.0.0.1"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:

@@ -56,3 +56,17 @@ def test_app_imports_plumbing_only():
     assert [m for m in modules if m.split(".")[0] in FIRST_PARTY and not m.startswith("revwatch") and m not in gate] == []
     assert [a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "pages.common"
             for a in n.names] == ["signin"]
+
+
+def test_every_page_signs_its_person_in_before_it_shows_anything():
+    """Issue 18: a page run without app.py (a fresh server's first request, at the page's own URL) must not show
+    its figures to someone not signed in: each page's first statement at module level is signin.gate()."""
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text())
+        body = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef,
+                                                          ast.Assign, ast.AnnAssign))
+                and not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]  # the docstring
+        first = ast.unparse(body[0]) if body else ""
+        assert first == "signin.gate()", f"{path.name}: first runs {first!r}"

@@ -7,6 +7,7 @@ and the audit log record the ID token's identity, and sign-out.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ import sys
 
 import pytest
 
-from revwatch.cli.supervise import streamlit_flags
+from revwatch.cli.supervise import streamlit_command, streamlit_flags
 from tests.processes import ROOT, chromium_browser, chromium_page, free_port, stop, wait_ready
 from tests.worlds.recon import AS_OF, october_world
 
@@ -42,11 +43,9 @@ def provider():
         yield f"http://127.0.0.1:{server.server_port}"
 
 
-@pytest.fixture(scope="module")
-def signed_dashboard(world, provider, artifacts, tmp_path_factory):
-    """The dashboard with sign-in configured for `provider`; its URL."""
-    port = free_port()
-    secrets = tmp_path_factory.mktemp("signin") / "secrets.toml"
+def _secrets(provider: str, port: int, folder) -> str:
+    """An [auth] table naming `provider`, for a dashboard on `port`, as .streamlit/secrets.toml would hold it."""
+    secrets = folder / "secrets.toml"
     secrets.write_text(f'''[auth]
 redirect_uri = "http://127.0.0.1:{port}/oauth2callback"
 cookie_secret = "revwatch-test-cookie-secret-0123456789"
@@ -54,19 +53,33 @@ client_id = "revwatch"
 client_secret = "revwatch-test-client-secret"
 server_metadata_url = "{provider}/.well-known/openid-configuration"
 ''')
-    env = dict(os.environ, DATABASE_URL=world.url, AUTH_ROLES=json.dumps(ROLES), REVWATCH_NOW=AS_OF.isoformat(),
-               APPROVAL_THRESHOLD_MINOR=str(THRESHOLD), PYTHONUNBUFFERED="1")
-    log_path = artifacts / "streamlit-signin-test.log"
+    return str(secrets)
+
+
+@contextlib.contextmanager
+def _server(command: list[str], port: int, env: dict, log_path, secrets: str | None = None):
+    """A dashboard served by `command` (`… run`) on `port`; its URL once it answers."""
+    extra = [f"--secrets.files={secrets}"] if secrets else []
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", *streamlit_flags(), "--server.port", str(port),
-             "--server.address", "127.0.0.1", f"--secrets.files={secrets}"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen([*command, "run", "app.py", *streamlit_flags(), "--server.port", str(port),
+                                 "--server.address", "127.0.0.1", *extra],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
             wait_ready(f"http://127.0.0.1:{port}/_stcore/health", proc, log_path.read_text)
             yield f"http://127.0.0.1:{port}/"
         finally:
             stop(proc)
+
+
+@pytest.fixture(scope="module")
+def signed_dashboard(world, provider, artifacts, tmp_path_factory):
+    """The dashboard with sign-in configured for `provider`; its URL."""
+    port = free_port()
+    secrets = _secrets(provider, port, tmp_path_factory.mktemp("signin"))
+    env = dict(os.environ, DATABASE_URL=world.url, AUTH_ROLES=json.dumps(ROLES), REVWATCH_NOW=AS_OF.isoformat(),
+               APPROVAL_THRESHOLD_MINOR=str(THRESHOLD), PYTHONUNBUFFERED="1")
+    with _server(streamlit_command(), port, env, artifacts / "streamlit-signin-test.log", secrets) as url:
+        yield url
 
 
 def _sign_in(page, provider: str, sub: str) -> None:
@@ -240,3 +253,25 @@ def test_an_engineer_runs_a_job_now_from_health_and_works_no_break(signed_dashbo
             page.get_by_role("link", name="Health", exact=True).first.click(timeout=60_000)
             _see(page, "Running a job now needs a role of engineer, admin.")
             assert page.get_by_role("button", name="Run now as Vera Viewer").count() == 0
+
+
+@pytest.mark.parametrize("launcher", ["revwatch", "plain streamlit"])
+def test_a_page_s_own_url_asked_first_of_a_fresh_server_still_signs_in(world, provider, artifacts, tmp_path,
+                                                                       launcher):
+    """Streamlit runs a page's own URL without app.py when it is a fresh server's first request (its pages/ folder
+    routing). `revwatch dashboard`'s launcher turns that off; under plain `streamlit run` the page signs in by
+    itself: either way the bookmark shows the sign-in, never the page's figures."""
+    port = free_port()
+    command = streamlit_command() if launcher == "revwatch" else [sys.executable, "-m", "streamlit"]
+    env = dict(os.environ, DATABASE_URL=world.url, AUTH_ROLES=json.dumps(ROLES), REVWATCH_NOW=AS_OF.isoformat())
+    log = artifacts / f"streamlit-deep-link-{launcher.replace(' ', '-')}.log"
+    with _server(command, port, env, log, _secrets(provider, port, tmp_path)) as url, \
+            chromium_page(f"{url}reconciliation") as (page, errors):
+        page.get_by_role("button", name="Sign in").wait_for(timeout=90_000)
+        body = page.locator("body").inner_text()
+        assert "Funnel" not in body and "Month close" not in body and "Break" not in body
+        _sign_in(page, provider, "vera")
+        page.get_by_role("button", name="Sign out").wait_for(timeout=90_000)
+        if launcher == "revwatch":  # routed by app.py: its page names
+            page.get_by_role("link", name="Reconciliation", exact=True).first.wait_for(timeout=60_000)
+        assert not errors, errors

@@ -33,30 +33,18 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
 
+from metrics.actions.break_reasons import CATEGORIES, FITTING, Reason, fitting_categories, parse_reason
+from metrics.actions.break_refusal import ActionRefused
 from metrics.figures.reconciliation import AtStake, break_at_stake
 from revwatch import audit, clock
 from revwatch.identity import Identity, Permission, require
 from revwatch.money import format_money
 from revwatch.settings import Settings, settings
 
-CATEGORIES: dict[str, str] = {
-    "timing": "Timing difference: it will match later",
-    "bank_fee": "Bank fee deducted",
-    "duplicate_posting": "Duplicate posting",
-    "gateway_error": "Gateway error",
-    "data_fix": "Source data corrected",
-    "immaterial": "Immaterial amount",
-    "other": "Other",
-}
-# the reasons that can explain each break type: a duplicate is not a timing difference, nor a bank fee a
-# missing record (a break type not listed here admits every category)
-FITTING: dict[str, frozenset[str]] = {
-    "missing": frozenset({"timing", "duplicate_posting", "gateway_error", "data_fix", "immaterial", "other"}),
-    "amount_mismatch": frozenset({"bank_fee", "gateway_error", "data_fix", "immaterial", "other"}),
-    "duplicate": frozenset({"duplicate_posting", "gateway_error", "data_fix", "immaterial", "other"}),
-    "status_mismatch": frozenset({"timing", "gateway_error", "data_fix", "immaterial", "other"}),
-    "currency_mismatch": frozenset({"gateway_error", "data_fix", "immaterial", "other"}),
-}
+__all__ = ["ACTIONS", "AWAITING", "CATEGORIES", "EVENT_NAMES", "FITTING", "PERMISSIONS", "STATES", "ActionRefused",
+           "ApprovalPolicy", "Event", "Reason", "allowed_actions", "approval_needed", "approve", "assign", "comment",
+           "fitting_categories", "parse_reason", "reject", "reopen", "resolve", "withdraw", "write_off"]
+
 STATES = ("open", "resolved", "written_off", "cleared")
 ACTIONS = ("assign", "comment", "resolve", "write_off", "approve", "reject", "withdraw", "reopen")
 # the action each function writes into recon_break_events.action (the schema's vocabulary)
@@ -75,25 +63,6 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "written_off": frozenset({"comment", "reopen"}),
     "cleared": frozenset({"comment"}),
 }
-
-
-class ActionRefused(ValueError):
-    """An action that makes no sense for this break (or lacks what it needs); nothing was written."""
-
-    def __init__(self, break_id: int | None, action: str, why: str) -> None:
-        self.break_id, self.action, self.why = break_id, action, why
-        where = f"break {break_id}" if break_id is not None else "break"
-        super().__init__(f"cannot {action.replace('_', ' ')} {where}: {why}")
-
-
-class Reason(NamedTuple):
-    """Why a break was resolved or written off: one of CATEGORIES plus free text."""
-
-    category: str
-    text: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.category}: {self.text}" if self.text else self.category
 
 
 class Event(NamedTuple):
@@ -132,12 +101,6 @@ def allowed_actions(state: str, awaiting_approval: bool = False) -> tuple[str, .
     return tuple(a for a in ACTIONS if a in _ALLOWED.get(key, frozenset()))
 
 
-def fitting_categories(break_type: str | None) -> tuple[str, ...]:
-    """The CATEGORIES (in their order) that can explain a break of `break_type`."""
-    fits = FITTING.get(break_type or "", frozenset(CATEGORIES))
-    return tuple(c for c in CATEGORIES if c in fits)
-
-
 def approval_needed(action: str, who: Identity, stake: AtStake, policy: ApprovalPolicy) -> str | None:
     """Why resolving (`action` resolve) or writing off this break needs a controller's approval; None: it does not."""
     if action == "write_off" and not who.can(Permission.APPROVE):
@@ -149,28 +112,6 @@ def approval_needed(action: str, who: Identity, stake: AtStake, policy: Approval
         return (f"{format_money(stake.reporting_minor, policy.reporting_currency)} at stake is at or above the "
                 f"approval threshold of {policy.threshold}")
     return None
-
-
-def parse_reason(value: Reason | str | tuple, break_id: int | None = None, action: str = "resolve",
-                 break_type: str | None = None) -> Reason:
-    """A Reason from a Reason, a (category, text) pair or a "category: text" string; refused when
-    the category is not one of CATEGORIES or does not fit `break_type`, or the text is empty."""
-    if isinstance(value, str):
-        head, sep, tail = value.partition(":")
-        value = Reason(head.strip(), tail.strip()) if sep else Reason(value.strip(), "")
-    elif not isinstance(value, Reason):
-        value = Reason(*value)
-    category, note = (value.category or "").strip(), (value.text or "").strip()
-    if category not in CATEGORIES:
-        raise ActionRefused(break_id, action, f"reason category {category!r} is not one of {', '.join(CATEGORIES)}")
-    fits = fitting_categories(break_type)
-    if category not in fits:
-        raise ActionRefused(break_id, action, f"{CATEGORIES[category].lower()!r} does not explain a "
-                                              f"{(break_type or '').replace('_', ' ')} break; one of: "
-                                              f"{', '.join(fits)}")
-    if not note:
-        raise ActionRefused(break_id, action, "a reason text is required (what was found, and where)")
-    return Reason(category, note)
 
 
 # ---------------------------------------------------------------- actions

@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from revwatch.identity import ROLES, Identity, Permission, auth_configured, from_claims, local_identity
-from revwatch.settings import Settings
+from revwatch.settings import Settings, load_settings
 
 _KEY = "_revwatch_identity"
 LOCAL_MODE = "local mode: no sign-in"
@@ -52,6 +52,15 @@ def person(cfg: Settings) -> Identity:
         st.stop()
     st.session_state[_KEY] = who
     return who
+
+
+def gate() -> Identity:
+    """Every page's first call: the person of this session. Under app.py they are signed in already; but Streamlit
+    runs a page's own URL without app.py when it is the first request a freshly started server gets (its pages/
+    folder routing, until app.py's st.navigation turns that off): then the page signs them in itself, so no page
+    ever shows its figures to someone not signed in."""
+    who = st.session_state.get(_KEY)
+    return who if isinstance(who, Identity) else person(load_settings())
 
 
 def current() -> Identity:

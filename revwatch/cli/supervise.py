@@ -185,6 +185,12 @@ def app_script() -> Path:
     return Path(spec.origin)
 
 
+def streamlit_command() -> list[str]:
+    """How the dashboard's Streamlit server is started: its command line, every request routed through app.py
+    (revwatch/cli/streamlit_server.py)."""
+    return [sys.executable, "-P", "-m", "revwatch.cli.streamlit_server"]
+
+
 def streamlit_flags() -> list[str]:
     """The dashboard's server and theme options, revwatch/streamlit.toml (installed with the package), as
     `streamlit run` flags: Streamlit reads a config.toml only in the current directory's or the script's
@@ -235,7 +241,7 @@ def refuse_open_local_mode(cfg: Settings) -> None:
 def _dashboard_process(cfg: Settings, database_url: str) -> subprocess.Popen:
     env = dashboard_environment(cfg, database_url)
     cmd = [
-        sys.executable, "-P", "-m", "streamlit", "run", str(app_script()), *streamlit_flags(),
+        *streamlit_command(), "run", str(app_script()), *streamlit_flags(),
         "--server.port", str(cfg.dashboard_port), "--server.address", cfg.dashboard_host,
     ]
     return subprocess.Popen(cmd, env=env)

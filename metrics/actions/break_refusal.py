@@ -1,0 +1,11 @@
+"""The refusal every break action raises before it writes anything (metrics/actions/break_workflow.py)."""
+from __future__ import annotations
+
+
+class ActionRefused(ValueError):
+    """An action that makes no sense for this break (or lacks what it needs); nothing was written."""
+
+    def __init__(self, break_id: int | None, action: str, why: str) -> None:
+        self.break_id, self.action, self.why = break_id, action, why
+        where = f"break {break_id}" if break_id is not None else "break"
+        super().__init__(f"cannot {action.replace('_', ' ')} {where}: {why}")

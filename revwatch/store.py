@@ -12,11 +12,12 @@ SOURCE_COPIES = (
     "source_files", "quarantine", "adyen_settlement_lines",
     "sync_state", "pending_windows", "rollup_sessions", "rollup_invoices", "rollup_payments",
     "rollup_invoice_outcomes", "rollup_refunds", "rollup_disputes", "gateway_mismatches",
-    "billing_findings", "billing_correct", "pending_site_hours", "bank_lines", "gl_lines", "fx_rates", "recon_items", "recon_month_counts", "recon_breaks", "gateway_access",
+    "billing_findings", "billing_correct", "pending_site_hours", "bank_lines", "gl_lines", "fx_rates", "recon_items", "recon_month_counts", "recon_breaks", "recon_break_requests", "gateway_access",
     "figure_snapshots", "load_progress",
 )
-# Kept across a new source: history, not derived data (the run log, the breaks' audit trail).
-HISTORY = ("job_runs", "recon_break_events", "audit_log", "weekly_reports")
+# Kept across a new source: history, not derived data (the run log, the breaks' audit trail, the sign-offs, which
+# the database refuses to delete, and who asked for which run).
+HISTORY = ("job_runs", "recon_break_events", "audit_log", "weekly_reports", "month_signoffs", "job_run_requests")
 
 
 def billing_is_empty(billing: Engine) -> bool:

@@ -200,7 +200,7 @@ def test_worker_schedules_the_report_monday_0700_in_report_timezone(make_world):
     from zoneinfo import ZoneInfo
 
     from collectors.jobs import Job
-    from collectors.scheduler import Worker
+    from collectors.scheduler import REQUESTS_JOB, Worker
     from revwatch.runlog import RunStats
     from revwatch.schedule import REPORT_JOB
 
@@ -212,7 +212,7 @@ def test_worker_schedules_the_report_monday_0700_in_report_timezone(make_world):
     try:
         nxt = worker.next_run_times()[REPORT_JOB].astimezone(ZoneInfo("Europe/Amsterdam"))
         assert (nxt.weekday(), nxt.hour, nxt.minute) == (0, 7, 0)
-        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [("tick",), (REPORT_JOB,)]
+        assert sorted(world.sql("SELECT id FROM apscheduler_jobs")) == [(REQUESTS_JOB,), ("tick",), (REPORT_JOB,)]
     finally:
         worker.stop(10)
     plain = Worker(world.engine, cfg, jobs)  # a test's own catalogue: no report job unless asked

@@ -173,7 +173,8 @@ def test_an_installed_revwatch_serves_every_page_from_another_directory(make_wor
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_ready(f"http://127.0.0.1:{port}/_stcore/health", up, log_path.read_text)
-        dashboards = [(cmd, cwd) for cmd, cwd in _children(up.pid).values() if "streamlit" in cmd]
+        dashboards = [(cmd, cwd) for cmd, cwd in _children(up.pid).values()
+                      if "revwatch.cli.streamlit_server" in cmd]  # revwatch dashboard's Streamlit launcher
         assert len(dashboards) == 1, _children(up.pid)
         (cmd, cwd), = dashboards
         assert cmd[cmd.index("run") + 1] == str(site / "app.py") and Path(cwd) == elsewhere, (cmd, cwd)

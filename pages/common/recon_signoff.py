@@ -31,7 +31,7 @@ def adjustments_view(ac: q.AfterClose) -> pd.DataFrame:
         return f"{v:,}" if isinstance(v, int) else str(v).replace("_", " ")
 
     return pd.DataFrame([{"area": AREAS.get(a.area, a.area), "where": a.scope,
-                          "figure": a.figure.removesuffix("_minor").replace("_", " "),
+                          "figure": a.words,
                           "at sign-off": shown(a, a.at_sign_off), "now": shown(a, a.now),
                           "change": "–" if a.change is None else
                           (money(a.change, a.currency) if a.figure.endswith("_minor") and a.currency

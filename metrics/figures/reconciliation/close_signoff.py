@@ -37,6 +37,8 @@ STAGE_FIELDS = ("items", "matched_items", "resolved_items", "written_off_items",
 UNRECONCILED_FIELDS = ("open_breaks", "unreconciled_minor", "rate", "rate_date", "reporting_minor")
 BILLING_FIELDS = ("billable", "correct", "findings", "leakage_minor", "overcharge_minor")
 BREAK_FIELDS = ("state", "at_stake_minor")
+# a figure's name for people where its field name says it badly
+FIGURE_WORDS = {"reporting_minor": "in the reporting currency", "at_stake_minor": "at stake"}
 
 
 def _plain(v: Any) -> Any:
@@ -143,6 +145,11 @@ class Adjustment:
         return None
 
     @property
+    def words(self) -> str:
+        """The figure's name for people: "open items", "unreconciled", "in the reporting currency"."""
+        return FIGURE_WORDS.get(self.figure, self.figure.removesuffix("_minor").replace("_", " "))
+
+    @property
     def text(self) -> str:
         def shown(v: Any) -> str:
             if v is None:
@@ -150,7 +157,7 @@ class Adjustment:
             if self.figure.endswith("_minor") and isinstance(v, int) and self.currency:
                 return format_money(v, self.currency)
             return f"{v:,}" if isinstance(v, int) else str(v).replace("_", " ")
-        what = self.figure.removesuffix("_minor").replace("_", " ")
+        what = self.words
         where = self.scope
         if self.area == "stage":
             stage, cur = self.scope.split(" ", 1)

@@ -360,7 +360,7 @@ def test_an_engineer_asks_for_a_job_to_run_now_and_others_may_not(make_world):
         (request_id, "reconcile", ED.actor, None)]
     assert world.sql("SELECT actor, action, target FROM audit_log") == [(ED.actor, "job.run_now", "job:reconcile")]
     assert list(h.waiting_requests(world.engine)) == ["reconcile"]
-    world.sql("UPDATE job_run_requests SET taken_at = now(), taken_by = 'w1:1'")  # a worker took it
+    world.sql("UPDATE job_run_requests SET taken_at = %s, taken_by = 'w1:1'", (clock.now(),))  # a worker took it
     assert h.waiting_requests(world.engine) == {} and ask(ED) > request_id  # asked again once taken
 
 

@@ -19,13 +19,15 @@ from revwatch.cli.supervise import streamlit_command, streamlit_flags
 from tests.processes import ROOT, chromium_browser, chromium_page, free_port, stop, wait_ready
 from tests.worlds.recon import AS_OF, october_world
 
-ROLES = {"analyst": ["finance-analysts"], "controller": ["cfo@example.com"], "engineer": ["sre"], "viewer": ["staff"]}
+ROLES = {"analyst": ["finance-analysts"], "controller": ["cfo@example.com"], "engineer": ["sre"], "viewer": ["staff"],
+         "admin": ["adam@example.com"]}
 THRESHOLD = 100  # USD 1.00: every open break of the world is at or above it, so resolving one needs four eyes
 USERS = {  # sub -> the claims the provider puts in the ID token
     "ana": {"email": "ana@example.com", "name": "Ana Finance", "groups": ["finance-analysts", "staff"]},
     "vera": {"email": "vera@example.com", "name": "Vera Viewer", "groups": ["staff"]},
     "carl": {"email": "cfo@example.com", "name": "Carl Controller", "groups": ["staff"]},
     "ed": {"email": "ed@example.com", "name": "Ed Engineer", "groups": ["sre"]},
+    "adam": {"email": "adam@example.com", "name": "Adam Admin", "groups": []},
     "nora": {"email": "nora@example.com", "name": "Nora Nobody", "groups": ["elsewhere"]},
 }
 
@@ -232,7 +234,7 @@ def test_four_eyes_request_by_one_approval_by_another_and_no_self_approval(signe
 
 def test_an_engineer_runs_a_job_now_from_health_and_works_no_break(signed_dashboard, provider, world):
     """The engineer's page is Health: "Run now" records a request as the token's identity; on Reconciliation the
-    break actions are not theirs. Nobody else is offered "Run now"."""
+    break actions are not theirs. A viewer is not offered "Run now"; an admin is offered everything."""
     ed = f"ed@example.com <{provider}|ed>"
     with chromium_browser() as browser:
         with chromium_page(signed_dashboard, browser) as (page, errors):
@@ -253,6 +255,15 @@ def test_an_engineer_runs_a_job_now_from_health_and_works_no_break(signed_dashbo
             page.get_by_role("link", name="Health", exact=True).first.click(timeout=60_000)
             _see(page, "Running a job now needs a role of engineer, admin.")
             assert page.get_by_role("button", name="Run now as Vera Viewer").count() == 0
+        with chromium_page(signed_dashboard, browser) as (page, errors):  # an admin may do all of it
+            _sign_in(page, provider, "adam")
+            page.get_by_role("button", name="Sign out").wait_for(timeout=90_000)
+            assert "Roles: admin" in _sidebar(page)
+            page.get_by_role("link", name="Health", exact=True).first.click(timeout=60_000)
+            page.get_by_role("button", name="Run now as Adam Admin").wait_for(timeout=60_000)
+            _reconciliation_break(page, signed_dashboard, world.ids["a5"])
+            assert _options(page, "Action") == ["Assign", "Comment", "Resolve", "Write off"]  # EUR 0.50 < USD 1.00
+            assert not errors, errors
 
 
 @pytest.mark.parametrize("launcher", ["revwatch", "plain streamlit"])

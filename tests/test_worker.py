@@ -491,7 +491,8 @@ def test_a_job_asked_for_on_the_health_page_runs_at_once(make_world):
     worker.start()
     try:
         wait_for(lambda: world.sql("SELECT count(*) FROM job_runs WHERE job = 'tick'")[0][0] == 1, 15, "no first run")
-        world.sql("INSERT INTO job_run_requests (job, requested_by, requested_at) VALUES ('tick', 'ed', now())")
+        world.sql("INSERT INTO job_run_requests (job, requested_by, requested_at) VALUES ('tick', 'ed', %s)",
+                  (clock.now(),))
         wait_for(lambda: world.sql("SELECT count(*) FROM job_runs WHERE job = 'tick'")[0][0] == 2, 30,
                  "the job asked for did not run")
         (taken_at, taken_by), = world.sql("SELECT taken_at, taken_by FROM job_run_requests")

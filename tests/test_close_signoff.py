@@ -162,9 +162,10 @@ def test_the_weekly_report_lists_what_moved_in_signed_off_months(world, pin_cloc
     pin_clock(AS_OF)
     w, week = world, "2026-W45"
 
-    def report():
+    def report(whole: bool = False):
+        """The figures, and the report's after-close section (the whole HTML, charts drawn by Chromium, once)."""
         f = reports.figures(w.engine, week, w.cfg, AS_OF)
-        return f, face.render_html(f)
+        return f, face.render_html(f) if whole else face._after_close(f)
 
     f, html = report()
     assert (f.signed_off_months, f.after_close) == (0, ()) and "No month has been signed off yet." in html
@@ -174,7 +175,7 @@ def test_the_weekly_report_lists_what_moved_in_signed_off_months(world, pin_cloc
     assert f.after_close == () and "None: nothing has changed in the 1 signed-off month since their sign-off." in html
     with w.engine.begin() as conn:
         wf.reopen(conn, w.ids["ch_x"], ANA, "not re-keyed after all")
-    f, html = report()
+    f, html = report(whole=True)
     ac = cs.after_close(w.engine, OCT, CloseThresholds.of(w.cfg), AS_OF)
     (a,) = f.after_close
     assert (a["month"], a["signed_by"], a["adjustments"], a["unreconciled_change_minor"]) == (

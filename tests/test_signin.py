@@ -141,9 +141,12 @@ def _act(page, action: str, who: str, box: str | None = None, text: str = "") ->
 
 
 def test_an_analyst_signs_in_acts_as_the_token_identity_and_signs_out(signed_dashboard, provider, world, artifacts):
-    with chromium_page(signed_dashboard) as (page, errors):
+    # the server's first request is a page's own URL (a bookmark): revwatch's launcher routes it through app.py,
+    # so it asks for sign-in, then shows app.py's page names (plain `streamlit run`: the last test)
+    with chromium_page(f"{signed_dashboard}reconciliation") as (page, errors):
         page.get_by_role("button", name="Sign in").wait_for(timeout=90_000)
         assert "Reconciliation" not in page.locator("body").inner_text()  # nothing but the sign-in before it
+        assert page.locator('[data-testid="stSidebarNav"]').count() == 0  # not the pages/ folder's own page list
         _sign_in(page, provider, "ana")
         page.get_by_role("button", name="Sign out").wait_for(timeout=90_000)
         page.get_by_role("link", name="Reconciliation", exact=True).first.wait_for(timeout=60_000)
@@ -266,23 +269,18 @@ def test_an_engineer_runs_a_job_now_from_health_and_works_no_break(signed_dashbo
             assert not errors, errors
 
 
-@pytest.mark.parametrize("launcher", ["revwatch", "plain streamlit"])
-def test_a_page_s_own_url_asked_first_of_a_fresh_server_still_signs_in(world, provider, artifacts, tmp_path,
-                                                                       launcher):
-    """Streamlit runs a page's own URL without app.py when it is a fresh server's first request (its pages/ folder
-    routing). `revwatch dashboard`'s launcher turns that off; under plain `streamlit run` the page signs in by
-    itself: either way the bookmark shows the sign-in, never the page's figures."""
+def test_a_page_s_own_url_asked_first_of_a_fresh_plain_streamlit_server_still_signs_in(world, provider, artifacts,
+                                                                                      tmp_path):
+    """Under plain `streamlit run app.py`, Streamlit runs a page's own URL without app.py when it is a fresh server's
+    first request (its pages/ folder routing): the page signs its person in by itself (signin.gate), so the bookmark
+    shows the sign-in, never the page's figures. (revwatch's own launcher: the first test of this module.)"""
     port = free_port()
-    command = streamlit_command() if launcher == "revwatch" else [sys.executable, "-m", "streamlit"]
     env = dict(os.environ, DATABASE_URL=world.url, AUTH_ROLES=json.dumps(ROLES), REVWATCH_NOW=AS_OF.isoformat())
-    log = artifacts / f"streamlit-deep-link-{launcher.replace(' ', '-')}.log"
-    with _server(command, port, env, log, _secrets(provider, port, tmp_path)) as url, \
-            chromium_page(f"{url}reconciliation") as (page, errors):
+    with _server([sys.executable, "-m", "streamlit"], port, env, artifacts / "streamlit-deep-link.log",
+                 _secrets(provider, port, tmp_path)) as url, chromium_page(f"{url}reconciliation") as (page, errors):
         page.get_by_role("button", name="Sign in").wait_for(timeout=90_000)
         body = page.locator("body").inner_text()
         assert "Funnel" not in body and "Month close" not in body and "Break" not in body
         _sign_in(page, provider, "vera")
         page.get_by_role("button", name="Sign out").wait_for(timeout=90_000)
-        if launcher == "revwatch":  # routed by app.py: its page names
-            page.get_by_role("link", name="Reconciliation", exact=True).first.wait_for(timeout=60_000)
         assert not errors, errors

@@ -110,8 +110,18 @@ def _typed(page, label: str, text: str):
 
 
 def _choose(page, label: str, text: str) -> None:
-    """Pick the first option of the select box labelled `label` that matches `text`."""
-    _typed(page, label, text).first.click()
+    """Pick the first option of the select box labelled `label` that matches `text` (again when a rerun redrew the
+    list under the click: a busy machine)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        try:
+            _typed(page, label, text).first.click(timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
 
 
 def _options(page, label: str) -> list[str]:

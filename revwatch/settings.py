@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     close_min_amount_share: float = Field(0.9999, ge=0, le=1, description="share of amount matched per stage")
     close_max_unreconciled_minor: int = Field(100_000, ge=0, description="open breaks, in reporting-currency minor units")
     close_max_break_age_days: int = Field(30, ge=0, description="no open break older than this")
+    # the work queue's service levels (revwatch/work_items.py): work type -> 10d, 5bd or due
+    work_slas: str = Field("", description='service levels over the defaults, JSON, e.g. {"break": "7d", '
+                                           '"over_billed": "3bd", "dispute_evidence": "due"}')
     # four eyes (metrics/actions/break_workflow.py)
     approval_threshold_minor: int = Field(1_000_000, ge=0, description="resolving or writing off a break with at "
                                           "least this much at stake (reporting-currency minor units) needs a "
@@ -150,6 +153,17 @@ class Settings(BaseSettings):
         from revwatch.identity import parse_role_map
 
         return parse_role_map(self.auth_roles)
+
+    @field_validator("work_slas")
+    @classmethod
+    def _slas(cls, value: str) -> str:
+        from revwatch.work_items import service_levels
+
+        try:
+            service_levels(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"must be JSON ({exc.msg} at character {exc.pos})") from None
+        return value.strip()
 
     @field_validator("database_url", "billing_database_url", "dashboard_database_url")
     @classmethod

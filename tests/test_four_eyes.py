@@ -14,7 +14,6 @@ from tests.worlds.recon import add_break, add_item, add_rate, t
 
 KIM = person("kim", "controller")
 POLICY = wf.ApprovalPolicy(1_000_000, "USD")  # USD 10,000.00
-pytestmark = pytest.mark.dates  # the break list's ages and rates are read at revwatch.clock's now
 
 
 @pytest.fixture

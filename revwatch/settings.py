@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -137,13 +138,16 @@ class Settings(BaseSettings):
                                             'controller, engineer, admin')
     auth_groups_claim: str = Field("groups", description="the ID token claim that lists a person's groups")
 
-    @field_validator("auth_roles")
+    @field_validator("auth_roles", "work_slas")
     @classmethod
-    def _roles(cls, value: str) -> str:
+    def _json_maps(cls, value: str, info) -> str:
+        """AUTH_ROLES and WORK_SLAS: JSON objects, each entry checked by the function that reads it."""
         from revwatch.identity import parse_role_map
+        from revwatch.work_items import service_levels
 
         try:
-            parse_role_map(value)
+            check: Callable[[str], object] = parse_role_map if info.field_name == "auth_roles" else service_levels
+            check(value)
         except json.JSONDecodeError as exc:
             raise ValueError(f"must be JSON ({exc.msg} at character {exc.pos})") from None
         return value.strip()
@@ -153,17 +157,6 @@ class Settings(BaseSettings):
         from revwatch.identity import parse_role_map
 
         return parse_role_map(self.auth_roles)
-
-    @field_validator("work_slas")
-    @classmethod
-    def _slas(cls, value: str) -> str:
-        from revwatch.work_items import service_levels
-
-        try:
-            service_levels(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"must be JSON ({exc.msg} at character {exc.pos})") from None
-        return value.strip()
 
     @field_validator("database_url", "billing_database_url", "dashboard_database_url")
     @classmethod

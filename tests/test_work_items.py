@@ -46,9 +46,11 @@ def test_service_levels_from_configuration():
         service_levels({"brek": "7d"})
     with pytest.raises(ValueError, match="'ten days' is not a service level"):
         service_levels({"break": "ten days"})
-    with pytest.raises(ValueError, match="WORK_SLAS|work_slas|is not a work type"):
+    with pytest.raises(ValueError, match="'nope' is not a work type"):
         Settings(work_slas='{"nope": "1d"}')
     assert Settings(work_slas='{"break": "7d"}').work_slas == '{"break": "7d"}'
+    with pytest.raises(ValueError, match="must be JSON"):
+        Settings(work_slas="{break: 7d}")
 
 
 def test_nearest_rank():

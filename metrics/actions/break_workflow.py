@@ -282,7 +282,8 @@ def _close(conn: Connection, break_id: int, who: Identity, reason, action: str, 
     fingerprint = _fingerprint(conn, brk, action)
     why = parse_reason(reason, break_id, action, brk["break_type"])
     stake = break_at_stake(conn, break_id, policy.reporting_currency)
-    assert stake is not None  # the item exists (its fingerprint was read under the lock)
+    if stake is None:  # its item went between the two reads (the job deletes gone items without the break's lock)
+        raise ActionRefused(break_id, action, "its item is no longer in recon_items; run the reconciliation again")
     if why.category == "immaterial" and (stake.reporting_minor is None or stake.reporting_minor >= policy.threshold_minor):
         raise ActionRefused(break_id, action, f"{format_money(stake.minor, stake.currency)} at stake is not immaterial"
                                               f" (the approval threshold is {policy.threshold})")

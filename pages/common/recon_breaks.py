@@ -101,17 +101,14 @@ def breaks_section(db_key: str | None, f: q.ReconFilters, policy: wf.ApprovalPol
                 st.session_state["drill_break"] = chosen
     ids = [int(b) for b in found["break_id"]]
     current = st.session_state.get("drill_break")
+    labels_extra = {}
     if current is not None and current not in ids:  # keep showing a break acted on, though it left the list
         ids.append(int(current))
         gone = rd.load_detail(db_key, int(current))
         if gone is not None:  # labelled with its state now, not the state it had when it was listed
-            labels_extra = {int(current): f"#{int(current)} · {q.STAGE_LABELS.get(gone.brk['stage'], gone.brk['stage'])}"
+            labels_extra[int(current)] = (f"#{int(current)} · {q.STAGE_LABELS.get(gone.brk['stage'], gone.brk['stage'])}"
                                           f" · {state_label(gone.brk['state'], (gone.request or {}).get('action'))}"
-                                          " (not in the list's filters)"}
-        else:
-            labels_extra = {}
-    else:
-        labels_extra = {}
+                                          " (not in the list's filters)")
     labels = {int(r["break_id"]): f"#{int(r['break_id'])} · {q.STAGE_LABELS.get(r['stage'], r['stage'])} · "
                                   f"{words(r['item_type'])} · {words(r['break_type'])} · "
                                   f"{money(r['at_stake_minor'], r['currency'])} · "

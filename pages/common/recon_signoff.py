@@ -23,19 +23,11 @@ AREAS = {"stage": "stage", "unreconciled": "unreconciled", "billing": "billing a
 
 def adjustments_view(ac: q.AfterClose) -> pd.DataFrame:
     """The adjustments for people: money in major units of its currency, counts as counts, states in words."""
-    def shown(a: q.Adjustment, v) -> str:
-        if v is None:
-            return "–"
-        if a.figure.endswith("_minor") and a.currency:
-            return money(v, a.currency)
-        return f"{v:,}" if isinstance(v, int) else str(v).replace("_", " ")
-
-    return pd.DataFrame([{"area": AREAS.get(a.area, a.area), "where": a.scope,
-                          "figure": a.words,
-                          "at sign-off": shown(a, a.at_sign_off), "now": shown(a, a.now),
+    return pd.DataFrame([{"area": AREAS.get(a.area, a.area), "where": a.scope, "figure": a.words,
+                          "at sign-off": a.shown(a.at_sign_off, "–"), "now": a.shown(a.now, "–"),
                           "change": "–" if a.change is None else
-                          (money(a.change, a.currency) if a.figure.endswith("_minor") and a.currency
-                           else f"{a.change:+,}")} for a in ac.adjustments],
+                          a.shown(a.change) if a.figure.endswith("_minor") else f"{a.change:+,}"}
+                         for a in ac.adjustments],
                         columns=["area", "where", "figure", "at sign-off", "now", "change"])
 
 

@@ -149,14 +149,18 @@ class Adjustment:
         """The figure's name for people: "open items", "unreconciled", "in the reporting currency"."""
         return FIGURE_WORDS.get(self.figure, self.figure.removesuffix("_minor").replace("_", " "))
 
+    def shown(self, v: Any, none: str = "none") -> str:
+        """One of its values for people: money in major units of its currency, counts with separators, codes in
+        words; `none` for a value that is not there."""
+        if v is None:
+            return none
+        if self.figure.endswith("_minor") and isinstance(v, int) and self.currency:
+            return format_money(v, self.currency)
+        return f"{v:,}" if isinstance(v, int) else str(v).replace("_", " ")
+
     @property
     def text(self) -> str:
-        def shown(v: Any) -> str:
-            if v is None:
-                return "none"
-            if self.figure.endswith("_minor") and isinstance(v, int) and self.currency:
-                return format_money(v, self.currency)
-            return f"{v:,}" if isinstance(v, int) else str(v).replace("_", " ")
+        shown = self.shown
         what = self.words
         where = self.scope
         if self.area == "stage":
@@ -189,8 +193,7 @@ def adjustments(then: dict[str, Any], now: dict[str, Any]) -> list[Adjustment]:
             for f in fields:
                 if old.get(f) != new.get(f):
                     zero = 0 if f not in ("rate", "rate_date", "state") else None
-                    out.append(Adjustment(area, scope, f, cur, old.get(f, zero) if old else zero,
-                                          new.get(f, zero) if new else zero))
+                    out.append(Adjustment(area, scope, f, cur, old.get(f, zero), new.get(f, zero)))
     return out
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from collectors.compute import billing_classification, gateway_mismatches, reconciliation
+from collectors.compute import billing_classification, gateway_mismatches, reconciliation, work_queue
 from collectors.compute.payment_rollups import PAYMENT_ROLLUPS
 from collectors.compute.rollups import ROLLUPS
 from collectors.compute.windows import run_rollup
@@ -117,6 +117,8 @@ RUNS: dict[str, RunJob] = {
         engine, start, end, timedelta(minutes=cfg.billing_settle_minutes)),
     reconciliation.JOB: lambda engine, cfg, start, end: reconciliation.run_job(
         engine, reconciliation.Policy.from_settings(cfg), start, end),
+    work_queue.JOB: lambda engine, cfg, start, end: work_queue.run_job(
+        engine, timedelta(hours=cfg.refund_pending_hours)),
 }
 
 JOBS: dict[str, Job] = bind(CATALOGUE, RUNS)

@@ -25,6 +25,7 @@ from typing import Any
 class Permission(StrEnum):
     READ = "read"  # every page and figure
     WORK_BREAKS = "work breaks"  # assign, comment, resolve below the threshold, request a write-off, reopen
+    WORK_ITEMS = "work queue items"  # assign, comment, resolve and reopen the work queue's other items
     APPROVE = "approve"  # approve or reject another person's request; write off; resolve at any amount
     SIGN_OFF = "sign off a month"
     OPERATE = "operate jobs"  # re-run a job from Health
@@ -34,8 +35,9 @@ class Permission(StrEnum):
 ROLES = ("viewer", "analyst", "controller", "engineer", "admin")
 GRANTS: dict[str, frozenset[Permission]] = {
     "viewer": frozenset({Permission.READ}),
-    "analyst": frozenset({Permission.READ, Permission.WORK_BREAKS}),
-    "controller": frozenset({Permission.READ, Permission.WORK_BREAKS, Permission.APPROVE, Permission.SIGN_OFF}),
+    "analyst": frozenset({Permission.READ, Permission.WORK_BREAKS, Permission.WORK_ITEMS}),
+    "controller": frozenset({Permission.READ, Permission.WORK_BREAKS, Permission.WORK_ITEMS, Permission.APPROVE,
+                             Permission.SIGN_OFF}),
     "engineer": frozenset({Permission.READ, Permission.OPERATE}),
     "admin": frozenset(Permission),
 }

@@ -27,7 +27,7 @@ REPORT_CRON: dict[str, str | int] = {"day_of_week": "mon", "hour": 7, "minute": 
 # The worker's lanes (issue 17): each runs its jobs on threads of its own, so a long run in one (the Stripe
 # first load through its API, a full reconcile) never holds back another's. A source's ingest shares its
 # lane with the computes over it, which need its data anyway (the gateway mismatches ride with Stripe's charges);
-# the file sources are quick and share one; reconcile, over every source and minutes long, has its own.
+# the file sources are quick and share one (with the work queue's gathering); reconcile, over every source and minutes long, has its own.
 LANES = ("billing", "stripe", "files", "reconcile")
 DEFAULT_LANE = "default"  # a test's own job, and the weekly report
 
@@ -93,6 +93,11 @@ CATALOGUE: dict[str, JobSpec] = {
              "match billing to gateways, payouts, bank and ledger (four stages); breaks and their workflow", "reconcile",
              every=300,
              inputs=INGESTS),
+        # after the computes whose findings it gathers; a few seconds, so beside the quick file sources
+        _job("work-queue", "compute",
+             "gather what needs a person (mis-billed sessions, unrecorded charges, disputes, stuck refunds) into"
+             " the work queue; open, reopen and clear its items", "files",
+             inputs=("ingest-billing", "ingest-stripe", "ingest-adyen")),
     )
 }
 

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     # the work queue's service levels (revwatch/work_items.py): work type -> 10d, 5bd or due
     work_slas: str = Field("", description='service levels over the defaults, JSON, e.g. {"break": "7d", '
                                            '"over_billed": "3bd", "dispute_evidence": "due"}')
+    refund_pending_hours: int = Field(48, ge=1, le=90 * 24, description="a refund pending longer than this is stuck: "
+                                      "a work item")
     # four eyes (metrics/actions/break_workflow.py)
     approval_threshold_minor: int = Field(1_000_000, ge=0, description="resolving or writing off a break with at "
                                           "least this much at stake (reporting-currency minor units) needs a "

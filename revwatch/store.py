@@ -13,11 +13,12 @@ SOURCE_COPIES = (
     "sync_state", "pending_windows", "rollup_sessions", "rollup_invoices", "rollup_payments",
     "rollup_invoice_outcomes", "rollup_refunds", "rollup_disputes", "gateway_mismatches",
     "billing_findings", "billing_correct", "pending_site_hours", "bank_lines", "gl_lines", "fx_rates", "recon_items", "recon_month_counts", "recon_breaks", "recon_break_requests", "gateway_access",
-    "figure_snapshots", "load_progress",
+    "figure_snapshots", "load_progress", "work_items",
 )
 # Kept across a new source: history, not derived data (the run log, the breaks' audit trail, the sign-offs, which
 # the database refuses to delete, and who asked for which run).
-HISTORY = ("job_runs", "recon_break_events", "audit_log", "weekly_reports", "month_signoffs", "job_run_requests")
+HISTORY = ("job_runs", "recon_break_events", "audit_log", "weekly_reports", "month_signoffs", "job_run_requests",
+           "work_item_events")
 
 
 def billing_is_empty(billing: Engine) -> bool:

@@ -42,7 +42,7 @@ def test_up_collects_serves_and_stops_on_ctrl_c(make_world):
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
     assert "Revwatch dashboard: http://127.0.0.1:" in output
-    assert f"Revwatch metrics: http://127.0.0.1:{metrics_port}/metrics" in output and "worker stopped" in output
+    assert f"Revwatch metrics: http://127.0.0.1:{metrics_port}/metrics" in output and "worker stopped" in output, output
     assert world.sql("SELECT count(*) FROM job_runs WHERE finished_at IS NULL") == [(0,)]
     waited = "outcome = 'skipped' AND error LIKE 'waiting for the first load of %%'"
     outcomes = dict(world.sql(f"SELECT job, outcome FROM job_runs WHERE NOT ({waited})"

@@ -248,7 +248,9 @@ def _dashboard_process(cfg: Settings, database_url: str) -> subprocess.Popen:
 
 
 def _worker_process(database_url: str) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=database_url)
+    # unbuffered: the worker's lines reach up's output (a terminal, a pipe, a journal) as they are written,
+    # not lost in a buffer when the process ends abruptly
+    env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
     return subprocess.Popen([sys.executable, "-P", "-m", "revwatch.cli", "worker"], env=env)
 
 

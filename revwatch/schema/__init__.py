@@ -4,7 +4,7 @@ Importing this package registers every table on `Base.metadata` (Alembic's env a
 it with the database), so `from revwatch.schema import Base` sees the whole schema. The families:
 source copies (billing.py, gateways.py, finance.py), plumbing (plumbing.py: watermarks, pending
 recompute windows, the run log, files and quarantine), additive hourly rollups (rollups.py),
-compute findings (findings.py, reconciliation.py) and records (records.py: audit log, weekly reports).
+compute findings (findings.py, reconciliation.py), the work queue (work.py) and records (records.py: audit log, weekly reports).
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ from revwatch.schema.rollups import (
     RefundRollup,
     SessionRollup,
 )
+from revwatch.schema.work import WorkItem, WorkItemEvent
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -90,4 +91,6 @@ __all__ = [
     "SyncState",
     "TaxRate",
     "WeeklyReport",
+    "WorkItem",
+    "WorkItemEvent",
 ]

@@ -51,9 +51,17 @@ EXPONENTS = "unnest(CAST(:cur_codes AS text[]), CAST(:cur_exps AS int[])) AS ex(
 LATEST_RATES = """fx AS (
         SELECT DISTINCT ON (currency) currency, rate_to_reporting AS rate FROM fx_rates
         WHERE rate_date <= CAST(:as_of AS timestamptz)::date ORDER BY currency, rate_date DESC)"""
-AT_STAKE_REPORTING = f"""CASE WHEN i.currency = :rep THEN {AT_STAKE}
+
+
+def in_reporting(minor: str, currency: str) -> str:
+    """SQL: the money `minor` in `currency` converted into the reporting currency's minor units (NULL: no rate),
+    over the `fx` CTE of LATEST_RATES and the `ex` relation of EXPONENTS joined on that currency."""
+    return f"""CASE WHEN {currency} = :rep THEN {minor}
          WHEN fx.rate IS NOT NULL AND ex.exp IS NOT NULL
-         THEN round({AT_STAKE} * fx.rate * power(10::numeric, CAST(:rep_exp AS int) - ex.exp))::bigint END"""
+         THEN round({minor} * fx.rate * power(10::numeric, CAST(:rep_exp AS int) - ex.exp))::bigint END"""
+
+
+AT_STAKE_REPORTING = in_reporting(AT_STAKE, "i.currency")
 
 
 def frame(db: Db, sql: str, params: dict[str, Any]) -> pd.DataFrame:

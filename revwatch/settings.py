@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     # the work queue's service levels (revwatch/work_items.py): work type -> 10d, 5bd or due
     work_slas: str = Field("", description='service levels over the defaults, JSON, e.g. {"break": "7d", '
                                            '"over_billed": "3bd", "dispute_evidence": "due"}')
+    work_page_customer_overdue: bool = Field(False, description="page on-call (not only a ticket) when a customer "
+                                             "overcharge, unrecorded charge or stuck refund is past its service level")
     refund_pending_hours: int = Field(48, ge=1, le=90 * 24, description="a refund pending longer than this is stuck: "
                                       "a work item")
     # four eyes (metrics/actions/break_workflow.py)

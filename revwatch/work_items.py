@@ -56,6 +56,8 @@ WORK_TYPES: tuple[WorkType, ...] = (
              ServiceLevel(5, business=True)),
 )
 BY_NAME: dict[str, WorkType] = {t.name: t for t in WORK_TYPES}
+WORK_TYPE_NAMES = tuple(BY_NAME)
+TEAMS = tuple(dict.fromkeys(t.team for t in WORK_TYPES))
 
 _LEVEL = re.compile(r"^\s*(?:(?P<days>\d+)\s*(?P<unit>bd|d)|(?P<due>due))\s*$")
 

@@ -41,12 +41,15 @@ CONTRACT = {
     "revwatch_disputes_month", "revwatch_card_payments_month", "revwatch_job_last_success_timestamp_seconds",
     "revwatch_job_last_run_timestamp_seconds", "revwatch_job_interval_seconds", "revwatch_exporter_up",
     "revwatch_gateway_object_refused", "revwatch_audit_head_seq", "revwatch_close_adjustments",
+    "revwatch_work_items_overdue", "revwatch_work_items_open", "revwatch_work_items_oldest_age_seconds",
+    "revwatch_work_customer_paging",
 }
 PROMETHEUS_OWN = {"up", "ALERTS"}  # series Prometheus writes itself
 
 # Where each (severity, team) goes (alerts/alertmanager.yml, alerts/README.md).
 RECEIVERS = {
     ("page", "engineering"): "engineering-pager",
+    ("page", "finance"): "finance-pager",
     ("ticket", "finance"): "finance-tickets",
     ("ticket", "engineering"): "engineering-tickets",
 }

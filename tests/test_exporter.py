@@ -68,6 +68,10 @@ pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run ag
 
 DAY = timedelta(days=1)
 FAMILY_LABELS = {
+    "revwatch_work_items_open": {"work_type", "state"},
+    "revwatch_work_items_overdue": {"work_type"},
+    "revwatch_work_items_oldest_age_seconds": {"work_type"},
+    "revwatch_work_customer_paging": set(),
     "revwatch_payment_attempts": {"gateway", "method", "region"},
     "revwatch_payment_successes": {"gateway", "method", "region"},
     "revwatch_payment_failures": {"gateway", "method", "decline_class"},
@@ -318,7 +322,8 @@ def test_figure_computed_per_topic(built):
     _, registry, _, _ = built
     computed = {s.labels["topic"]: s.value for m, s in samples(registry) if s.name == "revwatch_figure_computed"}
     assert computed == {"payments": 1, "declines": 1, "billing_accuracy": 1, "reconciliation": 1, "disputes": 1,
-                        "trace": 1, "overview": 0, "gateway_mismatches": 0, "refunds": 0, "weekly_report": 0}
+                        "trace": 1, "overview": 0, "gateway_mismatches": 0, "refunds": 0, "weekly_report": 0,
+                        "work_queue": 0}
     assert set(computed) == set(TOPIC_JOBS)
 
 
@@ -683,8 +688,8 @@ def test_job_runs_are_read_incrementally_and_stay_exact(make_world):
 def test_max_series_formula():
     j = len(JOBS)
     for r, c, n in ((4, 2, 6), (1, 1, 0), (10, 5, 6)):
-        assert max_series(r, c, n) == 12 * r + 16 * c + 2 * n + 21 * j + 72
-    assert max_series(4, 2, 6, jobs=15) == 479
+        assert max_series(r, c, n) == 12 * r + 16 * c + 2 * n + 21 * j + 104
+    assert max_series(4, 2, 6, jobs=16) == 532
 
 
 def test_demo_world_series_within_the_bound(demo_world):

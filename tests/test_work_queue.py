@@ -228,3 +228,18 @@ def test_actions_refuse_without_the_role_or_out_of_state_and_a_bulk_assignment_s
     assert world.sql("SELECT count(*) FROM work_item_events")[0][0] == 9 + 3  # opened; resolved, assigned, reopened
     with world.engine.begin() as conn, pytest.raises(Exception, match="append-only"):
         conn.execute(text("DELETE FROM work_item_events"))
+
+
+def test_the_paging_alert_names_exactly_the_customer_impact_types():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from revwatch.work_items import WORK_TYPES
+
+    rules = yaml.safe_load((Path(__file__).parent.parent / "alerts" / "alerting_rules.yml").read_text())
+    rule = next(r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "CustomerImpactOverdue")
+    named = re.search(r'work_type=~"([^"]+)"', rule["expr"])
+    assert named is not None
+    assert set(named[1].split("|")) == {t.name for t in WORK_TYPES if t.customer_impact}

@@ -60,6 +60,15 @@ Signed-off months (month_signoffs; follows `reconciliation`):
 - revwatch_close_adjustments{month} gauge: how many figures of the signed-off month (YYYY-MM) differ now from
   the snapshot its newest sign-off froze (metrics/figures/reconciliation/close_signoff.py after_close, the
   figure the Month close view, `revwatch show close --by adjustments` and the weekly report list); 0 when none.
+The work queue (metrics/figures/work_queue.py `queue`, the figure the Work queue page and `revwatch show queue` list),
+read live each refresh: an item's due time and age move with the clock. Every work type (revwatch/work_items.py)
+is present, 0 when it has no open item:
+- revwatch_work_items_open{work_type,state} gauge: open items per state (unassigned, assigned, awaiting_approval:
+  a break's four-eyes request).
+- revwatch_work_items_overdue{work_type} gauge: open items past the due time of their service level (WORK_SLAS).
+- revwatch_work_items_oldest_age_seconds{work_type} gauge: now - when the oldest open item was found; 0 when none.
+- revwatch_work_customer_paging gauge: 1 when WORK_PAGE_CUSTOMER_OVERDUE is set (the CustomerImpactOverdue alert
+  pages only then), else 0.
 Jobs, from `job_runs`, for every job of the job catalogue (revwatch/schedule.py; rows of other job names ignored):
 - revwatch_job_runs_total{job,outcome} counter: finished runs per outcome (succeeded, failed,
   skipped, abandoned); every pair present, 0 before a job's first run. Runs still 'running' count
@@ -105,7 +114,7 @@ Series bound
 ------------
 With gateways G = 2, methods M = 3, regions R, currencies C, stages S = 4, item statuses T = 3,
 decline classes K = 6, networks N, jobs J = len(JOBS), outcomes O = 5, histogram buckets B = 9,
-gateway object types read (Stripe's) X = 5, readiness topics F = len(TOPIC_JOBS) = 10:
+gateway object types read (Stripe's) X = 5, work types W = 6, readiness topics F = len(TOPIC_JOBS) = 11:
 
     attempts + successes            2 G M R        = 12 R
     failures                        G M K          = 36
@@ -116,6 +125,7 @@ gateway object types read (Stripe's) X = 5, readiness topics F = len(TOPIC_JOBS)
     recon items                     S T            = 12
     disputes, card payments         2 N
     close adjustments               M_s (signed-off months)
+    work queue (open by state, overdue, oldest)  5 W + 1 = 31
     job runs                        J O            =  5 J
     rows read, rows written         2 J
     duration histogram              J (B + 2)      = 11 J
@@ -123,14 +133,14 @@ gateway object types read (Stripe's) X = 5, readiness topics F = len(TOPIC_JOBS)
     gateway objects refused         X              =  5
     worker's newest job start       1
     audit head (seq, digest)        2
-    figure computed                 F              = 10
+    figure computed                 F              = 11
     up, collect duration            2
 
-    max series = 12 R + 16 C + 2 N + 21 J + M_s + 72
+    max series = 12 R + 16 C + 2 N + 21 J + M_s + 104
 
 R counts region label values (the sites' regions, plus '(unknown)' if a rollup row has an unknown
-site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 15 -> 48 + 32 + 12 + 315 + 72
-= 479 series (`max_series(4, 2, 6)`), and one a signed-off month.
+site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 16 -> 48 + 32 + 12 + 336 + 104
+= 532 series (`max_series(4, 2, 6)`), and one a signed-off month.
 """
 from __future__ import annotations
 
@@ -157,7 +167,9 @@ from metrics.figures.job_runs import BUCKETS, DONE, OUTCOMES, TIMED_OUTCOMES, Jo
 from metrics.figures.query import snapshot
 from metrics.figures.readiness import TOPIC_JOBS
 from metrics.figures.reconciliation import GATEWAYS, STAGES, STATUSES
+from metrics.figures.work_queue import QUEUE_STATES
 from revwatch import clock, schedule
+from revwatch.work_items import WORK_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +182,7 @@ JOB_FAMILIES = ("revwatch_job_runs", "revwatch_job_rows_read", "revwatch_job_row
 
 
 def max_series(regions: int, currencies: int, networks: int, jobs: int | None = None, signed_months: int = 0) -> int:
-    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 21 J + M_s + 72."""
+    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 21 J + M_s + 104."""
     g, m, k, s, t, o, b = len(GATEWAYS), len(METHODS), len(declines.CLASSES), len(STAGES), len(STATUSES), \
         len(OUTCOMES), len(BUCKETS) + 1
     j = len(schedule.CATALOGUE) if jobs is None else jobs
@@ -179,7 +191,8 @@ def max_series(regions: int, currencies: int, networks: int, jobs: int | None = 
     recon = 2 * s * currencies + s + 2 * g * currencies + s * t
     disputes = 2 * networks
     job_families = j * o + 2 * j + j * (b + 2) + 3 * j
-    return (payments + billing + recon + disputes + signed_months + job_families + GATEWAY_OBJECTS + 1 + 2
+    queue = len(WORK_TYPES) * (len(QUEUE_STATES) + 2) + 1
+    return (payments + billing + recon + disputes + signed_months + queue + job_families + GATEWAY_OBJECTS + 1 + 2
             + len(TOPIC_JOBS) + 2)
 
 
@@ -274,7 +287,7 @@ class RevwatchCollector(Collector):
         fam = {name: m for name, m in shapes.items() if not name.startswith("revwatch_exporter_")}
         now = clock.now()
         _, kept = guarded(conn, fam, "kept figures", [], lambda: exporter_snapshot.current(conn, now), self._timeouts)
-        read_figures(conn, fam, now, self._timeouts, kept)
+        read_figures(conn, fam, now, self._timeouts, kept, self.cfg)
         read, tally = guarded(conn, fam, "job figures", JOB_FAMILIES, lambda: self._jobs(conn, fam, now), self._timeouts)
         return list(fam.values()), tally if read else None
 

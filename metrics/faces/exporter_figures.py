@@ -22,7 +22,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -47,6 +47,8 @@ from metrics.figures.reconciliation import (
     payouts_missing_in_bank,
     signed_off_months,
 )
+from metrics.figures.work_queue import QUEUE_STATES, QueueFilters, configured_queue, counts_by_type
+from revwatch.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +68,13 @@ RECON = ("revwatch_recon_open_breaks", "revwatch_recon_unreconciled_minor",
          "revwatch_recon_payouts_missing_in_bank_minor", "revwatch_recon_items")
 DISPUTES = ("revwatch_disputes_month",)
 CLOSE = ("revwatch_close_adjustments",)
+QUEUE = ("revwatch_work_items_open", "revwatch_work_items_overdue", "revwatch_work_items_oldest_age_seconds",
+         "revwatch_work_customer_paging")
 # each gated section's readiness topic (metrics/figures/readiness.py TOPIC_JOBS) and families
 GATED: dict[str, tuple[str, tuple[str, ...]]] = {
     "payment figures": ("payments", PAYMENTS), "billing figures": ("billing_accuracy", BILLING),
     "reconciliation figures": ("reconciliation", RECON), "dispute figures": ("disputes", DISPUTES),
-    "close figures": ("reconciliation", CLOSE),
+    "close figures": ("reconciliation", CLOSE), "work queue figures": ("work_queue", QUEUE),
 }
 
 
@@ -132,11 +136,14 @@ def figure_shapes() -> Families:
     return {m.name: m for m in shapes if m.name in names}  # a counter's family name drops its _total
 
 
-def read_section(conn: Connection, fam: Families, what: str, now: datetime, networks: set[str] | None = None):
+def read_section(conn: Connection, fam: Families, what: str, now: datetime, networks: set[str] | None = None,
+                 cfg: Any = None):
     """Read one gated section (a GATED key) into `fam`, as a scrape and the kept sections both do; the payment
-    figures return the card networks, which the dispute figures need."""
+    figures return the card networks, which the dispute figures need; the work queue's its settings (`cfg`)."""
     if what == "dispute figures":
         return _disputes(conn, fam, now, networks or set())
+    if what == "work queue figures":
+        return _work_queue(conn, fam, now, cfg)
     return {"payment figures": _payments, "billing figures": _billing, "reconciliation figures": _reconciliation,
             "close figures": _close}[what](conn, fam, now)
 
@@ -154,7 +161,7 @@ def load_kept(fam: Families, families: Mapping[str, list]) -> None:
 
 
 def read_figures(conn: Connection, fam: Families, now: datetime, timeouts: Timeouts | None = None,
-                 kept: Mapping[str, Mapping[str, list]] | None = None) -> None:
+                 kept: Mapping[str, Mapping[str, list]] | None = None, cfg: Any = None) -> None:
     """Fill the figure families of `fam` (gated by readiness), the gateway-object and the audit families. A
     section in `kept` (metrics/faces/exporter_snapshot.py: kept by the worker, still current) is served from
     there instead of read."""
@@ -174,7 +181,7 @@ def read_figures(conn: Connection, fam: Families, now: datetime, timeouts: Timeo
         if what in kept:
             load_kept(fam, kept[what])
             return True, None
-        return guarded(conn, fam, what, families, lambda: read_section(conn, fam, what, now, networks), timeouts)
+        return guarded(conn, fam, what, families, lambda: read_section(conn, fam, what, now, networks, cfg), timeouts)
 
     paid, networks = section("payment figures")
     if paid and networks is None:  # served as kept
@@ -182,6 +189,7 @@ def read_figures(conn: Connection, fam: Families, now: datetime, timeouts: Timeo
     section("billing figures")
     section("reconciliation figures")
     section("close figures")
+    section("work queue figures")  # live: its due times and ages move with the clock
     if paid and networks is not None:
         section("dispute figures", networks)
     else:
@@ -274,6 +282,21 @@ def _close(conn: Connection, fam: Families, now: datetime) -> None:
     for month in signed_off_months(conn):
         ac = after_close(conn, month, None, now)
         samples(fam, "revwatch_close_adjustments").add_metric([f"{month:%Y-%m}"], len(ac.adjustments) if ac else 0)
+
+
+def _work_queue(conn: Connection, fam: Families, now: datetime, cfg: Any) -> None:
+    """Per work type (every one, 0 when none): open items by state, overdue items, the oldest one's age; and
+    whether customer-impact items past their level page (WORK_PAGE_CUSTOMER_OVERDUE)."""
+    cfg = cfg or load_settings()
+    q = configured_queue(conn, QueueFilters(), cfg, now)
+    by_state = q.items.groupby(["work_type", "state"]).size().to_dict() if q.total else {}
+    for c in counts_by_type(q):
+        for state in QUEUE_STATES:
+            samples(fam, "revwatch_work_items_open").add_metric([c.work_type, state], by_state.get((c.work_type, state), 0))
+        samples(fam, "revwatch_work_items_overdue").add_metric([c.work_type], c.overdue)
+        samples(fam, "revwatch_work_items_oldest_age_seconds").add_metric(
+            [c.work_type], 0 if c.oldest_age is None else c.oldest_age.total_seconds())
+    samples(fam, "revwatch_work_customer_paging").add_metric([], 1 if cfg.work_page_customer_overdue else 0)
 
 
 def _disputes(conn: Connection, fam: Families, now: datetime, networks: set[str]) -> None:

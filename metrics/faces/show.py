@@ -31,6 +31,7 @@ NOT_NARROWED_BY: dict[str, tuple[str, ...]] = {
     "breaks": ("--region",),
     "close": ("--from", "--site", "--region"),
     "health": ("--from", "--to", "--site", "--region", "--currency"),
+    "queue": ("--from", "--to", "--region"),
 }
 # `--by`: each topic's other groupings (the first row shape, without --by, is the topic's default)
 GROUPINGS: dict[str, tuple[str, ...]] = {
@@ -39,6 +40,7 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
     "disputes": ("currency", "reason"),
     "close": ("currency", "age", "reasons", "fx_gaps", "adjustments"),
     "health": ("source", "load"),
+    "queue": ("type",),
 }
 
 
@@ -47,7 +49,7 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
 READINESS: dict[str, str | None] = {
     "overview": "overview", "payments": "payments", "declines": "declines", "billing": "billing_accuracy",
     "misbilled": "billing_accuracy", "breaks": "reconciliation", "close": "reconciliation", "health": None,
-    "refunds": "refunds", "disputes": "disputes",
+    "refunds": "refunds", "disputes": "disputes", "queue": "work_queue",
 }
 # `table` format: the columns left out first when a table is wider than the terminal, least important first
 # (csv and json always carry every column; `--wide` prints them all)
@@ -63,6 +65,8 @@ LESS_IMPORTANT: dict[str, tuple[str, ...]] = {
     "health": ("runs_24h", "failures_24h", "last_success_at", "kind", "threshold_seconds"),
     "refunds": ("timed_refunds", "refund_seconds", "previous_amount_minor", "previous_refunds", "pending"),
     "disputes": ("previous_disputes",),
+    "queue": ("trace_id", "source_key", "reporting_currency", "company_minor", "customer_minor", "opened_at", "site_id",
+              "action", "time_left_hours"),
 }
 
 
@@ -83,6 +87,9 @@ class Options:
     stages: tuple[str, ...] = ()       # breaks only
     break_types: tuple[str, ...] = ()  # breaks only
     item_types: tuple[str, ...] = ()   # breaks only
+    work_types: tuple[str, ...] = ()   # queue only
+    teams: tuple[str, ...] = ()        # queue only
+    owners: tuple[str, ...] = ()       # queue only
 
     @property
     def reporting_currency(self) -> str:
@@ -105,7 +112,7 @@ def state(db: Db, topic: str, o: Options) -> Readiness | None:
     name = READINESS[topic]
     if name is None:
         return None
-    since = None if topic in ("breaks", "close") else filters(db, o).start
+    since = None if topic in ("breaks", "close", "queue") else filters(db, o).start
     return readiness(db, name, o.as_of or clock.now(), since)
 
 
@@ -149,7 +156,7 @@ def overview(db: Db, o: Options) -> Rows:
 
 
 # the topics of show_topics.py, imported by their first call (and as attributes: `show.close`, `show.health`)
-_LATER = ("payments", "declines", "billing", "misbilled", "breaks", "close", "health", "refunds", "disputes")
+_LATER = ("payments", "declines", "billing", "misbilled", "breaks", "close", "health", "refunds", "disputes", "queue")
 
 
 def _later(name: str) -> Callable[[Db, Options], Frame]:

@@ -17,6 +17,7 @@ from metrics.figures import overview as ov
 from metrics.figures import payments as pm
 from metrics.figures import reconciliation as rc
 from metrics.figures import refunds as rf
+from metrics.figures import work_queue as wq
 from metrics.figures.query import Db, Filters, ratio_column
 from revwatch import clock
 from revwatch.schedule import intervals
@@ -294,3 +295,20 @@ def disputes(db: Db, o: Options) -> pd.DataFrame:
     df = dp.dispute_ratios(db, f)
     df["month"] = [pd.Timestamp(m).strftime("%Y-%m") for m in df["month"]]
     return df[["month", "card_brand", "disputes", "card_payments", "ratio", "threshold", "over_threshold"]]
+
+
+def queue(db: Db, o: Options) -> pd.DataFrame:
+    """The Work queue page's list: every open item that needs a person, by due time then money at stake; `--by type`
+    per work type the open, assigned and overdue items and the oldest one's age."""
+    q = wq.configured_queue(db, wq.QueueFilters(types=o.work_types, teams=o.teams, owners=o.owners,
+                                                site_ids=o.site_ids, currencies=(o.currency,) if o.currency else ()),
+                            o.cfg, o.as_of)
+    if o.by == "type":
+        return pd.DataFrame([dict(work_type=c.work_type, team=wq.BY_NAME[c.work_type].team, open=c.open,
+                                  assigned=c.assigned, overdue=c.overdue,
+                                  oldest_age_days=None if c.oldest_age is None else c.oldest_age.days)
+                             for c in wq.counts_by_type(q, wq.QueueFilters(types=o.work_types,
+                                                                           teams=o.teams).work_types())])
+    df = q.items.assign(reporting_currency=q.reporting_currency,
+                        time_left_hours=[None if t is None else int(t.total_seconds() // 3600) for t in q.items["time_left"]])
+    return df[list(wq.SHOW_COLUMNS)].reset_index(drop=True)

@@ -34,6 +34,8 @@ TOPIC_JOBS: dict[str, tuple[str, ...]] = {
     "disputes": ("rollup-disputes",),
     "reconciliation": ("reconcile",),
     "trace": ("ingest-billing", "ingest-stripe", "ingest-adyen"),
+    # the work queue gathers the findings of these (and reads the open breaks)
+    "work_queue": ("match-gateway-payments", "classify-billing", "reconcile", "work-queue"),
 }
 TOPIC_JOBS["weekly_report"] = tuple(dict.fromkeys(j for jobs in TOPIC_JOBS.values() for j in jobs))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -24,9 +25,10 @@ from metrics.figures.reconciliation.scope import AT_STAKE, EXPONENTS, LATEST_RAT
 from revwatch import clock
 from revwatch.money import exponent
 from revwatch.recon_keys import REFS_SEP
-from revwatch.work_items import BY_NAME, WORK_TYPES, ServiceLevel, due_at
+from revwatch.work_items import BY_NAME, WORK_TYPES, ServiceLevel, due_at, service_levels
 
 UNASSIGNED = "(unassigned)"  # the owner filter's name for items nobody owns yet
+QUEUE_STATES = ("unassigned", "assigned", "awaiting_approval")  # an open item's state (approval: breaks only)
 
 # one row per open item, breaks first; `item_ref` is what an action names: the break id or the work item id
 _OPEN = f"""
@@ -61,6 +63,11 @@ _QUEUE = f"""
 COLUMNS = ("work_type", "label", "team", "item_ref", "source_key", "state", "owner", "site_id", "gateway",
            "currency", "amount_minor", "amount_reporting_minor", "customer_minor", "company_minor", "occurred_at",
            "opened_at", "age_days", "deadline", "due_at", "time_left", "overdue", "trace_id", "action", "detail")
+
+# what `revwatch show queue` prints of an item (money in minor units, times in UTC ISO 8601)
+SHOW_COLUMNS = ("work_type", "item_ref", "team", "owner", "state", "site_id", "currency", "amount_minor",
+                "customer_minor", "company_minor", "amount_reporting_minor", "reporting_currency", "opened_at",
+                "age_days", "due_at", "time_left_hours", "overdue", "source_key", "trace_id", "action")
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,12 @@ def queue(db: Db, f: QueueFilters, levels: Mapping[str, ServiceLevel], reporting
     return Queue(with_service_levels(df, levels, ZoneInfo(business_zone), now), now, reporting_currency)
 
 
+def configured_queue(db: Db, f: QueueFilters, cfg: Any, as_of: datetime | None = None) -> Queue:
+    """`queue` under the settings every face shares: WORK_SLAS, REPORTING_CURRENCY, business days counted in
+    REPORT_TIMEZONE (the office's zone)."""
+    return queue(db, f, service_levels(cfg.work_slas), cfg.reporting_currency, cfg.report_timezone, as_of)
+
+
 def with_service_levels(df: pd.DataFrame, levels: Mapping[str, ServiceLevel], zone: ZoneInfo,
                         now: datetime) -> pd.DataFrame:
     """The read rows with each type's label, team and action, the due time, time left, overdue, age; sorted."""
@@ -122,7 +135,8 @@ def with_service_levels(df: pd.DataFrame, levels: Mapping[str, ServiceLevel], zo
     out = df.assign(
         label=[BY_NAME[t].label for t in types], team=[BY_NAME[t].team for t in types],
         action=[BY_NAME[t].action for t in types],
-        state=["awaiting approval" if a else "open" for a in df.get("awaiting_approval", [])],
+        state=["awaiting_approval" if a else "assigned" if isinstance(o, str) else "unassigned"
+               for a, o in zip(df.get("awaiting_approval", []), df.get("owner", []), strict=True)],
         due_at=pd.Series(due, index=df.index, dtype=object),
         age_days=[max(0, (now - opened) // timedelta(days=1)) for opened in df.get("opened_at", [])],
     )

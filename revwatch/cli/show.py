@@ -8,6 +8,7 @@ import click
 
 from revwatch.cli.common import EXIT_NOT_COMPUTED, engine, settings
 from revwatch.recon_keys import BREAK_TYPES, ITEM_TYPES
+from revwatch.work_items import TEAMS, WORK_TYPE_NAMES
 
 # every topic and what it prints, one line each (`revwatch show --help`; README's "revwatch show" has the columns)
 SHOW_TOPICS: dict[str, str] = {
@@ -21,6 +22,7 @@ SHOW_TOPICS: dict[str, str] = {
     "health": "each job's last run, outcome, duration and freshness; --by source: each source's newest data; --by load: each first load's progress",
     "refunds": "refunds per currency, with the week before",
     "disputes": "dispute ratio per card network and month",
+    "queue": "every open item that needs a person (the Work queue), soonest due first; --by type: counts per type",
 }
 HELP = f"""Print a page's figures (the same metrics/ queries): table for people, csv or json for machines.
 
@@ -101,7 +103,8 @@ class _OneLineUsageErrors(click.Command):
 @click.option("--region", "regions", multiple=True, help="Region name (repeatable).")
 @click.option("--currency", callback=_currency_option, help="Only rows in this ISO 4217 currency.")
 @click.option("--by", help="Another grouping: payments method|brand|site|region|decline_class; refunds "
-              "reason|day; disputes currency|reason; close currency|age|reasons|fx_gaps|adjustments; health source|load.")
+              "reason|day; disputes currency|reason; close currency|age|reasons|fx_gaps|adjustments; health source|load;"
+              " queue type.")
 @click.option("--month", callback=_month_option, help="close: accounting month (YYYY-MM).")
 @click.option("--stage", "stages", multiple=True, type=click.Choice(("S1", "S2", "S3", "S4")),
               help="breaks: reconciliation stage (repeatable).")
@@ -110,9 +113,15 @@ class _OneLineUsageErrors(click.Command):
 @click.option("--item-type", "item_types", multiple=True, type=click.Choice(ITEM_TYPES),
               help="breaks: what the item is (repeatable); `--stage S3 --item-type payout --break-type missing` "
                    "lists the payouts missing in the bank, as the PayoutMissingInBank alert counts them.")
+@click.option("--type", "work_types", multiple=True, type=click.Choice(WORK_TYPE_NAMES),
+              help="queue: the kind of work item (repeatable).")
+@click.option("--team", "teams", multiple=True, type=click.Choice(TEAMS), help="queue: the team that works it (repeatable).")
+@click.option("--owner", "owners", multiple=True,
+              help="queue: whose items (repeatable); `(unassigned)` for the items nobody owns yet.")
 @click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table", show_default=True)
 @click.option("--wide", is_flag=True, help="table: every column, however wide (by default a table fits 120 columns).")
-def show(topic, start, end, sites, regions, currency, by, month, stages, break_types, item_types, fmt, wide) -> None:
+def show(topic, start, end, sites, regions, currency, by, month, stages, break_types, item_types, work_types, teams,
+         owners, fmt, wide) -> None:
     import psycopg
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -131,13 +140,17 @@ def show(topic, start, end, sites, regions, currency, by, month, stages, break_t
     for name, value in (("--stage", stages), ("--break-type", break_types), ("--item-type", item_types)):
         if value and topic != "breaks":
             raise click.BadParameter(f"{name} applies to breaks only, not {topic}", param_hint=name)
+    for name, value in (("--type", work_types), ("--team", teams), ("--owner", owners)):
+        if value and topic != "queue":
+            raise click.BadParameter(f"{name} applies to queue only, not {topic}", param_hint=name)
     if by is not None and by not in sh.GROUPINGS.get(topic, ()):
         choices = ", ".join(sh.GROUPINGS.get(topic, ())) or "none"
         raise click.BadParameter(f"{topic} cannot be grouped by {by!r} (choices: {choices})", param_hint="--by")
     cfg = settings()
     options = sh.Options(start=start, end=end, site_ids=tuple(sites), regions=tuple(regions), currency=currency,
                          by=by, month=month, cfg=cfg, stages=tuple(stages), break_types=tuple(break_types),
-                         item_types=tuple(item_types))
+                         item_types=tuple(item_types), work_types=tuple(work_types), teams=tuple(teams),
+                         owners=tuple(owners))
     try:
         with snapshot(engine(cfg)) as conn:  # every figure of the command from one moment, read-only
             rows = sh.TOPICS[topic](conn, options)

@@ -42,6 +42,7 @@ PAGES = [
     st.Page("pages/refunds_disputes.py", title="Refunds & disputes", icon=":material/undo:"),
     st.Page("pages/billing_accuracy.py", title="Billing accuracy", icon=":material/receipt_long:"),
     st.Page("pages/reconciliation.py", title="Reconciliation", icon=":material/rule:"),
+    st.Page("pages/work_queue.py", title="Work queue", icon=":material/checklist:"),
     st.Page("pages/trace.py", title="Trace", icon=":material/timeline:"),
     st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications_active:"),
     st.Page("pages/reports.py", title="Weekly report", icon=":material/summarize:"),

@@ -50,7 +50,7 @@ FOUND = f"""
                               'attempt_id', m.attempt_id, 'invoice_id', m.invoice_id)
     FROM gateway_mismatches m
     UNION ALL
-    SELECT 'dispute_evidence', d.id, ps.site_id, 'stripe', d.currency, d.amount, 0, d.amount, d.created,
+    SELECT 'dispute_evidence', d.id, ps.site_id, 'stripe', upper(d.currency), d.amount, 0, d.amount, d.created,
            CASE WHEN d.raw #>> '{{evidence_details,due_by}}' ~ '^[0-9]+$'
                 THEN to_timestamp((d.raw #>> '{{evidence_details,due_by}}')::bigint) END,
            d.id, jsonb_build_object('status', d.status, 'reason', d.reason, 'charge', d.charge,

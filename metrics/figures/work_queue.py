@@ -65,9 +65,9 @@ COLUMNS = ("work_type", "label", "team", "item_ref", "source_key", "state", "own
            "opened_at", "age_days", "deadline", "due_at", "time_left", "overdue", "trace_id", "action", "detail")
 
 # what `revwatch show queue` prints of an item (money in minor units, times in UTC ISO 8601)
-SHOW_COLUMNS = ("work_type", "item_ref", "team", "owner", "state", "site_id", "currency", "amount_minor",
-                "customer_minor", "company_minor", "amount_reporting_minor", "reporting_currency", "opened_at",
-                "age_days", "due_at", "time_left_hours", "overdue", "source_key", "trace_id", "action")
+SHOW_COLUMNS = ("due_at", "overdue", "work_type", "currency", "amount_minor", "amount_reporting_minor",
+                "reporting_currency", "customer_minor", "company_minor", "owner", "state", "team", "site_id",
+                "opened_at", "age_days", "time_left_hours", "item_ref", "source_key", "trace_id", "action")
 
 
 @dataclass(frozen=True)

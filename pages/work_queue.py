@@ -1,0 +1,184 @@
+"""Work queue: every open item that needs a person, whatever found it, soonest due first.
+
+Reads only through `metrics.figures.work_queue` (the figure `revwatch show queue` and /metrics read too) and acts
+only through `metrics.actions` (work items; a break's own workflow for breaks). Money per item in its currency
+and in the reporting currency ("unknown" without a rate, never 0); what the customer is owed apart from what the
+company lost. The list is cut at PAGE_ROWS with "first N of M"; the download has every item.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from metrics.actions import work_item_actions as act
+from metrics.actions.break_refusal import ActionRefused
+from metrics.figures import work_queue as wq
+from metrics.figures.query import snapshot
+from pages.common import csv_button, engine, load_or_stop, money, signin
+from pages.common.state import nothing_found, pending_banner, shown_of, topic_state
+from revwatch import clock
+from revwatch.identity import Identity, NotPermitted, Permission
+from revwatch.settings import load_settings
+from revwatch.work_items import BY_NAME, TEAMS, WORK_TYPES, service_levels
+
+PAGE_ROWS = 500
+STATE_WORDS = {"unassigned": "Unassigned", "assigned": "Assigned", "awaiting_approval": "Awaiting approval"}
+
+
+@st.cache_data(ttl=30, show_spinner="Loading the work queue…")
+def load_queue(db_key: str | None, f: wq.QueueFilters, as_of: datetime) -> wq.Queue:
+    with snapshot(engine(db_key)) as conn:
+        return wq.configured_queue(conn, f, load_settings(), as_of)
+
+
+def span(t: timedelta | None) -> str:
+    """'3 d 4 h', '5 h', 'overdue 2 d 1 h'; '–' when there is no due time."""
+    if t is None or pd.isna(t):
+        return "–"
+    late = t < timedelta(0)
+    t = abs(t)
+    days, hours = t.days, t.seconds // 3600
+    text = f"{days} d {hours} h" if days else f"{hours} h {t.seconds // 60 % 60} min" if hours else f"{t.seconds // 60} min"
+    return f"overdue {text}" if late else text
+
+
+def due_text(d) -> str:
+    return "no due date given" if d is None or pd.isna(d) else pd.Timestamp(d).strftime("%d %b %Y %H:%M UTC")
+
+
+def summary(q: wq.Queue) -> None:
+    levels = service_levels(load_settings().work_slas)
+    c = st.columns(4)
+    c[0].metric("Open items", f"{q.total:,}", border=True)
+    c[1].metric("Overdue", f"{q.overdue:,}", border=True, help="Past the due time of their service level.")
+    owed = q.items.groupby("currency")["customer_minor"].sum() if q.total else pd.Series(dtype=object)
+    c[2].metric("Owed to customers", " · ".join(money(v, cur) for cur, v in owed.items() if v) or "none", border=True,
+                help="Money customers were wrongly charged or wait for, in each item's currency.")
+    unknown = int(q.items["amount_reporting_minor"].isna().sum()) if q.total else 0
+    at_stake = int(q.items["amount_reporting_minor"].fillna(0).sum()) if q.total else 0
+    c[3].metric(f"At stake ({q.reporting_currency})", money(at_stake, q.reporting_currency), border=True,
+                help="Every open item's money in the reporting currency"
+                     + (f"; {unknown} item(s) without a rate are not in it." if unknown else "."))
+    rows = [{"Type": BY_NAME[c.work_type].label, "Team": BY_NAME[c.work_type].team, "Open": c.open,
+             "Assigned": c.assigned, "Overdue": c.overdue, "Service level": str(levels[c.work_type]),
+             "Oldest": "–" if c.oldest_age is None else span(c.oldest_age)} for c in wq.counts_by_type(q)]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def filters(q_all: wq.Queue) -> wq.QueueFilters:
+    items = q_all.items
+    c = st.columns(5)
+    types = c[0].multiselect("Type", [t.name for t in WORK_TYPES], format_func=lambda t: BY_NAME[t].label,
+                             placeholder="Every type", key="wq_types")
+    teams = c[1].multiselect("Team", list(TEAMS), placeholder="Every team", key="wq_teams")
+    owners = c[2].multiselect("Owner", [wq.UNASSIGNED, *sorted(set(items["owner"].dropna()))] if len(items) else
+                              [wq.UNASSIGNED], placeholder="Anyone", key="wq_owners")
+    sites = c[3].multiselect("Site", sorted(set(items["site_id"].dropna())) if len(items) else [],
+                             placeholder="Every site", key="wq_sites")
+    currencies = c[4].multiselect("Currency", sorted(set(items["currency"])) if len(items) else [],
+                                  placeholder="Every currency", key="wq_currencies")
+    return wq.QueueFilters(tuple(types), tuple(teams), tuple(owners), tuple(sites), tuple(currencies))
+
+
+def view(df: pd.DataFrame, reporting: str) -> pd.DataFrame:
+    """The list as people read it: money formatted in its currency, due and time left in words."""
+    return pd.DataFrame({
+        "Due": [due_text(d) for d in df["due_at"]],
+        "Time left": [span(t) for t in df["time_left"]],
+        "Type": df["label"],
+        "Amount": [money(v, c) for v, c in zip(df["amount_minor"], df["currency"], strict=True)],
+        f"In {reporting}": ["unknown (no rate)" if pd.isna(v) else money(v, reporting) for v in df["amount_reporting_minor"]],
+        "Customer owed": [money(v, c) if v else "–" for v, c in zip(df["customer_minor"], df["currency"], strict=True)],
+        "Company lost or at risk": [money(v, c) if v else "–" for v, c in zip(df["company_minor"], df["currency"], strict=True)],
+        "Owner": df["owner"].fillna("–"),
+        "State": [STATE_WORDS[s] for s in df["state"]],
+        "Team": df["team"],
+        "Site": df["site_id"].fillna("–"),
+        "Found": [pd.Timestamp(t).strftime("%d %b %Y") for t in df["opened_at"]],
+        "Trace": [f"trace?id={t}" for t in df["trace_id"]],
+        "To do": df["action"],
+    })
+
+
+def bulk_assign(db_key: str | None, chosen: pd.DataFrame, who: Identity) -> None:
+    if not (who.can(Permission.WORK_ITEMS) or who.can(Permission.WORK_BREAKS)):
+        st.caption("Assigning takes the analyst or controller role.")
+        return
+    c = st.columns([3, 1])
+    owner = c[0].text_input("Assign the chosen items to", key="wq_owner_to", placeholder="a person's name or e-mail")
+    if c[1].button(f"Assign {len(chosen)} item(s)", disabled=chosen.empty or not owner.strip(), key="wq_assign"):
+        try:
+            with engine(db_key).begin() as conn:
+                done = act.assign_many(conn, zip(chosen["work_type"], chosen["item_ref"], strict=True), who, owner)
+        except NotPermitted as exc:
+            st.error(str(exc), icon=":material/lock:")
+            return
+        load_queue.clear()
+        st.success(f"Assigned {done.assigned} item(s) to {owner.strip()}.", icon=":material/check_circle:")
+        for why in done.refused:
+            st.warning(why, icon=":material/block:")
+
+
+def one_item(db_key: str | None, item: dict, who: Identity) -> None:
+    """The chosen item's actions: a break is worked on the Reconciliation page (its four eyes); the rest here."""
+    st.markdown(f"**{item['label']}** · {money(item['amount_minor'], item['currency'])} · due "
+                f"{due_text(item['due_at'])} · to do: {item['action']}")
+    if item["work_type"] == "break":
+        st.caption(f"Break #{int(item['item_ref'])}: resolve or write it off on the Reconciliation page, where four "
+                   "eyes apply.")
+        return
+    if not who.can(Permission.WORK_ITEMS):
+        st.caption("Resolving takes the analyst or controller role.")
+        return
+    note = st.text_input("What was done", key="wq_note", placeholder="e.g. refunded USD 12.50 as re_123")
+    if st.button("Resolve", key="wq_resolve", disabled=not note.strip()):
+        try:
+            with engine(db_key).begin() as conn:
+                act.resolve(conn, int(item["item_ref"]), who, note)
+        except (ActionRefused, NotPermitted) as exc:
+            st.error(str(exc), icon=":material/block:")
+            return
+        load_queue.clear()
+        st.success("Resolved.", icon=":material/check_circle:")
+
+
+def main() -> None:
+    who = signin.current()
+    db_key = load_settings().database_url
+    st.title("Work queue")
+    st.caption("Every open item that needs a person, whatever found it: reconciliation breaks, mis-billed sessions, "
+               "charges billing does not record, disputes needing evidence, stuck refunds. Soonest due first, then "
+               "the most money.")
+    state = topic_state(db_key, "work_queue")
+    pending_banner(state)
+    as_of = clock.now().replace(second=0, microsecond=0)
+    everything = load_or_stop(load_queue, db_key, wq.QueueFilters(), as_of)
+    summary(everything)
+    st.subheader("Items")
+    f = filters(everything)
+    q = load_or_stop(load_queue, db_key, f, as_of)
+    if q.total == 0:
+        nothing_found(state, "Nothing found: no open item matches the filters.")
+        return
+    shown = q.items.head(PAGE_ROWS)
+    event = st.dataframe(view(shown, q.reporting_currency), hide_index=True, height=420, width="stretch",
+                         key="wq_table", on_select="rerun", selection_mode="multi-row",
+                         column_config={"Trace": st.column_config.LinkColumn("Trace", display_text="open")})
+    c = st.columns([3, 1])
+    c[0].caption(shown_of(len(shown), q.total, "items"))
+    with c[1]:
+        csv_button(q.items.drop(columns=["detail", "time_left"]), "work_queue", key="wq_csv")
+    picked = [r for r in (getattr(getattr(event, "selection", None), "rows", []) or []) if r < len(shown)]
+    chosen = shown.iloc[picked]
+    if chosen.empty:
+        st.caption("Choose rows in the list to assign them, or one row to act on it.")
+        return
+    bulk_assign(db_key, chosen, who)
+    if len(chosen) == 1:
+        one_item(db_key, chosen.iloc[0].to_dict(), who)
+
+
+signin.gate()  # the person, also when Streamlit runs this page without app.py
+main()

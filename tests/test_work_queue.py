@@ -179,3 +179,42 @@ def test_the_paging_alert_names_exactly_the_customer_impact_types():
     named = re.search(r'work_type=~"([^"]+)"', rule["expr"])
     assert named is not None
     assert set(named[1].split("|")) == {t.name for t in WORK_TYPES if t.customer_impact}
+
+
+def test_on_the_demo_world_every_kind_of_item_appears_with_the_incident_s_money(demo_world):
+    """The demo's incidents (its manifest, written by the generator) say which items must be in the queue."""
+    incidents = {i["id"]: i["expected"] for i in demo_world.manifest["incidents"]}
+    with demo_world.engine.connect() as conn:
+        q = queue(conn, QueueFilters(), service_levels(), "USD")
+    df = q.items
+    assert set(df["work_type"]) == {"break", "under_billed", "over_billed", "unrecorded_charge", "dispute_evidence",
+                                    "refund_stuck"}
+
+    def of(work_type, cls=None):
+        rows = df[df["work_type"] == work_type]
+        return rows if cls is None else rows[[d["class"] == cls for d in rows["detail"]]]
+
+    dup = incidents["duplicate_invoices"]  # each duplicate invoice is a customer charged twice: refund it
+    for currency, want in dup["by_currency"].items():
+        mine = of("over_billed", "duplicate_invoice")
+        mine = mine[mine["currency"] == currency]
+        assert (len(mine), int(mine["customer_minor"].sum())) == (want["invoices"], want["total_minor"])
+    old_price = incidents["rate_plan_old_price"]  # billed at last year's price: re-invoice the difference
+    short = of("under_billed", "under_billed")
+    assert (len(short), int(short["company_minor"].sum())) == (old_price["sessions"], old_price["difference_minor"])
+    charges = of("unrecorded_charge")
+    unrecorded, double = incidents["unrecorded_success"], incidents["gateway_double_charge"]
+    want_minor = sum(c["amount_minor"] for inc in (unrecorded, double) for g in inc["by_gateway"].values()
+                     for c in g["by_currency"].values())
+    assert (len(charges), int(charges["customer_minor"].sum())) == (unrecorded["attempts"] + double["charges"], want_minor)
+    assert set(unrecorded["attempt_ids"]) <= {d["attempt_id"] for d in charges["detail"]}
+    disputes = of("dispute_evidence")
+    stripe = incidents["dispute_surge"]["by_gateway"]["stripe"]["USD"]
+    assert (len(disputes), int(disputes["company_minor"].sum())) == (stripe["disputes"], stripe["amount_minor"])
+    raw = dict(demo_world.sql("SELECT id, (raw #>> '{evidence_details,due_by}')::bigint FROM stripe_disputes"
+                              " WHERE status IN ('needs_response', 'warning_needs_response')"))
+    assert {k: int(d.timestamp()) for k, d in zip(disputes["source_key"], disputes["due_at"], strict=True)} == raw
+    stuck = demo_world.sql("SELECT refund_id, amount_minor FROM billing.refunds WHERE status = 'failed'"
+                           " OR (status = 'pending' AND created_at < %s)", (q.as_of - PENDING,))
+    assert sorted(zip(of("refund_stuck")["source_key"], of("refund_stuck")["customer_minor"], strict=True)) == sorted(stuck)
+    assert len(of("break")) == demo_world.sql("SELECT count(*) FROM recon_breaks WHERE state = 'open'")[0][0] > 0

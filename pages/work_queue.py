@@ -48,22 +48,34 @@ def due_text(d) -> str:
     return "no due date given" if d is None or pd.isna(d) else pd.Timestamp(d).strftime("%d %b %Y %H:%M UTC")
 
 
+def reporting_total(items: pd.DataFrame, reporting: str) -> str:
+    """The items' money in the reporting currency; items whose currency has no rate are counted apart, not as 0."""
+    known = int(items["amount_reporting_minor"].fillna(0).sum()) if len(items) else 0
+    unknown = int(items["amount_reporting_minor"].isna().sum()) if len(items) else 0
+    return money(known, reporting) + (f" + {unknown} without a rate" if unknown else "")
+
+
+def age_text(t: timedelta | None) -> str:
+    return "–" if t is None else span(max(t, timedelta(0)))
+
+
 def summary(q: wq.Queue) -> None:
     levels = service_levels(load_settings().work_slas)
     c = st.columns(4)
     c[0].metric("Open items", f"{q.total:,}", border=True)
     c[1].metric("Overdue", f"{q.overdue:,}", border=True, help="Past the due time of their service level.")
-    owed = q.items.groupby("currency")["customer_minor"].sum() if q.total else pd.Series(dtype=object)
-    c[2].metric("Owed to customers", " · ".join(money(v, cur) for cur, v in owed.items() if v) or "none", border=True,
-                help="Money customers were wrongly charged or wait for, in each item's currency.")
-    unknown = int(q.items["amount_reporting_minor"].isna().sum()) if q.total else 0
-    at_stake = int(q.items["amount_reporting_minor"].fillna(0).sum()) if q.total else 0
-    c[3].metric(f"At stake ({q.reporting_currency})", money(at_stake, q.reporting_currency), border=True,
-                help="Every open item's money in the reporting currency"
-                     + (f"; {unknown} item(s) without a rate are not in it." if unknown else "."))
+    items = q.items
+    customer = items[items["customer_minor"] > 0] if q.total else items
+    c[2].metric(f"Owed to customers ({q.reporting_currency})", reporting_total(customer, q.reporting_currency),
+                border=True, help="Money customers were wrongly charged or wait for, converted at each currency's "
+                                  "latest rate; per currency below.")
+    c[3].metric(f"At stake ({q.reporting_currency})", reporting_total(items, q.reporting_currency), border=True,
+                help="Every open item's money, converted at each currency's latest rate.")
+    owed = customer.groupby("currency")["customer_minor"].sum() if len(customer) else pd.Series(dtype=object)
+    st.caption("Owed to customers, per currency: " + (" · ".join(money(v, cur) for cur, v in owed.items()) or "none"))
     rows = [{"Type": BY_NAME[c.work_type].label, "Team": BY_NAME[c.work_type].team, "Open": c.open,
              "Assigned": c.assigned, "Overdue": c.overdue, "Service level": str(levels[c.work_type]),
-             "Oldest": "–" if c.oldest_age is None else span(c.oldest_age)} for c in wq.counts_by_type(q)]
+             "Oldest": age_text(c.oldest_age)} for c in wq.counts_by_type(q)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from tests.processes import chromium_browser, chromium_page
 
-PAGES = ("Overview", "Payments", "Refunds & disputes", "Billing accuracy", "Reconciliation", "Trace", "Alerts",
-         "Weekly report", "Health", "Audit")  # the navigation's titles (app.py)
+PAGES = ("Overview", "Payments", "Refunds & disputes", "Billing accuracy", "Reconciliation", "Work queue", "Trace",
+         "Alerts", "Weekly report", "Health", "Audit")  # the navigation's titles (app.py)
 
 # Every element whose text is cut by CSS (text-overflow: ellipsis, or hidden overflow) where it is a label.
 CUT_LABELS = """() => Array.from(document.querySelectorAll(
@@ -95,7 +95,16 @@ def _health(page, demo_world) -> None:
     assert "reconcile" in body and "ingest-bank" in body
 
 
-EXTRA = {"Overview": _overview, "Payments": _payments, "Health": _health}  # what each page must also show
+def _work_queue(page, demo_world) -> None:
+    """Issue 19: the queue's counts, each type's service level, and the list's "all N" or "first N of M"."""
+    body = page.inner_text('[data-testid="stMain"]')
+    open_items = demo_world.sql("SELECT count(*) FROM work_items WHERE state = 'open'")[0][0] + demo_world.sql(
+        "SELECT count(*) FROM recon_breaks WHERE state = 'open'")[0][0]
+    assert f"{open_items:,}" in body and "Owed to customers" in body
+    assert f"of {open_items:,} items" in body or f"All {open_items:,} items" in body
+
+
+EXTRA = {"Overview": _overview, "Payments": _payments, "Health": _health, "Work queue": _work_queue}  # what each page must also show
 
 
 @pytest.fixture(scope="module")

@@ -106,8 +106,9 @@ def test_the_page_shows_the_figure_s_items_counts_and_money(world, page_for):
     assert at.title[0].value == "Work queue"
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Open items"], metrics["Overdue"]) == (f"{q.total:,}", "1")
-    assert metrics["Owed to customers"] == " · ".join([format_money(900, "CAD"), format_money(2524 + 664 + 500 + 13,
-                                                                                               "USD")])
+    assert metrics["Owed to customers (USD)"] == format_money(675 + 2524 + 664 + 500 + 13, "USD")  # CAD 9.00 at 0.75
+    assert any(c.value == "Owed to customers, per currency: " + " · ".join(
+        [format_money(900, "CAD"), format_money(2524 + 664 + 500 + 13, "USD")]) for c in at.caption)
     per_type = _table(at, "Type", "Open", "Overdue", "Service level")
     assert list(per_type["Open"]) == [c.open for c in counts_by_type(q)]
     assert per_type["Service level"].iloc[0] == "10 days"

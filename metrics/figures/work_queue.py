@@ -170,7 +170,7 @@ def counts_by_type(q: Queue, types: Sequence[str] = tuple(BY_NAME)) -> list[Type
     out = []
     for t in types:
         mine = df[df["work_type"] == t] if len(df) else df
-        oldest = (q.as_of - min(mine["opened_at"])) if len(mine) else None
+        oldest = max(timedelta(0), q.as_of - min(mine["opened_at"])) if len(mine) else None
         out.append(TypeCounts(t, len(mine), int(mine["owner"].notna().sum()) if len(mine) else 0,
                               int(mine["overdue"].sum()) if len(mine) else 0, oldest))
     return out

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from revwatch.schedule import CATALOGUE
+
 FINANCE, BILLING_OPS, PAYMENTS_OPS = "finance", "billing operations", "payments operations"
 
 
@@ -60,6 +62,14 @@ WORK_TYPE_NAMES = tuple(BY_NAME)
 TEAMS = tuple(dict.fromkeys(t.team for t in WORK_TYPES))
 
 _LEVEL = re.compile(r"^\s*(?:(?P<days>\d+)\s*(?P<unit>bd|d)|(?P<due>due))\s*$")
+
+
+RULE_ACTOR = "rule:"  # an automatic resolution's actor: rule:<name>@<version>
+
+
+def automatic(actor: str) -> bool:
+    """An event by no person: a job (its catalogue name, e.g. reconcile or work-queue) or an auto-explain rule."""
+    return actor.startswith(RULE_ACTOR) or actor in CATALOGUE
 
 
 def parse_service_level(text: str) -> ServiceLevel:

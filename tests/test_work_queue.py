@@ -59,7 +59,7 @@ def test_the_job_finds_every_kind_with_its_money_and_the_gateway_s_due_date(worl
         ("refund_stuck", "re_failed"): ("open", 664, 664, 0, None),
         ("refund_stuck", "re_slow"): ("open", 500, 500, 0, None),
     }
-    assert events(world, "ses_short") == [("opened", "revwatch")]
+    assert events(world, "ses_short") == [("opened", "work-queue")]
     assert sync(world) == {"found": 9, "opened": 0, "reopened": 0, "updated": 0, "cleared": 0}  # idempotent
 
 
@@ -128,7 +128,7 @@ def test_an_item_clears_by_itself_comes_back_and_a_resolution_holds_until_its_da
     assert sync(world) == {"found": 8, "opened": 0, "reopened": 0, "updated": 1, "cleared": 1}
     assert items(world)[("refund_stuck", "re_failed")][0] == "cleared"
     assert items(world)[("under_billed", "ses_short")][:2] == ("open", 200)
-    assert events(world, "re_failed") == [("opened", "revwatch"), ("cleared", "revwatch")]
+    assert events(world, "re_failed") == [("opened", "work-queue"), ("cleared", "work-queue")]
     with world.engine.begin() as conn:
         conn.execute(text("UPDATE refunds SET status = 'failed' WHERE refund_id = 're_failed'"))
         act.resolve(conn, _id(world, "ses_dup"), ANA, "refunded CAD 9.00 on re_77")
@@ -139,7 +139,7 @@ def test_an_item_clears_by_itself_comes_back_and_a_resolution_holds_until_its_da
                           " WHERE session_id = 'ses_dup'"))  # a third invoice since
     sync(world)
     assert items(world)[("over_billed", "ses_dup")][:2] == ("open", 1800)
-    assert events(world, "ses_dup") == [("opened", "revwatch"), ("resolved", ANA.actor), ("reopened", "revwatch")]
+    assert events(world, "ses_dup") == [("opened", "work-queue"), ("resolved", ANA.actor), ("reopened", "work-queue")]
     assert world.sql("SELECT action, actor FROM audit_log WHERE action LIKE 'work_item.%'") == [
         ("work_item.resolve", ANA.actor)]
 

@@ -9,7 +9,7 @@ the queue reads them there.
 
 One transaction, set-based: an item found for the first time is opened; one found again after it cleared, or
 whose data changed since a person resolved it, is reopened; an open one no longer found is cleared (resolved
-without a person). Each change appends its event (actor `revwatch`). A run reads the open findings, not history:
+without a person). Each change appends its event (actor: the job, `work-queue`). A run reads the open findings, not history:
 its cost follows what is wrong now.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from revwatch import clock
 from revwatch.runlog import RunStats, recorded_run, try_job_lock
 
 JOB = "work-queue"
-ACTOR = "revwatch"
+ACTOR = JOB  # as reconcile signs its break events: the job by name
 # billing_findings classes whose difference is money to put right: short (re-invoice) or over (refund)
 MISBILLED = ("missing_invoice", "voided_without_replacement", "under_billed", "over_billed", "duplicate_invoice",
              "invoice_not_due", "tax_error")

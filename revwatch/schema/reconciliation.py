@@ -99,7 +99,7 @@ class ReconBreakEvent(Base):
     __tablename__ = "recon_break_events"
     event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     break_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    at: Mapped[datetime] = mapped_column(TS, server_default=func.now(), index=True)
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)

@@ -53,13 +53,13 @@ class WorkItem(Base):
 
 class WorkItemEvent(Base):
     """Append-only history of every work item, in the breaks' words: opened, assigned, commented, resolved,
-    reopened, cleared; who (a person, `revwatch`, or a rule `rule:name@version`) and when. The database refuses
+    reopened, cleared; who (a person, the work-queue job, or a rule `rule:name@version`) and when. The database refuses
     UPDATE and DELETE on it."""
 
     __tablename__ = "work_item_events"
     event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     item_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    at: Mapped[datetime] = mapped_column(TS)
+    at: Mapped[datetime] = mapped_column(TS, index=True)
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)

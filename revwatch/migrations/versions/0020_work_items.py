@@ -55,6 +55,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('event_id', name=op.f('pk_work_item_events')),
     )
     op.create_index(op.f('ix_work_item_events_item_id'), 'work_item_events', ['item_id'], unique=False)
+    # time to resolution reads the items active in the last weeks: both histories by time
+    op.create_index(op.f('ix_work_item_events_at'), 'work_item_events', ['at'], unique=False)
+    op.create_index(op.f('ix_recon_break_events_at'), 'recon_break_events', ['at'], unique=False)
     op.execute("""
         CREATE FUNCTION work_item_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -67,6 +70,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS work_item_events_append_only ON work_item_events")
     op.execute("DROP FUNCTION IF EXISTS work_item_events_append_only()")
+    op.drop_index(op.f('ix_recon_break_events_at'), table_name='recon_break_events')
+    op.drop_index(op.f('ix_work_item_events_at'), table_name='work_item_events')
     op.drop_index(op.f('ix_work_item_events_item_id'), table_name='work_item_events')
     op.drop_table('work_item_events')
     op.drop_index('ix_work_items_open', table_name='work_items')

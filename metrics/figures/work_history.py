@@ -1,0 +1,165 @@
+"""Time to resolution of the work queue's items, from their history (issue 19): per work type and month, per team,
+week by week over the last 12 weeks, and the share resolved without a person.
+
+The history is the audit trail the actions write: recon_break_events for breaks, work_item_events for the rest
+(opened, assigned, resolved, reopened, cleared; who and when). It reads the items active since `since` (any
+event then) with all their events, so its cost follows recent work, not all history. The arithmetic is
+metrics/figures/resolution_times.py's (nearest-rank median and p90). Months and weeks are UTC: an item belongs
+to the month it was opened in, and to the week it was first resolved in for the trend.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from metrics.figures.query import Db, read_rows
+from metrics.figures.resolution_times import ItemTimes, ResolutionStats, item_times, nearest_rank, resolution_stats
+from revwatch import clock
+from revwatch.work_items import BY_NAME
+
+TREND_WEEKS = 12
+
+_EVENTS = """
+    WITH active AS (
+        SELECT DISTINCT 'break' AS work_type, break_id AS item FROM recon_break_events
+        WHERE at >= :since AND at <= :as_of
+        UNION ALL
+        SELECT DISTINCT w.work_type, w.item_id FROM work_item_events e JOIN work_items w USING (item_id)
+        WHERE e.at >= :since AND e.at <= :as_of)
+    SELECT a.work_type, a.item, e.at, e.action, e.actor
+    FROM active a JOIN recon_break_events e ON a.work_type = 'break' AND e.break_id = a.item AND e.at <= :as_of
+    UNION ALL
+    SELECT a.work_type, a.item, e.at, e.action, e.actor
+    FROM active a JOIN work_item_events e ON a.work_type <> 'break' AND e.item_id = a.item AND e.at <= :as_of"""
+
+Key = tuple[str, int]  # (work_type, break or work item id)
+
+
+def histories(db: Db, since: datetime, as_of: datetime | None = None) -> dict[Key, list[tuple[datetime, str, str]]]:
+    """Every event, up to `as_of`, of each item with an event since `since`."""
+    _, rows = read_rows(db, _EVENTS, {"since": since, "as_of": as_of or clock.now()})
+    out: dict[Key, list[tuple[datetime, str, str]]] = defaultdict(list)
+    for work_type, item, at, action, actor in rows:
+        out[(work_type, int(item))].append((at, action, actor))
+    return dict(out)
+
+
+def times(history: Mapping[Key, Iterable[tuple[datetime, str, str]]]) -> dict[Key, ItemTimes]:
+    """Each opened item's durations (an item whose opening is older than the history read is left out)."""
+    out = {}
+    for key, events in history.items():
+        t = item_times(events)
+        if t is not None:
+            out[key] = t
+    return out
+
+
+def month_of(at: datetime) -> date:
+    return date(at.year, at.month, 1)
+
+
+def week_of(at: datetime) -> date:
+    """The Monday (UTC) of the ISO week `at` falls in."""
+    d = at.date()
+    return d - timedelta(days=d.weekday())
+
+
+@dataclass(frozen=True)
+class Group:
+    """Time to assign and resolve of one group: a work type or a team, in a month or a week."""
+
+    work_type: str | None  # None: every type of `team`
+    team: str
+    period: date  # the month's first day, or the week's Monday
+    stats: ResolutionStats
+
+
+def by_type_and_month(items: Mapping[Key, ItemTimes]) -> list[Group]:
+    """Per work type and month opened, in type (WORK_TYPES) then month order."""
+    groups: dict[tuple[str, date], list[ItemTimes]] = defaultdict(list)
+    for (work_type, _), t in items.items():
+        groups[(work_type, month_of(t.opened_at))].append(t)
+    order = list(BY_NAME)
+    return [Group(w, BY_NAME[w].team, m, resolution_stats(ts))
+            for (w, m), ts in sorted(groups.items(), key=lambda g: (order.index(g[0][0]), g[0][1]))]
+
+
+def by_team_and_month(items: Mapping[Key, ItemTimes]) -> list[Group]:
+    groups: dict[tuple[str, date], list[ItemTimes]] = defaultdict(list)
+    for (work_type, _), t in items.items():
+        groups[(BY_NAME[work_type].team, month_of(t.opened_at))].append(t)
+    return [Group(None, team, m, resolution_stats(ts)) for (team, m), ts in sorted(groups.items())]
+
+
+@dataclass(frozen=True)
+class WeekPoint:
+    """One week of the trend: the items of `work_type` first resolved in it, and their median time to resolve."""
+
+    work_type: str
+    week: date
+    resolved: int
+    resolve_p50: timedelta | None
+    resolve_p90: timedelta | None
+
+
+def weekly_trend(items: Mapping[Key, ItemTimes], as_of: datetime, weeks: int = TREND_WEEKS) -> list[WeekPoint]:
+    """The last `weeks` ISO weeks up to `as_of`'s, every type every week (an empty week: 0 resolved, no median)."""
+    last = week_of(as_of)
+    mondays = [last - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
+    per: dict[tuple[str, date], list[timedelta]] = defaultdict(list)
+    for (work_type, _), t in items.items():
+        if t.resolved_at is not None and t.to_resolve is not None:
+            per[(work_type, week_of(t.resolved_at))].append(t.to_resolve)
+    out = []
+    for work_type in BY_NAME:
+        for monday in mondays:
+            values = sorted(per.get((work_type, monday), []))
+            out.append(WeekPoint(work_type, monday, len(values), nearest_rank(values, 0.5), nearest_rank(values, 0.9)))
+    return out
+
+
+@dataclass(frozen=True)
+class Change:
+    """Median time to resolve of a type's items resolved in the last 7 days, and in the 7 days before."""
+
+    work_type: str
+    resolved: int
+    median: timedelta | None
+    previous_resolved: int
+    previous_median: timedelta | None
+
+
+def recent_change(items: Mapping[Key, ItemTimes], as_of: datetime, days: int = 7) -> list[Change]:
+    span = timedelta(days=days)
+    out = []
+    for work_type in BY_NAME:
+        now = sorted(t.to_resolve for (w, _), t in items.items() if w == work_type and t.resolved_at is not None
+                     and t.to_resolve is not None and as_of - span < t.resolved_at <= as_of)
+        before = sorted(t.to_resolve for (w, _), t in items.items() if w == work_type and t.resolved_at is not None
+                        and t.to_resolve is not None and as_of - 2 * span < t.resolved_at <= as_of - span)
+        out.append(Change(work_type, len(now), nearest_rank(now, 0.5), len(before), nearest_rank(before, 0.5)))
+    return out
+
+
+@dataclass(frozen=True)
+class ResolutionReport:
+    """Everything the faces show of time to resolution, read once."""
+
+    as_of: datetime
+    since: datetime
+    by_type: list[Group]
+    by_team: list[Group]
+    trend: list[WeekPoint]
+    change: list[Change]
+
+
+def resolution_report(db: Db, as_of: datetime | None = None, weeks: int = TREND_WEEKS) -> ResolutionReport:
+    """The items active in the last `weeks` weeks (from the Monday `weeks` - 1 weeks before as_of's): by type and
+    month, by team and month, the weekly trend, and the last 7 days against the 7 before."""
+    now = (as_of or clock.now()).astimezone(UTC)
+    since = datetime.combine(week_of(now) - timedelta(weeks=weeks - 1), datetime.min.time(), tzinfo=UTC)
+    items = times(histories(db, since, now))
+    return ResolutionReport(now, since, by_type_and_month(items), by_team_and_month(items), weekly_trend(items, now, weeks),
+                            recent_change(items, now))

@@ -1,0 +1,101 @@
+"""Time to resolution, measured from the audit trail (issue 19): a simulated history of breaks and work items, with
+assignments, resolutions by people, by the job and by a rule, and a reopening, gives exactly the median and p90
+worked out by hand (nearest rank), per work type and month, per team, week by week, and the last 7 days against
+the 7 before."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from metrics.figures import work_history as wh
+
+AS_OF = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # a Wednesday
+H, D = timedelta(hours=1), timedelta(days=1)
+PERSON, RULE = "ana@example.com <idp|ana>", "rule:duplicate_voided@1"
+
+
+def nov(day: int) -> datetime:
+    return datetime(2026, 11, day, tzinfo=UTC)
+
+
+# break id -> its events (offset from its opening, action, actor)
+BREAKS = {
+    1: (nov(2), [(2 * H, "assigned", PERSON), (D, "resolved", PERSON)]),
+    2: (nov(3), [(4 * H, "assigned", PERSON), (3 * D, "resolved", PERSON)]),
+    3: (nov(4), [(2 * D, "cleared", "reconcile")]),
+    4: (nov(5), [(H, "assigned", PERSON), (5 * D, "resolved", PERSON), (6 * D, "reopened", "reconcile")]),
+    5: (nov(6), [(8 * H, "assigned", PERSON), (9 * H, "commented", PERSON)]),  # still open
+    6: (nov(20), [(4 * D, "resolved", PERSON)]),
+    7: (nov(26), [(2 * D, "written_off", PERSON)]),
+}
+# over-billed work items, opened 1 December
+ITEMS = {"ses_a": [(6 * H, "resolved", RULE)], "ses_b": [(H, "assigned", PERSON), (30 * H, "resolved", PERSON)]}
+
+
+@pytest.fixture
+def world(make_world):
+    w = make_world()
+    with w.engine.begin() as conn:
+        def event(table, column, ref, at, action, actor):
+            conn.execute(text(f"INSERT INTO {table} ({column}, at, actor, action) VALUES (:ref, :at, :actor, :action)"),
+                         {"ref": ref, "at": at, "actor": actor, "action": action})
+
+        for break_id, (opened, events) in BREAKS.items():
+            event("recon_break_events", "break_id", break_id, opened, "opened", "reconcile")
+            for offset, action, actor in events:
+                event("recon_break_events", "break_id", break_id, opened + offset, action, actor)
+        opened = datetime(2026, 12, 1, tzinfo=UTC)
+        for key, events in ITEMS.items():
+            item = conn.execute(text("""
+                INSERT INTO work_items (work_type, source_key, state, currency, amount_minor, customer_minor,
+                                        company_minor, occurred_at, opened_at, trace_id, detail, fingerprint)
+                VALUES ('over_billed', :k, 'resolved', 'USD', 100, 100, 0, :at, :at, :k, '{}', 'f')
+                RETURNING item_id"""), {"k": key, "at": opened}).scalar_one()
+            event("work_item_events", "item_id", item, opened, "opened", "work-queue")
+            for offset, action, actor in events:
+                event("work_item_events", "item_id", item, opened + offset, action, actor)
+    return w
+
+
+def test_median_and_p90_per_type_month_and_team_by_nearest_rank(world):
+    with world.engine.connect() as conn:
+        r = wh.resolution_report(conn, AS_OF)
+    groups = {(g.work_type, g.period): g.stats for g in r.by_type}
+    assert set(groups) == {("break", date(2026, 11, 1)), ("over_billed", date(2026, 12, 1))}
+    brk = groups[("break", date(2026, 11, 1))]
+    # assigned after 1, 2, 4, 8 h; resolved after 1, 2 (written off), 2 (cleared), 3, 4, 5 days
+    assert (brk.items, brk.assigned, brk.resolved, brk.reopened, brk.automatic) == (7, 4, 6, 1, 1)
+    assert (brk.assign_p50, brk.assign_p90) == (2 * H, 8 * H)
+    assert (brk.resolve_p50, brk.resolve_p90) == (2 * D, 5 * D)
+    assert brk.reopened_share == pytest.approx(1 / 6) and brk.automatic_share == pytest.approx(1 / 6)
+    over = groups[("over_billed", date(2026, 12, 1))]
+    assert (over.resolved, over.resolve_p50, over.resolve_p90, over.automatic_share) == (2, 6 * H, 30 * H, 0.5)
+    assert (over.assigned, over.assign_p50) == (1, H)
+    teams = {(g.team, g.period): g.stats for g in r.by_team}
+    assert teams[("billing operations", date(2026, 12, 1))] == over
+    assert teams[("finance", date(2026, 11, 1))] == brk
+
+
+def test_weekly_trend_and_the_last_seven_days_against_the_seven_before(world):
+    with world.engine.connect() as conn:
+        r = wh.resolution_report(conn, AS_OF)
+    assert r.since == datetime(2026, 9, 14, tzinfo=UTC)  # the Monday 11 weeks before this week's
+    weeks = {(p.work_type, p.week): p for p in r.trend}
+    assert len(r.trend) == 12 * 6 and len({p.week for p in r.trend}) == 12
+    late_nov = weeks[("break", date(2026, 11, 23))]  # resolved on the 24th (4 d) and the 28th (2 d)
+    assert (late_nov.resolved, late_nov.resolve_p50, late_nov.resolve_p90) == (2, 2 * D, 4 * D)
+    assert (weeks[("break", date(2026, 11, 30))].resolved, weeks[("break", date(2026, 11, 30))].resolve_p50) == (0, None)
+    assert weeks[("over_billed", date(2026, 11, 30))].resolve_p50 == 6 * H
+    change = {c.work_type: c for c in r.change}
+    assert (change["over_billed"].resolved, change["over_billed"].median, change["over_billed"].previous_median) == (
+        2, 6 * H, None)
+    # breaks: 28 Nov (2 d) in the last 7 days; 24 Nov (4 d) in the 7 before
+    assert (change["break"].median, change["break"].previous_median) == (2 * D, 4 * D)
+
+
+def test_only_items_active_in_the_window_are_read(world):
+    with world.engine.connect() as conn:
+        later = wh.resolution_report(conn, AS_OF + timedelta(weeks=20))
+    assert later.by_type == [] and all(p.resolved == 0 for p in later.trend)

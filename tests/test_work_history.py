@@ -99,3 +99,52 @@ def test_only_items_active_in_the_window_are_read(world):
     with world.engine.connect() as conn:
         later = wh.resolution_report(conn, AS_OF + timedelta(weeks=20))
     assert later.by_type == [] and all(p.resolved == 0 for p in later.trend)
+
+
+def test_show_queue_by_resolution_team_and_trend_prints_the_same_figures(world, pin_clock):
+    import json
+
+    from click.testing import CliRunner
+
+    from revwatch.cli import main
+
+    pin_clock(AS_OF)
+
+    def show(*args):
+        env = {"DATABASE_URL": world.url, "REVWATCH_DATA_DIR": str(world.cfg.revwatch_data_dir)}
+        result = CliRunner(env=env).invoke(main, ["show", "queue", *args, "--format", "json"])
+        assert result.exit_code in (0, 4), result.output  # 4: the work queue's jobs have not run in this world
+        return json.loads(result.stdout)
+
+    rows = {(r["work_type"], r["month"]): r for r in show("--by", "resolution")}
+    brk = rows[("break", "2026-11")]
+    assert (brk["resolved"], brk["resolve_p50_hours"], brk["resolve_p90_hours"], brk["assign_p50_hours"]) == (
+        6, 48.0, 120.0, 2.0)
+    assert (brk["reopened"], brk["resolved_without_a_person"]) == (1, 1)
+    teams = {(r["team"], r["month"]): r for r in show("--by", "team")}
+    assert teams[("billing operations", "2026-12")]["resolve_p90_hours"] == 30.0
+    trend = show("--by", "trend", "--type", "break")
+    assert len(trend) == 12 and {r["work_type"] for r in trend} == {"break"}
+    assert [r["resolve_p50_hours"] for r in trend if r["week"] == "2026-11-23"] == [48.0]
+
+
+def test_metrics_serve_the_window_s_distribution_of_time_to_resolve(world, pin_clock):
+    from prometheus_client import CollectorRegistry
+
+    from metrics.faces.exporter import register
+    from revwatch.settings import load_settings
+    from tests.worlds.work_queue import ran
+
+    pin_clock(AS_OF)
+    ran(world, AS_OF)  # the work queue known: its families are served
+    registry = CollectorRegistry()
+    register(registry, world.engine, load_settings(database_url=world.url))
+
+    def bucket(work_type, le):
+        return registry.get_sample_value("revwatch_work_resolve_seconds_bucket", {"work_type": work_type, "le": le})
+
+    # first resolved in the 28 days after 4 Nov 12:00: breaks 2 (3 d), 3 (2 d), 4 (5 d), 6 (4 d), 7 (2 d); not 1 (3 Nov)
+    assert [bucket("break", le) for le in ("86400.0", "172800.0", "432000.0", "+Inf")] == [0, 2, 5, 5]
+    assert registry.get_sample_value("revwatch_work_resolve_seconds_gsum", {"work_type": "break"}) == 16 * 86400
+    assert [bucket("over_billed", le) for le in ("3600.0", "14400.0", "86400.0", "172800.0")] == [0, 0, 1, 2]
+    assert registry.get_sample_value("revwatch_work_resolve_seconds_gcount", {"work_type": "refund_stuck"}) == 0

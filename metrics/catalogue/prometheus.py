@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 class Family(NamedTuple):
     name: str                 # as created: counters end in `_total`
-    kind: str                 # counter | gauge | histogram
+    kind: str                 # counter | gauge | histogram | gaugehistogram (a window's distribution)
     labels: tuple[str, ...]
     help: str
 
@@ -50,6 +50,8 @@ FAMILIES: tuple[Family, ...] = (
            "Age of the oldest open work-queue item of the type, from when it was found (0: none open)."),
     Family("revwatch_work_customer_paging", "gauge", (),
            "1 when customer-impact items past their service level page (WORK_PAGE_CUSTOMER_OVERDUE), else 0."),
+    Family("revwatch_work_resolve_seconds", "gaugehistogram", ("work_type",),
+           "Time from found to first resolution of the work items first resolved in the last 28 days."),
     Family("revwatch_disputes_month", "gauge", ("network",),
            "Disputes opened in the current UTC month, per card network."),
     Family("revwatch_card_payments_month", "gauge", ("network",),

@@ -69,6 +69,10 @@ is present, 0 when it has no open item:
 - revwatch_work_items_oldest_age_seconds{work_type} gauge: now - when the oldest open item was found; 0 when none.
 - revwatch_work_customer_paging gauge: 1 when WORK_PAGE_CUSTOMER_OVERDUE is set (the CustomerImpactOverdue alert
   pages only then), else 0.
+- revwatch_work_resolve_seconds{work_type} gauge histogram: time from found to first resolution of the items first
+  resolved in the last 28 days (metrics/figures/work_history.py, the page's and the report's figure), buckets 1 h,
+  4 h, 1 d, 2 d, 5 d, 10 d, 30 d, +Inf, with _gcount and _gsum: a window, not a counter, so
+  `histogram_quantile(0.5, revwatch_work_resolve_seconds_bucket)` directly, never over rate().
 Jobs, from `job_runs`, for every job of the job catalogue (revwatch/schedule.py; rows of other job names ignored):
 - revwatch_job_runs_total{job,outcome} counter: finished runs per outcome (succeeded, failed,
   skipped, abandoned); every pair present, 0 before a job's first run. Runs still 'running' count
@@ -114,7 +118,7 @@ Series bound
 ------------
 With gateways G = 2, methods M = 3, regions R, currencies C, stages S = 4, item statuses T = 3,
 decline classes K = 6, networks N, jobs J = len(JOBS), outcomes O = 5, histogram buckets B = 9,
-gateway object types read (Stripe's) X = 5, work types W = 6, readiness topics F = len(TOPIC_JOBS) = 11:
+gateway object types read (Stripe's) X = 5, work types W = 6, resolve buckets B_r = 8, readiness topics F = len(TOPIC_JOBS) = 11:
 
     attempts + successes            2 G M R        = 12 R
     failures                        G M K          = 36
@@ -126,6 +130,7 @@ gateway object types read (Stripe's) X = 5, work types W = 6, readiness topics F
     disputes, card payments         2 N
     close adjustments               M_s (signed-off months)
     work queue (open by state, overdue, oldest)  5 W + 1 = 31
+    time to resolve (gauge histogram)  W (B_r + 2)  = 60
     job runs                        J O            =  5 J
     rows read, rows written         2 J
     duration histogram              J (B + 2)      = 11 J
@@ -136,11 +141,11 @@ gateway object types read (Stripe's) X = 5, work types W = 6, readiness topics F
     figure computed                 F              = 11
     up, collect duration            2
 
-    max series = 12 R + 16 C + 2 N + 21 J + M_s + 104
+    max series = 12 R + 16 C + 2 N + 21 J + M_s + 164
 
 R counts region label values (the sites' regions, plus '(unknown)' if a rollup row has an unknown
-site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 16 -> 48 + 32 + 12 + 336 + 104
-= 532 series (`max_series(4, 2, 6)`), and one a signed-off month.
+site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 16 -> 48 + 32 + 12 + 336 + 164
+= 592 series (`max_series(4, 2, 6)`), and one a signed-off month.
 """
 from __future__ import annotations
 
@@ -152,7 +157,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeHistogramMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import Connection, Engine
@@ -167,6 +178,7 @@ from metrics.figures.job_runs import BUCKETS, DONE, OUTCOMES, TIMED_OUTCOMES, Jo
 from metrics.figures.query import snapshot
 from metrics.figures.readiness import TOPIC_JOBS
 from metrics.figures.reconciliation import GATEWAYS, STAGES, STATUSES
+from metrics.figures.work_history import RESOLVE_BUCKETS
 from metrics.figures.work_queue import QUEUE_STATES
 from revwatch import clock, schedule
 from revwatch.work_items import WORK_TYPES
@@ -182,7 +194,7 @@ JOB_FAMILIES = ("revwatch_job_runs", "revwatch_job_rows_read", "revwatch_job_row
 
 
 def max_series(regions: int, currencies: int, networks: int, jobs: int | None = None, signed_months: int = 0) -> int:
-    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 21 J + M_s + 104."""
+    """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 21 J + M_s + 164."""
     g, m, k, s, t, o, b = len(GATEWAYS), len(METHODS), len(declines.CLASSES), len(STAGES), len(STATUSES), \
         len(OUTCOMES), len(BUCKETS) + 1
     j = len(schedule.CATALOGUE) if jobs is None else jobs
@@ -191,7 +203,7 @@ def max_series(regions: int, currencies: int, networks: int, jobs: int | None = 
     recon = 2 * s * currencies + s + 2 * g * currencies + s * t
     disputes = 2 * networks
     job_families = j * o + 2 * j + j * (b + 2) + 3 * j
-    queue = len(WORK_TYPES) * (len(QUEUE_STATES) + 2) + 1
+    queue = len(WORK_TYPES) * (len(QUEUE_STATES) + 2) + 1 + len(WORK_TYPES) * (len(RESOLVE_BUCKETS) + 1 + 2)
     return (payments + billing + recon + disputes + signed_months + queue + job_families + GATEWAY_OBJECTS + 1 + 2
             + len(TOPIC_JOBS) + 2)
 
@@ -199,7 +211,8 @@ def max_series(regions: int, currencies: int, networks: int, jobs: int | None = 
 def _family_shapes() -> list[Metric]:
     """Every family with its type and labels, without samples: describe(), and each refresh fills a
     fresh set; names, types, labels and HELP lines are the catalogue's (metrics/catalogue/prometheus.py)."""
-    kinds = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily, "histogram": HistogramMetricFamily}
+    kinds = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily, "histogram": HistogramMetricFamily,
+             "gaugehistogram": GaugeHistogramMetricFamily}
     return [kinds[f.kind](f.name, f.help, labels=list(f.labels)) for f in FAMILIES]
 
 

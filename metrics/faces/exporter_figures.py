@@ -25,8 +25,9 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -47,6 +48,7 @@ from metrics.figures.reconciliation import (
     payouts_missing_in_bank,
     signed_off_months,
 )
+from metrics.figures.work_history import RESOLVE_BUCKETS, resolve_distribution
 from metrics.figures.work_queue import QUEUE_STATES, QueueFilters, configured_queue, counts_by_type
 from revwatch.settings import load_settings
 
@@ -69,7 +71,7 @@ RECON = ("revwatch_recon_open_breaks", "revwatch_recon_unreconciled_minor",
 DISPUTES = ("revwatch_disputes_month",)
 CLOSE = ("revwatch_close_adjustments",)
 QUEUE = ("revwatch_work_items_open", "revwatch_work_items_overdue", "revwatch_work_items_oldest_age_seconds",
-         "revwatch_work_customer_paging")
+         "revwatch_work_customer_paging", "revwatch_work_resolve_seconds")
 # each gated section's readiness topic (metrics/figures/readiness.py TOPIC_JOBS) and families
 GATED: dict[str, tuple[str, tuple[str, ...]]] = {
     "payment figures": ("payments", PAYMENTS), "billing figures": ("billing_accuracy", BILLING),
@@ -130,7 +132,7 @@ def guarded(conn: Connection, fam: Families, what: str, families: Iterable[str],
 
 def figure_shapes() -> Families:
     """The gated figure families (GATED), without samples."""
-    kinds = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}
+    kinds = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily, "gaugehistogram": GaugeHistogramMetricFamily}
     names = {name for _, families in GATED.values() for name in families}
     shapes = (kinds[f.kind](f.name, f.help, labels=list(f.labels)) for f in FAMILIES if f.kind in kinds)
     return {m.name: m for m in shapes if m.name in names}  # a counter's family name drops its _total
@@ -297,6 +299,12 @@ def _work_queue(conn: Connection, fam: Families, now: datetime, cfg: Any) -> Non
         samples(fam, "revwatch_work_items_oldest_age_seconds").add_metric(
             [c.work_type], 0 if c.oldest_age is None else c.oldest_age.total_seconds())
     samples(fam, "revwatch_work_customer_paging").add_metric([], 1 if cfg.work_page_customer_overdue else 0)
+    resolve = fam["revwatch_work_resolve_seconds"]
+    if not isinstance(resolve, GaugeHistogramMetricFamily):
+        raise TypeError(f"revwatch_work_resolve_seconds is a {type(resolve).__name__}, not a gauge histogram")
+    bounds = [floatToGoString(b) for b in RESOLVE_BUCKETS] + ["+Inf"]
+    for d in resolve_distribution(conn, now):
+        resolve.add_metric([d.work_type], list(zip(bounds, d.cumulative, strict=True)), d.seconds)
 
 
 def _disputes(conn: Connection, fam: Families, now: datetime, networks: set[str]) -> None:

@@ -40,7 +40,7 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
     "disputes": ("currency", "reason"),
     "close": ("currency", "age", "reasons", "fx_gaps", "adjustments"),
     "health": ("source", "load"),
-    "queue": ("type",),
+    "queue": ("type", "resolution", "team", "trend"),
 }
 
 

@@ -17,6 +17,7 @@ from metrics.figures import overview as ov
 from metrics.figures import payments as pm
 from metrics.figures import reconciliation as rc
 from metrics.figures import refunds as rf
+from metrics.figures import work_history as wh
 from metrics.figures import work_queue as wq
 from metrics.figures.query import Db, Filters, ratio_column
 from revwatch import clock
@@ -303,6 +304,8 @@ def queue(db: Db, o: Options) -> pd.DataFrame:
     q = wq.configured_queue(db, wq.QueueFilters(types=o.work_types, teams=o.teams, owners=o.owners,
                                                 site_ids=o.site_ids, currencies=(o.currency,) if o.currency else ()),
                             o.cfg, o.as_of)
+    if o.by in ("resolution", "team", "trend"):
+        return _resolution(db, o)
     if o.by == "type":
         return pd.DataFrame([dict(work_type=c.work_type, team=wq.BY_NAME[c.work_type].team, open=c.open,
                                   assigned=c.assigned, overdue=c.overdue,
@@ -312,3 +315,31 @@ def queue(db: Db, o: Options) -> pd.DataFrame:
     df = q.items.assign(reporting_currency=q.reporting_currency,
                         time_left_hours=[None if t is None else int(t.total_seconds() // 3600) for t in q.items["time_left"]])
     return df[list(wq.SHOW_COLUMNS)].reset_index(drop=True)
+
+
+def _hours(t) -> float | None:
+    return None if t is None else round(t.total_seconds() / 3600, 2)
+
+
+def _resolution(db: Db, o: Options) -> pd.DataFrame:
+    """Time to resolution (the Work queue page's figures): `--by resolution` per work type and month opened, `--by
+    team` per team and month, `--by trend` per type and week of resolution; hours, medians and p90 by nearest rank."""
+    if o.site_ids or o.currency:
+        raise ValueError("time to resolution is per work type and team, not per site or currency")
+    r = wh.resolution_report(db, o.as_of)
+    if o.by == "trend":
+        return pd.DataFrame([dict(work_type=p.work_type, week=p.week, resolved=p.resolved,
+                                  resolve_p50_hours=_hours(p.resolve_p50), resolve_p90_hours=_hours(p.resolve_p90))
+                             for p in r.trend if not o.work_types or p.work_type in o.work_types],
+                            columns=["work_type", "week", "resolved", "resolve_p50_hours", "resolve_p90_hours"])
+    groups = r.by_team if o.by == "team" else r.by_type
+    rows = [dict(work_type=g.work_type, team=g.team, month=g.period.strftime("%Y-%m"), items=g.stats.items,
+                 assigned=g.stats.assigned, assign_p50_hours=_hours(g.stats.assign_p50),
+                 assign_p90_hours=_hours(g.stats.assign_p90), resolved=g.stats.resolved,
+                 resolve_p50_hours=_hours(g.stats.resolve_p50), resolve_p90_hours=_hours(g.stats.resolve_p90),
+                 reopened=g.stats.reopened, resolved_without_a_person=g.stats.automatic)
+            for g in groups if (not o.work_types or g.work_type in o.work_types) and (not o.teams or g.team in o.teams)]
+    df = pd.DataFrame(rows, columns=["work_type", "team", "month", "items", "assigned", "assign_p50_hours",
+                                     "assign_p90_hours", "resolved", "resolve_p50_hours", "resolve_p90_hours",
+                                     "reopened", "resolved_without_a_person"])
+    return df.drop(columns=["work_type"]) if o.by == "team" else df

@@ -20,6 +20,9 @@ from revwatch import clock
 from revwatch.work_items import BY_NAME
 
 TREND_WEEKS = 12
+# /metrics: the distribution of time to resolve over a recent window, in seconds (+Inf beyond the last)
+RESOLVE_WINDOW = timedelta(days=28)
+RESOLVE_BUCKETS = (3600, 4 * 3600, 86400, 2 * 86400, 5 * 86400, 10 * 86400, 30 * 86400)
 
 _EVENTS = """
     WITH active AS (
@@ -163,3 +166,27 @@ def resolution_report(db: Db, as_of: datetime | None = None, weeks: int = TREND_
     items = times(histories(db, since, now))
     return ResolutionReport(now, since, by_type_and_month(items), by_team_and_month(items), weekly_trend(items, now, weeks),
                             recent_change(items, now))
+
+
+@dataclass(frozen=True)
+class ResolveDistribution:
+    """Per work type, the items first resolved in the window: cumulative counts per RESOLVE_BUCKETS bound (and +Inf
+    last), and the sum of their times to resolve in seconds."""
+
+    work_type: str
+    cumulative: tuple[int, ...]
+    seconds: float
+
+
+def resolve_distribution(db: Db, as_of: datetime | None = None, window: timedelta = RESOLVE_WINDOW
+                         ) -> list[ResolveDistribution]:
+    """Every work type (an empty one: zeros), from the same histories as the page's figures."""
+    now = as_of or clock.now()
+    items = times(histories(db, now - window, now))
+    out = []
+    for work_type in BY_NAME:
+        spans = [t.to_resolve.total_seconds() for (w, _), t in items.items() if w == work_type
+                 and t.resolved_at is not None and t.to_resolve is not None and now - window < t.resolved_at <= now]
+        cumulative = (*(sum(s <= bound for s in spans) for bound in RESOLVE_BUCKETS), len(spans))
+        out.append(ResolveDistribution(work_type, cumulative, float(sum(spans))))
+    return out

@@ -22,7 +22,8 @@ SHOW_TOPICS: dict[str, str] = {
     "health": "each job's last run, outcome, duration and freshness; --by source: each source's newest data; --by load: each first load's progress",
     "refunds": "refunds per currency, with the week before",
     "disputes": "dispute ratio per card network and month",
-    "queue": "every open item that needs a person (the Work queue), soonest due first; --by type: counts per type",
+    "queue": "every open item that needs a person (the Work queue), soonest due first; --by type: counts per type;"
+             " --by resolution|team|trend: time to assign and resolve",
 }
 HELP = f"""Print a page's figures (the same metrics/ queries): table for people, csv or json for machines.
 
@@ -104,7 +105,7 @@ class _OneLineUsageErrors(click.Command):
 @click.option("--currency", callback=_currency_option, help="Only rows in this ISO 4217 currency.")
 @click.option("--by", help="Another grouping: payments method|brand|site|region|decline_class; refunds "
               "reason|day; disputes currency|reason; close currency|age|reasons|fx_gaps|adjustments; health source|load;"
-              " queue type.")
+              " queue type|resolution|team|trend.")
 @click.option("--month", callback=_month_option, help="close: accounting month (YYYY-MM).")
 @click.option("--stage", "stages", multiple=True, type=click.Choice(("S1", "S2", "S3", "S4")),
               help="breaks: reconciliation stage (repeatable).")

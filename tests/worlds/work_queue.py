@@ -78,12 +78,12 @@ def build(w) -> None:
     w.due_by = datetime.fromtimestamp(due, UTC)
 
 
-def ran(w) -> None:
-    """The run log of a world whose work queue is known: every ingest brought data, then each compute the queue
-    gathers from ran, then the work-queue job."""
+def ran(w, now: datetime = NOW) -> None:
+    """The run log of a world whose work queue is known as of `now`: every ingest brought data, then each compute
+    the queue gathers from ran, then the work-queue job."""
     from revwatch.schedule import INGESTS
 
-    t0 = NOW - timedelta(hours=3)
+    t0 = now - timedelta(hours=3)
     for job in INGESTS:
         w.sql("INSERT INTO job_runs (job, started_at, finished_at, outcome, rows_written) VALUES (%s, %s, %s,"
               " 'succeeded', 1)", (job, t0, t0 + timedelta(minutes=1)))

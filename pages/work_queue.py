@@ -10,10 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pandas as pd
+import plotly.express as px
 import streamlit as st
 
 from metrics.actions import work_item_actions as act
 from metrics.actions.break_refusal import ActionRefused
+from metrics.figures import work_history as wh
 from metrics.figures import work_queue as wq
 from metrics.figures.query import snapshot
 from pages.common import csv_button, engine, load_or_stop, money, signin
@@ -57,6 +59,43 @@ def reporting_total(items: pd.DataFrame, reporting: str) -> str:
 
 def age_text(t: timedelta | None) -> str:
     return "–" if t is None else span(max(t, timedelta(0)))
+
+
+@st.cache_data(ttl=60, show_spinner="Measuring time to resolution…")
+def load_resolution(db_key: str | None, as_of: datetime) -> wh.ResolutionReport:
+    with snapshot(engine(db_key)) as conn:
+        return wh.resolution_report(conn, as_of)
+
+
+def percent_of(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "–"
+
+
+def resolution_section(r: wh.ResolutionReport) -> None:
+    st.subheader("Time to resolution", help="From the items' history (the audit trail): found to first assigned and "
+                 "to first resolved; medians and p90 by nearest rank. Months are the month an item was found (UTC).")
+    sentences = [s for c in r.change if (s := wh.change_sentence(c))]
+    st.markdown("\n".join(f"- {s}" for s in sentences) or "No item was resolved in the last 14 days.")
+    rows = [{"Type": BY_NAME[g.work_type].label, "Month": g.period.strftime("%b %Y"), "Items": g.stats.items,
+             "Median to assign": wh.duration_words(g.stats.assign_p50), "p90 to assign": wh.duration_words(g.stats.assign_p90),
+             "Median to resolve": wh.duration_words(g.stats.resolve_p50),
+             "p90 to resolve": wh.duration_words(g.stats.resolve_p90),
+             "Reopened": percent_of(g.stats.reopened, g.stats.resolved),
+             "Without a person": percent_of(g.stats.automatic, g.stats.resolved)}
+            for g in r.by_type if g.work_type is not None]
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    points = pd.DataFrame([{"week": p.week, "type": BY_NAME[p.work_type].label,
+                            "median days to resolve": p.resolve_p50.total_seconds() / 86400}
+                           for p in r.trend if p.resolve_p50 is not None])
+    if points.empty:
+        st.caption("No item was resolved in the last 12 weeks: no trend yet.")
+        return
+    fig = px.line(points, x="week", y="median days to resolve", color="type", markers=True,
+                  title="Median time to resolve, by week resolved (last 12 weeks)")
+    fig.update_xaxes(title=None, tickformat="%d %b", dtick=7 * 86_400_000)
+    fig.update_layout(legend_title_text=None, height=360)
+    st.plotly_chart(fig, width="stretch")
 
 
 def summary(q: wq.Queue) -> None:
@@ -173,7 +212,12 @@ def main() -> None:
     q = load_or_stop(load_queue, db_key, f, as_of)
     if q.total == 0:
         nothing_found(state, "Nothing found: no open item matches the filters.")
-        return
+    else:
+        items_section(db_key, q, who)
+    resolution_section(load_or_stop(load_resolution, db_key, as_of))
+
+
+def items_section(db_key: str | None, q: wq.Queue, who: Identity) -> None:
     shown = q.items.head(PAGE_ROWS)
     event = st.dataframe(view(shown, q.reporting_currency), hide_index=True, height=420, width="stretch",
                          key="wq_table", on_select="rerun", selection_mode="multi-row",

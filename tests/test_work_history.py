@@ -148,3 +148,32 @@ def test_metrics_serve_the_window_s_distribution_of_time_to_resolve(world, pin_c
     assert registry.get_sample_value("revwatch_work_resolve_seconds_gsum", {"work_type": "break"}) == 16 * 86400
     assert [bucket("over_billed", le) for le in ("3600.0", "14400.0", "86400.0", "172800.0")] == [0, 0, 1, 2]
     assert registry.get_sample_value("revwatch_work_resolve_seconds_gcount", {"work_type": "refund_stuck"}) == 0
+
+
+def test_the_weekly_report_and_the_page_say_the_same_sentences(world, pin_clock, page_for):
+    from metrics.faces.weekly_report import render_html
+    from metrics.figures.weekly_report import figures
+    from revwatch.settings import load_settings
+
+    pin_clock(AS_OF)
+    with world.engine.connect() as conn:
+        f = figures(conn, "2026-W48", load_settings(database_url=world.url), AS_OF)
+        page_lines = [wh.change_sentence(c) for c in wh.resolution_report(conn, AS_OF).change]
+    # the week 23-29 November: breaks 6 (4 d) and 7 (2 d, written off) resolved in it, none the week before
+    assert f.resolution == ("Reconciliation break: median time to resolve 2.0 days (2 resolved in the last 7 days),"
+                            " none the 7 days before.",)
+    assert f.work_queue is None  # the queue's jobs never ran in this world: not known, never "0 open"
+    html = render_html(f)
+    assert f.resolution[0] in html and "Not computed yet: the work queue" in html
+    # the page, as of 2 December: the last 7 days are 25 Nov - 2 Dec
+    assert page_lines[0] == ("Reconciliation break: median time to resolve 2.0 days (1 resolved in the last 7 days),"
+                             " down from 4.0 days.")
+    assert page_lines[2] == ("Over-billed session: median time to resolve 6.0 h (2 resolved in the last 7 days, 1 without"
+                             " a person), none the 7 days before.")
+    at = page_for(world, "pages/work_queue.py")
+    shown = " ".join(m.value for m in at.markdown)
+    assert page_lines[0] in shown and page_lines[2] in shown
+    table = next(d.value for d in at.dataframe if "Median to resolve" in d.value.columns)
+    brk = table[table["Type"] == "Reconciliation break"].iloc[0]
+    assert (brk["Median to resolve"], brk["p90 to resolve"], brk["Reopened"], brk["Without a person"]) == (
+        "2.0 days", "5.0 days", "17%", "17%")

@@ -231,6 +231,20 @@ def _after_close(f: WeeklyFigures) -> str:
     return "".join(out)
 
 
+def _work(f: WeeklyFigures) -> str:
+    """The work queue's open and overdue items per type, and time to resolve against the week before."""
+    e = _html.escape
+    if f.work_queue is None:
+        queue = "<p class=note>Not computed yet: the work queue's jobs have not run over the data.</p>"
+    else:
+        rows = "".join(f"<tr><td>{e(t['type'])}</td><td class=n>{t['open']:,}</td><td class=n>{t['overdue']:,}</td></tr>"
+                       for t in f.work_queue["by_type"])
+        queue = (f"<p>{f.work_queue['open']:,} open items, {f.work_queue['overdue']:,} past their service level.</p>"
+                 + (f"<table><tr><th>Type</th><th>Open</th><th>Overdue</th></tr>{rows}</table>" if rows else ""))
+    lines = "".join(f"<li>{e(line)}</li>" for line in f.resolution)
+    return queue + (f"<ul>{lines}</ul>" if lines else "<p>No item was resolved in the week or the week before.</p>")
+
+
 def render_html(f: WeeklyFigures) -> str:
     """A self-contained HTML page (inline CSS, charts as PNG data URIs)."""
     e = _html.escape
@@ -298,6 +312,7 @@ Leakage: {e(_money_map(f.leakage_minor))}. Overcharge: {e(_money_map(f.overcharg
 <p>Month close: <b>{e(verdict)}</b>; unreconciled {e(unrec)}.</p><ul>{reasons}</ul>
 <h3>After-close adjustments</h3>{_after_close(f)}
 <h3>Biggest open breaks (every month)</h3>{biggest}
+<h2>Work queue and time to resolution</h2>{_work(f)}
 <h2>Disputes</h2>
 {dispute_table}
 <h2>Incidents of the week</h2>{_incidents(f)}

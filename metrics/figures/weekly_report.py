@@ -26,14 +26,16 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from metrics.figures import audit_log, billing_accuracy, overview, payments, reconciliation
+from metrics.figures import audit_log, billing_accuracy, overview, payments, reconciliation, work_history, work_queue
 from metrics.figures import disputes as dp
 from metrics.figures.query import Db, Filters, snapshot
+from metrics.figures.readiness import readiness
 from metrics.figures.reconciliation.break_list import BREAKS, BY_AMOUNT
 from metrics.figures.reconciliation.scope import exponent_params, frame
 from revwatch import clock
 from revwatch.money import exponent
 from revwatch.settings import Settings
+from revwatch.work_items import BY_NAME
 
 TOP_BREAKS = 5      # the biggest open breaks (every month) the report lists
 AFTER_CLOSE_LINES = 5  # the adjustments the report lists per signed-off month ("first N of M")
@@ -179,6 +181,8 @@ class WeeklyFigures:
     audit_head: dict[str, Any] | None = None     # an anchor of the audit log's head (revwatch/audit_anchors.py)
     signed_off_months: int = 0                   # months signed off, ever
     after_close: tuple[dict[str, Any], ...] = ()  # signed-off months changed since: who signed, what moved
+    work_queue: dict[str, Any] | None = None      # open and overdue items per type as of as_of (None: not known yet)
+    resolution: tuple[str, ...] = ()              # time to resolve, the week's last 7 days against the 7 before
 
     def to_json(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -315,7 +319,20 @@ def figures(db: Db, iso_week: str, cfg: Settings, as_of: datetime | None = None,
         failure_windows_total=len(windows), alerts=alerts.lines, alerts_note=alerts.note,
         daily_revenue=tuple((d, str(c), int(t)) for d, c, t in daily[["local_date", "currency", "total_minor"]].itertuples(index=False)),
         daily_success=daily_success, audit_head=audit_log.head_anchor(db),
-        signed_off_months=len(signed), after_close=tuple(_after_close(ac) for ac in after if ac and ac.adjustments))
+        signed_off_months=len(signed), after_close=tuple(_after_close(ac) for ac in after if ac and ac.adjustments),
+        work_queue=_work_queue(db, cfg, as_of),
+        resolution=tuple(line for c in work_history.resolution_report(db, min(as_of, week_close(iso_week))).change
+                         if (line := work_history.change_sentence(c))))
+
+
+def _work_queue(db: Db, cfg: Settings, as_of: datetime) -> dict[str, Any] | None:
+    """The work queue as the page counts it: open and overdue items per type (None while not computed yet)."""
+    if not readiness(db, "work_queue", as_of).known:
+        return None
+    q = work_queue.configured_queue(db, work_queue.QueueFilters(), cfg, as_of)
+    return {"open": q.total, "overdue": q.overdue,
+            "by_type": tuple({"type": BY_NAME[c.work_type].label, "open": c.open, "overdue": c.overdue}
+                             for c in work_queue.counts_by_type(q) if c.open)}
 
 
 def _after_close(ac: reconciliation.AfterClose) -> dict[str, Any]:

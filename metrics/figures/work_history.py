@@ -132,17 +132,21 @@ class Change:
     median: timedelta | None
     previous_resolved: int
     previous_median: timedelta | None
+    automatic: int = 0  # of the last 7 days' resolutions, those without a person
 
 
 def recent_change(items: Mapping[Key, ItemTimes], as_of: datetime, days: int = 7) -> list[Change]:
     span = timedelta(days=days)
+
+    def resolved_in(work_type: str, lo: datetime, hi: datetime) -> list[ItemTimes]:
+        return [t for (w, _), t in items.items() if w == work_type and t.resolved_at is not None and lo < t.resolved_at <= hi]
+
     out = []
     for work_type in BY_NAME:
-        now = sorted(t.to_resolve for (w, _), t in items.items() if w == work_type and t.resolved_at is not None
-                     and t.to_resolve is not None and as_of - span < t.resolved_at <= as_of)
-        before = sorted(t.to_resolve for (w, _), t in items.items() if w == work_type and t.resolved_at is not None
-                        and t.to_resolve is not None and as_of - 2 * span < t.resolved_at <= as_of - span)
-        out.append(Change(work_type, len(now), nearest_rank(now, 0.5), len(before), nearest_rank(before, 0.5)))
+        now, before = resolved_in(work_type, as_of - span, as_of), resolved_in(work_type, as_of - 2 * span, as_of - span)
+        spans, spans_before = (sorted(t.to_resolve for t in ts if t.to_resolve is not None) for ts in (now, before))
+        out.append(Change(work_type, len(spans), nearest_rank(spans, 0.5), len(spans_before),
+                          nearest_rank(spans_before, 0.5), sum(t.automatic for t in now)))
     return out
 
 
@@ -190,3 +194,27 @@ def resolve_distribution(db: Db, as_of: datetime | None = None, window: timedelt
         cumulative = (*(sum(s <= bound for s in spans) for bound in RESOLVE_BUCKETS), len(spans))
         out.append(ResolveDistribution(work_type, cumulative, float(sum(spans))))
     return out
+
+
+def duration_words(t: timedelta | None) -> str:
+    """'3.2 days', '5.5 h', '40 min'; '–' for none."""
+    if t is None:
+        return "–"
+    hours = t.total_seconds() / 3600
+    return f"{hours / 24:.1f} days" if hours >= 24 else f"{hours:.1f} h" if hours >= 1 else f"{round(hours * 60)} min"
+
+
+def change_sentence(c: Change) -> str | None:
+    """'Reconciliation break: median time to resolve 3.2 days (12 resolved in the last 7 days), down from 4.1.'; None
+    when none was resolved in either week (nothing to say, not "0")."""
+    if not c.resolved and not c.previous_resolved:
+        return None
+    label = BY_NAME[c.work_type].label
+    if not c.resolved:
+        return f"{label}: none resolved in the last 7 days ({c.previous_resolved} the 7 days before)."
+    alone = f", {c.automatic} without a person" if c.automatic else ""
+    now = f"{label}: median time to resolve {duration_words(c.median)} ({c.resolved} resolved in the last 7 days{alone})"
+    if c.previous_median is None or c.median is None:
+        return now + ", none the 7 days before."
+    way = "down" if c.median < c.previous_median else "up" if c.median > c.previous_median else "the same as"
+    return f"{now}, {way}{' from' if way != 'the same as' else ''} {duration_words(c.previous_median)}."

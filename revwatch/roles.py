@@ -2,7 +2,8 @@
 
 The worker owns the schema: it migrates, bulk-loads and rebuilds indexes. The dashboard reads
 every product table and writes only what its own actions write: the break workflow (the state
-columns of `recon_breaks`, an event, an approval request and its decision, an audit entry), a weekly report build, a month's sign-off and a request to run a job now. A role granted
+columns of `recon_breaks`, an event, an approval request and its decision, an audit entry), a weekly report build, a month's sign-off, a request to run a job now, and
+the work queue's owners and resolutions (and their events). A role granted
 here cannot change a copied source row, a rollup, a finding, a reconciliation item, a job run,
 the schedule or the audit trail, and cannot read the billing source. Roles are made by whoever
 administers the server (`CREATE ROLE … LOGIN PASSWORD …`): no password passes through Revwatch.
@@ -23,10 +24,13 @@ DASHBOARD_WRITES: tuple[tuple[str, str], ...] = (
     ("weekly_reports", "INSERT"),
     ("month_signoffs", "INSERT"),
     ("job_run_requests", "INSERT"),
+    # the work queue's items (metrics/actions/work_item_actions.py): who owns one, and its resolution
+    ("work_items", "UPDATE (owner, state, resolved_by, resolved_at, resolution, resolved_fingerprint)"),
+    ("work_item_events", "INSERT"),
 )
 DASHBOARD_SEQUENCES = ("recon_break_events_event_id_seq", "recon_break_requests_request_id_seq",
                        "weekly_reports_report_id_seq", "month_signoffs_signoff_id_seq",
-                       "job_run_requests_request_id_seq")
+                       "job_run_requests_request_id_seq", "work_item_events_event_id_seq")
 
 
 class NoSuchRole(LookupError):

@@ -12,6 +12,7 @@ from psycopg.errors import InsufficientPrivilege
 from sqlalchemy.engine import make_url
 
 from metrics.actions import break_workflow as wf
+from metrics.actions import work_item_actions as wq_act
 from metrics.faces import weekly_report as wr
 from revwatch import audit
 from revwatch.cli import dashboard_environment, main
@@ -19,7 +20,7 @@ from revwatch.db import engine_for, libpq_url
 from revwatch.roles import DASHBOARD_WRITES
 from tests.people import ANA, CARL
 
-PAGES = ["pages/overview.py", "pages/payments.py", "pages/refunds_disputes.py", "pages/billing_accuracy.py",
+PAGES = ["pages/overview.py", "pages/payments.py", "pages/refunds_disputes.py", "pages/billing_accuracy.py", "pages/work_queue.py",
          "pages/reconciliation.py", "pages/trace.py", "pages/alerts.py", "pages/reports.py", "pages/health.py",
          "pages/audit.py"]
 
@@ -90,6 +91,13 @@ def test_the_dashboard_actions_work_as_the_role(world):
     assert world.sql("SELECT state, resolved_by, approved_by FROM recon_breaks WHERE break_id = %s",
                      (break_id,)) == [("written_off", ANA.actor, CARL.actor)]
     assert world.sql("SELECT decision FROM recon_break_requests WHERE break_id = %s", (break_id,)) == [("approved",)]
+    (item_id,) = world.sql("SELECT item_id FROM work_items WHERE state = 'open' ORDER BY item_id LIMIT 1")[0]
+    with world.dash.engine.begin() as conn:  # the work queue: bulk assign (a break among the items), resolve, reopen
+        other = world.sql("SELECT break_id FROM recon_breaks WHERE state = 'open' ORDER BY break_id LIMIT 1")[0][0]
+        done = wq_act.assign_many(conn, [("break", other), ("under_billed", item_id)], ANA, "dana")
+        wq_act.resolve(conn, item_id, ANA, "re-invoiced as inv_99")
+        wq_act.reopen(conn, item_id, ANA, "the new invoice bounced")
+    assert done.assigned == 2 and world.sql("SELECT count(*) FROM work_item_events WHERE item_id = %s", (item_id,))[0][0] == 4
     week = world.sql("SELECT to_char(max(local_date) - 7, 'IYYY-\"W\"IW') FROM rollup_sessions")[0][0]
     report_id = wr.build(world.dash.engine, week, world.cfg, built_by="dashboard:test")
     assert world.sql("SELECT iso_week FROM weekly_reports WHERE report_id = %s", (report_id,)) == [(week,)]
@@ -129,7 +137,7 @@ def test_grant_is_idempotent_and_covers_tables_made_later(world):
         as_dashboard(world, "INSERT INTO made_later VALUES (2)")
     assert {t for t, _ in DASHBOARD_WRITES} <= {t for (t,) in world.sql(
         "SELECT DISTINCT table_name FROM information_schema.role_table_grants WHERE grantee = %s"
-        " AND privilege_type IN ('INSERT', 'UPDATE')", (role,))} | {"recon_breaks"}
+        " AND privilege_type IN ('INSERT', 'UPDATE')", (role,))} | {"recon_breaks", "work_items"}  # column grants
 
 
 def test_an_unknown_role_is_one_line(world):

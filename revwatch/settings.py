@@ -106,6 +106,9 @@ class Settings(BaseSettings):
                                            '"over_billed": "3bd", "dispute_evidence": "due"}')
     work_page_customer_overdue: bool = Field(False, description="page on-call (not only a ticket) when a customer "
                                              "overcharge, unrecorded charge or stuck refund is past its service level")
+    auto_explain_rules: str = Field("", description='the auto-explain rules enabled, JSON: rule -> parameters, e.g. '
+                                    '{"bank_fee": {"CAD": [1500]}, "duplicate_voided": {}}; none by default: dry-run '
+                                    'them on the Work queue page first')
     refund_pending_hours: int = Field(48, ge=1, le=90 * 24, description="a refund pending longer than this is stuck: "
                                       "a work item")
     # four eyes (metrics/actions/break_workflow.py)
@@ -142,15 +145,17 @@ class Settings(BaseSettings):
                                             'controller, engineer, admin')
     auth_groups_claim: str = Field("groups", description="the ID token claim that lists a person's groups")
 
-    @field_validator("auth_roles", "work_slas")
+    @field_validator("auth_roles", "work_slas", "auto_explain_rules")
     @classmethod
     def _json_maps(cls, value: str, info) -> str:
-        """AUTH_ROLES and WORK_SLAS: JSON objects, each entry checked by the function that reads it."""
+        """AUTH_ROLES, WORK_SLAS and AUTO_EXPLAIN_RULES: JSON objects, each entry checked by the function that reads it."""
         from revwatch.identity import parse_role_map
-        from revwatch.work_items import service_levels
+        from revwatch.work_items import parse_auto_explain, service_levels
 
+        readers: dict[str, Callable[[str], object]] = {"auth_roles": parse_role_map, "work_slas": service_levels,
+                                                       "auto_explain_rules": parse_auto_explain}
         try:
-            check: Callable[[str], object] = parse_role_map if info.field_name == "auth_roles" else service_levels
+            check = readers[info.field_name]
             check(value)
         except json.JSONDecodeError as exc:
             raise ValueError(f"must be JSON ({exc.msg} at character {exc.pos})") from None

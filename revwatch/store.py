@@ -18,7 +18,8 @@ SOURCE_COPIES = (
 # Kept across a new source: history, not derived data (the run log, the breaks' audit trail, the sign-offs, which
 # the database refuses to delete, and who asked for which run).
 HISTORY = ("job_runs", "recon_break_events", "audit_log", "weekly_reports", "month_signoffs", "job_run_requests",
-           "work_item_events")
+           "work_item_events",
+           "auto_explanations")
 
 
 def billing_is_empty(billing: Engine) -> bool:

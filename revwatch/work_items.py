@@ -118,3 +118,28 @@ def due_at(level: ServiceLevel, found_at: datetime, deadline: datetime | None = 
     if level.business:
         return add_business_days(found_at, level.days)
     return found_at + timedelta(days=level.days)
+
+
+# The auto-explain rules (metrics/actions/auto_explain.py RULES), named here so that AUTO_EXPLAIN_RULES is checked at
+# start with the other settings
+RULE_NAMES = ("bank_fee", "duplicate_voided")
+
+
+def parse_auto_explain(raw: str | Mapping[str, object] | None) -> dict[str, dict]:
+    """AUTO_EXPLAIN_RULES (JSON text or a mapping) as rule name -> parameters; a rule not named is disabled, an
+    unknown one refused (a typo would leave a rule off unnoticed)."""
+    spec = json.loads(raw) if isinstance(raw, str) and raw.strip() else (raw or {})
+    if not isinstance(spec, Mapping):
+        raise ValueError('must be a JSON object of rule -> parameters, e.g. {"bank_fee": {"CAD": [1500]}}')
+    unknown = [name for name in spec if name not in RULE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown rule(s) {', '.join(unknown)}; the rules are {', '.join(RULE_NAMES)}")
+    params: dict[str, dict] = {}
+    for name, p in spec.items():
+        if p is not None and not isinstance(p, Mapping):
+            raise ValueError(f"{name}: its parameters must be a JSON object")
+        params[str(name)] = dict(p or {})
+    fees = params.get("bank_fee", {})
+    if not all(isinstance(v, list) and all(isinstance(f, int) and f > 0 for f in v) for v in fees.values()):
+        raise ValueError('bank_fee takes each currency\'s fee amounts in minor units, e.g. {"CAD": [1500]}')
+    return params

@@ -42,13 +42,14 @@ from revwatch.schema.rollups import (
     RefundRollup,
     SessionRollup,
 )
-from revwatch.schema.work import WorkItem, WorkItemEvent
+from revwatch.schema.work import AutoExplanation, WorkItem, WorkItemEvent
 
 __all__ = [
     "NAMING_CONVENTION",
     "TS",
     "AdyenSettlementLine",
     "AuditEntry",
+    "AutoExplanation",
     "BankLine",
     "Base",
     "BillingCorrect",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Boolean, Index, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -64,3 +64,27 @@ class WorkItemEvent(Base):
     action: Mapped[str] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class AutoExplanation(Base):
+    """What an auto-explain rule did to one item (metrics/actions/auto_explain.py): `rule` and `rule_version`, the
+    item (`work_type` and `item_ref`: a break id or a work item id), whether it resolved it or only explained
+    (grouped) it, the explanation and its figures (`detail`, e.g. the bank fee), when; and, once a person undid the
+    rule, who and when (the items it resolved are reopened then)."""
+
+    __tablename__ = "auto_explanations"
+    explanation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(Text)
+    rule_version: Mapped[int] = mapped_column(BigInteger)
+    work_type: Mapped[str] = mapped_column(Text)
+    item_ref: Mapped[int] = mapped_column(BigInteger)
+    resolved: Mapped[bool] = mapped_column(Boolean)
+    explanation: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict] = mapped_column(JSONB)
+    currency: Mapped[str | None] = mapped_column(Text)
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    explained_at: Mapped[datetime] = mapped_column(TS)
+    undone_by: Mapped[str | None] = mapped_column(Text)
+    undone_at: Mapped[datetime | None] = mapped_column(TS)
+    __table_args__ = (Index("uq_auto_explanations_live", "rule", "work_type", "item_ref", unique=True,
+                            postgresql_where=text("undone_at IS NULL")),)

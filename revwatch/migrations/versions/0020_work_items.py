@@ -1,4 +1,5 @@
-"""work_items and work_item_events: the revenue work queue's items that are not breaks, and their history (issue 19)
+"""work_items, work_item_events, auto_explanations: the work queue's items that are not breaks, their history, and
+what the auto-explain rules did (issue 19)
 
 Revision ID: 0020
 Revises: 0019
@@ -58,6 +59,25 @@ def upgrade() -> None:
     # time to resolution reads the items active in the last weeks: both histories by time
     op.create_index(op.f('ix_work_item_events_at'), 'work_item_events', ['at'], unique=False)
     op.create_index(op.f('ix_recon_break_events_at'), 'recon_break_events', ['at'], unique=False)
+    op.create_table(
+        'auto_explanations',
+        sa.Column('explanation_id', sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column('rule', sa.Text(), nullable=False),
+        sa.Column('rule_version', sa.BigInteger(), nullable=False),
+        sa.Column('work_type', sa.Text(), nullable=False),
+        sa.Column('item_ref', sa.BigInteger(), nullable=False),
+        sa.Column('resolved', sa.Boolean(), nullable=False),
+        sa.Column('explanation', sa.Text(), nullable=False),
+        sa.Column('detail', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column('currency', sa.Text(), nullable=True),
+        sa.Column('amount_minor', sa.BigInteger(), nullable=True),
+        sa.Column('explained_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('undone_by', sa.Text(), nullable=True),
+        sa.Column('undone_at', sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint('explanation_id', name=op.f('pk_auto_explanations')),
+    )
+    op.create_index('uq_auto_explanations_live', 'auto_explanations', ['rule', 'work_type', 'item_ref'], unique=True,
+                    postgresql_where=sa.text('undone_at IS NULL'))
     op.execute("""
         CREATE FUNCTION work_item_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -74,5 +94,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_work_item_events_at'), table_name='work_item_events')
     op.drop_index(op.f('ix_work_item_events_item_id'), table_name='work_item_events')
     op.drop_table('work_item_events')
+    op.drop_index('uq_auto_explanations_live', table_name='auto_explanations')
+    op.drop_table('auto_explanations')
     op.drop_index('ix_work_items_open', table_name='work_items')
     op.drop_table('work_items')

@@ -1,0 +1,140 @@
+"""Rules that explain work-queue items by themselves (issue 19; metrics/actions/auto_explain.py): each rule's dry run
+lists exactly what it then resolves, the resolved items carry the rule (name and version) as actor in their history
+and in the audit log, a controller can undo a rule (its items reopen), and the items it resolved count as resolved
+without a person."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from collectors.compute import work_queue as job
+from metrics.actions import auto_explain as ae
+from metrics.figures import work_history as wh
+from revwatch.identity import NotPermitted
+from revwatch.settings import Settings
+from revwatch.work_items import RULE_NAMES, parse_auto_explain
+from tests.people import ANA, CARL
+from tests.worlds.recon import add_item
+from tests.worlds.work_queue import NOW, PENDING, finding
+
+FEES = {"CAD": [1500], "USD": [1000, 2500]}
+
+
+def payout_break(conn, key: str, currency: str, payout: int, deposited: int) -> int:
+    add_item(conn, "S3", f"payout:adyen:{key}", "payout", "break", currency, payout, NOW - timedelta(days=3),
+             break_type="amount_mismatch", counter_amount_minor=deposited, break_amount_minor=payout - deposited,
+             left_ref=f"ADYEN-{key}", gateway="adyen")
+    break_id = conn.execute(text("INSERT INTO recon_breaks (stage, item_key, state, opened_at) VALUES ('S3', :k, 'open', :at)"
+                                 " RETURNING break_id"), {"k": f"payout:adyen:{key}", "at": NOW - timedelta(days=2)}
+                            ).scalar_one()
+    conn.execute(text("INSERT INTO recon_break_events (break_id, at, actor, action) VALUES (:b, :at, 'reconcile', 'opened')"),
+                 {"b": break_id, "at": NOW - timedelta(days=2)})
+    return break_id
+
+
+def invoice(conn, invoice_id: str, session: str, status: str) -> None:
+    conn.execute(text("""
+        INSERT INTO invoices (invoice_id, session_id, currency, subtotal_minor, tax_minor, total_minor, issued_at,
+                              status, updated_at)
+        VALUES (:i, :s, 'USD', 900, 0, 900, :at, :status, :at)"""), {"i": invoice_id, "s": session, "at": NOW,
+                                                                     "status": status})
+
+
+@pytest.fixture
+def world(make_world, pin_clock):
+    pin_clock(NOW)
+    w = make_world()
+    with w.engine.begin() as conn:
+        w.fee = payout_break(conn, "13", "CAD", 126198, 124698)  # short by the CAD fee
+        w.usd_fee = payout_break(conn, "14", "USD", 50000, 47500)  # short by the second USD fee
+        payout_break(conn, "15", "CAD", 126198, 124699)  # short by 1,499: no fee
+        asked = payout_break(conn, "16", "CAD", 9000, 7500)  # a fee, but a person asked a controller about it
+        conn.execute(text("""
+            INSERT INTO recon_break_requests (break_id, action, category, reason, why_approval, reporting_currency,
+                threshold_minor, fingerprint, requested_by, requested_issuer, requested_subject, requested_at)
+            VALUES (:b, 'write_off', 'bank_fee', 'fee', 'analyst', 'USD', 1000000, 'f', 'ana', 'i', 's', :at)"""),
+                     {"b": asked, "at": NOW})
+        finding(conn, "ses_voided", "duplicate_invoice", 900, 1800)
+        finding(conn, "ses_still_twice", "duplicate_invoice", 900, 1800)
+        for inv, session, status in (("inv_1", "ses_voided", "paid"), ("inv_2", "ses_voided", "void"),
+                                     ("inv_3", "ses_still_twice", "paid"), ("inv_4", "ses_still_twice", "open")):
+            invoice(conn, inv, session, status)
+        job.sync(conn, NOW - timedelta(hours=5), PENDING)
+    w.voided = w.sql("SELECT item_id FROM work_items WHERE source_key = 'ses_voided'")[0][0]
+    return w
+
+
+def _apply(world, rule, params):
+    with world.engine.begin() as conn:
+        return ae.apply(conn, rule, params)
+
+
+def test_each_dry_run_equals_what_the_rule_then_resolves_with_the_rule_as_actor(world):
+    rules = ae.RULES
+    with world.engine.connect() as conn:
+        fee_dry = ae.dry_run(conn, rules["bank_fee"], FEES)
+        dup_dry = ae.dry_run(conn, rules["duplicate_voided"], {})
+    assert [(m.item_ref, m.currency, m.amount_minor) for m in fee_dry] == [(world.fee, "CAD", 1500),
+                                                                          (world.usd_fee, "USD", 2500)]
+    assert [(m.work_type, m.item_ref) for m in dup_dry] == [("over_billed", world.voided)]
+    assert world.sql("SELECT count(*) FROM auto_explanations")[0][0] == 0  # a dry run writes nothing
+    assert _apply(world, rules["bank_fee"], FEES) == fee_dry
+    assert _apply(world, rules["duplicate_voided"], {}) == dup_dry
+    resolved = world.sql("SELECT break_id, resolved_by FROM recon_breaks WHERE state = 'resolved' ORDER BY break_id")
+    assert resolved == [(world.fee, "rule:bank_fee@1"), (world.usd_fee, "rule:bank_fee@1")]
+    assert world.sql("SELECT state, resolved_by FROM work_items WHERE item_id = %s", (world.voided,)) == [
+        ("resolved", "rule:duplicate_voided@1")]
+    assert world.sql("SELECT actor FROM recon_break_events WHERE action = 'resolved' ORDER BY break_id") == [
+        ("rule:bank_fee@1",), ("rule:bank_fee@1",)]
+    assert world.sql("SELECT actor, action, target FROM audit_log ORDER BY seq") == [
+        ("rule:bank_fee@1", "rule.resolve", f"break:{world.fee}"), ("rule:bank_fee@1", "rule.resolve", f"break:{world.usd_fee}"),
+        ("rule:duplicate_voided@1", "rule.resolve", f"over_billed:{world.voided}")]
+    assert ae.explained_fees(world.engine) == {"CAD": 1500, "USD": 2500}  # the fee figure
+    assert _apply(world, rules["bank_fee"], FEES) == []  # applied again: nothing more
+    with world.engine.begin() as conn:  # the work-queue job keeps a rule's resolution while the data holds
+        job.sync(conn, NOW, PENDING)
+    assert world.sql("SELECT state FROM work_items WHERE item_id = %s", (world.voided,)) == [("resolved",)]
+
+
+def test_a_rule_is_undone_by_a_controller_and_its_items_reopen(world):
+    _apply(world, ae.RULES["bank_fee"], FEES)
+    with world.engine.begin() as conn, pytest.raises(NotPermitted):
+        ae.undo(conn, ae.RULES["bank_fee"], ANA, "wrong fee")
+    with world.engine.begin() as conn:
+        assert ae.undo(conn, ae.RULES["bank_fee"], CARL, "the bank refunded its fee") == 2
+    assert world.sql("SELECT count(*) FROM recon_breaks WHERE state = 'open'")[0][0] == 4
+    assert world.sql("SELECT actor, note FROM recon_break_events WHERE action = 'reopened' AND break_id = %s",
+                     (world.fee,)) == [(CARL.actor, "the bank refunded its fee")]
+    assert ae.explained_fees(world.engine) == {}
+    assert [m.item_ref for m in _apply(world, ae.RULES["bank_fee"], FEES)] == [world.fee, world.usd_fee]  # again
+
+
+def test_items_a_rule_resolved_count_as_resolved_without_a_person(world):
+    _apply(world, ae.RULES["bank_fee"], FEES)
+    with world.engine.connect() as conn:
+        r = wh.resolution_report(conn, NOW)
+    (breaks,) = [g.stats for g in r.by_type if g.work_type == "break"]
+    assert (breaks.items, breaks.resolved, breaks.automatic, breaks.automatic_share) == (4, 2, 2, 1.0)
+
+
+def test_the_enabled_rules_come_from_configuration_and_a_wrong_one_stops_the_start(world):
+    assert set(ae.RULES) == set(RULE_NAMES)
+    with world.engine.begin() as conn:
+        assert ae.apply_enabled(conn, '{"duplicate_voided": {}}') == {"duplicate_voided": 1}
+        assert ae.apply_enabled(conn, "") == {}
+    assert parse_auto_explain('{"bank_fee": {"CAD": [1500]}}') == {"bank_fee": {"CAD": [1500]}}
+    for bad, says in (('{"bank_fees": {}}', "unknown rule"), ('{"bank_fee": {"CAD": 1500}}', "fee amounts"),
+                      ('{"bank_fee": {"CAD": [15.0]}}', "fee amounts"), ("[1]", "JSON object")):
+        with pytest.raises(ValueError, match=says):  # pydantic's ValidationError: load_settings says it as one line
+            Settings(auto_explain_rules=bad)
+
+
+def test_on_the_demo_world_the_bank_fee_rule_finds_the_deposit_short_by_its_fee(demo_world):
+    incident = next(i["expected"] for i in demo_world.manifest["incidents"] if i["id"] == "deposit_short_bank_fee")
+    fee = {incident["currency"]: [incident["bank_fee_minor"]]}
+    with demo_world.engine.connect() as conn:
+        (m,) = ae.dry_run(conn, ae.RULES["bank_fee"], fee)
+    assert (m.currency, m.amount_minor) == (incident["currency"], incident["bank_fee_minor"])
+    assert m.explanation.endswith("by the bank's fee") and incident["payout_reference"].split("-")[1] in m.detail["item_key"]

@@ -27,6 +27,7 @@ DASHBOARD_WRITES: tuple[tuple[str, str], ...] = (
     # the work queue's items (metrics/actions/work_item_actions.py): who owns one, and its resolution
     ("work_items", "UPDATE (owner, state, resolved_by, resolved_at, resolution, resolved_fingerprint)"),
     ("work_item_events", "INSERT"),
+    ("auto_explanations", "UPDATE (undone_by, undone_at)"),  # a controller undoes a rule
 )
 DASHBOARD_SEQUENCES = ("recon_break_events_event_id_seq", "recon_break_requests_request_id_seq",
                        "weekly_reports_report_id_seq", "month_signoffs_signoff_id_seq",

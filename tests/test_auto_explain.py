@@ -138,3 +138,15 @@ def test_on_the_demo_world_the_bank_fee_rule_finds_the_deposit_short_by_its_fee(
         (m,) = ae.dry_run(conn, ae.RULES["bank_fee"], fee)
     assert (m.currency, m.amount_minor) == (incident["currency"], incident["bank_fee_minor"])
     assert m.explanation.endswith("by the bank's fee") and incident["payout_reference"].split("-")[1] in m.detail["item_key"]
+
+
+def test_the_worker_applies_the_enabled_rules_after_each_work_queue_run(world, monkeypatch):
+    from revwatch.cli.supervise import after_job
+    from revwatch.settings import load_settings
+
+    monkeypatch.setenv("AUTO_EXPLAIN_RULES", '{"bank_fee": {"CAD": [1500]}}')
+    after = after_job(world.engine, load_settings(database_url=world.url))
+    after("reconcile")  # another job: no rule runs
+    assert world.sql("SELECT count(*) FROM auto_explanations")[0][0] == 0
+    after("work-queue")
+    assert world.sql("SELECT rule, item_ref, resolved FROM auto_explanations") == [("bank_fee", world.fee, True)]

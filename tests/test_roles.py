@@ -137,7 +137,7 @@ def test_grant_is_idempotent_and_covers_tables_made_later(world):
         as_dashboard(world, "INSERT INTO made_later VALUES (2)")
     assert {t for t, _ in DASHBOARD_WRITES} <= {t for (t,) in world.sql(
         "SELECT DISTINCT table_name FROM information_schema.role_table_grants WHERE grantee = %s"
-        " AND privilege_type IN ('INSERT', 'UPDATE')", (role,))} | {"recon_breaks", "work_items"}  # column grants
+        " AND privilege_type IN ('INSERT', 'UPDATE')", (role,))} | {"recon_breaks", "work_items", "auto_explanations"}  # column grants
 
 
 def test_an_unknown_role_is_one_line(world):

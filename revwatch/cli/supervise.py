@@ -3,6 +3,7 @@
 that exits non-zero, e.g. its watchdog gave up after the database went away, is started again)."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -23,6 +24,8 @@ from revwatch.cli.common import engine, settings
 from revwatch.cli.metrics_server import metrics_server
 from revwatch.identity import auth_configured, local_mode_refusal
 from revwatch.settings import Settings, SettingsError
+
+WORK_QUEUE_JOB = "work-queue"  # collectors/compute/work_queue.py JOB: the auto-explain rules follow it
 
 if TYPE_CHECKING:
     from collectors.scheduler import ReportJob, Worker
@@ -88,7 +91,7 @@ def worker(once: bool) -> None:
     with product.begin() as conn:  # a changed configuration is recorded once, a restart with the same adds nothing
         audit.record_settings(conn, cfg)
     with sources(cfg) as cfg:
-        work = Worker(product, cfg, report_job=report_job(), after_run=keep_figures(product))
+        work = Worker(product, cfg, report_job=report_job(), after_run=after_job(product, cfg))
         with stop_on_signals(work.stopping):
             if once:
                 _once(work)
@@ -96,12 +99,24 @@ def worker(once: bool) -> None:
                 run_scheduled(work, cfg, product, schedule)
 
 
-def keep_figures(product: Engine) -> Callable[[str], None]:
-    """The worker's `after_run`: keep the /metrics figure sections the job feeds (metrics/faces/exporter_snapshot.py),
-    so a scrape reads them in one small read; collectors never import metrics, the CLI wires it."""
+def after_job(product: Engine, cfg: Settings) -> Callable[[str], None]:
+    """The worker's `after_run` (collectors never import metrics, the CLI wires it): after the work-queue job, the
+    auto-explain rules AUTO_EXPLAIN_RULES enables (metrics/actions/auto_explain.py); after any job, the /metrics
+    figure sections it feeds are kept (metrics/faces/exporter_snapshot.py), so a scrape reads them in one small read."""
+    from metrics.actions import auto_explain
     from metrics.faces import exporter_snapshot
 
-    return lambda job: exporter_snapshot.refresh_after(product, job)
+    def after(job: str) -> None:
+        if job == WORK_QUEUE_JOB and cfg.auto_explain_rules:
+            try:
+                with product.begin() as conn:
+                    explained = auto_explain.apply_enabled(conn, cfg.auto_explain_rules)
+                logging.getLogger("revwatch.auto_explain").info("auto-explain rules applied: %s", explained)
+            except Exception:  # the run succeeded; the rules' failure is said, and they try again after the next
+                logging.getLogger("revwatch.auto_explain").exception("auto-explain rules failed; nothing was applied")
+        exporter_snapshot.refresh_after(product, job)
+
+    return after
 
 
 def _once(work: Worker) -> None:

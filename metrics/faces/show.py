@@ -32,6 +32,7 @@ NOT_NARROWED_BY: dict[str, tuple[str, ...]] = {
     "close": ("--from", "--site", "--region"),
     "health": ("--from", "--to", "--site", "--region", "--currency"),
     "queue": ("--from", "--to", "--region"),
+    "actions": ("--from", "--to", "--region"),
 }
 # `--by`: each topic's other groupings (the first row shape, without --by, is the topic's default)
 GROUPINGS: dict[str, tuple[str, ...]] = {
@@ -41,6 +42,8 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
     "close": ("currency", "age", "reasons", "fx_gaps", "adjustments"),
     "health": ("source", "load"),
     "queue": ("type", "resolution", "team", "trend"),
+    "actions": ("refund_customer", "reinvoice", "record_payment", "refund_double_charge", "retry_refund",
+                "submit_evidence", "post_journal", "investigate_break"),
 }
 
 
@@ -50,6 +53,7 @@ READINESS: dict[str, str | None] = {
     "overview": "overview", "payments": "payments", "declines": "declines", "billing": "billing_accuracy",
     "misbilled": "billing_accuracy", "breaks": "reconciliation", "close": "reconciliation", "health": None,
     "refunds": "refunds", "disputes": "disputes", "queue": "work_queue",
+    "actions": "work_queue",
 }
 # `table` format: the columns left out first when a table is wider than the terminal, least important first
 # (csv and json always carry every column; `--wide` prints them all)
@@ -112,7 +116,7 @@ def state(db: Db, topic: str, o: Options) -> Readiness | None:
     name = READINESS[topic]
     if name is None:
         return None
-    since = None if topic in ("breaks", "close", "queue") else filters(db, o).start
+    since = None if topic in ("breaks", "close", "queue", "actions") else filters(db, o).start
     return readiness(db, name, o.as_of or clock.now(), since)
 
 
@@ -156,7 +160,8 @@ def overview(db: Db, o: Options) -> Rows:
 
 
 # the topics of show_topics.py, imported by their first call (and as attributes: `show.close`, `show.health`)
-_LATER = ("payments", "declines", "billing", "misbilled", "breaks", "close", "health", "refunds", "disputes", "queue")
+_LATER = ("payments", "declines", "billing", "misbilled", "breaks", "close", "health", "refunds", "disputes", "queue",
+          "actions")
 
 
 def _later(name: str) -> Callable[[Db, Options], Frame]:

@@ -17,6 +17,7 @@ from metrics.figures import overview as ov
 from metrics.figures import payments as pm
 from metrics.figures import reconciliation as rc
 from metrics.figures import refunds as rf
+from metrics.figures import suggested_actions as sa
 from metrics.figures import work_history as wh
 from metrics.figures import work_queue as wq
 from metrics.figures.query import Db, Filters, ratio_column
@@ -343,3 +344,25 @@ def _resolution(db: Db, o: Options) -> pd.DataFrame:
                                      "assign_p90_hours", "resolved", "resolve_p50_hours", "resolve_p90_hours",
                                      "reopened", "resolved_without_a_person"])
     return df.drop(columns=["work_type"]) if o.by == "team" else df
+
+
+def actions(db: Db, o: Options) -> pd.DataFrame:
+    """The suggested actions (metrics/figures/suggested_actions.py) for the queue's items, as the page exports them:
+    `--by <action type>` that type's rows with its own columns (one CSV for the system that acts); without --by one
+    row per action type: how many items and the money, per currency."""
+    q = wq.configured_queue(db, wq.QueueFilters(types=o.work_types, teams=o.teams, owners=o.owners,
+                                                site_ids=o.site_ids, currencies=(o.currency,) if o.currency else ()),
+                            o.cfg, o.as_of)
+    found = sa.suggestions(db, q, o.cfg)
+    if o.by:
+        return found[o.by].reset_index(drop=True)
+    rows = []
+    for kind, df in found.items():
+        money = next((c for c in ("refund_minor", "reinvoice_minor", "amount_minor", "debit_minor") if c in df), None)
+        if df.empty or money is None:
+            rows.append(dict(action=kind, what=sa.ACTIONS[kind], items=0, currency=None, amount_minor=None))
+            continue
+        for cur, part in df.groupby("currency"):
+            rows.append(dict(action=kind, what=sa.ACTIONS[kind], items=int(part["item_ref"].nunique()), currency=cur,
+                             amount_minor=int(part[money].sum())))
+    return pd.DataFrame(rows, columns=["action", "what", "items", "currency", "amount_minor"])

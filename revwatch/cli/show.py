@@ -24,6 +24,7 @@ SHOW_TOPICS: dict[str, str] = {
     "disputes": "dispute ratio per card network and month",
     "queue": "every open item that needs a person (the Work queue), soonest due first; --by type: counts per type;"
              " --by resolution|team|trend: time to assign and resolve",
+    "actions": "what resolving each queue item takes, per action type; --by TYPE: that type's rows, to export",
 }
 HELP = f"""Print a page's figures (the same metrics/ queries): table for people, csv or json for machines.
 
@@ -105,7 +106,8 @@ class _OneLineUsageErrors(click.Command):
 @click.option("--currency", callback=_currency_option, help="Only rows in this ISO 4217 currency.")
 @click.option("--by", help="Another grouping: payments method|brand|site|region|decline_class; refunds "
               "reason|day; disputes currency|reason; close currency|age|reasons|fx_gaps|adjustments; health source|load;"
-              " queue type|resolution|team|trend.")
+              " queue type|resolution|team|trend; actions refund_customer|reinvoice|record_payment|"
+              "refund_double_charge|retry_refund|submit_evidence|post_journal|investigate_break.")
 @click.option("--month", callback=_month_option, help="close: accounting month (YYYY-MM).")
 @click.option("--stage", "stages", multiple=True, type=click.Choice(("S1", "S2", "S3", "S4")),
               help="breaks: reconciliation stage (repeatable).")
@@ -142,8 +144,8 @@ def show(topic, start, end, sites, regions, currency, by, month, stages, break_t
         if value and topic != "breaks":
             raise click.BadParameter(f"{name} applies to breaks only, not {topic}", param_hint=name)
     for name, value in (("--type", work_types), ("--team", teams), ("--owner", owners)):
-        if value and topic != "queue":
-            raise click.BadParameter(f"{name} applies to queue only, not {topic}", param_hint=name)
+        if value and topic not in ("queue", "actions"):
+            raise click.BadParameter(f"{name} applies to queue and actions only, not {topic}", param_hint=name)
     if by is not None and by not in sh.GROUPINGS.get(topic, ()):
         choices = ", ".join(sh.GROUPINGS.get(topic, ())) or "none"
         raise click.BadParameter(f"{topic} cannot be grouped by {by!r} (choices: {choices})", param_hint="--by")

@@ -20,6 +20,7 @@ from metrics.figures import work_queue as wq
 from metrics.figures.query import snapshot
 from pages.common import csv_button, engine, load_or_stop, money, signin
 from pages.common.state import nothing_found, pending_banner, shown_of, topic_state
+from pages.common.work_actions import actions_section, rules_section
 from revwatch import clock
 from revwatch.identity import Identity, NotPermitted, Permission
 from revwatch.settings import load_settings
@@ -214,7 +215,9 @@ def main() -> None:
         nothing_found(state, "Nothing found: no open item matches the filters.")
     else:
         items_section(db_key, q, who)
+        actions_section(db_key, q)
     resolution_section(load_or_stop(load_resolution, db_key, as_of))
+    rules_section(db_key, who)
 
 
 def items_section(db_key: str | None, q: wq.Queue, who: Identity) -> None:

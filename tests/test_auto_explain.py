@@ -150,3 +150,19 @@ def test_the_worker_applies_the_enabled_rules_after_each_work_queue_run(world, m
     assert world.sql("SELECT count(*) FROM auto_explanations")[0][0] == 0
     after("work-queue")
     assert world.sql("SELECT rule, item_ref, resolved FROM auto_explanations") == [("bank_fee", world.fee, True)]
+
+
+def test_the_page_shows_each_rule_s_dry_run_and_a_controller_undoes_one(world, page_for, monkeypatch):
+    monkeypatch.setenv("AUTO_EXPLAIN_RULES", '{"bank_fee": {"CAD": [1500], "USD": [1000, 2500]}}')
+    at = page_for(world, "pages/work_queue.py")
+    labels = [e.label for e in at.expander]
+    assert "bank_fee (version 1, enabled): would explain 2 now · nothing done yet" in labels
+    assert "duplicate_voided (version 1, not enabled): would explain 1 now · nothing done yet" in labels
+    _apply(world, ae.RULES["bank_fee"], FEES)
+    at = page_for(world, "pages/work_queue.py")
+    assert "bank_fee (version 1, enabled): would explain 0 now · 2 resolved so far" in [e.label for e in at.expander]
+    assert any("Bank fees explained by the bank_fee rule: " in c.value for c in at.caption)
+    at.text_input(key="undo_note_bank_fee").input("the bank refunded it").run()
+    at.button(key="undo_bank_fee").click().run()  # local mode: the machine's user holds every role
+    assert any("Undone: 2 item(s) reopened." in s.value for s in at.success)
+    assert world.sql("SELECT count(*) FROM recon_breaks WHERE state = 'open'")[0][0] == 4

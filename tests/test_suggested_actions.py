@@ -131,3 +131,11 @@ def test_on_the_demo_world_every_ledger_break_gets_balanced_lines_or_an_investig
     missing_day = next(i["expected"] for i in demo_world.manifest["incidents"] if i["id"] == "revenue_day_missing")
     posted = journal[journal["account"] == demo_world.cfg.gl_account_revenue]
     assert missing_day["subtotal_minor"] in set(posted["credit_minor"])
+
+
+def test_the_page_counts_each_action_type_as_the_figure_does(world, page_for):
+    found = actions(world)
+    at = page_for(world, "pages/work_queue.py")
+    table = next(d.value for d in at.dataframe if list(d.value.columns) == ["Action", "Items", "Money"])
+    assert table["Items"].tolist() == [df["item_ref"].nunique() if len(df) else 0 for df in found.values()]
+    assert table.set_index("Action").loc[sa.ACTIONS["refund_customer"], "Money"].startswith("CAD 9.00")

@@ -151,6 +151,7 @@ def view(df: pd.DataFrame, reporting: str) -> pd.DataFrame:
         "Found": [pd.Timestamp(t).strftime("%d %b %Y") for t in df["opened_at"]],
         "Trace": [f"trace?id={t}" for t in df["trace_id"]],
         "To do": df["action"],
+        "Explained": df["explained"].fillna("–"),
     })
 
 

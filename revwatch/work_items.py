@@ -122,7 +122,7 @@ def due_at(level: ServiceLevel, found_at: datetime, deadline: datetime | None = 
 
 # The auto-explain rules (metrics/actions/auto_explain.py RULES), named here so that AUTO_EXPLAIN_RULES is checked at
 # start with the other settings
-RULE_NAMES = ("bank_fee", "duplicate_voided")
+RULE_NAMES = ("bank_fee", "duplicate_voided", "gateway_incident")
 
 
 def parse_auto_explain(raw: str | Mapping[str, object] | None) -> dict[str, dict]:

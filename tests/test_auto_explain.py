@@ -166,3 +166,36 @@ def test_the_page_shows_each_rule_s_dry_run_and_a_controller_undoes_one(world, p
     at.button(key="undo_bank_fee").click().run()  # local mode: the machine's user holds every role
     assert any("Undone: 2 item(s) reopened." in s.value for s in at.success)
     assert world.sql("SELECT count(*) FROM recon_breaks WHERE state = 'open'")[0][0] == 4
+
+
+def test_the_gateway_incident_rule_groups_the_items_inside_an_incident_and_resolves_none(make_world):
+    from metrics.figures import payments
+    from metrics.figures.query import Filters
+    from metrics.figures.work_queue import QueueFilters, configured_queue
+    from revwatch import clock
+    from tests.worlds.demo import SMALL_WORLD
+
+    w = make_world(demo=SMALL_WORLD)
+    today = clock.today()
+    (incident, *_) = [e for e in payments.episodes(payments.worst_hours(w.engine, Filters(today - timedelta(days=29), today)))]
+    inside, outside = incident.start + (incident.end - incident.start) / 2, incident.end + timedelta(hours=1)
+    with w.engine.begin() as conn:
+        for key, at in (("ch_inside", inside), ("ch_outside", outside)):
+            conn.execute(text("""
+                INSERT INTO work_items (work_type, source_key, state, gateway, currency, amount_minor, customer_minor,
+                                        company_minor, occurred_at, opened_at, trace_id, detail, fingerprint)
+                VALUES ('unrecorded_charge', :k, 'open', :g, 'USD', 500, 500, 0, :at, :at, :k, '{}', 'f')"""),
+                         {"k": key, "g": incident.gateway, "at": at})
+    rule = ae.RULES["gateway_incident"]
+    with w.engine.connect() as conn:
+        dry = ae.dry_run(conn, rule, {})
+    grouped = {m.item_ref for m in dry if m.work_type == "unrecorded_charge"}
+    inside_id = w.sql("SELECT item_id FROM work_items WHERE source_key = 'ch_inside'")[0][0]
+    assert inside_id in grouped and w.sql("SELECT item_id FROM work_items WHERE source_key = 'ch_outside'")[0][0] not in grouped
+    assert _apply(w, rule, {}) == dry
+    assert w.sql("SELECT count(*) FROM auto_explanations WHERE resolved")[0][0] == 0
+    assert w.sql("SELECT state FROM work_items WHERE item_id = %s", (inside_id,)) == [("open",)]  # grouped, still open
+    with w.engine.connect() as conn:
+        q = configured_queue(conn, QueueFilters(types=("unrecorded_charge",)), w.cfg)
+    said = q.items.set_index("source_key")["explained"]
+    assert said["ch_inside"].startswith(f"inside the gateway incident {incident.gateway} ") and said.isna()["ch_outside"]

@@ -209,11 +209,12 @@ def test_on_the_demo_world_every_kind_of_item_appears_with_the_incident_s_money(
     assert (len(charges), int(charges["customer_minor"].sum())) == (unrecorded["attempts"] + double["charges"], want_minor)
     assert set(unrecorded["attempt_ids"]) <= {d["attempt_id"] for d in charges["detail"]}
     disputes = of("dispute_evidence")
-    stripe = incidents["dispute_surge"]["by_gateway"]["stripe"]["USD"]
-    assert (len(disputes), int(disputes["company_minor"].sum())) == (stripe["disputes"], stripe["amount_minor"])
-    raw = dict(demo_world.sql("SELECT id, (raw #>> '{evidence_details,due_by}')::bigint FROM stripe_disputes"
-                              " WHERE status IN ('needs_response', 'warning_needs_response')"))
-    assert {k: int(d.timestamp()) for k, d in zip(disputes["source_key"], disputes["due_at"], strict=True)} == raw
+    surge = incidents["dispute_surge"]["by_gateway"]["stripe"]["USD"]  # the surge's disputes all await evidence
+    needing = demo_world.sql("SELECT id, amount, (raw #>> '{evidence_details,due_by}')::bigint FROM stripe_disputes"
+                             " WHERE status IN ('needs_response', 'warning_needs_response')")
+    assert sorted(zip(disputes["source_key"], disputes["company_minor"], (int(d.timestamp()) for d in disputes["due_at"]),
+                      strict=True)) == sorted(needing)
+    assert len(disputes) >= surge["disputes"] and int(disputes["company_minor"].sum()) >= surge["amount_minor"]
     stuck = demo_world.sql("SELECT refund_id, amount_minor FROM billing.refunds WHERE status = 'failed'"
                            " OR (status = 'pending' AND created_at < %s)", (q.as_of - PENDING,))
     assert sorted(zip(of("refund_stuck")["source_key"], of("refund_stuck")["customer_minor"], strict=True)) == sorted(stuck)

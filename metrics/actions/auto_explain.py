@@ -13,6 +13,9 @@ The rules (AUTO_EXPLAIN_RULES, JSON: rule name -> its parameters; a rule not nam
   fee counts in the explained bank fees (`explained_fees`).
 - `duplicate_voided` ({}): an over-billed session judged a duplicate invoice whose extra invoices have since been
   voided (one invoice left that is not void) is resolved: the customer is no longer charged twice.
+- `gateway_incident` ({}): an open item of a gateway (a break, an unrecorded charge, a stuck refund, a dispute)
+  that happened inside one of that gateway's incident windows of the last 30 days (the Payments page's worst
+  windows) is explained "inside the gateway incident …": grouped under it, not resolved.
 
 A break awaiting a four-eyes decision is never touched: a person asked a controller about it.
 """
@@ -21,12 +24,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, text
 
-from metrics.figures.query import Db, read_rows
+from metrics.figures import payments
+from metrics.figures.query import Db, Filters, read_rows
 from revwatch import audit, clock
 from revwatch.identity import Identity, Permission, require
 from revwatch.work_items import RULE_ACTOR, parse_auto_explain
@@ -91,11 +95,46 @@ def _duplicates_voided(db: Db, params: Mapping[str, Any]) -> list[Match]:
                   cur, int(amount), {"voided_invoices": int(v)}) for i, cur, amount, s, v in rows]
 
 
+_GATEWAY_ITEMS = """
+    SELECT 'break' AS work_type, b.break_id AS item_ref, i.gateway, i.occurred_at, i.currency,
+           abs(coalesce(i.break_amount_minor, i.amount_minor)) AS amount_minor
+    FROM recon_breaks b JOIN recon_items i ON i.stage = b.stage AND i.item_key = b.item_key
+    WHERE b.state = 'open' AND i.gateway IS NOT NULL AND i.occurred_at >= :since
+    UNION ALL
+    SELECT w.work_type, w.item_id, w.gateway, w.occurred_at, w.currency, w.amount_minor FROM work_items w
+    WHERE w.state = 'open' AND w.gateway IS NOT NULL AND w.occurred_at >= :since
+    ORDER BY 1, 2"""
+INCIDENT_DAYS = 30  # the incidents a gateway_incident dry run looks for: the last 30 local days, as the Payments page
+
+
+def _in_gateway_incidents(db: Db, params: Mapping[str, Any]) -> list[Match]:
+    """Open items of a gateway that happened inside one of its incident windows (metrics/figures/payments.py, the
+    Payments page's "worst windows"): grouped under the incident, for one person to work them together."""
+    today = clock.today()
+    found = payments.episodes(payments.worst_hours(db, Filters(today - timedelta(days=INCIDENT_DAYS - 1), today)))
+    if not found:
+        return []
+    since = min(e.start for e in found)
+    _, rows = read_rows(db, _GATEWAY_ITEMS, {"since": since})
+    out = []
+    for work_type, ref, gateway, at, currency, amount in rows:
+        hit = next((e for e in found if e.gateway == gateway and e.start <= at < e.end), None)
+        if hit is not None:
+            incident = f"{hit.gateway} {hit.start:%Y-%m-%d %H:%M}–{hit.end:%H:%M} UTC"
+            out.append(Match(work_type, int(ref), f"inside the gateway incident {incident} ({hit.failed + hit.unknown:,}"
+                                                  f" of {hit.attempts:,} attempts failed)", currency, int(amount),
+                             {"incident": incident, "gateway": hit.gateway, "start": hit.start.isoformat(),
+                              "end": hit.end.isoformat()}))
+    return out
+
+
 RULES: dict[str, Rule] = {r.name: r for r in (
     Rule("bank_fee", 1, "A bank deposit short of its payout by exactly a known bank fee: resolved, the fee counted.",
          True, _bank_fees),
     Rule("duplicate_voided", 1, "A duplicate invoice voided since: the over-billing is resolved.", True,
          _duplicates_voided),
+    Rule("gateway_incident", 1, "An item of a gateway that happened inside one of its incident windows: grouped "
+         "under the incident (a person still resolves it).", False, _in_gateway_incidents),
 )}
 
 

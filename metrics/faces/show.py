@@ -69,7 +69,7 @@ LESS_IMPORTANT: dict[str, tuple[str, ...]] = {
     "health": ("runs_24h", "failures_24h", "last_success_at", "kind", "threshold_seconds"),
     "refunds": ("timed_refunds", "refund_seconds", "previous_amount_minor", "previous_refunds", "pending"),
     "disputes": ("previous_disputes",),
-    "queue": ("action", "trace_id", "item_ref", "source_key", "opened_at", "time_left_hours", "reporting_currency",
+    "queue": ("explained", "action", "trace_id", "item_ref", "source_key", "opened_at", "time_left_hours", "reporting_currency",
               "site_id", "age_days", "team", "company_minor", "customer_minor", "state"),
 }
 

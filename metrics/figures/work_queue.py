@@ -30,6 +30,10 @@ from revwatch.work_items import BY_NAME, WORK_TYPES, ServiceLevel, due_at, servi
 UNASSIGNED = "(unassigned)"  # the owner filter's name for items nobody owns yet
 QUEUE_STATES = ("unassigned", "assigned", "awaiting_approval")  # an open item's state (approval: breaks only)
 
+# what the auto-explain rules that group rather than resolve say of an open item (metrics/actions/auto_explain.py)
+_EXPLAINED = """(SELECT string_agg(x.explanation, '; ' ORDER BY x.explanation_id) FROM auto_explanations x
+                 WHERE x.work_type = {work_type} AND x.item_ref = {ref} AND x.undone_at IS NULL AND NOT x.resolved)"""
+
 # one row per open item, breaks first; `item_ref` is what an action names: the break id or the work item id
 _OPEN = f"""
     SELECT 'break' AS work_type, b.break_id AS item_ref, b.stage || ':' || b.item_key AS source_key, i.site_id,
@@ -41,12 +45,14 @@ _OPEN = f"""
            b.assignee AS owner,
            EXISTS (SELECT 1 FROM recon_break_requests r WHERE r.break_id = b.break_id AND r.decision IS NULL)
              AS awaiting_approval,
-           jsonb_build_object('stage', b.stage, 'break_type', i.break_type, 'missing_side', i.missing_side) AS detail
+           jsonb_build_object('stage', b.stage, 'break_type', i.break_type, 'missing_side', i.missing_side) AS detail,
+           {_EXPLAINED.format(work_type="'break'", ref="b.break_id")} AS explained
     FROM recon_breaks b JOIN recon_items i ON i.stage = b.stage AND i.item_key = b.item_key
     WHERE b.state = 'open' AND 'break' = ANY(CAST(:types AS text[]))
     UNION ALL
     SELECT w.work_type, w.item_id, w.source_key, w.site_id, w.gateway, w.currency, w.amount_minor, w.customer_minor,
-           w.company_minor, w.occurred_at, w.opened_at, w.deadline, w.trace_id, w.owner, false, w.detail
+           w.company_minor, w.occurred_at, w.opened_at, w.deadline, w.trace_id, w.owner, false, w.detail,
+           {_EXPLAINED.format(work_type="w.work_type", ref="w.item_id")}
     FROM work_items w
     WHERE w.state = 'open' AND w.work_type = ANY(CAST(:types AS text[]))"""
 
@@ -62,12 +68,13 @@ _QUEUE = f"""
 
 COLUMNS = ("work_type", "label", "team", "item_ref", "source_key", "state", "owner", "site_id", "gateway",
            "currency", "amount_minor", "amount_reporting_minor", "customer_minor", "company_minor", "occurred_at",
-           "opened_at", "age_days", "deadline", "due_at", "time_left", "overdue", "trace_id", "action", "detail")
+           "opened_at", "age_days", "deadline", "due_at", "time_left", "overdue", "trace_id", "action", "explained",
+           "detail")
 
 # what `revwatch show queue` prints of an item (money in minor units, times in UTC ISO 8601)
 SHOW_COLUMNS = ("due_at", "overdue", "work_type", "currency", "amount_minor", "amount_reporting_minor",
                 "reporting_currency", "customer_minor", "company_minor", "owner", "state", "team", "site_id",
-                "opened_at", "age_days", "time_left_hours", "item_ref", "source_key", "trace_id", "action")
+                "opened_at", "age_days", "time_left_hours", "item_ref", "source_key", "trace_id", "action", "explained")
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ def test_the_gateway_incident_rule_groups_the_items_inside_an_incident_and_resol
 
     w = make_world(demo=SMALL_WORLD)
     today = clock.today()
-    (incident, *_) = [e for e in payments.episodes(payments.worst_hours(w.engine, Filters(today - timedelta(days=29), today)))]
+    incident = payments.episodes(payments.worst_hours(w.engine, Filters(today - timedelta(days=29), today)))[0]
     inside, outside = incident.start + (incident.end - incident.start) / 2, incident.end + timedelta(hours=1)
     with w.engine.begin() as conn:
         for key, at in (("ch_inside", inside), ("ch_outside", outside)):

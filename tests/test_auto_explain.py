@@ -90,7 +90,7 @@ def test_each_dry_run_equals_what_the_rule_then_resolves_with_the_rule_as_actor(
         ("rule:bank_fee@1",), ("rule:bank_fee@1",)]
     assert world.sql("SELECT actor, action, target FROM audit_log ORDER BY seq") == [
         ("rule:bank_fee@1", "rule.resolve", f"break:{world.fee}"), ("rule:bank_fee@1", "rule.resolve", f"break:{world.usd_fee}"),
-        ("rule:duplicate_voided@1", "rule.resolve", f"over_billed:{world.voided}")]
+        ("rule:duplicate_voided@1", "rule.resolve", f"work_item:{world.voided}")]
     assert ae.explained_fees(world.engine) == {"CAD": 1500, "USD": 2500}  # the fee figure
     assert _apply(world, rules["bank_fee"], FEES) == []  # applied again: nothing more
     with world.engine.begin() as conn:  # the work-queue job keeps a rule's resolution while the data holds

@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from metrics.actions import item_history
 from metrics.figures import payments
 from metrics.figures.query import Db, Filters, read_rows
 from revwatch import audit, clock
@@ -161,10 +162,17 @@ def apply(conn: Connection, rule: Rule, params: Mapping[str, Any], at: datetime 
             continue  # explained by this rule already
         if rule.resolves:
             _resolve(conn, rule.actor, m, at)
-        audit.append(conn, rule.actor, "rule.resolve" if rule.resolves else "rule.explain",
-                     f"{m.work_type}:{m.item_ref}", {"explanation": m.explanation, **m.detail})
+        item_history.record(conn, _kind(m.work_type), m.item_ref, rule.actor,
+                            "resolved" if rule.resolves else "commented",
+                            "rule.resolve" if rule.resolves else "rule.explain", m.explanation,
+                            {"rule": rule.actor, **m.detail}, at)
         done.append(m)
     return done
+
+
+def _kind(work_type: str) -> str:
+    """The history an item of `work_type` keeps (metrics/actions/item_history.py)."""
+    return "break" if work_type == "break" else "work_item"
 
 
 def _resolve(conn: Connection, actor: str, m: Match, at: datetime) -> None:
@@ -174,17 +182,11 @@ def _resolve(conn: Connection, actor: str, m: Match, at: datetime) -> None:
                    resolved_at = :at, resolved_fingerprint = i.fingerprint
             FROM recon_items i WHERE i.stage = b.stage AND i.item_key = b.item_key AND b.break_id = :ref"""),
                      {"why": m.explanation, "actor": actor, "at": at, "ref": m.item_ref})
-        table, column = "recon_break_events", "break_id"
     else:
         conn.execute(text("""
             UPDATE work_items SET state = 'resolved', resolved_by = :actor, resolved_at = :at, resolution = :why,
                    resolved_fingerprint = fingerprint WHERE item_id = :ref"""),
                      {"why": m.explanation, "actor": actor, "at": at, "ref": m.item_ref})
-        table, column = "work_item_events", "item_id"
-    conn.execute(text(f"INSERT INTO {table} ({column}, at, actor, action, note, detail)"
-                      " VALUES (:ref, :at, :actor, 'resolved', :why, CAST(:detail AS jsonb))"),
-                 {"ref": m.item_ref, "at": at, "actor": actor, "why": m.explanation,
-                  "detail": json.dumps({"rule": actor, **m.detail})})
 
 
 def undo(conn: Connection, rule: Rule, who: Identity, note: str) -> int:
@@ -201,8 +203,7 @@ def undo(conn: Connection, rule: Rule, who: Identity, note: str) -> int:
     for work_type, ref, resolved in rows:
         if not resolved:
             continue
-        table, events, column = (("recon_breaks", "recon_break_events", "break_id") if work_type == "break"
-                                 else ("work_items", "work_item_events", "item_id"))
+        table, column = ("recon_breaks", "break_id") if work_type == "break" else ("work_items", "item_id")
         reason = "resolution_reason" if work_type == "break" else "resolution"
         hit = conn.execute(text(f"""
             UPDATE {table} SET state = 'open', {reason} = NULL, resolved_by = NULL, resolved_at = NULL,
@@ -210,9 +211,8 @@ def undo(conn: Connection, rule: Rule, who: Identity, note: str) -> int:
             WHERE {column} = :ref AND state = 'resolved' AND resolved_by = :actor"""),
                            {"ref": ref, "actor": rule.actor}).rowcount
         if hit:
-            conn.execute(text(f"INSERT INTO {events} ({column}, at, actor, action, note)"
-                              " VALUES (:ref, :at, :who, 'reopened', :note)"),
-                         {"ref": ref, "at": at, "who": who.actor, "note": note})
+            item_history.record(conn, _kind(work_type), ref, who.actor, "reopened", "rule.undo", note,
+                                {"rule": rule.actor}, at)
             reopened += 1
     audit.append(conn, who.actor, "rule.undo", f"rule:{rule.name}", {"reopened": reopened, "note": note})
     return reopened

@@ -27,16 +27,16 @@ Reasons are a category from `CATEGORIES` that fits the break type (`FITTING`) pl
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
 
+from metrics.actions import item_history
 from metrics.actions.break_reasons import CATEGORIES, FITTING, Reason, fitting_categories, parse_reason
 from metrics.actions.break_refusal import ActionRefused
 from metrics.figures.reconciliation import AtStake, break_at_stake
-from revwatch import audit, clock
+from revwatch import clock
 from revwatch.identity import Identity, Permission, require
 from revwatch.money import format_money
 from revwatch.settings import Settings, settings
@@ -342,11 +342,5 @@ def _update(conn: Connection, break_id: int, assignments: str, **params: Any) ->
 def _event(conn: Connection, break_id: int, actor: str, action: str, note: str | None, detail: dict[str, Any],
            at: datetime | None = None) -> Event:
     name = EVENT_NAMES[action]
-    row = conn.execute(text("""
-        INSERT INTO recon_break_events (break_id, at, actor, action, note, detail)
-        VALUES (:id, :at, :actor, :action, :note, CAST(:detail AS jsonb)) RETURNING event_id, at"""),
-                       {"id": int(break_id), "at": at or clock.now(), "actor": actor, "action": name, "note": note,
-                        "detail": json.dumps(detail, default=str)}).one()
-    audit.append(conn, actor, f"break.{action}", f"break:{int(break_id)}",
-                 {"event_id": row.event_id, "note": note, **detail})
-    return Event(row.event_id, int(break_id), row.at, actor, name, note, detail)
+    event_id, when = item_history.record(conn, "break", break_id, actor, name, f"break.{action}", note, detail, at)
+    return Event(event_id, int(break_id), when, actor, name, note, detail)

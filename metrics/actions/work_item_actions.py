@@ -9,16 +9,15 @@ Breaks keep their own workflow: a bulk assignment gives each break to break_work
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
 
-from metrics.actions import break_workflow
+from metrics.actions import break_workflow, item_history
 from metrics.actions.break_refusal import ActionRefused
-from revwatch import audit, clock
+from revwatch import clock
 from revwatch.identity import Identity, Permission, require
 
 ALLOWED = {"open": frozenset({"assign", "comment", "resolve"}), "resolved": frozenset({"comment", "reopen"}),
@@ -132,11 +131,6 @@ def _lock(conn: Connection, item_id: int, action: str) -> dict[str, Any]:
 def _event(conn: Connection, item_id: int, actor: str, action: str, note: str | None, detail: dict[str, Any],
            at: datetime | None = None) -> ItemEvent:
     name = EVENT_NAMES[action]
-    row = conn.execute(text("""
-        INSERT INTO work_item_events (item_id, at, actor, action, note, detail)
-        VALUES (:id, :at, :actor, :action, :note, CAST(:detail AS jsonb)) RETURNING event_id, at"""),
-                       {"id": int(item_id), "at": at or clock.now(), "actor": actor, "action": name, "note": note,
-                        "detail": json.dumps(detail, default=str)}).one()
-    audit.append(conn, actor, f"work_item.{action}", f"work_item:{int(item_id)}",
-                 {"event_id": row.event_id, "note": note, **detail})
-    return ItemEvent(row.event_id, int(item_id), row.at, actor, name, note, detail)
+    event_id, when = item_history.record(conn, "work_item", item_id, actor, name, f"work_item.{action}", note, detail,
+                                         at)
+    return ItemEvent(event_id, int(item_id), when, actor, name, note, detail)

@@ -131,11 +131,20 @@ def _options(page, label: str) -> list[str]:
     return offered
 
 
-def _offers(page, label: str, want: list[str], seconds: float = 30) -> None:
-    """The select box offers exactly `want`: read again while a rerun after an action may still be redrawing it."""
+def _offers(page, label: str, want: list[str], seconds: float = 60) -> None:
+    """The select box offers exactly `want`: read again while a rerun after an action may still be redrawing it (a
+    click on the box as the rerun replaces it opens nothing: tried again too)."""
+    from playwright.sync_api import TimeoutError as Timeout
+
     deadline = time.monotonic() + seconds
-    while (offered := _options(page, label)) != want and time.monotonic() < deadline:
-        page.wait_for_timeout(500)
+    offered: list[str] | None = None
+    while offered != want and time.monotonic() < deadline:
+        try:
+            offered = _options(page, label)
+        except Timeout:
+            page.keyboard.press("Escape")
+        if offered != want:
+            page.wait_for_timeout(500)
     assert offered == want
 
 def _sidebar(page) -> str:

@@ -160,7 +160,7 @@ def run_sessions_benchmark(cfg: Settings, engine: Engine, sessions: int, per_day
             return last - first, "sessions written"
         yield _timed(f"world {label}: write", write).line()
         reset_source_copies(engine)
-        for name in ("ingest-billing", "classify-billing", *BILLING_JOBS[2:], "reconcile"):
+        for name in ("ingest-billing", "classify-billing", *BILLING_JOBS[2:], "reconcile", "work-queue"):
             yield _timed(f"{label}: first {name}", b.job(name)).line()
         # the first cycle after a load pays for it (hint bits, autovacuum, cold pages); the second is the steady state
         steady = 0.0
@@ -171,6 +171,7 @@ def run_sessions_benchmark(cfg: Settings, engine: Engine, sessions: int, per_day
             steady = rows[-1].seconds if new_traffic else steady
         traffic.append(steady)
         yield _timed(f"{label}: reconcile after the cycles", b.job("reconcile")).line()
+        yield _timed(f"{label}: work-queue after the cycles", b.job("work-queue")).line()
     if traffic[0] > 0:
         yield (f"a cycle of 5 minutes of traffic (the second) at {sessions / 1e6:g} M history / at {tenth / 1e6:g} M:"
                f" {traffic[1] / traffic[0]:.2f}x")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: system packages the tests need, the project with its test extras, the
 # lint, type and import gate (ruff, mypy, lint-imports), then every test: all but the date-sensitive ones (one worker
-# per core) and beside them those (marker `dates`) with the clock set to each awkward instant of AWKWARD_DATES.
+# per core), then those (marker `dates`) with the clock set to each awkward instant of AWKWARD_DATES.
 #
 #   bash scripts/test.sh                      everything
 #   bash scripts/test.sh -k ingest            the gate, then pytest with these arguments only
@@ -39,28 +39,22 @@ echo "import contract …"
 if [ $# -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"
 fi
-# Every test once: every test but the date-sensitive ones (a test file per worker, a worker per core) and, beside
-# them, those (marker `dates`) as of each awkward instant of AWKWARD_DATES. They run at those instants only, not at
-# whatever today is too: today is one more ordinary day. The dated runs start first, at a lower priority: they wait on
-# PostgreSQL much of the time, and the main run leaves the cores idle as often (browsers, servers, subprocesses), so
-# together they take little longer than the main run alone.
+# Every test once: every test but the date-sensitive ones (a test file per worker, a worker per core), then those
+# (marker `dates`) as of each awkward instant of AWKWARD_DATES, all at once. They run at those instants only, not at
+# whatever today is too: today is one more ordinary day.
+.venv/bin/python -m pytest -n auto --dist loadfile -m "not dates and not bench and not trial"
 mkdir -p test-artifacts
-mapfile -t dated < <(grep -l "pytest.mark.dates" tests/test_*.py)  # collecting only these: no other module imported
-pids=()
-for at in "${AWKWARD_DATES[@]}"; do
-  REVWATCH_NOW="$at" nice -n 10 .venv/bin/python -m pytest -q -m dates -p no:cacheprovider "${dated[@]}" \
-    >"test-artifacts/dates-$at.log" 2>&1 &
-  pids+=($!)
-done
 failed=0
-.venv/bin/python -m pytest -n auto --dist loadfile -m "not dates and not bench and not trial" || failed=1
-for i in "${!AWKWARD_DATES[@]}"; do
-  at=${AWKWARD_DATES[$i]}
-  log="test-artifacts/dates-$at.log"
-  if wait "${pids[$i]}"; then
-    echo "as of $at: $(tail -n 1 "$log")"
-  else
-    echo "as of $at: FAILED" && cat "$log" && failed=1
-  fi
+mapfile -t dated < <(grep -l "pytest.mark.dates" tests/test_*.py)  # collecting only these: no other module imported
+for at in "${AWKWARD_DATES[@]}"; do
+  (
+    log="test-artifacts/dates-$at.log"
+    if REVWATCH_NOW="$at" .venv/bin/python -m pytest -q -m dates -p no:cacheprovider "${dated[@]}" >"$log" 2>&1; then
+      echo "as of $at: $(tail -n 1 "$log")"
+    else
+      echo "as of $at: FAILED" && cat "$log" && exit 1
+    fi
+  ) &
 done
+for _ in "${AWKWARD_DATES[@]}"; do wait -n || failed=1; done
 exit $failed

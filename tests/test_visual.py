@@ -48,7 +48,10 @@ def _settle(page) -> None:
         " && !document.querySelector('[data-testid=\"stSpinner\"]')"
         " && !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')",
         timeout=90_000)
-    page.wait_for_timeout(2500)  # Plotly's first layout pass, the last fragments
+    # Plotly's first layout pass: every chart drawn (its layout and its SVG), then a moment for the last fragments
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')]"
+                           ".every(p => p._fullLayout && p.querySelector('.main-svg'))", timeout=60_000)
+    page.wait_for_timeout(700)
 
 
 # Each drawn chart: its y-axis title, the x-axis range Plotly drew, and the x tick labels it wrote.

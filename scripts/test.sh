@@ -42,7 +42,13 @@ fi
 # Every test once: every test but the date-sensitive ones (a test file per worker, a worker per core), then those
 # (marker `dates`) as of each awkward instant of AWKWARD_DATES, all at once. They run at those instants only, not at
 # whatever today is too: today is one more ordinary day.
-.venv/bin/python -m pytest -n auto --dist loadfile -m "not dates and not bench and not trial"
+# The slowest files first: xdist hands the files to its workers in the order given, and a long one handed out last
+# would run alone at the end while the other worker idles.
+SLOW_FIRST=(tests/test_signin.py tests/test_weekly_report.py tests/test_visual.py tests/test_worker.py
+            tests/test_alerting_e2e.py tests/test_up.py tests/test_first_start.py tests/test_wheel.py
+            tests/test_alert_rules.py tests/test_shadow_rating_sql.py tests/test_roles.py)
+mapfile -t rest < <(ls tests/test_*.py | grep -vxF -f <(printf '%s\n' "${SLOW_FIRST[@]}"))
+.venv/bin/python -m pytest -n auto --dist loadfile -m "not dates and not bench and not trial" "${SLOW_FIRST[@]}" "${rest[@]}"
 mkdir -p test-artifacts
 failed=0
 mapfile -t dated < <(grep -l "pytest.mark.dates" tests/test_*.py)  # collecting only these: no other module imported

@@ -149,15 +149,17 @@ def with_service_levels(df: pd.DataFrame, levels: Mapping[str, ServiceLevel], zo
     )
     out["time_left"] = pd.Series([None if d is None else d - now for d in due], index=df.index, dtype=object)
     out["overdue"] = pd.Series([d is not None and d < now for d in due], index=df.index, dtype=bool)
-    order = sorted(range(len(out)), key=lambda k: _sort_key(out, k))
+    keys = [_sort_key(*row) for row in zip(due, out["amount_reporting_minor"].tolist(), out["opened_at"].tolist(),
+                                            out["work_type"].tolist(), out["source_key"].tolist(), strict=True)]
+    order = sorted(range(len(out)), key=keys.__getitem__)
     return out.iloc[order].reset_index(drop=True).reindex(columns=list(COLUMNS))
 
 
-def _sort_key(df: pd.DataFrame, k: int) -> tuple:
-    due, money, opened = df["due_at"].iat[k], df["amount_reporting_minor"].iat[k], df["opened_at"].iat[k]
+def _sort_key(due, money, opened, work_type: str, source_key: str) -> tuple:
+    """By due time (none last), then money at stake in the reporting currency (unknown last), then age, then key."""
     unknown_money = money is pd.NA or money is None
-    return (due is None, due or opened, unknown_money, 0 if unknown_money else -int(money), opened,
-            df["work_type"].iat[k], str(df["source_key"].iat[k]))
+    return (due is None, due or opened, unknown_money, 0 if unknown_money else -int(money), opened, work_type,
+            str(source_key))
 
 
 @dataclass(frozen=True)

@@ -356,13 +356,7 @@ def actions(db: Db, o: Options) -> pd.DataFrame:
     found = sa.suggestions(db, q, o.cfg)
     if o.by:
         return found[o.by].reset_index(drop=True)
-    rows = []
-    for kind, df in found.items():
-        money = next((c for c in ("refund_minor", "reinvoice_minor", "amount_minor", "debit_minor") if c in df), None)
-        if df.empty or money is None:
-            rows.append(dict(action=kind, what=sa.ACTIONS[kind], items=0, currency=None, amount_minor=None))
-            continue
-        for cur, part in df.groupby("currency"):
-            rows.append(dict(action=kind, what=sa.ACTIONS[kind], items=int(part["item_ref"].nunique()), currency=cur,
-                             amount_minor=int(part[money].sum())))
+    none: list[tuple[str | None, tuple[int, int | None]]] = [(None, (0, None))]  # a type with no item: one row of 0
+    rows = [dict(action=t.action, what=sa.ACTIONS[t.action], items=items, currency=cur, amount_minor=minor)
+            for t in sa.totals(found) for cur, (items, minor) in (sorted(t.per_currency.items()) or none)]
     return pd.DataFrame(rows, columns=["action", "what", "items", "currency", "amount_minor"])

@@ -16,6 +16,7 @@ Money in integer minor units with its currency; a CSV row never carries card dat
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -33,6 +34,11 @@ ACTIONS: dict[str, str] = {
     "post_journal": "Post the journal lines that correct the ledger",
     "investigate_break": "Investigate the break: its sides do not agree",
 }
+
+# each action type's money column (a journal's: its debits, which equal its credits)
+MONEY = {"refund_customer": "refund_minor", "reinvoice": "reinvoice_minor", "record_payment": "amount_minor",
+         "refund_double_charge": "refund_minor", "retry_refund": "amount_minor", "submit_evidence": "amount_minor",
+         "post_journal": "debit_minor", "investigate_break": "amount_minor"}
 
 _CHARGED = """
     SELECT DISTINCT ON (i.session_id) i.session_id, i.invoice_id, i.status AS invoice_status, a.attempt_id,
@@ -168,3 +174,22 @@ def suggestions(db: Db, q: Queue, cfg: Any) -> dict[str, pd.DataFrame]:
         "post_journal": journal,
         "investigate_break": other,
     }
+
+
+@dataclass(frozen=True)
+class ActionTotal:
+    """One action type's items, all and per currency, with their money per currency (never summed across)."""
+
+    action: str
+    items: int
+    per_currency: dict[str, tuple[int, int]]  # currency -> (items, minor units)
+
+
+def totals(found: Mapping[str, pd.DataFrame]) -> list[ActionTotal]:
+    """What `suggestions` found, per action type in ACTIONS order (a type with no item: 0, no currency)."""
+    out = []
+    for kind, df in found.items():
+        per = {str(cur): (int(part["item_ref"].nunique()), int(part[MONEY[kind]].sum()))
+               for cur, part in df.groupby("currency")} if len(df) else {}
+        out.append(ActionTotal(kind, int(df["item_ref"].nunique()) if len(df) else 0, per))
+    return out

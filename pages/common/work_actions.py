@@ -34,12 +34,9 @@ def actions_section(db_key: str | None, q: wq.Queue) -> None:
     st.subheader("Suggested actions", help="What resolving each listed item takes, with the figures it needs. "
                  "Revwatch moves no money: download a type's CSV for the system that does.")
     found = load_actions(db_key, q)
-    rows = []
-    for kind, df in found.items():
-        money_col = next((c for c in ("refund_minor", "reinvoice_minor", "amount_minor", "debit_minor") if c in df), None)
-        per = df.groupby("currency")[money_col].sum() if len(df) and money_col else pd.Series(dtype=object)
-        rows.append({"Action": sa.ACTIONS[kind], "Items": int(df["item_ref"].nunique()) if len(df) else 0,
-                     "Money": " · ".join(money(v, c) for c, v in per.items()) or "–"})
+    rows = [{"Action": sa.ACTIONS[t.action], "Items": t.items,
+             "Money": " · ".join(money(minor, cur) for cur, (_, minor) in sorted(t.per_currency.items())) or "–"}
+            for t in sa.totals(found)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     present = [k for k, df in found.items() if len(df)]
     if not present:

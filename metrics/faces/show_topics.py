@@ -299,20 +299,27 @@ def disputes(db: Db, o: Options) -> pd.DataFrame:
     return df[["month", "card_brand", "disputes", "card_payments", "ratio", "threshold", "over_threshold"]]
 
 
+def _queue_filters(o: Options) -> wq.QueueFilters:
+    return wq.QueueFilters(types=o.work_types, teams=o.teams, owners=o.owners, site_ids=o.site_ids,
+                           currencies=(o.currency,) if o.currency else ())
+
+
+def _queue(db: Db, o: Options) -> wq.Queue:
+    """The work queue as the command line narrowed it (the page's figure)."""
+    return wq.configured_queue(db, _queue_filters(o), o.cfg, o.as_of)
+
+
 def queue(db: Db, o: Options) -> pd.DataFrame:
     """The Work queue page's list: every open item that needs a person, by due time then money at stake; `--by type`
     per work type the open, assigned and overdue items and the oldest one's age."""
-    q = wq.configured_queue(db, wq.QueueFilters(types=o.work_types, teams=o.teams, owners=o.owners,
-                                                site_ids=o.site_ids, currencies=(o.currency,) if o.currency else ()),
-                            o.cfg, o.as_of)
+    q = _queue(db, o)
     if o.by in ("resolution", "team", "trend"):
         return _resolution(db, o)
     if o.by == "type":
         return pd.DataFrame([dict(work_type=c.work_type, team=wq.BY_NAME[c.work_type].team, open=c.open,
                                   assigned=c.assigned, overdue=c.overdue,
                                   oldest_age_days=None if c.oldest_age is None else c.oldest_age.days)
-                             for c in wq.counts_by_type(q, wq.QueueFilters(types=o.work_types,
-                                                                           teams=o.teams).work_types())])
+                             for c in wq.counts_by_type(q, _queue_filters(o).work_types())])
     df = q.items.assign(reporting_currency=q.reporting_currency,
                         time_left_hours=[None if t is None else int(t.total_seconds() // 3600) for t in q.items["time_left"]])
     return df[list(wq.SHOW_COLUMNS)].reset_index(drop=True)
@@ -350,9 +357,7 @@ def actions(db: Db, o: Options) -> pd.DataFrame:
     """The suggested actions (metrics/figures/suggested_actions.py) for the queue's items, as the page exports them:
     `--by <action type>` that type's rows with its own columns (one CSV for the system that acts); without --by one
     row per action type: how many items and the money, per currency."""
-    q = wq.configured_queue(db, wq.QueueFilters(types=o.work_types, teams=o.teams, owners=o.owners,
-                                                site_ids=o.site_ids, currencies=(o.currency,) if o.currency else ()),
-                            o.cfg, o.as_of)
+    q = _queue(db, o)
     found = sa.suggestions(db, q, o.cfg)
     if o.by:
         return found[o.by].reset_index(drop=True)

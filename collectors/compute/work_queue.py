@@ -78,9 +78,13 @@ _STAGE = f"""
                             detail::text)) AS fingerprint
     FROM ({FOUND}) x"""
 
-_EVENTS = "INSERT INTO work_item_events (item_id, at, actor, action, note) SELECT item_id, :now, :actor, {action}, {note} FROM changed"
+# each step's changed items get their event (none for an update of an open item's figures); the step says how many
+_EVENTS = """, events AS (INSERT INTO work_item_events (item_id, at, actor, action, note)
+                           SELECT item_id, :now, :actor, {action}, {note} FROM changed)"""
+_COUNT = "SELECT count(*) FROM changed"
 
-# (what changes, the event it appends): each statement changes items and records one event per item changed
+# (what changes, the statement): each changes items, records one event per item changed (but an update of an open
+# item's figures) and returns how many it changed
 _STEPS = (
     ("opened", f"""
      WITH changed AS (
@@ -89,7 +93,7 @@ _STEPS = (
         FROM found f
         WHERE NOT EXISTS (SELECT 1 FROM work_items w WHERE w.work_type = f.work_type AND w.source_key = f.source_key)
         RETURNING item_id)
-     {_EVENTS.format(action="'opened'", note="NULL")}"""),
+     {_EVENTS.format(action="'opened'", note="NULL")} {_COUNT}"""),
     ("reopened", f"""
      WITH changed AS (
         UPDATE work_items w SET state = 'open', {_SET_DATA}, resolved_by = NULL, resolved_at = NULL,
@@ -98,7 +102,8 @@ _STEPS = (
         WHERE w.work_type = f.work_type AND w.source_key = f.source_key
           AND (w.state = 'cleared' OR (w.state = 'resolved' AND w.resolved_fingerprint IS DISTINCT FROM f.fingerprint))
         RETURNING w.item_id)
-     {_EVENTS.format(action="'reopened'", note="'found again: its data changed since it was resolved, or it came back'")}"""),
+     {_EVENTS.format(action="'reopened'", note="'found again: its data changed since it was resolved, or it came back'")}
+     {_COUNT}"""),
     ("updated", f"""
      WITH changed AS (
         UPDATE work_items w SET {_SET_DATA}
@@ -106,7 +111,7 @@ _STEPS = (
         WHERE w.work_type = f.work_type AND w.source_key = f.source_key AND w.state = 'open'
           AND w.fingerprint <> f.fingerprint
         RETURNING w.item_id)
-     SELECT count(*) FROM changed"""),
+     {_COUNT}"""),
     ("cleared", f"""
      WITH changed AS (
         UPDATE work_items w SET state = 'cleared', resolved_by = :actor, resolved_at = :now,
@@ -114,7 +119,7 @@ _STEPS = (
         WHERE w.state = 'open'
           AND NOT EXISTS (SELECT 1 FROM found f WHERE f.work_type = w.work_type AND f.source_key = w.source_key)
         RETURNING w.item_id)
-     {_EVENTS.format(action="'cleared'", note="'no longer found: the data matches now'")}"""),
+     {_EVENTS.format(action="'cleared'", note="'no longer found: the data matches now'")} {_COUNT}"""),
 )
 
 
@@ -125,8 +130,7 @@ def sync(conn: Connection, now: datetime, refund_pending: timedelta) -> dict[str
                                 "pending_before": now - refund_pending})
     counts = {"found": conn.execute(text("SELECT count(*) FROM found")).scalar_one()}
     for step, sql in _STEPS:
-        result = conn.execute(text(sql), {"now": now, "actor": ACTOR})
-        counts[step] = result.scalar_one() if step == "updated" else result.rowcount
+        counts[step] = conn.execute(text(sql), {"now": now, "actor": ACTOR}).scalar_one()
     conn.execute(text("DROP TABLE found"))
     return counts
 

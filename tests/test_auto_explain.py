@@ -84,6 +84,9 @@ def test_each_dry_run_equals_what_the_rule_then_resolves_with_the_rule_as_actor(
     assert _apply(world, rules["duplicate_voided"], {}) == dup_dry
     resolved = world.sql("SELECT break_id, resolved_by FROM recon_breaks WHERE state = 'resolved' ORDER BY break_id")
     assert resolved == [(world.fee, "rule:bank_fee@1"), (world.usd_fee, "rule:bank_fee@1")]
+    # resolved on the item's data as it is now: reconcile reopens the break only if that data changes
+    assert world.sql("SELECT count(*) FROM recon_breaks b JOIN recon_items i USING (stage, item_key)"
+                     " WHERE b.state = 'resolved' AND b.resolved_fingerprint = i.fingerprint") == [(2,)]
     assert world.sql("SELECT state, resolved_by FROM work_items WHERE item_id = %s", (world.voided,)) == [
         ("resolved", "rule:duplicate_voided@1")]
     assert world.sql("SELECT actor FROM recon_break_events WHERE action = 'resolved' ORDER BY break_id") == [

@@ -175,18 +175,21 @@ def _kind(work_type: str) -> str:
     return "break" if work_type == "break" else "work_item"
 
 
+# kind -> (table, its id column, its resolution column, the item's fingerprint now): where a rule resolves and reopens
+_WORKFLOWS = {
+    "break": ("recon_breaks", "break_id", "resolution_reason",
+              "(SELECT i.fingerprint FROM recon_items i"
+              " WHERE i.stage = recon_breaks.stage AND i.item_key = recon_breaks.item_key)"),
+    "work_item": ("work_items", "item_id", "resolution", "fingerprint"),
+}
+
+
 def _resolve(conn: Connection, actor: str, m: Match, at: datetime) -> None:
-    if m.work_type == "break":
-        conn.execute(text("""
-            UPDATE recon_breaks b SET state = 'resolved', resolution_reason = :why, resolved_by = :actor,
-                   resolved_at = :at, resolved_fingerprint = i.fingerprint
-            FROM recon_items i WHERE i.stage = b.stage AND i.item_key = b.item_key AND b.break_id = :ref"""),
-                     {"why": m.explanation, "actor": actor, "at": at, "ref": m.item_ref})
-    else:
-        conn.execute(text("""
-            UPDATE work_items SET state = 'resolved', resolved_by = :actor, resolved_at = :at, resolution = :why,
-                   resolved_fingerprint = fingerprint WHERE item_id = :ref"""),
-                     {"why": m.explanation, "actor": actor, "at": at, "ref": m.item_ref})
+    table, column, reason, fingerprint = _WORKFLOWS[_kind(m.work_type)]
+    conn.execute(text(f"""
+        UPDATE {table} SET state = 'resolved', {reason} = :why, resolved_by = :actor, resolved_at = :at,
+               resolved_fingerprint = {fingerprint}
+        WHERE {column} = :ref"""), {"why": m.explanation, "actor": actor, "at": at, "ref": m.item_ref})
 
 
 def undo(conn: Connection, rule: Rule, who: Identity, note: str) -> int:
@@ -203,8 +206,7 @@ def undo(conn: Connection, rule: Rule, who: Identity, note: str) -> int:
     for work_type, ref, resolved in rows:
         if not resolved:
             continue
-        table, column = ("recon_breaks", "break_id") if work_type == "break" else ("work_items", "item_id")
-        reason = "resolution_reason" if work_type == "break" else "resolution"
+        table, column, reason, _ = _WORKFLOWS[_kind(work_type)]
         hit = conn.execute(text(f"""
             UPDATE {table} SET state = 'open', {reason} = NULL, resolved_by = NULL, resolved_at = NULL,
                    resolved_fingerprint = NULL

@@ -87,6 +87,13 @@ def chromium_browser() -> Iterator[Any]:
             browser.close()
 
 
+# Streamlit has finished its run: the app says its script is not running, and no spinner or running icon shows.
+STREAMLIT_IDLE = ("document.querySelector('[data-testid=\"stApp\"][data-test-script-state=\"notRunning\"]')"
+                  " && !document.querySelector('[data-testid=\"stSpinner\"]')"
+                  " && !document.querySelector('[data-testid=\"stStatusWidget\"] "
+                  "[data-testid=\"stStatusWidgetRunningIcon\"]')")
+
+
 def _open(page: Any, url: str) -> tuple[Any, list[str]]:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

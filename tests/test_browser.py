@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import chromium_page
+from tests.processes import STREAMLIT_IDLE, chromium_page
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,9 +27,7 @@ def _page(dashboard: str):
 def _settled(page, charts: int) -> None:
     """Wait for `charts` Plotly charts and no script running, then check no exception is shown."""
     page.wait_for_function(
-        f"() => document.querySelectorAll('.js-plotly-plot').length >= {charts}"
-        " && !document.querySelector('[data-testid=\"stSpinner\"]')"
-        " && !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')",
+        f"() => document.querySelectorAll('.js-plotly-plot').length >= {charts} && " + STREAMLIT_IDLE,
         timeout=60_000)
     page.wait_for_timeout(1000)  # let Plotly finish its first layout pass
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator(

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.processes import chromium_page
+from tests.processes import STREAMLIT_IDLE, chromium_page
 
 # Boxes drawn over each other in a Plotly chart: any tick label or facet title of one panel over another panel's
 # plot area, the legend over a facet title, a plot area or a tick label, two tick labels of one panel, two bar labels.
@@ -57,8 +57,7 @@ def _open(page, dashboard: str, name: str, wait_text: str) -> None:
     page.get_by_role("link", name=name, exact=True).first.click(timeout=60_000)
     page.get_by_text(wait_text).first.wait_for(state="visible", timeout=120_000)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stSpinner\"]')"
-        " && !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')",
+        "() => " + STREAMLIT_IDLE,
         timeout=120_000)
     page.wait_for_timeout(2000)  # Plotly's first layout pass
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stMain"]').inner_text()

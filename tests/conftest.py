@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from collectors.jobs import JOBS
 from demoworld import DemoParams, demo_sources, generate
-from revwatch import clock
+from revwatch import clock, embedded
 from revwatch.cli.supervise import streamlit_command, streamlit_flags
 from revwatch.db import engine_for, libpq_url, sqlalchemy_url
 from revwatch.settings import Settings, load_settings
@@ -42,10 +42,8 @@ def server_url():
     if os.environ.get("DATABASE_URL"):
         yield libpq_url(os.environ["DATABASE_URL"])
         return
-    import pgserver
-
     data = Path(tempfile.mkdtemp(prefix="rwpg"))
-    server = pgserver.get_server(str(data), cleanup_mode="stop")
+    server = embedded.get_server(data, cleanup_mode="stop")
     yield libpq_url(server.get_uri("postgres"))
     server.cleanup()
     shutil.rmtree(data, ignore_errors=True)

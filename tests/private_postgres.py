@@ -5,10 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import warnings
 from pathlib import Path
 
 import psycopg
+
+from revwatch import embedded
 
 
 class PrivatePostgres:
@@ -18,11 +19,9 @@ class PrivatePostgres:
 
     def __enter__(self) -> PrivatePostgres:
         self.data = Path(tempfile.mkdtemp(prefix="rwtrial")) / "pg"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import pgserver
+        self.server = embedded.get_server(self.data, cleanup_mode=None)
+        import pgserver
 
-            self.server = pgserver.get_server(str(self.data), cleanup_mode=None)
         self.pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
         self.socket_dir = psycopg.conninfo.conninfo_to_dict(self.url())["host"]
         return self

@@ -28,7 +28,7 @@ from pages.common import markdown as md
 from pages.common.state import shown_of
 from revwatch import clock
 from revwatch.identity import NotPermitted, Permission, roles_granting
-from revwatch.schedule import CATALOGUE, REPORT_CRON, intervals
+from revwatch.schedule import CATALOGUE, REPORT_CRON, judged_intervals
 from revwatch.settings import SettingsError, load_settings
 
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
@@ -369,7 +369,7 @@ def main() -> None:
     st.title("Health")
     cfg = load_settings()
     try:
-        schedule = intervals(cfg)
+        schedule = judged_intervals(cfg)
     except SettingsError as exc:  # the worker refuses the same WORKER_SCHEDULE
         st.error(str(exc), icon=":material/error:")
         st.stop()

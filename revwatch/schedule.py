@@ -102,6 +102,26 @@ CATALOGUE: dict[str, JobSpec] = {
 }
 
 
+# Follow-ups: run by the worker right after a job of the catalogue succeeds (its after_run, wired by the CLI because
+# the work is in metrics/, which collectors never import), not on an interval of their own; recorded in job_runs
+# like any job, and judged on Health and /metrics against their leader's interval. Name -> the job it follows.
+AUTO_EXPLAIN_JOB = "auto-explain"  # the rules AUTO_EXPLAIN_RULES enables (metrics/actions/auto_explain.py)
+FOLLOW_UPS: dict[str, str] = {AUTO_EXPLAIN_JOB: "work-queue"}
+
+
+def follow_ups(cfg: Settings) -> dict[str, str]:
+    """The follow-ups `cfg` enables, each with the job it follows: auto-explain only when a rule is enabled."""
+    return {name: after for name, after in FOLLOW_UPS.items() if name != AUTO_EXPLAIN_JOB or cfg.auto_explain_rules}
+
+
+def judged_intervals(cfg: Settings) -> dict[str, int]:
+    """What Health, `revwatch show health` and /metrics judge each job against: the catalogue's intervals
+    (`intervals`), then each enabled follow-up at the interval of the job it follows. The worker schedules
+    `intervals` alone."""
+    every = intervals(cfg)
+    return {**every, **{name: every[after] for name, after in follow_ups(cfg).items()}}
+
+
 def intervals(cfg: Settings, jobs: Mapping[str, Scheduled] | None = None) -> dict[str, int]:
     """Seconds between runs of each job (the catalogue's by default): its default, `*=…` of
     WORKER_SCHEDULE, then `job=…`. A job name WORKER_SCHEDULE gives that `jobs` lacks is a

@@ -143,16 +143,45 @@ def test_on_the_demo_world_the_bank_fee_rule_finds_the_deposit_short_by_its_fee(
     assert m.explanation.endswith("by the bank's fee") and incident["payout_reference"].split("-")[1] in m.detail["item_key"]
 
 
-def test_the_worker_applies_the_enabled_rules_after_each_work_queue_run(world, monkeypatch):
+def test_the_worker_applies_the_enabled_rules_after_each_work_queue_run_and_a_failure_is_on_health(world, monkeypatch):
+    """The rules' run is a run of its own in job_runs: Health and /metrics judge it against the work queue's
+    interval, and a failure of the rules is "failing" there (CollectorFailing), never only a log line."""
+    from prometheus_client import CollectorRegistry
+
+    from metrics.faces.exporter import register
+    from metrics.figures.health import job_health
     from revwatch.cli.supervise import after_job
+    from revwatch.schedule import intervals, judged_intervals
     from revwatch.settings import load_settings
 
+    def health(cfg) -> dict:
+        return {j.job: j for j in job_health(world.engine, NOW, judged_intervals(cfg))}
+
+    def runs(cfg, outcome: str) -> float | None:
+        registry = CollectorRegistry()
+        register(registry, world.engine, cfg)
+        return registry.get_sample_value("revwatch_job_runs_total", {"job": "auto-explain", "outcome": outcome})
+
+    assert "auto-explain" not in health(load_settings(database_url=world.url))  # no rule enabled: not a job
     monkeypatch.setenv("AUTO_EXPLAIN_RULES", '{"bank_fee": {"CAD": [1500]}}')
-    after = after_job(world.engine, load_settings(database_url=world.url))
+    cfg = load_settings(database_url=world.url)
+    after = after_job(world.engine, cfg)
     after("reconcile")  # another job: no rule runs
     assert world.sql("SELECT count(*) FROM auto_explanations")[0][0] == 0
+    assert health(cfg)["auto-explain"].status == "never run"
     after("work-queue")
     assert world.sql("SELECT rule, item_ref, resolved FROM auto_explanations") == [("bank_fee", world.fee, True)]
+    assert world.sql("SELECT outcome, rows_written FROM job_runs WHERE job = 'auto-explain'") == [("succeeded", 1)]
+    done = health(cfg)["auto-explain"]
+    assert (done.status, done.kind, done.interval_seconds) == ("ok", "compute", intervals(cfg)["work-queue"])
+
+    world.sql("ALTER TABLE recon_breaks RENAME TO recon_breaks_gone")  # what the rules read is missing
+    after("work-queue")  # says so and returns: the work queue's run stands
+    (error,) = world.sql("SELECT error FROM job_runs WHERE job = 'auto-explain' AND outcome = 'failed'")[0]
+    assert "recon_breaks" in error
+    failing = health(cfg)["auto-explain"]
+    assert (failing.status, failing.last_failure_error) == ("failing", error)
+    assert (runs(cfg, "failed"), runs(cfg, "succeeded")) == (1.0, 1.0)
 
 
 def test_the_page_shows_each_rule_s_dry_run_and_a_controller_undoes_one(world, page_for, monkeypatch):

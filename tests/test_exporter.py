@@ -62,7 +62,7 @@ from metrics.figures.declines import CLASSES
 from metrics.figures.query import Filters
 from metrics.figures.readiness import TOPIC_JOBS
 from revwatch import clock
-from revwatch.schedule import CATALOGUE
+from revwatch.schedule import CATALOGUE, FOLLOW_UPS
 
 pytestmark = pytest.mark.dates  # figures judged at revwatch.clock's now: run again as of awkward instants
 
@@ -687,7 +687,7 @@ def test_job_runs_are_read_incrementally_and_stay_exact(make_world):
 
 # ---------------------------------------------------------------- series bound
 def test_max_series_formula():
-    j = len(JOBS)
+    j = len(JOBS) + len(FOLLOW_UPS)  # the auto-explain rules' runs, once configured
     for r, c, n in ((4, 2, 6), (1, 1, 0), (10, 5, 6)):
         assert max_series(r, c, n) == 12 * r + 16 * c + 2 * n + 21 * j + 164
     assert max_series(4, 2, 6, jobs=16) == 592

@@ -117,7 +117,8 @@ runs it saw still running (by key), the newest `settle_seconds` of runs re-read 
 Series bound
 ------------
 With gateways G = 2, methods M = 3, regions R, currencies C, stages S = 4, item statuses T = 3,
-decline classes K = 6, networks N, jobs J = len(JOBS), outcomes O = 5, histogram buckets B = 9,
+decline classes K = 6, networks N, jobs J = len(JOBS) + len(FOLLOW_UPS) (at most: a follow-up is a job once
+configured), outcomes O = 5, histogram buckets B = 9,
 gateway object types read (Stripe's) X = 5, work types W = 6, resolve buckets B_r = 8, readiness topics F = len(TOPIC_JOBS) = 11:
 
     attempts + successes            2 G M R        = 12 R
@@ -144,8 +145,8 @@ gateway object types read (Stripe's) X = 5, work types W = 6, resolve buckets B_
     max series = 12 R + 16 C + 2 N + 21 J + M_s + 164
 
 R counts region label values (the sites' regions, plus '(unknown)' if a rollup row has an unknown
-site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 16 -> 48 + 32 + 12 + 336 + 164
-= 592 series (`max_series(4, 2, 6)`), and one a signed-off month.
+site), C currency label values (the sites' currencies, plus any other a finding or open break has). Demo world: R = 4, C = 2, N <= 6, J = 17 -> 48 + 32 + 12 + 357 + 164
+= 613 series (`max_series(4, 2, 6)`), and one a signed-off month.
 """
 from __future__ import annotations
 
@@ -197,7 +198,7 @@ def max_series(regions: int, currencies: int, networks: int, jobs: int | None = 
     """The most series one scrape can carry (module docstring): 12 R + 16 C + 2 N + 21 J + M_s + 164."""
     g, m, k, s, t, o, b = len(GATEWAYS), len(METHODS), len(declines.CLASSES), len(STAGES), len(STATUSES), \
         len(OUTCOMES), len(BUCKETS) + 1
-    j = len(schedule.CATALOGUE) if jobs is None else jobs
+    j = len(schedule.CATALOGUE) + len(schedule.FOLLOW_UPS) if jobs is None else jobs
     payments = 2 * g * m * regions + g * m * k
     billing = 4 * currencies
     recon = 2 * s * currencies + s + 2 * g * currencies + s * t
@@ -235,7 +236,7 @@ class Snapshot:
 class RevwatchCollector(Collector):
     """Reads the store into Prometheus families at scrape time, one snapshot per `cache_seconds`.
 
-    `jobs` defaults to the job catalogue's names (revwatch.schedule); `settle_seconds` is how long the newest
+    `jobs` defaults to the job catalogue's names and the follow-ups `cfg` enables (revwatch.schedule); `settle_seconds` is how long the newest
     job runs are re-read before the tally folds them; `statement_timeout_ms` bounds every read."""
 
     def __init__(self, engine: Engine, cfg: Any, cache_seconds: float = 15, *, jobs: Sequence[str] | None = None,
@@ -243,7 +244,7 @@ class RevwatchCollector(Collector):
         self.engine = engine
         self.cfg = cfg
         self.cache_seconds = float(cache_seconds)
-        self.jobs = tuple(jobs) if jobs is not None else tuple(schedule.CATALOGUE)
+        self.jobs = tuple(jobs) if jobs is not None else (*schedule.CATALOGUE, *schedule.follow_ups(cfg))
         self.statement_timeout_ms = int(statement_timeout_ms)
         self._tally = JobRunTally(self.jobs, float(settle_seconds))
         self._lock = threading.Lock()
@@ -308,7 +309,7 @@ class RevwatchCollector(Collector):
         totals, tally = self._tally.advance(conn, now)
         self._add_jobs(fam, totals)
         try:
-            intervals: dict[str, int] | None = schedule.intervals(self.cfg)
+            intervals: dict[str, int] | None = schedule.judged_intervals(self.cfg)
         except (Exception, SystemExit):  # SettingsError is a SystemExit: a bad WORKER_SCHEDULE
             log.exception("revwatch exporter: revwatch.schedule.intervals(cfg) failed; interval family left out")
             intervals = None

@@ -22,7 +22,7 @@ from metrics.figures import work_history as wh
 from metrics.figures import work_queue as wq
 from metrics.figures.query import Db, Filters, ratio_column
 from revwatch import clock
-from revwatch.schedule import intervals
+from revwatch.schedule import judged_intervals
 
 
 def _in_currency(df: pd.DataFrame, o: Options) -> pd.DataFrame:
@@ -216,7 +216,7 @@ def health(db: Db, o: Options) -> pd.DataFrame:
     if o.by == "load":
         return _first_loads(db, as_of)
     rows = []
-    schedule = intervals(o.cfg) if o.cfg is not None else None  # the worker's intervals, as the page passes them
+    schedule = judged_intervals(o.cfg) if o.cfg is not None else None  # the worker's intervals, as the page passes them
     for j in hl.job_health(db, as_of, schedule):
         last = j.last
         dur = last.duration if last else None

@@ -23,9 +23,9 @@ from revwatch.cli.collect import generate_demo, sources
 from revwatch.cli.common import engine, settings
 from revwatch.cli.metrics_server import metrics_server
 from revwatch.identity import auth_configured, local_mode_refusal
+from revwatch.runlog import recorded_run
+from revwatch.schedule import AUTO_EXPLAIN_JOB, follow_ups
 from revwatch.settings import Settings, SettingsError
-
-WORK_QUEUE_JOB = "work-queue"  # collectors/compute/work_queue.py JOB: the auto-explain rules follow it
 
 if TYPE_CHECKING:
     from collectors.scheduler import ReportJob, Worker
@@ -100,21 +100,30 @@ def worker(once: bool) -> None:
 
 
 def after_job(product: Engine, cfg: Settings) -> Callable[[str], None]:
-    """The worker's `after_run` (collectors never import metrics, the CLI wires it): after the work-queue job, the
-    auto-explain rules AUTO_EXPLAIN_RULES enables (metrics/actions/auto_explain.py); after any job, the /metrics
+    """The worker's `after_run` (collectors never import metrics, the CLI wires it): the follow-ups
+    (revwatch.schedule.FOLLOW_UPS), after the work-queue job the auto-explain rules AUTO_EXPLAIN_RULES enables
+    (metrics/actions/auto_explain.py); after any job, the /metrics
     figure sections it feeds are kept (metrics/faces/exporter_snapshot.py), so a scrape reads them in one small read."""
     from metrics.actions import auto_explain
     from metrics.faces import exporter_snapshot
 
+    enabled = follow_ups(cfg)
+
     def after(job: str) -> None:
-        if job == WORK_QUEUE_JOB and cfg.auto_explain_rules:
-            try:
-                with product.begin() as conn:
-                    explained = auto_explain.apply_enabled(conn, cfg.auto_explain_rules)
-                logging.getLogger("revwatch.auto_explain").info("auto-explain rules applied: %s", explained)
-            except Exception:  # the run succeeded; the rules' failure is said, and they try again after the next
-                logging.getLogger("revwatch.auto_explain").exception("auto-explain rules failed; nothing was applied")
+        if enabled.get(AUTO_EXPLAIN_JOB) == job:
+            explain()
         exporter_snapshot.refresh_after(product, job)
+
+    def explain() -> None:
+        """A run of its own in job_runs (Health, /metrics, CollectorFailing): a failure is never only a log line.
+        The run it follows succeeded regardless; the rules try again after its next run."""
+        try:
+            with recorded_run(product, AUTO_EXPLAIN_JOB) as stats, product.begin() as conn:
+                explained = auto_explain.apply_enabled(conn, cfg.auto_explain_rules)
+                stats.rows_written = sum(explained.values())
+            logging.getLogger("revwatch.auto_explain").info("auto-explain rules applied: %s", explained)
+        except Exception:
+            logging.getLogger("revwatch.auto_explain").exception("auto-explain rules failed; nothing was applied")
 
     return after
 

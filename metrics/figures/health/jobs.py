@@ -5,7 +5,8 @@ page costs the same at a million runs as at a hundred: per-job figures are LATER
 bounded by a LIMIT or a time range, never a scan of the whole log. Times are judged against an
 explicit `as_of` (the page passes now), so tests get exact figures.
 
-The job list is the job catalogue (revwatch/schedule.py), then the weekly report's scheduled job (REPORT_JOB, a
+The job list is the job catalogue (revwatch/schedule.py), the follow-ups the configuration enables (the
+auto-explain rules after the work queue, judged against its interval), then the weekly report's scheduled job (REPORT_JOB, a
 cron job of kind "report", judged against a week), then any other job the run log names ("not in catalogue").
 "Stale" is one definition (metrics.catalogue.STALE_AFTER_INTERVALS): the last success is older than
 that many of the job's configured intervals (revwatch.schedule.intervals), the CollectorStale
@@ -15,7 +16,7 @@ The worker as a whole is "stuck" when no job at all started for that many of the
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from metrics.catalogue import STALE_AFTER_INTERVALS
 from metrics.figures.job_runs import DONE
 from metrics.figures.query import Db, read_frame, read_rows
-from revwatch.schedule import CATALOGUE, REPORT_JOB, intervals
+from revwatch.schedule import CATALOGUE, FOLLOW_UPS, REPORT_JOB, judged_intervals
 from revwatch.settings import load_settings
 
 if TYPE_CHECKING:
@@ -54,9 +55,12 @@ _ALL_JOBS = """
         WHERE s.job IS NOT NULL AND s.job NOT IN (SELECT job FROM catalogue))"""
 
 
-def _catalogue_params() -> dict[str, Any]:
-    """The jobs the product schedules, in order: the catalogue's, then the weekly report's."""
-    return {"jobs": [*CATALOGUE, REPORT_JOB], "kinds": [*(spec.kind for spec in CATALOGUE.values()), REPORT_KIND]}
+def _catalogue_params(schedule: Collection[str] = tuple(FOLLOW_UPS)) -> dict[str, Any]:
+    """The jobs the product runs, in order: the catalogue's, the follow-ups `schedule` judges (of their leader's
+    kind; by default every follow-up, as the run log lists them), then the weekly report's."""
+    follow = {name: CATALOGUE[after].kind for name, after in FOLLOW_UPS.items() if name in schedule}
+    return {"jobs": [*CATALOGUE, *follow, REPORT_JOB],
+            "kinds": [*(spec.kind for spec in CATALOGUE.values()), *follow.values(), REPORT_KIND]}
 
 
 @dataclass(frozen=True)
@@ -133,10 +137,10 @@ def job_health(db: Db, as_of: datetime, schedule: Mapping[str, int] | None = Non
                sample: int = DURATION_SAMPLE) -> tuple[JobHealth, ...]:
     """Every catalogue job (never run ones too), then any other job of the run log, by name.
 
-    `schedule`: each job's configured seconds between runs (`revwatch.schedule.intervals(cfg)`); None
+    `schedule`: each job's configured seconds between runs (`revwatch.schedule.judged_intervals(cfg)`); None
     reads them from the environment's settings, as the worker does."""
     if schedule is None:
-        schedule = intervals(load_settings())
+        schedule = judged_intervals(load_settings())
     sql = _ALL_JOBS + """
         SELECT a.job, a.kind,
                l.run_id, l.started_at, l.finished_at, l.outcome, l.rows_read, l.rows_written, l.error,
@@ -174,7 +178,7 @@ def job_health(db: Db, as_of: datetime, schedule: Mapping[str, int] | None = Non
                         ORDER BY r.started_at DESC, r.run_id DESC LIMIT :sample) x) y
             WHERE y.gap IS NOT NULL) g ON true
         ORDER BY a.pos NULLS LAST, a.job"""
-    params = {**_catalogue_params(), "as_of": as_of, "day_ago": as_of - timedelta(hours=24),
+    params = {**_catalogue_params(schedule), "as_of": as_of, "day_ago": as_of - timedelta(hours=24),
               "failure_since": as_of - FAILURE_LOOKBACK, "failed": list(FAILED), "done": list(DONE), "sample": sample}
     out = []
     for (job, kind, run_id, started, finished, outcome, read, written, error, ok_at, bad_at, bad_error,
@@ -214,10 +218,10 @@ class WorkerActivity:
 
 
 def worker_activity(db: Db, as_of: datetime, schedule: Mapping[str, int] | None = None) -> WorkerActivity:
-    """The newest run started by `as_of` of a job of `schedule` (`revwatch.schedule.intervals(cfg)`; None reads
+    """The newest run started by `as_of` of a job of `schedule` (`revwatch.schedule.judged_intervals(cfg)`; None reads
     the environment's settings): one index probe per job on job_runs (job, started_at)."""
     if schedule is None:
-        schedule = intervals(load_settings())
+        schedule = judged_intervals(load_settings())
     rows = read_rows(db, """
         SELECT l.job, l.started_at FROM unnest(CAST(:jobs AS text[])) AS c(job)
         CROSS JOIN LATERAL (
@@ -229,7 +233,7 @@ def worker_activity(db: Db, as_of: datetime, schedule: Mapping[str, int] | None 
 
 
 def known_jobs(db: Db) -> list[str]:
-    """The catalogue's jobs, then any other job of the run log."""
+    """The catalogue's jobs, its follow-ups, then any other job of the run log."""
     return [j for (j,) in read_rows(db, _ALL_JOBS + " SELECT job FROM all_jobs ORDER BY pos NULLS LAST, job",
                                 _catalogue_params())[1]]
 

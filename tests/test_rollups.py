@@ -199,3 +199,5 @@ def test_merge_ranges_gives_the_fewest_disjoint_ranges():
     assert merge_ranges([(t + 5 * h, t + 6 * h), (t, t + h), (t + h, t + 2 * h), (t + 4 * h, t + 6 * h)]) == [
         (t, t + 2 * h), (t + 4 * h, t + 6 * h)]
     assert merge_ranges([(t, t + 9 * h), (t + h, t + 2 * h)]) == [(t, t + 9 * h)]
+    nights = [(t, t + 2 * h), (t + 8 * h, t + 9 * h), (t + 16 * h, t + 17 * h)]  # gaps of 6 and 7 hours
+    assert merge_ranges(nights, bridge=6 * h) == [(t, t + 9 * h), (t + 16 * h, t + 17 * h)]

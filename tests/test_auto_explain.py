@@ -200,6 +200,24 @@ def test_the_page_shows_each_rule_s_dry_run_and_a_controller_undoes_one(world, p
     assert world.sql("SELECT count(*) FROM recon_breaks WHERE state = 'open'")[0][0] == 4
 
 
+def test_the_page_says_when_the_rules_were_last_applied_and_a_failure_with_its_reason(world, page_for, monkeypatch):
+    from revwatch.cli.supervise import after_job
+    from revwatch.runlog import recorded_run
+    from revwatch.settings import load_settings
+
+    monkeypatch.setenv("AUTO_EXPLAIN_RULES", '{"bank_fee": {"CAD": [1500]}}')
+    at = page_for(world, "pages/work_queue.py")
+    assert any("No rule applied yet" in i.value for i in at.info)
+    after_job(world.engine, load_settings(database_url=world.url))("work-queue")
+    at = page_for(world, "pages/work_queue.py")
+    assert any("Last applied 04 Dec 2026 15:00 UTC (ok on Health): 1 item(s) explained." in c.value for c in at.caption)
+    with pytest.raises(RuntimeError), recorded_run(world.engine, "auto-explain"):
+        raise RuntimeError("the rules' read timed out")
+    at = page_for(world, "pages/work_queue.py")
+    (error,) = [e.value for e in at.error if "last application failed" in e.value]
+    assert "nothing was applied: RuntimeError" in error and "the rules' read timed out." in error  # markdown-escaped
+
+
 def test_the_gateway_incident_rule_groups_the_items_inside_an_incident_and_resolves_none(make_world):
     from metrics.figures import payments
     from metrics.figures.query import Filters

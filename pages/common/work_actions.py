@@ -9,10 +9,14 @@ import streamlit as st
 from metrics.actions import auto_explain as ae
 from metrics.figures import suggested_actions as sa
 from metrics.figures import work_queue as wq
+from metrics.figures.health.jobs import JobHealth, job_health
 from metrics.figures.query import read_frame, snapshot
 from pages.common import csv_button, engine, money
-from pages.common.state import shown_of
+from pages.common import markdown as md
+from pages.common.state import PENDING_ICON, shown_of
+from revwatch import clock
 from revwatch.identity import Identity, NotPermitted, Permission
+from revwatch.schedule import AUTO_EXPLAIN_JOB, judged_intervals
 from revwatch.settings import load_settings
 from revwatch.work_items import parse_auto_explain
 
@@ -46,11 +50,29 @@ def actions_section(db_key: str | None, q: wq.Queue) -> None:
 
 
 @st.cache_data(ttl=30, show_spinner="Dry-running the rules…")
-def load_rules(db_key: str | None) -> tuple[dict[str, list[ae.Match]], pd.DataFrame, dict[str, int]]:
-    spec = parse_auto_explain(load_settings().auto_explain_rules)
+def load_rules(db_key: str | None) -> tuple[dict[str, list[ae.Match]], pd.DataFrame, dict[str, int], JobHealth | None]:
+    cfg = load_settings()
+    spec = parse_auto_explain(cfg.auto_explain_rules)
     with snapshot(engine(db_key)) as conn:
         dry = {name: ae.dry_run(conn, rule, spec.get(name, {})) for name, rule in ae.RULES.items()}
-        return dry, read_frame(conn, _DONE, {}), ae.explained_fees(conn)
+        runs = {j.job: j for j in job_health(conn, clock.now(), judged_intervals(cfg))}
+        return dry, read_frame(conn, _DONE, {}), ae.explained_fees(conn), runs.get(AUTO_EXPLAIN_JOB)
+
+
+def last_application(run: JobHealth | None) -> None:
+    """The worker's last application of the enabled rules, as Health judges it: a failure is said here too."""
+    if run is None:
+        return
+    if run.last is None:
+        st.info("No rule applied yet: the worker applies the enabled rules after the next work-queue run.",
+                icon=PENDING_ICON)
+    elif run.status == "failing":
+        st.error(f"The rules' last application failed at {run.last.started_at:%d %b %Y %H:%M} UTC, nothing was "
+                 f"applied: {md.text(run.last.error or 'no reason recorded')}. They try again after the next work-queue run (Health: auto-explain).",
+                 icon=":material/error:")
+    else:
+        st.caption(f"Last applied {run.last.started_at:%d %b %Y %H:%M} UTC ({run.status} on Health): "
+                   f"{run.last.rows_written:,} item(s) explained.")
 
 
 def rules_section(db_key: str | None, who: Identity) -> None:
@@ -58,7 +80,8 @@ def rules_section(db_key: str | None, who: Identity) -> None:
                  "rule as actor in the audit log. Enable one with AUTO_EXPLAIN_RULES once its dry run is right; "
                  "the worker applies it after each work-queue run. A controller can undo a rule: its items reopen.")
     spec = parse_auto_explain(load_settings().auto_explain_rules)
-    dry, done, fees = load_rules(db_key)
+    dry, done, fees, run = load_rules(db_key)
+    last_application(run)
     done = done.set_index("rule") if len(done) else done
     for name, rule in ae.RULES.items():
         matches = dry[name]

@@ -160,7 +160,8 @@ def bulk_assign(db_key: str | None, chosen: pd.DataFrame, who: Identity) -> None
         st.caption("Assigning takes the analyst or controller role.")
         return
     c = st.columns([3, 1])
-    owner = c[0].text_input("Assign the chosen items to", key="wq_owner_to", placeholder="a person's name or e-mail")
+    owner = c[0].text_input("Assign the chosen items to", key=f"wq_owner_to_{_nonce()}",
+                            placeholder="a person's name or e-mail")
     if c[1].button(f"Assign {len(chosen)} item(s)", disabled=chosen.empty or not owner.strip(), key="wq_assign"):
         try:
             with engine(db_key).begin() as conn:
@@ -168,10 +169,7 @@ def bulk_assign(db_key: str | None, chosen: pd.DataFrame, who: Identity) -> None
         except NotPermitted as exc:
             st.error(str(exc), icon=":material/lock:")
             return
-        load_queue.clear()
-        st.success(f"Assigned {done.assigned} item(s) to {owner.strip()}.", icon=":material/check_circle:")
-        for why in done.refused:
-            st.warning(why, icon=":material/block:")
+        _done(f"Assigned {done.assigned} item(s) to {owner.strip()}.", done.refused)
 
 
 def one_item(db_key: str | None, item: dict, who: Identity) -> None:
@@ -185,7 +183,7 @@ def one_item(db_key: str | None, item: dict, who: Identity) -> None:
     if not who.can(Permission.WORK_ITEMS):
         st.caption("Resolving takes the analyst or controller role.")
         return
-    note = st.text_input("What was done", key="wq_note", placeholder="e.g. refunded USD 12.50 as re_123")
+    note = st.text_input("What was done", key=f"wq_note_{_nonce()}", placeholder="e.g. refunded USD 12.50 as re_123")
     if st.button("Resolve", key="wq_resolve", disabled=not note.strip()):
         try:
             with engine(db_key).begin() as conn:
@@ -193,8 +191,7 @@ def one_item(db_key: str | None, item: dict, who: Identity) -> None:
         except (ActionRefused, NotPermitted) as exc:
             st.error(str(exc), icon=":material/block:")
             return
-        load_queue.clear()
-        st.success("Resolved.", icon=":material/check_circle:")
+        _done(f"Resolved: {item['label']}, {money(item['amount_minor'], item['currency'])}.")
 
 
 def main() -> None:
@@ -210,6 +207,7 @@ def main() -> None:
     everything = load_or_stop(load_queue, db_key, wq.QueueFilters(), as_of)
     summary(everything)
     st.subheader("Items")
+    said()
     f = filters(everything)
     q = load_or_stop(load_queue, db_key, f, as_of)
     if q.total == 0:
@@ -221,10 +219,33 @@ def main() -> None:
     rules_section(db_key, who)
 
 
+def _nonce() -> int:
+    """Bumped after each action: the list's choice and the inputs start afresh (row numbers move when items go)."""
+    return int(st.session_state.get("_wq_nonce", 0))
+
+
+def _done(message: str, refused: tuple[str, ...] = ()) -> None:
+    """An action went through: the queue read again at once, nothing left chosen, and what happened said above it."""
+    load_queue.clear()
+    st.session_state["_wq_nonce"] = _nonce() + 1
+    st.session_state["_wq_flash"] = (message, refused)
+    st.rerun()
+
+
+def said() -> None:
+    """What the last action did (also when it emptied the list)."""
+    if flash := st.session_state.pop("_wq_flash", None):
+        message, refused = flash
+        st.success(message, icon=":material/check_circle:")
+        for why in refused:
+            st.warning(why, icon=":material/block:")
+
+
 def items_section(db_key: str | None, q: wq.Queue, who: Identity) -> None:
     shown = q.items.head(PAGE_ROWS)
-    event = st.dataframe(view(shown, q.reporting_currency), hide_index=True, height=420, width="stretch",
-                         key="wq_table", on_select="rerun", selection_mode="multi-row",
+    height = min(420, 35 * (len(shown) + 1) + 3)  # a short list without blank rows under it (35 px a row)
+    event = st.dataframe(view(shown, q.reporting_currency), hide_index=True, height=height, width="stretch",
+                         key=f"wq_table_{_nonce()}", on_select="rerun", selection_mode="multi-row",
                          column_config={"Trace": st.column_config.LinkColumn("Trace", display_text="open")})
     c = st.columns([3, 1])
     c[0].caption(shown_of(len(shown), q.total, "items"))

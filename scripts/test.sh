@@ -46,7 +46,7 @@ fi
 # would run alone at the end while the other worker idles.
 SLOW_FIRST=(tests/test_signin.py tests/test_weekly_report.py tests/test_visual.py tests/test_worker.py
             tests/test_alerting_e2e.py tests/test_up.py tests/test_first_start.py tests/test_wheel.py
-            tests/test_alert_rules.py tests/test_shadow_rating_sql.py tests/test_roles.py)
+            tests/test_alert_rules.py tests/test_shadow_rating_sql.py tests/test_roles.py tests/test_browser_work_queue.py)
 mapfile -t rest < <(ls tests/test_*.py | grep -vxF -f <(printf '%s\n' "${SLOW_FIRST[@]}"))
 .venv/bin/python -m pytest -n auto --dist loadfile -m "not dates and not bench and not trial" "${SLOW_FIRST[@]}" "${rest[@]}"
 mkdir -p test-artifacts

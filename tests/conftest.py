@@ -27,10 +27,9 @@ from sqlalchemy.engine import make_url
 from collectors.jobs import JOBS
 from demoworld import DemoParams, demo_sources, generate
 from revwatch import clock, embedded
-from revwatch.cli.supervise import streamlit_command, streamlit_flags
 from revwatch.db import engine_for, libpq_url, sqlalchemy_url
 from revwatch.settings import Settings, load_settings
-from tests.processes import ROOT, free_port, stop, wait_ready
+from tests.processes import ROOT, served_dashboard
 from tests.worlds.demo import SMALL_WORLD
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -236,20 +235,8 @@ def artifacts() -> Path:
 @pytest.fixture(scope="module")
 def dashboard(demo_world, artifacts):
     """One dashboard per test module, served as `revwatch dashboard` serves it (the product's theme)."""
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=demo_world.url, PYTHONUNBUFFERED="1")
-    with open(artifacts / "streamlit-browser-test.log", "w") as log:
-        proc = subprocess.Popen(
-            [*streamlit_command(), "run", "app.py", *streamlit_flags(), "--server.port", str(port),
-             "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        try:
-            log.flush()
-            wait_ready(f"http://127.0.0.1:{port}/_stcore/health", proc,
-                       (artifacts / "streamlit-browser-test.log").read_text)
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            stop(proc)
+    with served_dashboard(demo_world.url, artifacts / "streamlit-browser-test.log") as url:
+        yield url
 
 
 @pytest.fixture

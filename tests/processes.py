@@ -87,6 +87,27 @@ def chromium_browser() -> Iterator[Any]:
             browser.close()
 
 
+@contextmanager
+def served_dashboard(database_url: str, log_path: Path, **env: str) -> Iterator[str]:
+    """The dashboard on `database_url`, served as `revwatch dashboard` serves it (the product's theme and flags),
+    with `env` added to its environment (e.g. REVWATCH_NOW); yields its URL, stops it at the end."""
+    from revwatch.cli.supervise import streamlit_command, streamlit_flags
+
+    port = free_port()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [*streamlit_command(), "run", "app.py", *streamlit_flags(), "--server.port", str(port),
+             "--server.address", "127.0.0.1"],
+            cwd=ROOT, env=dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1", **env), stdout=log,
+            stderr=subprocess.STDOUT, text=True)
+        try:
+            log.flush()
+            wait_ready(f"http://127.0.0.1:{port}/_stcore/health", proc, log_path.read_text)
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            stop(proc)
+
+
 # Streamlit has finished its run: the app says its script is not running, and no spinner or running icon shows.
 STREAMLIT_IDLE = ("document.querySelector('[data-testid=\"stApp\"][data-test-script-state=\"notRunning\"]')"
                   " && !document.querySelector('[data-testid=\"stSpinner\"]')"

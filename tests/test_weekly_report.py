@@ -11,9 +11,7 @@ import email
 import html
 import io
 import json
-import os
 import socket
-import subprocess
 import threading
 from datetime import UTC, date, datetime, timedelta
 
@@ -481,20 +479,10 @@ def test_percent_changes_and_the_revenue_chart_for_people(demo_world, week):
 @pytest.fixture(scope="module")
 def dashboard(demo_world, artifacts):
     """The dashboard on the demo world, served as `revwatch dashboard` serves it: its URL."""
-    from revwatch.cli.supervise import streamlit_command, streamlit_flags
-    from tests.processes import ROOT, free_port, stop, wait_ready
+    from tests.processes import served_dashboard
 
-    port, log_path = free_port(), artifacts / "streamlit-weekly-report-test.log"
-    env = dict(os.environ, DATABASE_URL=demo_world.url, PYTHONUNBUFFERED="1")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [*streamlit_command(), "run", "app.py", *streamlit_flags(), "--server.port", str(port),
-             "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        try:
-            wait_ready(f"http://127.0.0.1:{port}/_stcore/health", proc, log_path.read_text)
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            stop(proc)
+    with served_dashboard(demo_world.url, artifacts / "streamlit-weekly-report-test.log") as url:
+        yield url
 
 
 @pytest.mark.browser

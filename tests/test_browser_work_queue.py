@@ -7,7 +7,7 @@ import pytest
 
 from metrics.figures.work_queue import QueueFilters, configured_queue
 from tests.processes import STREAMLIT_IDLE, chromium_page, served_dashboard
-from tests.worlds.work_queue import NOW, build, ran
+from tests.worlds.work_queue import NOW, gathered, ran
 
 pytestmark = pytest.mark.browser
 
@@ -16,14 +16,7 @@ HEADER, ROW = 35, 35  # the list's header and row heights (px) in Streamlit's da
 
 @pytest.fixture
 def world(make_world, pin_clock):
-    pin_clock(NOW)
-    w = make_world()
-    build(w)
-    from collectors.compute import work_queue as job
-    from tests.worlds.work_queue import PENDING
-
-    with w.engine.begin() as conn:
-        job.sync(conn, NOW, PENDING)
+    w = gathered(make_world, pin_clock)
     ran(w)
     return w
 

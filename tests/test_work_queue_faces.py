@@ -10,26 +10,20 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
-from collectors.compute import work_queue as job
 from metrics.faces.exporter import register
 from metrics.figures.work_queue import QueueFilters, configured_queue, counts_by_type
 from revwatch.cli import main
 from revwatch.cli.common import EXIT_NOT_COMPUTED
 from revwatch.money import format_money
 from revwatch.work_items import BY_NAME
-from tests.worlds.work_queue import NOW, PENDING, build, ran
+from tests.worlds.work_queue import NOW, gathered, ran
 
 PAGE = "pages/work_queue.py"
 
 
 @pytest.fixture
 def world(make_world, pin_clock):
-    pin_clock(NOW)
-    w = make_world()
-    build(w)
-    with w.engine.begin() as conn:
-        job.sync(conn, NOW, PENDING)
-    return w
+    return gathered(make_world, pin_clock)
 
 
 def figure(world):

@@ -91,3 +91,15 @@ def ran(w, now: datetime = NOW) -> None:
         start = t0 + timedelta(minutes=30 + 5 * n)
         w.sql("INSERT INTO job_runs (job, started_at, finished_at, outcome, rows_written) VALUES (%s, %s, %s,"
               " 'succeeded', 1)", (job, start, start + timedelta(minutes=1)))
+
+
+def gathered(make_world, pin_clock):
+    """A fresh world with `build`'s items, the clock stopped at NOW, and the work-queue job's gathering done."""
+    from collectors.compute import work_queue as job
+
+    pin_clock(NOW)
+    w = make_world()
+    build(w)
+    with w.engine.begin() as conn:
+        job.sync(conn, NOW, PENDING)
+    return w

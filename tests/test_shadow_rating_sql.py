@@ -156,7 +156,8 @@ def test_sql_equals_reference(world, seed, n_sites):
     assert tuple(next(iter(rows.values()))._fields) == COLUMNS
     # one session at a time (the drill-down's read) gives that session's row of the window, exactly
     with world.engine.connect() as conn:
-        for sid, _, _, x in [s for s in sessions if s[0] in rows][:25]:
+        rated = [s for s in sessions if s[0] in rows]  # a few of each kind (a read takes ~30 ms: not all of them)
+        for sid, _, _, x in [s for s in rated if rows[s[0]].problem][:2] + [s for s in rated if not rows[s[0]].problem][:3]:
             assert rate_one(conn, sid, x) == rows[sid], sid
         assert rate_one(conn, "no-such-session", WINDOW[0]) is None
 

@@ -11,22 +11,33 @@ from sqlalchemy import Engine, text
 
 from collectors.watchdog import first_line
 from revwatch import clock
+from revwatch.schedule import EXPIRED_REQUEST as EXPIRED
+from revwatch.schedule import RUN_REQUEST_EXPIRES
 
 log = logging.getLogger("revwatch.worker")
 
+# Each waiting request once; one older than RUN_REQUEST_EXPIRES is taken as 'expired', not run.
 TAKE = """
-    UPDATE job_run_requests r SET taken_at = :now, taken_by = :by
+    UPDATE job_run_requests r SET taken_at = :now,
+        taken_by = CASE WHEN r.requested_at > :cutoff THEN :by ELSE :expired END
     FROM (SELECT request_id FROM job_run_requests WHERE taken_at IS NULL ORDER BY request_id
           FOR UPDATE SKIP LOCKED) w
     WHERE r.request_id = w.request_id
-    RETURNING r.job"""
+    RETURNING r.job, r.taken_by"""
 
 
 def take_requests(engine: Engine) -> list[str]:
-    """The jobs asked for since the last look, each once (two workers never take the same request)."""
+    """The jobs asked for since the last look, each once (two workers never take the same request); requests no
+    worker took in time are dropped (and said), not run."""
+    now = clock.now()
     with engine.begin() as conn:
-        jobs = conn.execute(text(TAKE), {"now": clock.now(), "by": f"{socket.gethostname()}:{os.getpid()}"}).scalars()
-        return sorted(set(jobs))
+        taken = conn.execute(text(TAKE), {"now": now, "cutoff": now - RUN_REQUEST_EXPIRES, "expired": EXPIRED,
+                                          "by": f"{socket.gethostname()}:{os.getpid()}"}).all()
+    for job, by in taken:
+        if by == EXPIRED:
+            log.warning("%s: a request to run now waited more than %s for a worker; dropped, not run", job,
+                        RUN_REQUEST_EXPIRES)
+    return sorted({job for job, by in taken if by != EXPIRED})
 
 
 def run_requested(engine: Engine, jobs: Container[str], run_now: Callable[[str], None]) -> list[str]:

@@ -28,7 +28,7 @@ from pages.common import markdown as md
 from pages.common.state import shown_of
 from revwatch import clock
 from revwatch.identity import NotPermitted, Permission, roles_granting
-from revwatch.schedule import CATALOGUE, REPORT_CRON, judged_intervals
+from revwatch.schedule import CATALOGUE, REPORT_CRON, RUN_REQUEST_EXPIRES, judged_intervals
 from revwatch.settings import SettingsError, load_settings
 
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
@@ -48,7 +48,7 @@ def load_health(db_key: str | None, schedule: dict[str, int]) -> dict:
                 "sync_state": q.sync_states(conn), "quarantine": q.quarantine_counts(conn, as_of),
                 "quarantined": q.latest_quarantined(conn), "known_jobs": q.known_jobs(conn),
                 "worker": worker_activity(conn, as_of, schedule), "access": gateway_access(conn),
-                "loads": q.first_loads(conn, as_of), "waiting": q.waiting_requests(conn)}
+                "loads": q.first_loads(conn, as_of), "waiting": q.waiting_requests(conn, as_of)}
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -229,6 +229,11 @@ def run_now_section(db_key: str | None, jobs: tuple[q.JobHealth, ...], waiting: 
     """Ask the worker to run a job now (the engineer's role); the requests still waiting for a worker, and how long."""
     for r in waiting.values():
         late = as_of - r.requested_at
+        if r.expired:
+            st.warning(f"**{md.text(r.job)}**: {md.text(r.requested_by)} asked for a run {age_text(late)} ago and no "
+                       f"worker took it within {age_text(RUN_REQUEST_EXPIRES)}: it was dropped, not run. Is a worker "
+                       "running (`revwatch worker`)? Ask again once one is.", icon=":material/schedule:")
+            continue
         st.info(f"**{md.text(r.job)}**: {md.text(r.requested_by)} asked for a run {age_text(late)} ago; it waits for "
                 "a worker to take it" + (" (a worker looks every few seconds: is one running?)"
                                          if late > timedelta(minutes=1) else "") + ".", icon=":material/schedule:")

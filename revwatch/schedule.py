@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal, Protocol
 
 from revwatch.settings import Settings, SettingsError
@@ -22,6 +23,12 @@ KIND_SECONDS: dict[str, int] = {"ingest": INGEST_SECONDS, "compute": COMPUTE_SEC
 # The weekly leadership report: a cron job of its own (not an interval), Mondays 07:00 in REPORT_TIMEZONE.
 REPORT_JOB = "weekly-report"
 REPORT_CRON: dict[str, str | int] = {"day_of_week": "mon", "hour": 7, "minute": 0}
+
+
+# A "run now" request (the Health page) no worker took within this long is dropped: the page says so and the job
+# may be asked for again, and a worker started hours later does not run what someone asked for yesterday.
+RUN_REQUEST_EXPIRES = timedelta(minutes=15)
+EXPIRED_REQUEST = "expired"  # job_run_requests.taken_by of a request dropped so
 
 
 # The worker's lanes (issue 17): each runs its jobs on threads of its own, so a long run in one (the Stripe

@@ -359,9 +359,9 @@ def test_an_engineer_asks_for_a_job_to_run_now_and_others_may_not(make_world):
     assert world.sql("SELECT request_id, job, requested_by, taken_at FROM job_run_requests") == [
         (request_id, "reconcile", ED.actor, None)]
     assert world.sql("SELECT actor, action, target FROM audit_log") == [(ED.actor, "job.run_now", "job:reconcile")]
-    assert list(h.waiting_requests(world.engine)) == ["reconcile"]
+    assert list(h.waiting_requests(world.engine, clock.now())) == ["reconcile"]
     world.sql("UPDATE job_run_requests SET taken_at = %s, taken_by = 'w1:1'", (clock.now(),))  # a worker took it
-    assert h.waiting_requests(world.engine) == {} and ask(ED) > request_id  # asked again once taken
+    assert h.waiting_requests(world.engine, clock.now()) == {} and ask(ED) > request_id  # asked again once taken
 
 
 def test_the_page_asks_for_a_run_and_says_it_waits_for_a_worker(make_world, page_for):

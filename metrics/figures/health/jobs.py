@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 from metrics.catalogue import STALE_AFTER_INTERVALS
 from metrics.figures.job_runs import DONE
 from metrics.figures.query import Db, read_frame, read_rows
-from revwatch.schedule import CATALOGUE, FOLLOW_UPS, REPORT_JOB, judged_intervals
+from revwatch.schedule import (
+    CATALOGUE,
+    EXPIRED_REQUEST,
+    FOLLOW_UPS,
+    REPORT_JOB,
+    RUN_REQUEST_EXPIRES,
+    judged_intervals,
+)
 from revwatch.settings import load_settings
 
 if TYPE_CHECKING:
@@ -309,15 +316,24 @@ def run_log_count(db: Db, jobs: tuple[str, ...] = (), outcomes: tuple[str, ...] 
 
 @dataclass(frozen=True)
 class RunRequest:
-    """A request to run a job now (metrics/actions/job_requests.py) that no worker has taken yet."""
+    """A request to run a job now (metrics/actions/job_requests.py) that no worker has taken, or that waited longer
+    than RUN_REQUEST_EXPIRES and was dropped (`expired`: by a worker that found it late, or by the clock)."""
 
     job: str
     requested_by: str
     requested_at: datetime
+    expired: bool = False
 
 
-def waiting_requests(db: Db) -> dict[str, RunRequest]:
-    """Per job, its oldest request to run now that no worker has taken yet (the partial index of waiting ones)."""
-    _, rows = read_rows(db, """SELECT DISTINCT ON (job) job, requested_by, requested_at FROM job_run_requests
-                               WHERE taken_at IS NULL ORDER BY job, request_id""", {})
+def waiting_requests(db: Db, as_of: datetime) -> dict[str, RunRequest]:
+    """Per job, its newest request to run now of the last day that no worker ran: waiting, or dropped because no
+    worker took it in time (the page says so: a request is never silently lost). A job asked for again shows the
+    new request."""
+    _, rows = read_rows(db, """
+        SELECT job, requested_by, requested_at, taken_at IS NOT NULL OR requested_at <= :cutoff AS expired
+        FROM (SELECT DISTINCT ON (job) job, requested_by, requested_at, taken_at, taken_by FROM job_run_requests
+              WHERE requested_at > :since ORDER BY job, request_id DESC) newest
+        WHERE taken_at IS NULL OR taken_by = :expired ORDER BY job""",
+                        {"expired": EXPIRED_REQUEST, "cutoff": as_of - RUN_REQUEST_EXPIRES,
+                         "since": as_of - timedelta(days=1)})
     return {r[0]: RunRequest(*r) for r in rows}

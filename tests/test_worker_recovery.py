@@ -210,6 +210,31 @@ def test_up_starts_a_worker_that_exited_non_zero_again():
     assert supervise.keep_running(start, lambda: False, 5) == 0 and len(started) == 3
 
 
+HANGS_ON_STOP = """
+import faulthandler, signal, time
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # as `revwatch worker` does
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("ready", flush=True)
+def stuck_in_shutdown():
+    time.sleep(60)
+stuck_in_shutdown()
+"""
+
+
+def test_a_worker_that_does_not_stop_is_said_killed_after_its_stacks(capsys):
+    """Ctrl-C on `revwatch up`: a worker still going after its stop time is killed, and the output says so, with
+    where each of its threads was (a hung stop is found from the log, not guessed)."""
+    proc = subprocess.Popen([sys.executable, "-c", HANGS_ON_STOP], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline() == "ready\n"
+    with supervise._child(proc, timeout=1, name="worker", dumps_stacks=True):
+        pass
+    assert proc.returncode == -9
+    assert "the worker did not stop within 1 s; killing it" in capsys.readouterr().err
+    stacks = proc.stderr.read()
+    assert "in stuck_in_shutdown" in stacks and 'File "<string>"' in stacks, stacks
+
+
 @pytest.mark.parametrize(("intervals", "expected"), [("*=2", 30), ("*=60,reconcile=600", 120), ("*=300", 600)])
 def test_the_watchdog_waits_two_of_the_smallest_intervals(intervals, expected):
     from metrics.catalogue import STALE_AFTER_INTERVALS

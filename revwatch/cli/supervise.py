@@ -3,6 +3,7 @@
 that exits non-zero, e.g. its watchdog gave up after the database went away, is started again)."""
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -76,6 +77,7 @@ def worker(once: bool) -> None:
 
     Several workers may run against one database: they share the schedule, and each run happens once.
     """
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # its supervisor asks where a stop hangs (_child)
     cfg = settings()
     schedule = checked_schedule(cfg)
     product = engine(cfg)
@@ -177,8 +179,9 @@ def run_scheduled(work: Worker, cfg: Settings, product: Engine, schedule: dict[s
 
 # ------------------------------------------------------------------ dashboard / up
 @contextmanager
-def _child(proc: subprocess.Popen, timeout: float) -> Iterator[subprocess.Popen]:
-    """A child process for the duration of the block: SIGTERM at the end, SIGKILL if it lingers."""
+def _child(proc: subprocess.Popen, timeout: float, name: str, dumps_stacks: bool = False) -> Iterator[subprocess.Popen]:
+    """A child process for the duration of the block: SIGTERM at the end, SIGKILL if it lingers, said (with its
+    threads' stacks first when it `dumps_stacks` on SIGUSR1: where a stop hangs is then in the output)."""
     try:
         yield proc
     finally:
@@ -187,6 +190,10 @@ def _child(proc: subprocess.Popen, timeout: float) -> Iterator[subprocess.Popen]
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                click.echo(f"the {name} did not stop within {timeout:.0f} s; killing it", err=True)
+                if dumps_stacks:
+                    proc.send_signal(signal.SIGUSR1)
+                    time.sleep(1)
                 proc.kill()
                 proc.wait()
 
@@ -287,7 +294,7 @@ def _dashboard(cfg: Settings, database_url: str) -> Iterator[subprocess.Popen]:
     click.echo(f"Revwatch dashboard: http://{cfg.dashboard_host}:{cfg.dashboard_port}  (Ctrl-C stops)")
     before = signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: KeyboardInterrupt
     try:
-        with _child(proc, timeout=15):
+        with _child(proc, timeout=15, name="dashboard"):
             yield proc
     except KeyboardInterrupt:
         click.echo("stopping…")
@@ -344,7 +351,7 @@ def keep_running(start: Callable[[], subprocess.Popen], wanted: Callable[[], boo
     restarts = failures = 0
     while wanted():
         began = time.monotonic()
-        with _child(start(), timeout=stop_timeout) as proc:
+        with _child(start(), timeout=stop_timeout, name="worker", dumps_stacks=True) as proc:
             while wanted() and proc.poll() is None:
                 time.sleep(0.5)
         if proc.returncode == 0 or not wanted():

@@ -210,6 +210,28 @@ def test_up_starts_a_worker_that_exited_non_zero_again():
     assert supervise.keep_running(start, lambda: False, 5) == 0 and len(started) == 3
 
 
+SIGNAL_INSIDE_THE_EVENT = """
+import signal, threading
+from revwatch.cli.supervise import stop_on_signals
+stopping = threading.Event()
+with stop_on_signals(stopping):
+    handler = signal.getsignal(signal.SIGTERM)
+    with stopping._cond:  # where a signal may land: inside wait(), or inside the set() of a first signal
+        handler(signal.SIGTERM, None)
+        handler(signal.SIGINT, None)
+    assert stopping.wait(5)
+print("stopped")
+"""
+
+
+def test_a_signal_that_lands_while_the_event_s_lock_is_held_still_stops_the_worker():
+    """Under load `revwatch up`'s Ctrl-C hung its worker: Ctrl-C reached it, then up's SIGTERM landed inside the
+    first handler's `stopping.set()`, which took the event's lock again, for ever."""
+    done = subprocess.run([sys.executable, "-c", SIGNAL_INSIDE_THE_EVENT], cwd=ROOT, capture_output=True, text=True,
+                          timeout=20, check=False)
+    assert done.stdout == "stopped\n", done.stderr
+
+
 HANGS_ON_STOP = """
 import faulthandler, signal, time
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # as `revwatch worker` does

@@ -61,13 +61,29 @@ def _logging() -> None:
 
 @contextmanager
 def stop_on_signals(stopping: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT (Ctrl-C) set `stopping` instead of killing the process mid-run."""
-    handlers = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    """SIGTERM and SIGINT (Ctrl-C) set `stopping` instead of killing the process mid-run.
+
+    The handler only writes a byte to a pipe; a thread of its own sets the event. A handler runs on the main thread
+    between two bytecodes, maybe while that thread holds the event's lock (inside `stopping.wait()`, or inside the
+    `set()` of a first signal when a second comes: Ctrl-C reaches `revwatch up`'s whole group, then up sends
+    SIGTERM): setting the event there took that lock again and hung the worker for good."""
+    read_end, write_end = os.pipe()
+
+    def relay() -> None:
+        if os.read(read_end, 1):  # b"": the block ended without a signal
+            stopping.set()
+
+    relaying = threading.Thread(target=relay, name="stop-on-signal", daemon=True)
+    relaying.start()
+    handlers = {sig: signal.signal(sig, lambda *_: os.write(write_end, b"s")) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+        os.close(write_end)
+        relaying.join()
+        os.close(read_end)
 
 
 @click.command()

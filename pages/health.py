@@ -14,7 +14,6 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from metrics.actions import job_requests
 from metrics.catalogue import STALE_AFTER_INTERVALS, help_text, label
 from metrics.faces.export import csv_bytes
 from metrics.faces.show_format import duration_text
@@ -22,13 +21,13 @@ from metrics.figures import health as q
 from metrics.figures.health.gateway_access import ObjectAccess, gateway_access
 from metrics.figures.health.jobs import WorkerActivity, worker_activity
 from metrics.figures.query import snapshot
-from pages.common import csv_button, load_or_stop, signin
+from pages.common import age_text, csv_button, load_or_stop, signin
 from pages.common import engine as _engine
 from pages.common import markdown as md
+from pages.common.run_now import run_now_section
 from pages.common.state import shown_of
 from revwatch import clock
-from revwatch.identity import NotPermitted, Permission, roles_granting
-from revwatch.schedule import CATALOGUE, REPORT_CRON, RUN_REQUEST_EXPIRES, judged_intervals
+from revwatch.schedule import REPORT_CRON, judged_intervals
 from revwatch.settings import SettingsError, load_settings
 
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="")
@@ -75,16 +74,6 @@ def load_database(db_key: str | None) -> q.DatabaseInfo:
 
 
 # ---------------------------------------------------------------- formatting (the edge)
-def age_text(d: timedelta | None) -> str:
-    """An age for people: 'just now' under a minute, then show's durations ('5 min', '2 h 5 min', '3 d 4 h')."""
-    if d is None:
-        return "–"
-    s = d.total_seconds()
-    if s < 60:
-        return "just now"
-    return "1 min" if s < 120 else duration_text(s)
-
-
 def seconds_text(s: float | None) -> str:
     """A duration for people: '0.25 s', '4.2 s', '43 s', '5 min', '2 h 5 min'; '–' when there is none."""
     return "–" if s is None or s != s else duration_text(s)
@@ -224,41 +213,6 @@ def jobs_section(jobs: tuple[q.JobHealth, ...], report_timezone: str) -> None:
                "it has succeeded once.")
 
 
-def run_now_section(db_key: str | None, jobs: tuple[q.JobHealth, ...], waiting: dict[str, q.RunRequest],
-                    as_of: datetime) -> None:
-    """Ask the worker to run a job now (the engineer's role); the requests still waiting for a worker, and how long."""
-    for r in waiting.values():
-        late = as_of - r.requested_at
-        if r.expired:
-            st.warning(f"**{md.text(r.job)}**: {md.text(r.requested_by)} asked for a run {age_text(late)} ago and no "
-                       f"worker took it within {age_text(RUN_REQUEST_EXPIRES)}: it was dropped, not run. Is a worker "
-                       "running (`revwatch worker`)? Ask again once one is.", icon=":material/schedule:")
-            continue
-        st.info(f"**{md.text(r.job)}**: {md.text(r.requested_by)} asked for a run {age_text(late)} ago; it waits for "
-                "a worker to take it" + (" (a worker looks every few seconds: is one running?)"
-                                         if late > timedelta(minutes=1) else "") + ".", icon=":material/schedule:")
-    who = signin.current()
-    if not who.can(Permission.OPERATE):
-        st.caption(f"Running a job now needs a role of {', '.join(roles_granting(Permission.OPERATE))}.")
-        return
-    names = [j.job for j in jobs if j.job in CATALOGUE]
-    c = st.columns([2, 1])
-    job = c[0].selectbox("Run a job now", names, key="run_now_job",
-                         help="The worker takes the request within seconds and runs the job once, as a scheduled "
-                              "run (under its lock: never twice at once). The run shows in the run log.")
-    c[1].markdown("&nbsp;")  # the button level with the box
-    if c[1].button(f"Run now as {who.display}", key="run_now", disabled=job is None):
-        try:
-            with _engine(db_key).begin() as conn:
-                job_requests.request_run(conn, job, who)
-        except (job_requests.RunRefused, NotPermitted) as exc:
-            st.error(str(exc), icon=":material/block:")
-            return
-        load_health.clear()
-        st.session_state["_health_flash"] = f"{job}: asked to run now by {who.display}."
-        st.rerun()
-
-
 def durations_section(db_key: str | None) -> None:
     st.subheader(label("job_durations"), help=help_text("job_durations"))
     span = st.radio("Span", list(CHART_DAYS), index=1, horizontal=True, key="chart_span")
@@ -388,7 +342,7 @@ def main() -> None:
     flash = st.session_state.pop("_health_flash", None)
     if flash:
         st.success(flash, icon=":material/play_circle:")
-    run_now_section(db_key, data["jobs"], data["waiting"], data["as_of"])
+    run_now_section(db_key, data["jobs"], data["waiting"], data["as_of"], load_health.clear)
     for load in data["loads"]:
         if load.state == "finished":
             st.caption(load_text(load))

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from metrics.faces.export import csv_bytes
+from metrics.faces.show_format import duration_text
 from metrics.figures import overview as ov
 from metrics.figures.query import Filters, snapshot
 from revwatch.db import product_engine
@@ -167,3 +168,13 @@ def with_money(df: pd.DataFrame, *columns: str, currency: str = "currency") -> p
 def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
     st.download_button("Download CSV", csv_bytes(df), file_name=f"{name}.csv", mime="text/csv", key=key,
                        icon=":material/download:", on_click="ignore")
+
+
+def age_text(d: timedelta | None) -> str:
+    """An age for people: 'just now' under a minute, then show's durations ('5 min', '2 h 5 min', '3 d 4 h')."""
+    if d is None:
+        return "–"
+    s = d.total_seconds()
+    if s < 60:
+        return "just now"
+    return "1 min" if s < 120 else duration_text(s)

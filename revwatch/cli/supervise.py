@@ -93,7 +93,8 @@ def worker(once: bool) -> None:
 
     Several workers may run against one database: they share the schedule, and each run happens once.
     """
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # its supervisor asks where a stop hangs (_child)
+    if sys.__stderr__ is not None:  # its supervisor asks where a stop hangs (_child); the process's own stderr
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     cfg = settings()
     schedule = checked_schedule(cfg)
     product = engine(cfg)

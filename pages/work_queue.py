@@ -20,7 +20,7 @@ from metrics.figures import work_queue as wq
 from metrics.figures.query import snapshot
 from pages.common import csv_button, engine, load_or_stop, money, signin
 from pages.common.state import nothing_found, pending_banner, shown_of, topic_state
-from pages.common.work_actions import actions_section, rules_section
+from pages.common.work_actions import actions_section, load_actions, load_rules, rules_section
 from revwatch import clock
 from revwatch.identity import Identity, NotPermitted, Permission
 from revwatch.settings import load_settings
@@ -72,20 +72,32 @@ def percent_of(part: int, whole: int) -> str:
     return f"{part / whole:.0%}" if whole else "–"
 
 
+RESOLUTION_COLUMNS = {
+    "Month": st.column_config.TextColumn(help="The month the items were found (UTC)."),
+    "Median assign": st.column_config.TextColumn(help="Median time from found to first assigned to a person."),
+    "p90 assign": st.column_config.TextColumn(help="Nine in ten items were assigned within this time."),
+    "Median resolve": st.column_config.TextColumn(help="Median time from found to first resolved."),
+    "p90 resolve": st.column_config.TextColumn(help="Nine in ten items were resolved within this time."),
+    "Reopened": st.column_config.TextColumn(help="Share of the resolved items that were opened again."),
+    "Automatic": st.column_config.TextColumn(help="Share of the resolved items resolved without a person: by an "
+                                             "auto-explain rule, or cleared by itself when its data was corrected."),
+}
+
+
 def resolution_section(r: wh.ResolutionReport) -> None:
     st.subheader("Time to resolution", help="From the items' history (the audit trail): found to first assigned and "
                  "to first resolved; medians and p90 by nearest rank. Months are the month an item was found (UTC).")
     sentences = [s for c in r.change if (s := wh.change_sentence(c))]
     st.markdown("\n".join(f"- {s}" for s in sentences) or "No item was resolved in the last 14 days.")
     rows = [{"Type": BY_NAME[g.work_type].label, "Month": g.period.strftime("%b %Y"), "Items": g.stats.items,
-             "Median to assign": wh.duration_words(g.stats.assign_p50), "p90 to assign": wh.duration_words(g.stats.assign_p90),
-             "Median to resolve": wh.duration_words(g.stats.resolve_p50),
-             "p90 to resolve": wh.duration_words(g.stats.resolve_p90),
+             "Median assign": wh.duration_words(g.stats.assign_p50), "p90 assign": wh.duration_words(g.stats.assign_p90),
+             "Median resolve": wh.duration_words(g.stats.resolve_p50),
+             "p90 resolve": wh.duration_words(g.stats.resolve_p90),
              "Reopened": percent_of(g.stats.reopened, g.stats.resolved),
-             "Without a person": percent_of(g.stats.automatic, g.stats.resolved)}
+             "Automatic": percent_of(g.stats.automatic, g.stats.resolved)}
             for g in r.by_type if g.work_type is not None]
-    if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if rows:  # short headers, their meaning in the help: the table fits the page without a cut last column
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config=RESOLUTION_COLUMNS)
     points = pd.DataFrame([{"week": p.week, "type": BY_NAME[p.work_type].label,
                             "median days to resolve": p.resolve_p50.total_seconds() / 86400}
                            for p in r.trend if p.resolve_p50 is not None])
@@ -215,8 +227,9 @@ def main() -> None:
     else:
         items_section(db_key, q, who)
         actions_section(db_key, q)
-    resolution_section(load_or_stop(load_resolution, db_key, as_of))
-    rules_section(db_key, who)
+    # to the minute's end, as the cache is kept a minute: a resolution just made on this page is in (nothing is later)
+    resolution_section(load_or_stop(load_resolution, db_key, as_of + timedelta(minutes=1)))
+    rules_section(db_key, who, forget)
 
 
 def _nonce() -> int:
@@ -224,9 +237,16 @@ def _nonce() -> int:
     return int(st.session_state.get("_wq_nonce", 0))
 
 
+def forget() -> None:
+    """Every figure the page keeps a while is read again: an action changes the queue, the suggested actions, time to
+    resolution and the rules' dry runs at once (the page showed the resolution figures of a minute before)."""
+    for cached in (load_queue, load_actions, load_resolution, load_rules):
+        cached.clear()
+
+
 def _done(message: str, refused: tuple[str, ...] = ()) -> None:
     """An action went through: the queue read again at once, nothing left chosen, and what happened said above it."""
-    load_queue.clear()
+    forget()
     st.session_state["_wq_nonce"] = _nonce() + 1
     st.session_state["_wq_flash"] = (message, refused)
     st.rerun()

@@ -190,14 +190,23 @@ def test_the_page_shows_each_rule_s_dry_run_and_a_controller_undoes_one(world, p
     labels = [e.label for e in at.expander]
     assert "bank_fee (version 1, enabled): would explain 2 now · nothing done yet" in labels
     assert "duplicate_voided (version 1, not enabled): would explain 1 now · nothing done yet" in labels
+    opened = _open_items(at)
     _apply(world, ae.RULES["bank_fee"], FEES)
     at = page_for(world, "pages/work_queue.py")
+    assert _open_items(at) == opened - 2
     assert "bank_fee (version 1, enabled): would explain 0 now · 2 resolved so far" in [e.label for e in at.expander]
     assert any("Bank fees explained by the bank_fee rule: " in c.value for c in at.caption)
     at.text_input(key="undo_note_bank_fee").input("the bank refunded it").run()
     at.button(key="undo_bank_fee").click().run()  # local mode: the machine's user holds every role
-    assert any("Undone: 2 item(s) reopened." in s.value for s in at.success)
+    assert any("Undone bank_fee: 2 item(s) reopened." in s.value for s in at.success)
     assert world.sql("SELECT count(*) FROM recon_breaks WHERE state = 'open'")[0][0] == 4
+    # read again at once, not a minute later: the dry run finds the two again, the queue lists them
+    assert "bank_fee (version 1, enabled): would explain 2 now · 0 resolved so far, 2 undone" in [e.label for e in at.expander]
+    assert _open_items(at) == opened
+
+
+def _open_items(at) -> int:
+    return int({m.label: m.value for m in at.metric}["Open items"].replace(",", ""))
 
 
 def test_the_page_says_when_the_rules_were_last_applied_and_a_failure_with_its_reason(world, page_for, monkeypatch):

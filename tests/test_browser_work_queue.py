@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from metrics.figures.work_queue import QueueFilters, configured_queue
+from revwatch.work_items import BY_NAME
 from tests.processes import STREAMLIT_IDLE, chromium_page, served_dashboard
 from tests.worlds.work_queue import NOW, gathered, ran
 
@@ -28,10 +29,12 @@ def _idle(page) -> None:
 def _choose(page, rows: list[int]) -> None:
     """Tick the rows' boxes in the list (the grid is drawn on a canvas: its row-marker column, by position)."""
     grid = page.locator('[data-testid="stDataFrame"]').filter(has_text="Time left").first  # the list, not the counts
-    grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()
-    for row in rows:
+    for ticked, row in enumerate(rows, start=1):
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
         page.mouse.click(box["x"] + 16, box["y"] + HEADER + ROW * row + ROW / 2)
+        # the rerun that tick starts has drawn the choice: not merely a page found idle before that rerun began
+        page.get_by_role("button", name=f"Assign {ticked} item(s)").wait_for(timeout=60_000)
         _idle(page)
 
 
@@ -75,9 +78,15 @@ def test_rows_chosen_in_the_list_are_assigned_together_and_one_is_resolved(world
         page.get_by_text("Resolved: ").first.wait_for(timeout=60_000)
         _idle(page)
         page.screenshot(path=str(artifacts / "work-queue-actions.png"), full_page=True)
+        resolution = page.locator('[data-testid="stDataFrame"]').filter(has_text="Median resolve").first
+        resolution.scroll_into_view_if_needed()
+        resolution.screenshot(path=str(artifacts / "work-queue-resolution.png"))
         # the list was read again at once, with nothing chosen: no stale row, no other item under the same row number
         assert page.get_by_text("All 9 items.").count() == 1
         assert page.get_by_label("What was done").count() == 0
+        # and time to resolution counts it at once, not a minute later
+        assert page.get_by_text(f"{BY_NAME[work_type].label}: median time to resolve").count() == 1
+        assert page.get_by_text("No item was resolved in the last 14 days.").count() == 0
         assert not errors, errors
     assert work_type != "break" and world.sql("SELECT state FROM work_items WHERE item_id = %s", (ref,)) == [("resolved",)]
     assert world.sql("SELECT action, note FROM work_item_events WHERE item_id = %s ORDER BY event_id DESC LIMIT 1",

@@ -173,7 +173,7 @@ def test_the_weekly_report_and_the_page_say_the_same_sentences(world, pin_clock,
     at = page_for(world, "pages/work_queue.py")
     shown = " ".join(m.value for m in at.markdown)
     assert page_lines[0] in shown and page_lines[2] in shown
-    table = next(d.value for d in at.dataframe if "Median to resolve" in d.value.columns)
+    table = next(d.value for d in at.dataframe if "Median resolve" in d.value.columns)
     brk = table[table["Type"] == "Reconciliation break"].iloc[0]
-    assert (brk["Median to resolve"], brk["p90 to resolve"], brk["Reopened"], brk["Without a person"]) == (
+    assert (brk["Median resolve"], brk["p90 resolve"], brk["Reopened"], brk["Automatic"]) == (
         "2.0 days", "5.0 days", "17%", "17%")

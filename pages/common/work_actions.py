@@ -3,6 +3,8 @@ type for the system that acts (metrics/figures/suggested_actions.py), and the au
 dry run, what it has done, and an undo for a controller (metrics/actions/auto_explain.py)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -75,12 +77,15 @@ def last_application(run: JobHealth | None) -> None:
                    f"{run.last.rows_written:,} item(s) explained.")
 
 
-def rules_section(db_key: str | None, who: Identity) -> None:
+def rules_section(db_key: str | None, who: Identity, forget: Callable[[], None]) -> None:
+    """`forget` drops the page's kept figures: an undo reopens items, so the queue above changes with it."""
     st.subheader("Rules that explain items by themselves", help="Each rule resolves (or explains) items with the "
                  "rule as actor in the audit log. Enable one with AUTO_EXPLAIN_RULES once its dry run is right; "
                  "the worker applies it after each work-queue run. A controller can undo a rule: its items reopen.")
     spec = parse_auto_explain(load_settings().auto_explain_rules)
     dry, done, fees, run = load_rules(db_key)
+    if undone := st.session_state.pop("_wq_undone", None):
+        st.success(undone, icon=":material/check_circle:")
     last_application(run)
     done = done.set_index("rule") if len(done) else done
     for name, rule in ae.RULES.items():
@@ -108,7 +113,8 @@ def rules_section(db_key: str | None, who: Identity) -> None:
                     except NotPermitted as exc:
                         st.error(str(exc), icon=":material/lock:")
                     else:
-                        load_rules.clear()
-                        st.success(f"Undone: {reopened} item(s) reopened.", icon=":material/check_circle:")
+                        forget()
+                        st.session_state["_wq_undone"] = f"Undone {rule.name}: {reopened} item(s) reopened."
+                        st.rerun()
     if fees:
         st.caption("Bank fees explained by the bank_fee rule: " + " · ".join(money(v, c) for c, v in fees.items()))

@@ -266,7 +266,9 @@ def items_section(db_key: str | None, q: wq.Queue, who: Identity) -> None:
     height = min(420, 35 * (len(shown) + 1) + 3)  # a short list without blank rows under it (35 px a row)
     event = st.dataframe(view(shown, q.reporting_currency), hide_index=True, height=height, width="stretch",
                          key=f"wq_table_{_nonce()}", on_select="rerun", selection_mode="multi-row",
-                         column_config={"Trace": st.column_config.LinkColumn("Trace", display_text="open")})
+                         column_config={"Trace": st.column_config.LinkColumn("Trace", display_text="open"),
+                                        # kept in sight while the list scrolls to its later columns (Trace, To do)
+                                        **{c: st.column_config.TextColumn(pinned=True) for c in ("Due", "Time left", "Type")}})
     c = st.columns([3, 1])
     c[0].caption(shown_of(len(shown), q.total, "items"))
     with c[1]:

@@ -21,7 +21,7 @@ from metrics.figures import health as q
 from metrics.figures.health.gateway_access import ObjectAccess, gateway_access
 from metrics.figures.health.jobs import WorkerActivity, worker_activity
 from metrics.figures.query import snapshot
-from pages.common import age_text, csv_button, load_or_stop, signin
+from pages.common import age_text, csv_button, flash, load_or_stop, signin
 from pages.common import engine as _engine
 from pages.common import markdown as md
 from pages.common.run_now import run_now_section
@@ -339,9 +339,7 @@ def main() -> None:
     loads_section(data["loads"])
     summary(data["jobs"], data["freshness"], data["quarantine"])
     jobs_section(data["jobs"], cfg.report_timezone)
-    flash = st.session_state.pop("_health_flash", None)
-    if flash:
-        st.success(flash, icon=":material/play_circle:")
+    flash.said(flash.HEALTH, icon=":material/play_circle:")
     run_now_section(db_key, data["jobs"], data["waiting"], data["as_of"], load_health.clear)
     for load in data["loads"]:
         if load.state == "finished":

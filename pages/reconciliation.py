@@ -23,7 +23,7 @@ from metrics.actions import break_workflow as wf
 from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
 from metrics.figures.readiness import Readiness
-from pages.common import NO_TABLES, csv_button, options_or_notice, percent, signin
+from pages.common import NO_TABLES, csv_button, flash, options_or_notice, percent, signin
 from pages.common import recon_data as rd
 from pages.common.recon_breaks import breaks_section
 from pages.common.recon_close import close_section, export_section
@@ -180,9 +180,7 @@ def main() -> None:
     if run is not None:
         st.caption(f"Last reconciliation run {run.started_at:%d %b %Y %H:%M} UTC · {run.outcome} · "
                    f"{run.rows_written:,} rows written")
-    flash = st.session_state.pop("_recon_flash", None)
-    if flash:
-        st.success(flash, icon=":material/check_circle:")
+    flash.said(flash.RECONCILIATION)
     funnel_section(data["funnel"], state)
     bf = breaks_section(db_key, f, wf.ApprovalPolicy.of(cfg), as_of, state)
     payouts_section(db_key, f, data["payouts"], data["payouts_total"], state)

@@ -18,7 +18,7 @@ from metrics.actions.break_refusal import ActionRefused
 from metrics.figures import work_history as wh
 from metrics.figures import work_queue as wq
 from metrics.figures.query import snapshot
-from pages.common import csv_button, engine, load_or_stop, money, signin
+from pages.common import csv_button, engine, flash, load_or_stop, money, signin
 from pages.common.state import nothing_found, pending_banner, shown_of, topic_state
 from pages.common.work_actions import actions_section, load_actions, load_rules, rules_section
 from revwatch import clock
@@ -219,7 +219,7 @@ def main() -> None:
     everything = load_or_stop(load_queue, db_key, wq.QueueFilters(), as_of)
     summary(everything)
     st.subheader("Items")
-    said()
+    flash.said(flash.WORK_QUEUE)  # what the last action did, also when it emptied the list
     f = filters(everything)
     q = load_or_stop(load_queue, db_key, f, as_of)
     if q.total == 0:
@@ -248,17 +248,8 @@ def _done(message: str, refused: tuple[str, ...] = ()) -> None:
     """An action went through: the queue read again at once, nothing left chosen, and what happened said above it."""
     forget()
     st.session_state["_wq_nonce"] = _nonce() + 1
-    st.session_state["_wq_flash"] = (message, refused)
-    st.rerun()
+    flash.after_rerun(flash.WORK_QUEUE, message, refused)
 
-
-def said() -> None:
-    """What the last action did (also when it emptied the list)."""
-    if flash := st.session_state.pop("_wq_flash", None):
-        message, refused = flash
-        st.success(message, icon=":material/check_circle:")
-        for why in refused:
-            st.warning(why, icon=":material/block:")
 
 
 def items_section(db_key: str | None, q: wq.Queue, who: Identity) -> None:

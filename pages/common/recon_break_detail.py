@@ -9,7 +9,7 @@ import streamlit as st
 from metrics.actions import break_workflow as wf
 from metrics.catalogue import help_text, label
 from metrics.figures import reconciliation as q
-from pages.common import engine, money, signin
+from pages.common import engine, flash, money, signin
 from pages.common import markdown as md
 from pages.common import recon_data as rd
 from pages.common.recon_format import detail_pairs, detail_text, missing, month_label, records_view, state_label, words
@@ -161,8 +161,7 @@ def actions(db_key: str | None, d: q.BreakDetail, who: Identity, policy: wf.Appr
         st.session_state["_action_nonce"] = nonce + 1
         done = (f"asked for approval ({wf.AWAITING})" if event.action == "approval_requested"
                 else event.action.replace("_", " "))
-        st.session_state["_recon_flash"] = f"Break #{bid}: {done} by {who.display}."
-        st.rerun()
+        flash.after_rerun(flash.RECONCILIATION, f"Break #{bid}: {done} by {who.display}.")
 
 
 def _label(action: str, who: Identity, stake: q.AtStake | None, policy: wf.ApprovalPolicy) -> str:

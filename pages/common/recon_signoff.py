@@ -11,7 +11,7 @@ import streamlit as st
 from metrics.actions import month_signoff as so
 from metrics.figures import reconciliation as q
 from metrics.figures.readiness import Readiness
-from pages.common import engine, money, signin
+from pages.common import engine, flash, money, signin
 from pages.common import markdown as md
 from pages.common import recon_data as rd
 from pages.common.recon_format import month_label
@@ -86,5 +86,4 @@ def signoff_section(db_key: str | None, month: date, th: q.CloseThresholds, c: q
             return
         rd.forget_cached_figures()
         st.session_state["_signoff_nonce"] = nonce + 1
-        st.session_state["_recon_flash"] = f"{month_label(month)}: signed off by {who.display}."
-        st.rerun()
+        flash.after_rerun(flash.RECONCILIATION, f"{month_label(month)}: signed off by {who.display}.")

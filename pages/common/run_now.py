@@ -9,7 +9,7 @@ import streamlit as st
 
 from metrics.actions import job_requests
 from metrics.figures.health import JobHealth, RunRequest
-from pages.common import age_text, engine, signin
+from pages.common import age_text, engine, flash, signin
 from pages.common import markdown as md
 from revwatch.identity import NotPermitted, Permission, roles_granting
 from revwatch.schedule import CATALOGUE, RUN_REQUEST_EXPIRES
@@ -47,5 +47,4 @@ def run_now_section(db_key: str | None, jobs: tuple[JobHealth, ...], waiting: di
             st.error(str(exc), icon=":material/block:")
             return
         forget()
-        st.session_state["_health_flash"] = f"{job}: asked to run now by {who.display}."
-        st.rerun()
+        flash.after_rerun(flash.HEALTH, f"{job}: asked to run now by {who.display}.")

@@ -13,7 +13,7 @@ from metrics.figures import suggested_actions as sa
 from metrics.figures import work_queue as wq
 from metrics.figures.health.jobs import JobHealth, job_health
 from metrics.figures.query import read_frame, snapshot
-from pages.common import csv_button, engine, money
+from pages.common import csv_button, engine, flash, money
 from pages.common import markdown as md
 from pages.common.state import PENDING_ICON, shown_of
 from revwatch import clock
@@ -84,8 +84,7 @@ def rules_section(db_key: str | None, who: Identity, forget: Callable[[], None])
                  "the worker applies it after each work-queue run. A controller can undo a rule: its items reopen.")
     spec = parse_auto_explain(load_settings().auto_explain_rules)
     dry, done, fees, run = load_rules(db_key)
-    if undone := st.session_state.pop("_wq_undone", None):
-        st.success(undone, icon=":material/check_circle:")
+    flash.said(flash.RULES)
     last_application(run)
     done = done.set_index("rule") if len(done) else done
     for name, rule in ae.RULES.items():
@@ -114,7 +113,6 @@ def rules_section(db_key: str | None, who: Identity, forget: Callable[[], None])
                         st.error(str(exc), icon=":material/lock:")
                     else:
                         forget()
-                        st.session_state["_wq_undone"] = f"Undone {rule.name}: {reopened} item(s) reopened."
-                        st.rerun()
+                        flash.after_rerun(flash.RULES, f"Undone {rule.name}: {reopened} item(s) reopened.")
     if fees:
         st.caption("Bank fees explained by the bank_fee rule: " + " · ".join(money(v, c) for c, v in fees.items()))

@@ -206,15 +206,15 @@ def test_runs_left_running_are_abandoned_only_once_nobody_holds_them(make_world)
     with world.engine.connect() as other:  # ...but 'tock' is still being run by someone
         other.execute(text("SELECT pg_advisory_lock(hashtext('revwatch.job'), hashtext('tock'))"))
         assert abandon_dead_runs(world.engine) == 1
-        assert [o for _, _, o, _ in _runs(world, "tick")] == ["abandoned"]
-        assert [o for _, _, o, _ in _runs(world, "tock")] == ["running"]
+        assert _outcomes(world, "tick") == ["abandoned"]
+        assert _outcomes(world, "tock") == ["running"]
         other.execute(text("SELECT pg_advisory_unlock(hashtext('revwatch.job'), hashtext('tock'))"))
     (_, finished, _, error), = _runs(world, "tick")
     assert finished is not None and error == ABANDONED
     # a worker about to run a job closes what it finds of it left running first
     worker = Worker(world.engine, _cfg(world, ""), {"tock": _job("tock")})
     assert worker.run("tock").outcome == "succeeded"
-    assert [o for _, _, o, _ in _runs(world, "tock")] == ["abandoned", "succeeded"]
+    assert _outcomes(world, "tock") == ["abandoned", "succeeded"]
 
 
 # A worker process with one slow job that writes a mark in its transaction, then sleeps.
@@ -261,7 +261,7 @@ def test_a_killed_worker_s_run_is_abandoned_at_the_next_start_and_its_work_rolle
     proc = _slow_worker(world, sleep=60, shutdown=30)
     proc.kill()  # SIGKILL: no chance to record anything
     proc.communicate(timeout=10)
-    assert [o for _, _, o, _ in _runs(world, "slow")] == ["running"]
+    assert _outcomes(world, "slow") == ["running"]
     wait_for(lambda: world.sql(OWN_ADVISORY_LOCKS) == [(0,)], 10,
           "the killed worker's locks were never released")
     nxt = Worker(world.engine, _cfg(world, "*=600"), {"slow": _job("slow")})
@@ -278,7 +278,7 @@ def test_sigterm_lets_the_current_run_commit(make_world):
     proc.send_signal(signal.SIGTERM)
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
-    assert [o for _, _, o, _ in _runs(world, "slow")] == ["succeeded"]
+    assert _outcomes(world, "slow") == ["succeeded"]
     assert world.sql("SELECT count(*) FROM marks") == [(1,)]
     assert "worker stopped" in output and "Traceback" not in output
 
@@ -302,7 +302,7 @@ def test_a_misfire_is_coalesced_into_one_run(make_world):
     cfg = _cfg(world, "*=60")
     first = Worker(world.engine, cfg, jobs)
     first.start()
-    wait_for(lambda: [o for _, _, o, _ in _runs(world, "tick")] == ["succeeded"], 10, "no first run")
+    wait_for(lambda: _outcomes(world, "tick") == ["succeeded"], 10, "no first run")
     # the worker is away for five and a half intervals
     first.scheduler.pause()
     now = clock.wall()
@@ -449,7 +449,7 @@ def test_a_long_run_in_one_lane_does_not_hold_back_another(make_world):
     worker.start()
     try:
         wait_for(lambda: len(_runs(world, "tick")) >= 3, 20, "tick to run three times")
-        assert [r[2] for r in _runs(world, "slow")] == ["running"]  # all while the first load went on
+        assert _outcomes(world, "slow") == ["running"]  # all while the first load went on
     finally:
         worker.stop(timeout=15)
 

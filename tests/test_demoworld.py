@@ -165,6 +165,23 @@ def test_world_has_both_currencies_regions_and_gateways(world):
     assert pairs == {(g, c) for g in ("stripe", "adyen") for c in ("USD", "CAD")}
 
 
+def test_every_world_has_failed_refunds_however_few_its_refunds(world):
+    url, _, _ = world
+    (settled, failed), = q(url, "SELECT count(*) FILTER (WHERE status <> 'pending'),"
+                                " count(*) FILTER (WHERE status = 'failed') FROM billing.refunds")
+    assert failed >= min(2, settled)
+
+
+def test_the_small_world_of_an_hour_whose_draw_failed_no_refund_still_has_two(make_db):
+    """The tests' small demo world ending at 18:00 on 5 Dec 2026 drew no failure at 4 %: the work queue then had no
+    refund_stuck item and its demo test failed at that hour only."""
+    from tests.worlds.demo import SMALL_WORLD
+
+    url = make_db()
+    generate(url, DemoParams(**SMALL_WORLD, end=datetime(2026, 12, 5, 18, tzinfo=UTC)))
+    assert q(url, "SELECT count(*) FROM billing.refunds WHERE status = 'failed'") == [(2,)]
+
+
 # ---------------------------------------------------------------- (b) determinism
 def test_same_params_same_bytes_other_seed_other_bytes(world, make_db):
     url, manifest, _ = world

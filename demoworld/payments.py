@@ -371,9 +371,10 @@ def make_refunds(invoices: Invoices, attempts: Attempts, collection: Collection,
     draw = rng.random(k)
     late = settle > period.end
     status = np.where(draw < REFUND_FAILED_SHARE, 1, 0)  # succeeded / failed
-    if np.count_nonzero(status[~late]) < REFUND_FAILED_AT_LEAST:  # the likeliest to fail do: never none by chance
-        settled = np.flatnonzero(~late)
-        status[settled[np.argsort(draw[settled], kind="stable")[:REFUND_FAILED_AT_LEAST]]] = 1
+    settled = np.flatnonzero(~late)
+    at_least = min(REFUND_FAILED_AT_LEAST, settled.size // 2)  # at most half: succeeded refunds stay (the GL's)
+    if np.count_nonzero(status[settled]) < at_least:  # the likeliest to fail do: never none by chance
+        status[settled[np.argsort(draw[settled], kind="stable")[:at_least]]] = 1
     status[late] = 2  # pending
     updated = np.where(late, created, settle)
     order = np.lexsort((inv, created))
